@@ -1,0 +1,368 @@
+//! [`StreamDecoder`]: raw body bytes in, [`Update`]s out. It ties framing (UTF-8 text, SSE,
+//! NDJSON, hex records, JSON values), the provider formats, the `cumulative` option and the
+//! typewriter [`Pacer`] together.
+//!
+//! # Guarantees
+//! - The merged updates of a stream are identical however its bytes are cut (the text, the
+//!   reasoning, the events and the errors, in order).
+//! - Stream content never makes a call fail: a bad message becomes an error in the update
+//!   and decoding continues with the next one. Text already decoded is never lost.
+//! - Memory is bounded by `max_buffer_bytes` per line, event, record or JSON value (plus the
+//!   pacer's queue, see [`crate::pacer`]).
+//!
+//! # Example
+//! ```
+//! use chunkwise::{Format, Options, StreamDecoder};
+//! let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好\"}}]}\n\ndata: [DONE]\n\n";
+//! let mut decoder = StreamDecoder::new(Options { format: Format::OpenAi, ..Options::default() });
+//! let mut update = decoder.push(&body.as_bytes()[..40]); // cut anywhere, even inside 你
+//! update.merge(decoder.push(&body.as_bytes()[40..]));
+//! assert_eq!(update.text, "你好");
+//! assert!(update.done);
+//! ```
+
+use std::borrow::Cow;
+
+use crate::formats::{Delta, Extractor, Format};
+use crate::hex_records::{HexRecords, Record};
+use crate::json_values::JsonValues;
+use crate::lines::{Breaks, LineSplitter};
+use crate::pacer::{PaceOptions, Pacer};
+use crate::sse::{SseItem, SseParser};
+use crate::update::{Event, StreamError, Update};
+use crate::utf8::{decode_lossy, Utf8Decoder};
+
+/// The default bound of one line, event, record or JSON value: 1 MiB.
+pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
+
+/// How a [`StreamDecoder`] reads its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub format: Format,
+    /// Every message carries the whole text so far (DashScope without
+    /// `incremental_output`, the article's PHP backend): only the new suffix is returned.
+    pub cumulative: bool,
+    /// Typewriter pacing of the answer text; `None` turns it off.
+    pub pace: Option<PaceOptions>,
+    /// The bound of one line, event, record or JSON value.
+    pub max_buffer_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { format: Format::Text, cumulative: false, pace: None, max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES }
+    }
+}
+
+/// How the body is cut into messages.
+#[derive(Debug, Clone)]
+enum Framing {
+    Text(Utf8Decoder),
+    Lines(LineSplitter),
+    Sse(SseParser),
+    /// The provider formats that stream SSE also accept a plain JSON body (a non-streamed
+    /// response, an error body, Gemini's JSON array): the first byte that is not
+    /// whitespace decides.
+    SseOrJson {
+        decided: Option<bool>,
+        sse: SseParser,
+        json: JsonValues,
+    },
+    HexRecords(HexRecords, Utf8Decoder),
+}
+
+/// A streaming decoder of one response body (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct StreamDecoder {
+    options: Options,
+    framing: Framing,
+    extractor: Extractor,
+    /// With `cumulative`: the whole text and reasoning so far.
+    seen_text: String,
+    seen_reasoning: String,
+    pacer: Option<Pacer>,
+    done: bool,
+}
+
+impl StreamDecoder {
+    pub fn new(options: Options) -> StreamDecoder {
+        let max = options.max_buffer_bytes.max(1);
+        let framing = match options.format {
+            Format::Text => Framing::Text(Utf8Decoder::new()),
+            Format::Ndjson | Format::Ollama => Framing::Lines(LineSplitter::new(Breaks::Lf, max)),
+            Format::Sse => Framing::Sse(SseParser::new(max)),
+            Format::HexRecords => Framing::HexRecords(HexRecords::new(max), Utf8Decoder::new()),
+            _ => Framing::SseOrJson { decided: None, sse: SseParser::new(max), json: JsonValues::new(max) },
+        };
+        StreamDecoder {
+            extractor: Extractor::new(options.format),
+            pacer: options.pace.map(Pacer::new),
+            framing,
+            options,
+            seen_text: String::new(),
+            seen_reasoning: String::new(),
+            done: false,
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Decodes the next piece of the body.
+    pub fn push(&mut self, bytes: &[u8]) -> Update {
+        let mut update = Update::default();
+        self.push_into(bytes, &mut update);
+        update
+    }
+
+    /// End of the body: flushes what is held (an incomplete UTF-8 sequence becomes U+FFFD)
+    /// and marks the stream done. The decoder can then be `reset` for another stream.
+    pub fn finish(&mut self) -> Update {
+        let mut update = Update::default();
+        self.finish_into(&mut update);
+        update
+    }
+
+    /// Like [`push`](Self::push), appending to `out` (so its allocations are reused).
+    pub fn push_into(&mut self, bytes: &[u8], out: &mut Update) {
+        let text_start = out.text.len();
+        self.run(bytes, false, out);
+        self.after(text_start, out);
+    }
+
+    /// Like [`finish`](Self::finish), appending to `out`.
+    pub fn finish_into(&mut self, out: &mut Update) {
+        let text_start = out.text.len();
+        self.run(&[], true, out);
+        self.done = true;
+        self.after(text_start, out);
+    }
+
+    /// Back to the state of a new decoder with the same options.
+    pub fn reset(&mut self) {
+        *self = StreamDecoder::new(self.options.clone());
+    }
+
+    /// Whether the end marker (or `finish`) was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The last SSE event ID seen, for resuming a cut stream (`""` when none).
+    pub fn last_event_id(&self) -> &str {
+        match &self.framing {
+            Framing::Sse(sse) | Framing::SseOrJson { sse, .. } => sse.last_event_id(),
+            _ => "",
+        }
+    }
+
+    /// The next paced characters at time `now_ms` (all new text when pacing is off).
+    pub fn tick_into(&mut self, now_ms: f64, out: &mut String) {
+        if let Some(pacer) = &mut self.pacer {
+            pacer.tick_into(now_ms, out);
+        }
+    }
+
+    pub fn tick(&mut self, now_ms: f64) -> String {
+        let mut out = String::new();
+        self.tick_into(now_ms, &mut out);
+        out
+    }
+
+    /// Grapheme clusters decoded but not yet shown by `tick`.
+    pub fn pending(&self) -> usize {
+        self.pacer.as_ref().map_or(0, Pacer::pending)
+    }
+
+    /// Everything not yet shown, at once.
+    pub fn skip_into(&mut self, out: &mut String) {
+        if let Some(pacer) = &mut self.pacer {
+            pacer.skip_into(out);
+        }
+    }
+
+    pub fn skip(&mut self) -> String {
+        let mut out = String::new();
+        self.skip_into(&mut out);
+        out
+    }
+
+    fn after(&mut self, text_start: usize, out: &mut Update) {
+        out.done |= self.done;
+        if let Some(pacer) = &mut self.pacer {
+            pacer.push(&out.text[text_start..]);
+            if self.done {
+                pacer.end();
+            }
+        }
+    }
+
+    fn run(&mut self, bytes: &[u8], last: bool, out: &mut Update) {
+        let StreamDecoder { framing, extractor, options, seen_text, seen_reasoning, done, .. } = self;
+        let mut sink = Sink { extractor, cumulative: options.cumulative, seen_text, seen_reasoning, done, out };
+        match framing {
+            Framing::Text(utf8) => utf8.decode(bytes, &mut sink.out.text, last),
+            Framing::Lines(lines) => {
+                let mut on = |line: Result<&[u8], StreamError>| sink.line(line);
+                lines.feed(bytes, &mut on);
+                if last {
+                    lines.finish(&mut on);
+                }
+            }
+            Framing::Sse(sse) => {
+                let mut on = |item: SseItem<'_>| sink.sse_raw(item);
+                sse.feed(bytes, &mut on);
+                if last {
+                    sse.finish(false, &mut on);
+                }
+            }
+            Framing::SseOrJson { decided, sse, json } => {
+                if decided.is_none() {
+                    *decided = bytes.iter().find(|b| !b.is_ascii_whitespace()).map(|&b| b != b'{' && b != b'[');
+                }
+                match decided {
+                    Some(true) => {
+                        let mut on = |item: SseItem<'_>| sink.sse(item);
+                        sse.feed(bytes, &mut on);
+                        if last {
+                            sse.finish(true, &mut on);
+                        }
+                    }
+                    Some(false) => {
+                        let mut on = |value: Result<&[u8], StreamError>| sink.message("message", value);
+                        json.feed(bytes, &mut on);
+                        if last {
+                            json.finish(&mut on);
+                        }
+                    }
+                    None => {} // only whitespace so far
+                }
+            }
+            Framing::HexRecords(records, utf8) => {
+                let mut on = |record: Record<'_>| match record {
+                    Record::Payload(payload) if sink.cumulative => {
+                        let text = decode_lossy(payload);
+                        sink.text(Some(text), false);
+                    }
+                    Record::Payload(payload) => utf8.decode(payload, &mut sink.out.text, false),
+                    Record::End => *sink.done = true,
+                    Record::Error(e) => sink.out.errors.push(e),
+                };
+                records.feed(bytes, &mut on);
+                if last {
+                    records.finish(&mut on);
+                    utf8.decode(&[], &mut sink.out.text, true);
+                }
+            }
+        }
+    }
+}
+
+/// Where messages go once framed: into the update, through the format and `cumulative`.
+struct Sink<'s> {
+    extractor: &'s mut Extractor,
+    cumulative: bool,
+    seen_text: &'s mut String,
+    seen_reasoning: &'s mut String,
+    done: &'s mut bool,
+    out: &'s mut Update,
+}
+
+impl Sink<'_> {
+    /// A raw SSE event (`sse` format).
+    fn sse_raw(&mut self, item: SseItem<'_>) {
+        match item {
+            SseItem::Event(e) => {
+                self.out.events.push(Event { event: e.event.to_owned(), data: e.data.to_owned(), id: e.id.to_owned() })
+            }
+            SseItem::Retry(_) => {}
+            SseItem::Error(e) => self.out.errors.push(e),
+        }
+    }
+
+    /// An SSE event of a provider format.
+    fn sse(&mut self, item: SseItem<'_>) {
+        match item {
+            SseItem::Event(e) => self.message_str(e.event, e.data),
+            SseItem::Retry(_) => {}
+            SseItem::Error(e) => self.out.errors.push(e),
+        }
+    }
+
+    /// An NDJSON line: a raw event (`ndjson`) or a provider message (`ollama`).
+    fn line(&mut self, line: Result<&[u8], StreamError>) {
+        match line {
+            Ok(line) if line.iter().all(u8::is_ascii_whitespace) => {}
+            Ok(line) if self.extractor_is_raw() => self.out.events.push(Event {
+                event: "message".to_owned(),
+                data: decode_lossy(line).into_owned(),
+                id: String::new(),
+            }),
+            other => self.message("message", other),
+        }
+    }
+
+    fn extractor_is_raw(&self) -> bool {
+        !self.extractor.format().is_provider()
+    }
+
+    fn message(&mut self, event: &str, data: Result<&[u8], StreamError>) {
+        match data {
+            Ok(data) => self.message_str(event, &decode_lossy(data)),
+            Err(e) => self.out.errors.push(e),
+        }
+    }
+
+    fn message_str(&mut self, event: &str, data: &str) {
+        let Delta { text, reasoning, finish_reason, usage, error, done } = self.extractor.extract(event, data);
+        self.text(text, false);
+        self.text(reasoning, true);
+        if let Some(reason) = finish_reason {
+            self.out.finish_reason = Some(reason.into_owned());
+        }
+        if let Some(usage) = usage {
+            self.out.usage = Some(usage.into_owned());
+        }
+        if let Some(error) = error {
+            self.out.errors.push(error);
+        }
+        *self.done |= done;
+    }
+
+    /// Appends answer or reasoning text; with `cumulative`, only what is new.
+    fn text(&mut self, text: Option<Cow<'_, str>>, reasoning: bool) {
+        let Some(text) = text else { return };
+        let (seen, out) = if reasoning {
+            (&mut *self.seen_reasoning, &mut self.out.reasoning)
+        } else {
+            (&mut *self.seen_text, &mut self.out.text)
+        };
+        if !self.cumulative {
+            out.push_str(&text);
+            return;
+        }
+        if let Some(new) = text.strip_prefix(seen.as_str()) {
+            out.push_str(new);
+        } else {
+            // The message does not extend what came before: what was shown cannot be taken
+            // back, so the differing tail is added and the mismatch reported.
+            let common = common_prefix(seen, &text);
+            out.push_str(&text[common..]);
+            self.out.errors.push(StreamError::decoder(
+                StreamError::BAD_EVENT,
+                format!(
+                    "a cumulative message does not extend the text before it (they differ after {common} bytes): \"{}\"",
+                    crate::update::excerpt(text[common..].as_bytes())
+                ),
+            ));
+        }
+        seen.clear();
+        seen.push_str(&text);
+    }
+}
+
+/// The length of the longest common prefix of `a` and `b`, on a char boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map_or(a.len().min(b.len()), |((i, _), _)| i)
+}
