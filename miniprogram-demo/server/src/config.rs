@@ -1,0 +1,500 @@
+//! Configuration: defaults, then a TOML or JSON file (`RELAY_CONFIG`), then environment
+//! variables. Every option has a default that is safe on a developer's machine: loopback
+//! only, the demo model, small limits.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Which wire protocol the upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The built-in demo model: no network, no key.
+    #[default]
+    Demo,
+    /// `POST {base_url}/chat/completions` (OpenAI, DeepSeek, Qwen, Kimi, GLM, Doubao, Ollama,
+    /// vLLM, llama.cpp, ...).
+    #[serde(alias = "openai-compatible", alias = "openai_compatible")]
+    OpenAi,
+    /// `POST {base_url}/v1/messages`.
+    Anthropic,
+    /// `POST {base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse`.
+    Gemini,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Result<Provider, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "demo" | "none" => Ok(Provider::Demo),
+            "openai" | "openai-compatible" | "openai_compatible" | "compatible" => Ok(Provider::OpenAi),
+            "anthropic" | "claude" => Ok(Provider::Anthropic),
+            "gemini" | "google" => Ok(Provider::Gemini),
+            other => Err(format!("unknown upstream kind {other:?} (expected openai, anthropic, gemini or demo)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Demo => "demo",
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+        }
+    }
+
+    fn default_base_url(self) -> &'static str {
+        match self {
+            Provider::Demo => "",
+            Provider::OpenAi => "https://api.openai.com/v1",
+            Provider::Anthropic => "https://api.anthropic.com",
+            Provider::Gemini => "https://generativelanguage.googleapis.com",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub limits: Limits,
+    pub generations: Generations,
+    pub auth: AuthConfig,
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    /// The H5 page served at `/`.
+    pub static_dir: PathBuf,
+    /// The repository's `pkg` directory; `pkg/web` is served at `/pkg/web/`.
+    pub pkg_dir: PathBuf,
+    /// Allowed CORS origins; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// Seconds between `: heartbeat` comments on an open stream.
+    pub heartbeat_secs: u64,
+    /// Take the client IP from `X-Forwarded-For` / `X-Real-IP` (only behind your own proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub kind: Provider,
+    /// Empty means the provider's public endpoint.
+    pub base_url: String,
+    pub api_key: String,
+    /// The model used when the client names none (or names `default`).
+    pub model: String,
+    /// Other model names clients may ask for. The default model is always allowed, and
+    /// `demo` always answers with the built-in demo model.
+    pub models: Vec<String>,
+    pub connect_timeout_ms: u64,
+    /// From sending the request to the upstream's response headers.
+    pub first_byte_timeout_ms: u64,
+    /// Longest silence between two pieces of the upstream's body.
+    pub idle_timeout_ms: u64,
+    /// Ask OpenAI-compatible upstreams for a usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Anthropic: `thinking.budget_tokens` (0 = off). Gemini: ask for thought summaries when > 0.
+    pub thinking_budget: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_messages: usize,
+    /// Characters in one message.
+    pub max_message_chars: usize,
+    /// Characters in all messages together.
+    pub max_total_chars: usize,
+    /// The largest `max_tokens` a client may ask for; also the value sent when it asks none.
+    pub max_tokens: u32,
+    /// Generations one client IP may have running at once.
+    pub per_ip_streams: usize,
+    /// Requests one client IP may make per minute (token bucket, `per_ip_burst` deep).
+    pub per_ip_per_minute: u32,
+    pub per_ip_burst: u32,
+    /// Generations running at once, all clients together.
+    pub max_generations: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Generations {
+    /// How long a finished generation stays resumable.
+    pub ttl_secs: u64,
+    /// How long a generation with no client attached runs on before it is cancelled.
+    pub grace_secs: u64,
+    /// Bound on the bytes of text one generation's event log keeps; older events are dropped.
+    pub max_log_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Static client tokens (`Authorization: Bearer <token>`).
+    pub tokens: Vec<String>,
+    /// Secret for HMAC-signed tokens `cw1.<expiry>.<subject>.<hex hmac-sha256>`.
+    pub hmac_secret: String,
+    /// Serve without client tokens even with a real key on a public address.
+    pub allow_anonymous: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Milliseconds between the demo model's tokens.
+    pub token_ms: u64,
+    /// Milliseconds the demo model "thinks" before its first token.
+    pub first_token_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8787,
+            static_dir: default_dir("miniprogram-demo/h5", "../h5"),
+            pkg_dir: default_dir("pkg", "../../pkg"),
+            cors_origins: vec!["*".into()],
+            heartbeat_secs: 15,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            kind: Provider::Demo,
+            base_url: String::new(),
+            api_key: String::new(),
+            model: String::new(),
+            models: Vec::new(),
+            connect_timeout_ms: 10_000,
+            first_byte_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            include_usage: true,
+            thinking_budget: 0,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 256 * 1024,
+            max_messages: 64,
+            max_message_chars: 32_000,
+            max_total_chars: 100_000,
+            max_tokens: 8192,
+            per_ip_streams: 8,
+            per_ip_per_minute: 60,
+            per_ip_burst: 20,
+            max_generations: 20_000,
+        }
+    }
+}
+
+impl Default for Generations {
+    fn default() -> Self {
+        Generations { ttl_secs: 600, grace_secs: 30, max_log_bytes: 1 << 20 }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig { token_ms: 35, first_token_ms: 400 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            upstream: UpstreamConfig::default(),
+            limits: Limits::default(),
+            generations: Generations::default(),
+            auth: AuthConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+/// `rel` from the working directory when it exists there, else beside this crate's sources.
+fn default_dir(rel: &str, from_manifest: &str) -> PathBuf {
+    let cwd = PathBuf::from(rel);
+    if cwd.is_dir() {
+        return cwd;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(from_manifest)
+}
+
+impl Config {
+    /// Defaults, then the file named by `RELAY_CONFIG` (if any), then the environment.
+    pub fn load() -> Result<Config, String> {
+        Config::load_from(|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], with the environment given as a function (for tests).
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let mut config = match env("RELAY_CONFIG").filter(|p| !p.is_empty()) {
+            Some(path) => Config::from_file(Path::new(&path))?,
+            None => Config::default(),
+        };
+        config.apply_env(&env)?;
+        config.finish()?;
+        Ok(config)
+    }
+
+    /// Parses a `.toml` or `.json` file.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(&text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, String> {
+            v.trim().parse().map_err(|_| format!("{name}={v:?} is not a valid number"))
+        }
+        fn flag(v: &str) -> bool {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+        }
+        fn list(v: &str) -> Vec<String> {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        }
+        let get = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = get("PORT") {
+            self.server.port = num("PORT", &v)?;
+        }
+        if let Some(v) = get("HOST") {
+            self.server.host = v.trim().parse().map_err(|_| format!("HOST={v:?} is not an IP address"))?;
+        }
+        if let Some(v) = get("RELAY_STATIC_DIR") {
+            self.server.static_dir = v.into();
+        }
+        if let Some(v) = get("RELAY_PKG_DIR") {
+            self.server.pkg_dir = v.into();
+        }
+        if let Some(v) = get("RELAY_CORS_ORIGINS") {
+            self.server.cors_origins = list(&v);
+        }
+        if let Some(v) = get("RELAY_HEARTBEAT_SECS") {
+            self.server.heartbeat_secs = num("RELAY_HEARTBEAT_SECS", &v)?;
+        }
+        if let Some(v) = get("RELAY_TRUST_FORWARDED_FOR") {
+            self.server.trust_forwarded_for = flag(&v);
+        }
+        if let Some(v) = get("UPSTREAM_KIND") {
+            self.upstream.kind = Provider::parse(&v)?;
+        }
+        if let Some(v) = get("UPSTREAM_BASE_URL") {
+            self.upstream.base_url = v;
+            if self.upstream.kind == Provider::Demo && get("UPSTREAM_KIND").is_none() {
+                self.upstream.kind = Provider::OpenAi;
+            }
+        }
+        if let Some(v) = get("UPSTREAM_API_KEY") {
+            self.upstream.api_key = v;
+        }
+        if let Some(v) = get("UPSTREAM_MODEL") {
+            self.upstream.model = v;
+        }
+        if let Some(v) = get("UPSTREAM_MODELS") {
+            self.upstream.models = list(&v);
+        }
+        for (name, slot) in [
+            ("UPSTREAM_CONNECT_TIMEOUT_MS", &mut self.upstream.connect_timeout_ms),
+            ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", &mut self.upstream.first_byte_timeout_ms),
+            ("UPSTREAM_IDLE_TIMEOUT_MS", &mut self.upstream.idle_timeout_ms),
+            ("RELAY_TTL_SECS", &mut self.generations.ttl_secs),
+            ("RELAY_GRACE_SECS", &mut self.generations.grace_secs),
+            ("RELAY_DEMO_TOKEN_MS", &mut self.demo.token_ms),
+            ("RELAY_DEMO_FIRST_TOKEN_MS", &mut self.demo.first_token_ms),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = num(name, &v)?;
+            }
+        }
+        if let Some(v) = get("UPSTREAM_INCLUDE_USAGE") {
+            self.upstream.include_usage = flag(&v);
+        }
+        if let Some(v) = get("UPSTREAM_THINKING_BUDGET") {
+            self.upstream.thinking_budget = num("UPSTREAM_THINKING_BUDGET", &v)?;
+        }
+        for (name, slot) in [
+            ("RELAY_MAX_BODY_BYTES", &mut self.limits.max_body_bytes),
+            ("RELAY_MAX_MESSAGES", &mut self.limits.max_messages),
+            ("RELAY_MAX_MESSAGE_CHARS", &mut self.limits.max_message_chars),
+            ("RELAY_MAX_TOTAL_CHARS", &mut self.limits.max_total_chars),
+            ("RELAY_PER_IP_STREAMS", &mut self.limits.per_ip_streams),
+            ("RELAY_MAX_GENERATIONS", &mut self.limits.max_generations),
+            ("RELAY_MAX_LOG_BYTES", &mut self.generations.max_log_bytes),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = num(name, &v)?;
+            }
+        }
+        if let Some(v) = get("RELAY_MAX_TOKENS") {
+            self.limits.max_tokens = num("RELAY_MAX_TOKENS", &v)?;
+        }
+        if let Some(v) = get("RELAY_PER_IP_PER_MINUTE") {
+            self.limits.per_ip_per_minute = num("RELAY_PER_IP_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = get("RELAY_PER_IP_BURST") {
+            self.limits.per_ip_burst = num("RELAY_PER_IP_BURST", &v)?;
+        }
+        if let Some(v) = get("RELAY_TOKENS") {
+            self.auth.tokens = list(&v);
+        }
+        if let Some(v) = get("RELAY_HMAC_SECRET") {
+            self.auth.hmac_secret = v;
+        }
+        if let Some(v) = get("RELAY_ALLOW_ANONYMOUS") {
+            self.auth.allow_anonymous = flag(&v);
+        }
+        Ok(())
+    }
+
+    /// Fills provider defaults and rejects contradictory settings.
+    fn finish(&mut self) -> Result<(), String> {
+        let up = &mut self.upstream;
+        if up.kind != Provider::Demo {
+            if up.base_url.is_empty() {
+                up.base_url = up.kind.default_base_url().to_string();
+            }
+            while up.base_url.ends_with('/') {
+                up.base_url.pop();
+            }
+            if up.model.is_empty() {
+                return Err(format!(
+                    "upstream {} needs a model: set UPSTREAM_MODEL or upstream.model",
+                    up.kind.name()
+                ));
+            }
+            if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {
+                return Err(format!("upstream base URL {:?} must start with http:// or https://", up.base_url));
+            }
+        }
+        if self.limits.per_ip_burst == 0 {
+            self.limits.per_ip_burst = 1;
+        }
+        Ok(())
+    }
+
+    /// Whether clients must present a token: always when tokens are configured; otherwise
+    /// when a real key would be spent by anyone who can reach a non-loopback address,
+    /// unless the operator opted out.
+    pub fn auth_required(&self) -> bool {
+        if !self.auth.tokens.is_empty() || !self.auth.hmac_secret.is_empty() {
+            return true;
+        }
+        let spends_a_key = self.upstream.kind != Provider::Demo && !self.upstream.api_key.is_empty();
+        spends_a_key && !self.server.host.is_loopback() && !self.auth.allow_anonymous
+    }
+
+    /// A configuration that cannot be served safely: a key on a public address and no way
+    /// to tell clients apart.
+    pub fn check_auth(&self) -> Result<(), String> {
+        if self.auth_required() && self.auth.tokens.is_empty() && self.auth.hmac_secret.is_empty() {
+            return Err(format!(
+                "a real upstream key is configured and the relay listens on {} (not loopback): \
+                 configure client tokens (RELAY_TOKENS or RELAY_HMAC_SECRET) or opt out \
+                 explicitly with RELAY_ALLOW_ANONYMOUS=1",
+                self.server.host
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream.connect_timeout_ms)
+    }
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream.first_byte_timeout_ms)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream.idle_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn defaults_are_demo_on_loopback() {
+        let c = Config::load_from(env(&[])).unwrap();
+        assert_eq!(c.upstream.kind, Provider::Demo);
+        assert!(c.server.host.is_loopback());
+        assert_eq!(c.server.port, 8787);
+        assert!(!c.auth_required());
+    }
+
+    #[test]
+    fn base_url_implies_openai_and_needs_a_model() {
+        let e = Config::load_from(env(&[("UPSTREAM_BASE_URL", "http://127.0.0.1:1/v1")])).unwrap_err();
+        assert!(e.contains("needs a model"), "{e}");
+        let c = Config::load_from(env(&[("UPSTREAM_BASE_URL", "http://x/v1/"), ("UPSTREAM_MODEL", "m")])).unwrap();
+        assert_eq!(c.upstream.kind, Provider::OpenAi);
+        assert_eq!(c.upstream.base_url, "http://x/v1");
+    }
+
+    #[test]
+    fn a_key_on_a_public_address_needs_tokens_or_an_explicit_opt_out() {
+        let public = [
+            ("UPSTREAM_KIND", "openai"),
+            ("UPSTREAM_MODEL", "gpt-4o-mini"),
+            ("UPSTREAM_API_KEY", "sk-real"),
+            ("HOST", "0.0.0.0"),
+        ];
+        let c = Config::load_from(env(Box::leak(Box::new(public)))).unwrap();
+        assert!(c.auth_required());
+        assert!(c.check_auth().is_err());
+        let mut opted = c.clone();
+        opted.auth.allow_anonymous = true;
+        assert!(!opted.auth_required());
+        let mut loopback = c.clone();
+        loopback.server.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert!(!loopback.auth_required());
+        let mut tokens = c;
+        tokens.auth.tokens = vec!["t".into()];
+        assert!(tokens.check_auth().is_ok());
+    }
+
+    #[test]
+    fn toml_file_is_read() {
+        let dir = std::env::temp_dir().join(format!("relay-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("relay.toml");
+        std::fs::write(
+            &path,
+            "[upstream]\nkind = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\napi_key = \"k\"\n[limits]\nmax_tokens = 100\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&path).unwrap();
+        assert_eq!(c.upstream.kind, Provider::Anthropic);
+        assert_eq!(c.limits.max_tokens, 100);
+        let json = dir.join("relay.json");
+        std::fs::write(&json, r#"{"upstream":{"kind":"gemini","model":"gemini-2.5-flash"}}"#).unwrap();
+        assert_eq!(Config::from_file(&json).unwrap().upstream.kind, Provider::Gemini);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
