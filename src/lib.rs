@@ -42,3 +42,6 @@ pub use decoder::{Options, StreamDecoder, DEFAULT_MAX_BUFFER_BYTES};
 pub use formats::Format;
 pub use pacer::{PaceOptions, Pacer};
 pub use update::{Event, StreamError, Update};
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# chunkwise build entry point.
+#
+#   ./build.sh          build pkg/miniprogram, pkg/web, pkg/node (and copy into the demo)
+#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo)
+#   ./build.sh demo     build, then start the relay with the demo model on 127.0.0.1:${PORT:-8787}
+#   ./build.sh bench    build, then run the decoder benchmarks (and the relay benchmark with RELAY_BENCH=1)
+#   ./build.sh fuzz     a long randomized run of the core properties (FUZZ_CASES=N, default 200000)
+#
+# Everything the project needs is installed on first use and reused afterwards.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$(pwd)
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} (apt)"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ $APT_UPDATED -eq 0 ]; then $sudo apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+locked_version() { # the version of a crate that Cargo.lock pins
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_build_tools() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  local want; want=$(locked_version wasm-bindgen)
+  if ! wasm-bindgen --version 2>/dev/null | grep -qF " $want"; then
+    log "installing wasm-bindgen-cli $want (the version Cargo.lock pins)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+  command -v brotli >/dev/null || apt_install brotli
+  command -v node >/dev/null || apt_install nodejs npm
+  # wasm-opt comes from npm's binaryen (pinned in tools/package.json): Debian's is too old.
+  local stamp=tools/node_modules/.chunkwise-stamp
+  if [ ! -f "$stamp" ] || [ tools/package.json -nt "$stamp" ]; then
+    log "installing build tools (npm: binaryen)"
+    (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+}
+
+wasm_opt() { node tools/node_modules/binaryen/bin/wasm-opt "$@"; }
+
+ensure_test_tools() {
+  apt_install chromium chromium-driver
+  if ! command -v wasm-pack >/dev/null; then
+    log "installing wasm-pack"
+    cargo install wasm-pack --version 0.15.1
+  fi
+  ensure_node_modules
+}
+
+ensure_node_modules() {
+  # tests/js holds the JS test and benchmark dependencies (the published package has none).
+  local stamp=tests/js/node_modules/.chunkwise-stamp
+  if [ ! -f "$stamp" ] || [ tests/js/package.json -nt "$stamp" ] || { [ -f tests/js/package-lock.json ] && [ tests/js/package-lock.json -nt "$stamp" ]; }; then
+    log "installing JS test dependencies (npm)"
+    if [ -f tests/js/package-lock.json ]; then (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+    else (cd tests/js && npm install --no-audit --no-fund --loglevel=error); fi
+    touch "$stamp"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------------------
+size_of() { wc -c <"$1" | tr -d ' '; }
+
+build() {
+  ensure_build_tools
+  log "building the wasm module"
+  cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise
+  local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+  local bg=target/bindgen
+  rm -rf "$bg" pkg
+  wasm-bindgen --target web --out-dir "$bg/web" --out-name chunkwise_glue "$wasm"
+  wasm-bindgen --target nodejs --out-dir "$bg/node" --out-name chunkwise_glue "$wasm"
+  node tools/make-packages.js "$bg/web" "$bg/node" pkg
+  # wasm-opt after wasm-bindgen (it also strips names and the producers section).
+  local opt=(-Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --strip-debug --strip-producers)
+  wasm_opt "${opt[@]}" "$bg/web/chunkwise_glue_bg.wasm" -o pkg/web/chunkwise_glue_bg.wasm
+  wasm_opt "${opt[@]}" "$bg/node/chunkwise_glue_bg.wasm" -o pkg/node/chunkwise_glue_bg.wasm
+  cp pkg/web/chunkwise_glue_bg.wasm pkg/miniprogram/chunkwise.wasm
+  brotli -f -q 11 -o pkg/miniprogram/chunkwise.wasm.br pkg/miniprogram/chunkwise.wasm
+  # The demo imports the mini-program build as DevTools' "构建 npm" would place it.
+  if [ -d miniprogram-demo ]; then
+    rm -rf miniprogram-demo/miniprogram_npm/chunkwise
+    mkdir -p miniprogram-demo/miniprogram_npm/chunkwise
+    cp pkg/miniprogram/index.js pkg/miniprogram/index.d.ts pkg/miniprogram/chunkwise.wasm.br miniprogram-demo/miniprogram_npm/chunkwise/
+  fi
+  local raw br js
+  raw=$(size_of pkg/miniprogram/chunkwise.wasm)
+  br=$(size_of pkg/miniprogram/chunkwise.wasm.br)
+  js=$(size_of pkg/miniprogram/index.js)
+  printf '\nmini-program build: chunkwise.wasm %s bytes (%s KB), brotli %s bytes (%s KB); glue index.js %s bytes (%s KB)\n' \
+    "$raw" "$((raw / 1000))" "$br" "$((br / 1000))" "$js" "$((js / 1000))"
+  # The mini-program package ships only the .br (base library 2.14.0+); the raw file is for measuring.
+  rm pkg/miniprogram/chunkwise.wasm
+}
+
+# ---------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------
+run_tests() {
+  build
+  ensure_test_tools
+  log "native tests (cargo test --workspace)"
+  cargo test --workspace
+  log "lints"
+  cargo clippy --workspace --all-targets -- -D warnings
+  log "wasm-bindgen tests in Node (wasm-pack test --node)"
+  wasm-pack test --node -- -p chunkwise
+  log "wasm-bindgen tests in headless Chromium (wasm-pack test --headless --chrome)"
+  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise
+  log "JS tests (node --test)"
+  node --test tests/js/
+}
+
+case "${1:-build}" in
+  build) build ;;
+  test) run_tests ;;
+  demo)
+    build
+    log "starting the relay"
+    exec cargo run --release -p chunkwise-relay
+    ;;
+  bench)
+    build
+    ensure_node_modules
+    node bench/decoder.js
+    if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
+    ;;
+  fuzz)
+    FUZZ_CASES=${FUZZ_CASES:-200000} cargo test --release --test fuzz -- --ignored --nocapture
+    ;;
+  *)
+    echo "usage: $0 [build|test|demo|bench|fuzz]" >&2
+    exit 2
+    ;;
+esac

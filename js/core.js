@@ -1,0 +1,227 @@
+// chunkwise: the public JS API over the wasm module's numbers-only surface (src/wasm.rs).
+// This file has no import or export: build.sh wraps it for each target (mini program,
+// browser, Node) with the code that loads the wasm and calls `bindWasm(glue)`.
+// It must not use the Encoding API's decoder or encoder, nor browser globals: a mini program
+// has none of them (build.sh checks the mini-program build for each of those names).
+
+/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
+/** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
+var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
+var DEFAULT_MAX_BUFFER_BYTES = 1048576;
+
+var MORE = 0x80000000;
+var DONE = 0x40000000;
+var LEN_MASK = DONE - 1;
+// String.fromCharCode.apply takes its arguments on the stack: slices bound that (V8 and
+// JavaScriptCore both handle 8192 code units comfortably and get slower beyond).
+var SLICE = 8192;
+var fromCharCode = String.fromCharCode;
+
+var glue = null; // the wasm-bindgen glue, once loaded
+var memory = null;
+var heap8 = null;
+var heap16 = null;
+var heap32 = null;
+
+function bindWasm(loadedGlue) {
+  glue = loadedGlue;
+  memory = glue.wasm_memory();
+  refreshViews();
+}
+
+function refreshViews() {
+  // Views are tied to the ArrayBuffer, which memory growth replaces.
+  if (heap8 === null || heap8.buffer !== memory.buffer) {
+    heap8 = new Uint8Array(memory.buffer);
+    heap16 = new Uint16Array(memory.buffer);
+    heap32 = new Uint32Array(memory.buffer);
+  }
+}
+
+function ensureLoaded() {
+  if (glue === null) {
+    throw new Error('chunkwise: the wasm module is not loaded yet; await init() before creating a StreamDecoder');
+  }
+}
+
+/** UTF-16 code units at byte address `ptr` of wasm memory as a JS string. */
+function readString(ptr, len) {
+  if (len === 0) return '';
+  var at = ptr >>> 1;
+  if (len <= SLICE) return fromCharCode.apply(null, heap16.subarray(at, at + len));
+  var parts = '';
+  for (var i = 0; i < len; i += SLICE) {
+    parts += fromCharCode.apply(null, heap16.subarray(at + i, at + Math.min(len, i + SLICE)));
+  }
+  return parts;
+}
+
+function toBytes(chunk) {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
+  // may hand one from the native side): duck-type on byteLength + slice.
+  if (chunk && typeof chunk.byteLength === 'number' && typeof chunk.slice === 'function') return new Uint8Array(chunk);
+  throw new TypeError('chunkwise: push() takes an ArrayBuffer or a Uint8Array (the `data` of onChunkReceived), got ' + describe(chunk));
+}
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return 'a string (decode bytes, not text: pass res.data as it comes)';
+  if (typeof value === 'object') return 'an object ' + Object.prototype.toString.call(value);
+  return typeof value;
+}
+
+function number(options, name, fallback, min) {
+  var value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= min) || value === Infinity) {
+    throw new TypeError('chunkwise: option ' + name + ' must be a finite number >= ' + min + ', got ' + String(value));
+  }
+  return value;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return text;
+  }
+}
+
+function emptyUpdate(text, done) {
+  return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: [], events: [] };
+}
+
+/**
+ * Decodes one streamed response body. See README.md for the options and the Update shape.
+ * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, maxBufferBytes?: number}} [options]
+ */
+function StreamDecoder(options) {
+  if (!(this instanceof StreamDecoder)) throw new TypeError("chunkwise: use 'new StreamDecoder(options)'");
+  ensureLoaded();
+  options = options === undefined ? {} : options;
+  if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: StreamDecoder options must be an object');
+  var format = options.format === undefined ? 'text' : options.format;
+  var index = FORMATS.indexOf(format);
+  if (index < 0) {
+    throw new Error('chunkwise: unknown format ' + JSON.stringify(format) + '; use one of: ' + FORMATS.join(', '));
+  }
+  var pace = options.pace === undefined ? {} : options.pace;
+  var cps = 0;
+  var maxLagMs = DEFAULT_PACE.maxLagMs;
+  var drainMs = DEFAULT_PACE.drainMs;
+  if (pace !== false) {
+    if (pace === true) pace = {};
+    if (pace === null || typeof pace !== 'object') throw new TypeError('chunkwise: option pace must be an object or false');
+    cps = number(pace, 'cps', DEFAULT_PACE.cps, Number.MIN_VALUE);
+    maxLagMs = number(pace, 'maxLagMs', DEFAULT_PACE.maxLagMs, 0);
+    drainMs = number(pace, 'drainMs', DEFAULT_PACE.drainMs, 0);
+  }
+  var maxBufferBytes = number(options, 'maxBufferBytes', DEFAULT_MAX_BUFFER_BYTES, 1);
+  if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
+  this.format = format;
+  this.paced = pace !== false;
+  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
+}
+
+StreamDecoder.prototype._live = function () {
+  if (this._raw === null) throw new Error('chunkwise: this StreamDecoder was freed');
+  return this._raw;
+};
+
+/** Decodes the next chunk: an ArrayBuffer (onChunkReceived's res.data) or a Uint8Array. */
+StreamDecoder.prototype.push = function (chunk) {
+  var raw = this._live();
+  var bytes = toBytes(chunk);
+  var ptr = raw.input(bytes.length);
+  refreshViews();
+  heap8.set(bytes, ptr);
+  return this._read(raw.push(bytes.length));
+};
+
+/** End of input: flushes what is held; `done` is then true. */
+StreamDecoder.prototype.finish = function () {
+  return this._read(this._live().finish());
+};
+
+/** Back to a fresh stream with the same options. */
+StreamDecoder.prototype.reset = function () {
+  this._live().reset();
+};
+
+/** Frees the wasm memory of this decoder; it cannot be used afterwards. */
+StreamDecoder.prototype.free = function () {
+  if (this._raw !== null) {
+    this._raw.free();
+    this._raw = null;
+  }
+};
+
+/** The next characters to show at time nowMs (e.g. Date.now()); never splits a grapheme. */
+StreamDecoder.prototype.tick = function (nowMs) {
+  if (typeof nowMs !== 'number') nowMs = Date.now();
+  var raw = this._live();
+  var len = raw.tick(nowMs);
+  refreshViews();
+  return readString(raw.out_ptr(), len);
+};
+
+/** Everything decoded but not yet shown by tick, at once. */
+StreamDecoder.prototype.skip = function () {
+  var raw = this._live();
+  var len = raw.skip();
+  refreshViews();
+  return readString(raw.out_ptr(), len);
+};
+
+/** Grapheme clusters decoded but not yet shown by tick. */
+Object.defineProperty(StreamDecoder.prototype, 'pending', {
+  get: function () {
+    return this._live().pending();
+  },
+});
+
+StreamDecoder.prototype._read = function (result) {
+  var raw = this._raw;
+  refreshViews();
+  var out = raw.out_ptr();
+  var done = (result & DONE) !== 0;
+  if ((result & MORE) === 0) return emptyUpdate(readString(out, result & LEN_MASK), done);
+  var m = raw.meta_ptr() >>> 2;
+  var errorCount = heap32[m + 4];
+  var eventCount = heap32[m + 5];
+  // One string for everything, then slices: one crossing instead of one per field.
+  var total = heap32[m] + heap32[m + 1] + Math.max(heap32[m + 2] - 1, 0) + Math.max(heap32[m + 3] - 1, 0);
+  var lens = heap32.subarray(m + 6, m + 6 + 3 * (errorCount + eventCount));
+  for (var i = 0; i < lens.length; i++) total += (i < 3 * errorCount && i % 3 === 2) ? Math.max(lens[i] - 1, 0) : lens[i];
+  var all = readString(out, total);
+  var at = 0;
+  function take(len) {
+    var s = all.slice(at, at + len);
+    at += len;
+    return s;
+  }
+  function optional(lenPlusOne) {
+    return lenPlusOne === 0 ? null : take(lenPlusOne - 1);
+  }
+  var update = emptyUpdate(take(heap32[m]), done);
+  update.reasoning = take(heap32[m + 1]);
+  update.finishReason = optional(heap32[m + 2]);
+  var usage = optional(heap32[m + 3]);
+  update.usage = usage === null ? null : parseJson(usage);
+  var j = 0;
+  for (i = 0; i < errorCount; i++, j += 3) {
+    var type = take(lens[j]);
+    var message = take(lens[j + 1]);
+    var code = optional(lens[j + 2]);
+    update.errors.push({ type: type, message: message, code: code === null ? null : parseJson(code) });
+  }
+  update.error = errorCount > 0 ? update.errors[0] : null;
+  for (i = 0; i < eventCount; i++, j += 3) {
+    update.events.push({ event: take(lens[j]), data: take(lens[j + 1]), id: take(lens[j + 2]) });
+  }
+  return update;
+};

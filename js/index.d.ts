@@ -1,0 +1,98 @@
+// Type declarations of chunkwise's public API (the same for the mini-program, browser and Node builds).
+
+/** The stream formats `StreamDecoder` reads. */
+export type Format =
+  | 'text'
+  | 'sse'
+  | 'ndjson'
+  | 'hex-records'
+  | 'openai'
+  | 'openai-responses'
+  | 'anthropic'
+  | 'gemini'
+  | 'ollama'
+  | 'dashscope'
+  | 'dify';
+
+export const FORMATS: Format[];
+
+export interface InitOptions {
+  /** Mini program: the wasm file's path inside the code package. Default '/miniprogram_npm/chunkwise/chunkwise.wasm.br'. */
+  wasmPath?: string;
+  /** Browser: where to fetch the wasm from. Default: next to index.js. */
+  wasmUrl?: string | URL;
+}
+
+/** Loads the wasm module once (idempotent). Await it before creating a decoder. */
+export function init(options?: InitOptions): Promise<void>;
+
+export interface PaceOptions {
+  /** Base rate in grapheme clusters per second. Default 40. */
+  cps?: number;
+  /** The backlog is never more than this many ms behind: the rate rises to catch up. Default 1500. */
+  maxLagMs?: number;
+  /** After the end of the stream, everything is shown within this many ms. Default 1000. */
+  drainMs?: number;
+}
+
+export interface StreamDecoderOptions {
+  /** Default 'text'. */
+  format?: Format;
+  /** Every message carries the whole text so far: return only the new suffix. Default false. */
+  cumulative?: boolean;
+  /** Typewriter pacing for tick(); false turns it off. */
+  pace?: PaceOptions | false;
+  /** The bound of one line, event, record or JSON value. Default 1048576 (1 MiB). */
+  maxBufferBytes?: number;
+}
+
+export interface StreamErrorInfo {
+  /** 'buffer_limit' | 'bad_event' from the decoder, or the provider's error type. */
+  type: string;
+  message: string;
+  /** The provider's error code, if any. */
+  code: string | number | null;
+}
+
+export interface SseEvent {
+  event: string;
+  data: string;
+  id: string;
+}
+
+export interface Update {
+  /** Answer text decoded by this call ('' when none). */
+  text: string;
+  /** Reasoning text decoded by this call. */
+  reasoning: string;
+  /** True once the stream delivered its end marker, and always after finish(). */
+  done: boolean;
+  finishReason: string | null;
+  /** The provider's own usage object. */
+  usage: Record<string, unknown> | null;
+  /** The first error of this call, or null. */
+  error: StreamErrorInfo | null;
+  /** Every error of this call, in stream order. */
+  errors: StreamErrorInfo[];
+  /** Raw events ('sse' and 'ndjson' formats). */
+  events: SseEvent[];
+}
+
+export class StreamDecoder {
+  constructor(options?: StreamDecoderOptions);
+  readonly format: Format;
+  /** Decode the next chunk (onChunkReceived's res.data). Never throws for stream content. */
+  push(chunk: ArrayBuffer | ArrayBufferView): Update;
+  /** End of input. */
+  finish(): Update;
+  /** Start a new stream with the same options. */
+  reset(): void;
+  /** Release the wasm memory; the decoder cannot be used afterwards. */
+  free(): void;
+  /** The next characters to show at nowMs (default Date.now()); never splits a grapheme cluster. */
+  tick(nowMs?: number): string;
+  /** Grapheme clusters decoded but not yet shown. */
+  readonly pending: number;
+  /** Everything not yet shown, at once. */
+  skip(): string;
+}
