@@ -35,7 +35,10 @@ pub fn verify(secret: &str, token: &str, now: u64) -> Result<String, &'static st
     else {
         return Err("not a cw1 token");
     };
-    if subject.is_empty() || subject.len() > 64 || !subject.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if subject.is_empty()
+        || subject.len() > 64
+        || !subject.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err("bad subject");
     }
     let expiry: u64 = expiry.parse().map_err(|_| "bad expiry")?;

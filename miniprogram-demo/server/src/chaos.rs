@@ -1,7 +1,7 @@
 //! Chaos mode (`?chaos=1` or `X-Chunkwise-Chaos: 1`): the response body is cut into random
-//! writes of 1 to 7 bytes with a millisecond between them, so pieces reach the client as
-//! separate reads that split UTF-8 characters and SSE lines anywhere. It shows (and tests)
-//! that a client decodes correctly however its input is split.
+//! writes of 1 to 7 bytes, each flushed on its own (and now and then a millisecond apart), so
+//! pieces reach the client as separate reads that split UTF-8 characters and SSE lines
+//! anywhere. It shows (and tests) that a client decodes correctly however its input is split.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,8 +20,14 @@ where
                 Err(never) => match never {},
             };
         } else {
-            // A pause makes hyper flush, so each piece is its own TCP segment (TCP_NODELAY).
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // Returning Pending makes hyper flush, so each piece is its own write and, with
+            // TCP_NODELAY, its own TCP segment. A real pause now and then keeps a fast reader
+            // from catching up and reading several pieces at once.
+            if fastrand::u8(..8) == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
         }
         let piece = pending.split_to(fastrand::usize(1..=7).min(pending.len()));
         Some((Ok(piece), (inner, pending)))

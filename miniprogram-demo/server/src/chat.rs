@@ -39,11 +39,9 @@ impl Message {
     pub fn text(&self) -> String {
         match &self.content {
             Value::String(s) => s.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(""),
+            Value::Array(parts) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+            }
             _ => String::new(),
         }
     }
@@ -96,7 +94,10 @@ impl ChatRequest {
             if chars > limits.max_message_chars {
                 return Err(ApiError::bad_request(
                     "message_too_long",
-                    format!("messages[{i}] has {chars} characters, more than this relay's limit of {}", limits.max_message_chars),
+                    format!(
+                        "messages[{i}] has {chars} characters, more than this relay's limit of {}",
+                        limits.max_message_chars
+                    ),
                 ));
             }
             total += chars;
@@ -105,7 +106,10 @@ impl ChatRequest {
         if total > limits.max_total_chars {
             return Err(ApiError::bad_request(
                 "messages_too_long",
-                format!("the messages have {total} characters in all, more than this relay's limit of {}", limits.max_total_chars),
+                format!(
+                    "the messages have {total} characters in all, more than this relay's limit of {}",
+                    limits.max_total_chars
+                ),
             ));
         }
         let asked = self.max_completion_tokens.or(self.max_tokens);
@@ -183,7 +187,8 @@ mod tests {
 
     #[test]
     fn limits_name_the_value_and_the_limit() {
-        let limits = Limits { max_messages: 2, max_message_chars: 5, max_total_chars: 8, max_tokens: 10, ..Limits::default() };
+        let limits =
+            Limits { max_messages: 2, max_message_chars: 5, max_total_chars: 8, max_tokens: 10, ..Limits::default() };
         let e = req(r#"{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"},{"role":"user","content":"c"}]}"#)
             .validate(&limits)
             .unwrap_err();
@@ -191,7 +196,9 @@ mod tests {
         assert!(e.message.contains("3 messages") && e.message.contains("limit of 2"), "{}", e.message);
         let e = req(r#"{"messages":[{"role":"user","content":"你好你好你好"}]}"#).validate(&limits).unwrap_err();
         assert_eq!(e.code, "message_too_long");
-        let e = req(r#"{"messages":[{"role":"user","content":"aaaaa"},{"role":"user","content":"bbbbb"}]}"#).validate(&limits).unwrap_err();
+        let e = req(r#"{"messages":[{"role":"user","content":"aaaaa"},{"role":"user","content":"bbbbb"}]}"#)
+            .validate(&limits)
+            .unwrap_err();
         assert_eq!(e.code, "messages_too_long");
         let e = req(r#"{"messages":[{"role":"user","content":"a"}],"max_tokens":11}"#).validate(&limits).unwrap_err();
         assert_eq!(e.code, "max_tokens_too_large");

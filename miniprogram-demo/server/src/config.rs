@@ -55,7 +55,7 @@ impl Provider {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -131,8 +131,9 @@ pub struct Limits {
 pub struct Generations {
     /// How long a finished generation stays resumable.
     pub ttl_secs: u64,
-    /// How long a generation with no client attached runs on before it is cancelled.
-    pub grace_secs: u64,
+    /// How long a generation with no client attached runs on before it is cancelled
+    /// (fractions allowed).
+    pub grace_secs: f64,
     /// Bound on the bytes of text one generation's event log keeps; older events are dropped.
     pub max_log_bytes: usize,
 }
@@ -206,26 +207,13 @@ impl Default for Limits {
 
 impl Default for Generations {
     fn default() -> Self {
-        Generations { ttl_secs: 600, grace_secs: 30, max_log_bytes: 1 << 20 }
+        Generations { ttl_secs: 600, grace_secs: 30.0, max_log_bytes: 1 << 20 }
     }
 }
 
 impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig { token_ms: 35, first_token_ms: 400 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            upstream: UpstreamConfig::default(),
-            limits: Limits::default(),
-            generations: Generations::default(),
-            auth: AuthConfig::default(),
-            demo: DemoConfig::default(),
-        }
     }
 }
 
@@ -321,13 +309,15 @@ impl Config {
             ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", &mut self.upstream.first_byte_timeout_ms),
             ("UPSTREAM_IDLE_TIMEOUT_MS", &mut self.upstream.idle_timeout_ms),
             ("RELAY_TTL_SECS", &mut self.generations.ttl_secs),
-            ("RELAY_GRACE_SECS", &mut self.generations.grace_secs),
             ("RELAY_DEMO_TOKEN_MS", &mut self.demo.token_ms),
             ("RELAY_DEMO_FIRST_TOKEN_MS", &mut self.demo.first_token_ms),
         ] {
             if let Some(v) = get(name) {
                 *slot = num(name, &v)?;
             }
+        }
+        if let Some(v) = get("RELAY_GRACE_SECS") {
+            self.generations.grace_secs = num("RELAY_GRACE_SECS", &v)?;
         }
         if let Some(v) = get("UPSTREAM_INCLUDE_USAGE") {
             self.upstream.include_usage = flag(&v);
@@ -380,10 +370,7 @@ impl Config {
                 up.base_url.pop();
             }
             if up.model.is_empty() {
-                return Err(format!(
-                    "upstream {} needs a model: set UPSTREAM_MODEL or upstream.model",
-                    up.kind.name()
-                ));
+                return Err(format!("upstream {} needs a model: set UPSTREAM_MODEL or upstream.model", up.kind.name()));
             }
             if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {
                 return Err(format!("upstream base URL {:?} must start with http:// or https://", up.base_url));

@@ -345,7 +345,13 @@ impl Generation {
 
     /// Renders every event from `*next` on into `out`, advances `*next`, and says whether the
     /// generation is finished and fully rendered. `skip` drops bytes from the first text payload.
-    pub fn render(&self, next: &mut u64, render: Render, skip: &mut usize, out: &mut BytesMut) -> Result<bool, ApiError> {
+    pub fn render(
+        &self,
+        next: &mut u64,
+        render: Render,
+        skip: &mut usize,
+        out: &mut BytesMut,
+    ) -> Result<bool, ApiError> {
         let log = self.log();
         if *next < log.first_seq {
             return Err(ApiError::new(
@@ -377,7 +383,9 @@ impl Generation {
         match kind {
             Kind::Role => {
                 out.put_slice(self.chunk_head.as_bytes());
-                out.put_slice(br#","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#);
+                out.put_slice(
+                    br#","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+                );
             }
             Kind::Content | Kind::Reasoning => {
                 out.put_slice(self.chunk_head.as_bytes());
@@ -413,7 +421,8 @@ impl Generation {
         if let Some(e) = &log.early_error {
             return Err(e.clone());
         }
-        let (mut content, mut reasoning, mut finish, mut usage) = (String::new(), String::new(), "stop".to_string(), None);
+        let (mut content, mut reasoning, mut finish, mut usage) =
+            (String::new(), String::new(), "stop".to_string(), None);
         for (i, e) in log.entries.iter().enumerate() {
             let p = log.payload(i);
             match e.kind {

@@ -92,7 +92,7 @@ impl App {
     }
 
     pub fn grace(&self) -> Duration {
-        Duration::from_secs(self.config.generations.grace_secs)
+        Duration::from_secs_f64(self.config.generations.grace_secs.max(0.0))
     }
 
     /// Which source answers a requested model name.
@@ -125,21 +125,38 @@ impl App {
     }
 
     /// Starts a generation: registers it and spawns the task that feeds it.
-    pub fn start(self: &Arc<Self>, source: Source, prompt: Prompt, owner: String, permit: StreamPermit) -> Result<Arc<Generation>, ApiError> {
+    pub fn start(
+        self: &Arc<Self>,
+        source: Source,
+        prompt: Prompt,
+        owner: String,
+        permit: StreamPermit,
+    ) -> Result<Arc<Generation>, ApiError> {
         let running = self.registry.running();
         if running.fetch_add(1, Ordering::SeqCst) >= self.config.limits.max_generations {
             running.fetch_sub(1, Ordering::SeqCst);
             self.metrics.count_error("relay_busy");
             return Err(ApiError {
                 retry_after: Some(5),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "relay_busy", "the relay is at its limit of concurrent answers; retry shortly")
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "relay_busy",
+                    "the relay is at its limit of concurrent answers; retry shortly",
+                )
             });
         }
         let model = match &source {
             Source::Demo => demo::MODEL.to_string(),
             Source::Http { model, .. } => model.clone(),
         };
-        let gen = Arc::new(Generation::new(generation::new_id(), model, owner, self.config.generations.max_log_bytes, self.metrics.clone()));
+        let gen = Arc::new(Generation::new(
+            generation::new_id(),
+            model,
+            owner,
+            self.config.generations.max_log_bytes,
+            self.metrics.clone(),
+        ));
         self.registry.insert(gen.clone());
         self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_generations.fetch_add(1, Ordering::Relaxed);
@@ -160,7 +177,10 @@ impl App {
     pub fn owned_generation(&self, id: &str, owner: &Owner) -> Result<Arc<Generation>, ApiError> {
         match self.registry.get(id) {
             Some(g) if g.owner == owner.0 => Ok(g),
-            _ => Err(ApiError::not_found("generation_not_found", format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"))),
+            _ => Err(ApiError::not_found(
+                "generation_not_found",
+                format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"),
+            )),
         }
     }
 

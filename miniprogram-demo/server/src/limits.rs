@@ -84,10 +84,7 @@ impl RateLimiter {
     pub fn sweep(&self) {
         let now = Instant::now();
         let full_after = Duration::from_secs_f64((self.burst / self.per_sec.max(1e-9)).min(3600.0));
-        self.buckets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, b| now.duration_since(b.at) < full_after);
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, b| now.duration_since(b.at) < full_after);
     }
 }
 

@@ -76,7 +76,10 @@ fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        eprintln!("chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; H5 page from {static_dir}", if auth { "required" } else { "off" });
+        eprintln!(
+            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; H5 page from {static_dir}",
+            if auth { "required" } else { "off" }
+        );
         tokio::select! {
             r = serve(listener, app) => {
                 if let Err(e) = r {

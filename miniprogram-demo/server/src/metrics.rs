@@ -47,14 +47,45 @@ impl Metrics {
         let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         };
-        gauge("chunkwise_relay_active_generations", "Generations whose upstream is running.", "gauge", self.active_generations.load(Relaxed));
-        gauge("chunkwise_relay_open_streams", "Responses streaming to clients now.", "gauge", self.open_streams.load(Relaxed));
-        gauge("chunkwise_relay_generations_total", "Generations started.", "counter", self.generations_total.load(Relaxed));
-        gauge("chunkwise_relay_resumes_total", "Streams resumed with after= or Last-Event-ID.", "counter", self.resumes_total.load(Relaxed));
-        gauge("chunkwise_relay_sent_bytes_total", "Body bytes streamed to clients.", "counter", self.bytes_sent.load(Relaxed));
-        gauge("chunkwise_relay_upstream_bytes_total", "Body bytes read from upstreams.", "counter", self.upstream_bytes.load(Relaxed));
+        gauge(
+            "chunkwise_relay_active_generations",
+            "Generations whose upstream is running.",
+            "gauge",
+            self.active_generations.load(Relaxed),
+        );
+        gauge(
+            "chunkwise_relay_open_streams",
+            "Responses streaming to clients now.",
+            "gauge",
+            self.open_streams.load(Relaxed),
+        );
+        gauge(
+            "chunkwise_relay_generations_total",
+            "Generations started.",
+            "counter",
+            self.generations_total.load(Relaxed),
+        );
+        gauge(
+            "chunkwise_relay_resumes_total",
+            "Streams resumed with after= or Last-Event-ID.",
+            "counter",
+            self.resumes_total.load(Relaxed),
+        );
+        gauge(
+            "chunkwise_relay_sent_bytes_total",
+            "Body bytes streamed to clients.",
+            "counter",
+            self.bytes_sent.load(Relaxed),
+        );
+        gauge(
+            "chunkwise_relay_upstream_bytes_total",
+            "Body bytes read from upstreams.",
+            "counter",
+            self.upstream_bytes.load(Relaxed),
+        );
         let name = "chunkwise_relay_time_to_first_token_seconds";
-        let _ = writeln!(s, "# HELP {name} From request to the first answer or reasoning text.\n# TYPE {name} histogram");
+        let _ =
+            writeln!(s, "# HELP {name} From request to the first answer or reasoning text.\n# TYPE {name} histogram");
         for (bound, slot) in TTFT_BUCKETS.iter().zip(&self.ttft_buckets) {
             let _ = writeln!(s, "{name}_bucket{{le=\"{bound}\"}} {}", slot.load(Relaxed));
         }
@@ -63,7 +94,10 @@ impl Metrics {
         let _ = writeln!(s, "{name}_sum {}", self.ttft_sum_us.load(Relaxed) as f64 / 1e6);
         let _ = writeln!(s, "{name}_count {count}");
         let name = "chunkwise_relay_errors_total";
-        let _ = writeln!(s, "# HELP {name} Errors by code (upstream failures, timeouts, rejected requests).\n# TYPE {name} counter");
+        let _ = writeln!(
+            s,
+            "# HELP {name} Errors by code (upstream failures, timeouts, rejected requests).\n# TYPE {name} counter"
+        );
         for (code, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(s, "{name}{{code=\"{code}\"}} {n}");
         }

@@ -39,7 +39,9 @@ impl StreamQuery {
         match self.format.as_deref() {
             None | Some("") | Some("sse") => Ok(Render::Sse),
             Some("text") => Ok(Render::Text),
-            Some(other) => Err(ApiError::bad_request("invalid_format", format!("format={other:?}: expected sse or text"))),
+            Some(other) => {
+                Err(ApiError::bad_request("invalid_format", format!("format={other:?}: expected sse or text")))
+            }
         }
     }
 
@@ -51,7 +53,9 @@ impl StreamQuery {
 }
 
 fn parse_u64(name: &str, v: &str) -> Result<u64, ApiError> {
-    v.trim().parse().map_err(|_| ApiError::bad_request("invalid_parameter", format!("{name}={v:?} is not a non-negative integer")))
+    v.trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("{name}={v:?} is not a non-negative integer")))
 }
 
 /// `POST /v1/chat/completions`
@@ -109,7 +113,11 @@ pub async fn resume(
 }
 
 /// `POST /v1/chat/stream/{id}/cancel`
-pub async fn cancel(State(app): State<Arc<App>>, Extension(owner): Extension<Owner>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn cancel(
+    State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let gen = app.owned_generation(&id, &owner)?;
     let was_running = !gen.is_finished();
     gen.cancel("cancelled");
@@ -143,7 +151,12 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 /// Layer: per-IP request rate.
-pub async fn rate_limit(State(app): State<Arc<App>>, ClientIp(ip): ClientIp, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn rate_limit(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if let Err(e) = app.rate.check(ip) {
         app.metrics.count_error(&e.code);
         return Err(e);

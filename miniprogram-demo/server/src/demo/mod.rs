@@ -31,7 +31,8 @@ pub fn answer(lang: Lang) -> (&'static str, &'static str) {
 
 /// Chinese if the last user message has a CJK character.
 pub fn language(prompt: &Prompt) -> Lang {
-    let last_user = prompt.messages.iter().rev().find(|(role, _)| role == "user").map(|(_, t)| t.as_str()).unwrap_or("");
+    let last_user =
+        prompt.messages.iter().rev().find(|(role, _)| role == "user").map(|(_, t)| t.as_str()).unwrap_or("");
     if last_user.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)) {
         Lang::Zh
     } else {
@@ -71,7 +72,10 @@ pub async fn run(gen: &Generation, prompt: &Prompt, cfg: &DemoConfig) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let budget = prompt.max_tokens as u64;
     let mut emitted = 0u64;
-    let pieces = tokens(reasoning).into_iter().map(|t| (Kind::Reasoning, t)).chain(tokens(text).into_iter().map(|t| (Kind::Content, t)));
+    let pieces = tokens(reasoning)
+        .into_iter()
+        .map(|t| (Kind::Reasoning, t))
+        .chain(tokens(text).into_iter().map(|t| (Kind::Content, t)));
     let mut finish = "stop";
     for (kind, piece) in pieces {
         if emitted == budget {

@@ -44,12 +44,16 @@ impl Upstream {
     fn request(&self, model: &str, prompt: &Prompt) -> reqwest::RequestBuilder {
         let c = &self.config;
         let (url, body) = match c.kind {
-            Provider::Anthropic => (format!("{}/v1/messages", c.base_url), anthropic_body(model, prompt, c.thinking_budget)),
+            Provider::Anthropic => {
+                (format!("{}/v1/messages", c.base_url), anthropic_body(model, prompt, c.thinking_budget))
+            }
             Provider::Gemini => (
                 format!("{}/v1beta/models/{model}:streamGenerateContent?alt=sse", c.base_url),
                 gemini_body(prompt, c.thinking_budget),
             ),
-            Provider::OpenAi | Provider::Demo => (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage)),
+            Provider::OpenAi | Provider::Demo => {
+                (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage))
+            }
         };
         let mut req = self
             .client
@@ -221,11 +225,8 @@ fn send_error(e: &reqwest::Error, connect_ms: u64) -> ApiError {
 /// A non-2xx upstream answer as the error the client gets before its stream starts.
 async fn status_error(resp: reqwest::Response) -> ApiError {
     let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after =
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let body = tokio::time::timeout(Duration::from_secs(5), read_limited(resp, 64 * 1024)).await.unwrap_or_default();
     let detail = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -237,10 +238,23 @@ async fn status_error(resp: reqwest::Response) -> ApiError {
     let n = status.as_u16();
     let message = format!("the upstream answered {n}: {detail}");
     match n {
-        401 | 403 => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_auth", format!("the upstream rejected the relay's API key ({n}): {detail}")),
-        429 => ApiError { retry_after: Some(retry_after.unwrap_or(5)), ..ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited", message) },
-        503 | 529 => ApiError { retry_after: Some(retry_after.unwrap_or(5)), ..ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "upstream_overloaded", message) },
-        400 | 413 | 422 => ApiError { kind: "invalid_request_error".into(), ..ApiError::upstream(StatusCode::BAD_REQUEST, "upstream_rejected", message) },
+        401 | 403 => ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_auth",
+            format!("the upstream rejected the relay's API key ({n}): {detail}"),
+        ),
+        429 => ApiError {
+            retry_after: Some(retry_after.unwrap_or(5)),
+            ..ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited", message)
+        },
+        503 | 529 => ApiError {
+            retry_after: Some(retry_after.unwrap_or(5)),
+            ..ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "upstream_overloaded", message)
+        },
+        400 | 413 | 422 => ApiError {
+            kind: "invalid_request_error".into(),
+            ..ApiError::upstream(StatusCode::BAD_REQUEST, "upstream_rejected", message)
+        },
         _ => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message),
     }
 }
@@ -262,7 +276,12 @@ fn openai_body(model: &str, p: &Prompt, include_usage: bool) -> Value {
     if include_usage {
         body["stream_options"] = json!({ "include_usage": true });
     }
-    extend(&mut body, &p.sampling, &["temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed"], |k| k);
+    extend(
+        &mut body,
+        &p.sampling,
+        &["temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed"],
+        |k| k,
+    );
     body
 }
 
@@ -297,11 +316,13 @@ fn gemini_body(p: &Prompt, thinking_budget: u32) -> Value {
         .map(|(role, text)| json!({ "role": if role == "assistant" { "model" } else { "user" }, "parts": [{ "text": text }] }))
         .collect();
     let mut config = json!({ "maxOutputTokens": p.max_tokens });
-    extend(&mut config, &p.sampling, &["temperature", "top_p", "presence_penalty", "frequency_penalty", "seed"], |k| match k {
-        "top_p" => "topP",
-        "presence_penalty" => "presencePenalty",
-        "frequency_penalty" => "frequencyPenalty",
-        other => other,
+    extend(&mut config, &p.sampling, &["temperature", "top_p", "presence_penalty", "frequency_penalty", "seed"], |k| {
+        match k {
+            "top_p" => "topP",
+            "presence_penalty" => "presencePenalty",
+            "frequency_penalty" => "frequencyPenalty",
+            other => other,
+        }
     });
     if let Some(stop) = p.sampling.get("stop") {
         config["stopSequences"] = stop_list(stop);
@@ -347,7 +368,11 @@ mod tests {
         sampling.insert("temperature".into(), json!(0.2));
         sampling.insert("stop".into(), json!("END"));
         Prompt {
-            messages: vec![("system".into(), "be brief".into()), ("user".into(), "hi".into()), ("assistant".into(), "yo".into())],
+            messages: vec![
+                ("system".into(), "be brief".into()),
+                ("user".into(), "hi".into()),
+                ("assistant".into(), "yo".into()),
+            ],
             max_tokens: 100,
             sampling,
             chars: 0,
