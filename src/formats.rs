@@ -15,15 +15,15 @@
 //! - `dashscope`: DashScope native API (`output.text` or `output.choices[0].message`).
 //! - `dify`: Dify chat-messages streaming events.
 
+// Each field arm below stores what it read and yields `Ok(())`: `Ok(slot = value?)` keeps
+// every field to one line of its table.
+#![allow(clippy::unit_arg)]
+
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
+use crate::json::{JsonError, Reader, Result};
 use crate::update::{excerpt, StreamError};
 
-/// Which stream format a decoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// A plain UTF-8 body.
@@ -112,509 +112,399 @@ impl Extractor {
     /// Reads one message. `event` is the SSE event type (`"message"` when there is none).
     /// A message that is not the JSON its format expects gives a `bad_event` error.
     pub fn extract<'a>(&mut self, event: &str, data: &'a str) -> Delta<'a> {
-        let result = match self.format {
-            Format::OpenAi => openai(data),
-            Format::OpenAiResponses => responses(data),
-            Format::Anthropic => self.anthropic(data),
-            Format::Gemini => gemini(data),
-            Format::Ollama => ollama(data),
-            Format::DashScope => dashscope(event, data),
-            Format::Dify => dify(data),
-            Format::Text | Format::Sse | Format::Ndjson | Format::HexRecords => Ok(Delta::default()),
-        };
-        result.unwrap_or_else(|e| Delta {
-            error: Some(StreamError::decoder(
-                StreamError::BAD_EVENT,
-                format!("{} message is not valid JSON ({}): \"{}\"", self.format.name(), e, excerpt(data.as_bytes())),
-            )),
-            ..Delta::default()
-        })
-    }
-
-    fn anthropic<'a>(&mut self, data: &'a str) -> serde_json::Result<Delta<'a>> {
-        #[derive(Deserialize)]
-        struct Event<'a> {
-            #[serde(borrow, rename = "type")]
-            kind: Cow<'a, str>,
-            #[serde(borrow)]
-            message: Option<StartMessage<'a>>,
-            #[serde(borrow)]
-            content_block: Option<BlockDelta<'a>>,
-            #[serde(borrow)]
-            delta: Option<BlockDelta<'a>>,
-            #[serde(borrow)]
-            usage: Option<&'a RawValue>,
-            #[serde(borrow)]
-            error: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct StartMessage<'a> {
-            #[serde(borrow)]
-            usage: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct BlockDelta<'a> {
-            #[serde(borrow)]
-            text: Option<Cow<'a, str>>,
-            #[serde(borrow)]
-            thinking: Option<Cow<'a, str>>,
-            #[serde(borrow)]
-            stop_reason: Option<Cow<'a, str>>,
-        }
-        let e: Event = serde_json::from_str(data)?;
         let mut d = Delta::default();
-        match e.kind.as_ref() {
-            "message_start" => {
-                self.start_usage = e.message.and_then(|m| m.usage).map(|u| u.get().to_owned());
-            }
-            "content_block_start" | "content_block_delta" => {
-                if let Some(block) = e.delta.or(e.content_block) {
-                    d.text = block.text.filter(|t| !t.is_empty());
-                    d.reasoning = block.thinking.filter(|t| !t.is_empty());
-                }
-            }
-            "message_delta" => {
-                d.finish_reason = e.delta.and_then(|b| b.stop_reason);
-                if let Some(usage) = e.usage {
-                    d.usage = Some(Cow::Owned(merge_objects(self.start_usage.as_deref(), usage.get())));
-                }
-            }
-            "message_stop" => d.done = true,
-            "error" => d.error = Some(provider_error(e.error.map(RawValue::get), None)),
-            _ => {} // ping, content_block_stop, and event types added later
+        let result = match self.format {
+            Format::OpenAi => openai(data, &mut d),
+            Format::OpenAiResponses => Reader::parse(data, |r| responses(r, &mut d)),
+            Format::Anthropic => Reader::parse(data, |r| anthropic(r, &mut self.start_usage, &mut d)),
+            Format::Gemini => Reader::parse(data, |r| gemini(r, &mut d)),
+            Format::Ollama => Reader::parse(data, |r| ollama(r, &mut d)),
+            Format::DashScope => Reader::parse(data, |r| dashscope(r, event, &mut d)),
+            Format::Dify => Reader::parse(data, |r| dify(r, &mut d)),
+            Format::Text | Format::Sse | Format::Ndjson | Format::HexRecords => Ok(()),
+        };
+        match result {
+            Ok(()) => d,
+            // Nothing of a message that is not valid JSON is used: a half-read message
+            // could carry half its meaning.
+            Err(e) => Delta { error: Some(bad_json(self.format, e, data)), ..Delta::default() },
         }
-        Ok(d)
     }
 }
 
-/// An error object (`{message, type, code}`, Gemini's `{code, message, status}`) or a bare
-/// string, as providers send them; `fallback` supplies the message when there is none.
-fn provider_error(raw: Option<&str>, fallback: Option<&str>) -> StreamError {
-    #[derive(Deserialize, Default)]
-    struct ErrorObject<'a> {
-        #[serde(borrow)]
-        message: Option<Cow<'a, str>>,
-        #[serde(borrow, rename = "type")]
-        kind: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        status: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        code: Option<&'a RawValue>,
-    }
-    let raw = raw.unwrap_or("null");
-    let (message, kind, code) = if raw.starts_with('"') {
-        (serde_json::from_str::<String>(raw).ok(), None, None)
-    } else {
-        let o: ErrorObject = serde_json::from_str(raw).unwrap_or_default();
-        let kind = o.kind.or(o.status).map(Cow::into_owned);
-        (o.message.map(Cow::into_owned), kind, o.code.map(|c| c.get().to_owned()))
-    };
-    StreamError {
-        kind: kind.unwrap_or_else(|| "provider_error".to_owned()),
-        message: message
-            .or_else(|| fallback.map(str::to_owned))
-            .unwrap_or_else(|| "the provider reported an error".to_owned()),
-        code,
+fn bad_json(format: Format, e: JsonError, data: &str) -> StreamError {
+    StreamError::decoder(
+        StreamError::BAD_EVENT,
+        format!("{} message is not valid JSON ({e}): \"{}\"", format.name(), excerpt(data.as_bytes())),
+    )
+}
+
+/// Non-empty text, or nothing.
+fn text<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>> {
+    Ok(r.opt_str()?.filter(|t| !t.is_empty()))
+}
+
+/// Several pieces of one message (Gemini parts) join into one piece of text.
+fn append<'a>(slot: &mut Option<Cow<'a, str>>, more: Option<Cow<'a, str>>) {
+    match (slot.as_mut(), more) {
+        (_, None) => {}
+        (None, more) => *slot = more,
+        (Some(existing), Some(more)) => existing.to_mut().push_str(&more),
     }
 }
 
-/// `{...start, ...delta}` for two flat JSON objects given as text.
+/// An error as providers send it: an object (`{message, type, code}`, Gemini's
+/// `{code, message, status}`, Dify's and DashScope's flat `{code, message}`) or a bare string.
+fn error_value(r: &mut Reader<'_>) -> Result<Option<StreamError>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut e = ErrorParts::default();
+    if let Some(message) = match r.raw()? {
+        raw if raw.starts_with('"') => Some(Reader::parse(raw, |r| r.opt_str())?),
+        raw => {
+            Reader::parse(raw, |r| r.object(|r, key| e.field(r, key)))?;
+            None
+        }
+    } {
+        e.message = message.map(Cow::into_owned);
+    }
+    Ok(Some(e.finish()))
+}
+
+/// The fields an error object may have, gathered in any order.
+#[derive(Default)]
+struct ErrorParts {
+    message: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    code: Option<String>,
+}
+
+impl ErrorParts {
+    /// Takes `key` if it is an error field; skips it otherwise.
+    fn field(&mut self, r: &mut Reader<'_>, key: &str) -> Result<()> {
+        match key {
+            "message" => self.message = r.opt_str()?.map(Cow::into_owned),
+            "type" => self.kind = r.opt_str()?.map(Cow::into_owned),
+            "status" if r.clone().opt_str().is_ok() => self.status = r.opt_str()?.map(Cow::into_owned),
+            "code" => self.code = r.opt_raw()?.map(str::to_owned),
+            _ => r.skip()?,
+        }
+        Ok(())
+    }
+
+    /// The error type is the provider's `type`, else Gemini's `status`, else a string `code`.
+    fn finish(self) -> StreamError {
+        let code_name = self.code.as_deref().and_then(|c| Reader::parse(c, |r| r.opt_str()).ok().flatten());
+        StreamError {
+            kind: self
+                .kind
+                .or(self.status)
+                .or_else(|| code_name.map(Cow::into_owned))
+                .unwrap_or_else(|| "provider_error".to_owned()),
+            message: self.message.unwrap_or_else(|| "the provider reported an error".to_owned()),
+            code: self.code,
+        }
+    }
+}
+
+fn openai<'a>(data: &'a str, d: &mut Delta<'a>) -> Result<()> {
+    if data.trim_ascii() == "[DONE]" {
+        d.done = true;
+        return Ok(());
+    }
+    Reader::parse(data, |r| {
+        r.object(|r, key| match key {
+            "choices" if !r.is_null()? => r.array(|r, _| {
+                // Only the first choice is the answer (n > 1 is not a chat UI's case).
+                let mut index = 0;
+                let mut choice = Delta::default();
+                r.object(|r, key| match key {
+                    "index" => Ok(index = if r.raw()? == "0" { 0 } else { 1 }),
+                    "delta" | "message" if !r.is_null()? => r.object(|r, key| match key {
+                        "content" => Ok(choice.text = text(r)?),
+                        "reasoning_content" | "reasoning" => Ok(append(&mut choice.reasoning, text(r)?)),
+                        _ => r.skip(),
+                    }),
+                    "finish_reason" => Ok(choice.finish_reason = r.opt_str()?),
+                    _ => r.skip(),
+                })?;
+                if index == 0 {
+                    (d.text, d.reasoning, d.finish_reason) = (choice.text, choice.reasoning, choice.finish_reason);
+                }
+                Ok(())
+            }),
+            "usage" => Ok(d.usage = r.opt_raw()?.map(Cow::Borrowed)),
+            "error" => Ok(d.error = error_value(r)?),
+            _ => r.skip(),
+        })
+    })
+}
+
+fn responses<'a>(r: &mut Reader<'a>, d: &mut Delta<'a>) -> Result<()> {
+    let mut kind = None;
+    let mut delta = None;
+    let mut e = ErrorParts::default();
+    let mut nested_error = None;
+    r.object(|r, key| match key {
+        "type" => Ok(kind = r.opt_str()?),
+        "delta" => Ok(delta = text(r)?),
+        "error" => Ok(nested_error = error_value(r)?),
+        "response" if !r.is_null()? => r.object(|r, key| match key {
+            "status" => Ok(d.finish_reason = d.finish_reason.take().or(r.opt_str()?)),
+            "usage" => Ok(d.usage = r.opt_raw()?.map(Cow::Borrowed)),
+            "error" => Ok(d.error = error_value(r)?),
+            // A more precise finish reason than the status ("max_output_tokens").
+            "incomplete_details" if !r.is_null()? => r.object(|r, key| match key {
+                "reason" => Ok(d.finish_reason = r.opt_str()?.or(d.finish_reason.take())),
+                _ => r.skip(),
+            }),
+            _ => r.skip(),
+        }),
+        _ => e.field(r, key),
+    })?;
+    match kind.as_deref() {
+        Some("response.output_text.delta" | "response.refusal.delta") => d.text = delta,
+        Some("response.reasoning_summary_text.delta" | "response.reasoning_text.delta") => d.reasoning = delta,
+        Some("response.completed" | "response.incomplete" | "response.failed") => d.done = true,
+        Some("error") => {
+            e.kind = e.kind.or_else(|| Some("error".to_owned()));
+            d.error = nested_error.or_else(|| Some(e.finish()));
+        }
+        _ => {
+            // Only the final events carry a response whose fields mean the end.
+            d.usage = None;
+            d.finish_reason = None;
+            d.error = None;
+        }
+    }
+    Ok(())
+}
+
+fn anthropic<'a>(r: &mut Reader<'a>, start_usage: &mut Option<String>, d: &mut Delta<'a>) -> Result<()> {
+    let mut kind = None;
+    let mut usage = None;
+    let mut block = Delta::default();
+    let mut stop_reason = None;
+    let mut error = None;
+    let mut message_usage = None;
+    r.object(|r, key| match key {
+        "type" => Ok(kind = r.opt_str()?),
+        "message" if !r.is_null()? => r.object(|r, key| match key {
+            "usage" => Ok(message_usage = r.opt_raw()?),
+            _ => r.skip(),
+        }),
+        "delta" | "content_block" if !r.is_null()? => r.object(|r, key| match key {
+            "text" => Ok(block.text = text(r)?),
+            "thinking" => Ok(block.reasoning = text(r)?),
+            "stop_reason" => Ok(stop_reason = r.opt_str()?),
+            _ => r.skip(),
+        }),
+        "usage" => Ok(usage = r.opt_raw()?),
+        "error" => Ok(error = error_value(r)?),
+        _ => r.skip(),
+    })?;
+    match kind.as_deref() {
+        Some("message_start") => *start_usage = message_usage.map(str::to_owned),
+        Some("content_block_start" | "content_block_delta") => (d.text, d.reasoning) = (block.text, block.reasoning),
+        Some("message_delta") => {
+            d.finish_reason = stop_reason;
+            // The final usage is message_start's with message_delta's counts over it, as
+            // Anthropic's SDKs report it.
+            d.usage = usage.map(|u| Cow::Owned(merge_objects(start_usage.as_deref(), u)));
+        }
+        Some("message_stop") => d.done = true,
+        Some("error") => d.error = Some(error.unwrap_or_else(|| ErrorParts::default().finish())),
+        _ => {} // ping, content_block_stop, and event types added later
+    }
+    Ok(())
+}
+
+/// `{...start, ...delta}` for two JSON objects given as text, keeping `start`'s key order.
 fn merge_objects(start: Option<&str>, delta: &str) -> String {
-    fn parse(s: &str) -> BTreeMap<String, &RawValue> {
-        serde_json::from_str(s).unwrap_or_default()
+    let fields = |text: &str| {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let parsed = Reader::parse(text, |r| {
+            r.object(|r, key| {
+                let value = r.raw()?.to_owned();
+                out.push((key.to_owned(), value));
+                Ok(())
+            })
+        });
+        parsed.map(|()| out)
+    };
+    let (Some(start), Ok(later)) = (start, fields(delta)) else { return delta.to_owned() };
+    let Ok(mut merged) = fields(start) else { return delta.to_owned() };
+    for (key, value) in later {
+        match merged.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => merged.push((key, value)),
+        }
     }
-    let Some(start) = start else { return delta.to_owned() };
-    let mut merged = parse(start);
-    merged.extend(parse(delta));
     let mut out = String::from("{");
     for (i, (key, value)) in merged.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(key).expect("a string serializes"));
+        write_json_string(&mut out, key);
         out.push(':');
-        out.push_str(value.get());
+        out.push_str(value);
     }
     out.push('}');
     out
 }
 
-fn some_text(t: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
-    t.filter(|t| !t.is_empty())
+/// Appends `s` as a JSON string literal.
+pub(crate) fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
-fn openai(data: &str) -> serde_json::Result<Delta<'_>> {
-    #[derive(Deserialize)]
-    struct Chunk<'a> {
-        #[serde(borrow)]
-        choices: Option<Vec<Choice<'a>>>,
-        #[serde(borrow)]
-        usage: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Choice<'a> {
-        #[serde(default)]
-        index: u32,
-        #[serde(borrow)]
-        delta: Option<Message<'a>>,
-        #[serde(borrow)]
-        message: Option<Message<'a>>,
-        #[serde(borrow)]
-        finish_reason: Option<Cow<'a, str>>,
-    }
-    #[derive(Deserialize)]
-    struct Message<'a> {
-        #[serde(borrow)]
-        content: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        reasoning_content: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        reasoning: Option<Cow<'a, str>>,
-    }
-    if data.trim_ascii() == "[DONE]" {
-        return Ok(Delta { done: true, ..Delta::default() });
-    }
-    let chunk: Chunk = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    // Only the first choice is the answer (n > 1 is not a chat UI's case).
-    if let Some(choice) = chunk.choices.unwrap_or_default().into_iter().find(|c| c.index == 0) {
-        if let Some(m) = choice.delta.or(choice.message) {
-            d.text = some_text(m.content);
-            d.reasoning = some_text(m.reasoning_content.or(m.reasoning));
-        }
-        d.finish_reason = choice.finish_reason;
-    }
-    d.usage = chunk.usage.map(|u| Cow::Borrowed(u.get()));
-    if let Some(error) = chunk.error {
-        d.error = Some(provider_error(Some(error.get()), None));
-    }
-    Ok(d)
-}
-
-fn responses(data: &str) -> serde_json::Result<Delta<'_>> {
-    #[derive(Deserialize)]
-    struct Event<'a> {
-        #[serde(borrow, rename = "type")]
-        kind: Cow<'a, str>,
-        #[serde(borrow)]
-        delta: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        response: Option<Response<'a>>,
-        #[serde(borrow)]
-        message: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        code: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Response<'a> {
-        #[serde(borrow)]
-        status: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        usage: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-        #[serde(borrow)]
-        incomplete_details: Option<Incomplete<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Incomplete<'a> {
-        #[serde(borrow)]
-        reason: Option<Cow<'a, str>>,
-    }
-    let e: Event = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    match e.kind.as_ref() {
-        "response.output_text.delta" | "response.refusal.delta" => d.text = some_text(e.delta),
-        "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => d.reasoning = some_text(e.delta),
-        "response.completed" | "response.incomplete" | "response.failed" => {
-            d.done = true;
-            if let Some(r) = e.response {
-                d.usage = r.usage.map(|u| Cow::Borrowed(u.get()));
-                d.finish_reason = r.incomplete_details.and_then(|i| i.reason).or(r.status);
-                if let Some(error) = r.error {
-                    d.error = Some(provider_error(Some(error.get()), None));
-                }
-            }
-        }
-        "error" => {
-            d.error = Some(match e.error {
-                Some(nested) => provider_error(Some(nested.get()), None),
-                None => StreamError {
-                    kind: "error".to_owned(),
-                    message: e
-                        .message
-                        .map(Cow::into_owned)
-                        .unwrap_or_else(|| "the provider reported an error".to_owned()),
-                    code: e.code.map(|c| c.get().to_owned()),
-                },
+fn gemini<'a>(r: &mut Reader<'a>, d: &mut Delta<'a>) -> Result<()> {
+    r.object(|r, key| match key {
+        "candidates" if !r.is_null()? => r.array(|r, index| {
+            r.object(|r, key| match key {
+                "content" if index == 0 && !r.null()? => r.object(|r, key| match key {
+                    "parts" if !r.is_null()? => r.array(|r, _| {
+                        let mut part = None;
+                        let mut thought = false;
+                        r.object(|r, key| match key {
+                            "text" => Ok(part = text(r)?),
+                            "thought" => Ok(thought = r.opt_bool()? == Some(true)),
+                            _ => r.skip(),
+                        })?;
+                        append(if thought { &mut d.reasoning } else { &mut d.text }, part);
+                        Ok(())
+                    }),
+                    _ => r.skip(),
+                }),
+                // Gemini has no end marker: the chunk with a finish reason is the last one.
+                "finishReason" if index == 0 => Ok(d.finish_reason = r.opt_str()?),
+                _ => r.skip(),
             })
-        }
-        _ => {}
-    }
-    Ok(d)
+        }),
+        "usageMetadata" => Ok(d.usage = r.opt_raw()?.map(Cow::Borrowed)),
+        "promptFeedback" if !r.is_null()? => r.object(|r, key| match key {
+            "blockReason" => Ok(d.finish_reason = r.opt_str()?.or(d.finish_reason.take())),
+            _ => r.skip(),
+        }),
+        "error" => Ok(d.error = error_value(r)?),
+        _ => r.skip(),
+    })?;
+    d.done = d.finish_reason.is_some();
+    Ok(())
 }
 
-fn gemini(data: &str) -> serde_json::Result<Delta<'_>> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Chunk<'a> {
-        #[serde(borrow)]
-        candidates: Option<Vec<Candidate<'a>>>,
-        #[serde(borrow)]
-        usage_metadata: Option<&'a RawValue>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-        #[serde(borrow)]
-        prompt_feedback: Option<Feedback<'a>>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Candidate<'a> {
-        #[serde(borrow)]
-        content: Option<Content<'a>>,
-        #[serde(borrow)]
-        finish_reason: Option<Cow<'a, str>>,
-    }
-    #[derive(Deserialize)]
-    struct Content<'a> {
-        #[serde(borrow)]
-        parts: Option<Vec<Part<'a>>>,
-    }
-    #[derive(Deserialize)]
-    struct Part<'a> {
-        #[serde(borrow)]
-        text: Option<Cow<'a, str>>,
-        #[serde(default)]
-        thought: bool,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Feedback<'a> {
-        #[serde(borrow)]
-        block_reason: Option<Cow<'a, str>>,
-    }
-    let chunk: Chunk = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    if let Some(c) = chunk.candidates.unwrap_or_default().into_iter().next() {
-        for part in c.content.and_then(|c| c.parts).unwrap_or_default() {
-            let Some(text) = part.text.filter(|t| !t.is_empty()) else { continue };
-            let slot = if part.thought { &mut d.reasoning } else { &mut d.text };
-            append(slot, text);
+fn ollama<'a>(r: &mut Reader<'a>, d: &mut Delta<'a>) -> Result<()> {
+    // Ollama has no usage object: its counters and timings sit on the final line.
+    let mut usage = String::new();
+    r.object(|r, key| match key {
+        "message" if !r.is_null()? => r.object(|r, key| match key {
+            "content" => Ok(d.text = text(r)?),
+            "thinking" => Ok(d.reasoning = text(r)?),
+            _ => r.skip(),
+        }),
+        // `/api/generate` puts the text at the top level.
+        "response" => Ok(d.text = text(r)?.or(d.text.take())),
+        "thinking" => Ok(d.reasoning = text(r)?.or(d.reasoning.take())),
+        "done" => Ok(d.done = r.opt_bool()? == Some(true)),
+        "done_reason" => Ok(d.finish_reason = r.opt_str()?),
+        "error" => Ok(d.error = error_value(r)?),
+        k if k.ends_with("_count") || k.ends_with("_duration") => {
+            usage.push(if usage.is_empty() { '{' } else { ',' });
+            write_json_string(&mut usage, k);
+            usage.push(':');
+            usage.push_str(r.raw()?);
+            Ok(())
         }
-        // Gemini has no end marker: the chunk with a finish reason is the last one.
-        d.done = c.finish_reason.is_some();
-        d.finish_reason = c.finish_reason;
-    }
-    if let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason) {
-        d.finish_reason = Some(reason);
-        d.done = true;
-    }
-    d.usage = chunk.usage_metadata.map(|u| Cow::Borrowed(u.get()));
-    if let Some(error) = chunk.error {
-        d.error = Some(provider_error(Some(error.get()), None));
-    }
-    Ok(d)
-}
-
-/// Several parts of one message (Gemini) join into one piece of text.
-fn append<'a>(slot: &mut Option<Cow<'a, str>>, text: Cow<'a, str>) {
-    match slot {
-        None => *slot = Some(text),
-        Some(existing) => existing.to_mut().push_str(&text),
-    }
-}
-
-fn ollama(data: &str) -> serde_json::Result<Delta<'_>> {
-    #[derive(Deserialize)]
-    struct Line<'a> {
-        #[serde(borrow)]
-        message: Option<Message<'a>>,
-        /// `/api/generate` puts the text here.
-        #[serde(borrow)]
-        response: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        thinking: Option<Cow<'a, str>>,
-        #[serde(default)]
-        done: bool,
-        #[serde(borrow)]
-        done_reason: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        error: Option<&'a RawValue>,
-        #[serde(borrow)]
-        total_duration: Option<&'a RawValue>,
-        #[serde(borrow)]
-        load_duration: Option<&'a RawValue>,
-        #[serde(borrow)]
-        prompt_eval_count: Option<&'a RawValue>,
-        #[serde(borrow)]
-        prompt_eval_duration: Option<&'a RawValue>,
-        #[serde(borrow)]
-        eval_count: Option<&'a RawValue>,
-        #[serde(borrow)]
-        eval_duration: Option<&'a RawValue>,
-    }
-    #[derive(Deserialize)]
-    struct Message<'a> {
-        #[serde(borrow)]
-        content: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        thinking: Option<Cow<'a, str>>,
-    }
-    let line: Line = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    let (content, thinking) = match line.message {
-        Some(m) => (m.content, m.thinking),
-        None => (line.response, line.thinking),
-    };
-    d.text = some_text(content);
-    d.reasoning = some_text(thinking);
-    d.done = line.done;
-    d.finish_reason = line.done_reason;
-    if line.done {
-        // Ollama has no usage object: its counters and timings sit on the final line.
-        let counters = [
-            ("total_duration", line.total_duration),
-            ("load_duration", line.load_duration),
-            ("prompt_eval_count", line.prompt_eval_count),
-            ("prompt_eval_duration", line.prompt_eval_duration),
-            ("eval_count", line.eval_count),
-            ("eval_duration", line.eval_duration),
-        ];
-        let mut usage = String::from("{");
-        for (key, value) in counters.iter().filter_map(|(k, v)| Some((k, (*v)?))) {
-            if usage.len() > 1 {
-                usage.push(',');
-            }
-            usage.push_str(&format!("\"{key}\":{}", value.get()));
-        }
+        _ => r.skip(),
+    })?;
+    if d.done && !usage.is_empty() {
         usage.push('}');
-        d.usage = (usage.len() > 2).then_some(Cow::Owned(usage));
+        d.usage = Some(Cow::Owned(usage));
     }
-    if let Some(error) = line.error {
-        d.error = Some(provider_error(Some(error.get()), None));
-    }
-    Ok(d)
+    Ok(())
 }
 
-fn dashscope<'a>(event: &str, data: &'a str) -> serde_json::Result<Delta<'a>> {
-    #[derive(Deserialize)]
-    struct Chunk<'a> {
-        #[serde(borrow)]
-        output: Option<Output<'a>>,
-        #[serde(borrow)]
-        usage: Option<&'a RawValue>,
-        #[serde(borrow)]
-        code: Option<&'a RawValue>,
-        #[serde(borrow)]
-        message: Option<Cow<'a, str>>,
+fn dashscope<'a>(r: &mut Reader<'a>, event: &str, d: &mut Delta<'a>) -> Result<()> {
+    let mut e = ErrorParts::default();
+    let mut output_text = None;
+    let mut finish = None;
+    r.object(|r, key| match key {
+        "output" if !r.is_null()? => r.object(|r, key| match key {
+            "text" => Ok(output_text = text(r)?),
+            "finish_reason" => Ok(finish = r.opt_str()?.or(finish.take())),
+            "choices" if !r.is_null()? => r.array(|r, index| {
+                r.object(|r, key| match key {
+                    "message" if index == 0 && !r.null()? => r.object(|r, key| match key {
+                        "content" => Ok(d.text = text(r)?),
+                        "reasoning_content" => Ok(d.reasoning = text(r)?),
+                        _ => r.skip(),
+                    }),
+                    "finish_reason" if index == 0 => Ok(finish = r.opt_str()?),
+                    _ => r.skip(),
+                })
+            }),
+            _ => r.skip(),
+        }),
+        "usage" => Ok(d.usage = r.opt_raw()?.map(Cow::Borrowed)),
+        _ => e.field(r, key),
+    })?;
+    if d.text.is_none() {
+        d.text = output_text;
     }
-    #[derive(Deserialize)]
-    struct Output<'a> {
-        #[serde(borrow)]
-        text: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        finish_reason: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        choices: Option<Vec<Choice<'a>>>,
+    // DashScope writes the string "null" while the answer is still going.
+    d.finish_reason = finish.filter(|f| f != "null");
+    d.done = d.finish_reason.is_some();
+    let has_code = e.code.as_deref().is_some_and(|c| c != "\"\"");
+    if event == "error" || (has_code && d.text.is_none() && d.reasoning.is_none()) {
+        d.error = Some(e.finish());
     }
-    #[derive(Deserialize)]
-    struct Choice<'a> {
-        #[serde(borrow)]
-        message: Option<Message<'a>>,
-        #[serde(borrow)]
-        finish_reason: Option<Cow<'a, str>>,
-    }
-    #[derive(Deserialize)]
-    struct Message<'a> {
-        #[serde(borrow)]
-        content: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        reasoning_content: Option<Cow<'a, str>>,
-    }
-    let chunk: Chunk = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    if let Some(out) = chunk.output {
-        let mut finish = out.finish_reason;
-        d.text = some_text(out.text);
-        if let Some(choice) = out.choices.unwrap_or_default().into_iter().next() {
-            if let Some(m) = choice.message {
-                d.text = some_text(m.content).or(d.text);
-                d.reasoning = some_text(m.reasoning_content);
-            }
-            finish = choice.finish_reason.or(finish);
-        }
-        // DashScope writes the string "null" while the answer is still going.
-        d.finish_reason = finish.filter(|f| f != "null");
-        d.done = d.finish_reason.is_some();
-    }
-    d.usage = chunk.usage.map(|u| Cow::Borrowed(u.get()));
-    let failed = event == "error"
-        || (d.text.is_none() && d.reasoning.is_none() && chunk.code.is_some_and(|c| c.get() != "\"\""));
-    if failed {
-        d.error = Some(StreamError {
-            kind: chunk
-                .code
-                .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
-                .unwrap_or_else(|| "provider_error".to_owned()),
-            message: chunk.message.map(Cow::into_owned).unwrap_or_else(|| "the provider reported an error".to_owned()),
-            code: chunk.code.map(|c| c.get().to_owned()),
-        });
-    }
-    Ok(d)
+    Ok(())
 }
 
-fn dify(data: &str) -> serde_json::Result<Delta<'_>> {
-    #[derive(Deserialize)]
-    struct Event<'a> {
-        #[serde(borrow)]
-        event: Cow<'a, str>,
-        #[serde(borrow)]
-        answer: Option<Cow<'a, str>>,
-        #[serde(borrow)]
-        metadata: Option<Metadata<'a>>,
-        #[serde(borrow)]
-        code: Option<&'a RawValue>,
-        #[serde(borrow)]
-        message: Option<Cow<'a, str>>,
-    }
-    #[derive(Deserialize)]
-    struct Metadata<'a> {
-        #[serde(borrow)]
-        usage: Option<&'a RawValue>,
-    }
-    let e: Event = serde_json::from_str(data)?;
-    let mut d = Delta::default();
-    match e.event.as_ref() {
-        "message" | "agent_message" => d.text = some_text(e.answer),
-        "message_end" => {
+fn dify<'a>(r: &mut Reader<'a>, d: &mut Delta<'a>) -> Result<()> {
+    let mut event = None;
+    let mut answer = None;
+    let mut e = ErrorParts::default();
+    r.object(|r, key| match key {
+        "event" => Ok(event = r.opt_str()?),
+        "answer" => Ok(answer = r.opt_str()?),
+        "metadata" if !r.is_null()? => r.object(|r, key| match key {
+            "usage" => Ok(d.usage = r.opt_raw()?.map(Cow::Borrowed)),
+            _ => r.skip(),
+        }),
+        _ => e.field(r, key),
+    })?;
+    match event.as_deref() {
+        Some("message" | "agent_message") => d.text = answer.filter(|a| !a.is_empty()),
+        Some("message_end") => d.done = true,
+        Some("error") => {
             d.done = true;
-            d.usage = e.metadata.and_then(|m| m.usage).map(|u| Cow::Borrowed(u.get()));
+            d.error = Some(e.finish());
         }
-        "error" => {
-            d.done = true;
-            d.error = Some(StreamError {
-                kind: e
-                    .code
-                    .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
-                    .unwrap_or_else(|| "provider_error".to_owned()),
-                message: e.message.map(Cow::into_owned).unwrap_or_else(|| "the provider reported an error".to_owned()),
-                code: e.code.map(|c| c.get().to_owned()),
-            });
-        }
-        // Output moderation replaced the answer; text already shown cannot be taken back,
+        // Output moderation replaced the answer. Text already shown cannot be taken back,
         // so the replacement is reported for the page to show instead.
-        "message_replace" => {
+        Some("message_replace") => {
             d.error = Some(StreamError {
                 kind: "message_replace".to_owned(),
-                message: e.answer.map(Cow::into_owned).unwrap_or_default(),
+                message: answer.map(Cow::into_owned).unwrap_or_default(),
                 code: None,
             })
         }
         _ => {} // ping, workflow and node events, agent_thought
     }
-    Ok(d)
+    if event.as_deref() != Some("message_end") {
+        d.usage = None;
+    }
+    Ok(())
 }

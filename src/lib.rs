@@ -31,6 +31,7 @@
 pub mod decoder;
 pub mod formats;
 pub mod hex_records;
+pub mod json;
 pub mod json_values;
 pub mod lines;
 pub mod pacer;

@@ -1,36 +1,530 @@
-//! Temporary placeholder until the pacer module lands (replaced in the same session).
+//! Typewriter pacer: reveals streamed text at a steady, readable speed.
+//!
+//! An LLM stream arrives in bursts (a network chunk, then nothing for 300 ms, then three
+//! chunks at once). Showing each chunk as it lands looks jerky; the pacer queues the text and
+//! hands it back a few grapheme clusters per animation frame instead.
+//!
+//! # Guarantees
+//!
+//! - **Nothing is lost or reordered.** The concatenation of everything returned by
+//!   [`Pacer::tick_into`] / [`Pacer::tick`] plus [`Pacer::skip_into`] / [`Pacer::skip`] is
+//!   exactly the concatenation of everything given to [`Pacer::push`], whatever the split of
+//!   the pushes and whatever the tick times.
+//! - **A tick never splits a grapheme cluster** (UAX #29 extended clusters: ZWJ emoji
+//!   families, flags, combining marks, Hangul jamo, CRLF, Indic conjuncts), even when a
+//!   cluster's pieces arrive in different pushes. The last cluster of the queue is held back
+//!   until the text after it arrives (only then is its end known) or until [`Pacer::end`].
+//!   A cluster can only be cut by the caller going against the stream's end: a push that
+//!   continues a cluster already flushed by [`Pacer::skip_into`] before `end()`, or already
+//!   shown after `end()`. Even then the concatenation stays exact.
+//! - **Latency is bounded.** A cluster is shown at most `max_lag_ms` after the first tick
+//!   that could show it, and after `end()` everything is shown within `drain_ms` of the
+//!   first tick after the call (each up to one tick late: the pacer only acts in ticks).
+//! - **No panics, no NaN, no bursts from clock trouble.** A clock that stalls or jumps
+//!   backwards shows nothing extra; a non-finite `now_ms` counts as "no time passed". The
+//!   time between two ticks is only spent on what was queued at the first of them, so a long
+//!   pause (app in background, host loop stopped while idle) cannot make a burst of the text
+//!   that arrived during it.
+//!
+//! # Algorithm
+//!
+//! Pushed text is appended to one `String`. A [`GraphemeCursor`] walks it once, counting
+//! complete clusters and stopping at the start of the last (held-back) one, so each byte is
+//! segmented once on push and once more when it is shown: linear overall, and
+//! [`Pacer::pending`] is O(1).
+//!
+//! Each tick earns `rate × elapsed` credit, and shows `floor(credit)` clusters; the fraction is
+//! kept, so 60 Hz ticks at 40 cps show exactly 40 clusters a second on average. The rate is
+//! `cps`, raised when needed to meet deadlines: the text first seen by a tick is due
+//! `max_lag_ms` later (so a backlog `B` is shown at about `B / max_lag_s` per second, the
+//! lowest constant rate that meets every deadline), and after `end()` everything is due
+//! `drain_ms` after the first tick. A tick at or past a deadline shows everything due.
+//!
+//! # Defaults
+//!
+//! `cps = 40`, `max_lag_ms = 1500`, `drain_ms = 1000`, chosen to look like ChatGPT on a phone:
+//!
+//! - **40 clusters/s** is 2/3 of a cluster per 60 Hz frame, so each frame adds zero or one
+//!   character: the smoothest motion a typewriter can have. For Chinese it is about the pace
+//!   the models stream at (20–60 characters/s) and several times reading speed, so the pacer
+//!   smooths without slowing the answer down; for English (~4 characters a token) the stream
+//!   is faster and the lag rule sets the pace.
+//! - **1.5 s of lag** absorbs the stalls of a mobile network (chunks often arrive 0.3–1 s
+//!   apart) without visible stops, yet a fast stream is never more than 1.5 s behind.
+//! - **1 s to drain** after the stream ends: the answer finishes promptly, so the UI that
+//!   appears when it is done (copy button, follow-up chips) is not held back, while the tail
+//!   of a long English answer still scrolls rather than jumping in.
+//!
+//! # Memory
+//!
+//! The queue is one `String` whose shown prefix is dropped once it is at least 4 KiB and at
+//! least half the buffer (amortized O(1) per byte), so the buffer holds at most
+//! `2 × unshown bytes + 4 KiB`; its allocation is the high-water mark of that. The deadline
+//! bookkeeping is a fixed array of 20 entries. Nothing is allocated per cluster or per tick
+//! (apart from the `String` that the convenience methods [`Pacer::tick`] and [`Pacer::skip`]
+//! return).
+//!
+//! # Example
+//!
+//! ```
+//! use chunkwise::pacer::{PaceOptions, Pacer};
+//!
+//! let mut pacer = Pacer::new(PaceOptions::default());
+//! let mut shown = String::new();
+//! pacer.push("你好，世界 🇨");
+//! pacer.push("🇳"); // the flag's second half: the pacer never showed half a flag
+//! pacer.end();
+//! let mut now_ms = 0.0;
+//! while !pacer.is_drained() {
+//!     pacer.tick_into(now_ms, &mut shown); // call once per animation frame
+//!     now_ms += 16.0;
+//! }
+//! assert_eq!(shown, "你好，世界 🇨🇳");
+//! ```
+
+use unicode_segmentation::{GraphemeCursor, GraphemeIncomplete, UnicodeSegmentation};
+
+/// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
+/// defaults are what they are.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PaceOptions {
+    /// Base speed in grapheme clusters per second. Non-finite or `<= 0` means the default.
     pub cps: f64,
+    /// Longest a cluster may wait once a tick could show it; the pacer speeds up to keep to
+    /// it. NaN means the default; negative means 0 (show at once); capped at 1e12 (never).
     pub max_lag_ms: f64,
+    /// After [`Pacer::end`], everything is shown within this long of the next tick. Same
+    /// sanitizing as `max_lag_ms`.
     pub drain_ms: f64,
 }
+
 impl Default for PaceOptions {
-    fn default() -> Self {
+    fn default() -> PaceOptions {
         PaceOptions { cps: 40.0, max_lag_ms: 1500.0, drain_ms: 1000.0 }
     }
 }
+
+impl PaceOptions {
+    fn sanitized(self) -> PaceOptions {
+        let d = PaceOptions::default();
+        let time = |v: f64, default: f64| if v.is_nan() { default } else { v.clamp(0.0, MAX_TIME_MS) };
+        PaceOptions {
+            cps: if self.cps.is_finite() && self.cps > 0.0 { self.cps } else { d.cps },
+            max_lag_ms: time(self.max_lag_ms, d.max_lag_ms),
+            drain_ms: time(self.drain_ms, d.drain_ms),
+        }
+    }
+}
+
+/// 1e12 ms is 31 years: "never", while keeping every sum of times finite.
+const MAX_TIME_MS: f64 = 1.0e12;
+/// Longer clock steps count as this long: a step this long already passes every deadline
+/// that can be set, so a longer one could change nothing, and the clock stays finite even
+/// when `now_ms` jumps from `f64::MIN` to `f64::MAX`.
+const MAX_STEP_MS: f64 = MAX_TIME_MS;
+/// The shown prefix is dropped from the buffer once it is at least this long (and at least
+/// half the buffer): smaller drains would copy more often for little memory.
+const COMPACT_MIN: usize = 4096;
+/// `reset` keeps at most this much buffer capacity for the next answer.
+const KEEP_CAPACITY: usize = 16 * 1024;
+/// Deadline slots. Arrivals within `max_lag_ms / DUE_BUCKETS` of the previous entry share
+/// it, and entries are gone once their deadline passes, so at most `DUE_BUCKETS + 1` are
+/// live; the spare slots only absorb floating-point edge cases.
+const DUE_SLOTS: usize = 20;
+const DUE_BUCKETS: f64 = 16.0;
+
+/// Clusters `..end` (counted since `new`/`reset`) were first seen by the tick at pacer time
+/// `born`, so they are due at `born + max_lag_ms`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Due {
+    end: u64,
+    born: f64,
+}
+
+/// Paces streamed text; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Pacer {
-    queue: String,
+    options: PaceOptions,
+    /// Queued text. `buf[..head]` is shown (kept until compaction), `buf[head..seg]` holds
+    /// complete clusters, `buf[seg..]` is the held-back last cluster (possibly empty).
+    buf: String,
+    head: usize,
+    seg: usize,
+    /// Segmenter positioned inside `buf[seg..]`, in offsets relative to `seg`.
+    cursor: GraphemeCursor,
+    /// Complete clusters ever counted (those before `seg`) and those shown, since
+    /// `new`/`reset`: their difference is the backlog, so `pending` is O(1).
+    complete: u64,
+    shown: u64,
+    ended: bool,
+    /// Last finite `now_ms` seen; `None` until the first tick.
+    last_now: Option<f64>,
+    /// Pacer time in ms: the sum of forward clock steps, so a clock that jumps backwards
+    /// costs one tick of progress instead of stalling until it catches up again.
+    clock: f64,
+    /// Clusters earned but not yet shown (fractional).
+    credit: f64,
+    /// Backlog left after the previous tick: time elapsed since then may only be spent on it.
+    left_after_tick: u64,
+    /// Pacer time by which everything must be shown, fixed by the first tick after `end`.
+    drain_due: Option<f64>,
+    /// FIFO ring of lag deadlines, `end` increasing.
+    dues: [Due; DUE_SLOTS],
+    due_first: usize,
+    due_len: usize,
 }
+
+fn fresh_cursor() -> GraphemeCursor {
+    // The length is unknown while streaming: with `usize::MAX` the cursor never sees the end
+    // of text and asks for the next chunk instead of assuming a boundary at the end.
+    GraphemeCursor::new(0, usize::MAX, true)
+}
+
 impl Pacer {
-    pub fn new(_o: PaceOptions) -> Pacer {
-        Pacer { queue: String::new() }
+    /// A pacer with sanitized `options`, nothing queued, clock not started.
+    pub fn new(options: PaceOptions) -> Pacer {
+        Pacer {
+            options: options.sanitized(),
+            buf: String::new(),
+            head: 0,
+            seg: 0,
+            cursor: fresh_cursor(),
+            complete: 0,
+            shown: 0,
+            ended: false,
+            last_now: None,
+            clock: 0.0,
+            // One cluster of credit up front: the first tick shows the first cluster at once
+            // instead of waiting 1/cps for the clock to earn it.
+            credit: 1.0,
+            left_after_tick: 0,
+            drain_due: None,
+            dues: [Due::default(); DUE_SLOTS],
+            due_first: 0,
+            due_len: 0,
+        }
     }
-    pub fn push(&mut self, t: &str) {
-        self.queue.push_str(t)
+
+    /// The options in use, after sanitizing.
+    pub fn options(&self) -> PaceOptions {
+        self.options
     }
-    pub fn end(&mut self) {}
-    pub fn tick_into(&mut self, _now: f64, out: &mut String) {
-        out.push_str(&self.queue);
-        self.queue.clear()
+
+    /// Queue decoded text to be revealed.
+    ///
+    /// Text pushed after [`end`](Self::end) is still shown, on the same drain deadline (at
+    /// once if it has passed); `end()` stays in force until [`reset`](Self::reset).
+    pub fn push(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.buf.push_str(text);
+        self.scan();
     }
+
+    /// Counts the clusters completed by newly pushed text.
+    ///
+    /// The cursor starts at `seg`, the start of the held-back cluster, and resumes where the
+    /// previous push left it, so no byte is segmented twice here. Starting a fresh cursor at
+    /// each boundary found (treating it as start of text) is valid because a boundary found
+    /// with full context stays a boundary, and no rule looks back across one: the rules with
+    /// long look-behind (GB11 emoji ZWJ, GB9c Indic conjuncts) match runs in which every
+    /// position is a non-boundary, and GB12/13 pair regional indicators by the parity of the
+    /// run, which is even at a boundary inside a run, so counting from the boundary gives the
+    /// same pairs. A boundary needs only the character after it, so one found now is final
+    /// whatever arrives later; the end of the queue is not a boundary until `end()`.
+    fn scan(&mut self) {
+        loop {
+            // Every call passes the whole held-back region from its start (offset 0), so the
+            // cursor never needs context before it: it only ever asks for the next chunk.
+            match self.cursor.next_boundary(&self.buf[self.seg..], 0) {
+                Ok(Some(b)) if b > 0 && self.seg + b <= self.buf.len() => {
+                    self.seg += b;
+                    self.complete += 1;
+                    self.cursor = fresh_cursor();
+                }
+                Err(GraphemeIncomplete::NextChunk) => break,
+                // Not reachable with a chunk starting at 0; if it were, the text would stay
+                // held back as one unit and still come out whole at `end` or `skip`.
+                _ => {
+                    debug_assert!(false, "unexpected grapheme cursor state");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The stream has ended: everything queued (including the held-back last cluster) may be
+    /// shown, and it is all shown within `drain_ms` counted from the first tick after this
+    /// call. Calling it again changes nothing.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Appends to `out` the clusters to show at time `now_ms` (any monotonic clock in ms, such
+    /// as `Date.now()`). Call it once per animation frame.
+    ///
+    /// The first tick starts the clock. It shows one cluster at once if one is ready, and so
+    /// does the first tick after an idle spell, so an answer starts without waiting `1/cps`.
+    pub fn tick_into(&mut self, now_ms: f64, out: &mut String) {
+        let step = self.advance_clock(now_ms);
+        if self.ended && self.drain_due.is_none() {
+            self.drain_due = Some(self.clock + self.options.drain_ms);
+        }
+        self.note_arrivals();
+        let pending = self.pending_u64();
+        if step > 0.0 {
+            // Time since the previous tick can only have been spent on what was queued then
+            // (the pacer cannot know when in the interval newer text arrived): this is what
+            // keeps a long background pause or an idle stream from bursting afterwards.
+            let cap = self.left_after_tick as f64 + 1.0;
+            let rate = self.rate_per_ms(pending, self.clock - step);
+            self.credit = (self.credit + rate * step).min(cap);
+        }
+        // `as` truncates (credit is never negative) and saturates.
+        let earned = self.credit as u64;
+        let n = earned.max(self.forced(pending)).min(pending);
+        // Credit beyond the backlog is not kept (no bursts later), except one cluster's
+        // worth, so the first cluster after an idle spell shows at once.
+        self.credit = (self.credit - n as f64).clamp(0.0, 1.0);
+        self.emit(n, out);
+        self.left_after_tick = pending - n;
+        while self.due_len > 0 && self.dues[self.due_first].end <= self.shown {
+            self.due_first = (self.due_first + 1) % DUE_SLOTS;
+            self.due_len -= 1;
+        }
+    }
+
+    /// [`tick_into`](Self::tick_into) returning a new `String`.
+    pub fn tick(&mut self, now_ms: f64) -> String {
+        let mut out = String::new();
+        self.tick_into(now_ms, &mut out);
+        out
+    }
+
+    /// Number of grapheme clusters queued but not yet shown, not counting the held-back last
+    /// cluster before [`end`](Self::end). O(1).
     pub fn pending(&self) -> usize {
-        self.queue.chars().count()
+        usize::try_from(self.pending_u64()).unwrap_or(usize::MAX)
     }
+
+    fn pending_u64(&self) -> u64 {
+        let held = self.ended && self.seg < self.buf.len();
+        self.complete - self.shown + u64::from(held)
+    }
+
+    /// Appends everything queued to `out` at once, including the held-back cluster; the pacer
+    /// is then empty. Before [`end`](Self::end) a later push may continue that cluster, which
+    /// is then shown in two pieces (the concatenation is still exact).
     pub fn skip_into(&mut self, out: &mut String) {
-        out.push_str(&self.queue);
-        self.queue.clear()
+        out.push_str(&self.buf[self.head..]);
+        if self.seg < self.buf.len() {
+            self.complete += 1;
+        }
+        self.shown = self.complete;
+        self.buf.clear();
+        self.head = 0;
+        self.seg = 0;
+        self.cursor = fresh_cursor();
+        self.due_len = 0;
+        self.left_after_tick = 0;
+    }
+
+    /// [`skip_into`](Self::skip_into) returning a new `String`.
+    pub fn skip(&mut self) -> String {
+        let mut out = String::new();
+        self.skip_into(&mut out);
+        out
+    }
+
+    /// Back to the state right after [`new`](Self::new), with the same options. Keeps up to
+    /// 16 KiB of buffer for the next answer.
+    pub fn reset(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.shrink_to(KEEP_CAPACITY);
+        *self = Pacer { buf, ..Pacer::new(self.options) };
+    }
+
+    /// Whether [`end`](Self::end) was called and everything has been shown.
+    pub fn is_drained(&self) -> bool {
+        self.ended && self.pending_u64() == 0
+    }
+
+    /// Moves the pacer clock; returns the step in ms (0 on the first tick, on a clock that
+    /// stalls or goes backwards, and on a non-finite `now_ms`).
+    fn advance_clock(&mut self, now_ms: f64) -> f64 {
+        if !now_ms.is_finite() {
+            return 0.0;
+        }
+        let step = match self.last_now {
+            Some(last) if now_ms > last => (now_ms - last).min(MAX_STEP_MS),
+            _ => 0.0,
+        };
+        self.last_now = Some(now_ms);
+        self.clock += step;
+        step
+    }
+
+    /// Stamps clusters completed since the previous tick with this tick's time.
+    fn note_arrivals(&mut self) {
+        let recorded = if self.due_len > 0 { self.dues[self.last_due()].end } else { self.shown };
+        if self.complete <= recorded {
+            return;
+        }
+        let bucket = self.options.max_lag_ms / DUE_BUCKETS;
+        if self.due_len > 0 {
+            let last = self.last_due();
+            // Sharing the previous entry gives the new text an earlier deadline, never a later
+            // one, so the lag bound still holds.
+            if self.clock - self.dues[last].born < bucket || self.due_len == DUE_SLOTS {
+                self.dues[last].end = self.complete;
+                return;
+            }
+        }
+        let slot = (self.due_first + self.due_len) % DUE_SLOTS;
+        self.dues[slot] = Due { end: self.complete, born: self.clock };
+        self.due_len += 1;
+    }
+
+    fn last_due(&self) -> usize {
+        (self.due_first + self.due_len - 1) % DUE_SLOTS
+    }
+
+    fn dues(&self) -> impl Iterator<Item = Due> + '_ {
+        (0..self.due_len).map(move |i| self.dues[(self.due_first + i) % DUE_SLOTS])
+    }
+
+    /// Clusters per ms over the step that began at pacer time `since`: `cps`, or the lowest
+    /// constant rate that, from `since` on, meets every deadline not yet passed, whichever is
+    /// higher (passed ones are `forced`). Measuring from the start of the step rather than
+    /// from now keeps a coarse tick from draining early: over steps of any size, a backlog
+    /// goes out evenly until its deadline.
+    fn rate_per_ms(&self, pending: u64, since: f64) -> f64 {
+        let mut rate = self.options.cps / 1000.0;
+        for due in self.dues() {
+            let due_at = due.born + self.options.max_lag_ms;
+            if due_at > self.clock {
+                let count = due.end.saturating_sub(self.shown) as f64;
+                rate = rate.max(count / (due_at - since));
+            }
+        }
+        if let Some(due_at) = self.drain_due {
+            if due_at > self.clock {
+                rate = rate.max(pending as f64 / (due_at - since));
+            }
+        }
+        rate
+    }
+
+    /// Clusters that must be shown now because their deadline has come.
+    fn forced(&self, pending: u64) -> u64 {
+        if matches!(self.drain_due, Some(due_at) if due_at <= self.clock) {
+            return pending;
+        }
+        self.dues()
+            .filter(|due| due.born + self.options.max_lag_ms <= self.clock)
+            .map(|due| due.end.saturating_sub(self.shown))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Moves `n` clusters (`n <= pending`) from the queue to `out`.
+    fn emit(&mut self, n: u64, out: &mut String) {
+        if n == 0 {
+            return;
+        }
+        let complete = self.complete - self.shown;
+        let end = if n >= complete {
+            self.seg
+        } else {
+            // `head` and `seg` are both boundaries found with full context, so segmenting
+            // `buf[head..seg]` on its own finds the same clusters the cursor counted.
+            let mut len = 0;
+            for g in self.buf[self.head..self.seg].graphemes(true).take(n as usize) {
+                len += g.len();
+            }
+            self.head + len
+        };
+        out.push_str(&self.buf[self.head..end]);
+        self.head = end;
+        self.shown += n.min(complete);
+        if n > complete {
+            // Only after `end()`: the held-back text is the last cluster of the stream (the
+            // cursor found no boundary inside it), shown whole.
+            out.push_str(&self.buf[self.seg..]);
+            self.complete += 1;
+            self.shown += 1;
+            self.head = self.buf.len();
+            self.seg = self.buf.len();
+            self.cursor = fresh_cursor();
+        }
+        self.compact();
+    }
+
+    fn compact(&mut self) {
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+            self.seg = 0;
+        } else if self.head >= COMPACT_MIN && self.head >= self.buf.len() - self.head {
+            // Copies at most `head` bytes, all shown since the previous compaction:
+            // amortized O(1) per byte. The cursor's offsets are relative to `seg`, so they
+            // survive the shift.
+            self.buf.drain(..self.head);
+            self.seg -= self.head;
+            self.head = 0;
+        }
+    }
+
+    #[cfg(test)]
+    fn buffered_bytes(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory bound of the module docs, which the public API cannot observe.
+    #[test]
+    fn buffer_stays_within_twice_the_backlog() {
+        // 70 cps against ~83 clusters/s pushed: the backlog grows, so the shown prefix has to
+        // be cut off a buffer that never empties.
+        let mut p = Pacer::new(PaceOptions { cps: 70.0, max_lag_ms: 1.0e9, drain_ms: 1.0e9 });
+        let mut shown = String::new();
+        let mut now = 0.0;
+        let mut compactions = 0;
+        for i in 0..20_000 {
+            p.push(if i % 3 == 0 { "漢字" } else { "ab" });
+            let head_before = p.head;
+            p.tick_into(now, &mut shown);
+            if p.head < head_before && p.buffered_bytes() > 0 {
+                compactions += 1;
+            }
+            now += 16.0;
+            let unshown = p.buffered_bytes() - p.head;
+            assert!(p.buffered_bytes() <= 2 * unshown + COMPACT_MIN, "at push {i}");
+        }
+        assert!(compactions > 0);
+        // Drain it all: the buffer empties and the head resets.
+        p.end();
+        while !p.is_drained() {
+            p.tick_into(now, &mut shown);
+            now += 1.0e6;
+        }
+        assert_eq!(p.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn deadline_ring_never_overflows() {
+        let mut p = Pacer::new(PaceOptions { cps: 1.0, max_lag_ms: 10_000.0, drain_ms: 0.0 });
+        let mut shown = String::new();
+        for i in 0..100_000 {
+            p.push("x");
+            p.tick_into(f64::from(i) * 0.5, &mut shown);
+            assert!(p.due_len <= (DUE_BUCKETS as usize) + 1, "{} live deadlines", p.due_len);
+        }
     }
 }
