@@ -1,5 +1,7 @@
 //! The JSON reader accepts and rejects exactly what serde_json does (the oracle), and
 //! decodes strings to the same text, on hand-picked edge cases and on random texts.
+#![allow(clippy::unit_arg)] // `Ok(slot = value?)`, as in src/formats.rs
+
 mod common;
 
 use chunkwise::json::{Reader, MAX_DEPTH};
