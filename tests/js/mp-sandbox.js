@@ -23,6 +23,7 @@
  *                      resolve under it and can never leave it
  *   globals            extra globals to define in the context ({ name: value })
  *   console            the console the context gets (default: the host's)
+ *   quiet              do not print exceptions thrown by callbacks (they are still in sb.errors)
  *   network            initial network behaviour, see `sb.network` below
  *   maxTimeoutMs       the platform's timeout cap (default 60000: larger `timeout`s are ignored)
  *
