@@ -121,9 +121,9 @@ run_tests() {
   log "lints"
   cargo clippy --workspace --all-targets -- -D warnings
   log "wasm-bindgen tests in Node (wasm-pack test --node)"
-  wasm-pack test --node -- -p chunkwise
+  wasm-pack test --node -- -p chunkwise --test wasm_node
   log "wasm-bindgen tests in headless Chromium (wasm-pack test --headless --chrome)"
-  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise
+  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
 }

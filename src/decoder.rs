@@ -32,6 +32,10 @@ use crate::sse::{SseItem, SseParser};
 use crate::update::{Event, StreamError, Update};
 use crate::utf8::{decode_lossy, Utf8Decoder};
 
+/// Whitespace before the first byte that tells SSE from JSON is held up to this much;
+/// beyond it the body is taken for SSE.
+const MAX_HELD_WHITESPACE: usize = 4096;
+
 /// The default bound of one line, event, record or JSON value: 1 MiB.
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
 
@@ -65,6 +69,8 @@ enum Framing {
     /// whitespace decides.
     SseOrJson {
         decided: Option<bool>,
+        /// Leading whitespace, until a byte decides.
+        held: Vec<u8>,
         sse: SseParser,
         json: JsonValues,
     },
@@ -92,7 +98,12 @@ impl StreamDecoder {
             Format::Ndjson | Format::Ollama => Framing::Lines(LineSplitter::new(Breaks::Lf, max)),
             Format::Sse => Framing::Sse(SseParser::new(max)),
             Format::HexRecords => Framing::HexRecords(HexRecords::new(max), Utf8Decoder::new()),
-            _ => Framing::SseOrJson { decided: None, sse: SseParser::new(max), json: JsonValues::new(max) },
+            _ => Framing::SseOrJson {
+                decided: None,
+                held: Vec::new(),
+                sse: SseParser::new(max),
+                json: JsonValues::new(max),
+            },
         };
         StreamDecoder {
             extractor: Extractor::new(options.format),
@@ -217,26 +228,35 @@ impl StreamDecoder {
                     sse.finish(false, &mut on);
                 }
             }
-            Framing::SseOrJson { decided, sse, json } => {
+            Framing::SseOrJson { decided, held, sse, json } => {
+                let mut bytes = bytes;
                 if decided.is_none() {
+                    // Leading whitespace is held until a byte decides, so that the parser
+                    // sees the same bytes however the body was cut (SSE lines count it).
                     *decided = bytes.iter().find(|b| !b.is_ascii_whitespace()).map(|&b| b != b'{' && b != b'[');
+                    if decided.is_none() && !last && held.len() + bytes.len() <= MAX_HELD_WHITESPACE {
+                        held.extend_from_slice(bytes);
+                        return;
+                    }
+                    decided.get_or_insert(true);
+                    held.extend_from_slice(bytes);
+                    bytes = held;
                 }
-                match decided {
-                    Some(true) => {
-                        let mut on = |item: SseItem<'_>| sink.sse(item);
-                        sse.feed(bytes, &mut on);
-                        if last {
-                            sse.finish(true, &mut on);
-                        }
+                if *decided == Some(true) {
+                    let mut on = |item: SseItem<'_>| sink.sse(item);
+                    sse.feed(bytes, &mut on);
+                    if last {
+                        sse.finish(true, &mut on);
                     }
-                    Some(false) => {
-                        let mut on = |value: Result<&[u8], StreamError>| sink.message("message", value);
-                        json.feed(bytes, &mut on);
-                        if last {
-                            json.finish(&mut on);
-                        }
+                } else {
+                    let mut on = |value: Result<&[u8], StreamError>| sink.message("message", value);
+                    json.feed(bytes, &mut on);
+                    if last {
+                        json.finish(&mut on);
                     }
-                    None => {} // only whitespace so far
+                }
+                if bytes.as_ptr() == held.as_ptr() {
+                    *held = Vec::new();
                 }
             }
             Framing::HexRecords(records, utf8) => {

@@ -62,7 +62,14 @@ impl JsonValues {
                         start = i;
                         self.value_len = 0;
                     }
-                    b']' | b',' | b' ' | b'\t' | b'\r' | b'\n' => {}
+                    // Whitespace decides nothing: whether `[` opens the stream's array must
+                    // not depend on a piece boundary before it.
+                    b' ' | b'\t' | b'\r' | b'\n' => {
+                        self.in_garbage &= b != b'\n';
+                        i += 1;
+                        continue;
+                    }
+                    b']' | b',' => {}
                     // Anything else is not a value this splitter can end: report the run
                     // once and skip it up to the next value or line.
                     other => {

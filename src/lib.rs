@@ -44,5 +44,6 @@ pub use formats::Format;
 pub use pacer::{PaceOptions, Pacer};
 pub use update::{Event, StreamError, Update};
 
+/// The wasm-bindgen surface (wasm32 only); public so the wasm tests can reach it.
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;

@@ -33,6 +33,7 @@ function replaceOnce(text, from, to) {
 // ---- mini program ----------------------------------------------------------------------
 let glue = fs.readFileSync(path.join(webDir, 'chunkwise_glue.js'), 'utf8');
 glue = glue.replace(/^\/\* @ts-self-types=.*\n/, '');
+glue = glue.replace(/^ *\/\*\*[\s\S]*?\*\/\n/gm, ''); // wasm-bindgen's JSDoc: index.d.ts documents the API
 glue = cut(glue, 'async function __wbg_load(', null); // the fetch/WebAssembly loader and the ESM exports
 glue = glue.replace(/^export class /gm, 'class ').replace(/^export function /gm, 'function ');
 glue = glue.replace(/new TextDecoder\(/g, 'new Utf8Shim(').replace(/new TextEncoder\(/g, 'new Utf8Shim(');

@@ -1,0 +1,82 @@
+// The wasm test cases, included by tests/wasm_node.rs and tests/wasm_browser.rs.
+
+use chunkwise::wasm::RawDecoder;
+use chunkwise::{Format, Options, StreamDecoder, Update};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const BODY: &str = concat!(
+    ": keep-alive\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"先想\"}}]}\n\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好👋🏽，\"}}]}\r\n\r\n",
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"世界\"},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"choices\":[],\"usage\":{\"total_tokens\":9}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+fn decode(pieces: &[&[u8]]) -> Update {
+    let mut d = StreamDecoder::new(Options { format: Format::OpenAi, ..Options::default() });
+    let mut all = Update::default();
+    for p in pieces {
+        all.merge(d.push(p));
+    }
+    all.merge(d.finish());
+    all
+}
+
+#[wasm_bindgen_test]
+fn openai_stream_is_split_invariant_in_wasm() {
+    let bytes = BODY.as_bytes();
+    let whole = decode(&[bytes]);
+    assert_eq!(whole.text, "你好👋🏽，世界");
+    assert_eq!(whole.reasoning, "先想");
+    assert_eq!(whole.usage.as_deref(), Some("{\"total_tokens\":9}"));
+    for at in 0..=bytes.len() {
+        assert_eq!(decode(&[&bytes[..at], &bytes[at..]]), whole, "cut at {at}");
+    }
+    assert_eq!(decode(&bytes.chunks(1).collect::<Vec<_>>()), whole);
+}
+
+/// What JS reads: the UTF-16 code units at `out_ptr`.
+fn out_units(raw: &RawDecoder, len: u32) -> Vec<u16> {
+    // SAFETY: out_ptr points at the decoder's output buffer of at least `len` units, which
+    // stays untouched until the next call on `raw`.
+    unsafe { std::slice::from_raw_parts(raw.out_ptr(), len as usize) }.to_vec()
+}
+
+fn feed(raw: &mut RawDecoder, bytes: &[u8]) -> u32 {
+    let ptr = raw.input(bytes.len());
+    // SAFETY: input(len) returned a buffer of exactly len bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+    raw.push(bytes.len())
+}
+
+#[wasm_bindgen_test]
+fn raw_decoder_hands_text_to_js_as_utf16() {
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20).expect("format 0 is text");
+    let text = "流式传输 😀";
+    let bytes = text.as_bytes();
+    let first = feed(&mut raw, &bytes[..4]); // cut inside 式
+    assert_eq!(String::from_utf16(&out_units(&raw, first)).unwrap(), "流");
+    let second = feed(&mut raw, &bytes[4..]);
+    assert_eq!(second & (1 << 31), 0, "plain text needs no meta");
+    assert_eq!(String::from_utf16(&out_units(&raw, second & ((1 << 30) - 1))).unwrap(), "式传输 😀");
+    let end = raw.finish();
+    assert_ne!(end & (1 << 30), 0, "finish sets DONE");
+}
+
+#[wasm_bindgen_test]
+fn raw_decoder_rejects_unknown_formats_and_paces() {
+    assert!(RawDecoder::create(Format::ALL.len() as u32, false, 0.0, 0.0, 0.0, 1).is_none());
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20).unwrap();
+    feed(&mut raw, "ab".as_bytes());
+    raw.finish();
+    let mut shown = String::new();
+    let mut now = 0.0;
+    while raw.pending() > 0 || shown.len() < 2 {
+        let n = raw.tick(now);
+        shown += &String::from_utf16(&out_units(&raw, n)).unwrap();
+        now += 16.0;
+        assert!(now < 5_000.0, "drains within drainMs");
+    }
+    assert_eq!(shown, "ab");
+}
