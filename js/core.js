@@ -31,8 +31,9 @@ function bindWasm(loadedGlue) {
 }
 
 function refreshViews() {
-  // Views are tied to the ArrayBuffer, which memory growth replaces.
-  if (heap8 === null || heap8.buffer !== memory.buffer) {
+  // Views are tied to the ArrayBuffer, which memory growth detaches (its length becomes 0).
+  // Reading memory.buffer on every call is measurably slow; a length check is not.
+  if (heap8 === null || heap8.byteLength === 0) {
     heap8 = new Uint8Array(memory.buffer);
     heap16 = new Uint16Array(memory.buffer);
     heap32 = new Uint32Array(memory.buffer);
@@ -47,14 +48,32 @@ function ensureLoaded() {
 
 /** UTF-16 code units at byte address `ptr` of wasm memory as a JS string. */
 function readString(ptr, len) {
-  if (len === 0) return '';
   var at = ptr >>> 1;
+  // Small chunks are the common case (onChunkReceived often delivers a few dozen bytes):
+  // fixed-arity calls avoid a subarray object and apply's argument copying.
+  if (len <= 8) return readShort(at, len);
+  if (len <= 16) return readShort(at, 8) + readShort(at + 8, len - 8);
   if (len <= SLICE) return fromCharCode.apply(null, heap16.subarray(at, at + len));
-  var parts = '';
+  var out = '';
   for (var i = 0; i < len; i += SLICE) {
-    parts += fromCharCode.apply(null, heap16.subarray(at + i, at + Math.min(len, i + SLICE)));
+    out += fromCharCode.apply(null, heap16.subarray(at + i, at + Math.min(len, i + SLICE)));
   }
-  return parts;
+  return out;
+}
+
+function readShort(at, len) {
+  var h = heap16;
+  switch (len) {
+    case 0: return '';
+    case 1: return fromCharCode(h[at]);
+    case 2: return fromCharCode(h[at], h[at + 1]);
+    case 3: return fromCharCode(h[at], h[at + 1], h[at + 2]);
+    case 4: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3]);
+    case 5: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4]);
+    case 6: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]);
+    case 7: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6]);
+    default: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6], h[at + 7]);
+  }
 }
 
 function toBytes(chunk) {
@@ -91,8 +110,12 @@ function parseJson(text) {
   }
 }
 
+// Shared by every update without errors or events: one allocation less per chunk. Frozen,
+// so a caller that pushes into one gets an error instead of corrupting the others.
+var NONE = Object.freeze([]);
+
 function emptyUpdate(text, done) {
-  return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: [], events: [] };
+  return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE };
 }
 
 /**
@@ -125,6 +148,9 @@ function StreamDecoder(options) {
   this.format = format;
   this.paced = pace !== false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
+  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see src/wasm.rs
+  this._input = 0; // the input buffer's address and size, reused while chunks fit
+  this._inputSize = 0;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -136,9 +162,12 @@ StreamDecoder.prototype._live = function () {
 StreamDecoder.prototype.push = function (chunk) {
   var raw = this._live();
   var bytes = toBytes(chunk);
-  var ptr = raw.input(bytes.length);
+  if (bytes.length > this._inputSize) {
+    this._input = raw.input(bytes.length);
+    this._inputSize = bytes.length;
+  }
   refreshViews();
-  heap8.set(bytes, ptr);
+  heap8.set(bytes, this._input);
   return this._read(raw.push(bytes.length));
 };
 
@@ -185,12 +214,11 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
 });
 
 StreamDecoder.prototype._read = function (result) {
-  var raw = this._raw;
   refreshViews();
-  var out = raw.out_ptr();
+  var out = heap32[this._results];
   var done = (result & DONE) !== 0;
   if ((result & MORE) === 0) return emptyUpdate(readString(out, result & LEN_MASK), done);
-  var m = raw.meta_ptr() >>> 2;
+  var m = heap32[this._results + 1] >>> 2;
   var errorCount = heap32[m + 4];
   var eventCount = heap32[m + 5];
   // One string for everything, then slices: one crossing instead of one per field.
@@ -208,6 +236,8 @@ StreamDecoder.prototype._read = function (result) {
     return lenPlusOne === 0 ? null : take(lenPlusOne - 1);
   }
   var update = emptyUpdate(take(heap32[m]), done);
+  update.errors = [];
+  update.events = [];
   update.reasoning = take(heap32[m + 1]);
   update.finishReason = optional(heap32[m + 2]);
   var usage = optional(heap32[m + 3]);

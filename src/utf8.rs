@@ -30,6 +30,15 @@
 pub trait TextSink {
     fn push_str(&mut self, s: &str);
     fn push_char(&mut self, c: char);
+    /// Appends the longest valid UTF-8 prefix of `bytes`; returns its length.
+    fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("validated prefix"),
+        };
+        self.push_str(valid);
+        valid.len()
+    }
 }
 
 impl TextSink for String {
@@ -51,26 +60,137 @@ impl TextSink for Vec<u16> {
         let mut buf = [0u16; 2];
         self.extend_from_slice(c.encode_utf16(&mut buf));
     }
+    /// Validates and transcodes in one pass (the hot path of the `text` format in wasm).
+    fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
+        let start = self.len();
+        self.resize(start + bytes.len(), 0);
+        let (read, written) = transcode_valid_prefix(bytes, &mut self[start..]);
+        self.truncate(start + written);
+        read
+    }
 }
 
-/// Appends `s` as UTF-16 code units, widening ASCII runs without per-char decoding.
+/// Transcodes UTF-8 to UTF-16 until the end of `src` or the first ill-formed or incomplete
+/// sequence; returns (bytes read, code units written). `dst` must be at least as long as `src`.
+///
+/// The checks are the Unicode Standard's table 3-7 (well-formed byte sequences): the second
+/// byte's range depends on the first (E0: A0..BF, ED: 80..9F, F0: 90..BF, F4: 80..8F).
+fn transcode_valid_prefix(src: &[u8], dst: &mut [u16]) -> (usize, usize) {
+    let (mut i, mut o) = (0, 0);
+    let cont = |b: u8| b & 0xC0 == 0x80;
+    while i < src.len() {
+        if let Some(word) = src.get(i..i + 8) {
+            if u64::from_le_bytes(word.try_into().expect("8 bytes")) & 0x8080_8080_8080_8080 == 0 {
+                for (d, &b) in dst[o..o + 8].iter_mut().zip(word) {
+                    *d = u16::from(b);
+                }
+                i += 8;
+                o += 8;
+                continue;
+            }
+        }
+        let b = src[i];
+        if b < 0x80 {
+            dst[o] = u16::from(b);
+            i += 1;
+            o += 1;
+            continue;
+        }
+        let (Some(&b1), b2, b3) = (src.get(i + 1), src.get(i + 2).copied(), src.get(i + 3).copied()) else { break };
+        match b {
+            0xC2..=0xDF if cont(b1) => {
+                dst[o] = (u16::from(b & 0x1F) << 6) | u16::from(b1 & 0x3F);
+                i += 2;
+                o += 1;
+            }
+            0xE0..=0xEF => {
+                let second_ok = match b {
+                    0xE0 => (0xA0..=0xBF).contains(&b1),
+                    0xED => (0x80..=0x9F).contains(&b1),
+                    _ => cont(b1),
+                };
+                let Some(b2) = b2.filter(|&b2| second_ok && cont(b2)) else { break };
+                dst[o] = (u16::from(b & 0x0F) << 12) | (u16::from(b1 & 0x3F) << 6) | u16::from(b2 & 0x3F);
+                i += 3;
+                o += 1;
+            }
+            0xF0..=0xF4 => {
+                let second_ok = match b {
+                    0xF0 => (0x90..=0xBF).contains(&b1),
+                    0xF4 => (0x80..=0x8F).contains(&b1),
+                    _ => cont(b1),
+                };
+                let (Some(b2), Some(b3)) = (b2, b3) else { break };
+                if !(second_ok && cont(b2) && cont(b3)) {
+                    break;
+                }
+                let c = ((u32::from(b & 0x07) << 18)
+                    | (u32::from(b1 & 0x3F) << 12)
+                    | (u32::from(b2 & 0x3F) << 6)
+                    | u32::from(b3 & 0x3F))
+                    - 0x1_0000;
+                dst[o] = 0xD800 | (c >> 10) as u16;
+                dst[o + 1] = 0xDC00 | (c & 0x3FF) as u16;
+                i += 4;
+                o += 2;
+            }
+            _ => break,
+        }
+    }
+    (i, o)
+}
+
+/// Appends `s` as UTF-16 code units.
+///
+/// One pass over bytes already known to be valid UTF-8, so no validation is repeated; ASCII
+/// (code, Markdown, English) is widened eight bytes at a time.
 pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len());
-    let mut i = 0;
+    let start = out.len();
+    // UTF-16 never needs more code units than UTF-8 has bytes.
+    out.resize(start + bytes.len(), 0);
+    let dst = &mut out[start..];
+    let (mut i, mut o) = (0, 0);
     while i < bytes.len() {
-        // ASCII dominates code, Markdown and English prose: widen it byte by byte.
-        let ascii = bytes[i..].iter().take_while(|b| b.is_ascii()).count();
-        out.extend(bytes[i..i + ascii].iter().map(|&b| b as u16));
-        i += ascii;
-        if i == bytes.len() {
-            break;
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            if word & 0x8080_8080_8080_8080 == 0 {
+                for (d, &b) in dst[o..o + 8].iter_mut().zip(&bytes[i..i + 8]) {
+                    *d = u16::from(b);
+                }
+                i += 8;
+                o += 8;
+                continue;
+            }
         }
-        let rest = &s[i..];
-        let non_ascii = rest.bytes().position(|b| b.is_ascii()).unwrap_or(rest.len());
-        out.extend(rest[..non_ascii].encode_utf16());
-        i += non_ascii;
+        let b = bytes[i];
+        let (code_point, len) = match b {
+            0x00..=0x7F => (u32::from(b), 1),
+            0xC0..=0xDF => ((u32::from(b & 0x1F) << 6) | u32::from(bytes[i + 1] & 0x3F), 2),
+            0xE0..=0xEF => (
+                (u32::from(b & 0x0F) << 12) | (u32::from(bytes[i + 1] & 0x3F) << 6) | u32::from(bytes[i + 2] & 0x3F),
+                3,
+            ),
+            _ => (
+                (u32::from(b & 0x07) << 18)
+                    | (u32::from(bytes[i + 1] & 0x3F) << 12)
+                    | (u32::from(bytes[i + 2] & 0x3F) << 6)
+                    | u32::from(bytes[i + 3] & 0x3F),
+                4,
+            ),
+        };
+        if code_point < 0x1_0000 {
+            dst[o] = code_point as u16;
+            o += 1;
+        } else {
+            let c = code_point - 0x1_0000;
+            dst[o] = 0xD800 | (c >> 10) as u16;
+            dst[o + 1] = 0xDC00 | (c & 0x3FF) as u16;
+            o += 2;
+        }
+        i += len;
     }
+    out.truncate(start + o);
 }
 
 const REPLACEMENT: char = '\u{FFFD}';
@@ -182,31 +302,26 @@ impl Utf8Decoder {
 
     fn decode_bulk<S: TextSink>(&mut self, mut input: &[u8], out: &mut S, last: bool) {
         loop {
-            match std::str::from_utf8(input) {
-                Ok(s) => {
-                    out.push_str(s);
+            input = &input[out.push_valid_prefix(input)..];
+            if input.is_empty() {
+                break;
+            }
+            // Not valid from here: an ill-formed sequence, or one the piece cut.
+            let e = std::str::from_utf8(input).expect_err("the valid prefix was consumed");
+            match e.error_len() {
+                // `error_len` is the length of the maximal subpart: one U+FFFD for it.
+                Some(n) => {
+                    out.push_char(REPLACEMENT);
+                    input = &input[n..];
+                }
+                None if last => {
+                    out.push_char(REPLACEMENT);
                     break;
                 }
-                Err(e) => {
-                    let (valid, rest) = input.split_at(e.valid_up_to());
-                    // SAFETY-free: from_utf8 just validated this prefix.
-                    out.push_str(std::str::from_utf8(valid).expect("validated prefix"));
-                    match e.error_len() {
-                        // `error_len` is the length of the maximal subpart: one U+FFFD for it.
-                        Some(n) => {
-                            out.push_char(REPLACEMENT);
-                            input = &rest[n..];
-                        }
-                        None if last => {
-                            out.push_char(REPLACEMENT);
-                            break;
-                        }
-                        None => {
-                            self.partial[..rest.len()].copy_from_slice(rest);
-                            self.partial_len = rest.len() as u8;
-                            break;
-                        }
-                    }
+                None => {
+                    self.partial[..input.len()].copy_from_slice(input);
+                    self.partial_len = input.len() as u8;
+                    break;
                 }
             }
         }

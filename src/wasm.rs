@@ -6,6 +6,9 @@
 //! `TextEncoder`, which mini programs do not have, and no value is serialized per call.
 //! The JS classes of the public API (`js/core.js`) wrap these.
 //!
+//! After each call the decoder's results block (at `results_ptr()`, fixed for its lifetime)
+//! holds the address of `out` and of `meta`, so JS reads them without another call.
+//!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
 //! then each event's type, data and id; `meta` = [text, reasoning, finish reason + 1 (0 =
@@ -13,7 +16,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::utf8::push_utf16;
+use crate::utf8::{push_utf16, Utf8Decoder};
 use crate::{Format, Options, PaceOptions, StreamDecoder, Update};
 
 /// Set in a `push` result when anything but text was decoded: read `meta`.
@@ -37,9 +40,14 @@ pub fn wasm_memory() -> JsValue {
 #[wasm_bindgen]
 pub struct RawDecoder {
     decoder: StreamDecoder,
+    /// Plain text without pacing, the hot path: decoded straight to UTF-16, skipping the
+    /// `String` of an `Update`.
+    text_only: Option<Utf8Decoder>,
     input: Vec<u8>,
     out: Vec<u16>,
     meta: Vec<u32>,
+    /// `[out address, meta address]`, rewritten after every call.
+    results: Box<[u32; 2]>,
     update: Update,
     scratch: String,
 }
@@ -59,41 +67,78 @@ impl RawDecoder {
         let &(_, format) = Format::ALL.get(format as usize)?;
         let pace = (cps > 0.0).then_some(PaceOptions { cps, max_lag_ms, drain_ms });
         let options = Options { format, cumulative, pace, max_buffer_bytes: max_buffer_bytes as usize };
+        let text_only = (format == Format::Text && pace.is_none()).then(Utf8Decoder::new);
         Some(RawDecoder {
             decoder: StreamDecoder::new(options),
+            text_only,
             input: Vec::new(),
             out: Vec::new(),
             meta: Vec::new(),
+            results: Box::new([0; 2]),
             update: Update::default(),
             scratch: String::new(),
         })
     }
 
-    /// A buffer of `len` bytes for JS to write the next chunk into.
+    /// The address of the results block (see the module documentation).
+    pub fn results_ptr(&self) -> *const u32 {
+        self.results.as_ptr()
+    }
+
+    /// A buffer of at least `len` bytes for JS to write the next chunks into; its address
+    /// stays valid until the next call of `input`.
     pub fn input(&mut self, len: usize) -> *mut u8 {
-        self.input.resize(len, 0);
+        if self.input.len() < len {
+            self.input.resize(len.next_power_of_two(), 0);
+        }
         self.input.as_mut_ptr()
     }
 
     /// Decodes the `len` bytes written at `input()`. Returns the text length, with `MORE`
     /// when `meta` must be read and `DONE` when the stream is done.
     pub fn push(&mut self, len: usize) -> u32 {
-        self.update.clear();
         let input = std::mem::take(&mut self.input);
-        self.decoder.push_into(&input[..len.min(input.len())], &mut self.update);
+        let bytes = &input[..len.min(input.len())];
+        let result = match &mut self.text_only {
+            Some(utf8) => {
+                self.out.clear();
+                utf8.decode(bytes, &mut self.out, false);
+                self.out.len() as u32
+            }
+            None => {
+                self.update.clear();
+                self.decoder.push_into(bytes, &mut self.update);
+                self.write_update()
+            }
+        };
         self.input = input;
-        self.write_update()
+        self.publish();
+        result
     }
 
     /// End of input; same result as `push`.
     pub fn finish(&mut self) -> u32 {
-        self.update.clear();
-        self.decoder.finish_into(&mut self.update);
-        self.write_update()
+        let result = match &mut self.text_only {
+            Some(utf8) => {
+                self.out.clear();
+                utf8.decode(&[], &mut self.out, true);
+                self.out.len() as u32 | DONE
+            }
+            None => {
+                self.update.clear();
+                self.decoder.finish_into(&mut self.update);
+                self.write_update()
+            }
+        };
+        self.publish();
+        result
     }
 
     pub fn reset(&mut self) {
         self.decoder.reset();
+        if let Some(utf8) = &mut self.text_only {
+            utf8.reset();
+        }
         self.update.clear();
     }
 
@@ -115,17 +160,19 @@ impl RawDecoder {
         self.decoder.pending() as u32
     }
 
+    /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
         self.out.as_ptr()
     }
 
-    pub fn meta_ptr(&self) -> *const u32 {
-        self.meta.as_ptr()
+    fn publish(&mut self) {
+        *self.results = [self.out.as_ptr() as u32, self.meta.as_ptr() as u32];
     }
 
     fn write_scratch(&mut self) -> u32 {
         self.out.clear();
         push_utf16(&mut self.out, &self.scratch);
+        self.publish();
         self.out.len() as u32
     }
 

@@ -316,3 +316,38 @@ fn random_garbage_never_panics_and_stays_split_invariant() {
         }
     }
 }
+
+#[test]
+fn utf16_transcoding_matches_std() {
+    let mut rng = Rng::new(5);
+    for _ in 0..500 {
+        let len = rng.below(64);
+        let text = reference_utf8(&random_utf8ish(&mut rng, len));
+        let mut out = vec![0xABCD];
+        chunkwise::utf8::push_utf16(&mut out, &text);
+        let expected: Vec<u16> = std::iter::once(0xABCD).chain(text.encode_utf16()).collect();
+        assert_eq!(out, expected, "{text:?}");
+    }
+}
+
+/// The UTF-16 sink (what the wasm build hands to JS) validates and transcodes in one pass;
+/// it must agree with the oracle under every split too.
+#[test]
+fn utf16_sink_equals_whatwg_utf8_decode_under_every_split() {
+    use chunkwise::utf8::Utf8Decoder;
+    let mut rng = Rng::new(11);
+    for _ in 0..400 {
+        let len = rng.below(40);
+        let input = random_utf8ish(&mut rng, len);
+        let expected: Vec<u16> = reference_utf8(&input).encode_utf16().collect();
+        for pieces in all_splits(&input, 6) {
+            let mut d = Utf8Decoder::new();
+            let mut out: Vec<u16> = Vec::new();
+            for p in &pieces {
+                d.decode(p, &mut out, false);
+            }
+            d.decode(&[], &mut out, true);
+            assert_eq!(out, expected, "input {input:02X?} in {} pieces", pieces.len());
+        }
+    }
+}
