@@ -98,7 +98,7 @@ build() {
   if [ -d miniprogram-demo ]; then
     rm -rf miniprogram-demo/miniprogram_npm/chunkwise
     mkdir -p miniprogram-demo/miniprogram_npm/chunkwise
-    cp pkg/miniprogram/index.js pkg/miniprogram/index.d.ts pkg/miniprogram/chunkwise.wasm.br miniprogram-demo/miniprogram_npm/chunkwise/
+    cp pkg/miniprogram/{index.js,client.js,index.d.ts,client.d.ts,chunkwise.wasm.br} miniprogram-demo/miniprogram_npm/chunkwise/
   fi
   local raw br js
   raw=$(size_of pkg/miniprogram/chunkwise.wasm)

@@ -213,6 +213,15 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
   },
 });
 
+/** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
+Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
+  get: function () {
+    var len = this._live().last_event_id();
+    refreshViews();
+    return readString(heap32[this._results], len);
+  },
+});
+
 StreamDecoder.prototype._read = function (result) {
   refreshViews();
   var out = heap32[this._results];

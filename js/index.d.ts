@@ -95,4 +95,8 @@ export class StreamDecoder {
   readonly pending: number;
   /** Everything not yet shown, at once. */
   skip(): string;
+  /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
+  readonly lastEventId: string;
 }
+
+export * from './client';

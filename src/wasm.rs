@@ -160,6 +160,13 @@ impl RawDecoder {
         self.decoder.pending() as u32
     }
 
+    /// The last SSE event ID, written to `out`; returns its length.
+    pub fn last_event_id(&mut self) -> u32 {
+        self.scratch.clear();
+        self.scratch.push_str(self.decoder.last_event_id());
+        self.write_scratch()
+    }
+
     /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
         self.out.as_ptr()
