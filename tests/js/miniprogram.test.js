@@ -96,7 +96,8 @@ function makePackage() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chunkwise-mp-'));
   const npm = path.join(dir, 'miniprogram_npm', 'chunkwise');
   fs.mkdirSync(npm, { recursive: true });
-  for (const f of ['index.js', 'chunkwise.wasm.br']) fs.copyFileSync(path.join(PKG, f), path.join(npm, f));
+  // everything of pkg/miniprogram, as "构建 npm" copies the package's miniprogram folder
+  for (const f of fs.readdirSync(PKG)) fs.copyFileSync(path.join(PKG, f), path.join(npm, f));
   fs.mkdirSync(path.join(dir, 'utils'));
   fs.writeFileSync(path.join(dir, 'utils', 'stream.js'), CLIENT_JS);
   return dir;
@@ -178,14 +179,23 @@ function stream(sb, name, decoderOptions, seed, timeout) {
 // ---- tests -----------------------------------------------------------------------------------
 
 test('the mini-program glue mentions none of the names a device lacks', () => {
-  const glue = fs.readFileSync(path.join(PKG, 'index.js'), 'utf8');
-  for (const name of ['TextDecoder', 'TextEncoder', 'WebAssembly', 'fetch', 'window', 'document', 'import.meta']) {
-    const re = new RegExp('\\b' + name.replace('.', '\\.') + '\\b');
-    const m = glue.match(re);
-    assert.equal(m, null, `pkg/miniprogram/index.js mentions ${name} at offset ${m && m.index}: ${m && JSON.stringify(glue.slice(m.index - 60, m.index + 40))}`);
+  const files = fs.readdirSync(PKG).filter((f) => f.endsWith('.js'));
+  assert.ok(files.includes('index.js'));
+  for (const file of files) {
+    const glue = fs.readFileSync(path.join(PKG, file), 'utf8');
+    for (const name of ['TextDecoder', 'TextEncoder', 'WebAssembly', 'fetch', 'window', 'document', 'import.meta']) {
+      const re = new RegExp('\\b' + name.replace('.', '\\.') + '\\b');
+      const m = glue.match(re);
+      assert.equal(m, null, `pkg/miniprogram/${file} mentions ${name} at offset ${m && m.index}: ${m && JSON.stringify(glue.slice(m.index - 60, m.index + 40))}`);
+    }
+    // a mini program has no node modules: only files of the package itself may be required
+    for (const m of glue.matchAll(/\brequire\(\s*(['"])([^'"]*)\1\s*\)/g)) {
+      assert.match(m[2], /^\.\//, `pkg/miniprogram/${file} requires ${m[2]}: only ./files of the package`);
+      assert.ok(fs.existsSync(path.join(PKG, m[2])) || fs.existsSync(path.join(PKG, m[2] + '.js')), `pkg/miniprogram/${file} requires ${m[2]}, which is not in the package`);
+    }
+    assert.doesNotMatch(glue, /\brequire\(\s*[^'"\s]/, `pkg/miniprogram/${file}: a computed require()`);
+    assert.doesNotMatch(glue, /^\s*(import|export)\s/m, `pkg/miniprogram/${file} must be CommonJS`);
   }
-  assert.doesNotMatch(glue, /\brequire\(/, 'the glue must not require anything (a mini program has no node modules)');
-  assert.doesNotMatch(glue, /^\s*(import|export)\s/m, 'the glue must be CommonJS');
 });
 
 test('the sandbox lacks every global a device lacks, checked from inside', () => {

@@ -21,6 +21,7 @@ fs.writeFileSync(path.join(root, 'lib', 'add.wasm.br'), zlib.brotliCompressSync(
 fs.writeFileSync(path.join(root, 'lib', 'a.js'), "exports.b = require('./sub/b'); exports.dep = require('dep'); exports.count = (global_count = (typeof global_count === 'number' ? global_count : 0) + 1);");
 fs.writeFileSync(path.join(root, 'lib', 'sub', 'b.js'), "module.exports = { name: 'b', file: __filename, dir: __dirname };");
 fs.writeFileSync(path.join(root, 'miniprogram_npm', 'dep', 'index.js'), "module.exports = 'dep';");
+fs.writeFileSync(path.join(root, 'lib', 'same.js'), "'use strict'; module.exports = Uint8Array === globalThis.Uint8Array && Object === globalThis.Object && typeof Uint8Array === 'function' && new Uint8Array(2) instanceof globalThis.Uint8Array;");
 fs.writeFileSync(path.join(root, 'lib', 'escape.js'), "module.exports = require('../../outside');");
 
 let server;
@@ -90,6 +91,7 @@ test('require resolves package files, npm names under miniprogram_npm, caches, a
   assert.equal(sb.require('/lib/a').count, 1, 'cached: the module body ran once');
   assert.throws(() => sb.require('/lib/escape.js'), /not defined/, '../ above the root stays at the root');
   assert.throws(() => sb.require('/lib/nothing'), /not defined/);
+  assert.equal(sb.require('/lib/same.js'), true, "a module's built-ins are the context's own");
   assert.deepEqual(sb.leakedGlobals(), []);
 });
 
