@@ -26,7 +26,7 @@ function newAnswer() {
 function describeError(error) {
   if (!error) return '';
   let text = error.message || '出错了';
-  if (error.status && error.status !== 200) text += '（HTTP ' + error.status + '）';
+  if (error.status && error.status !== 200 && text.indexOf('HTTP ' + error.status) < 0) text += '（HTTP ' + error.status + '）';
   return text;
 }
 
