@@ -193,6 +193,23 @@ test('events: raw events for sse and ndjson only; provider and text formats give
   }
 });
 
+test('lastEventId: the last SSE id seen, across splits, in every build', () => {
+  const body = Buffer.from('id: 1\ndata: {"choices":[{"delta":{"content":"一"}}]}\n\nid: gen-7:42\ndata: {"choices":[{"delta":{"content":"二"}}]}\n\ndata: {"choices":[{"delta":{"content":"三"}}]}\n\nid: 9\n');
+  for (const name of Object.keys(builds)) {
+    for (const [seed, max] of [[1, 1], [2, 9], [3, 500]]) {
+      const d = new builds[name].StreamDecoder({ format: 'openai', pace: false });
+      assert.equal(d.lastEventId, '');
+      let text = '';
+      for (const p of splitBytes(body, seed, max)) text += d.push(new Uint8Array(p)).text;
+      assert.equal(text, '一二三');
+      assert.equal(d.lastEventId, 'gen-7:42', `${name} seed ${seed}: the id of the unfinished last event is not taken`);
+      d.reset();
+      assert.equal(d.lastEventId, '', `${name}: reset clears it`);
+      d.free();
+    }
+  }
+});
+
 // ---- pacing ---------------------------------------------------------------------------------
 
 const segmenter = new Intl.Segmenter('und', { granularity: 'grapheme' });
