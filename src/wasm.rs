@@ -16,7 +16,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::utf8::{push_utf16, Utf8Decoder};
+use crate::utf8::{TextSink, Utf16Buffer, Utf8Decoder};
 use crate::{Format, Options, PaceOptions, StreamDecoder, Update};
 
 /// Set in a `push` result when anything but text was decoded: read `meta`.
@@ -44,7 +44,7 @@ pub struct RawDecoder {
     /// `String` of an `Update`.
     text_only: Option<Utf8Decoder>,
     input: Vec<u8>,
-    out: Vec<u16>,
+    out: Utf16Buffer,
     meta: Vec<u32>,
     /// `[out address, meta address]`, rewritten after every call.
     results: Box<[u32; 2]>,
@@ -72,7 +72,7 @@ impl RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
             input: Vec::new(),
-            out: Vec::new(),
+            out: Utf16Buffer::default(),
             meta: Vec::new(),
             results: Box::new([0; 2]),
             update: Update::default(),
@@ -178,7 +178,7 @@ impl RawDecoder {
 
     fn write_scratch(&mut self) -> u32 {
         self.out.clear();
-        push_utf16(&mut self.out, &self.scratch);
+        self.out.push_str(&self.scratch);
         self.publish();
         self.out.len() as u32
     }
@@ -186,7 +186,7 @@ impl RawDecoder {
     fn write_update(&mut self) -> u32 {
         let u = &self.update;
         self.out.clear();
-        push_utf16(&mut self.out, &u.text);
+        self.out.push_str(&u.text);
         let text_len = self.out.len() as u32;
         let done = if u.done { DONE } else { 0 };
         let simple = u.reasoning.is_empty()
@@ -202,7 +202,7 @@ impl RawDecoder {
         meta.clear();
         let mut put = |s: &str| {
             let before = out.len();
-            push_utf16(out, s);
+            out.push_str(s);
             (out.len() - before) as u32
         };
         let reasoning = put(&u.reasoning);
