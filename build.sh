@@ -84,30 +84,36 @@ build() {
   cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise
   local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
   local bg=target/bindgen
-  rm -rf "$bg" pkg
+  rm -rf "$bg"
+  # Assembled beside pkg/ and swapped in at the end, so a test or benchmark reading pkg/
+  # while a build runs never sees it half written.
+  local out=target/pkg.new
+  rm -rf "$out"
   wasm-bindgen --target web --out-dir "$bg/web" --out-name chunkwise_glue "$wasm"
   wasm-bindgen --target nodejs --out-dir "$bg/node" --out-name chunkwise_glue "$wasm"
-  node tools/make-packages.js "$bg/web" "$bg/node" pkg
+  node tools/make-packages.js "$bg/web" "$bg/node" "$out"
   # wasm-opt after wasm-bindgen (it also strips names and the producers section).
   local opt=(-Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --strip-debug --strip-producers)
-  wasm_opt "${opt[@]}" "$bg/web/chunkwise_glue_bg.wasm" -o pkg/web/chunkwise_glue_bg.wasm
-  wasm_opt "${opt[@]}" "$bg/node/chunkwise_glue_bg.wasm" -o pkg/node/chunkwise_glue_bg.wasm
-  cp pkg/web/chunkwise_glue_bg.wasm pkg/miniprogram/chunkwise.wasm
-  brotli -f -q 11 -o pkg/miniprogram/chunkwise.wasm.br pkg/miniprogram/chunkwise.wasm
+  wasm_opt "${opt[@]}" "$bg/web/chunkwise_glue_bg.wasm" -o "$out/web/chunkwise_glue_bg.wasm"
+  wasm_opt "${opt[@]}" "$bg/node/chunkwise_glue_bg.wasm" -o "$out/node/chunkwise_glue_bg.wasm"
+  # The mini-program package ships only the .br (base library 2.14.0+); the raw size is measured here.
+  local raw br js
+  raw=$(size_of "$out/web/chunkwise_glue_bg.wasm")
+  brotli -f -q 11 -o "$out/miniprogram/chunkwise.wasm.br" "$out/web/chunkwise_glue_bg.wasm"
+  br=$(size_of "$out/miniprogram/chunkwise.wasm.br")
+  js=$(size_of "$out/miniprogram/index.js")
+  rm -rf pkg.old
+  [ -d pkg ] && mv pkg pkg.old
+  mv "$out" pkg
+  rm -rf pkg.old
   # The demo imports the mini-program build as DevTools' "构建 npm" would place it.
   if [ -d miniprogram-demo ]; then
     rm -rf miniprogram-demo/miniprogram_npm/chunkwise
     mkdir -p miniprogram-demo/miniprogram_npm/chunkwise
     cp pkg/miniprogram/{index.js,client.js,index.d.ts,client.d.ts,chunkwise.wasm.br} miniprogram-demo/miniprogram_npm/chunkwise/
   fi
-  local raw br js
-  raw=$(size_of pkg/miniprogram/chunkwise.wasm)
-  br=$(size_of pkg/miniprogram/chunkwise.wasm.br)
-  js=$(size_of pkg/miniprogram/index.js)
   printf '\nmini-program build: chunkwise.wasm %s bytes (%s KB), brotli %s bytes (%s KB); glue index.js %s bytes (%s KB)\n' \
     "$raw" "$((raw / 1000))" "$br" "$((br / 1000))" "$js" "$((js / 1000))"
-  # The mini-program package ships only the .br (base library 2.14.0+); the raw file is for measuring.
-  rm pkg/miniprogram/chunkwise.wasm
 }
 
 # ---------------------------------------------------------------------------------------

@@ -72,10 +72,10 @@ export interface Update {
   usage: Record<string, unknown> | null;
   /** The first error of this call, or null. */
   error: StreamErrorInfo | null;
-  /** Every error of this call, in stream order. */
-  errors: StreamErrorInfo[];
-  /** Raw events ('sse' and 'ndjson' formats). */
-  events: SseEvent[];
+  /** Every error of this call, in stream order (shared and frozen when empty). */
+  errors: readonly StreamErrorInfo[];
+  /** Raw events ('sse' and 'ndjson' formats; shared and frozen when empty). */
+  events: readonly SseEvent[];
 }
 
 export class StreamDecoder {

@@ -444,7 +444,7 @@ async function main(): Promise<string> {
   const usage: Record<string, unknown> | null = u.usage;
   const err: StreamErrorInfo | null = u.error;
   const code: string | number | null = err ? err.code : null;
-  const events: SseEvent[] = u.events;
+  const events: readonly SseEvent[] = u.events;
   const first: string = events.length ? events[0].event + events[0].data + events[0].id : '';
   const shown: string = d.tick(Date.now()) + d.tick() + d.skip();
   const pending: number = d.pending;
