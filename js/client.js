@@ -110,12 +110,12 @@ var streamChat = (function () {
   // ---- connections -----------------------------------------------------------------
 
   ChatTask.prototype.newSegment = function () {
-    var seg = { dec: new StreamDecoder(this.decoderOptions), ids: null, retired: false };
-    // The last SSE event id is what a resume needs. A decoder that exposes it is used as it
-    // is; otherwise a second, unpaced 'sse' decoder on the same bytes reports the events.
-    if (this.resumeOpts && typeof seg.dec.lastEventId !== 'string' && this.format !== 'sse') {
-      seg.ids = new StreamDecoder({ format: 'sse', pace: false });
-    }
+    var seg = { dec: new StreamDecoder(this.decoderOptions), ids: null, fed: 0, retired: false };
+    // The last SSE event id is what a resume needs: StreamDecoder.lastEventId gives it. With a
+    // decoder that lacks it (an older build), a second, unpaced 'sse' decoder on the same
+    // bytes reports the events and their ids.
+    this.nativeIds = typeof seg.dec.lastEventId === 'string';
+    if (this.resumeOpts && !this.nativeIds && this.format !== 'sse') seg.ids = new StreamDecoder({ format: 'sse', pace: false });
     for (var i = 0; i < this.segments.length; i++) this.segments[i].retired = true;
     this.segments.push(seg);
     return seg;
@@ -263,14 +263,25 @@ var streamChat = (function () {
 
   ChatTask.prototype.feed = function (data) {
     var seg = this.segment;
+    if (seg.fed++ === 0 && seg.ids === null && this.id === null && this.format !== 'sse') {
+      // No x-chunkwise-generation header (a proxy dropped it, or CORS hid it): the relay's
+      // chunk id is the generation id, so read the first events until it shows.
+      seg.ids = new StreamDecoder({ format: 'sse', pace: false });
+    }
     var u = seg.dec.push(data);
     if (seg.ids !== null) {
       var events = seg.ids.push(data).events;
       for (var i = 0; i < events.length; i++) this.sawEvent(events[i]);
+      if (this.nativeIds && this.id !== null) {
+        seg.ids.free();
+        seg.ids = null;
+      }
     } else if (this.format === 'sse') {
       for (var j = 0; j < u.events.length; j++) this.sawEvent(u.events[j]);
-    } else if (typeof seg.dec.lastEventId === 'string' && seg.dec.lastEventId !== '') {
-      this.lastEventId = seg.dec.lastEventId;
+    }
+    if (this.nativeIds) {
+      var last = seg.dec.lastEventId;
+      if (last !== '') this.lastEventId = last;
     }
     this.apply(u);
   };

@@ -12,13 +12,27 @@ const ROOT = path.join(__dirname, '..', '..');
 const CLIENT = path.join(ROOT, 'js', 'client.js');
 const { StreamDecoder } = require(path.join(ROOT, 'pkg', 'node', 'index.js'));
 
-/** js/client.js evaluated as the packaging step uses it: after core.js, StreamDecoder in scope. */
-function loadClient() {
+/** js/client.js evaluated as the packaging step uses it: handed a StreamDecoder. */
+function loadClient(Decoder) {
   const src = fs.readFileSync(CLIENT, 'utf8');
   // eslint-disable-next-line no-new-func
-  return new Function('StreamDecoder', `${src}\nreturn { streamChat: streamChat, fetchRequest: fetchRequest };`)(StreamDecoder);
+  return new Function('StreamDecoder', `${src}\nreturn { streamChat: streamChat, fetchRequest: fetchRequest };`)(Decoder);
 }
-const { streamChat, fetchRequest } = loadClient();
+const { streamChat, fetchRequest } = loadClient(StreamDecoder);
+
+/** A StreamDecoder of an older build, without lastEventId: the client falls back to a second decoder. */
+function LegacyDecoder(options) {
+  this.d = new StreamDecoder(options);
+  LegacyDecoder.created.push(options.format);
+}
+LegacyDecoder.created = [];
+for (const m of ['push', 'finish', 'reset', 'free', 'tick', 'skip']) {
+  LegacyDecoder.prototype[m] = function (...args) {
+    return this.d[m](...args);
+  };
+}
+Object.defineProperty(LegacyDecoder.prototype, 'pending', { get() { return this.d.pending; } });
+const legacy = loadClient(LegacyDecoder);
 
 const GEN = 'chatcmpl-test123';
 const BASE = 'http://relay.test/v1/chat/completions';
@@ -117,7 +131,7 @@ async function sendAll(call, events, { seed = 1, max = 17, gapMs = 0, end = true
 }
 
 /** Runs streamChat to its end; resolves with { view, updates, error, done }. */
-function run(options, { timeoutMs = 10000, onTask } = {}) {
+function run(options, { timeoutMs = 10000, onTask, impl = streamChat } = {}) {
   return new Promise((resolve, reject) => {
     const updates = [];
     let result = null;
@@ -129,7 +143,7 @@ function run(options, { timeoutMs = 10000, onTask } = {}) {
       // Let any stray callback surface before resolving.
       setTimeout(() => resolve(Object.assign(r, { updates })), 30);
     };
-    const task = streamChat(
+    const task = impl(
       Object.assign(
         {
           url: BASE,
@@ -305,6 +319,27 @@ test('resumes after a cut with ?after=<last complete event>: nothing lost, nothi
     assert.equal(resume.data, undefined);
     assert.equal(resume.enableChunked, true);
   }
+});
+
+test('with a decoder that has no lastEventId (older builds), a second sse decoder gives the ids', async () => {
+  const events = relayEvents({ reasoning: THINK, content: ANSWER });
+  const net = fakeNet(async (call, n) => {
+    if (n === 0) {
+      call.headers(200, { 'x-chunkwise-generation': GEN });
+      for (const e of events.slice(0, 5)) call.chunk(e.bytes);
+      call.chunk(events[5].bytes.subarray(0, 30));
+      call.fail('request:fail timeout');
+      return;
+    }
+    const after = Number(new URL(call.opts.url).searchParams.get('after'));
+    await sendAll(call, events.filter((e) => e.seq > after), { seed: 5, max: 7 });
+  });
+  LegacyDecoder.created.length = 0;
+  const r = await run({ request: net.request }, { impl: legacy.streamChat });
+  assert.equal(r.view.text, joined);
+  assert.equal(r.view.reasoning, THINK.join(''));
+  assert.equal(net.calls[1].opts.url, `http://relay.test/v1/chat/stream/${GEN}?after=5`);
+  assert.deepEqual(LegacyDecoder.created.filter((f) => f === 'sse').length, 2, 'one id decoder per connection');
 });
 
 test('resumes several times, finds the generation id in the chunks when the header is missing', async () => {

@@ -29,11 +29,9 @@
  * (1048576 bytes of JSON) — a larger one throws, as a device reports it; the callback runs
  * asynchronously. A call after onUnload is recorded in `ps.warnings`.
  *
- * Packaging helper: withClient(source, kind) returns the chunkwise build `source` ('miniprogram'
- * or 'web') with js/client.js appended and exported, as tools/make-packages.js is asked to do
- * (miniprogram-demo/NOTES-for-lead.md) — only when the build does not already export
- * streamChat. preparePackage(demoDir) copies the demo's code package to a temporary
- * directory with that build, for a page sandbox.
+ * preparePackage(demoDir) copies the demo's code package to a temporary directory for a page
+ * sandbox; startRelay(env) runs the relay with the demo model on an ephemeral loopback port;
+ * httpRequest(url, opts) is a plain Node HTTP client for checking what the relay says.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -284,25 +282,8 @@ function createPageSandbox(options) {
 }
 
 /**
- * The chunkwise build `source` with js/client.js appended and exported, unless it exports
- * streamChat already. kind: 'miniprogram' (CommonJS) or 'web' (ES module).
- */
-function withClient(source, kind) {
-  if (/\bstreamChat\b/.test(source)) return { source, patched: false };
-  const client = fs.readFileSync(path.join(ROOT, 'js', 'client.js'), 'utf8');
-  if (kind === 'miniprogram') {
-    const at = source.lastIndexOf('module.exports = {');
-    if (at < 0) throw new Error('withClient: no module.exports in the mini-program build');
-    const tail = source.slice(at).replace('module.exports = {', 'module.exports = { streamChat: streamChat, fetchRequest: fetchRequest,');
-    return { source: source.slice(0, at) + client + '\n' + tail, patched: true };
-  }
-  if (kind === 'web') return { source: `${source}\n${client}\nexport { streamChat, fetchRequest };\n`, patched: true };
-  throw new Error(`withClient: unknown kind ${kind}`);
-}
-
-/**
- * Copies the demo's code package (without the relay and the H5 page) to a temporary
- * directory, with the mini-program build exporting streamChat. Returns { dir, patched, remove }.
+ * Copies the demo's code package (without the relay and the H5 page) to a temporary directory,
+ * so that a test never writes into the work tree. Returns { dir, remove }.
  */
 function preparePackage(demoDir) {
   const index = path.join(demoDir, 'miniprogram_npm', 'chunkwise', 'index.js');
@@ -310,14 +291,9 @@ function preparePackage(demoDir) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chunkwise-demo-'));
   fs.cpSync(demoDir, dir, {
     recursive: true,
-    filter: (src) => {
-      const rel = path.relative(demoDir, src);
-      return !/^(server|h5|node_modules)(\/|$)/.test(rel);
-    },
+    filter: (src) => !/^(server|h5|node_modules)(\/|$)/.test(path.relative(demoDir, src)),
   });
-  const out = withClient(fs.readFileSync(index, 'utf8'), 'miniprogram');
-  fs.writeFileSync(path.join(dir, 'miniprogram_npm', 'chunkwise', 'index.js'), out.source);
-  return { dir, patched: out.patched, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -419,4 +395,4 @@ function httpRequest(url, { method = 'GET', body = null, headers = {}, timeoutMs
   });
 }
 
-module.exports = { createPageSandbox, withClient, preparePackage, parsePath, startRelay, httpRequest, freePort };
+module.exports = { createPageSandbox, preparePackage, parsePath, startRelay, httpRequest, freePort };

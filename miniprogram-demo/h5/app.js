@@ -1,0 +1,176 @@
+// The H5 version of the demo chat, served by the relay at `/`: the same streamChat as the
+// mini program, over the Fetch API (fetchRequest) instead of wx.request.
+//
+// Query options: ?relay=http://127.0.0.1:8787 (default: this page's origin), ?model=demo,
+// ?token=<client token> (when the relay requires one).
+import { init, streamChat, fetchRequest } from '/pkg/web/index.js';
+
+const params = new URLSearchParams(location.search);
+const RELAY = (params.get('relay') || location.origin).replace(/\/+$/, '');
+const MODEL = params.get('model') || 'demo';
+const TOKEN = params.get('token') || '';
+
+const STATUS_TEXT = {
+  resuming: '网络中断，正在续传…',
+  paused: '已暂停，回到前台后继续',
+  stopped: '已停止',
+};
+
+const $ = (sel) => document.querySelector(sel);
+const chat = $('#chat');
+const input = $('#input');
+const send = $('#send');
+const stop = $('#stop');
+const request = fetchRequest(window.fetch.bind(window));
+
+/** [{ role, text, status, el }] */
+const msgs = [];
+let task = null;
+let ready = false;
+
+function setBusy(busy) {
+  send.hidden = busy;
+  stop.hidden = !busy;
+  send.disabled = busy || !ready || input.value.trim() === '';
+}
+
+function scrollToEnd() {
+  chat.scrollTop = chat.scrollHeight;
+}
+
+function addUser(text) {
+  const el = $('#user-msg').content.firstElementChild.cloneNode(true);
+  el.querySelector('.bubble').textContent = text;
+  chat.appendChild(el);
+  msgs.push({ role: 'user', text, status: 'done', el });
+}
+
+/** A fresh assistant element for message m, wired to its retry, skip and reasoning toggle. */
+function assistantElement(m) {
+  const el = $('#assistant-msg').content.firstElementChild.cloneNode(true);
+  el.querySelector('.retry').addEventListener('click', () => retry(m));
+  el.querySelector('.answer-bubble').addEventListener('click', () => {
+    if (task && m === current) task.skip();
+  });
+  el.querySelector('.reasoning summary').addEventListener('click', () => (m.pinned = true));
+  return el;
+}
+
+function addAssistant() {
+  const m = { role: 'assistant', text: '', reasoning: '', status: 'connecting', el: null, pinned: false };
+  m.el = assistantElement(m);
+  chat.appendChild(m.el);
+  msgs.push(m);
+  return m;
+}
+
+let current = null;
+
+function ask(m) {
+  const i = msgs.indexOf(m);
+  const history = msgs
+    .slice(0, i)
+    .filter((x) => x.text && (x.role === 'user' || x.status === 'done' || x.status === 'stopped'))
+    .map((x) => ({ role: x.role, content: x.text }));
+  current = m;
+  setBusy(true);
+  task = streamChat({
+    request,
+    url: RELAY + '/v1/chat/completions',
+    body: { model: MODEL, messages: history },
+    headers: TOKEN ? { Authorization: 'Bearer ' + TOKEN } : {},
+    onUpdate: (view) => show(m, view),
+    onDone: () => ended(m),
+    onError: () => ended(m),
+  });
+}
+
+/** One update → the few DOM changes it implies. */
+function show(m, view) {
+  const el = m.el;
+  if (view.text !== m.text) {
+    // chunkwise-markdown slot: with the Markdown renderer, view.delta is what it appends.
+    el.querySelector('.answer').textContent = view.text;
+    if (m.text === '' && m.reasoning && !m.pinned) el.querySelector('.reasoning').open = false;
+    m.text = view.text;
+  }
+  if (view.reasoning !== m.reasoning) {
+    const box = el.querySelector('.reasoning');
+    box.hidden = false;
+    box.querySelector('.reasoning-body').textContent = view.reasoning;
+    m.reasoning = view.reasoning;
+  }
+  el.querySelector('.reasoning summary').textContent = view.text || view.done ? '已深度思考' : '思考中…';
+  if (view.status !== m.status) {
+    m.status = view.status;
+    el.dataset.status = view.status;
+    const status = el.querySelector('.status');
+    status.textContent = STATUS_TEXT[view.status] || '';
+    status.hidden = !status.textContent;
+  }
+  const error = el.querySelector('.error');
+  if (view.error) {
+    const e = view.error;
+    el.querySelector('.error-text').textContent = e.message + (e.status && e.status !== 200 && !e.message.includes('HTTP ' + e.status) ? `（HTTP ${e.status}）` : '');
+    error.hidden = false;
+  } else error.hidden = true;
+  if (view.done) el.dataset.resumes = String(view.resumes);
+  scrollToEnd();
+}
+
+function ended(m) {
+  if (current === m) {
+    task = null;
+    current = null;
+  }
+  setBusy(false);
+}
+
+function retry(m) {
+  if (task) return;
+  const fresh = assistantElement(m);
+  m.el.replaceWith(fresh);
+  Object.assign(m, { text: '', reasoning: '', status: 'connecting', el: fresh, pinned: false });
+  ask(m);
+}
+
+$('#composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = input.value.trim();
+  if (!text || task || !ready) return;
+  $('#empty').hidden = true;
+  input.value = '';
+  addUser(text);
+  ask(addAssistant());
+  scrollToEnd();
+});
+
+input.addEventListener('input', () => setBusy(task !== null));
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $('#composer').requestSubmit();
+  }
+});
+stop.addEventListener('click', () => task && task.cancel());
+
+// A phone browser may drop the connection in the background: resume when visible again.
+document.addEventListener('visibilitychange', () => {
+  if (!task) return;
+  if (document.hidden) task.pause();
+  else task.resume();
+});
+
+init().then(
+  () => {
+    ready = true;
+    input.placeholder = '问点什么…（Enter 发送，Shift+Enter 换行）';
+    document.body.dataset.ready = 'true';
+    setBusy(false);
+  },
+  (e) => {
+    const p = $('#load-error');
+    p.textContent = '解码器加载失败：' + e.message;
+    p.hidden = false;
+  }
+);
