@@ -174,6 +174,14 @@ pub struct Pacer {
     due_len: usize,
 }
 
+/// Characters whose Grapheme_Cluster_Break property is Other and that are not
+/// Extended_Pictographic, so no UAX #29 rule but GB999 (break) applies between two of them:
+/// printable ASCII, CJK Unified Ideographs, CJK punctuation before the combining tone marks
+/// at U+302A, and the fullwidth ASCII forms.
+fn is_plain(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{4E00}'..='\u{9FFF}' | '\u{3000}'..='\u{3029}' | '\u{FF01}'..='\u{FF5E}')
+}
+
 fn fresh_cursor() -> GraphemeCursor {
     // The length is unknown while streaming: with `usize::MAX` the cursor never sees the end
     // of text and asks for the next chunk instead of assuming a boundary at the end.
@@ -235,6 +243,23 @@ impl Pacer {
     /// whatever arrives later; the end of the queue is not a boundary until `end()`.
     fn scan(&mut self) {
         loop {
+            // The common case first: two plain characters in a row are always split (only
+            // rule GB999 applies to them), whatever state the cursor was in. A whole run of
+            // them is counted in one pass.
+            let (mut skipped, mut clusters) = (0, 0);
+            let mut run = self.buf[self.seg..].char_indices().peekable();
+            while let (Some((_, a)), Some(&(next, b))) = (run.next(), run.peek()) {
+                if !(is_plain(a) && is_plain(b)) {
+                    break;
+                }
+                skipped = next;
+                clusters += 1;
+            }
+            if clusters > 0 {
+                self.seg += skipped;
+                self.complete += clusters;
+                self.cursor = fresh_cursor();
+            }
             // Every call passes the whole held-back region from its start (offset 0), so the
             // cursor never needs context before it: it only ever asks for the next chunk.
             match self.cursor.next_boundary(&self.buf[self.seg..], 0) {

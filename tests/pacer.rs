@@ -822,3 +822,25 @@ fn infinite_limits_pace_at_cps_only() {
     }
     assert!((100..=102).contains(&shown), "{shown} clusters in 1 s at 100 cps");
 }
+
+/// The plain-character fast path must agree with UAX #29 exactly where plain characters meet
+/// the others (combining marks after CJK, ZWJ, tone marks U+302A.., variation selectors).
+#[test]
+fn plain_fast_path_agrees_with_segmentation() {
+    use unicode_segmentation::UnicodeSegmentation;
+    let text = "中\u{302A}文a\u{301}b\u{200D}c😀\u{FE0F}d，\u{3029}\u{302B}Ａ\u{FE0F}#\u{FE0F}\u{20E3}e\r\nf한국어";
+    let mut p = Pacer::new(PaceOptions::default());
+    for c in text.chars() {
+        p.push(c.encode_utf8(&mut [0; 4]));
+    }
+    p.end();
+    let mut shown = Vec::new();
+    let mut now = 0.0;
+    while !p.is_drained() {
+        let piece = p.tick(now);
+        shown.extend(piece.graphemes(true).map(str::to_owned));
+        now += 16.0;
+    }
+    let expected: Vec<String> = text.graphemes(true).map(str::to_owned).collect();
+    assert_eq!(shown, expected);
+}
