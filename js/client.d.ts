@@ -86,7 +86,10 @@ export interface ChatView {
 }
 
 export interface StreamChatOptions {
-  /** wx.request, uni.request, Taro.request, tt.request; in a browser fetchRequest(fetch). */
+  /**
+   * wx.request, uni.request, Taro.request, tt.request; in a browser fetchRequest(fetch). It is
+   * called as a plain function (`request(opts)`): bind one that needs its `this`.
+   */
   request: RequestFunction;
   /** The chat completions URL, e.g. 'https://relay.example.com/v1/chat/completions'. */
   url: string;

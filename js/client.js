@@ -1,9 +1,10 @@
 // chunkwise client: the request side of a streamed chat answer, on top of StreamDecoder.
 //
-// This file has no import or export: the packaging step appends it after js/core.js (it uses
-// StreamDecoder from there) and exports `streamChat` and `fetchRequest`. It runs in a mini
-// program's logic layer, so it uses only what a device has: no Encoding API, no browser
-// globals, no wasm API of its own, no network function but the one it is given.
+// This file has no import or export: tools/make-packages.js wraps it into each package's
+// client.js as a function that is handed StreamDecoder (js/core.js) and returns `streamChat`
+// and `fetchRequest`. It runs in a mini program's logic layer, so it uses only what a device
+// has: no Encoding API, no browser globals, no wasm API of its own, no network function but
+// the one it is given.
 //
 //   var task = streamChat({
 //     request: wx.request,          // or uni.request, Taro.request, tt.request; in a browser
@@ -65,7 +66,6 @@ var streamChat = (function () {
     this.decoderOptions = { format: this.format, pace: o.pace, cumulative: o.cumulative === true };
     if (o.maxBufferBytes !== undefined) this.decoderOptions.maxBufferBytes = o.maxBufferBytes;
     this.intervalMs = positive(o.intervalMs !== undefined ? o.intervalMs : o.setDataIntervalMs, DEFAULT_INTERVAL_MS, 'intervalMs');
-    this.stopped = false;
     this.stallMs = o.stallMs === 0 ? 0 : positive(o.stallMs, DEFAULT_STALL_MS, 'stallMs');
     var r = o.resume === undefined ? true : o.resume;
     this.resumeOpts = r === false ? null : typeof r === 'object' && r !== null ? r : {};
@@ -89,10 +89,10 @@ var streamChat = (function () {
     this.resumes = 0;
 
     this.ended = false; // the stream delivered its end marker (or a fatal error, or cancel)
+    this.stopped = false; // cancel() was called
     this.closed = false; // callbacks done, resources freed
     this.paused = false;
     this.attempts = 0;
-    this.receivedAny = false; // some answer text or reasoning was decoded
     this.conn = null; // the live request
     this.lastByteAt = 0;
     this.resumeTimer = null;
@@ -145,7 +145,7 @@ var streamChat = (function () {
     if (this.o.timeout !== undefined) req.timeout = this.o.timeout;
     var task;
     try {
-      task = this.request(req);
+      task = callRequest(this.request, req);
     } catch (e) {
       conn.live = false;
       this.conn = null;
@@ -300,10 +300,7 @@ var streamChat = (function () {
   };
 
   ChatTask.prototype.apply = function (u) {
-    if (u.text !== '' || u.reasoning !== '') {
-      this.receivedAny = true;
-      this.attempts = 0; // the connection works
-    }
+    if (u.text !== '' || u.reasoning !== '') this.attempts = 0; // the connection works
     if (!this.paced) this.text += u.text;
     if (u.reasoning !== '') this.reasoning += u.reasoning;
     if (u.finishReason !== null) this.finishReason = u.finishReason;
@@ -510,7 +507,7 @@ var streamChat = (function () {
     if (running && id !== null && this.o.cancelUrl !== false) {
       var url = typeof this.o.cancelUrl === 'function' ? this.o.cancelUrl(id) : relayUrl(this.o.url, '/chat/stream/' + encodeURIComponent(id) + '/cancel', '');
       try {
-        this.request({ url: url, method: 'POST', header: omit(this.headers, 'accept'), data: '{}', success: noop, fail: noop });
+        callRequest(this.request, { url: url, method: 'POST', header: omit(this.headers, 'accept'), data: '{}', success: noop, fail: noop });
       } catch (e) {
         // best effort: the relay cancels a generation nobody reads after its grace period
       }
@@ -584,6 +581,11 @@ var streamChat = (function () {
   // ---- helpers -----------------------------------------------------------------------
 
   function noop() {}
+
+  /** Calls the platform's request function as `wx.request(opts)` would be, not as a method of ours. */
+  function callRequest(request, req) {
+    return request.call(undefined, req);
+  }
 
   function freeSegment(seg) {
     seg.dec.free();
