@@ -81,6 +81,8 @@ pub struct ServerConfig {
     pub heartbeat_secs: u64,
     /// Take the client IP from `X-Forwarded-For` / `X-Real-IP` (only behind your own proxy).
     pub trust_forwarded_for: bool,
+    /// Runtime worker threads; 0 means one per core.
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +106,9 @@ pub struct UpstreamConfig {
     pub include_usage: bool,
     /// Anthropic: `thinking.budget_tokens` (0 = off). Gemini: ask for thought summaries when > 0.
     pub thinking_budget: u32,
+    /// Speak HTTP/2 to an `http://` upstream without negotiation (h2c prior knowledge). All
+    /// streams then share one connection. `https://` upstreams negotiate HTTP/2 by themselves.
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +173,7 @@ impl Default for ServerConfig {
             cors_origins: vec!["*".into()],
             heartbeat_secs: 15,
             trust_forwarded_for: false,
+            worker_threads: 0,
         }
     }
 }
@@ -185,6 +191,7 @@ impl Default for UpstreamConfig {
             idle_timeout_ms: 60_000,
             include_usage: true,
             thinking_budget: 0,
+            http2: false,
         }
     }
 }
@@ -322,6 +329,9 @@ impl Config {
         if let Some(v) = get("UPSTREAM_INCLUDE_USAGE") {
             self.upstream.include_usage = flag(&v);
         }
+        if let Some(v) = get("UPSTREAM_HTTP2") {
+            self.upstream.http2 = flag(&v);
+        }
         if let Some(v) = get("UPSTREAM_THINKING_BUDGET") {
             self.upstream.thinking_budget = num("UPSTREAM_THINKING_BUDGET", &v)?;
         }
@@ -333,6 +343,7 @@ impl Config {
             ("RELAY_PER_IP_STREAMS", &mut self.limits.per_ip_streams),
             ("RELAY_MAX_GENERATIONS", &mut self.limits.max_generations),
             ("RELAY_MAX_LOG_BYTES", &mut self.generations.max_log_bytes),
+            ("RELAY_WORKER_THREADS", &mut self.server.worker_threads),
         ] {
             if let Some(v) = get(name) {
                 *slot = num(name, &v)?;

@@ -267,13 +267,41 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Serves `app` on `listener` with TCP_NODELAY on every connection, until the listener fails.
+/// Serves `app` on `listener` until the listener fails: HTTP/1.1, TCP_NODELAY on every
+/// connection and a 30 s limit for request heads.
+///
+/// Memory every open stream pays is kept low: the read buffer is capped at 8 KiB (hyper would
+/// grow it to 16 KiB after the first request), and `half_close` stops hyper from holding a
+/// read buffer just to watch for EOF while a response streams. A client that goes away is
+/// still noticed: the next event or heartbeat written to it fails.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).await
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let router = router(app);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(8192).half_close(true).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors or memory: wait for streams to end instead of spinning.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
 }
 
 /// Starts the relay on an ephemeral loopback port in this runtime (for tests and tools).

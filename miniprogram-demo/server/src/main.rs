@@ -47,7 +47,11 @@ fn token(config: &Config, args: &[String]) -> ExitCode {
 }
 
 fn run(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        builder.worker_threads(config.server.worker_threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chunkwise-relay: cannot start the runtime: {e}");

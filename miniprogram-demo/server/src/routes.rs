@@ -227,6 +227,8 @@ fn stream_response(app: &App, attachment: Attachment, next: u64, skip: usize, re
         Render::Text => "text/plain; charset=utf-8",
     };
     let mut res = Response::new(body);
+    // Room for ours and the CORS layer's, so the map is allocated once per stream.
+    *res.headers_mut() = HeaderMap::with_capacity(10);
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -30,7 +30,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if config.http2 {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))

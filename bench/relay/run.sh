@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The relay beside nginx, in one run, on loopback only (issue 3, "Speed").
+#
+#   bench/relay/run.sh            # 1,000 streams vs nginx, then 10,000 through the relay
+#   STREAMS=200 BIG=0 bench/relay/run.sh   # a quick look
+#
+# A fast mock OpenAI upstream (200 deltas, 20 ms apart) answers every stream; a load
+# generator checks every byte of every answer and measures, for each proxy in front of the
+# same mock: time to first token (p99, minus the direct-to-mock p99), CPU per relayed delta
+# (utime+stime from /proc/<pid>/stat over the run) and memory per open stream (RSS growth
+# over the idle process / streams open at the sample). Then 10,000 streams (deltas 200 ms
+# apart) through the relay: the error rate. Everything stops by itself; results go to
+# bench/results/relay.md (gitignored) and are printed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+STREAMS="${STREAMS:-1000}"
+BIG="${BIG:-10000}"
+DELTAS="${DELTAS:-200}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+WORK="$(mktemp -d /tmp/relay-bench.XXXXXX)"
+OUT="$ROOT/bench/results/relay.md"
+PIDS=()
+PHASES="${PHASES:-direct nginx relay-h1 relay big}"
+want() { [[ " $PHASES " == *" $1 "* ]]; }
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Every stream holds sockets: raise the descriptor limit as far as this machine allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "file descriptor limit: $(ulimit -n)"
+
+command -v nginx >/dev/null || { echo "nginx is missing: apt-get install -y nginx" >&2; exit 1; }
+
+echo "building (release)…"
+cargo build --release --quiet -p chunkwise-relay --bins --manifest-path "$ROOT/Cargo.toml"
+LOAD="$TARGET/release/relay-load"
+RELAY="$TARGET/release/chunkwise-relay"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+MOCK_PORT="$(free_port)"
+"$LOAD" mock --port "$MOCK_PORT" --deltas "$DELTAS" --interval-ms 20 2>"$WORK/mock.log" & PIDS+=($!)
+wait_port "$MOCK_PORT"
+# The same mock over HTTP/2 (h2c): the relay's upstream client multiplexes every stream on
+# one connection, as it does with https providers. nginx cannot proxy to HTTP/2 upstreams.
+MOCK_H2_PORT="$(free_port)"
+"$LOAD" mock --h2 --port "$MOCK_H2_PORT" --deltas "$DELTAS" --interval-ms 20 2>"$WORK/mock-h2.log" & PIDS+=($!)
+wait_port "$MOCK_H2_PORT"
+
+run() { # label url timeout pids... -> $WORK/label.json
+  local label="$1" url="$2" streams="$3" ramp="$4" timeout="$5" pids="$6"
+  echo "• $label: $streams streams → $url"
+  "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
+    --timeout-s "$timeout" --pids "$pids" --clk-tck "$(getconf CLK_TCK)" | tee "$WORK/$label.json"
+  sleep 1
+}
+
+# 1. Straight to the mock: the TTFT floor the proxies are measured against.
+want direct && run direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$STREAMS" 1000 120 ""
+
+# 2. nginx, proxy_buffering off: the floor a pure proxy reaches.
+if want nginx; then
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+user root;
+worker_processes auto;
+worker_rlimit_nofile $(ulimit -n);
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+daemon off;
+events { worker_connections $(( $(ulimit -n) - 100 )); }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 1024; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    location / {
+      proxy_pass http://mock;
+      proxy_buffering off;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_read_timeout 300s;
+    }
+  }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & NGINX_MASTER=$!; PIDS+=($NGINX_MASTER)
+wait_port "$NGINX_PORT"
+sleep 0.5
+NGINX_PIDS="$(echo "$NGINX_MASTER" $(pgrep -P "$NGINX_MASTER") | tr ' ' ',')"
+run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$NGINX_PIDS"
+kill "$NGINX_MASTER"; wait "$NGINX_MASTER" 2>/dev/null || true
+fi
+
+# 3. The relay in front of the same mock.
+start_relay() { # port upstream-port http2 -> RELAY_PID
+  env ${RELAY_ENV:-} PORT="$1" UPSTREAM_BASE_URL="http://127.0.0.1:$2/v1" UPSTREAM_HTTP2="$3" UPSTREAM_MODEL=mock UPSTREAM_API_KEY=bench \
+    RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE=0 RELAY_MAX_GENERATIONS=100000 \
+    UPSTREAM_FIRST_BYTE_TIMEOUT_MS=60000 \
+    "$RELAY" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
+  wait_port "$1"
+  sleep 0.3
+}
+if want relay-h1; then
+  RELAY_PORT="$(free_port)"
+  start_relay "$RELAY_PORT" "$MOCK_PORT" 0
+  run relay-h1 "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+  kill "$RELAY_PID"
+fi
+if want relay; then
+  RELAY_PORT="$(free_port)"
+  start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
+  run relay "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+  kill "$RELAY_PID"
+fi
+
+# 4. 10,000 concurrent streams through the relay, deltas 200 ms apart.
+if want big && [ "$BIG" -gt 0 ]; then
+  SLOW_PORT="$(free_port)"
+  "$LOAD" mock --h2 --port "$SLOW_PORT" --deltas "$DELTAS" --interval-ms 200 2>"$WORK/mock-slow.log" & PIDS+=($!)
+  wait_port "$SLOW_PORT"
+  RELAY_PORT="$(free_port)"
+  start_relay "$RELAY_PORT" "$SLOW_PORT" 1
+  run relay-10k "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$BIG" 8000 $(( DELTAS / 5 + 60 )) "$RELAY_PID"
+  kill "$RELAY_PID"
+fi
+
+mkdir -p "$(dirname "$OUT")"
+{
+  echo "# Relay benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(nginx -v 2>&1 | sed 's/.*: //')"
+  echo
+  "$LOAD" report "$WORK"/*.json
+} >"$OUT"
+cat "$OUT"
