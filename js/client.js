@@ -90,6 +90,7 @@ var streamChat = (function () {
 
     this.ended = false; // the stream delivered its end marker (or a fatal error, or cancel)
     this.stopped = false; // cancel() was called
+    this.gotContent = false; // some answer text or reasoning was decoded
     this.closed = false; // callbacks done, resources freed
     this.paused = false;
     this.attempts = 0;
@@ -226,6 +227,12 @@ var streamChat = (function () {
       this.fail({ type: 'network_error', message: why, code: null, status: status });
       return;
     }
+    if (this.lastEventId === '' && this.gotContent) {
+      // Text arrived without SSE event ids (a 'text' or NDJSON stream): a resume could not
+      // say where to continue, and starting over would repeat what is shown.
+      this.fail({ type: 'network_error', message: why + ' (the stream has no event ids to resume from)', code: null, status: status });
+      return;
+    }
     this.scheduleResume(why);
   };
 
@@ -300,7 +307,10 @@ var streamChat = (function () {
   };
 
   ChatTask.prototype.apply = function (u) {
-    if (u.text !== '' || u.reasoning !== '') this.attempts = 0; // the connection works
+    if (u.text !== '' || u.reasoning !== '') {
+      this.gotContent = true;
+      this.attempts = 0; // the connection works
+    }
     if (!this.paced) this.text += u.text;
     if (u.reasoning !== '') this.reasoning += u.reasoning;
     if (u.finishReason !== null) this.finishReason = u.finishReason;

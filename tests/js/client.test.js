@@ -427,6 +427,19 @@ test('without resume, a cut is an error', async () => {
   assert.equal(net.calls.length, 1);
 });
 
+test('a cut stream without event ids (format text) is an error, never a repeat', async () => {
+  const net = fakeNet((call) => {
+    call.headers(200, { 'x-chunkwise-generation': GEN, 'content-type': 'text/plain' });
+    call.chunk(Buffer.from('你好，世界'));
+    call.fail('request:fail timeout');
+  });
+  const r = await run({ request: net.request, format: 'text' });
+  assert.equal(r.error.type, 'network_error');
+  assert.match(r.error.message, /no event ids/);
+  assert.equal(r.view.text, '你好，世界');
+  assert.equal(net.calls.length, 1);
+});
+
 test('a failure before any response is reported at once (nothing to resume)', async () => {
   const net = fakeNet((call) => call.fail('request:fail url not in domain list'));
   const r = await run({ request: net.request });
