@@ -248,9 +248,8 @@ impl Generation {
 
     /// Stops the upstream now (dropping its connection) and ends the stream.
     pub fn cancel(&self, reason: &str) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            task.abort();
-        }
+        // End the log first: the aborted task may be dropped on another thread at once, and
+        // whatever it would still push is then ignored.
         if !self.is_finished() {
             self.metrics.count_error(reason);
             if self.log().started {
@@ -263,6 +262,22 @@ impl Generation {
                     "the generation was cancelled before it started",
                 ));
             }
+        }
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    /// The feeding task ended without ending the stream (it panicked): end it with an error
+    /// so readers are not left waiting.
+    pub(crate) fn abandon(&self) {
+        if !self.is_finished() {
+            self.fail(ApiError::upstream(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the relay lost this generation (internal error)",
+            ));
+            self.end("error", None);
         }
     }
 

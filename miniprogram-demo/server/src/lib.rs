@@ -163,7 +163,7 @@ impl App {
         let (app, g) = (self.clone(), gen.clone());
         let task = tokio::spawn(async move {
             // Dropped when the task ends or is aborted (cancel): frees the slots.
-            let _running = Running { app: app.clone(), _permit: permit };
+            let _running = Running { app: app.clone(), generation: g.clone(), _permit: permit };
             match source {
                 Source::Demo => demo::run(&g, &prompt, &app.config.demo).await,
                 Source::Http { upstream, model } => upstream.run(&model, &prompt, &g, &app.metrics).await,
@@ -200,11 +200,13 @@ impl App {
 
 struct Running {
     app: Arc<App>,
+    generation: Arc<Generation>,
     _permit: StreamPermit,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        self.generation.abandon();
         self.app.registry.running().fetch_sub(1, Ordering::SeqCst);
         self.app.metrics.active_generations.fetch_sub(1, Ordering::Relaxed);
     }

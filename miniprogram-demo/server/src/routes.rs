@@ -213,7 +213,9 @@ fn stream_response(app: &App, attachment: Attachment, next: u64, skip: usize, re
         render,
         heartbeat: {
             let period = Duration::from_secs(app.config.server.heartbeat_secs.max(1));
-            tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            beat
         },
         buf: BytesMut::new(),
         done: false,

@@ -452,6 +452,18 @@ async fn run(cfg: RunConfig) -> Value {
         }
     }
     let wall = t0.elapsed();
+    if let Ok(path) = std::env::var("RELAY_LOAD_DUMP") {
+        // Per stream: start offset (ms) and time to first token (ms), for looking at tails.
+        let lines: Vec<String> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let at = cfg.ramp.as_secs_f64() * 1000.0 * i as f64 / cfg.streams.max(1) as f64;
+                format!("{at:.1} {:.2}", o.ttft.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(-1.0))
+            })
+            .collect();
+        let _ = std::fs::write(path, lines.join("\n"));
+    }
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.await;
     let cpu1 = cpu_ticks(&cfg.pids);
