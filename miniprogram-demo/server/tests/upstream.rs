@@ -276,3 +276,79 @@ async fn gemini_stream_is_normalized() {
     assert!(seen.head.starts_with("POST /v1beta/models/gemini-x:streamGenerateContent?alt=sse "), "{}", seen.head);
     assert!(seen.head.to_ascii_lowercase().contains("x-goog-api-key: sk-test"));
 }
+
+/// An HTTP/2 (h2c) upstream: deltas every `ms`, and a flag raised when the relay drops the
+/// stream (RST_STREAM), since with HTTP/2 a cancel resets the stream, not the connection.
+async fn h2_upstream(deltas: usize, ms: u64) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flag = dropped.clone();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+            let guard = Dropped(flag.clone());
+            async move {
+                let events = futures_util::stream::unfold((0usize, guard), move |(i, guard)| async move {
+                    if i > deltas {
+                        return None;
+                    }
+                    let event = if i == deltas {
+                        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_string()
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"h2-{i} \"}}}}]}}\n\n")
+                    };
+                    Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(event)), (i + 1, guard)))
+                });
+                let res = hyper::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(axum::body::Body::from_stream(events))
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(res)
+            }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+            .await;
+    });
+    (format!("http://{addr}"), dropped)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstream_streams_and_cancel_resets_the_stream() {
+    use std::sync::atomic::Ordering;
+    let (url, _) = h2_upstream(5, 1).await;
+    let mut c = config_for(&url);
+    c.upstream.http2 = true;
+    let base = relay(c).await;
+    let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
+    assert_eq!(content(&evs), "h2-0 h2-1 h2-2 h2-3 h2-4 ");
+    assert_eq!(evs.last().unwrap().data, "[DONE]");
+
+    let (url, dropped) = h2_upstream(1000, 50).await;
+    let mut c = config_for(&url);
+    c.upstream.http2 = true;
+    let base = relay(c).await;
+    let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    assert!(!dropped.load(Ordering::SeqCst));
+    let t = Instant::now();
+    client().post(format!("{base}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(t.elapsed() < Duration::from_secs(1), "the upstream stream was not reset within a second");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
