@@ -80,28 +80,42 @@ size_of() { wc -c <"$1" | tr -d ' '; }
 
 build() {
   ensure_build_tools
-  log "building the wasm module"
-  cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise
-  local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+  # Two modules from one crate: the decoder (small: it is all most pages load) and the
+  # Markdown renderer (pulldown-cmark alone is ~180 KB), loaded only by markdown.js.
   local bg=target/bindgen
   rm -rf "$bg"
+  local module features name
+  for module in decoder markdown; do
+    if [ $module = decoder ]; then features=wasm-decoder name=chunkwise_glue; else features=markdown name=chunkwise_markdown_glue; fi
+    log "building the $module wasm module"
+    cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise --no-default-features --features $features
+    local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+    local prefix=""; [ $module = markdown ] && prefix="markdown-"
+    wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"
+    wasm-bindgen --target nodejs --out-dir "$bg/${prefix}node" --out-name $name "$wasm"
+  done
   # Assembled beside pkg/ and swapped in at the end, so a test or benchmark reading pkg/
   # while a build runs never sees it half written.
   local out=target/pkg.new
   rm -rf "$out"
-  wasm-bindgen --target web --out-dir "$bg/web" --out-name chunkwise_glue "$wasm"
-  wasm-bindgen --target nodejs --out-dir "$bg/node" --out-name chunkwise_glue "$wasm"
-  node tools/make-packages.js "$bg/web" "$bg/node" "$out"
+  node tools/make-packages.js "$bg" "$out"
   # wasm-opt after wasm-bindgen (it also strips names and the producers section).
   local opt=(-Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --strip-debug --strip-producers)
-  wasm_opt "${opt[@]}" "$bg/web/chunkwise_glue_bg.wasm" -o "$out/web/chunkwise_glue_bg.wasm"
-  wasm_opt "${opt[@]}" "$bg/node/chunkwise_glue_bg.wasm" -o "$out/node/chunkwise_glue_bg.wasm"
-  # The mini-program package ships only the .br (base library 2.14.0+); the raw size is measured here.
-  local raw br js
-  raw=$(size_of "$out/web/chunkwise_glue_bg.wasm")
+  for name in chunkwise_glue chunkwise_markdown_glue; do
+    local prefix=""; [ $name = chunkwise_markdown_glue ] && prefix="markdown-"
+    wasm_opt "${opt[@]}" "$bg/${prefix}web/${name}_bg.wasm" -o "$out/web/${name}_bg.wasm"
+    wasm_opt "${opt[@]}" "$bg/${prefix}node/${name}_bg.wasm" -o "$out/node/${name}_bg.wasm"
+  done
+  # The mini-program package ships only the .br (base library 2.14.0+); raw sizes are measured here.
   brotli -f -q 11 -o "$out/miniprogram/chunkwise.wasm.br" "$out/web/chunkwise_glue_bg.wasm"
+  brotli -f -q 11 -o "$out/miniprogram/chunkwise_markdown.wasm.br" "$out/web/chunkwise_markdown_glue_bg.wasm"
+  local raw br js md_raw md_br md_js
+  raw=$(size_of "$out/web/chunkwise_glue_bg.wasm")
   br=$(size_of "$out/miniprogram/chunkwise.wasm.br")
   js=$(size_of "$out/miniprogram/index.js")
+  md_raw=$(size_of "$out/web/chunkwise_markdown_glue_bg.wasm")
+  md_br=$(size_of "$out/miniprogram/chunkwise_markdown.wasm.br")
+  md_js=$(size_of "$out/miniprogram/markdown.js")
   rm -rf pkg.old
   [ -d pkg ] && mv pkg pkg.old
   mv "$out" pkg
@@ -110,10 +124,12 @@ build() {
   if [ -d miniprogram-demo ]; then
     rm -rf miniprogram-demo/miniprogram_npm/chunkwise
     mkdir -p miniprogram-demo/miniprogram_npm/chunkwise
-    cp pkg/miniprogram/{index.js,client.js,index.d.ts,client.d.ts,chunkwise.wasm.br} miniprogram-demo/miniprogram_npm/chunkwise/
+    cp pkg/miniprogram/* miniprogram-demo/miniprogram_npm/chunkwise/
   fi
   printf '\nmini-program build: chunkwise.wasm %s bytes (%s KB), brotli %s bytes (%s KB); glue index.js %s bytes (%s KB)\n' \
     "$raw" "$((raw / 1000))" "$br" "$((br / 1000))" "$js" "$((js / 1000))"
+  printf 'markdown module: chunkwise_markdown.wasm %s bytes (%s KB), brotli %s bytes (%s KB); markdown.js %s bytes (%s KB)\n' \
+    "$md_raw" "$((md_raw / 1000))" "$md_br" "$((md_br / 1000))" "$md_js" "$((md_js / 1000))"
 }
 
 # ---------------------------------------------------------------------------------------

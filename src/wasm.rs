@@ -16,13 +16,18 @@
 
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "wasm-decoder")]
 use crate::utf8::{TextSink, Utf16Buffer, Utf8Decoder};
+#[cfg(feature = "wasm-decoder")]
 use crate::{Format, Options, PaceOptions, StreamDecoder, Update};
 
 /// Set in a `push` result when anything but text was decoded: read `meta`.
+#[cfg(feature = "wasm-decoder")]
 const MORE: u32 = 1 << 31;
 /// Set in a `push` result when the stream is done.
+#[cfg(feature = "wasm-decoder")]
 const DONE: u32 = 1 << 30;
+#[cfg(feature = "wasm-decoder")]
 const LEN_MASK: u32 = DONE - 1;
 
 #[wasm_bindgen(start)]
@@ -37,6 +42,7 @@ pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
 }
 
+#[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 pub struct RawDecoder {
     decoder: StreamDecoder,
@@ -52,6 +58,7 @@ pub struct RawDecoder {
     scratch: String,
 }
 
+#[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 impl RawDecoder {
     /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off. Returns undefined for an

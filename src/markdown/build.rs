@@ -131,14 +131,7 @@ impl<'o> Builder<'o> {
         let el = Element::new(name, self.class(class));
         self.next_id += 1;
         let pos = self.stack.last().map_or(0, |p| p.el.children.len());
-        self.stack.push(Frame {
-            el,
-            id: self.next_id,
-            pos,
-            pending: false,
-            code: None,
-            alt: None,
-        });
+        self.stack.push(Frame { el, id: self.next_id, pos, pending: false, code: None, alt: None });
     }
 
     /// Records where the element just opened starts, with its path in the block.
@@ -149,20 +142,14 @@ impl<'o> Builder<'o> {
 
     /// The innermost open paragraph or list item.
     fn leaf_frame(&mut self) -> Option<&mut Frame> {
-        self.stack
-            .iter_mut()
-            .rev()
-            .find(|f| matches!(f.el.name, "p" | "li"))
+        self.stack.iter_mut().rev().find(|f| matches!(f.el.name, "p" | "li"))
     }
 
     /// Attaches a finished node to the innermost open element, or makes it a block.
     fn attach(&mut self, node: Node) {
         match self.stack.last_mut() {
             Some(f) => f.el.children.push(node),
-            None => self.blocks.push(Block {
-                start: self.block_start,
-                nodes: vec![node],
-            }),
+            None => self.blocks.push(Block { start: self.block_start, nodes: vec![node] }),
         }
     }
 
@@ -213,22 +200,19 @@ impl<'o> Builder<'o> {
                         | Tag::Table(_)
                 ) | Event::Rule
             );
-            self.leaf = if block {
-                None
-            } else {
-                self.leaf_frame().map(|f| f.id)
-            };
+            self.leaf = if block { None } else { self.leaf_frame().map(|f| f.id) };
             match &ev {
                 Event::Text(t) => self.checkpoint(Some(t), &range),
-                Event::Code(_)
-                | Event::InlineMath(_)
-                | Event::Start(
-                    Tag::Emphasis
-                    | Tag::Strong
-                    | Tag::Strikethrough
-                    | Tag::Link { .. }
-                    | Tag::Image { .. },
-                ) => self.checkpoint(None, &range),
+                Event::Code(_) | Event::InlineMath(_) | Event::Start(Tag::Link { .. } | Tag::Image { .. }) => {
+                    self.checkpoint(None, &range)
+                }
+                // An emphasis opener after a space: with the `a ` prefix it flanks the same way
+                // (after a letter it could also close, which changes how runs pair up).
+                Event::Start(Tag::Emphasis | Tag::Strong | Tag::Strikethrough)
+                    if self.src[..range.start].ends_with([' ', '\t']) =>
+                {
+                    self.checkpoint(None, &range)
+                }
                 _ => {}
             }
         }
@@ -253,18 +237,11 @@ impl<'o> Builder<'o> {
                     t
                 };
                 self.text(t);
-                let plain = self
-                    .stack
-                    .last()
-                    .is_some_and(|f| f.alt.is_none() && f.code.is_none());
+                let plain = self.stack.last().is_some_and(|f| f.alt.is_none() && f.code.is_none());
                 self.edge.text_end = range.end.min(self.limit);
                 if plain {
                     self.edge.text = true;
-                } else if let Some(Frame {
-                    code: Some((lang, code, fenced)),
-                    ..
-                }) = self.stack.last()
-                {
+                } else if let Some(Frame { code: Some((lang, code, fenced)), .. }) = self.stack.last() {
                     self.edge.code = *fenced;
                     self.edge.lang = *lang;
                     let _ = code;
@@ -273,10 +250,7 @@ impl<'o> Builder<'o> {
             Event::Code(t) => {
                 // A code span closed by healing, whose content runs to the end as written,
                 // can grow without a parse.
-                let ticks = self.src[range.start..]
-                    .bytes()
-                    .take_while(|&b| b == b'`')
-                    .count();
+                let ticks = self.src[range.start..].bytes().take_while(|&b| b == b'`').count();
                 if range.end > self.limit
                     && range.start + ticks <= self.limit
                     && self.src.get(range.start + ticks..self.limit) == Some(&*t)
@@ -301,10 +275,7 @@ impl<'o> Builder<'o> {
                     self.class("math")
                 };
                 // braces a healing closer added are not shown
-                let syn = range
-                    .end
-                    .saturating_sub(self.limit)
-                    .saturating_sub(if display { 2 } else { 1 });
+                let syn = range.end.saturating_sub(self.limit).saturating_sub(if display { 2 } else { 1 });
                 let mut t: &str = &t;
                 if syn > 0 && syn <= t.len() && t.is_char_boundary(t.len() - syn) {
                     t = &t[..t.len() - syn];
@@ -334,11 +305,8 @@ impl<'o> Builder<'o> {
                 self.attach(Node::Element(el));
             }
             Event::TaskListMarker(done) => {
-                let class = if done {
-                    format!("{0}task {0}task-done", self.opts.class_prefix)
-                } else {
-                    self.class("task")
-                };
+                let class =
+                    if done { format!("{0}task {0}task-done", self.opts.class_prefix) } else { self.class("task") };
                 let el = Element::new("span", class);
                 self.inline(Node::Element(el));
             }
@@ -351,8 +319,7 @@ impl<'o> Builder<'o> {
     /// paragraph pending if this text holds one.
     fn checkpoint(&mut self, text: Option<&str>, range: &Range<usize>) {
         const SPECIAL: &[u8] = b"*_~`[]<>!&$\\|";
-        if self.in_image || range.start >= self.limit || (text.is_some() && range.end > self.limit)
-        {
+        if self.in_image || range.start >= self.limit || (text.is_some() && range.end > self.limit) {
             return;
         }
         let src = self.src.get(range.clone()).unwrap_or("");
@@ -364,8 +331,10 @@ impl<'o> Builder<'o> {
                     && src == t
                     && !src.bytes().next().is_some_and(|b| SPECIAL.contains(&b))
             }
-            // a code span, math or an inline element opening
-            None => true,
+            // a code span, math or an inline element opening, unless a bare URL runs into it
+            // (an autolink may take in what follows)
+            None => !matches!(top.el.children.last(), Some(Node::Text(prev))
+                if maybe_link(prev.rsplit(char::is_whitespace).next().unwrap_or(""))),
         };
         if ok && matches!(top.el.name, "p" | "li") && !top.pending && top.code.is_none() {
             self.cp = Some((range.start, top.el.children.len(), top.id));
@@ -407,9 +376,7 @@ impl<'o> Builder<'o> {
             Tag::BlockQuote(_) => self.push("div", "blockquote"),
             Tag::CodeBlock(kind) => {
                 let (lang, info, fenced) = match &kind {
-                    CodeBlockKind::Fenced(info) => {
-                        (highlight::lang_of(info), info.to_string(), true)
-                    }
+                    CodeBlockKind::Fenced(info) => (highlight::lang_of(info), info.to_string(), true),
                     CodeBlockKind::Indented => (None, String::new(), false),
                 };
                 let lang = if self.opts.highlight { lang } else { None };
@@ -475,11 +442,7 @@ impl<'o> Builder<'o> {
                 self.cell = 0;
             }
             Tag::TableCell => {
-                let (name, class) = if self.in_head {
-                    ("th", "th")
-                } else {
-                    ("td", "td")
-                };
+                let (name, class) = if self.in_head { ("th", "th") } else { ("td", "td") };
                 self.push(name, class);
                 let style = match self.aligns.get(self.cell) {
                     Some(Alignment::Left) => "text-align:left",
@@ -497,40 +460,23 @@ impl<'o> Builder<'o> {
             Tag::Strikethrough => self.push("del", "del"),
             Tag::Superscript => self.push("sup", "sup"),
             Tag::Subscript => self.push("sub", "sub"),
-            Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                ..
-            } => {
+            Tag::Link { link_type, dest_url, title, .. } => {
                 self.push("a", "a");
-                let href = if link_type == LinkType::Email {
-                    format!("mailto:{dest_url}")
-                } else {
-                    encode_url(&dest_url)
-                };
+                let href =
+                    if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { encode_url(&dest_url) };
                 if let Some(f) = self.stack.last_mut() {
-                    f.el.link = Some(Box::new(Link {
-                        href,
-                        title: title.to_string(),
-                        autolink: false,
-                    }));
+                    f.el.link = Some(Box::new(Link { href, title: title.to_string(), autolink: false }));
                 }
             }
-            Tag::Image {
-                dest_url, title, ..
-            } => {
+            Tag::Image { dest_url, title, .. } => {
                 self.push("img", "img");
                 if let Some(f) = self.stack.last_mut() {
                     f.el.attrs.push(("src", encode_url(&dest_url)));
                     f.alt = Some(String::new());
                     self.in_image = true;
                     if !title.is_empty() {
-                        f.el.link = Some(Box::new(Link {
-                            href: String::new(),
-                            title: title.to_string(),
-                            autolink: false,
-                        }));
+                        f.el.link =
+                            Some(Box::new(Link { href: String::new(), title: title.to_string(), autolink: false }));
                     }
                 }
             }
@@ -584,8 +530,7 @@ impl<'o> Builder<'o> {
             f.el.attrs.insert(0, ("alt", alt));
         }
         if let Some((lang, code, _)) = f.code.take() {
-            let (nodes, state, last_line, line_node) =
-                code_nodes(&code, lang, &self.opts.class_prefix);
+            let (nodes, state, last_line, line_node) = code_nodes(&code, lang, &self.opts.class_prefix);
             f.el.children = nodes;
             self.edge.line_state = state;
             self.edge.line = code[last_line..].to_string();
@@ -607,10 +552,7 @@ impl<'o> Builder<'o> {
             let kids = std::mem::take(&mut f.el.children);
             match self.stack.last_mut() {
                 Some(p) => p.el.children.extend(kids),
-                None => self.blocks.push(Block {
-                    start: self.block_start,
-                    nodes: kids,
-                }),
+                None => self.blocks.push(Block { start: self.block_start, nodes: kids }),
             }
             return;
         }
@@ -686,10 +628,7 @@ pub(crate) fn encode_url(url: &str) -> String {
     let b = url.as_bytes();
     let mut out = String::with_capacity(url.len());
     for (i, &c) in b.iter().enumerate() {
-        let pct = c == b'%'
-            && b.len() > i + 2
-            && b[i + 1].is_ascii_hexdigit()
-            && b[i + 2].is_ascii_hexdigit();
+        let pct = c == b'%' && b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
         if c.is_ascii_alphanumeric() || SAFE.contains(&c) || pct {
             out.push(c as char);
         } else {
@@ -702,10 +641,7 @@ pub(crate) fn encode_url(url: &str) -> String {
 /// GFM autolink extension (<https://github.github.com/gfm/#autolinks-extension->): `www.`,
 /// `http(s)://`, `ftp://`, email, `mailto:` and `xmpp:` links inside text nodes.
 pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
-    if !children
-        .iter()
-        .any(|c| matches!(c, Node::Text(t) if maybe_link(t)))
-    {
+    if !children.iter().any(|c| matches!(c, Node::Text(t) if maybe_link(t))) {
         return;
     }
     let old = std::mem::take(children);
@@ -722,19 +658,14 @@ pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
                 i += 1;
                 continue;
             }
-            let boundary =
-                i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'*' | b'_' | b'~' | b'(');
+            let boundary = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'*' | b'_' | b'~' | b'(');
             if boundary {
                 if let Some((end, href)) = scan_autolink(&t, i) {
                     if i > last {
                         children.push(Node::Text(t[last..i].to_string()));
                     }
                     let mut a = Element::new("a", format!("{prefix}a"));
-                    a.link = Some(Box::new(Link {
-                        href: encode_url(&href),
-                        title: String::new(),
-                        autolink: true,
-                    }));
+                    a.link = Some(Box::new(Link { href: encode_url(&href), title: String::new(), autolink: true }));
                     a.children.push(Node::Text(t[i..end].to_string()));
                     children.push(Node::Element(a));
                     last = end;
@@ -756,9 +687,7 @@ pub(crate) fn maybe_link(t: &str) -> bool {
 
 fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
     let rest = &t[i..];
-    let lower = |p: &str| {
-        rest.len() >= p.len() && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-    };
+    let lower = |p: &str| rest.len() >= p.len() && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
     if lower("www.") {
         let end = url_end(t, i, i)?;
         return Some((end, format!("http://{}", &t[i..end])));
@@ -794,8 +723,7 @@ fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
 fn email_end(t: &str, s: usize) -> Option<(usize, ())> {
     let b = t.as_bytes();
     let mut i = s;
-    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'.' | b'+' | b'_' | b'-'))
-    {
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'.' | b'+' | b'_' | b'-')) {
         i += 1;
     }
     if i == s || b.get(i) != Some(&b'@') {
@@ -820,9 +748,7 @@ fn email_end(t: &str, s: usize) -> Option<(usize, ())> {
 fn url_end(t: &str, s: usize, d: usize) -> Option<usize> {
     let b = t.as_bytes();
     let mut j = d;
-    while j < b.len()
-        && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-') || b[j] >= 0x80)
-    {
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-') || b[j] >= 0x80) {
         j += 1;
     }
     let domain = &t[d..j];
@@ -842,10 +768,7 @@ fn url_end(t: &str, s: usize, d: usize) -> Option<usize> {
         if j <= d {
             break;
         }
-        if matches!(
-            c,
-            b'?' | b'!' | b'.' | b',' | b':' | b'*' | b'_' | b'~' | b'\'' | b'"'
-        ) {
+        if matches!(c, b'?' | b'!' | b'.' | b',' | b':' | b'*' | b'_' | b'~' | b'\'' | b'"') {
             j -= 1;
         } else if c == b')' {
             let seg = &t[s..j];

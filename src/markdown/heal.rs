@@ -36,6 +36,11 @@ pub(crate) struct Healed {
     /// What the hidden end of the source is, when it stays hidden as long as text of a
     /// known kind is appended (the renderer then skips parsing).
     pub hidden: Hidden,
+    /// The scan ended inside a code span (so stray markers appended there would show).
+    pub in_span: bool,
+    /// Where the line healing rewrote starts: the block structure from there on is
+    /// provisional.
+    pub edit_from: usize,
 }
 
 /// A hidden source end, and so which appends keep it hidden.
@@ -79,23 +84,22 @@ impl Hidden {
             Hidden::Dest => !added.contains(['(', ')', '\\', '<', '>']),
             Hidden::Image => !added.contains([']', ')', '\\', '[']),
             Hidden::Angle => !added.contains(['>', '<', ' ', '\t']),
-            Hidden::Entity => added
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'#'),
+            Hidden::Entity => added.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#'),
             Hidden::Span => false,
         }
     }
 }
 
-/// Heals `src`, the source of the open region (it starts at a line start).
-pub(crate) fn heal(src: &str) -> Healed {
+/// Heals `src`, the source of the open region (it starts at a line start); `before` is the
+/// source line just before it (empty if none).
+pub(crate) fn heal(src: &str, before: &str) -> Healed {
     let mut keep = src.len();
     let last_start = src.rfind('\n').map_or(0, |p| p + 1);
 
     // 1. open fence?
     // (the fence state before the last line: a closing fence being typed stays hidden, so
     // the block stays open until the fence line is complete)
-    if let Some((ch, n)) = open_fence(&src[..last_start]) {
+    if let Some((ch, n, _, _)) = open_fence_in(&src[..last_start]).filter(|f| !leaves(&src[last_start..], f.2, f.3)) {
         let line = &src[last_start..];
         let c = &line[content_start(line)..];
         let t = c.trim();
@@ -109,6 +113,8 @@ pub(crate) fn heal(src: &str) -> Healed {
             limit: keep,
             fenced: true,
             hidden,
+            in_span: false,
+            edit_from: keep,
         };
     }
 
@@ -118,7 +124,7 @@ pub(crate) fn heal(src: &str) -> Healed {
     if !line.is_empty() && markers_only(&line[content_start(line)..]) {
         keep = last_start;
         hidden = Hidden::Markers;
-    } else if is_fence_line(&line[content_start(line)..]) {
+    } else if is_fence_line(&line[container_start(line)..]) {
         keep = last_start;
         hidden = Hidden::Line;
     }
@@ -127,10 +133,12 @@ pub(crate) fn heal(src: &str) -> Healed {
     let ls = body.rfind('\n').map_or(0, |p| p + 1);
     let l = &body[ls..];
     if l[content_start(l)..].starts_with('|') {
-        let prev = if ls == 0 { "" } else { &body[..ls - 1] };
+        let prev = if ls == 0 { before } else { &body[..ls - 1] };
         let pl = &prev[prev.rfind('\n').map_or(0, |p| p + 1)..];
         if !pl[content_start(pl)..].starts_with('|') {
-            if keep == src.len() {
+            // (only while that row is the line being typed: once complete, the next line
+            // decides)
+            if keep == src.len() && ls == last_start {
                 hidden = Hidden::Line;
             }
             keep = ls;
@@ -143,9 +151,7 @@ pub(crate) fn heal(src: &str) -> Healed {
     let cs = ls + content_start(&base[ls..]);
     let mut end = base.len();
     // Inside an open code span everything is content, not a stray marker.
-    let in_span = |end: usize| {
-        !base[..end].ends_with('`') && matches!(scan(&base[..end], cs).2, Hidden::Span)
-    };
+    let in_span = |end: usize| !base[..end].ends_with('`') && matches!(scan(&base[..end], cs).2, Hidden::Span);
     while !in_span(end) {
         let t = &base[cs..end];
         let t2 = t.trim_end_matches([' ', '\t']);
@@ -163,65 +169,93 @@ pub(crate) fn heal(src: &str) -> Healed {
     }
     // a task-list box being typed: `[`, `[ `, `[x`, `[x]`
     let t = &base[cs..end];
-    if t.starts_with('[')
-        && t.len() <= 3
-        && t[1..]
-            .trim_end_matches(']')
-            .trim_matches([' ', 'x', 'X'])
-            .is_empty()
-    {
+    if t.starts_with('[') && t.len() <= 3 && t[1..].trim_end_matches(']').trim_matches([' ', 'x', 'X']).is_empty() {
         end = cs;
     }
     let (cut, closers, why) = scan(&base[..end], cs);
-    let why = if why == Hidden::Span {
-        Hidden::None
-    } else {
-        why
-    };
-    if hidden == Hidden::None
-        && (why == Hidden::Dest || (end == base.len() && base.len() == src.len()))
-    {
+    let why = if why == Hidden::Span { Hidden::None } else { why };
+    // (a hidden end stays hidden only while the scanned line is the one being typed)
+    let last_line = !src[ls..].contains('\n');
+    if hidden == Hidden::None && last_line && (why == Hidden::Dest || (end == base.len() && base.len() == src.len())) {
         hidden = why;
     }
     let end = cut.unwrap_or(end);
-    let kept = base[..end].trim_end_matches([' ', '\t']);
+    let mut kept = base[..end].trim_end_matches([' ', '\t']);
+    // A line left with openers only shows nothing: drop it, so that its closers cannot turn
+    // it into block syntax (`~~` + `~~` would be a fence).
+    let closers = if kept.len() > cs && kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b)) {
+        kept = base[..cs].trim_end_matches([' ', '\t']);
+        String::new()
+    } else {
+        closers
+    };
     let mut text = String::with_capacity(kept.len() + closers.len());
     text.push_str(kept);
     let limit = text.len();
     text.push_str(&closers);
-    Healed {
-        text,
-        limit,
-        fenced: false,
-        hidden,
-    }
+    Healed { text, limit, fenced: false, hidden, in_span: in_span(base.len()), edit_from: ls }
 }
 
 /// If the text ends inside a fenced code block, the fence character and length.
 pub(crate) fn open_fence(src: &str) -> Option<(u8, usize)> {
-    let mut open: Option<(u8, usize)> = None;
+    open_fence_in(src).map(|(b, n, _, _)| (b, n))
+}
+
+/// [`open_fence`] with the fence's container: (fence char, length, the list item content
+/// column it lives in, inside a block quote).
+fn open_fence_in(src: &str) -> Option<(u8, usize, usize, bool)> {
+    let mut open: Option<(u8, usize, usize, bool)> = None;
     for line in src.split('\n') {
-        let c = &line[content_start(line)..];
+        let cs = container_start(line);
+        let c = &line[cs..];
         let ch = c.as_bytes().first().copied();
         let run = c.bytes().take_while(|&b| Some(b) == ch).count();
+        // a line that leaves the fence's list item or block quote ends the fence too
+        if open.is_some_and(|(_, _, col, quoted)| leaves(line, col, quoted)) {
+            open = None;
+        }
         match (open, ch) {
+            // (four columns of indentation make an indented code block, not a fence)
             (None, Some(b @ (b'`' | b'~')))
-                if run >= 3 && (b == b'~' || !c[run..].contains('`')) =>
+                if run >= 3 && (b == b'~' || !c[run..].contains('`')) && !too_indented(&line[..cs]) =>
             {
-                open = Some((b, run));
+                let quoted = line[..cs].contains('>');
+                let in_item = line[..cs].trim_end().ends_with(['-', '*', '+', '.', ')']) || cs >= 4;
+                open = Some((b, run, if in_item && !quoted { cs } else { 0 }, quoted));
             }
-            (Some((b, n)), Some(x)) if x == b && run >= n && c[run..].trim().is_empty() => {
-                open = None
-            }
+            (Some((b, n, _, _)), Some(x)) if x == b && run >= n && c[run..].trim().is_empty() => open = None,
             _ => {}
         }
     }
     open
 }
 
+/// Whether a line prefix of whitespace only (no container marker) is 4 columns or more.
+fn too_indented(lead: &str) -> bool {
+    let mut col = 0;
+    for b in lead.bytes() {
+        match b {
+            b' ' => col += 1,
+            b'\t' => col += 4 - col % 4,
+            _ => return false,
+        }
+    }
+    col >= 4
+}
+
+/// Whether `line` leaves the list item or block quote of a fence opened in it.
+fn leaves(line: &str, col: usize, quoted: bool) -> bool {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    !line.trim().is_empty() && (indent < col || (quoted && !line.trim_start().starts_with('>')))
+}
+
 /// Whether `s`, appended after visible text, is only stray markers and spaces that healing
 /// hides (the same stripping as in [`heal`]).
 pub(crate) fn strays_only(s: &str) -> bool {
+    // (a backtick may open a code span, inside which nothing is stripped)
+    if s.contains('`') {
+        return false;
+    }
     let mut t = s;
     loop {
         let u = t.trim_end_matches([' ', '\t']);
@@ -243,11 +277,7 @@ pub(crate) fn markers_tail(tail: &str, mid_line: bool) -> bool {
     let last = lines.next_back().unwrap_or("");
     let has_break = tail.contains('\n');
     lines.all(|l| l.trim().is_empty())
-        && if mid_line && !has_break {
-            last.trim().is_empty()
-        } else {
-            markers_only(&last[content_start(last)..])
-        }
+        && if mid_line && !has_break { last.trim().is_empty() } else { markers_only(&last[content_start(last)..]) }
 }
 
 /// A fence opening line: three or more backticks or tildes.
@@ -259,6 +289,15 @@ fn is_fence_line(c: &str) -> bool {
 /// Where a line's content starts, after indentation, block quote markers, list markers and
 /// an ATX heading marker.
 pub(crate) fn content_start(line: &str) -> usize {
+    prefix_end(line, true)
+}
+
+/// Where a line's content starts after its container markers only (no heading marker).
+fn container_start(line: &str) -> usize {
+    prefix_end(line, false)
+}
+
+fn prefix_end(line: &str, heading: bool) -> usize {
     let b = line.as_bytes();
     let mut i = 0;
     loop {
@@ -269,24 +308,17 @@ pub(crate) fn content_start(line: &str) -> usize {
             i += 1;
             continue;
         }
-        if i + 1 < b.len()
-            && matches!(b[i], b'-' | b'*' | b'+')
-            && (b[i + 1] == b' ' || b[i + 1] == b'\t')
-        {
+        if i + 1 < b.len() && matches!(b[i], b'-' | b'*' | b'+') && (b[i + 1] == b' ' || b[i + 1] == b'\t') {
             i += 2;
             continue;
         }
         let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if (1..=9).contains(&d)
-            && i + d + 1 < b.len()
-            && matches!(b[i + d], b'.' | b')')
-            && b[i + d + 1] == b' '
-        {
+        if (1..=9).contains(&d) && i + d + 1 < b.len() && matches!(b[i + d], b'.' | b')') && b[i + d + 1] == b' ' {
             i += d + 2;
             continue;
         }
         let h = b[i..].iter().take_while(|&&c| c == b'#').count();
-        if (1..=6).contains(&h) && i + h < b.len() && b[i + h] == b' ' {
+        if heading && (1..=6).contains(&h) && i + h < b.len() && b[i + h] == b' ' {
             i += h + 1;
             continue;
         }
@@ -301,8 +333,7 @@ pub(crate) fn markers_only(c: &str) -> bool {
         return true;
     }
     let d = t.bytes().take_while(u8::is_ascii_digit).count();
-    (1..=9).contains(&d)
-        && (d == t.len() || (d + 1 == t.len() && matches!(t.as_bytes()[d], b'.' | b')')))
+    (1..=9).contains(&d) && (d == t.len() || (d + 1 == t.len() && matches!(t.as_bytes()[d], b'.' | b')')))
 }
 
 #[derive(Debug)]
@@ -320,7 +351,7 @@ enum Open {
 }
 
 fn is_ws(c: Option<char>) -> bool {
-    c.map_or(true, char::is_whitespace)
+    c.is_none_or(char::is_whitespace)
 }
 fn is_punct(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_punctuation() || (!c.is_alphanumeric() && !c.is_whitespace()))
@@ -408,26 +439,17 @@ fn scan(t: &str, cs: usize) -> (Option<usize>, String, Hidden) {
                 let left = !is_ws(next) && (!is_punct(next) || is_ws(prev) || is_punct(prev));
                 let right = !is_ws(prev) && (!is_punct(prev) || is_ws(next) || is_punct(next));
                 let (open, close) = if c == b'_' {
-                    (
-                        left && (!right || is_punct(prev)),
-                        right && (!left || is_punct(next)),
-                    )
+                    (left && (!right || is_punct(prev)), right && (!left || is_punct(next)))
                 } else {
                     (left, right)
                 };
                 let mut rem = r;
                 if close {
                     while rem > 0 {
-                        let Some(k) = st
-                            .iter()
-                            .rposition(|o| matches!(o, Open::Delim(ch, _) if *ch == c))
-                        else {
+                        let Some(k) = st.iter().rposition(|o| matches!(o, Open::Delim(ch, _) if *ch == c)) else {
                             break;
                         };
-                        if st[k + 1..]
-                            .iter()
-                            .any(|o| matches!(o, Open::Bracket { .. }))
-                        {
+                        if st[k + 1..].iter().any(|o| matches!(o, Open::Bracket { .. })) {
                             break;
                         }
                         st.truncate(k + 1);
@@ -450,10 +472,7 @@ fn scan(t: &str, cs: usize) -> (Option<usize>, String, Hidden) {
             }
             b'[' => {
                 let image = i > 0 && b[i - 1] == b'!';
-                st.push(Open::Bracket {
-                    image,
-                    pos: if image { i - 1 } else { i },
-                });
+                st.push(Open::Bracket { image, pos: if image { i - 1 } else { i } });
                 i += 1;
             }
             b']' => {
@@ -470,24 +489,15 @@ fn scan(t: &str, cs: usize) -> (Option<usize>, String, Hidden) {
             }
             b'<' => {
                 let next = b.get(i + 1).copied().unwrap_or(b' ');
-                if (next.is_ascii_alphabetic() || next == b'/' || next == b'!')
-                    && !t[i..].contains('>')
-                {
+                if (next.is_ascii_alphabetic() || next == b'/' || next == b'!') && !t[i..].contains('>') {
                     cut = Some(i);
-                    why = if t[i..].contains([' ', '\t']) {
-                        Hidden::None
-                    } else {
-                        Hidden::Angle
-                    };
+                    why = if t[i..].contains([' ', '\t']) { Hidden::None } else { Hidden::Angle };
                     break;
                 }
                 i += 1;
             }
             b'&' => {
-                if t[i + 1..]
-                    .bytes()
-                    .all(|x| x.is_ascii_alphanumeric() || x == b'#')
-                {
+                if t[i + 1..].bytes().all(|x| x.is_ascii_alphanumeric() || x == b'#') {
                     cut = Some(i);
                     why = Hidden::Entity;
                     break;
@@ -528,12 +538,12 @@ fn scan(t: &str, cs: usize) -> (Option<usize>, String, Hidden) {
         match o {
             // the bracket under a destination is closed by the destination's `)`
             Open::Bracket { .. } if matches!(st.get(k + 1), Some(Open::Dest(_))) => {}
-            Open::Code(n) => closers.extend(std::iter::repeat('`').take(*n)),
+            Open::Code(n) => closers.extend(std::iter::repeat_n('`', *n)),
             Open::Math(n, d) => {
-                closers.extend(std::iter::repeat('}').take(*d));
-                closers.extend(std::iter::repeat('$').take(*n));
+                closers.extend(std::iter::repeat_n('}', *d));
+                closers.extend(std::iter::repeat_n('$', *n));
             }
-            Open::Delim(c, n) => closers.extend(std::iter::repeat(*c as char).take(*n)),
+            Open::Delim(c, n) => closers.extend(std::iter::repeat_n(*c as char, *n)),
             Open::Bracket { .. } => closers.push_str("]()"),
             Open::Dest(_) => closers.push(')'),
         }

@@ -58,406 +58,118 @@ pub(crate) struct Lang {
     ident_extra: &'static [u8],
 }
 
+#[rustfmt::skip]
 const C_KW: &[&str] = &[
-    "auto",
-    "break",
-    "case",
-    "const",
-    "continue",
-    "default",
-    "do",
-    "else",
-    "enum",
-    "extern",
-    "for",
-    "goto",
-    "if",
-    "inline",
-    "register",
-    "return",
-    "sizeof",
-    "static",
-    "struct",
-    "switch",
-    "typedef",
-    "union",
-    "volatile",
-    "while",
-    "class",
-    "namespace",
-    "template",
-    "typename",
-    "public",
-    "private",
-    "protected",
-    "virtual",
-    "override",
-    "new",
-    "delete",
-    "this",
-    "try",
-    "catch",
-    "throw",
-    "using",
-    "operator",
-    "friend",
-    "constexpr",
-    "nullptr",
-    "true",
-    "false",
-    "NULL",
-    "#include",
-    "#define",
-    "#ifdef",
-    "#ifndef",
-    "#endif",
-    "#if",
-    "#else",
-    "#pragma",
-    "noexcept",
-    "mutable",
-    "explicit",
-    "co_await",
-    "co_return",
+    "auto", "break", "case", "const", "continue", "default", "do", "else", "enum", "extern", "for",
+    "goto", "if", "inline", "register", "return", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "volatile", "while", "class", "namespace", "template", "typename", "public", "private",
+    "protected", "virtual", "override", "new", "delete", "this", "try", "catch", "throw", "using",
+    "operator", "friend", "constexpr", "nullptr", "true", "false", "NULL", "#include", "#define",
+    "#ifdef", "#ifndef", "#endif", "#if", "#else", "#pragma", "noexcept", "mutable", "explicit",
+    "co_await", "co_return",
 ];
+#[rustfmt::skip]
 const C_TY: &[&str] = &[
     "int", "char", "float", "double", "long", "short", "void", "bool", "signed", "unsigned",
     "size_t", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
     "uint64_t", "string", "vector", "map", "std", "FILE",
 ];
+#[rustfmt::skip]
 const JS_KW: &[&str] = &[
-    "async",
-    "await",
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "continue",
-    "debugger",
-    "default",
-    "delete",
-    "do",
-    "else",
-    "export",
-    "extends",
-    "finally",
-    "for",
-    "from",
-    "function",
-    "if",
-    "import",
-    "in",
-    "instanceof",
-    "let",
-    "new",
-    "of",
-    "return",
-    "static",
-    "super",
-    "switch",
-    "this",
-    "throw",
-    "try",
-    "typeof",
-    "var",
-    "void",
-    "while",
-    "yield",
-    "true",
-    "false",
-    "null",
-    "undefined",
-    "as",
-    "interface",
-    "type",
-    "implements",
-    "enum",
-    "public",
-    "private",
-    "protected",
-    "readonly",
-    "declare",
-    "namespace",
-    "abstract",
+    "async", "await", "break", "case", "catch", "class", "const", "continue", "debugger", "default",
+    "delete", "do", "else", "export", "extends", "finally", "for", "from", "function", "if",
+    "import", "in", "instanceof", "let", "new", "of", "return", "static", "super", "switch", "this",
+    "throw", "try", "typeof", "var", "void", "while", "yield", "true", "false", "null", "undefined",
+    "as", "interface", "type", "implements", "enum", "public", "private", "protected", "readonly",
+    "declare", "namespace", "abstract",
 ];
+#[rustfmt::skip]
 const JS_TY: &[&str] = &[
-    "string", "number", "boolean", "any", "unknown", "never", "object", "symbol", "bigint",
-    "Array", "Promise", "Map", "Set", "Object", "String", "Number", "Date", "Error", "JSON",
-    "Math", "console", "window", "document", "wx",
+    "string", "number", "boolean", "any", "unknown", "never", "object", "symbol", "bigint", "Array",
+    "Promise", "Map", "Set", "Object", "String", "Number", "Date", "Error", "JSON", "Math",
+    "console", "window", "document", "wx",
 ];
+#[rustfmt::skip]
 const PY_KW: &[&str] = &[
     "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
     "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
     "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "True",
     "False", "None", "self", "match", "case",
 ];
+#[rustfmt::skip]
 const PY_TY: &[&str] = &[
-    "int",
-    "float",
-    "str",
-    "bool",
-    "list",
-    "dict",
-    "tuple",
-    "set",
-    "bytes",
-    "object",
-    "type",
-    "print",
-    "len",
-    "range",
-    "open",
-    "super",
-    "isinstance",
-    "Exception",
+    "int", "float", "str", "bool", "list", "dict", "tuple", "set", "bytes", "object", "type",
+    "print", "len", "range", "open", "super", "isinstance", "Exception",
 ];
+#[rustfmt::skip]
 const JAVA_KW: &[&str] = &[
-    "abstract",
-    "assert",
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "continue",
-    "default",
-    "do",
-    "else",
-    "enum",
-    "extends",
-    "final",
-    "finally",
-    "for",
-    "goto",
-    "if",
-    "implements",
-    "import",
-    "instanceof",
-    "interface",
-    "native",
-    "new",
-    "package",
-    "private",
-    "protected",
-    "public",
-    "return",
-    "static",
-    "strictfp",
-    "super",
-    "switch",
-    "synchronized",
-    "this",
-    "throw",
-    "throws",
-    "transient",
-    "try",
-    "volatile",
-    "while",
-    "true",
-    "false",
-    "null",
-    "var",
-    "record",
-    "val",
-    "fun",
-    "when",
-    "object",
+    "abstract", "assert", "break", "case", "catch", "class", "const", "continue", "default", "do",
+    "else", "enum", "extends", "final", "finally", "for", "goto", "if", "implements", "import",
+    "instanceof", "interface", "native", "new", "package", "private", "protected", "public",
+    "return", "static", "strictfp", "super", "switch", "synchronized", "this", "throw", "throws",
+    "transient", "try", "volatile", "while", "true", "false", "null", "var", "record", "val", "fun",
+    "when", "object",
 ];
-const JAVA_TY: &[&str] = &[
-    "int", "long", "short", "byte", "char", "float", "double", "boolean", "void",
-];
+const JAVA_TY: &[&str] = &["int", "long", "short", "byte", "char", "float", "double", "boolean", "void"];
+#[rustfmt::skip]
 const GO_KW: &[&str] = &[
-    "break",
-    "case",
-    "chan",
-    "const",
-    "continue",
-    "default",
-    "defer",
-    "else",
-    "fallthrough",
-    "for",
-    "func",
-    "go",
-    "goto",
-    "if",
-    "import",
-    "interface",
-    "map",
-    "package",
-    "range",
-    "return",
-    "select",
-    "struct",
-    "switch",
-    "type",
-    "var",
-    "true",
-    "false",
-    "nil",
-    "iota",
+    "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for",
+    "func", "go", "goto", "if", "import", "interface", "map", "package", "range", "return",
+    "select", "struct", "switch", "type", "var", "true", "false", "nil", "iota",
 ];
+#[rustfmt::skip]
 const GO_TY: &[&str] = &[
-    "bool",
-    "byte",
-    "complex64",
-    "complex128",
-    "error",
-    "float32",
-    "float64",
-    "int",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "rune",
-    "string",
-    "uint",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "uintptr",
-    "any",
-    "make",
-    "len",
-    "cap",
-    "append",
-    "new",
-    "panic",
+    "bool", "byte", "complex64", "complex128", "error", "float32", "float64", "int", "int8",
+    "int16", "int32", "int64", "rune", "string", "uint", "uint8", "uint16", "uint32", "uint64",
+    "uintptr", "any", "make", "len", "cap", "append", "new", "panic",
 ];
+#[rustfmt::skip]
 const RS_KW: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
-    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe",
+    "use", "where", "while",
 ];
+#[rustfmt::skip]
 const RS_TY: &[&str] = &[
     "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32",
     "f64", "bool", "char", "str",
 ];
 const JSON_KW: &[&str] = &["true", "false", "null"];
+#[rustfmt::skip]
 const SH_KW: &[&str] = &[
-    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
-    "in", "function", "return", "export", "local", "readonly", "source", "alias", "set", "unset",
-    "echo", "cd", "exit", "sudo",
+    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in",
+    "function", "return", "export", "local", "readonly", "source", "alias", "set", "unset", "echo",
+    "cd", "exit", "sudo",
 ];
+#[rustfmt::skip]
 const SH_TY: &[&str] = &[
     "npm", "npx", "yarn", "pnpm", "pip", "python", "python3", "cargo", "git", "docker", "curl",
     "wget", "apt", "apt-get", "brew", "node", "go", "rustup", "make", "ls", "cat", "grep", "mkdir",
     "rm", "cp", "mv", "chmod", "kubectl",
 ];
+#[rustfmt::skip]
 const SQL_KW: &[&str] = &[
-    "select",
-    "from",
-    "where",
-    "and",
-    "or",
-    "not",
-    "insert",
-    "into",
-    "values",
-    "update",
-    "set",
-    "delete",
-    "create",
-    "table",
-    "drop",
-    "alter",
-    "add",
-    "index",
-    "primary",
-    "key",
-    "foreign",
-    "references",
-    "join",
-    "left",
-    "right",
-    "inner",
-    "outer",
-    "on",
-    "as",
-    "group",
-    "by",
-    "order",
-    "having",
-    "limit",
-    "offset",
-    "distinct",
-    "union",
-    "all",
-    "null",
-    "is",
-    "in",
-    "like",
-    "between",
-    "case",
-    "when",
-    "then",
-    "else",
-    "end",
-    "exists",
-    "default",
-    "unique",
-    "desc",
-    "asc",
-    "with",
-    "view",
-    "begin",
-    "commit",
-    "rollback",
-    "true",
-    "false",
+    "select", "from", "where", "and", "or", "not", "insert", "into", "values", "update", "set",
+    "delete", "create", "table", "drop", "alter", "add", "index", "primary", "key", "foreign",
+    "references", "join", "left", "right", "inner", "outer", "on", "as", "group", "by", "order",
+    "having", "limit", "offset", "distinct", "union", "all", "null", "is", "in", "like", "between",
+    "case", "when", "then", "else", "end", "exists", "default", "unique", "desc", "asc", "with",
+    "view", "begin", "commit", "rollback", "true", "false",
 ];
+#[rustfmt::skip]
 const SQL_TY: &[&str] = &[
-    "int",
-    "integer",
-    "bigint",
-    "smallint",
-    "varchar",
-    "char",
-    "text",
-    "date",
-    "datetime",
-    "timestamp",
-    "boolean",
-    "decimal",
-    "numeric",
-    "float",
-    "real",
-    "serial",
-    "json",
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
+    "int", "integer", "bigint", "smallint", "varchar", "char", "text", "date", "datetime",
+    "timestamp", "boolean", "decimal", "numeric", "float", "real", "serial", "json", "count", "sum",
+    "avg", "min", "max",
 ];
-const CSS_KW: &[&str] = &[
-    "@media",
-    "@import",
-    "@keyframes",
-    "@font-face",
-    "!important",
-    "@supports",
-];
+const CSS_KW: &[&str] = &["@media", "@import", "@keyframes", "@font-face", "!important", "@supports"];
 
 /// The language table.
+#[rustfmt::skip]
 pub(crate) static LANGS: &[Lang] = &[
     Lang {
-        names: &[
-            "js",
-            "javascript",
-            "jsx",
-            "mjs",
-            "cjs",
-            "ts",
-            "typescript",
-            "tsx",
-            "wxs",
-            "vue",
-        ],
+        names: &["js", "javascript", "jsx", "mjs", "cjs", "ts", "typescript", "tsx", "wxs", "vue"],
         keywords: JS_KW,
         types: JS_TY,
         line_comment: &["//"],
@@ -483,9 +195,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &[
-            "java", "kotlin", "kt", "scala", "csharp", "cs", "c#", "dart", "swift",
-        ],
+        names: &["java", "kotlin", "kt", "scala", "csharp", "cs", "c#", "dart", "swift"],
         keywords: JAVA_KW,
         types: JAVA_TY,
         line_comment: &["//"],
@@ -524,9 +234,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"!",
     },
     Lang {
-        names: &[
-            "c", "h", "cpp", "c++", "cc", "cxx", "hpp", "objc", "arduino",
-        ],
+        names: &["c", "h", "cpp", "c++", "cc", "cxx", "hpp", "objc", "arduino"],
         keywords: C_KW,
         types: C_TY,
         line_comment: &["//"],
@@ -552,18 +260,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &[
-            "bash",
-            "sh",
-            "shell",
-            "zsh",
-            "console",
-            "shellscript",
-            "powershell",
-            "ps1",
-            "bat",
-            "cmd",
-        ],
+        names: &["bash", "sh", "shell", "zsh", "console", "shellscript", "powershell", "ps1", "bat", "cmd"],
         keywords: SH_KW,
         types: SH_TY,
         line_comment: &["#"],
@@ -618,13 +315,8 @@ pub(crate) static LANGS: &[Lang] = &[
 
 /// Finds the language of a fence info string (`rust`, `js title="x"`, `language-python`).
 pub(crate) fn lang_of(info: &str) -> Option<&'static Lang> {
-    let word = info
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '{')
-        .next()?;
-    let word = word
-        .strip_prefix("language-")
-        .unwrap_or(word)
-        .to_ascii_lowercase();
+    let word = info.split(|c: char| c.is_whitespace() || c == ',' || c == '{').next()?;
+    let word = word.strip_prefix("language-").unwrap_or(word).to_ascii_lowercase();
     LANGS.iter().find(|l| l.names.contains(&word.as_str()))
 }
 
@@ -647,13 +339,7 @@ fn is_ident(b: u8, extra: &[u8]) -> bool {
 
 /// Highlights one line (with its `\n`), appending nodes to `out`; returns the state at the
 /// start of the next line. `class` is the class prefix.
-pub(crate) fn highlight_line(
-    lang: &Lang,
-    line: &str,
-    state: State,
-    prefix: &str,
-    out: &mut Vec<Node>,
-) -> State {
+pub(crate) fn highlight_line(lang: &Lang, line: &str, state: State, prefix: &str, out: &mut Vec<Node>) -> State {
     highlight_part(lang, line, state, prefix, out).0
 }
 
@@ -703,11 +389,7 @@ pub(crate) fn highlight_part(
                 };
                 push(out, &mut plain, i, e, Some(Tok::Comment));
                 i = e;
-                st = if closed {
-                    State::Normal
-                } else {
-                    State::Comment
-                };
+                st = if closed { State::Normal } else { State::Comment };
                 if !closed {
                     break;
                 }
@@ -730,11 +412,7 @@ pub(crate) fn highlight_part(
                     j += 1;
                 }
                 let e = j.min(n);
-                let e = if closed {
-                    e
-                } else {
-                    e - usize::from(e > i && b[e - 1] == b'\n')
-                };
+                let e = if closed { e } else { e - usize::from(e > i && b[e - 1] == b'\n') };
                 push(out, &mut plain, i, e, Some(Tok::Str));
                 i = e;
                 st = if closed { State::Normal } else { st };
@@ -787,9 +465,11 @@ pub(crate) fn highlight_part(
                 continue;
             }
         }
-        if lang.line_comment.iter().any(|lc| {
-            rest.starts_with(lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace())
-        }) {
+        if lang
+            .line_comment
+            .iter()
+            .any(|lc| rest.starts_with(lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace()))
+        {
             let e = n - usize::from(b[n - 1] == b'\n');
             push(out, &mut plain, i, e, Some(Tok::Comment));
             i = e;
@@ -826,11 +506,7 @@ pub(crate) fn highlight_part(
                 j += 1;
             }
             let e = j.min(n);
-            let e = if closed {
-                e
-            } else {
-                e - usize::from(b[e - 1] == b'\n')
-            };
+            let e = if closed { e } else { e - usize::from(b[e - 1] == b'\n') };
             push(out, &mut plain, s, e, Some(Tok::Str));
             i = e;
             if !closed {
@@ -843,11 +519,7 @@ pub(crate) fn highlight_part(
             // Rust lifetimes ('a) look like char literals; accept only short closed ones.
             let mut j = i + 1;
             while j < n && b[j] != c && b[j] != b'\n' {
-                j += if b[j] == b'\\' {
-                    1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint())
-                } else {
-                    1
-                };
+                j += if b[j] == b'\\' { 1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint()) } else { 1 };
             }
             let closed = j < n && b[j] == c;
             if c == b'\'' && !closed && lang.names[0] == "rust" {
@@ -935,23 +607,16 @@ pub(crate) fn open_token(lang: &Lang, comment: bool, tok: &str) -> Option<Vec<u8
             return Some(Vec::new());
         }
         let (open, close) = lang.block_comment?;
-        return (tok.starts_with(open)
-            && (tok.len() < open.len() + close.len() || !tok.ends_with(close)))
-        .then(|| close.bytes().collect());
+        return (tok.starts_with(open) && (tok.len() < open.len() + close.len() || !tok.ends_with(close)))
+            .then(|| close.bytes().collect());
     }
     let d = lang
         .multiline
         .iter()
         .copied()
         .find(|d| tok.starts_with(d))
-        .or_else(|| {
-            lang.quotes
-                .iter()
-                .find(|&&q| tok.as_bytes()[0] == q)
-                .map(|_| &tok[..1])
-        })?;
-    let closed =
-        tok.len() >= 2 * d.len() && tok.ends_with(d) && !tok[..tok.len() - d.len()].ends_with('\\');
+        .or_else(|| lang.quotes.iter().find(|&&q| tok.as_bytes()[0] == q).map(|_| &tok[..1]))?;
+    let closed = tok.len() >= 2 * d.len() && tok.ends_with(d) && !tok[..tok.len() - d.len()].ends_with('\\');
     (!closed).then(|| vec![d.as_bytes()[0], b'\\'])
 }
 

@@ -56,14 +56,7 @@ pub struct Link {
 
 impl Element {
     pub(crate) fn new(name: &'static str, class: String) -> Self {
-        Element {
-            name,
-            class,
-            style: String::new(),
-            attrs: Vec::new(),
-            link: None,
-            children: Vec::new(),
-        }
+        Element { name, class, style: String::new(), attrs: Vec::new(), link: None, children: Vec::new() }
     }
 }
 

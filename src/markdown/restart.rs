@@ -18,9 +18,7 @@
 
 use super::build::{Block, Mark};
 use super::nodes::{Element, Node};
-use super::{
-    heal, node_at, parse, splice, BlockPatch, Cp, MarkdownRenderer, Parsed, Patch, Splice,
-};
+use super::{heal, node_at, parse, splice, BlockPatch, Cp, MarkdownRenderer, Parsed, Patch, Splice};
 
 /// Where the next parse may restart.
 #[derive(Debug, Clone)]
@@ -98,11 +96,7 @@ fn content_col(src: &str, o: usize) -> Option<usize> {
         return None;
     }
     let n = line.bytes().take_while(|&b| b == b' ').count();
-    Some(if line.trim().is_empty() || n >= 5 {
-        m + w + 1
-    } else {
-        m + w + n
-    })
+    Some(if line.trim().is_empty() || n >= 5 { m + w + 1 } else { m + w + n })
 }
 
 /// The restarted text: the synthetic header, then the lines from `r.start` with `r.strip`
@@ -116,11 +110,7 @@ fn restart_text(src: &str, r: &Restart) -> Option<(String, Vec<(usize, usize)>)>
         if i > 0 && !blank && indent_cols(line) < r.strip {
             return None; // the line leaves the parent item
         }
-        let cut = if blank {
-            line.len() - usize::from(line.ends_with('\n'))
-        } else {
-            strip_bytes(line, r.strip)?
-        };
+        let cut = if blank { line.len() - usize::from(line.ends_with('\n')) } else { strip_bytes(line, r.strip)? };
         map.push((text.len(), orig + cut));
         text.push_str(&line[cut..]);
         orig += line.len();
@@ -143,7 +133,9 @@ fn looseness(items: &[Node]) -> Option<bool> {
             for c in &li.children {
                 match c {
                     Node::Element(e) if e.name == "p" => return Some(true),
-                    Node::Element(e) if is_block(e) => {}
+                    // blocks, and a task box (which a loose item may hold outside a paragraph),
+                    // tell nothing
+                    Node::Element(e) if is_block(e) || e.class.ends_with("task") || e.class.ends_with("task-done") => {}
                     _ => tight = true,
                 }
             }
@@ -153,21 +145,7 @@ fn looseness(items: &[Node]) -> Option<bool> {
 }
 
 fn is_block(e: &Element) -> bool {
-    matches!(
-        e.name,
-        "p" | "ul"
-            | "ol"
-            | "pre"
-            | "div"
-            | "table"
-            | "hr"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-    )
+    matches!(e.name, "p" | "ul" | "ol" | "pre" | "div" | "table" | "hr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
 }
 
 /// Wraps the inline runs of tight items in paragraphs, as a loose list shows them.
@@ -203,11 +181,7 @@ impl MarkdownRenderer {
     /// last block's list items and table rows: (path in the block, source offset).
     /// `known`: a list whose items' strip is already known (the one just restarted in).
     /// All restart points on the rightmost path, outermost first.
-    pub(super) fn plan_restart(
-        &self,
-        marks: &[Mark],
-        known: Option<(&[usize], usize)>,
-    ) -> Vec<Restart> {
+    pub(super) fn plan_restart(&self, marks: &[Mark], known: Option<(&[usize], usize)>) -> Vec<Restart> {
         let mut best = Vec::new();
         let Some(block) = self.open.last() else {
             return best;
@@ -252,9 +226,7 @@ impl MarkdownRenderer {
             } else {
                 let gp = &parent_path[..parent_path.len() - 1];
                 match node_at_ref(block, gp) {
-                    Some(Node::Element(li)) if li.name == "li" => {
-                        content_col(&self.src, mark(gp)?)?
-                    }
+                    Some(Node::Element(li)) if li.name == "li" => content_col(&self.src, mark(gp)?)?,
                     _ => return None,
                 }
             };
@@ -296,14 +268,7 @@ impl MarkdownRenderer {
             header.push('\n');
             header.push_str(&delim);
             header.push('\n');
-            return Some(Restart {
-                start: line,
-                strip: 0,
-                header,
-                path: parent_path.to_vec(),
-                index,
-                kind: "tbody",
-            });
+            return Some(Restart { start: line, strip: 0, header, path: parent_path.to_vec(), index, kind: "tbody" });
         }
         None
     }
@@ -322,13 +287,9 @@ impl MarkdownRenderer {
     fn restart_from(&mut self, r: Restart) -> Option<Patch> {
         let (text, map) = restart_text(&self.src, &r)?;
         self.work += 2 * text.len();
-        let healed = heal::heal(&text);
-        let Parsed {
-            blocks,
-            edge,
-            marks,
-            ..
-        } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
+        let before = if r.header.is_empty() { super::line_before(&self.src, r.start) } else { "|" };
+        let healed = heal::heal(&text, before);
+        let Parsed { blocks, edge, marks, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
         let [Block { nodes, .. }] = &blocks[..] else {
             return None;
         };
@@ -388,32 +349,17 @@ impl MarkdownRenderer {
             }
             Splice::Shrinks => {
                 let (parent, last) = r.path.split_at(r.path.len() - 1);
-                Some((
-                    parent.to_vec(),
-                    last[0],
-                    vec![Node::Element(container.clone())],
-                ))
+                Some((parent.to_vec(), last[0], vec![Node::Element(container.clone())]))
             }
         };
-        let mut out = Patch {
-            blocks: Vec::new(),
-            count: index + 1,
-        };
+        let mut out = Patch { blocks: Vec::new(), count: index + 1 };
         if let Some((path, start, nodes)) = patch {
-            out.blocks.push(BlockPatch {
-                index,
-                path,
-                start,
-                nodes,
-                links: None,
-            });
+            out.blocks.push(BlockPatch { index, path, start, nodes, links: None });
         }
         // Marks of the restarted part, moved to block paths and source offsets.
         let marks: Vec<Mark> = marks
             .into_iter()
-            .filter(|(p, _)| {
-                p.len() > prefix.len() && p[..prefix.len()] == prefix[..] && p[prefix.len()] < n_new
-            })
+            .filter(|(p, _)| p.len() > prefix.len() && p[..prefix.len()] == prefix[..] && p[prefix.len()] < n_new)
             .map(|(p, o)| {
                 let mut bp = r.path.clone();
                 bp.push(r.index + p[prefix.len()]);
@@ -424,11 +370,9 @@ impl MarkdownRenderer {
         let header = r.header.len();
         self.fast = self.fast_state(&text, &edge, &healed);
         self.cp = match edge.cp {
-            Some((pos, k)) if pos >= header => super::leaf_path(self.open.last()?).map(|path| Cp {
-                pos: to_source(&map, pos),
-                k,
-                path,
-            }),
+            Some((pos, k)) if pos >= header => {
+                super::leaf_path(self.open.last()?).map(|path| Cp { pos: to_source(&map, pos), k, path })
+            }
             _ => None,
         };
         let deeper = self.plan_restart(&marks, Some((&r.path, r.strip)));

@@ -1,0 +1,87 @@
+// chunkwise MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown
+// wasm module's surface (src/wasm_markdown.rs). No import or export: build.sh puts this
+// after js/core.js (whose memory helpers it uses) in each package's markdown.js.
+
+/**
+ * Renders a growing Markdown message into rich-text nodes, block by block.
+ * @param {{patches?: 'blocks' | 'children', highlight?: boolean, autolink?: boolean}} [options]
+ *   patches: 'blocks' (default) sends every changed block whole, as
+ *   `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})` expects; 'children' sends only
+ *   the changed children below `b.path`, far fewer bytes for long blocks (use `dataFor`).
+ */
+function MarkdownRenderer(options) {
+  if (!(this instanceof MarkdownRenderer)) throw new TypeError("chunkwise: use 'new MarkdownRenderer(options)'");
+  ensureLoaded();
+  options = options === undefined ? {} : options;
+  if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: MarkdownRenderer options must be an object');
+  var patches = options.patches === undefined ? 'blocks' : options.patches;
+  if (patches !== 'blocks' && patches !== 'children') {
+    throw new Error("chunkwise: option patches must be 'blocks' or 'children', got " + JSON.stringify(patches));
+  }
+  this._raw = glue.RawRenderer.create(options.highlight !== false, options.autolink !== false, patches === 'blocks');
+  this._results = this._raw.results_ptr() >>> 2;
+  this._input = 0;
+  this._inputSize = 0;
+}
+
+MarkdownRenderer.prototype._live = function () {
+  if (this._raw === null) throw new Error('chunkwise: this MarkdownRenderer was freed');
+  return this._raw;
+};
+
+/** The revealed text grew by `text` (e.g. what StreamDecoder.tick returned). Returns a Patch. */
+MarkdownRenderer.prototype.append = function (text) {
+  if (typeof text !== 'string') throw new TypeError('chunkwise: append() takes a string, got ' + describe(text));
+  var raw = this._live();
+  if (text.length > this._inputSize) {
+    this._input = raw.input(text.length);
+    this._inputSize = text.length;
+  }
+  refreshViews();
+  var h = heap16;
+  var at = this._input >>> 1;
+  for (var i = 0; i < text.length; i++) h[at + i] = text.charCodeAt(i);
+  return this._patch(raw.append(text.length));
+};
+
+/** The message is complete: the final, unhealed blocks (equal to rendering the whole text at once). */
+MarkdownRenderer.prototype.finish = function () {
+  return this._patch(this._live().finish());
+};
+
+MarkdownRenderer.prototype.reset = function () {
+  this._live().reset();
+};
+
+MarkdownRenderer.prototype.free = function () {
+  if (this._raw !== null) {
+    this._raw.free();
+    this._raw = null;
+  }
+};
+
+MarkdownRenderer.prototype._patch = function (len) {
+  refreshViews();
+  return JSON.parse(readString(heap32[this._results], len));
+};
+
+/**
+ * The setData object of a patch for a page whose blocks live at `prefix` (e.g.
+ * 'msgs[3].blocks'): one path key per changed block (or child, with patches: 'children').
+ * Blocks at `patch.count` and after no longer exist: trim the page's array when it shrinks.
+ */
+MarkdownRenderer.prototype.dataFor = function (patch, prefix) {
+  var data = {};
+  for (var i = 0; i < patch.blocks.length; i++) {
+    var b = patch.blocks[i];
+    var key = prefix + '[' + b.index + ']';
+    if (b.path.length === 0 && b.start === 0) {
+      data[key] = b.nodes;
+      continue;
+    }
+    for (var d = 0; d < b.path.length; d++) key += (d === 0 ? '' : '.children') + '[' + b.path[d] + ']';
+    var base = b.path.length === 0 ? key : key + '.children';
+    for (var j = 0; j < b.nodes.length; j++) data[base + '[' + (b.start + j) + ']'] = b.nodes[j];
+  }
+  return data;
+};
