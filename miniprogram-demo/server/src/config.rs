@@ -141,6 +141,8 @@ pub struct Generations {
     pub grace_secs: f64,
     /// Bound on the bytes of text one generation's event log keeps; older events are dropped.
     pub max_log_bytes: usize,
+    /// Finished answers kept for resuming; beyond it the oldest are forgotten before the TTL.
+    pub max_finished: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -214,7 +216,7 @@ impl Default for Limits {
 
 impl Default for Generations {
     fn default() -> Self {
-        Generations { ttl_secs: 600, grace_secs: 30.0, max_log_bytes: 1 << 20 }
+        Generations { ttl_secs: 600, grace_secs: 30.0, max_log_bytes: 1 << 20, max_finished: 50_000 }
     }
 }
 
@@ -275,8 +277,11 @@ impl Config {
         if let Some(v) = get("PORT") {
             self.server.port = num("PORT", &v)?;
         }
-        if let Some(v) = get("HOST") {
-            self.server.host = v.trim().parse().map_err(|_| format!("HOST={v:?} is not an IP address"))?;
+        if let Some(v) = get("RELAY_HOST") {
+            self.server.host = v.trim().parse().map_err(|_| format!("RELAY_HOST={v:?} is not an IP address"))?;
+        } else if let Some(ip) = get("HOST").and_then(|v| v.trim().parse().ok()) {
+            // Some shells export HOST as the machine's name: only an IP address counts.
+            self.server.host = ip;
         }
         if let Some(v) = get("RELAY_STATIC_DIR") {
             self.server.static_dir = v.into();
@@ -343,6 +348,7 @@ impl Config {
             ("RELAY_PER_IP_STREAMS", &mut self.limits.per_ip_streams),
             ("RELAY_MAX_GENERATIONS", &mut self.limits.max_generations),
             ("RELAY_MAX_LOG_BYTES", &mut self.generations.max_log_bytes),
+            ("RELAY_MAX_FINISHED", &mut self.generations.max_finished),
             ("RELAY_WORKER_THREADS", &mut self.server.worker_threads),
         ] {
             if let Some(v) = get(name) {
@@ -447,6 +453,15 @@ mod tests {
     }
 
     #[test]
+    fn host_accepts_an_ip_and_ignores_a_shell_hostname() {
+        let c = Config::load_from(env(&[("HOST", "devbox.local")])).unwrap();
+        assert!(c.server.host.is_loopback());
+        let c = Config::load_from(env(&[("HOST", "0.0.0.0")])).unwrap();
+        assert!(!c.server.host.is_loopback());
+        assert!(Config::load_from(env(&[("RELAY_HOST", "devbox")])).is_err());
+    }
+
+    #[test]
     fn base_url_implies_openai_and_needs_a_model() {
         let e = Config::load_from(env(&[("UPSTREAM_BASE_URL", "http://127.0.0.1:1/v1")])).unwrap_err();
         assert!(e.contains("needs a model"), "{e}");
@@ -461,7 +476,7 @@ mod tests {
             ("UPSTREAM_KIND", "openai"),
             ("UPSTREAM_MODEL", "gpt-4o-mini"),
             ("UPSTREAM_API_KEY", "sk-real"),
-            ("HOST", "0.0.0.0"),
+            ("RELAY_HOST", "0.0.0.0"),
         ];
         let c = Config::load_from(env(Box::leak(Box::new(public)))).unwrap();
         assert!(c.auth_required());

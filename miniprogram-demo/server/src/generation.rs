@@ -242,6 +242,9 @@ impl Generation {
             log.push(Kind::Done, "", max);
             log.finished = true;
             log.finished_at = Some(Instant::now());
+            // A finished answer is kept for the TTL: drop the growth slack now.
+            log.text.shrink_to_fit();
+            log.entries.shrink_to_fit();
         }
         self.changed.send_replace(());
     }
@@ -607,10 +610,21 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Forgets generations that finished more than `ttl` ago.
-    pub fn sweep(&self, ttl: Duration) {
-        let Some(deadline) = Instant::now().checked_sub(ttl) else { return };
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, g| !g.finished_before(deadline));
+    /// Forgets generations that finished more than `ttl` ago, and beyond `max_finished` kept
+    /// answers the oldest ones first (so a burst of traffic cannot hold memory for a whole TTL).
+    pub fn sweep(&self, ttl: Duration, max_finished: usize) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(deadline) = Instant::now().checked_sub(ttl) {
+            map.retain(|_, g| !g.finished_before(deadline));
+        }
+        let mut finished: Vec<(Instant, String)> =
+            map.iter().filter_map(|(id, g)| g.log().finished_at.map(|t| (t, id.clone()))).collect();
+        if finished.len() > max_finished {
+            finished.sort_unstable();
+            for (_, id) in &finished[..finished.len() - max_finished] {
+                map.remove(id);
+            }
+        }
     }
 }
 
@@ -757,6 +771,31 @@ mod tests {
         let mut g = Usage::default();
         g.merge_json(r#"{"promptTokenCount":3,"candidatesTokenCount":5,"thoughtsTokenCount":2,"totalTokenCount":10}"#);
         assert_eq!(g.to_json(), r#"{"prompt_tokens":3,"completion_tokens":7,"total_tokens":10}"#);
+    }
+
+    #[test]
+    fn sweep_keeps_at_most_max_finished_answers_newest_first() {
+        let r = Registry::default();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let g = Arc::new(Generation::new(
+                format!("g{i}"),
+                "m".into(),
+                String::new(),
+                4096,
+                Arc::new(Metrics::default()),
+            ));
+            if i != 2 {
+                g.end("stop", None);
+            }
+            ids.push(g.id.clone());
+            r.insert(g);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        r.sweep(Duration::from_secs(600), 2);
+        let kept: Vec<bool> = ids.iter().map(|id| r.get(id).is_some()).collect();
+        // g2 is running (never swept); of the finished g0, g1, g3, g4 the newest two stay.
+        assert_eq!(kept, [false, false, true, true, true]);
     }
 
     #[test]

@@ -219,7 +219,8 @@ fn spawn_sweeper(app: Weak<App>) {
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade() else { return };
-            app.registry.sweep(Duration::from_secs(app.config.generations.ttl_secs));
+            let g = &app.config.generations;
+            app.registry.sweep(Duration::from_secs(g.ttl_secs), g.max_finished);
             app.rate.sweep();
         }
     });
