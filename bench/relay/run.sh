@@ -48,8 +48,8 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 MOCK_PORT="$(free_port)"
 "$LOAD" mock --port "$MOCK_PORT" --deltas "$DELTAS" --interval-ms 20 2>"$WORK/mock.log" & PIDS+=($!)
 wait_port "$MOCK_PORT"
-# The same mock over HTTP/2 (h2c): the relay's upstream client multiplexes every stream on
-# one connection, as it does with https providers. nginx cannot proxy to HTTP/2 upstreams.
+# The same mock over HTTP/2 (h2c): with UPSTREAM_HTTP2=1 the relay multiplexes its streams
+# over a few upstream connections. nginx cannot proxy to HTTP/2 upstreams.
 MOCK_H2_PORT="$(free_port)"
 "$LOAD" mock --h2 --port "$MOCK_H2_PORT" --deltas "$DELTAS" --interval-ms 20 2>"$WORK/mock-h2.log" & PIDS+=($!)
 wait_port "$MOCK_H2_PORT"

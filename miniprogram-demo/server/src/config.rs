@@ -106,9 +106,12 @@ pub struct UpstreamConfig {
     pub include_usage: bool,
     /// Anthropic: `thinking.budget_tokens` (0 = off). Gemini: ask for thought summaries when > 0.
     pub thinking_budget: u32,
-    /// Speak HTTP/2 to an `http://` upstream without negotiation (h2c prior knowledge). All
-    /// streams then share one connection. `https://` upstreams negotiate HTTP/2 by themselves.
+    /// Speak HTTP/2 to the upstream (h2c prior knowledge on `http://`): streams share a few
+    /// connections instead of one each. Off: HTTP/1.1, one connection per stream.
     pub http2: bool,
+    /// With `http2`: how many connections the streams are spread over. A provider caps the
+    /// streams of one connection (often 100–250); streams beyond the cap wait for a slot.
+    pub http2_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +197,7 @@ impl Default for UpstreamConfig {
             include_usage: true,
             thinking_budget: 0,
             http2: false,
+            http2_connections: 4,
         }
     }
 }
@@ -336,6 +340,9 @@ impl Config {
         }
         if let Some(v) = get("UPSTREAM_HTTP2") {
             self.upstream.http2 = flag(&v);
+        }
+        if let Some(v) = get("UPSTREAM_HTTP2_CONNECTIONS") {
+            self.upstream.http2_connections = num("UPSTREAM_HTTP2_CONNECTIONS", &v)?;
         }
         if let Some(v) = get("UPSTREAM_THINKING_BUDGET") {
             self.upstream.thinking_budget = num("UPSTREAM_THINKING_BUDGET", &v)?;

@@ -101,7 +101,7 @@ fn end_events() -> &'static [u8] {
     b"data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"mock\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"mock\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":200,\"total_tokens\":201}}\n\ndata: [DONE]\n\n"
 }
 
-/// The same answers over HTTP/2 (h2c prior knowledge), every stream on one connection.
+/// The same answers over HTTP/2 (h2c prior knowledge), many streams per connection.
 async fn mock_h2(port: u16, deltas: usize, interval: Duration) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind the mock");
@@ -522,7 +522,7 @@ fn report(files: &[String]) -> String {
         "## Relay beside nginx: {n} concurrent streams, {} deltas 20 ms apart, loopback\n\n",
         runs.get("relay").and_then(|v| v["deltas_per_stream"].as_u64()).unwrap_or(0)
     ));
-    s.push_str("The relay talks HTTP/2 to the mock upstream (all streams on one connection, as with https providers); nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx) is shown too. Targets are the issue's, checked on the relay column.\n\n");
+    s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx) is shown too. Targets are the issue's, checked on the relay column.\n\n");
     s.push_str("| metric | nginx (`proxy_buffering off`) | chunkwise-relay | relay / nginx | relay, HTTP/1.1 upstream | relay-h1 / nginx | target | |\n");
     s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let (an, ar, ah) = (added("nginx"), added("relay"), added("relay-h1"));

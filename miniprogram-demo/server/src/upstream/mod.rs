@@ -8,6 +8,7 @@
 
 pub mod decode;
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,30 +23,55 @@ use crate::generation::{Generation, Kind, Usage};
 use crate::metrics::Metrics;
 use decode::UpstreamDecoder;
 
-/// A configured HTTP upstream and its connection pool.
+/// A configured HTTP upstream and its connections.
+///
+/// Over HTTP/1.1 every stream has its own upstream connection. With `upstream.http2` streams
+/// are multiplexed over `http2_connections` connections, each new stream going to the least
+/// busy one: a provider caps the streams of one connection (often 100 to 250) and hyper queues
+/// streams beyond the cap instead of opening another connection, so the capacity is
+/// connections × the provider's cap.
 pub struct Upstream {
     pub config: UpstreamConfig,
-    client: reqwest::Client,
+    clients: Vec<(reqwest::Client, AtomicUsize)>,
+}
+
+/// One stream in flight on a client; returns its slot on drop.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Upstream {
     pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
-        let mut builder = reqwest::Client::builder();
-        if config.http2 {
-            builder = builder.http2_prior_knowledge();
+        let n = if config.http2 { config.http2_connections.max(1) } else { 1 };
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            let builder = reqwest::Client::builder();
+            let builder = if config.http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
+            let client = builder
+                .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("building the HTTP client: {e}"))?;
+            clients.push((client, AtomicUsize::new(0)));
         }
-        let client = builder
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("building the HTTP client: {e}"))?;
-        Ok(Upstream { config, client })
+        Ok(Upstream { config, clients })
+    }
+
+    /// The least busy client, with its in-flight count taken.
+    fn client(&self) -> (&reqwest::Client, InFlight<'_>) {
+        let (client, count) = self.clients.iter().min_by_key(|(_, n)| n.load(Relaxed)).expect("at least one client");
+        count.fetch_add(1, Relaxed);
+        (client, InFlight(count))
     }
 
     /// The provider's streaming request for `prompt`.
-    fn request(&self, model: &str, prompt: &Prompt) -> reqwest::RequestBuilder {
+    fn request(&self, client: &reqwest::Client, model: &str, prompt: &Prompt) -> reqwest::RequestBuilder {
         let c = &self.config;
         let (url, body) = match c.kind {
             Provider::Anthropic => {
@@ -59,8 +85,7 @@ impl Upstream {
                 (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage))
             }
         };
-        let mut req = self
-            .client
+        let mut req = client
             .post(url)
             .header("content-type", "application/json")
             .header("accept", "text/event-stream")
@@ -81,7 +106,8 @@ impl Upstream {
     pub async fn run(&self, model: &str, prompt: &Prompt, gen: &Generation, metrics: &Metrics) {
         let c = &self.config;
         let first_byte = Duration::from_millis(c.first_byte_timeout_ms);
-        let resp = match tokio::time::timeout(first_byte, self.request(model, prompt).send()).await {
+        let (client, _in_flight) = self.client();
+        let resp = match tokio::time::timeout(first_byte, self.request(client, model, prompt).send()).await {
             Err(_) => {
                 return gen.fail(ApiError::upstream(
                     StatusCode::GATEWAY_TIMEOUT,
