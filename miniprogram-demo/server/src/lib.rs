@@ -164,9 +164,10 @@ impl App {
         let task = tokio::spawn(async move {
             // Dropped when the task ends or is aborted (cancel): frees the slots.
             let _running = Running { app: app.clone(), generation: g.clone(), _permit: permit };
+            // Boxed: the task then holds only the branch it runs, not the larger of the two.
             match source {
-                Source::Demo => demo::run(&g, &prompt, &app.config.demo).await,
-                Source::Http { upstream, model } => upstream.run(&model, &prompt, &g, &app.metrics).await,
+                Source::Demo => Box::pin(demo::run(&g, &prompt, &app.config.demo)).await,
+                Source::Http { upstream, model } => Box::pin(upstream.run(&model, &prompt, &g, &app.metrics)).await,
             }
         });
         gen.set_task(task.abort_handle());

@@ -8,7 +8,8 @@
 //!   [--label L] [--timeout-s 120]`: opens N streams (started evenly over the ramp), decodes
 //!   each with the chunkwise decoder, checks every byte of every answer, and prints one JSON
 //!   line: errors, time to first token, CPU of the given processes per delta, and their memory
-//!   growth per open stream.
+//!   growth per open stream (median RSS over the samples with the most streams open, minus
+//!   the RSS before the run; the largest such sample is reported too).
 //! - `relay-load report FILE...`: the Markdown table of the runs.
 
 use std::collections::BTreeMap;
@@ -413,21 +414,17 @@ async fn run(cfg: RunConfig) -> Value {
 
     let cpu0 = cpu_ticks(&cfg.pids);
     let rss0 = rss_kib(&cfg.pids);
-    let peak: Arc<Mutex<(usize, u64)>> = Arc::new(Mutex::new((0, rss0)));
+    // Every (open streams, RSS) sample, taken every 100 ms.
+    let samples: Arc<Mutex<Vec<(usize, u64)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (pids, open, peak, stop) = (cfg.pids.clone(), open.clone(), peak.clone(), stop.clone());
+        let (pids, open, samples, stop) = (cfg.pids.clone(), open.clone(), samples.clone(), stop.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let n = open.load(Ordering::Relaxed);
-                let rss = rss_kib(&pids);
-                let mut p = peak.lock().unwrap();
-                // The sample with the most streams open (the largest RSS among those).
-                if n > p.0 || (n == p.0 && rss > p.1) {
-                    *p = (n, rss);
-                }
+                samples.lock().unwrap().push((n, rss_kib(&pids)));
             }
         })
     };
@@ -479,7 +476,21 @@ async fn run(cfg: RunConfig) -> Value {
     ttfts.sort_by(|a, b| a.total_cmp(b));
     let deltas = (ok * cfg.deltas) as f64;
     let cpu_s = (cpu1 - cpu0) as f64 / cfg.clk_tck;
-    let (open_at_peak, rss_peak) = *peak.lock().unwrap();
+    // Memory while the most streams were open: the median RSS of those samples (steady state;
+    // one sample caught mid-burst does not decide), and the largest, reported beside it.
+    let samples = samples.lock().unwrap().clone();
+    let open_at_peak = samples.iter().map(|s| s.0).max().unwrap_or(0);
+    let mut at_peak: Vec<u64> = samples.iter().filter(|s| s.0 == open_at_peak).map(|s| s.1).collect();
+    at_peak.sort_unstable();
+    let rss_median = at_peak.get(at_peak.len() / 2).copied().unwrap_or(rss0);
+    let rss_peak = at_peak.last().copied().unwrap_or(rss0);
+    let per_stream = |rss: u64| {
+        if open_at_peak > 0 && !cfg.pids.is_empty() {
+            rss.saturating_sub(rss0) as f64 / open_at_peak as f64
+        } else {
+            f64::NAN
+        }
+    };
     json!({
         "label": cfg.label,
         "streams": cfg.streams,
@@ -496,9 +507,12 @@ async fn run(cfg: RunConfig) -> Value {
         "cpu_s": cpu_s,
         "cpu_us_per_delta": if deltas > 0.0 && !cfg.pids.is_empty() { cpu_s * 1e6 / deltas } else { f64::NAN },
         "rss_base_kib": rss0,
+        "rss_median_kib": rss_median,
         "rss_peak_kib": rss_peak,
         "open_at_peak": open_at_peak,
-        "kib_per_stream": if open_at_peak > 0 && !cfg.pids.is_empty() { (rss_peak.saturating_sub(rss0)) as f64 / open_at_peak as f64 } else { f64::NAN },
+        "samples_at_peak": at_peak.len(),
+        "kib_per_stream": per_stream(rss_median),
+        "kib_per_stream_max": per_stream(rss_peak),
     })
 }
 
@@ -543,7 +557,10 @@ fn report(files: &[String]) -> String {
     let (mn, mr, mh) =
         (get("nginx", "kib_per_stream"), get("relay", "kib_per_stream"), get("relay-h1", "kib_per_stream"));
     s.push_str(&format!(
-        "| memory per open stream (KiB) | {mn:.1} | {mr:.1} | {} | {mh:.1} | {} | ≤ 32 KiB | {} |\n",
+        "| memory per open stream (KiB, median; max {:.1} / {:.1} / {:.1}) | {mn:.1} | {mr:.1} | {} | {mh:.1} | {} | ≤ 32 KiB | {} |\n",
+        get("nginx", "kib_per_stream_max"),
+        get("relay", "kib_per_stream_max"),
+        get("relay-h1", "kib_per_stream_max"),
         ratio(mr, mn),
         ratio(mh, mn),
         verdict(mr <= 32.0)

@@ -107,7 +107,10 @@ impl Upstream {
         let c = &self.config;
         let first_byte = Duration::from_millis(c.first_byte_timeout_ms);
         let (client, _in_flight) = self.client();
-        let resp = match tokio::time::timeout(first_byte, self.request(client, model, prompt).send()).await {
+        // Boxed so the request machinery is freed once the response arrives, instead of
+        // staying in the task for the whole stream.
+        let sending = Box::pin(tokio::time::timeout(first_byte, self.request(client, model, prompt).send()));
+        let resp = match sending.await {
             Err(_) => {
                 return gen.fail(ApiError::upstream(
                     StatusCode::GATEWAY_TIMEOUT,
