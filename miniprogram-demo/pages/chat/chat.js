@@ -111,8 +111,9 @@ Page({
     const patch = {};
     if (view.text !== m.text) {
       // ============ chunkwise-markdown slot ============
-      // With the Markdown component, view.delta (the text added since the last update) is
-      // what its renderer appends; for now the plain text path is set.
+      // The answer renders through <chunkwise-markdown text="{{item.text}}">: the component
+      // appends what the text gained since its last update (view.delta) to its renderer and
+      // sets only the changed blocks. The page keeps the text (the history it sends).
       patch[key + '.text'] = view.text;
       // Collapse the reasoning when the answer starts, unless the user opened it.
       if (m.text === '' && m.reasoning && !m.pinned) patch[key + '.showReasoning'] = false;
