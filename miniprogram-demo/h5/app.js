@@ -4,6 +4,7 @@
 // Query options: ?relay=http://127.0.0.1:8787 (default: this page's origin), ?model=demo,
 // ?token=<client token> (when the relay requires one).
 import { init, streamChat, fetchRequest } from '/pkg/web/index.js';
+import { init as initMarkdown, MarkdownRenderer } from '/pkg/web/markdown.js';
 
 const params = new URLSearchParams(location.search);
 const RELAY = (params.get('relay') || location.origin).replace(/\/+$/, '');
@@ -27,6 +28,88 @@ const request = fetchRequest(window.fetch.bind(window));
 const msgs = [];
 let task = null;
 let ready = false;
+let markdownReady = false; // false: answers show as plain text
+
+// ---- Markdown: the renderer's rich-text nodes as DOM elements with the same md-* classes ----
+const TAG = /^[a-z][a-z0-9]*$/;
+const ATTRS = ['class', 'style', 'alt', 'start'];
+const SAFE_URL = /^(https?:|mailto:)/i;
+
+/** A rich-text node → a DOM node. Text nodes carry & as &amp; (rich-text decodes entities). */
+function toDom(n) {
+  if (n.type === 'text') return document.createTextNode(n.text.replace(/&amp;/g, '&'));
+  const el = document.createElement(TAG.test(n.name) ? n.name : 'span');
+  const attrs = n.attrs || {};
+  for (const k of ATTRS) if (typeof attrs[k] === 'string') el.setAttribute(k, attrs[k]);
+  if (n.name === 'img' && typeof attrs.src === 'string' && SAFE_URL.test(attrs.src)) el.setAttribute('src', attrs.src);
+  for (const c of n.children || []) el.appendChild(toDom(c));
+  return el;
+}
+
+/** Once a block's URLs are known (Patch.links: links and images in order), its links open them. */
+function linkify(blockEl, urls) {
+  const els = blockEl.querySelectorAll('a.md-a, img.md-img');
+  if (els.length !== urls.length) return; // should not happen; then the links stay text
+  els.forEach((el, i) => {
+    if (el.tagName === 'A' && SAFE_URL.test(urls[i])) {
+      el.href = urls[i];
+      el.target = '_blank';
+      el.rel = 'noopener noreferrer';
+    }
+  });
+}
+
+/** Applies a Patch to message m's answer element: only the changed children are replaced. */
+function applyPatch(m, patch) {
+  const root = m.el.querySelector('.answer');
+  for (const b of patch.blocks) {
+    let el = m.blocks[b.index];
+    if (!el) {
+      el = document.createElement('div');
+      el.className = 'md-block';
+      root.appendChild(el); // blocks arrive in order: every earlier one exists
+      m.blocks[b.index] = el;
+    }
+    if (typeof b.nodes === 'string') {
+      el.textContent = b.nodes; // raw HTML (not enabled by this page): shown as text, never parsed
+    } else {
+      let parent = el;
+      for (const i of b.path) parent = parent.childNodes[i];
+      while (parent.childNodes.length > b.start) parent.removeChild(parent.lastChild);
+      for (const n of b.nodes) parent.appendChild(toDom(n));
+    }
+    if (b.links) linkify(el, b.links);
+  }
+  while (m.blocks.length > patch.count) m.blocks.pop().remove();
+}
+
+/** The answer of m is now `text` (final when `done`): the renderer appends what it gained. */
+function renderAnswer(m, text, done) {
+  const answer = m.el.querySelector('.answer');
+  if (!markdownReady) {
+    answer.classList.add('plain');
+    answer.textContent = text;
+    return;
+  }
+  if (m.finished ? text !== m.fed : !text.startsWith(m.fed)) {
+    if (m.md !== null) m.md.reset();
+    m.fed = '';
+    m.finished = false;
+    m.blocks = [];
+    answer.textContent = '';
+  }
+  if (m.md === null && (text.length > m.fed.length || (done && !m.finished))) m.md = new MarkdownRenderer({ patches: 'children' });
+  if (text.length > m.fed.length) {
+    applyPatch(m, m.md.append(text.slice(m.fed.length)));
+    m.fed = text;
+  }
+  if (done && !m.finished) {
+    applyPatch(m, m.md.finish());
+    m.finished = true;
+    m.md.free(); // the answer is final: a retry or a new text gets a new renderer
+    m.md = null;
+  }
+}
 
 function setBusy(busy) {
   send.hidden = busy;
@@ -57,7 +140,7 @@ function assistantElement(m) {
 }
 
 function addAssistant() {
-  const m = { role: 'assistant', text: '', reasoning: '', status: 'connecting', el: null, pinned: false };
+  const m = { role: 'assistant', text: '', reasoning: '', status: 'connecting', el: null, pinned: false, md: null, fed: '', finished: false, blocks: [] };
   m.el = assistantElement(m);
   chat.appendChild(m.el);
   msgs.push(m);
@@ -88,10 +171,11 @@ function ask(m) {
 /** One update → the few DOM changes it implies. */
 function show(m, view) {
   const el = m.el;
-  if (view.text !== m.text) {
-    // chunkwise-markdown slot: with the Markdown renderer, view.delta is what it appends.
-    el.querySelector('.answer').textContent = view.text;
-    if (m.text === '' && m.reasoning && !m.pinned) el.querySelector('.reasoning').open = false;
+  if (view.text !== m.text || (view.done && !m.finished)) {
+    // chunkwise-markdown slot: the renderer appends view.delta (what the text gained since
+    // the last update); done: finish(), the blocks equal a one-shot render of the answer.
+    renderAnswer(m, view.text, view.done);
+    if (m.text === '' && view.text && m.reasoning && !m.pinned) el.querySelector('.reasoning').open = false;
     m.text = view.text;
   }
   if (view.reasoning !== m.reasoning) {
@@ -130,7 +214,9 @@ function retry(m) {
   if (task) return;
   const fresh = assistantElement(m);
   m.el.replaceWith(fresh);
-  Object.assign(m, { text: '', reasoning: '', status: 'connecting', el: fresh, pinned: false });
+  if (m.md !== null) m.md.free();
+  m.md = null;
+  Object.assign(m, { text: '', reasoning: '', status: 'connecting', el: fresh, pinned: false, fed: '', finished: false, blocks: [] });
   ask(m);
 }
 
@@ -161,7 +247,15 @@ document.addEventListener('visibilitychange', () => {
   else task.resume();
 });
 
-init().then(
+// The decoder and the Markdown renderer (its own wasm module) load side by side; without the
+// latter, answers show as plain text.
+Promise.all([
+  init(),
+  initMarkdown().then(
+    () => (markdownReady = true),
+    (e) => console.warn('chunkwise markdown: ' + e.message + ' (answers show as plain text)')
+  ),
+]).then(
   () => {
     ready = true;
     input.placeholder = '问点什么…（Enter 发送，Shift+Enter 换行）';

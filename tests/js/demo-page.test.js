@@ -77,7 +77,7 @@ function peakRate(calls) {
   return peak;
 }
 
-/** Renders the page data with wcc's $gwx and returns the answer texts shown. */
+/** Renders the page data with wcc's $gwx and returns the answer texts given to chunkwise-markdown (with done). */
 function renderedAnswers(data) {
   let compiler;
   try {
@@ -95,7 +95,7 @@ function renderedAnswers(data) {
   const text = (n) => (typeof n === 'string' ? n : (n.children || []).map(text).join(''));
   (function walk(n) {
     if (!n || typeof n !== 'object') return;
-    if (n.attr && typeof n.attr.class === 'string' && n.attr.class.split(' ').includes('answer')) out.push(text(n));
+    if (n.attr && typeof n.attr.class === 'string' && n.attr.class.split(' ').includes('answer')) out.push(n.tag === 'wx-chunkwise-markdown' && n.attr.done === true ? n.attr.text : text(n));
     (n.children || []).forEach(walk);
   })(tree);
   return out;

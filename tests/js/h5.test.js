@@ -1,6 +1,8 @@
 'use strict';
 // The H5 page (miniprogram-demo/h5, served by the relay at /) in headless Chromium: it loads
-// pkg/web, asks, the answer streams in typewriter steps and equals the demo model's answer;
+// pkg/web, asks, the answer streams in typewriter steps and renders as Markdown (pkg/web's
+// MarkdownRenderer, nodes as DOM elements): its HTML ends equal to a one-shot render (by the
+// Node build) of the demo model's answer;
 // a second question is stopped mid-way (the relay cancels it); a screenshot goes to
 // tests/js/artifacts/ (not committed). Only 127.0.0.1 is reachable; every wait is bounded.
 const test = require('node:test');
@@ -14,6 +16,33 @@ const ARTIFACTS = path.join(__dirname, 'artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ZH = '小程序里怎么做流式输出？';
 const EN = 'How do I stream an answer in a browser?';
+
+const md = require(path.join(ROOT, 'pkg', 'node', 'markdown.js'));
+
+/** The one-shot render of `text`: whole blocks. */
+function oneShot(text) {
+  const r = new md.MarkdownRenderer();
+  const blocks = [];
+  for (const p of [r.append(text), r.finish()]) {
+    for (const b of p.blocks) if (b.path.length === 0 && b.start === 0) blocks[b.index] = b.nodes;
+    blocks.length = p.count;
+  }
+  r.free();
+  return blocks;
+}
+const textOf = (nodes) => nodes.map((n) => (n.type === 'text' ? n.text.replace(/&amp;/g, '&') : textOf(n.children || []))).join('');
+const renderedText = (text) => oneShot(text).map(textOf).join('');
+/** The HTML the page should hold for these blocks, as the browser serializes it. */
+function blocksHtml(blocks) {
+  const esc = (t, attr) => t.replace(/&/g, '&amp;').replace(/\u00a0/g, '&nbsp;').replace(attr ? /"/g : /[<>]/g, (c) => ({ '"': '&quot;', '<': '&lt;', '>': '&gt;' })[c]);
+  const VOID = new Set(['img', 'br', 'hr']);
+  const node = (n) => {
+    if (n.type === 'text') return esc(n.text.replace(/&amp;/g, '&'), false);
+    const attrs = ['class', 'style', 'alt', 'start', 'src'].filter((k) => n.attrs && typeof n.attrs[k] === 'string').map((k) => ` ${k}="${esc(n.attrs[k], true)}"`).join('');
+    return `<${n.name}${attrs}>` + (VOID.has(n.name) ? '' : (n.children || []).map(node).join('') + `</${n.name}>`);
+  };
+  return blocks.map((b) => '<div class="md-block">' + b.map(node).join('') + '</div>').join('');
+}
 
 let chromium = null;
 try {
@@ -38,6 +67,7 @@ function lastAnswer(page) {
     if (!m) return null;
     return {
       text: m.querySelector('.answer').textContent,
+      html: m.querySelector('.answer').innerHTML.replace(/ (href|target|rel)="[^"]*"/g, ''),
       reasoning: m.querySelector('.reasoning-body').textContent,
       status: m.dataset.status,
       error: m.querySelector('.error').hidden ? '' : m.querySelector('.error-text').textContent,
@@ -102,7 +132,14 @@ test('the H5 page in headless Chromium: ask, watch the answer stream, stop, scre
     t.diagnostic(`first answer streamed in ${Date.now() - t0} ms, ${first.lengths.length} steps`);
     const zh = await expectedAnswer(relay.base, [{ role: 'user', content: ZH }]);
     assert.equal(first.answer.error, '');
-    assert.equal(first.answer.text, zh.text);
+    // The answer shows as Markdown: exactly a one-shot render of the model's text.
+    assert.equal(first.answer.text, renderedText(zh.text));
+    assert.equal(first.answer.html, blocksHtml(oneShot(zh.text)));
+    for (const sel of ['.md-block h2.md-h2', 'pre.md-pre code.md-pre-code .md-kw', 'table.md-table th.md-th', '.md-blockquote', 'ol.md-ol li.md-li']) {
+      assert.ok(await page.$(`.msg.assistant ${sel}`), `the answer has ${sel}`);
+    }
+    assert.ok(await page.$('link[href="./chunkwise-markdown.css"]'));
+    assert.equal(await page.$eval('.msg.assistant .md-pre', (e) => getComputedStyle(e).overflowX), 'auto', 'the theme CSS applies');
     assert.equal(first.answer.reasoning, zh.reasoning);
     assert.ok(first.lengths.length >= 10, `the answer appeared in ${first.lengths.length} steps`);
     for (let i = 1; i < first.lengths.length; i++) assert.ok(first.lengths[i] > first.lengths[i - 1], 'it only grows');
@@ -121,8 +158,11 @@ test('the H5 page in headless Chromium: ask, watch the answer stream, stop, scre
       { role: 'user', content: EN },
     ]);
     assert.ok(stopped.answer.text.length >= partial.answer.text.length);
-    assert.ok(stopped.answer.text.length < en.text.length, 'stopped before the end');
-    assert.ok(en.text.startsWith(stopped.answer.text), 'what was shown is the start of the answer');
+    assert.ok(stopped.answer.text.length < renderedText(en.text).length, 'stopped before the end');
+    // What was shown is the start of the answer: the render of one of its prefixes.
+    let prefix = -1;
+    for (let n = 1; n < en.text.length && prefix < 0; n++) if (renderedText(en.text.slice(0, n)) === stopped.answer.text) prefix = n;
+    assert.ok(prefix > 0, `the stopped answer ${JSON.stringify(stopped.answer.text.slice(-40))} renders a prefix of the model's answer`);
     assert.equal(await page.isVisible('#send'), true);
     assert.equal(await page.textContent('.msg.assistant:last-of-type .status'), '已停止');
     const cancel = requests.find((r) => r.method === 'POST' && /\/v1\/chat\/stream\/[^/]+\/cancel$/.test(r.url));

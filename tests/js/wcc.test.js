@@ -198,8 +198,12 @@ test('the chat page renders the expected tree for sample states', { skip: !onLin
   assert.equal(findAll(tree, hasClass('empty')).length, 0);
   const user = findAll(tree, hasClass('user-bubble'));
   assert.deepEqual(user.map(textOf), ['你好']);
+  // The answer renders through the chunkwise-markdown component, fed the message's text
+  // (markdown-component.test.js renders the component itself).
   const answers = findAll(tree, hasClass('answer'));
-  assert.deepEqual(answers.map(textOf), [answer]);
+  assert.deepEqual(answers.map((n) => n.tag), ['wx-chunkwise-markdown']);
+  assert.deepEqual(answers.map((n) => n.attr.text), [answer]);
+  assert.equal(answers[0].attr.done, false, 'not final while streaming');
   assert.equal(findAll(tree, hasClass('cursor')).length, 1, 'the typing cursor');
   assert.equal(findAll(tree, hasClass('stop')).length, 1);
   assert.equal(findAll(tree, hasClass('send')).length, 0);
