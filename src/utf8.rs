@@ -403,6 +403,11 @@ impl Utf8Decoder {
 /// Used for SSE field values and JSON payloads, whose bytes are always delimited by ASCII,
 /// so decoding them one by one equals decoding the whole stream.
 pub fn decode_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    // std's lossy decoding also substitutes maximal subparts, as WHATWG does.
-    String::from_utf8_lossy(bytes)
+    // Valid text is the rule: the strict check (with its ASCII fast path) is much faster than
+    // the lossy iterator, which is only needed when there is something to replace. std's
+    // lossy decoding substitutes maximal subparts, as WHATWG does.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
