@@ -2,21 +2,24 @@
 # The relay beside nginx, in one run, on loopback only (issue 3, "Speed").
 #
 #   bench/relay/run.sh            # 1,000 streams vs nginx, then 10,000 through the relay
-#   STREAMS=200 BIG=0 bench/relay/run.sh   # a quick look
+#   STREAMS=200 BIG=0 REPEAT=1 bench/relay/run.sh   # a quick look
 #
 # A fast mock OpenAI upstream (200 deltas, 20 ms apart) answers every stream; a load
 # generator checks every byte of every answer and measures, for each proxy in front of the
 # same mock: time to first token (p99, minus the direct-to-mock p99), CPU per relayed delta
 # (utime+stime from /proc/<pid>/stat over the run) and memory per open stream (RSS growth
 # over the idle process / streams open at the sample). Then 10,000 streams (deltas 200 ms
-# apart) through the relay: the error rate. Everything stops by itself; results go to
-# bench/results/relay.md (gitignored) and are printed.
+# apart) through the relay: the error rate. The 1,000-stream phases run REPEAT times (default
+# 3), interleaved, and the table takes each metric's median, so a burst of other work on a
+# shared machine skews one repetition, not the result. Everything stops by itself; results go
+# to bench/results/relay.md (gitignored) and are printed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 STREAMS="${STREAMS:-1000}"
 BIG="${BIG:-10000}"
 DELTAS="${DELTAS:-200}"
+REPEAT="${REPEAT:-3}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d /tmp/relay-bench.XXXXXX)"
 OUT="$ROOT/bench/results/relay.md"
@@ -58,15 +61,10 @@ run() { # label url timeout pids... -> $WORK/label.json
   local label="$1" url="$2" streams="$3" ramp="$4" timeout="$5" pids="$6"
   echo "• $label: $streams streams → $url"
   "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
-    --timeout-s "$timeout" --pids "$pids" --clk-tck "$(getconf CLK_TCK)" | tee "$WORK/$label.json"
+    --timeout-s "$timeout" --pids "$pids" --clk-tck "$(getconf CLK_TCK)" | tee "$WORK/$label-${REP:-1}.json"
   sleep 1
 }
 
-# 1. Straight to the mock: the TTFT floor the proxies are measured against.
-want direct && run direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$STREAMS" 1000 120 ""
-
-# 2. nginx, proxy_buffering off: the floor a pure proxy reaches.
-if want nginx; then
 NGINX_PORT="$(free_port)"
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -97,15 +95,7 @@ http {
   }
 }
 EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & NGINX_MASTER=$!; PIDS+=($NGINX_MASTER)
-wait_port "$NGINX_PORT"
-sleep 0.5
-NGINX_PIDS="$(echo "$NGINX_MASTER" $(pgrep -P "$NGINX_MASTER") | tr ' ' ',')"
-run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$NGINX_PIDS"
-kill "$NGINX_MASTER"; wait "$NGINX_MASTER" 2>/dev/null || true
-fi
 
-# 3. The relay in front of the same mock.
 start_relay() { # port upstream-port http2 -> RELAY_PID
   env ${RELAY_ENV:-} PORT="$1" UPSTREAM_BASE_URL="http://127.0.0.1:$2/v1" UPSTREAM_HTTP2="$3" UPSTREAM_MODEL=mock UPSTREAM_API_KEY=bench \
     RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE=0 RELAY_MAX_GENERATIONS=100000 \
@@ -114,18 +104,36 @@ start_relay() { # port upstream-port http2 -> RELAY_PID
   wait_port "$1"
   sleep 0.3
 }
-if want relay-h1; then
-  RELAY_PORT="$(free_port)"
-  start_relay "$RELAY_PORT" "$MOCK_PORT" 0
-  run relay-h1 "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
-  kill "$RELAY_PID"
-fi
-if want relay; then
-  RELAY_PORT="$(free_port)"
-  start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
-  run relay "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
-  kill "$RELAY_PID"
-fi
+for REP in $(seq "$REPEAT"); do
+  echo "— repetition $REP of $REPEAT"
+  # 1. Straight to the mock: the TTFT floor the proxies are measured against.
+  want direct && run direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$STREAMS" 1000 120 ""
+
+  # 2. nginx, proxy_buffering off: the floor a pure proxy reaches.
+  if want nginx; then
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & NGINX_MASTER=$!; PIDS+=($NGINX_MASTER)
+    wait_port "$NGINX_PORT"
+    sleep 0.5
+    NGINX_PIDS="$(echo "$NGINX_MASTER" $(pgrep -P "$NGINX_MASTER") | tr ' ' ',')"
+    run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$NGINX_PIDS"
+    kill "$NGINX_MASTER"; wait "$NGINX_MASTER" 2>/dev/null || true
+  fi
+
+  # 3. The relay in front of the same mock: HTTP/1.1 upstream (the default), then HTTP/2.
+  if want relay-h1; then
+    RELAY_PORT="$(free_port)"
+    start_relay "$RELAY_PORT" "$MOCK_PORT" 0
+    run relay-h1 "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+    kill "$RELAY_PID"
+  fi
+  if want relay; then
+    RELAY_PORT="$(free_port)"
+    start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
+    run relay "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+    kill "$RELAY_PID"
+  fi
+done
+REP=1
 
 # 4. 10,000 concurrent streams through the relay, deltas 200 ms apart.
 if want big && [ "$BIG" -gt 0 ]; then
