@@ -4,17 +4,8 @@
 mod common;
 
 use chunkwise::{Format, Options, StreamDecoder, Update};
-use common::{all_splits, split_random, Rng};
+use common::{decode, all_splits, split_random, Rng};
 
-fn decode(options: &Options, pieces: &[&[u8]]) -> Update {
-    let mut d = StreamDecoder::new(options.clone());
-    let mut all = Update::default();
-    for p in pieces {
-        all.merge(d.push(p));
-    }
-    all.merge(d.finish());
-    all
-}
 
 fn opts(format: Format) -> Options {
     Options { format, ..Options::default() }

@@ -8,18 +8,9 @@
 //!   output never exceeding what the input could produce).
 mod common;
 
-use chunkwise::{Format, Options, StreamDecoder, Update};
-use common::{split_random, Rng};
+use chunkwise::{Format, Options};
+use common::{decode, split_random, Rng};
 
-fn decode(options: &Options, pieces: &[&[u8]]) -> Update {
-    let mut d = StreamDecoder::new(options.clone());
-    let mut all = Update::default();
-    for p in pieces {
-        all.merge(d.push(p));
-    }
-    all.merge(d.finish());
-    all
-}
 
 const TOKENS: &[&[u8]] = &[
     b"data: ",

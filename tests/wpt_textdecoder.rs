@@ -39,13 +39,7 @@ fn decoder() -> StreamDecoder {
 }
 
 fn run(pieces: &[&[u8]]) -> Update {
-    let mut d = decoder();
-    let mut all = Update::default();
-    for p in pieces {
-        all.merge(d.push(p));
-    }
-    all.merge(d.finish());
-    all
+    common::decode(&Options { format: Format::Text, ..Options::default() }, pieces)
 }
 
 fn show(s: &str) -> String {

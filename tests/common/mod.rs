@@ -2,6 +2,19 @@
 //! however the input is cut, so each test runs its input through these.
 #![allow(dead_code)]
 
+use chunkwise::{Options, StreamDecoder, Update};
+
+/// Decodes `pieces` as one body with a fresh decoder, merging every update and `finish()`.
+pub fn decode(options: &Options, pieces: &[&[u8]]) -> Update {
+    let mut d = StreamDecoder::new(options.clone());
+    let mut all = Update::default();
+    for p in pieces {
+        all.merge(d.push(p));
+    }
+    all.merge(d.finish());
+    all
+}
+
 /// A tiny deterministic PRNG (xorshift64*), so failures reproduce from the seed alone.
 pub struct Rng(u64);
 
