@@ -162,6 +162,7 @@ case "${1:-build}" in
     build
     ensure_node_modules
     node bench/decoder.js
+    node bench/markdown.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
   fuzz)

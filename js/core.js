@@ -37,9 +37,9 @@ function refreshViews() {
   }
 }
 
-function ensureLoaded() {
+function ensureLoaded(what) {
   if (glue === null) {
-    throw new Error('chunkwise: the wasm module is not loaded yet; await init() before creating a StreamDecoder');
+    throw new Error('chunkwise: the wasm module is not loaded yet; await init() before creating a ' + what);
   }
 }
 
@@ -128,7 +128,7 @@ function emptyUpdate(text, done) {
  */
 function StreamDecoder(options) {
   if (!(this instanceof StreamDecoder)) throw new TypeError("chunkwise: use 'new StreamDecoder(options)'");
-  ensureLoaded();
+  ensureLoaded('StreamDecoder');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: StreamDecoder options must be an object');
   var format = options.format === undefined ? 'text' : options.format;

@@ -11,7 +11,7 @@
  */
 function MarkdownRenderer(options) {
   if (!(this instanceof MarkdownRenderer)) throw new TypeError("chunkwise: use 'new MarkdownRenderer(options)'");
-  ensureLoaded();
+  ensureLoaded('MarkdownRenderer');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: MarkdownRenderer options must be an object');
   var patches = options.patches === undefined ? 'blocks' : options.patches;

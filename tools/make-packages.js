@@ -225,4 +225,6 @@ for (const dir of ['miniprogram/', 'node/', 'web/', '']) {
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'js/package.json'), 'utf8'));
 write('package.json', JSON.stringify(pkg, null, 2) + '\n');
+// The Markdown theme for pages in a browser (the mini-program component has its wxss).
+fs.copyFileSync(path.join(root, 'js/chunkwise-markdown.css'), path.join(pkgDir, 'web/chunkwise-markdown.css'));
 for (const f of ['README.md']) if (fs.existsSync(path.join(root, f))) fs.copyFileSync(path.join(root, f), path.join(pkgDir, f));

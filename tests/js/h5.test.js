@@ -138,7 +138,7 @@ test('the H5 page in headless Chromium: ask, watch the answer stream, stop, scre
     for (const sel of ['.md-block h2.md-h2', 'pre.md-pre code.md-pre-code .md-kw', 'table.md-table th.md-th', '.md-blockquote', 'ol.md-ol li.md-li']) {
       assert.ok(await page.$(`.msg.assistant ${sel}`), `the answer has ${sel}`);
     }
-    assert.ok(await page.$('link[href="./chunkwise-markdown.css"]'));
+    assert.ok(await page.$('link[href="/pkg/web/chunkwise-markdown.css"]'));
     assert.equal(await page.$eval('.msg.assistant .md-pre', (e) => getComputedStyle(e).overflowX), 'auto', 'the theme CSS applies');
     assert.equal(first.answer.reasoning, zh.reasoning);
     assert.ok(first.lengths.length >= 10, `the answer appeared in ${first.lengths.length} steps`);
