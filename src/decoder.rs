@@ -32,10 +32,6 @@ use crate::sse::{SseItem, SseParser};
 use crate::update::{Event, StreamError, Update};
 use crate::utf8::{decode_lossy, Utf8Decoder};
 
-/// Whitespace before the first byte that tells SSE from JSON is held up to this much;
-/// beyond it the body is taken for SSE.
-const MAX_HELD_WHITESPACE: usize = 4096;
-
 /// The default bound of one line, event, record or JSON value: 1 MiB.
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
 
@@ -69,8 +65,8 @@ enum Framing {
     /// whitespace decides.
     SseOrJson {
         decided: Option<bool>,
-        /// Leading whitespace, until a byte decides.
-        held: Vec<u8>,
+        /// What came before the deciding byte.
+        held: Sniffed,
         sse: SseParser,
         json: JsonValues,
     },
@@ -100,7 +96,7 @@ impl StreamDecoder {
             Format::HexRecords => Framing::HexRecords(HexRecords::new(max), Utf8Decoder::new()),
             _ => Framing::SseOrJson {
                 decided: None,
-                held: Vec::new(),
+                held: Sniffed::default(),
                 sse: SseParser::new(max),
                 json: JsonValues::new(max),
             },
@@ -229,18 +225,18 @@ impl StreamDecoder {
                 }
             }
             Framing::SseOrJson { decided, held, sse, json } => {
+                let replay;
                 let mut bytes = bytes;
                 if decided.is_none() {
-                    // Leading whitespace is held until a byte decides, so that the parser
-                    // sees the same bytes however the body was cut (SSE lines count it).
-                    *decided = bytes.iter().find(|b| !b.is_ascii_whitespace()).map(|&b| b != b'{' && b != b'[');
-                    if decided.is_none() && !last && held.len() + bytes.len() <= MAX_HELD_WHITESPACE {
-                        held.extend_from_slice(bytes);
-                        return;
-                    }
-                    decided.get_or_insert(true);
-                    held.extend_from_slice(bytes);
-                    bytes = held;
+                    let (decision, rest) = held.sniff(bytes, last, options.max_buffer_bytes);
+                    let Some(is_sse) = decision else { return };
+                    *decided = Some(is_sse);
+                    // What was held goes first: the BOM (the SSE parser strips it itself)
+                    // and the whitespace of the line the deciding byte is on.
+                    let mut start = held.take(is_sse);
+                    start.extend_from_slice(rest);
+                    replay = start;
+                    bytes = &replay;
                 }
                 if *decided == Some(true) {
                     let mut on = |item: SseItem<'_>| sink.sse(item);
@@ -254,9 +250,6 @@ impl StreamDecoder {
                     if last {
                         json.finish(&mut on);
                     }
-                }
-                if bytes.as_ptr() == held.as_ptr() {
-                    *held = Vec::new();
                 }
             }
             Framing::HexRecords(records, utf8) => {
@@ -276,6 +269,64 @@ impl StreamDecoder {
                 }
             }
         }
+    }
+}
+
+/// The start of a body whose kind (SSE or JSON) is not known yet: a BOM, then whitespace.
+///
+/// What is kept is a function of the bytes seen, not of how they were cut, so the decision
+/// and what is replayed are split-invariant: blank lines before the first event change
+/// nothing in SSE and nothing in JSON, so only the whitespace after the last line break is
+/// kept (it would prefix the first SSE line), bounded like any line.
+#[derive(Debug, Clone, Default)]
+struct Sniffed {
+    /// Bytes of a leading BOM seen (3: all of it).
+    bom: u8,
+    /// Something other than a BOM byte came: no BOM can follow.
+    past_bom: bool,
+    /// Whitespace after the last line break (at most `max_buffer_bytes + 1` of it).
+    line: Vec<u8>,
+}
+
+impl Sniffed {
+    const BOM: &'static [u8] = b"\xEF\xBB\xBF";
+
+    /// Reads `bytes` until one decides: `{` or `[` is JSON, anything else SSE. Returns the
+    /// decision (none yet: keep waiting) and the bytes from the deciding one on.
+    fn sniff<'b>(&mut self, bytes: &'b [u8], last: bool, max_line: usize) -> (Option<bool>, &'b [u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            if !self.past_bom && (self.bom as usize) < Self::BOM.len() && b == Self::BOM[self.bom as usize] {
+                self.bom += 1;
+                continue;
+            }
+            if self.bom > 0 && self.bom < 3 {
+                // A cut-off BOM is not one: it is SSE's business (as garbage).
+                return (Some(true), &bytes[i..]);
+            }
+            self.past_bom = true;
+            match b {
+                b'\n' | b'\r' => self.line.clear(),
+                b' ' | b'\t' => {
+                    if self.line.len() <= max_line {
+                        self.line.push(b);
+                    }
+                }
+                b'{' | b'[' => return (Some(false), &bytes[i..]),
+                _ => return (Some(true), &bytes[i..]),
+            }
+        }
+        (last.then_some(true), &[])
+    }
+
+    /// The held bytes to replay in front of the rest: with SSE, the BOM (its parser strips
+    /// it) and a cut-off BOM; the whitespace either way.
+    fn take(&mut self, is_sse: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if is_sse {
+            out.extend_from_slice(&Self::BOM[..self.bom as usize]);
+        }
+        out.append(&mut self.line);
+        out
     }
 }
 

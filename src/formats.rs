@@ -373,7 +373,7 @@ fn gemini<'a>(r: &mut Reader<'a>, d: &mut Delta<'a>) -> Result<()> {
     r.object(|r, key| match key {
         "candidates" if !r.is_null()? => r.array(|r, index| {
             r.object(|r, key| match key {
-                "content" if index == 0 && !r.null()? => r.object(|r, key| match key {
+                "content" if index == 0 && !r.is_null()? => r.object(|r, key| match key {
                     "parts" if !r.is_null()? => r.array(|r, _| {
                         let mut part = None;
                         let mut thought = false;
@@ -445,7 +445,7 @@ fn dashscope<'a>(r: &mut Reader<'a>, event: &str, d: &mut Delta<'a>) -> Result<(
             "finish_reason" => Ok(finish = r.opt_str()?.or(finish.take())),
             "choices" if !r.is_null()? => r.array(|r, index| {
                 r.object(|r, key| match key {
-                    "message" if index == 0 && !r.null()? => r.object(|r, key| match key {
+                    "message" if index == 0 && !r.is_null()? => r.object(|r, key| match key {
                         "content" => Ok(d.text = text(r)?),
                         "reasoning_content" => Ok(d.reasoning = text(r)?),
                         _ => r.skip(),

@@ -71,20 +71,20 @@ impl RawRenderer {
 
     /// The message is complete; returns the patch JSON's length.
     pub fn finish(&mut self) -> u32 {
-        let patch = match self.held.take() {
-            Some(_) => self.renderer.append("\u{FFFD}"),
-            None => Patch::default(),
+        let Some(_) = self.held.take() else {
+            let last = self.renderer.finish();
+            return self.write(last);
         };
-        let mut last = self.renderer.finish();
-        if !patch.blocks.is_empty() {
-            // Both patches in one: the later one's blocks win.
-            last.blocks.retain(|b| !patch.blocks.iter().any(|p| p.index == b.index && p.path.is_empty()));
-            let mut merged = patch;
-            merged.blocks.extend(last.blocks);
-            merged.count = last.count;
-            return self.write(merged);
-        }
-        self.write(last)
+        // A lone high surrogate ended the text: it becomes U+FFFD, in an append of its own.
+        // The two patches are sent as one, as whole blocks read after `finish`, so the final
+        // (unhealed) nodes are what the page ends with whatever each patch touched.
+        let mut touched = self.renderer.append("\u{FFFD}");
+        let last = self.renderer.finish();
+        touched.blocks.extend(last.blocks);
+        touched.count = last.count;
+        touched.blocks.retain(|b| b.index < touched.count);
+        let whole = self.whole(touched);
+        self.write_json(whole)
     }
 
     pub fn reset(&mut self) {
@@ -92,10 +92,12 @@ impl RawRenderer {
         self.held = None;
     }
 
-    fn write(&mut self, mut patch: Patch) -> u32 {
-        if self.whole_blocks {
-            patch = self.whole(patch);
-        }
+    fn write(&mut self, patch: Patch) -> u32 {
+        let patch = if self.whole_blocks { self.whole(patch) } else { patch };
+        self.write_json(patch)
+    }
+
+    fn write_json(&mut self, patch: Patch) -> u32 {
         self.json.clear();
         patch.write_json(&mut self.json);
         self.out.clear();

@@ -4,8 +4,7 @@
 mod common;
 
 use chunkwise::{Format, Options, StreamDecoder, Update};
-use common::{decode, all_splits, split_random, Rng};
-
+use common::{all_splits, decode, split_random, Rng};
 
 fn opts(format: Format) -> Options {
     Options { format, ..Options::default() }
@@ -349,4 +348,44 @@ fn utf16_sink_equals_whatwg_utf8_decode_under_every_split() {
             assert_eq!(reused.as_slice(), &expected[..], "Utf16Buffer, input {input:02X?}");
         }
     }
+}
+
+/// Found in review: `null` where an object may stand must not make the message invalid.
+#[test]
+fn null_objects_in_gemini_and_dashscope_are_tolerated() {
+    let got = decode_all_splits(
+        &opts(Format::Gemini),
+        b"data: {\"candidates\":[{\"content\":null,\"finishReason\":\"SAFETY\"}]}\n\n",
+        4,
+    );
+    assert_eq!((got.finish_reason.as_deref(), got.errors.len()), (Some("SAFETY"), 0), "{:?}", got.errors);
+    let body = b"data:{\"output\":{\"choices\":[{\"message\":null,\"finish_reason\":\"stop\"}]}}\n\n";
+    let got = decode_all_splits(&opts(Format::DashScope), body, 4);
+    assert_eq!((got.finish_reason.as_deref(), got.errors.len()), (Some("stop"), 0), "{:?}", got.errors);
+}
+
+/// Found in review: how much leading whitespace there is, and where it is cut, must not
+/// change whether a body is read as JSON or SSE.
+#[test]
+fn leading_whitespace_of_any_length_and_cut_is_split_invariant() {
+    let json = b"{\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}]}";
+    for ws in [&b" "[..], b"\n", b"\r\n", b" \t\n  "] {
+        let mut body = ws.repeat(6000 / ws.len());
+        body.extend_from_slice(json);
+        let whole = decode(&opts(Format::OpenAi), &[&body]);
+        assert_eq!(whole.text, "hi");
+        for seed in 0..8 {
+            assert_eq!(decode(&opts(Format::OpenAi), &split_random(&body, seed, 3000)), whole);
+        }
+        assert_eq!(decode(&opts(Format::OpenAi), &[&body[..3000], &body[3000..6000], &body[6000..]]), whole);
+    }
+}
+
+/// Found in review: a JSON body (an error, a non-streamed answer) behind a BOM.
+#[test]
+fn a_json_body_after_a_bom_is_read() {
+    let body = b"\xEF\xBB\xBF{\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}]}";
+    assert_eq!(decode_all_splits(&opts(Format::OpenAi), body, 10).text, "hi");
+    let sse = b"\xEF\xBB\xBFdata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n";
+    assert_eq!(decode_all_splits(&opts(Format::OpenAi), sse, 10).text, "ok");
 }
