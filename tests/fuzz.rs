@@ -11,7 +11,6 @@ mod common;
 use chunkwise::{Format, Options};
 use common::{decode, split_random, Rng};
 
-
 const TOKENS: &[&[u8]] = &[
     b"data: ",
     b"data:",
