@@ -4,33 +4,11 @@
 //! sequence is the byte decoder's business, upstream): "every position" below means every
 //! char boundary, which is every byte position a `&str` can be split at.
 
+mod common;
+
 use chunkwise::pacer::*;
+use common::Rng;
 use unicode_segmentation::UnicodeSegmentation;
-
-/// A tiny deterministic PRNG (xorshift64*), so a failure reproduces from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Texts with every kind of multi-code-point cluster, and cluster-joining characters at the
 /// edges where a split or a held-back cluster would show a bug.
