@@ -155,8 +155,23 @@ case "${1:-build}" in
   test) run_tests ;;
   demo)
     build
-    log "starting the relay"
-    exec cargo run --release -p chunkwise-relay
+    log "building the relay"
+    cargo build --release -p chunkwise-relay
+    port=${PORT:-8787}
+    cat <<EOF
+
+chunkwise demo
+  H5 page (browser):  http://127.0.0.1:$port/
+  Mini program:       WeChat DevTools -> 导入项目 (Import project) -> $ROOT/miniprogram-demo
+                      AppID touristappid; "不校验合法域名" (urlCheck: false) is already set in
+                      project.config.json; the page talks to the relay named in config.js
+                      (http://127.0.0.1:8787: change it there if PORT differs)
+  Model:              the built-in demo model; for a real one set UPSTREAM_BASE_URL,
+                      UPSTREAM_API_KEY and UPSTREAM_MODEL (miniprogram-demo/server/README.md)
+  Stop:               Ctrl-C
+
+EOF
+    exec target/release/chunkwise-relay
     ;;
   bench)
     build
