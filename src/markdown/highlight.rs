@@ -397,21 +397,7 @@ pub(crate) fn highlight_part(
             }
             State::Str(k) => {
                 let d = lang.multiline[k as usize];
-                let mut j = i;
-                let mut closed = false;
-                while j < n {
-                    if b[j] == b'\\' {
-                        j += 1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint());
-                        continue;
-                    }
-                    if b[j..].starts_with(d.as_bytes()) {
-                        j += d.len();
-                        closed = true;
-                        break;
-                    }
-                    j += 1;
-                }
-                let e = j.min(n);
+                let (e, closed) = close_string(b, i, d);
                 let e = if closed { e } else { e - usize::from(e > i && b[e - 1] == b'\n') };
                 push(out, &mut plain, i, e, Some(Tok::Str));
                 i = e;
@@ -491,21 +477,7 @@ pub(crate) fn highlight_part(
         if let Some(k) = lang.multiline.iter().position(|d| rest.starts_with(d)) {
             let d = lang.multiline[k];
             let s = i;
-            let mut j = i + d.len();
-            let mut closed = false;
-            while j < n {
-                if b[j] == b'\\' {
-                    j += 1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint());
-                    continue;
-                }
-                if b[j..].starts_with(d.as_bytes()) {
-                    j += d.len();
-                    closed = true;
-                    break;
-                }
-                j += 1;
-            }
-            let e = j.min(n);
+            let (e, closed) = close_string(b, i + d.len(), d);
             let e = if closed { e } else { e - usize::from(b[e - 1] == b'\n') };
             push(out, &mut plain, s, e, Some(Tok::Str));
             i = e;
@@ -628,6 +600,23 @@ pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
         it.next();
     }
     out.extend(it);
+}
+
+/// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):
+/// just after the delimiter and `true`, or the end of `b` and `false` when it is not closed.
+fn close_string(b: &[u8], from: usize, delim: &str) -> (usize, bool) {
+    let mut j = from;
+    while j < b.len() {
+        if b[j] == b'\\' {
+            j += 1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint());
+            continue;
+        }
+        if b[j..].starts_with(delim.as_bytes()) {
+            return (j + delim.len(), true);
+        }
+        j += 1;
+    }
+    (j.min(b.len()), false)
 }
 
 trait Utf8Len {
