@@ -7,7 +7,7 @@
 //! Each value is bounded by `max_value_bytes`: a longer one is reported as a `buffer_limit`
 //! error and skipped. The values found are the same however the input is cut.
 
-use crate::update::{excerpt, StreamError};
+use crate::update::{excerpt, too_long, StreamError};
 
 #[derive(Debug, Clone)]
 pub struct JsonValues {
@@ -25,7 +25,6 @@ pub struct JsonValues {
     skipping: bool,
     /// Inside a run of unexpected bytes (reported once).
     in_garbage: bool,
-    value_len: usize,
 }
 
 impl JsonValues {
@@ -40,7 +39,6 @@ impl JsonValues {
             started: false,
             skipping: false,
             in_garbage: false,
-            value_len: 0,
         }
     }
 
@@ -60,7 +58,6 @@ impl JsonValues {
                     b'{' | b'[' => {
                         self.depth = 1;
                         start = i;
-                        self.value_len = 0;
                     }
                     // Whitespace decides nothing: whether `[` opens the stream's array must
                     // not depend on a piece boundary before it.
@@ -132,13 +129,12 @@ impl JsonValues {
     }
 
     fn keep(&mut self, part: &[u8], on: &mut impl FnMut(Result<&[u8], StreamError>)) {
-        self.value_len += part.len();
         if self.skipping {
             return;
         }
-        if self.value_len > self.max_value_bytes {
+        if self.value.len() + part.len() > self.max_value_bytes {
             self.value.extend_from_slice(&part[..part.len().min(64)]);
-            on(Err(too_long(&self.value, self.max_value_bytes)));
+            on(Err(too_long("JSON value", &self.value, self.max_value_bytes)));
             self.value.clear();
             self.skipping = true;
         } else {
@@ -149,7 +145,7 @@ impl JsonValues {
     fn end_value(&mut self, last: &[u8], on: &mut impl FnMut(Result<&[u8], StreamError>)) {
         if self.value.is_empty() && !self.skipping {
             if last.len() > self.max_value_bytes {
-                on(Err(too_long(last, self.max_value_bytes)));
+                on(Err(too_long("JSON value", last, self.max_value_bytes)));
             } else {
                 on(Ok(last));
             }
@@ -163,16 +159,5 @@ impl JsonValues {
         }
         self.value.clear();
         self.skipping = false;
-        self.value_len = 0;
     }
-}
-
-fn too_long(start: &[u8], max: usize) -> StreamError {
-    StreamError::decoder(
-        StreamError::BUFFER_LIMIT,
-        format!(
-            "a JSON value is longer than maxBufferBytes ({max} bytes) and was skipped: \"{}\"",
-            excerpt(&start[..start.len().min(max + 1).min(64)])
-        ),
-    )
 }

@@ -11,7 +11,7 @@
 //! cut by a piece boundary is gathered, each fragment appended once, so a line spanning many
 //! pieces costs O(length), not O(length²).
 
-use crate::update::{excerpt, StreamError};
+use crate::update::{too_long, StreamError};
 
 /// Which bytes end a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,7 @@ impl LineSplitter {
             if self.line.is_empty() && !self.skipping {
                 // The bound counts the bytes before the break, as `keep` does for a cut line.
                 if end > self.max_line_bytes {
-                    on(Err(too_long(&input[..end], self.max_line_bytes)));
+                    on(Err(too_long("line", &input[..end], self.max_line_bytes)));
                 } else {
                     on(Ok(self.trim(&input[..end])));
                 }
@@ -145,21 +145,11 @@ impl LineSplitter {
         }
         if self.line.len() + part.len() > self.max_line_bytes {
             self.line.extend_from_slice(&part[..part.len().min(64)]);
-            on(Err(too_long(&self.line, self.max_line_bytes)));
+            on(Err(too_long("line", &self.line, self.max_line_bytes)));
             self.line.clear();
             self.skipping = true;
         } else {
             self.line.extend_from_slice(part);
         }
     }
-}
-
-fn too_long(start: &[u8], max: usize) -> StreamError {
-    StreamError::decoder(
-        StreamError::BUFFER_LIMIT,
-        format!(
-            "a line is longer than maxBufferBytes ({max} bytes) and was skipped: \"{}\"",
-            excerpt(&start[..start.len().min(max + 1).min(64)])
-        ),
-    )
 }

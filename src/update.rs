@@ -94,6 +94,19 @@ impl StreamError {
     }
 }
 
+/// The `buffer_limit` error for a `what` ("line", "JSON value") over the bound `max`, quoting
+/// its start. The quote is the same whether the unit came whole or cut into pieces: it never
+/// reaches past the first `max + 1` bytes, all that a cut unit is sure to have kept.
+pub(crate) fn too_long(what: &str, start: &[u8], max: usize) -> StreamError {
+    StreamError::decoder(
+        StreamError::BUFFER_LIMIT,
+        format!(
+            "a {what} is longer than maxBufferBytes ({max} bytes) and was skipped: \"{}\"",
+            excerpt(&start[..start.len().min(max + 1).min(64)])
+        ),
+    )
+}
+
 /// A short, char-boundary-safe excerpt of raw input for error messages.
 pub(crate) fn excerpt(bytes: &[u8]) -> String {
     const MAX: usize = 60;
