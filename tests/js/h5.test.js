@@ -8,6 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { markdownOneShot: oneShot } = require('./helpers');
 const path = require('node:path');
 const { startRelay, httpRequest } = require('./mp-page-sandbox');
 
@@ -17,19 +18,6 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ZH = '小程序里怎么做流式输出？';
 const EN = 'How do I stream an answer in a browser?';
 
-const md = require(path.join(ROOT, 'pkg', 'node', 'markdown.js'));
-
-/** The one-shot render of `text`: whole blocks. */
-function oneShot(text) {
-  const r = new md.MarkdownRenderer();
-  const blocks = [];
-  for (const p of [r.append(text), r.finish()]) {
-    for (const b of p.blocks) if (b.path.length === 0 && b.start === 0) blocks[b.index] = b.nodes;
-    blocks.length = p.count;
-  }
-  r.free();
-  return blocks;
-}
 const textOf = (nodes) => nodes.map((n) => (n.type === 'text' ? n.text.replace(/&amp;/g, '&') : textOf(n.children || []))).join('');
 const renderedText = (text) => oneShot(text).map(textOf).join('');
 /** The HTML the page should hold for these blocks, as the browser serializes it. */

@@ -166,4 +166,20 @@ function splitBytes(buf, seed, maxBytes) {
   return out;
 }
 
-module.exports = { ROOT, FIXTURES, rng, providerFixtures, checkFixture, PARTS, longChineseText, pick, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff, splitBytes };
+/** The blocks of a one-shot Markdown render of `text` by the Node build, whole, by index. */
+function markdownOneShot(text, options) {
+  const md = require(path.join(ROOT, 'pkg', 'node', 'markdown.js'));
+  const r = new md.MarkdownRenderer(Object.assign({}, options, { patches: 'blocks' }));
+  try {
+    const blocks = [];
+    for (const p of [r.append(text), r.finish()]) {
+      for (const b of p.blocks) blocks[b.index] = b.nodes;
+      blocks.length = p.count;
+    }
+    return blocks;
+  } finally {
+    r.free();
+  }
+}
+
+module.exports = { ROOT, FIXTURES, markdownOneShot, rng, providerFixtures, checkFixture, PARTS, longChineseText, pick, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff, splitBytes };

@@ -13,6 +13,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { markdownOneShot: oneShot } = require('./helpers');
 const path = require('node:path');
 const vm = require('node:vm');
 const zlib = require('node:zlib');
@@ -112,17 +113,6 @@ async function waitFor(pred, ms, what) {
   }
 }
 
-/** The one-shot render of `text` by the Node build: whole blocks. */
-function oneShot(text) {
-  const r = new md.MarkdownRenderer();
-  const blocks = [];
-  for (const p of [r.append(text), r.finish()]) {
-    for (const b of p.blocks) if (b.path.length === 0 && b.start === 0) blocks[b.index] = b.nodes;
-    blocks.length = p.count;
-  }
-  r.free();
-  return blocks;
-}
 function textOfNodes(nodes) {
   return nodes.map((n) => (n.type === 'text' ? n.text.replace(/&amp;/g, '&') : textOfNodes(n.children || []))).join('');
 }

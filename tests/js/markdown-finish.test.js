@@ -3,21 +3,11 @@
 // the final (unhealed) blocks must win over the healed ones in both patch modes.
 const test = require('node:test');
 const assert = require('node:assert');
+const { markdownOneShot: oneShot } = require('./helpers');
 const path = require('path');
 
 const md = require(path.join(__dirname, '..', '..', 'pkg', 'node', 'markdown.js'));
 
-/** The final blocks of a one-shot render, as whole-block nodes by index. */
-function oneShot(text) {
-  const r = new md.MarkdownRenderer();
-  const blocks = [];
-  for (const p of [r.append(text), r.finish()]) {
-    for (const b of p.blocks) blocks[b.index] = b.nodes;
-    blocks.length = p.count;
-  }
-  r.free();
-  return blocks;
-}
 
 for (const mode of ['blocks', 'children']) {
   test(`finish() after a lone high surrogate ends with the unhealed render (${mode})`, () => {
