@@ -60,7 +60,7 @@ impl TextSink for Vec<u16> {
         let mut buf = [0u16; 2];
         self.extend_from_slice(c.encode_utf16(&mut buf));
     }
-    /// Validates and transcodes in one pass (the hot path of the `text` format in wasm).
+    /// Validates and transcodes in one pass (the wasm build uses `Utf16Buffer` instead).
     fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
         let start = self.len();
         self.resize(start + bytes.len(), 0);
@@ -207,57 +207,11 @@ fn transcode_valid_prefix(src: &[u8], dst: &mut [u16]) -> (usize, usize) {
     (i, o)
 }
 
-/// Appends `s` as UTF-16 code units.
-///
-/// One pass over bytes already known to be valid UTF-8, so no validation is repeated; ASCII
-/// (code, Markdown, English) is widened eight bytes at a time.
+/// Appends `s` as UTF-16 code units (one pass: a `&str` is valid, so the validating
+/// transcoder consumes all of it).
 pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
-    let bytes = s.as_bytes();
-    let start = out.len();
-    // UTF-16 never needs more code units than UTF-8 has bytes.
-    out.resize(start + bytes.len(), 0);
-    let dst = &mut out[start..];
-    let (mut i, mut o) = (0, 0);
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-            if word & 0x8080_8080_8080_8080 == 0 {
-                for (d, &b) in dst[o..o + 8].iter_mut().zip(&bytes[i..i + 8]) {
-                    *d = u16::from(b);
-                }
-                i += 8;
-                o += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
-        let (code_point, len) = match b {
-            0x00..=0x7F => (u32::from(b), 1),
-            0xC0..=0xDF => ((u32::from(b & 0x1F) << 6) | u32::from(bytes[i + 1] & 0x3F), 2),
-            0xE0..=0xEF => (
-                (u32::from(b & 0x0F) << 12) | (u32::from(bytes[i + 1] & 0x3F) << 6) | u32::from(bytes[i + 2] & 0x3F),
-                3,
-            ),
-            _ => (
-                (u32::from(b & 0x07) << 18)
-                    | (u32::from(bytes[i + 1] & 0x3F) << 12)
-                    | (u32::from(bytes[i + 2] & 0x3F) << 6)
-                    | u32::from(bytes[i + 3] & 0x3F),
-                4,
-            ),
-        };
-        if code_point < 0x1_0000 {
-            dst[o] = code_point as u16;
-            o += 1;
-        } else {
-            let c = code_point - 0x1_0000;
-            dst[o] = 0xD800 | (c >> 10) as u16;
-            dst[o + 1] = 0xDC00 | (c & 0x3FF) as u16;
-            o += 2;
-        }
-        i += len;
-    }
-    out.truncate(start + o);
+    let read = out.push_valid_prefix(s.as_bytes());
+    debug_assert_eq!(read, s.len(), "a str is valid UTF-8");
 }
 
 const REPLACEMENT: char = '\u{FFFD}';
