@@ -101,10 +101,6 @@ impl Extractor {
         Extractor { format, start_usage: None }
     }
 
-    pub fn reset(&mut self) {
-        self.start_usage = None;
-    }
-
     pub fn format(&self) -> Format {
         self.format
     }
