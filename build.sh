@@ -62,6 +62,11 @@ ensure_test_tools() {
   ensure_node_modules
 }
 
+ensure_jsc() {
+  # JavaScriptCore's shell: the engine of iOS WeChat (there without JIT) and iOS browsers.
+  command -v jsc >/dev/null || apt_install libjavascriptcoregtk-4.0-bin
+}
+
 ensure_node_modules() {
   # tests/js holds the JS test and benchmark dependencies (the published package has none).
   local stamp=tests/js/node_modules/.chunkwise-stamp
@@ -148,6 +153,9 @@ run_tests() {
   CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
+  log "the decoder in JavaScriptCore without JIT (tests/jsc)"
+  ensure_jsc
+  node tests/jsc/run.js tests/jsc/correctness.js
 }
 
 case "${1:-build}" in
