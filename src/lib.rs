@@ -43,6 +43,7 @@ pub mod lines;
 #[cfg(feature = "markdown")]
 pub mod markdown;
 pub mod pacer;
+mod scan;
 pub mod sse;
 pub mod update;
 pub mod usage;
