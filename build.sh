@@ -185,6 +185,8 @@ EOF
     build
     ensure_node_modules
     node bench/decoder.js
+    ensure_jsc
+    node bench/decoder-jsc.js
     node bench/markdown.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
