@@ -83,7 +83,9 @@ impl Node {
                     json_string(v, false, out);
                 }
                 out.push('}');
-                if !e.children.is_empty() {
+                // An element that may get children has the array even while empty: a page
+                // adds them with `….children[0]` keys, which need it to exist.
+                if !matches!(e.name, "img" | "hr") {
                     out.push_str(",\"children\":");
                     write_json_array(&e.children, out);
                 }

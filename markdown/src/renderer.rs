@@ -1,7 +1,7 @@
 //! The streaming renderer: the state kept between appends, the choice of path for each
 //! append, and the re-parse of the open region.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::builder::Edge;
 use crate::fast::{rightmost_code, rightmost_text, Fast};
@@ -35,6 +35,8 @@ pub struct MarkdownRenderer {
     /// they are final without a parse.
     pub(crate) close_before: Option<usize>,
     pub(crate) work: usize,
+    /// Blocks the page holds as an HTML string (see `html_whole`).
+    pub(crate) html_sent: HashSet<usize>,
 }
 
 /// A position on the last line after which the open paragraph or list item may be
@@ -63,6 +65,7 @@ impl MarkdownRenderer {
             restart: Vec::new(),
             close_before: None,
             work: 0,
+            html_sent: HashSet::new(),
         }
     }
 
@@ -75,44 +78,71 @@ impl MarkdownRenderer {
     pub fn append(&mut self, text: &str) -> Patch {
         self.src.push_str(text);
         self.close_before = None;
-        if let Some(p) = self.try_fast(text) {
-            return p;
+        let patch = match self.try_fast(text) {
+            Some(p) => p,
+            None => match self.suffix() {
+                Some(p) => p,
+                None => match self.restart() {
+                    Some(p) => p,
+                    None => self.refresh(false),
+                },
+            },
+        };
+        self.html_whole(patch)
+    }
+
+    /// A block holding raw HTML goes to the page as one HTML string (see
+    /// [`crate::nodes::write_block_json`]), which no path key can reach into: any change to such a
+    /// block, or to one the page holds as a string, is sent whole.
+    fn html_whole(&mut self, mut patch: Patch) -> Patch {
+        if !self.opts.html {
+            return patch;
         }
-        if let Some(p) = self.suffix() {
-            return p;
+        for b in &mut patch.blocks {
+            let Some(nodes) = self.block(b.index) else { continue };
+            let now = nodes.iter().any(Node::has_html);
+            if now || self.html_sent.contains(&b.index) {
+                b.path.clear();
+                b.start = 0;
+                b.nodes = nodes.to_vec();
+            }
+            if now {
+                self.html_sent.insert(b.index);
+            } else {
+                self.html_sent.remove(&b.index);
+            }
         }
-        if let Some(p) = self.restart() {
-            return p;
-        }
-        self.refresh(false)
+        self.html_sent.retain(|&i| i < patch.count);
+        patch
     }
 
     /// The message is complete: renders the open region without healing. Afterwards the
     /// blocks equal [`render`] of the whole text.
     pub fn finish(&mut self) -> Patch {
         self.fast = Fast::None;
-        let mut patch = self.refresh(true);
-        if self.any_defs {
-            // A definition may resolve a reference in a block rendered before it.
-            self.work += self.src.len();
-            let all = render(&self.src, &self.opts);
-            let old = self.blocks();
-            let mut blocks = Vec::new();
-            for (i, nb) in all.iter().enumerate() {
-                if old.get(i) != Some(nb) {
-                    blocks.push(self.whole(i, nb.clone()));
-                }
-            }
-            let mut p = Patch { blocks, count: all.len() };
-            for (i, nb) in all.iter().enumerate() {
-                Self::add_links(&mut p, i, nb);
-            }
-            self.done = all;
-            self.open.clear();
-            self.open_start = self.src.len();
-            patch = p;
+        if !self.any_defs {
+            let patch = self.refresh(true);
+            return self.html_whole(patch);
         }
-        patch
+        // A definition may resolve a reference in a block rendered before it: the whole text
+        // is rendered once, and compared with what the page holds.
+        self.work += self.src.len();
+        let all = render(&self.src, &self.opts);
+        let old = self.blocks();
+        let mut p = Patch { blocks: Vec::new(), count: all.len() };
+        for (i, nb) in all.iter().enumerate() {
+            match old.get(i) {
+                Some(ob) => p.blocks.extend(patch::diff(i, ob, nb)),
+                None => p.blocks.push(self.whole(i, nb.clone())),
+            }
+        }
+        for (i, nb) in all.iter().enumerate() {
+            Self::add_links(&mut p, i, nb);
+        }
+        self.done = all;
+        self.open.clear();
+        self.open_start = self.src.len();
+        self.html_whole(p)
     }
 
     /// The nodes of block `index` now, if it exists.
