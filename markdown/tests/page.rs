@@ -236,7 +236,7 @@ fn short(text: &str) -> String {
             end += 1;
         }
         s.truncate(end);
-        s.push_str("…");
+        s.push('…');
     }
     s
 }
