@@ -21,6 +21,8 @@ pub(crate) enum Fast {
         clean: bool,
         /// Healing's scan sees the end inside a code span: stray markers would show.
         in_span: bool,
+        /// The text node's last word may be a bare URL or email being typed.
+        link: bool,
     },
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
@@ -102,7 +104,7 @@ impl MarkdownRenderer {
                 self.fast = Fast::Hidden(h, from, clean);
                 Some(Patch { blocks: Vec::new(), count: index + 1 })
             }
-            Fast::Text { path, mut ws, span, clean, in_span } => {
+            Fast::Text { path, mut ws, span, clean, in_span, link } => {
                 // Text, then maybe a line break followed by blank lines and a last line of
                 // block markers only: the break shows nothing yet (see `heal`).
                 let (text, newline) = match text.find('\n') {
@@ -132,19 +134,27 @@ impl MarkdownRenderer {
                 if span && t.starts_with(' ') {
                     return None;
                 }
-                let word_start = t
-                    .rfind(|c: char| c.is_whitespace())
-                    .map_or(0, |p| p + t[p..].chars().next().map_or(1, char::len_utf8));
-                let mut word = if ws.is_empty() { t[word_start..].to_string() } else { String::new() };
-                word.push_str(text);
-                if !span && self.opts.autolink && crate::autolink::maybe_link(&word) {
+                // Whether the last word, with `text`, may be a bare URL or email: what the
+                // word held is known (`link`), so only the bytes around the join are looked
+                // at (`www.` and `://` may straddle it).
+                let mut joined = String::new();
+                if ws.is_empty() {
+                    let mut from = t.len().saturating_sub(3);
+                    while !t.is_char_boundary(from) {
+                        from -= 1;
+                    }
+                    joined.push_str(&t[from..]);
+                }
+                joined.push_str(text);
+                if !span && self.opts.autolink && ((link && ws.is_empty()) || crate::autolink::maybe_link(&joined)) {
                     return None;
                 }
+                let link = false; // (the check above returned otherwise)
                 let shown = text.trim_end_matches([' ', '\t']);
                 self.work += text.len();
                 let next = |ws: String| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path: path.clone(), ws, span, clean, in_span },
+                    None => Fast::Text { path: path.clone(), ws, span, clean, in_span, link },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
@@ -192,15 +202,19 @@ impl MarkdownRenderer {
                 probe.push_str(text);
                 // A last line of fence characters only may be a closing fence being typed:
                 // healing hides it, so the code gets the lines before it only.
+                let fence_only = |l: &str| {
+                    let t = l.trim_start_matches(' ');
+                    !t.is_empty() && t.bytes().all(|b| b == fence)
+                };
                 let (probe, hidden_from) = match probe.rfind('\n') {
-                    Some(nl)
-                        if nl + 1 < probe.len() && {
-                            let t = probe[nl + 1..].trim_start_matches(' ');
-                            !t.is_empty() && t.bytes().all(|b| b == fence)
-                        } =>
-                    {
+                    Some(nl) if nl + 1 < probe.len() && fence_only(&probe[nl + 1..]) => {
                         let from = self.src.len() - (probe.len() - nl - 1);
                         (probe[..nl + 1].to_string(), Some(from))
+                    }
+                    // the line being typed, from its start, is fence characters only
+                    None if line.is_empty() && fence_only(&probe) => {
+                        let from = self.src.len() - probe.len();
+                        (String::new(), Some(from))
                     }
                     _ => (probe, None),
                 };

@@ -354,7 +354,11 @@ impl MarkdownRenderer {
                 return Fast::None;
             };
             let clean = healed.text.len() == healed.limit;
-            return Fast::Text { path, ws: rest.to_string(), span: edge.span, clean, in_span: healed.in_span };
+            let link = match crate::nodes::node_at_ref(block, &path) {
+                Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
+                _ => true,
+            };
+            return Fast::Text { path, ws: rest.to_string(), span: edge.span, clean, in_span: healed.in_span, link };
         }
         let last_line = line_start(region, region.len());
         if edge.code
@@ -362,7 +366,7 @@ impl MarkdownRenderer {
             && !edge.nested
             && region[last_line..] == edge.line
             && healed.limit == region.len()
-            && heal::open_fence(&region[..last_line]).is_some()
+            && heal::open_fence_at_margin(&region[..last_line])
         {
             let Some(path) = rightmost_code(block) else {
                 return Fast::None;
