@@ -19,8 +19,9 @@ use serde_json::{json, Map, Value};
 use crate::chat::Prompt;
 use crate::config::{Provider, UpstreamConfig};
 use crate::error::ApiError;
-use crate::generation::{Generation, Kind, Usage};
+use crate::generation::{Generation, Kind};
 use crate::metrics::Metrics;
+use crate::usage::Usage;
 use decode::UpstreamDecoder;
 
 /// A configured HTTP upstream and its connections.

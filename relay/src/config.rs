@@ -71,10 +71,10 @@ pub struct Config {
 pub struct ServerConfig {
     pub host: IpAddr,
     pub port: u16,
-    /// The H5 page served at `/`.
-    pub static_dir: PathBuf,
-    /// The repository's `pkg` directory; `pkg/web` is served at `/pkg/web/`.
-    pub pkg_dir: PathBuf,
+    /// A directory of static files served at `/` (the demo's H5 page); none by default.
+    pub static_dir: Option<PathBuf>,
+    /// A chunkwise `pkg` directory whose `web` package is served at `/pkg/web/`; none by default.
+    pub pkg_dir: Option<PathBuf>,
     /// Allowed CORS origins; `["*"]` allows any.
     pub cors_origins: Vec<String>,
     /// Seconds between `: heartbeat` comments on an open stream.
@@ -173,8 +173,8 @@ impl Default for ServerConfig {
         ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8787,
-            static_dir: default_dir("miniprogram-demo/h5", "../h5"),
-            pkg_dir: default_dir("pkg", "../../pkg"),
+            static_dir: None,
+            pkg_dir: None,
             cors_origins: vec!["*".into()],
             heartbeat_secs: 15,
             trust_forwarded_for: false,
@@ -230,15 +230,6 @@ impl Default for DemoConfig {
     }
 }
 
-/// `rel` from the working directory when it exists there, else beside this crate's sources.
-fn default_dir(rel: &str, from_manifest: &str) -> PathBuf {
-    let cwd = PathBuf::from(rel);
-    if cwd.is_dir() {
-        return cwd;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(from_manifest)
-}
-
 impl Config {
     /// Defaults, then the file named by `RELAY_CONFIG` (if any), then the environment.
     pub fn load() -> Result<Config, String> {
@@ -288,10 +279,10 @@ impl Config {
             self.server.host = ip;
         }
         if let Some(v) = get("RELAY_STATIC_DIR") {
-            self.server.static_dir = v.into();
+            self.server.static_dir = Some(v.into());
         }
         if let Some(v) = get("RELAY_PKG_DIR") {
-            self.server.pkg_dir = v.into();
+            self.server.pkg_dir = Some(v.into());
         }
         if let Some(v) = get("RELAY_CORS_ORIGINS") {
             self.server.cors_origins = list(&v);

@@ -37,6 +37,7 @@ pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod upstream;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -239,16 +240,15 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(from_fn_with_state(app.clone(), routes::rate_limit))
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)));
-    let static_dir = app.config.server.static_dir.clone();
-    let pkg_web = app.config.server.pkg_dir.join("web");
-    Router::new()
-        .merge(api)
-        .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(routes::metrics))
-        .nest_service("/pkg/web", ServeDir::new(pkg_web))
-        .fallback_service(ServeDir::new(static_dir).append_index_html_on_directories(true))
-        .layer(cors(&app.config))
-        .with_state(app)
+    let mut router =
+        Router::new().merge(api).route("/healthz", get(routes::healthz)).route("/metrics", get(routes::metrics));
+    if let Some(pkg) = &app.config.server.pkg_dir {
+        router = router.nest_service("/pkg/web", ServeDir::new(pkg.join("web")));
+    }
+    if let Some(dir) = &app.config.server.static_dir {
+        router = router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
+    }
+    router.layer(cors(&app.config)).with_state(app)
 }
 
 fn cors(config: &Config) -> CorsLayer {

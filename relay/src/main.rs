@@ -65,7 +65,10 @@ fn run(config: Config) -> ExitCode {
             kind => format!("{} upstream {} (model {})", kind.name(), config.upstream.base_url, config.upstream.model),
         };
         let auth = config.auth_required();
-        let static_dir = config.server.static_dir.display().to_string();
+        let static_dir = match &config.server.static_dir {
+            Some(dir) => format!("static files from {}", dir.display()),
+            None => "no static files".to_string(),
+        };
         let app = match App::new(config) {
             Ok(app) => app,
             Err(e) => {
@@ -81,7 +84,7 @@ fn run(config: Config) -> ExitCode {
             }
         };
         eprintln!(
-            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; H5 page from {static_dir}",
+            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; {static_dir}",
             if auth { "required" } else { "off" }
         );
         tokio::select! {

@@ -2,7 +2,7 @@
 //! `{"error": {"message": ..., "type": ..., "code": ...}}`.
 //!
 //! Before a stream starts it is an HTTP response with a status; after, the same object is
-//! sent as an SSE event (see [`crate::sse`]).
+//! sent as an SSE event in the stream (see [`crate::generation`]).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
