@@ -49,6 +49,8 @@ pub(crate) struct Log {
     pub(crate) finished_at: Option<Instant>,
     /// Number of content/reasoning events, for usage estimates.
     pub(crate) deltas: u64,
+    /// Bytes of answer text (content events) dropped from the front.
+    pub(crate) dropped_content: u64,
 }
 
 impl Default for Log {
@@ -62,6 +64,7 @@ impl Default for Log {
             finished: false,
             finished_at: None,
             deltas: 0,
+            dropped_content: 0,
         }
     }
 }
@@ -95,6 +98,13 @@ impl Log {
         }
         cut = (cut + 1).min(self.entries.len());
         let removed = self.entries[cut - 1].end;
+        let mut start = 0;
+        for e in &self.entries[..cut] {
+            if e.kind == Kind::Content {
+                self.dropped_content += u64::from(e.end - start);
+            }
+            start = e.end;
+        }
         self.text.drain(..removed as usize);
         self.entries.drain(..cut);
         for e in &mut self.entries {

@@ -240,11 +240,18 @@ impl Generation {
         }
     }
 
-    /// The sequence number a reader starting after `after` should read next, or 410 when
-    /// those events were dropped from the bounded log.
+    /// The sequence number a reader starting after `after` should read next: 410 when those
+    /// events were dropped from the bounded log, 400 when `after` is past the last event.
     pub fn check_resume(&self, after: u64) -> Result<u64, ApiError> {
         let log = self.log();
-        if after + 1 < log.first_seq {
+        let next = after.checked_add(1).filter(|n| *n <= log.end_seq());
+        let Some(next) = next else {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("cannot resume after event {after}: the last event is {}", log.end_seq() - 1),
+            ));
+        };
+        if next < log.first_seq {
             return Err(ApiError::new(
                 axum::http::StatusCode::GONE,
                 "invalid_request_error",
@@ -255,31 +262,41 @@ impl Generation {
                 ),
             ));
         }
-        Ok(after + 1)
+        Ok(next)
     }
 
-    /// The sequence number to read next so that a text reader skips `offset` bytes of answer.
-    /// Returns the seq and how many bytes of that event's payload to skip.
+    /// The sequence number to read next so that a text reader skips `offset` bytes of answer,
+    /// and how many bytes of that event's payload to skip: 410 when part of the text after
+    /// `offset` was dropped from the bounded log, 400 when `offset` is past the answer so far.
     pub fn text_offset(&self, offset: u64) -> Result<(u64, usize), ApiError> {
         let log = self.log();
-        if log.first_seq != 1 && offset > 0 {
+        if offset < log.dropped_content {
             return Err(ApiError::new(
                 axum::http::StatusCode::GONE,
                 "invalid_request_error",
                 "events_expired",
-                "early events were dropped from this generation's bounded log; cannot resume by offset",
+                format!(
+                    "the first {} bytes of this answer were dropped from its bounded log; cannot resume at byte {offset}",
+                    log.dropped_content
+                ),
             ));
         }
-        let mut left = offset as usize;
+        let mut left = offset - log.dropped_content;
         for (i, e) in log.entries.iter().enumerate() {
             if e.kind != Kind::Content {
                 continue;
             }
-            let len = log.payload(i).len();
+            let len = log.payload(i).len() as u64;
             if left < len {
-                return Ok((log.first_seq + i as u64, left));
+                return Ok((log.first_seq + i as u64, left as usize));
             }
             left -= len;
+        }
+        if left > 0 {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("offset={offset} is past the {} bytes of answer so far", offset - left),
+            ));
         }
         Ok((log.end_seq(), 0))
     }
@@ -413,8 +430,9 @@ mod tests {
         let first = log.first_seq;
         assert_eq!(log.payload(log.entries.len() - 1), format!("{:020}", 99));
         drop(log);
-        assert!(g.check_resume(0).is_err());
+        assert_eq!(g.check_resume(0).unwrap_err().code, "events_expired");
         assert_eq!(g.check_resume(first - 1).unwrap(), first);
+        assert_eq!(g.check_resume(u64::MAX).unwrap_err().code, "invalid_parameter");
     }
 
     #[test]

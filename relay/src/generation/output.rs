@@ -114,10 +114,9 @@ pub(crate) fn completion(log: &Log, id: &str, created: u64, model: &str) -> Resu
         }
     }
     if log.first_seq != 1 {
-        return Err(ApiError::upstream(
-            axum::http::StatusCode::BAD_GATEWAY,
+        return Err(ApiError::bad_request(
             "answer_too_long",
-            "the answer outgrew the relay's bounded log; use stream: true",
+            "the answer outgrew the relay's bounded log for one answer; ask with stream: true",
         ));
     }
     let mut message = serde_json::json!({ "role": "assistant", "content": content });
