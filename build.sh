@@ -175,11 +175,11 @@ chunkwise demo
                       project.config.json; the page talks to the relay named in config.js
                       (http://127.0.0.1:8787: change it there if PORT differs)
   Model:              the built-in demo model; for a real one set UPSTREAM_BASE_URL,
-                      UPSTREAM_API_KEY and UPSTREAM_MODEL (miniprogram-demo/server/README.md)
+                      UPSTREAM_API_KEY and UPSTREAM_MODEL (relay/README.md)
   Stop:               Ctrl-C
 
 EOF
-    exec target/release/chunkwise-relay
+    RELAY_STATIC_DIR="$ROOT/miniprogram-demo/h5" RELAY_PKG_DIR="$ROOT/pkg" exec target/release/chunkwise-relay
     ;;
   bench)
     build

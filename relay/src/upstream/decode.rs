@@ -18,8 +18,10 @@ pub struct Decoded {
     pub usage: Option<String>,
     /// The provider's in-stream errors.
     pub errors: Vec<ProviderError>,
-    /// Input the decoder could not read (bad events, buffer overflow): counted, not relayed.
+    /// Events the decoder could not read: counted, not relayed.
     pub malformed: usize,
+    /// Events dropped for being longer than the decoder's bound: the answer has a hole.
+    pub too_large: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,11 @@ impl UpstreamDecoder {
         convert(self.inner.push(bytes))
     }
 
+    /// The longest line or event the decoder keeps.
+    pub fn max_event_bytes(&self) -> usize {
+        chunkwise::DEFAULT_MAX_BUFFER_BYTES
+    }
+
     pub fn finish(&mut self) -> Decoded {
         convert(self.inner.finish())
     }
@@ -63,7 +70,11 @@ fn convert(u: chunkwise::Update) -> Decoded {
         ..Decoded::default()
     };
     for e in u.errors {
-        if e.kind == "buffer_limit" || e.kind == "bad_event" {
+        if e.kind == "buffer_limit" {
+            out.too_large += 1;
+            continue;
+        }
+        if e.kind == "bad_event" {
             out.malformed += 1;
             continue;
         }

@@ -40,7 +40,18 @@ fn token(config: &Config, args: &[String]) -> ExitCode {
         eprintln!("chunkwise-relay: set RELAY_HMAC_SECRET (or auth.hmac_secret) to sign tokens");
         return ExitCode::from(2);
     }
-    let ttl: u64 = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(3600);
+    if !auth::valid_subject(subject) {
+        eprintln!("chunkwise-relay: the subject must be 1 to 64 characters of A-Z a-z 0-9 _ - (got {subject:?})");
+        return ExitCode::from(2);
+    }
+    let ttl: u64 = match args.get(1).map(|t| t.parse::<u64>()) {
+        None => 3600,
+        Some(Ok(ttl)) if ttl > 0 => ttl,
+        Some(_) => {
+            eprintln!("chunkwise-relay: TTL_SECONDS must be a positive whole number of seconds");
+            return ExitCode::from(2);
+        }
+    };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     println!("{}", auth::sign(secret, subject, now + ttl));
     ExitCode::SUCCESS
@@ -62,10 +73,18 @@ fn run(config: Config) -> ExitCode {
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let upstream = match config.upstream.kind {
             chunkwise_relay::config::Provider::Demo => "the built-in demo model".to_string(),
-            kind => format!("{} upstream {} (model {})", kind.name(), config.upstream.base_url, config.upstream.model),
+            kind => format!(
+                "{} upstream {} (model {})",
+                kind.name(),
+                chunkwise_relay::config::without_userinfo(&config.upstream.base_url),
+                config.upstream.model
+            ),
         };
         let auth = config.auth_required();
-        let static_dir = config.server.static_dir.display().to_string();
+        let static_dir = match &config.server.static_dir {
+            Some(dir) => format!("static files from {}", dir.display()),
+            None => "no static files".to_string(),
+        };
         let app = match App::new(config) {
             Ok(app) => app,
             Err(e) => {
@@ -81,7 +100,7 @@ fn run(config: Config) -> ExitCode {
             }
         };
         eprintln!(
-            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; H5 page from {static_dir}",
+            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; {static_dir}",
             if auth { "required" } else { "off" }
         );
         tokio::select! {

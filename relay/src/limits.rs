@@ -11,8 +11,11 @@ use axum::http::request::Parts;
 use crate::error::ApiError;
 use crate::App;
 
-/// The client's IP: the peer address, or the first `X-Forwarded-For` / `X-Real-IP` entry
-/// when the operator said a proxy of theirs sets it.
+/// The client's IP: the peer address or, when the operator said proxies of theirs stand in
+/// front (`trust_forwarded_for`), the `X-Forwarded-For` entry their outermost proxy added:
+/// `trusted_proxy_hops` from the right, as nginx's realip module reads it. Entries left of it
+/// are whatever the client wrote, and `X-Real-IP` is not read (a proxy that does not set it
+/// passes the client's own).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -20,21 +23,25 @@ impl FromRequestParts<Arc<App>> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        if app.config.server.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .or_else(|| parts.headers.get("x-real-ip"))
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok());
-            if let Some(ip) = forwarded {
+        let server = &app.config.server;
+        if server.trust_forwarded_for && server.trusted_proxy_hops > 0 {
+            if let Some(ip) = forwarded_for(&parts.headers, server.trusted_proxy_hops) {
                 return Ok(ClientIp(ip));
             }
         }
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         Ok(ClientIp(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
     }
+}
+
+/// The address `hops` entries from the right of all `X-Forwarded-For` headers together.
+fn forwarded_for(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAddr> {
+    let mut entries: Vec<&str> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        entries.extend(v.to_str().ok()?.split(',').map(str::trim));
+    }
+    let i = entries.len().saturating_sub(hops);
+    entries.get(i)?.parse().ok()
 }
 
 struct Bucket {
@@ -153,6 +160,16 @@ mod tests {
         assert_eq!(e.status.as_u16(), 429);
         assert_eq!(e.retry_after, Some(1));
         r.check("10.0.0.2".parse().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn forwarded_for_reads_from_the_right() {
+        let mut h = axum::http::HeaderMap::new();
+        h.append("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        h.append("x-forwarded-for", "3.3.3.3".parse().unwrap());
+        assert_eq!(forwarded_for(&h, 1), Some("3.3.3.3".parse().unwrap()));
+        assert_eq!(forwarded_for(&h, 2), Some("2.2.2.2".parse().unwrap()));
+        assert_eq!(forwarded_for(&h, 9), Some("1.1.1.1".parse().unwrap()));
     }
 
     #[test]

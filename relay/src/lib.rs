@@ -30,6 +30,7 @@ pub mod auth;
 pub mod chaos;
 pub mod chat;
 pub mod config;
+pub mod conn;
 pub mod demo;
 pub mod error;
 pub mod generation;
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod upstream;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -52,7 +54,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use auth::Owner;
-use chat::{BodyLimit, Prompt};
+use chat::{BodyRules, Prompt};
 use config::{Config, Provider};
 use error::ApiError;
 use generation::{Generation, Registry};
@@ -74,6 +76,9 @@ pub struct App {
 impl App {
     pub fn new(config: Config) -> Result<Arc<App>, String> {
         config.check_auth()?;
+        error::register_secret(&config.upstream.api_key);
+        error::register_secret(&config.auth.hmac_secret);
+        config.auth.tokens.iter().for_each(|t| error::register_secret(t));
         let upstream = match config.upstream.kind {
             Provider::Demo => None,
             _ => Some(Arc::new(Upstream::new(config.upstream.clone())?)),
@@ -188,12 +193,15 @@ impl App {
     /// The owner for a valid client token.
     pub fn check_token(&self, token: &str) -> Option<Owner> {
         let auth = &self.config.auth;
+        if token.is_empty() {
+            return None;
+        }
         if let Some(i) = auth.tokens.iter().position(|t| auth::constant_time_eq(t.as_bytes(), token.as_bytes())) {
-            return Some(Owner(format!("token{i}")));
+            return Some(Owner::static_token(i));
         }
         if !auth.hmac_secret.is_empty() {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            return auth::verify(&auth.hmac_secret, token, now).ok().map(Owner);
+            return auth::verify(&auth.hmac_secret, token, now).ok().map(|subject| Owner::user(&subject));
         }
         None
     }
@@ -238,21 +246,31 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(from_fn_with_state(app.clone(), routes::authenticate))
         .layer(from_fn_with_state(app.clone(), routes::rate_limit))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(Extension(BodyLimit(limit)));
-    let static_dir = app.config.server.static_dir.clone();
-    let pkg_web = app.config.server.pkg_dir.join("web");
-    Router::new()
+        .layer(Extension(BodyRules {
+            limit,
+            timeout: Duration::from_millis(app.config.limits.body_timeout_ms.max(1)),
+            min_rate: app.config.limits.min_body_rate,
+        }));
+    let mut router = Router::new()
         .merge(api)
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
-        .nest_service("/pkg/web", ServeDir::new(pkg_web))
-        .fallback_service(ServeDir::new(static_dir).append_index_html_on_directories(true))
-        .layer(cors(&app.config))
-        .with_state(app)
+        .method_not_allowed_fallback(routes::method_not_allowed);
+    if let Some(pkg) = &app.config.server.pkg_dir {
+        router = router.nest_service("/pkg/web", ServeDir::new(pkg.join("web")).fallback(get(routes::not_found)));
+    }
+    router = match &app.config.server.static_dir {
+        Some(dir) => router.fallback_service(
+            ServeDir::new(dir).append_index_html_on_directories(true).fallback(get(routes::not_found)),
+        ),
+        None => router.fallback(routes::not_found),
+    };
+    let local_only = app.config.server.host.is_loopback() && !app.config.server.trust_forwarded_for;
+    router.layer(cors(&app.config)).layer(from_fn_with_state(local_only, routes::check_host)).with_state(app)
 }
 
 fn cors(config: &Config) -> CorsLayer {
-    let origins = &config.server.cors_origins;
+    let origins = &config.cors_origins();
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
@@ -272,7 +290,7 @@ fn cors(config: &Config) -> CorsLayer {
 }
 
 /// Serves `app` on `listener` until the listener fails: HTTP/1.1, TCP_NODELAY on every
-/// connection and a 30 s limit for request heads.
+/// connection, a 30 s limit for request heads and the write timeout of [`conn::Conn`].
 ///
 /// Memory every open stream pays is kept low: the read buffer is capped at 8 KiB (hyper would
 /// grow it to 16 KiB after the first request), and `half_close` stops hyper from holding a
@@ -283,6 +301,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
+    let write_timeout = Duration::from_secs(app.config.server.write_timeout_secs.max(1));
     let router = router(app);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(8192).half_close(true).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
@@ -297,11 +316,13 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let socket = conn::PeerSocket::of(&stream);
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(socket);
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = http.serve_connection(TokioIo::new(conn::Conn::new(stream, write_timeout)), service);
         tokio::spawn(async move {
             let _ = conn.await;
         });

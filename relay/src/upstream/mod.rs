@@ -18,9 +18,10 @@ use serde_json::{json, Map, Value};
 
 use crate::chat::Prompt;
 use crate::config::{Provider, UpstreamConfig};
-use crate::error::ApiError;
-use crate::generation::{Generation, Kind, Usage};
+use crate::error::{safe_identifier, ApiError};
+use crate::generation::{Generation, Kind};
 use crate::metrics::Metrics;
+use crate::usage::Usage;
 use decode::UpstreamDecoder;
 
 /// A configured HTTP upstream and its connections.
@@ -53,6 +54,8 @@ impl Upstream {
             let builder = if config.http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
             let client = builder
                 .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+                // A redirect would carry the key (and, on 307/308, the prompt) to another host.
+                .redirect(reqwest::redirect::Policy::none())
                 .tcp_nodelay(true)
                 .pool_idle_timeout(Duration::from_secs(60))
                 .user_agent(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))
@@ -134,12 +137,15 @@ impl Upstream {
         let mut finish: Option<String> = None;
         let mut usage = Usage::default();
         let mut saw_usage = false;
+        let overflowed = std::sync::atomic::AtomicBool::new(false);
         let mut apply = |d: decode::Decoded| {
             gen.push_delta(Kind::Reasoning, &d.reasoning);
             gen.push_delta(Kind::Content, &d.text);
             for e in d.errors {
-                let code = e.code.clone().unwrap_or_else(|| e.kind.clone());
-                gen.fail(ApiError { kind: e.kind, ..ApiError::upstream(StatusCode::BAD_GATEWAY, &code, e.message) });
+                gen.fail(in_stream_error(&e));
+            }
+            if d.too_large > 0 {
+                overflowed.store(true, Relaxed);
             }
             if d.malformed > 0 {
                 metrics.count_error("upstream_malformed");
@@ -167,9 +173,15 @@ impl Upstream {
                         if apply(decoder.push(&bytes)) {
                             break Ok(());
                         }
+                        if overflowed.load(Relaxed) {
+                            break Err(too_large(decoder.max_event_bytes()));
+                        }
                     }
                     Ok(None) => {
                         apply(decoder.finish());
+                        if overflowed.load(Relaxed) {
+                            break Err(too_large(decoder.max_event_bytes()));
+                        }
                         if finish.is_some() {
                             break Ok(());
                         }
@@ -179,11 +191,11 @@ impl Upstream {
                             "the upstream closed the stream before the answer finished",
                         ));
                     }
-                    Err(e) => {
+                    Err(_) => {
                         break Err(ApiError::upstream(
                             StatusCode::BAD_GATEWAY,
                             "upstream_disconnected",
-                            format!("the upstream connection failed mid-stream: {}", chain(&e)),
+                            "the upstream connection failed mid-stream",
                         ))
                     }
                 },
@@ -223,21 +235,41 @@ fn finish_reason(r: Option<&str>) -> String {
     .to_string()
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
+/// An event longer than the decoder's bound was dropped: the answer has a hole, so it ends
+/// with an error instead of looking complete.
+fn too_large(max: usize) -> ApiError {
+    ApiError::upstream(
+        StatusCode::BAD_GATEWAY,
+        "upstream_event_too_large",
+        format!("the upstream sent an event longer than the relay's bound of {max} bytes; the answer is incomplete"),
+    )
+}
+
+/// An error the provider reported inside its stream, in the relay's words: the provider's
+/// type and code are kept when they are plain identifiers, its message is not forwarded (it
+/// can quote the request's credentials).
+fn in_stream_error(e: &decode::ProviderError) -> ApiError {
+    let kind = safe_identifier(&e.kind);
+    let code = e.code.as_deref().and_then(safe_identifier);
+    let mut message = "the upstream reported an error mid-stream".to_string();
+    push_detail(&mut message, kind.as_deref(), code.as_deref());
+    ApiError {
+        kind: kind.unwrap_or_else(|| "upstream_error".into()),
+        ..ApiError::upstream(StatusCode::BAD_GATEWAY, code.as_deref().unwrap_or("upstream_error"), message)
     }
-    s
+}
+
+fn push_detail(message: &mut String, kind: Option<&str>, code: Option<&str>) {
+    match (kind, code) {
+        (Some(k), Some(c)) => message.push_str(&format!(" (type {k}, code {c})")),
+        (Some(k), None) => message.push_str(&format!(" (type {k})")),
+        (None, Some(c)) => message.push_str(&format!(" (code {c})")),
+        (None, None) => {}
+    }
 }
 
 fn send_error(e: &reqwest::Error, connect_ms: u64) -> ApiError {
+    // The error's own text names the upstream's address: it stays on the server.
     if e.is_connect() && e.is_timeout() {
         return ApiError::upstream(
             StatusCode::GATEWAY_TIMEOUT,
@@ -249,33 +281,49 @@ fn send_error(e: &reqwest::Error, connect_ms: u64) -> ApiError {
         return ApiError::upstream(
             StatusCode::BAD_GATEWAY,
             "upstream_unreachable",
-            format!("could not connect to the upstream: {}", chain(e)),
+            "could not connect to the upstream",
         );
     }
-    ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", format!("the upstream request failed: {}", chain(e)))
+    ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
 }
 
-/// A non-2xx upstream answer as the error the client gets before its stream starts.
+/// The type and code of a provider's error body (OpenAI `{error:{type,code}}`, Gemini
+/// `[{error:{status,code}}]`, Anthropic `{type:"error",error:{type}}`, DashScope `{code}`),
+/// each kept only when it is a plain identifier.
+fn error_detail(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let e = v.get("error").or_else(|| v.get(0).and_then(|x| x.get("error"))).unwrap_or(&v);
+    let text = |x: Option<&Value>| match x {
+        Some(Value::String(s)) => safe_identifier(s),
+        Some(Value::Number(n)) => safe_identifier(&n.to_string()),
+        _ => None,
+    };
+    let kind = text(e.get("type")).or_else(|| text(e.get("status")));
+    let code = text(e.get("code"));
+    (kind, code)
+}
+
+/// A non-2xx upstream answer as the error the client gets before its stream starts: the
+/// upstream's status, type and code in the relay's own message (the upstream's message can
+/// quote the relay's key: "Incorrect API key provided: sk-…").
 async fn status_error(resp: reqwest::Response) -> ApiError {
     let status = resp.status();
     let retry_after =
         resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let body = tokio::time::timeout(Duration::from_secs(5), read_limited(resp, 64 * 1024)).await.unwrap_or_default();
-    let detail = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| {
-            let e = v.get("error").or_else(|| v.get(0).and_then(|x| x.get("error")))?;
-            e.get("message").and_then(Value::as_str).map(String::from).or_else(|| e.as_str().map(String::from))
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string());
+    let (kind, code) = error_detail(&body);
     let n = status.as_u16();
-    let message = format!("the upstream answered {n}: {detail}");
+    let mut message = match n {
+        401 | 403 => format!("the upstream rejected the relay's API key ({n})"),
+        429 => format!("the upstream is rate limiting the relay ({n})"),
+        503 | 529 => format!("the upstream is overloaded ({n})"),
+        400 | 413 | 422 => format!("the upstream rejected the request ({n})"),
+        300..=399 => format!("the upstream answered with a redirect ({n}), which the relay does not follow"),
+        _ => format!("the upstream answered {n}"),
+    };
+    push_detail(&mut message, kind.as_deref(), code.as_deref());
     match n {
-        401 | 403 => ApiError::upstream(
-            StatusCode::BAD_GATEWAY,
-            "upstream_auth",
-            format!("the upstream rejected the relay's API key ({n}): {detail}"),
-        ),
+        401 | 403 => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_auth", message),
         429 => ApiError {
             retry_after: Some(retry_after.unwrap_or(5)),
             ..ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited", message)

@@ -7,7 +7,12 @@
 //! ```
 //!
 //! The subject (`[A-Za-z0-9_-]`, at most 64 characters) names the user: a generation can be
-//! resumed or cancelled only with a token of the same subject.
+//! resumed or cancelled only with a token of the same subject. Each token has exactly one
+//! spelling: the expiry in decimal without leading zeros, the signature in 64 lowercase hex
+//! digits.
+//!
+//! Owners of the two kinds live apart: a static token owns as `static:<index>`, a signed
+//! token as `user:<subject>`, so no subject can name a static token's owner.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,6 +22,31 @@ type HmacSha256 = Hmac<Sha256>;
 /// Who a request is from: empty when tokens are not required.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Owner(pub String);
+
+impl Owner {
+    pub fn static_token(index: usize) -> Owner {
+        Owner(format!("static:{index}"))
+    }
+
+    pub fn user(subject: &str) -> Owner {
+        Owner(format!("user:{subject}"))
+    }
+}
+
+/// A subject a signed token may carry.
+pub fn valid_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject.len() <= 64
+        && subject.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The token of an `Authorization` value whose scheme is `Bearer` (schemes are
+/// case-insensitive, RFC 9110 §11.1).
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// Signs a token for `subject` valid until `expiry` (unix seconds).
 pub fn sign(secret: &str, subject: &str, expiry: u64) -> String {
@@ -35,13 +65,20 @@ pub fn verify(secret: &str, token: &str, now: u64) -> Result<String, &'static st
     else {
         return Err("not a cw1 token");
     };
-    if subject.is_empty()
-        || subject.len() > 64
-        || !subject.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !valid_subject(subject) {
         return Err("bad subject");
     }
+    let canonical_expiry = !expiry.is_empty()
+        && expiry.len() <= 20
+        && expiry.bytes().all(|b| b.is_ascii_digit())
+        && (expiry == "0" || !expiry.starts_with('0'));
+    if !canonical_expiry {
+        return Err("bad expiry");
+    }
     let expiry: u64 = expiry.parse().map_err(|_| "bad expiry")?;
+    if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err("bad signature encoding");
+    }
     let sig = decode_hex(sig).ok_or("bad signature encoding")?;
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("cw1.{expiry}.{subject}").as_bytes());
@@ -78,6 +115,24 @@ mod tests {
         let forged = t.replace("alice", "mallory");
         assert_eq!(verify("s3cret", &forged, 1000), Err("bad signature"));
         assert!(verify("s3cret", "sk-whatever", 0).is_err());
+    }
+
+    #[test]
+    fn one_spelling_per_token() {
+        let t = sign("k", "bob", 2000);
+        let sig = t.rsplit('.').next().unwrap();
+        for other in [
+            format!("cw1.+2000.bob.{sig}"),
+            format!("cw1.02000.bob.{sig}"),
+            format!("cw1.2000.bob.{}", sig.to_uppercase()),
+            format!("cw1.2000.bob.+{}", &sig[1..]),
+        ] {
+            assert!(verify("k", &other, 1000).is_err(), "{other}");
+        }
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
     }
 
     #[test]

@@ -309,8 +309,8 @@ async fn health_metrics_cors_and_static_page() {
     std::fs::write(dir.join("h5/index.html"), "<!doctype html><title>chat</title>").unwrap();
     std::fs::write(dir.join("pkg/web/chunkwise.js"), "export {}").unwrap();
     let mut c = demo_config();
-    c.server.static_dir = dir.join("h5");
-    c.server.pkg_dir = dir.join("pkg");
+    c.server.static_dir = Some(dir.join("h5"));
+    c.server.pkg_dir = Some(dir.join("pkg"));
     let base = relay(c).await;
 
     let page = client().get(format!("{base}/")).send().await.unwrap();

@@ -23,7 +23,61 @@ pub struct Metrics {
     ttft_buckets: [AtomicU64; TTFT_BUCKETS.len()],
     ttft_count: AtomicU64,
     ttft_sum_us: AtomicU64,
-    errors: Mutex<BTreeMap<String, u64>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// The error codes the relay itself gives, the only values of the `code` label.
+const ERROR_CODES: &[&str] = &[
+    "abandoned",
+    "answer_too_long",
+    "bad_request",
+    "body_timeout",
+    "body_too_large",
+    "cancelled",
+    "client_gone",
+    "client_too_slow",
+    "empty_messages",
+    "events_expired",
+    "generation_not_found",
+    "header_too_large",
+    "internal_error",
+    "invalid_body",
+    "invalid_client_token",
+    "invalid_content",
+    "invalid_content_type",
+    "invalid_format",
+    "invalid_json",
+    "invalid_max_tokens",
+    "invalid_parameter",
+    "invalid_role",
+    "max_tokens_too_large",
+    "message_too_long",
+    "messages_too_long",
+    "method_not_allowed",
+    "misdirected_request",
+    "model_not_allowed",
+    "not_found",
+    "rate_limited",
+    "relay_busy",
+    "too_many_messages",
+    "too_many_streams",
+    "upstream_auth",
+    "upstream_connect_timeout",
+    "upstream_disconnected",
+    "upstream_error",
+    "upstream_event_too_large",
+    "upstream_first_byte_timeout",
+    "upstream_idle_timeout",
+    "upstream_malformed",
+    "upstream_overloaded",
+    "upstream_rate_limited",
+    "upstream_rejected",
+    "upstream_unreachable",
+];
+
+/// A label value escaped as the text format requires: backslash, double quote and newline.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -38,8 +92,11 @@ impl Metrics {
         self.ttft_sum_us.fetch_add(d.as_micros() as u64, Relaxed);
     }
 
+    /// Counts an error by its code. Codes outside the relay's own set (an upstream's codes
+    /// reach here too) count as `other`, so the label set stays fixed whatever an upstream says.
     pub fn count_error(&self, code: &str) {
-        *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(code.to_string()).or_default() += 1;
+        let label = ERROR_CODES.iter().find(|c| **c == code).copied().unwrap_or("other");
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(label).or_default() += 1;
     }
 
     pub fn render(&self) -> String {
@@ -99,7 +156,7 @@ impl Metrics {
             "# HELP {name} Errors by code (upstream failures, timeouts, rejected requests).\n# TYPE {name} counter"
         );
         for (code, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "{name}{{code=\"{code}\"}} {n}");
+            let _ = writeln!(s, "{name}{{code=\"{}\"}} {n}", escape_label(code));
         }
         s
     }

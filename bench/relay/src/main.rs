@@ -545,7 +545,7 @@ fn report(files: &[String]) -> String {
         get("relay", "streams"),
         get("relay", "deltas_per_stream"),
     ));
-    s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx) is shown too. Targets are the issue's, checked on the relay column.\n\n");
+    s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx) is shown too. Targets are checked on the relay column.\n\n");
     s.push_str("| metric | nginx (`proxy_buffering off`) | chunkwise-relay | relay / nginx | relay, HTTP/1.1 upstream | relay-h1 / nginx | target | |\n");
     s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let (an, ar, ah) = (added("nginx"), added("relay"), added("relay-h1"));

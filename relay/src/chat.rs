@@ -1,8 +1,10 @@
 //! The OpenAI chat request the relay accepts, and the limits it enforces on it.
 
-use axum::extract::rejection::JsonRejection;
+use std::time::Duration;
+
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -140,41 +142,113 @@ impl ChatRequest {
     }
 }
 
-/// `Json<ChatRequest>` whose rejections are [`ApiError`]s with clear messages (413 for a
-/// body over the limit, 400 for bad JSON).
+/// The request body as a [`ChatRequest`], read under [`BodyRules`]: errors are [`ApiError`]s
+/// with clear messages (413 over the limit, 408 too slow, 400 for bad JSON).
 pub struct ChatBody(pub ChatRequest);
 
 impl<S: Send + Sync> FromRequest<S> for ChatBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0);
-        match axum::Json::<ChatRequest>::from_request(req, state).await {
-            Ok(axum::Json(body)) => Ok(ChatBody(body)),
-            Err(rejection) => Err(reject(rejection, limit)),
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let rules = req.extensions().get::<BodyRules>().copied().unwrap_or_default();
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::bad_request(
+                "invalid_content_type",
+                "expected a request with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, rules).await?;
+        serde_json::from_slice(&bytes).map(ChatBody).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("the request body is not a valid chat request: {e}"))
+        })
+    }
+}
+
+/// How a request body is read: at most `limit` bytes, all within `timeout`, and after the
+/// first second at no less than `min_rate` bytes per second on average. Put in the request
+/// extensions by the router.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRules {
+    pub limit: usize,
+    pub timeout: Duration,
+    pub min_rate: u64,
+}
+
+impl Default for BodyRules {
+    fn default() -> Self {
+        let limits = Limits::default();
+        BodyRules {
+            limit: limits.max_body_bytes,
+            timeout: Duration::from_millis(limits.body_timeout_ms),
+            min_rate: limits.min_body_rate,
         }
     }
 }
 
-/// The configured body limit, put in the request extensions so the rejection can name it.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
-
-fn reject(rejection: JsonRejection, limit: Option<usize>) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let limit = limit.map(|l| format!(" of {l} bytes")).unwrap_or_default();
-        return ApiError::new(
+/// Reads the body into one buffer sized by its declared length. Each piece is copied and
+/// released at once: a body sent a byte per TCP segment does not keep a read buffer alive
+/// per byte.
+async fn read_body(req: Request, rules: BodyRules) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
             "body_too_large",
-            format!("the request body is larger than this relay's limit{limit}"),
-        );
-    }
-    let code = match rejection {
-        JsonRejection::MissingJsonContentType(_) => "invalid_content_type",
-        _ => "invalid_json",
+            format!("the request body is larger than this relay's limit of {} bytes", rules.limit),
+        )
     };
-    ApiError::bad_request(code, rejection.body_text())
+    let too_slow = |why: &str| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "body_timeout",
+            format!("the request body {why}; send it at once"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > rules.limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(declared.map_or(1024, |n| n as usize).min(rules.limit));
+    let mut body = req.into_body().into_data_stream();
+    let started = tokio::time::Instant::now();
+    let deadline = started + rules.timeout;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Err(too_slow(&format!("did not arrive within {} ms", rules.timeout.as_millis())));
+            }
+        };
+        match next {
+            None => return Ok(out),
+            Some(Err(_)) => return Err(ApiError::bad_request("invalid_body", "the request body could not be read")),
+            Some(Ok(piece)) => {
+                if out.len() + piece.len() > rules.limit {
+                    return Err(too_large());
+                }
+                out.extend_from_slice(&piece);
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if elapsed > 1.0 && (out.len() as f64) < rules.min_rate as f64 * (elapsed - 1.0) {
+            return Err(too_slow(&format!("arrived slower than {} bytes per second", rules.min_rate)));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,8 +18,9 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::auth::Owner;
+use crate::auth::{self, Owner};
 use crate::chat::ChatBody;
+use crate::conn::PeerSocket;
 use crate::error::ApiError;
 use crate::generation::{Attachment, Generation, Render};
 use crate::limits::ClientIp;
@@ -34,6 +37,23 @@ pub struct StreamQuery {
     offset: Option<String>,
 }
 
+/// Query strings read by the relay itself, so a bad one gets the JSON error shape.
+impl<S: Send + Sync> FromRequestParts<S> for StreamQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Query::<StreamQuery>::try_from_uri(&parts.uri)
+            .map(|Query(q)| q)
+            .map_err(|e| ApiError::bad_request("invalid_parameter", format!("the query string cannot be read: {e}")))
+    }
+}
+
+/// The generation id of the path, or the JSON error for a path that cannot be read.
+fn generation_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::bad_request("invalid_parameter", "the generation id in the path cannot be read"))
+}
+
 impl StreamQuery {
     fn render(&self) -> Result<Render, ApiError> {
         match self.format.as_deref() {
@@ -45,10 +65,13 @@ impl StreamQuery {
         }
     }
 
-    fn chaos(&self, headers: &HeaderMap) -> bool {
+    /// Chaos mode costs many times the CPU of an answer: the demo model honours it, real
+    /// upstreams only when the operator allows it.
+    fn chaos(&self, headers: &HeaderMap, app: &App, gen: &Generation) -> bool {
         let on = |v: &str| matches!(v, "1" | "true" | "yes" | "on");
-        self.chaos.as_deref().is_some_and(on)
-            || headers.get("x-chunkwise-chaos").and_then(|v| v.to_str().ok()).is_some_and(on)
+        let asked = self.chaos.as_deref().is_some_and(on)
+            || headers.get("x-chunkwise-chaos").and_then(|v| v.to_str().ok()).is_some_and(on);
+        asked && (gen.model == crate::demo::MODEL || app.config.server.allow_chaos)
     }
 }
 
@@ -63,7 +86,8 @@ pub async fn completions(
     State(app): State<Arc<App>>,
     ClientIp(ip): ClientIp,
     Extension(owner): Extension<Owner>,
-    Query(q): Query<StreamQuery>,
+    socket: Option<Extension<PeerSocket>>,
+    q: StreamQuery,
     headers: HeaderMap,
     ChatBody(req): ChatBody,
 ) -> Result<Response, ApiError> {
@@ -73,22 +97,42 @@ pub async fn completions(
     let permit = app.streams.acquire(ip)?;
     let gen = app.start(source, prompt, owner.0, permit)?;
     let attachment = gen.attach().with_grace(app.grace());
+    // Until the first byte goes out, only the socket tells that the client left.
+    let gone = async {
+        match socket {
+            Some(Extension(s)) => s.closed().await,
+            None => std::future::pending().await,
+        }
+    };
     if !req.stream {
-        wait_finished(&gen).await;
+        tokio::select! {
+            () = wait_finished(&gen) => {}
+            () = gone => return Err(client_gone()),
+        }
         return Ok(Json(gen.completion()?).into_response());
     }
-    gen.started().await?;
-    Ok(stream_response(&app, attachment, 1, 0, render, q.chaos(&headers)))
+    tokio::select! {
+        started = gen.started() => started?,
+        () = gone => return Err(client_gone()),
+    }
+    let chaos = q.chaos(&headers, &app, &gen);
+    Ok(stream_response(&app, attachment, 1, 0, render, chaos))
+}
+
+/// The answer to a client that already left (nobody reads it; the generation is detached).
+fn client_gone() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "client_gone", "the client closed the connection")
 }
 
 /// `GET /v1/chat/stream/{id}?after=<seq>` (or `Last-Event-ID: <seq>`; text mode: `offset=<bytes>`)
 pub async fn resume(
     State(app): State<Arc<App>>,
     Extension(owner): Extension<Owner>,
-    Path(id): Path<String>,
-    Query(q): Query<StreamQuery>,
+    path: Result<Path<String>, PathRejection>,
+    q: StreamQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let id = generation_id(path)?;
     let render = q.render()?;
     let gen = app.owned_generation(&id, &owner)?;
     let (next, skip) = match render {
@@ -109,15 +153,17 @@ pub async fn resume(
     let attachment = gen.attach().with_grace(app.grace());
     gen.started().await?;
     app.metrics.resumes_total.fetch_add(1, Relaxed);
-    Ok(stream_response(&app, attachment, next, skip, render, q.chaos(&headers)))
+    let chaos = q.chaos(&headers, &app, &gen);
+    Ok(stream_response(&app, attachment, next, skip, render, chaos))
 }
 
 /// `POST /v1/chat/stream/{id}/cancel`
 pub async fn cancel(
     State(app): State<Arc<App>>,
     Extension(owner): Extension<Owner>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let id = generation_id(path)?;
     let gen = app.owned_generation(&id, &owner)?;
     let was_running = !gen.is_finished();
     gen.cancel("cancelled");
@@ -171,8 +217,8 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| t.trim().to_string());
+            .and_then(auth::bearer)
+            .map(str::to_string);
         let query = req.uri().query().and_then(|q| {
             q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.replace("%2E", ".").replace("%2e", "."))
         });
@@ -192,6 +238,60 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
     };
     req.extensions_mut().insert(owner);
     Ok(next.run(req).await)
+}
+
+/// Fallback: no route here.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", "no such path on this relay")
+}
+
+/// Fallback: the path exists, the method does not.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "this path does not take that method",
+    )
+}
+
+/// Layer: on a loopback-only relay, only local host names (a page on another site that
+/// rebinds its DNS name to 127.0.0.1 would otherwise reach the relay from the browser).
+pub async fn check_host(State(local_only): State<bool>, req: Request, next: Next) -> Result<Response, ApiError> {
+    if local_only {
+        let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+        if let Some(host) = host {
+            if !is_local_host(host) {
+                return Err(ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "invalid_request_error",
+                    "misdirected_request",
+                    "this relay listens on loopback and answers only local host names",
+                ));
+            }
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(
+            host,
+            |(name, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    name
+                } else {
+                    host
+                }
+            },
+        ),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn wait_finished(gen: &Generation) {
@@ -265,7 +365,11 @@ impl Reader {
             let finished = match gen.render(&mut self.next, self.render, &mut self.skip, &mut self.buf) {
                 Ok(finished) => finished,
                 Err(e) => {
-                    self.buf.extend_from_slice(format!("data: {}\n\n", e.body()).as_bytes());
+                    let line = match self.render {
+                        Render::Sse => format!("data: {}\n\n", e.body()),
+                        Render::Text => format!("\n\n[error] {}\n", crate::error::redact(&e.message)),
+                    };
+                    self.buf.extend_from_slice(line.as_bytes());
                     true
                 }
             };

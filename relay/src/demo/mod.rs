@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crate::chat::Prompt;
 use crate::config::DemoConfig;
-use crate::generation::{Generation, Kind, Usage};
+use crate::generation::{Generation, Kind};
+use crate::usage::Usage;
 
 /// The model name that always selects the demo model.
 pub const MODEL: &str = "demo";

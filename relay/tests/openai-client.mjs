@@ -1,6 +1,6 @@
 // The official `openai` npm client against a running relay: it must stream the demo answer.
 //
-//   RELAY_URL=http://127.0.0.1:8787 node miniprogram-demo/server/tests/openai-client.mjs
+//   RELAY_URL=http://127.0.0.1:8787 node relay/tests/openai-client.mjs
 //
 // Starts nothing itself. The client comes from tests/js/node_modules (npm install there).
 // Prints `N passed, N failed` and exits non-zero on any failure.

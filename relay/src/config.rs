@@ -71,16 +71,24 @@ pub struct Config {
 pub struct ServerConfig {
     pub host: IpAddr,
     pub port: u16,
-    /// The H5 page served at `/`.
-    pub static_dir: PathBuf,
-    /// The repository's `pkg` directory; `pkg/web` is served at `/pkg/web/`.
-    pub pkg_dir: PathBuf,
-    /// Allowed CORS origins; `["*"]` allows any.
+    /// A directory of static files served at `/` (the demo's H5 page); none by default.
+    pub static_dir: Option<PathBuf>,
+    /// A chunkwise `pkg` directory whose `web` package is served at `/pkg/web/`; none by default.
+    pub pkg_dir: Option<PathBuf>,
+    /// Allowed CORS origins; `["*"]` allows any. Empty (the default): any, unless a real key
+    /// is served without client tokens (then no other origin may call the relay).
     pub cors_origins: Vec<String>,
     /// Seconds between `: heartbeat` comments on an open stream.
     pub heartbeat_secs: u64,
-    /// Take the client IP from `X-Forwarded-For` / `X-Real-IP` (only behind your own proxy).
+    /// Take the client IP from `X-Forwarded-For` (only behind your own proxy): the entry
+    /// `trusted_proxy_hops` from the right, the address your outermost proxy saw.
     pub trust_forwarded_for: bool,
+    /// How many proxies of yours append to `X-Forwarded-For` in front of the relay.
+    pub trusted_proxy_hops: usize,
+    /// A response that cannot write for this long (the client stopped reading) is closed.
+    pub write_timeout_secs: u64,
+    /// Honour `?chaos=1` for answers from real upstreams too (the demo model always does).
+    pub allow_chaos: bool,
     /// Runtime worker threads; 0 means one per core.
     pub worker_threads: usize,
 }
@@ -118,6 +126,10 @@ pub struct UpstreamConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// The whole request body must arrive within this time (milliseconds)...
+    pub body_timeout_ms: u64,
+    /// ...and, after its first second, at no less than this average rate (bytes per second).
+    pub min_body_rate: u64,
     pub max_messages: usize,
     /// Characters in one message.
     pub max_message_chars: usize,
@@ -173,11 +185,14 @@ impl Default for ServerConfig {
         ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8787,
-            static_dir: default_dir("miniprogram-demo/h5", "../h5"),
-            pkg_dir: default_dir("pkg", "../../pkg"),
-            cors_origins: vec!["*".into()],
+            static_dir: None,
+            pkg_dir: None,
+            cors_origins: Vec::new(),
             heartbeat_secs: 15,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
+            write_timeout_secs: 30,
+            allow_chaos: false,
             worker_threads: 0,
         }
     }
@@ -206,6 +221,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 256 * 1024,
+            body_timeout_ms: 15_000,
+            min_body_rate: 1024,
             max_messages: 64,
             max_message_chars: 32_000,
             max_total_chars: 100_000,
@@ -230,13 +247,14 @@ impl Default for DemoConfig {
     }
 }
 
-/// `rel` from the working directory when it exists there, else beside this crate's sources.
-fn default_dir(rel: &str, from_manifest: &str) -> PathBuf {
-    let cwd = PathBuf::from(rel);
-    if cwd.is_dir() {
-        return cwd;
+/// `url` without a `user:password@` part, for printing.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(from_manifest)
 }
 
 impl Config {
@@ -288,10 +306,10 @@ impl Config {
             self.server.host = ip;
         }
         if let Some(v) = get("RELAY_STATIC_DIR") {
-            self.server.static_dir = v.into();
+            self.server.static_dir = Some(v.into());
         }
         if let Some(v) = get("RELAY_PKG_DIR") {
-            self.server.pkg_dir = v.into();
+            self.server.pkg_dir = Some(v.into());
         }
         if let Some(v) = get("RELAY_CORS_ORIGINS") {
             self.server.cors_origins = list(&v);
@@ -301,6 +319,9 @@ impl Config {
         }
         if let Some(v) = get("RELAY_TRUST_FORWARDED_FOR") {
             self.server.trust_forwarded_for = flag(&v);
+        }
+        if let Some(v) = get("RELAY_ALLOW_CHAOS") {
+            self.server.allow_chaos = flag(&v);
         }
         if let Some(v) = get("UPSTREAM_KIND") {
             self.upstream.kind = Provider::parse(&v)?;
@@ -325,6 +346,9 @@ impl Config {
             ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", &mut self.upstream.first_byte_timeout_ms),
             ("UPSTREAM_IDLE_TIMEOUT_MS", &mut self.upstream.idle_timeout_ms),
             ("RELAY_TTL_SECS", &mut self.generations.ttl_secs),
+            ("RELAY_WRITE_TIMEOUT_SECS", &mut self.server.write_timeout_secs),
+            ("RELAY_BODY_TIMEOUT_MS", &mut self.limits.body_timeout_ms),
+            ("RELAY_MIN_BODY_RATE", &mut self.limits.min_body_rate),
             ("RELAY_DEMO_TOKEN_MS", &mut self.demo.token_ms),
             ("RELAY_DEMO_FIRST_TOKEN_MS", &mut self.demo.first_token_ms),
         ] {
@@ -357,6 +381,7 @@ impl Config {
             ("RELAY_MAX_LOG_BYTES", &mut self.generations.max_log_bytes),
             ("RELAY_MAX_FINISHED", &mut self.generations.max_finished),
             ("RELAY_WORKER_THREADS", &mut self.server.worker_threads),
+            ("RELAY_TRUSTED_PROXY_HOPS", &mut self.server.trusted_proxy_hops),
         ] {
             if let Some(v) = get(name) {
                 *slot = num(name, &v)?;
@@ -409,23 +434,51 @@ impl Config {
     /// Whether clients must present a token: always when tokens are configured; otherwise
     /// when a real key would be spent by anyone who can reach a non-loopback address,
     /// unless the operator opted out.
+    ///
+    /// Behind a proxy (`trust_forwarded_for`) a loopback address is not the edge: the proxy
+    /// brings the whole network to it, so a key needs tokens there too.
     pub fn auth_required(&self) -> bool {
         if !self.auth.tokens.is_empty() || !self.auth.hmac_secret.is_empty() {
             return true;
         }
-        let spends_a_key = self.upstream.kind != Provider::Demo && !self.upstream.api_key.is_empty();
-        spends_a_key && !self.server.host.is_loopback() && !self.auth.allow_anonymous
+        let exposed = !self.server.host.is_loopback() || self.server.trust_forwarded_for;
+        self.spends_a_key() && exposed && !self.auth.allow_anonymous
+    }
+
+    /// A real upstream with a key configured.
+    pub fn spends_a_key(&self) -> bool {
+        self.upstream.kind != Provider::Demo && !self.upstream.api_key.is_empty()
+    }
+
+    /// The CORS origins in force: as configured, or by default any origin unless a key is
+    /// served to anyone who can reach the relay (then a web page in the operator's browser
+    /// could spend it).
+    pub fn cors_origins(&self) -> Vec<String> {
+        if !self.server.cors_origins.is_empty() {
+            return self.server.cors_origins.clone();
+        }
+        if self.spends_a_key() && !self.auth_required() {
+            return Vec::new();
+        }
+        vec!["*".into()]
     }
 
     /// A configuration that cannot be served safely: a key on a public address and no way
     /// to tell clients apart.
     pub fn check_auth(&self) -> Result<(), String> {
+        if self.auth.tokens.iter().any(|t| t.trim().is_empty()) {
+            return Err("auth.tokens holds an empty token: remove it (an empty token is not a secret)".into());
+        }
         if self.auth_required() && self.auth.tokens.is_empty() && self.auth.hmac_secret.is_empty() {
+            let place = if self.server.trust_forwarded_for {
+                "behind a proxy (RELAY_TRUST_FORWARDED_FOR)".to_string()
+            } else {
+                format!("on {} (not loopback)", self.server.host)
+            };
             return Err(format!(
-                "a real upstream key is configured and the relay listens on {} (not loopback): \
+                "a real upstream key is configured and the relay listens {place}: \
                  configure client tokens (RELAY_TOKENS or RELAY_HMAC_SECRET) or opt out \
-                 explicitly with RELAY_ALLOW_ANONYMOUS=1",
-                self.server.host
+                 explicitly with RELAY_ALLOW_ANONYMOUS=1"
             ));
         }
         Ok(())
