@@ -85,16 +85,16 @@ size_of() { wc -c <"$1" | tr -d ' '; }
 
 build() {
   ensure_build_tools
-  # Two modules from one crate: the decoder (small: it is all most pages load) and the
+  # Two modules, one per crate: the decoder (small: it is all most pages load) and the
   # Markdown renderer (pulldown-cmark alone is ~180 KB), loaded only by markdown.js.
   local bg=target/bindgen
   rm -rf "$bg"
-  local module features name
+  local module crate name
   for module in decoder markdown; do
-    if [ $module = decoder ]; then features=wasm-decoder name=chunkwise_glue; else features=markdown name=chunkwise_markdown_glue; fi
+    if [ $module = decoder ]; then crate=chunkwise name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
     log "building the $module wasm module"
-    cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise --no-default-features --features $features
-    local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+    cargo build --target wasm32-unknown-unknown --profile wasm -p $crate
+    local wasm=target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm
     local prefix=""; [ $module = markdown ] && prefix="markdown-"
     wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"
     wasm-bindgen --target nodejs --out-dir "$bg/${prefix}node" --out-name $name "$wasm"

@@ -2,7 +2,7 @@
 //! HTML normalization used to compare with the CommonMark / GFM spec outputs.
 #![allow(dead_code)]
 
-use chunkwise::markdown::*;
+use chunkwise_markdown::*;
 
 /// Turns rendered nodes back into the HTML a CommonMark renderer writes, by undoing the
 /// documented rich-text mapping (`div.md-blockquote` → `blockquote`, `span.md-br` → `br`,

@@ -10,13 +10,12 @@
 //!   the next one's, so nothing shown is ever taken back.
 //!
 //! After `finish()` the blocks equal a one-shot render.
-#![cfg(feature = "markdown")]
 
-mod markdown_common;
+mod common;
 
-use chunkwise::markdown::nodes;
-use chunkwise::markdown::*;
-use markdown_common::{answers, apply, first_diff, prose_text, visible};
+use chunkwise_markdown::nodes;
+use chunkwise_markdown::*;
+use common::{answers, apply, first_diff, prose_text, visible};
 
 const STRAYS: [&str; 6] = ["*", "~~", "`", "[", "](", "$"];
 
@@ -90,7 +89,7 @@ fn any_split_gives_the_one_shot_render() {
     for (name, text) in answers() {
         let one = render(&text, &opts);
         for step in [2, 5, 17, 64] {
-            let r = markdown_common::stream(&text, step, &opts);
+            let r = common::stream(&text, step, &opts);
             assert_eq!(r.blocks(), one, "{name} step {step}");
         }
     }

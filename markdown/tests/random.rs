@@ -4,11 +4,10 @@
 //! renderer's shortcuts (fast paths, suffix and restart parses, early finalization) honest.
 //! (Link reference definitions are left out: a definition reaches across blocks, which the
 //! streaming view documents as approximate until `finish()`; the spec test covers them.)
-#![cfg(feature = "markdown")]
 
-mod markdown_common;
+mod common;
 
-use chunkwise::markdown::*;
+use chunkwise_markdown::*;
 
 const FRAGMENTS: &[&str] = &[
     "**",
@@ -117,7 +116,7 @@ fn random_texts_finish_like_one_shot() {
             assert!(
                 a == one,
                 "case {case} step {step}: finish differs for {text:?}\n{}",
-                markdown_common::blocks_diff(&a, &one)
+                common::blocks_diff(&a, &one)
             );
         }
     }
@@ -141,7 +140,7 @@ fn random_texts_stream_like_fresh_renders() {
                 if a != b {
                     differ += 1;
                     first.get_or_insert_with(|| {
-                        format!("case {case} step {step}: {prefix:?}\n{}", markdown_common::blocks_diff(&a, &b))
+                        format!("case {case} step {step}: {prefix:?}\n{}", common::blocks_diff(&a, &b))
                     });
                 }
             });

@@ -1,14 +1,28 @@
-//! The wasm-bindgen surface of the Markdown renderer (feature `markdown`, wasm32 only).
+//! The wasm-bindgen surface of the Markdown renderer (wasm32 only): the module
+//! `chunkwise_markdown.wasm`.
 //!
 //! Text comes in as UTF-16 code units that JS writes into `input` (no `TextEncoder` in a
 //! mini program); each patch goes out as JSON text in UTF-16, which JS reads and
 //! `JSON.parse`s: one crossing per call, and the node arrays are built by the JS engine's
-//! fastest path. Layout of the results block as in `wasm.rs`: `[out address, 0]`.
+//! fastest path. Layout of the results block as in the decoder's binding: `[out address, 0]`.
 
 use wasm_bindgen::prelude::*;
 
-use crate::markdown::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
-use crate::utf8::{TextSink, Utf16Buffer};
+use chunkwise::utf8::{TextSink, Utf16Buffer};
+
+use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
+
+#[wasm_bindgen(start)]
+fn start() {
+    // A panic would be a bug; make its message reach the console before the trap.
+    console_error_panic_hook::set_once();
+}
+
+/// The module's linear memory, for the JS side's views.
+#[wasm_bindgen]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
 
 #[wasm_bindgen]
 pub struct RawRenderer {

@@ -10,7 +10,7 @@
 //! only on the line and on the [`State`] at its start (inside a block comment or a
 //! multi-line string). So a streamed code block re-highlights only its last line.
 
-use super::nodes::{Element, Node};
+use crate::nodes::{Element, Node};
 
 /// The token classes, as class-name suffixes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -8,12 +8,11 @@
 //! 2. the nodes turned back into HTML match the spec's HTML after normalization in at least
 //!    99% of the examples. The examples that differ are written, with the reason, to
 //!    `tests/fixtures/commonmark/DIFFERENCES.md`.
-#![cfg(feature = "markdown")]
 
-mod markdown_common;
+mod common;
 
-use chunkwise::markdown::*;
-use markdown_common::{normalize, spec_html, stream};
+use chunkwise_markdown::*;
+use common::{normalize, spec_html, stream};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -88,7 +87,7 @@ fn spec_examples_stream_equal_one_shot_and_match_html() {
     let _ = writeln!(md, "# Spec examples whose HTML differs\n");
     let _ = writeln!(
         md,
-        "Written by `tests/markdown_spec.rs`. {} of {} examples match after normalization ({:.2}%).\n",
+        "Written by `tests/spec.rs`. {} of {} examples match after normalization ({:.2}%).\n",
         all.len() - differ.len(),
         all.len(),
         ratio * 100.0

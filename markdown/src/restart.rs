@@ -16,13 +16,16 @@
 //! a tight list loose re-renders the whole block, once). Anything else falls back to
 //! re-parsing the open region.
 
-use super::build::{Block, Mark};
-use super::nodes::{Element, Node};
-use super::{heal, node_at, parse, splice, BlockPatch, Cp, MarkdownRenderer, Parsed, Patch, Splice};
+use crate::builder::{Block, Mark};
+use crate::heal;
+use crate::nodes::{node_at, node_at_ref, Element, Node};
+use crate::parse::{parse, Parsed};
+use crate::patch::{self, Patch};
+use crate::renderer::{line_before, Cp, MarkdownRenderer};
 
 /// Where the next parse may restart.
 #[derive(Debug, Clone)]
-pub(super) struct Restart {
+pub(crate) struct Restart {
     /// Source offset of the first restarted line.
     start: usize,
     /// Columns of container indentation removed from each line.
@@ -181,7 +184,7 @@ impl MarkdownRenderer {
     /// last block's list items and table rows: (path in the block, source offset).
     /// `known`: a list whose items' strip is already known (the one just restarted in).
     /// All restart points on the rightmost path, outermost first.
-    pub(super) fn plan_restart(&self, marks: &[Mark], known: Option<(&[usize], usize)>) -> Vec<Restart> {
+    pub(crate) fn plan_restart(&self, marks: &[Mark], known: Option<(&[usize], usize)>) -> Vec<Restart> {
         let mut best = Vec::new();
         let Some(block) = self.open.last() else {
             return best;
@@ -275,7 +278,7 @@ impl MarkdownRenderer {
 
     /// Re-parses from the innermost restart point whose result fits the context, trying
     /// outer ones when it does not.
-    pub(super) fn restart(&mut self) -> Option<Patch> {
+    pub(crate) fn restart(&mut self) -> Option<Patch> {
         while let Some(r) = self.restart.pop() {
             if let Some(p) = self.restart_from(r) {
                 return Some(p);
@@ -287,7 +290,7 @@ impl MarkdownRenderer {
     fn restart_from(&mut self, r: Restart) -> Option<Patch> {
         let (text, map) = restart_text(&self.src, &r)?;
         self.work += 2 * text.len();
-        let before = if r.header.is_empty() { super::line_before(&self.src, r.start) } else { "|" };
+        let before = if r.header.is_empty() { line_before(&self.src, r.start) } else { "|" };
         let healed = heal::heal(&text, before);
         let Parsed { blocks, edge, marks, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
         let [Block { nodes, .. }] = &blocks[..] else {
@@ -331,31 +334,8 @@ impl MarkdownRenderer {
             }
         }
         let n_new = kids.len();
-        let old_tail = container.children.split_off(r.index);
-        container.children.extend(kids);
-        let mut sub_path = Vec::new();
-        let patch = match splice(&old_tail, &container.children[r.index..], &mut sub_path) {
-            Splice::Same => None,
-            Splice::At(start, nodes) => {
-                let mut path = r.path.clone();
-                let start = if sub_path.is_empty() {
-                    start + r.index
-                } else {
-                    sub_path[0] += r.index;
-                    path.extend(sub_path);
-                    start
-                };
-                Some((path, start, nodes))
-            }
-            Splice::Shrinks => {
-                let (parent, last) = r.path.split_at(r.path.len() - 1);
-                Some((parent.to_vec(), last[0], vec![Node::Element(container.clone())]))
-            }
-        };
         let mut out = Patch { blocks: Vec::new(), count: index + 1 };
-        if let Some((path, start, nodes)) = patch {
-            out.blocks.push(BlockPatch { index, path, start, nodes, links: None });
-        }
+        out.blocks.extend(patch::replace_children(index, &r.path, container, r.index, kids));
         // Marks of the restarted part, moved to block paths and source offsets.
         let marks: Vec<Mark> = marks
             .into_iter()
@@ -371,7 +351,7 @@ impl MarkdownRenderer {
         self.fast = self.fast_state(&text, &edge, &healed);
         self.cp = match edge.cp {
             Some((pos, k)) if pos >= header => {
-                super::leaf_path(self.open.last()?).map(|path| Cp { pos: to_source(&map, pos), k, path })
+                crate::renderer::leaf_path(self.open.last()?).map(|path| Cp { pos: to_source(&map, pos), k, path })
             }
             _ => None,
         };
@@ -379,16 +359,4 @@ impl MarkdownRenderer {
         self.restart.extend(deeper);
         Some(out)
     }
-}
-
-fn node_at_ref<'a>(nodes: &'a [Node], path: &[usize]) -> Option<&'a Node> {
-    let (first, rest) = path.split_first()?;
-    let mut n = nodes.get(*first)?;
-    for &i in rest {
-        match n {
-            Node::Element(e) => n = e.children.get(i)?,
-            _ => return None,
-        }
-    }
-    Some(n)
 }

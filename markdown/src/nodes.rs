@@ -7,7 +7,7 @@
 //!
 //! Two things rich-text cannot carry are kept beside the JSON:
 //! - a link's URL and title ([`Link`]): rich-text has no `href` and no events, so the URL
-//!   reaches the page through [`crate::markdown::BlockPatch::links`], never through the nodes;
+//!   reaches the page through [`crate::BlockPatch::links`], never through the nodes;
 //! - raw HTML ([`Node::Html`], only with `RenderOptions::html`): a block holding some is
 //!   serialized as one HTML *string* instead of an array, which rich-text also accepts and
 //!   sanitizes with its own whitelist.
@@ -83,7 +83,9 @@ impl Node {
                     json_string(v, false, out);
                 }
                 out.push('}');
-                if !e.children.is_empty() {
+                // An element that may get children has the array even while empty: a page
+                // adds them with `….children[0]` keys, which need it to exist.
+                if !matches!(e.name, "img" | "hr") {
                     out.push_str(",\"children\":");
                     write_json_array(&e.children, out);
                 }
@@ -255,4 +257,30 @@ fn escape_html(s: &str, attr: bool, out: &mut String) {
         last = i + 1;
     }
     out.push_str(&s[last..]);
+}
+
+/// The node at a child-index path in a block (the first index picks the block's node).
+pub(crate) fn node_at<'a>(nodes: &'a mut [Node], path: &[usize]) -> Option<&'a mut Node> {
+    let (first, rest) = path.split_first()?;
+    let mut n = nodes.get_mut(*first)?;
+    for &i in rest {
+        match n {
+            Node::Element(e) => n = e.children.get_mut(i)?,
+            _ => return None,
+        }
+    }
+    Some(n)
+}
+
+/// [`node_at`], shared.
+pub(crate) fn node_at_ref<'a>(nodes: &'a [Node], path: &[usize]) -> Option<&'a Node> {
+    let (first, rest) = path.split_first()?;
+    let mut n = nodes.get(*first)?;
+    for &i in rest {
+        match n {
+            Node::Element(e) => n = e.children.get(i)?,
+            _ => return None,
+        }
+    }
+    Some(n)
 }

@@ -99,7 +99,8 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     // 1. open fence?
     // (the fence state before the last line: a closing fence being typed stays hidden, so
     // the block stays open until the fence line is complete)
-    if let Some((ch, n, _, _)) = open_fence_in(&src[..last_start]).filter(|f| !leaves(&src[last_start..], f.2, f.3)) {
+    if let Some((ch, n, _, _, _)) = open_fence_in(&src[..last_start]).filter(|f| !leaves(&src[last_start..], f.2, f.3))
+    {
         let line = &src[last_start..];
         let c = &line[content_start(line)..];
         let t = c.trim();
@@ -198,20 +199,27 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
 
 /// If the text ends inside a fenced code block, the fence character and length.
 pub(crate) fn open_fence(src: &str) -> Option<(u8, usize)> {
-    open_fence_in(src).map(|(b, n, _, _)| (b, n))
+    open_fence_in(src).map(|(b, n, _, _, _)| (b, n))
+}
+
+/// Whether the text ends inside a fenced code block whose opening fence is at column 0, so
+/// that its content lines are the source lines as they are (an indented fence strips up to
+/// its indentation from each, CommonMark 4.5).
+pub(crate) fn open_fence_at_margin(src: &str) -> bool {
+    open_fence_in(src).is_some_and(|f| f.4)
 }
 
 /// [`open_fence`] with the fence's container: (fence char, length, the list item content
-/// column it lives in, inside a block quote).
-fn open_fence_in(src: &str) -> Option<(u8, usize, usize, bool)> {
-    let mut open: Option<(u8, usize, usize, bool)> = None;
+/// column it lives in, inside a block quote, at column 0).
+fn open_fence_in(src: &str) -> Option<(u8, usize, usize, bool, bool)> {
+    let mut open: Option<(u8, usize, usize, bool, bool)> = None;
     for line in src.split('\n') {
         let cs = container_start(line);
         let c = &line[cs..];
         let ch = c.as_bytes().first().copied();
         let run = c.bytes().take_while(|&b| Some(b) == ch).count();
         // a line that leaves the fence's list item or block quote ends the fence too
-        if open.is_some_and(|(_, _, col, quoted)| leaves(line, col, quoted)) {
+        if open.is_some_and(|(_, _, col, quoted, _)| leaves(line, col, quoted)) {
             open = None;
         }
         match (open, ch) {
@@ -221,9 +229,9 @@ fn open_fence_in(src: &str) -> Option<(u8, usize, usize, bool)> {
             {
                 let quoted = line[..cs].contains('>');
                 let in_item = line[..cs].trim_end().ends_with(['-', '*', '+', '.', ')']) || cs >= 4;
-                open = Some((b, run, if in_item && !quoted { cs } else { 0 }, quoted));
+                open = Some((b, run, if in_item && !quoted { cs } else { 0 }, quoted, cs == 0));
             }
-            (Some((b, n, _, _)), Some(x)) if x == b && run >= n && c[run..].trim().is_empty() => open = None,
+            (Some((b, n, _, _, _)), Some(x)) if x == b && run >= n && c[run..].trim().is_empty() => open = None,
             _ => {}
         }
     }
