@@ -1,5 +1,5 @@
 'use strict';
-// Unit tests of js/client.js (streamChat, fetchRequest) with a fake wx.request-shaped function:
+// Unit tests of the client (js/client/: streamChat, fetchRequest) with a fake wx.request-shaped function:
 // chunking, status and error bodies, the success-body fallback, resume after a cut, pause and
 // resume, cancel, abort, stalls, the update rate. The decoder is the real one (pkg/node).
 const test = require('node:test');
@@ -9,14 +9,12 @@ const path = require('node:path');
 const vm = require('node:vm');
 
 const ROOT = path.join(__dirname, '..', '..');
-const CLIENT = path.join(ROOT, 'js', 'client.js');
 const { StreamDecoder } = require(path.join(ROOT, 'pkg', 'node', 'index.js'));
+const makeClient = require(path.join(ROOT, 'pkg', 'node', 'client.js')).default;
 
-/** js/client.js evaluated as the packaging step uses it: handed a StreamDecoder. */
+/** The packaged client as index.js uses it: handed a StreamDecoder. */
 function loadClient(Decoder) {
-  const src = fs.readFileSync(CLIENT, 'utf8');
-  // eslint-disable-next-line no-new-func
-  return new Function('StreamDecoder', `${src}\nreturn { streamChat: streamChat, fetchRequest: fetchRequest };`)(Decoder);
+  return makeClient(Decoder);
 }
 const { streamChat, fetchRequest } = loadClient(StreamDecoder);
 
@@ -166,18 +164,17 @@ function run(options, { timeoutMs = 10000, onTask, impl = streamChat } = {}) {
 
 const joined = ANSWER.join('');
 
-test('client.js names none of the globals a mini program lacks (it is part of that build)', () => {
-  const src = fs.readFileSync(CLIENT, 'utf8');
-  const code = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+test('the mini-program client.js names none of the globals a device lacks and runs with only ECMAScript and timers', () => {
+  const src = fs.readFileSync(path.join(ROOT, 'pkg', 'miniprogram', 'client.js'), 'utf8');
   const hit = src.match(/\b(TextDecoder|TextEncoder|WebAssembly|fetch|window|document|import\.meta|queueMicrotask|setImmediate)\b/);
   assert.equal(hit, null, hit && `client.js mentions ${hit[0]}`);
-  // ES5 syntax only (no arrow functions, let/const, classes, template strings).
-  assert.doesNotMatch(code, /=>|\blet\b|\bconst\b|\bclass\b|`/);
+  assert.doesNotMatch(src, /\brequire\(/, 'client.js requires nothing: it is handed the decoder');
   // It runs in a realm that has only the ECMAScript built-ins and timers.
-  const ctx = vm.createContext({ StreamDecoder, setInterval, clearInterval, setTimeout, clearTimeout });
+  const ctx = vm.createContext({ setInterval, clearInterval, setTimeout, clearTimeout, module: { exports: {} } });
   vm.runInContext(src, ctx);
-  assert.equal(typeof ctx.streamChat, 'function');
-  assert.equal(typeof ctx.fetchRequest, 'function');
+  const client = ctx.module.exports.default(StreamDecoder);
+  assert.equal(typeof client.streamChat, 'function');
+  assert.equal(typeof client.fetchRequest, 'function');
 });
 
 test('streams an answer split at random byte positions, paced and unpaced', async () => {
