@@ -4,8 +4,10 @@
 //   resume.js     what a cut means, and the relay's resume and cancel protocol
 //   timer.js      the typewriter and update timer
 //   errors.js     a failed response as a ChatError
+//   view.js       what each update changes, as a setData object
 // This file holds the state, the decoding, and the public methods.
 import { transportMethods, assign, makeBody } from './transport.js';
+import { Parts, Changes, DEFAULT_PART_LENGTH } from './view.js';
 import { resumeMethods } from './resume.js';
 import { timerMethods } from './timer.js';
 
@@ -22,6 +24,10 @@ export function startChat(options, Decoder) {
     throw new TypeError('chunkwise: streamChat needs options.request: wx.request, uni.request, Taro.request, or fetchRequest(...) in a browser');
   }
   if (typeof options.url !== 'string' || options.url === '') throw new TypeError('chunkwise: streamChat needs options.url (the chat completions URL)');
+  var md = options.markdown;
+  if (md !== undefined && md !== null && !(typeof md.append === 'function' && typeof md.finish === 'function' && typeof md.dataFor === 'function')) {
+    throw new TypeError('chunkwise: option markdown must be a MarkdownRenderer (from chunkwise/markdown)');
+  }
   return new ChatTask(options, Decoder);
 }
 
@@ -41,6 +47,12 @@ function ChatTask(o, Decoder) {
   this.resumeDelayMs = this.resumeOpts ? nonNegative(this.resumeOpts.delayMs, DEFAULT_RESUME_DELAY_MS, 'resume.delayMs') : 0;
   this.headers = assign({ 'content-type': 'application/json', accept: 'text/event-stream' }, o.headers);
   this.body = makeBody(o.body);
+  var partLength = positive(o.partLength, DEFAULT_PART_LENGTH, 'partLength');
+  this.markdown = o.markdown || null; // handed over: finished and freed when the answer ends
+  this.blockCount = 0; // the renderer's block count as the page last saw it
+  this.textParts = new Parts(partLength);
+  this.reasoningParts = new Parts(partLength);
+  this.sentStatus = null;
 
   // What the page sees.
   this.id = null; // the generation id (header x-chunkwise-generation, else the first chunk's id)
@@ -197,7 +209,13 @@ ChatTask.prototype.errorBody = function (conn) {
 // ---- what the page sees --------------------------------------------------------------
 
 ChatTask.prototype.view = function () {
+  var self = this;
   return {
+    // Everything so far as a setData object (a page redrawing the message); the views
+    // passed to onUpdate carry only what changed (see emit).
+    setData: function (prefix) {
+      return self.everything().data(prefix);
+    },
     id: this.id,
     text: this.text,
     reasoning: this.reasoning,
@@ -215,12 +233,66 @@ ChatTask.prototype.view = function () {
 
 ChatTask.prototype.emit = function () {
   var v = this.view();
+  var changes = this.changes(v.delta);
+  v.setData = function (prefix) {
+    return changes.data(prefix);
+  };
   this.sentText = this.text.length;
   this.sentReasoning = this.reasoning.length;
   this.dirty = false;
   if (typeof this.o.onUpdate === 'function') this.o.onUpdate(v);
   return v;
 };
+
+/** What changed since the previous update: the new parts, the Markdown patches, the status. */
+ChatTask.prototype.changes = function (delta) {
+  var c = new Changes();
+  var md = this.markdown;
+  if (md !== null) {
+    c.patches = [];
+    if (delta !== '') this.patch(c, md.append(delta));
+    if (this.closed) {
+      this.patch(c, md.finish());
+      this.freeMarkdown();
+    }
+  } else {
+    c.text = partsOf(this.textParts, this.text, this.textParts.update(this.text));
+  }
+  c.reasoning = partsOf(this.reasoningParts, this.reasoning, this.reasoningParts.update(this.reasoning));
+  if (this.status !== this.sentStatus) c.status = this.sentStatus = this.status;
+  return c;
+};
+
+ChatTask.prototype.patch = function (changes, patch) {
+  changes.patches.push({ patch: patch, renderer: this.markdown, before: this.blockCount });
+  this.blockCount = patch.count;
+};
+
+/** The text and reasoning parts as of the last update, and the status (not the Markdown blocks). */
+ChatTask.prototype.everything = function () {
+  var c = new Changes();
+  if (this.markdown === null) c.text = partsOf(this.textParts, this.text, allIndices(this.textParts));
+  c.reasoning = partsOf(this.reasoningParts, this.reasoning, allIndices(this.reasoningParts));
+  c.status = this.status;
+  return c;
+};
+
+ChatTask.prototype.freeMarkdown = function () {
+  if (this.markdown !== null && typeof this.markdown.free === 'function') this.markdown.free();
+};
+
+/** [[k, text of part k]] for each k of `indices`. */
+function partsOf(parts, text, indices) {
+  var out = [];
+  for (var i = 0; i < indices.length; i++) out.push([indices[i], parts.part(text, indices[i])]);
+  return out;
+}
+
+function allIndices(parts) {
+  var out = [];
+  for (var k = 0; k < parts.starts.length; k++) out.push(k);
+  return out;
+}
 
 ChatTask.prototype.setStatus = function (status) {
   if (this.status !== status && !this.closed) {
@@ -278,6 +350,7 @@ ChatTask.prototype.abort = function () {
   if (this.closed) return;
   this.ended = true;
   this.close();
+  this.freeMarkdown();
 };
 
 /** The app goes to the background (onHide): a cut from now on waits for resume(). */
