@@ -179,6 +179,7 @@ EOF
     ensure_node_modules
     node bench/decoder.js
     node bench/markdown.js
+    node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
   fuzz)

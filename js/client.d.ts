@@ -94,6 +94,10 @@ export interface ChatView {
    * A view from `task.view()` gives the text and reasoning parts so far and the status.
    */
   setData(prefix: string): Record<string, unknown>;
+  /** The answer's parts so far (their concatenation is `text`; [] with `markdown`): for frameworks that diff data themselves (uni-app, Taro). */
+  textParts: string[];
+  /** The reasoning's parts so far. */
+  reasoningParts: string[];
 }
 
 export interface StreamChatOptions {
@@ -134,7 +138,12 @@ export interface StreamChatOptions {
    * answer ends.
    */
   markdown?: MarkdownRenderer;
-  /** The length (UTF-16 units) at which a text or reasoning part closes and the next begins. Default 64. */
+  /**
+   * false: leave the answer out of view.setData and view.textParts (a page that renders it
+   * elsewhere, e.g. appends view.delta to the chunkwise-markdown component). Default true.
+   */
+  textParts?: boolean;
+  /** The length (UTF-16 units) at which a text or reasoning part closes and the next begins. Default 32. */
   partLength?: number;
   /** Something changed: at most once per intervalMs, and once more at the end with done: true. */
   onUpdate?: (view: ChatView) => void;

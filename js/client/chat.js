@@ -49,6 +49,7 @@ function ChatTask(o, Decoder) {
   this.body = makeBody(o.body);
   var partLength = positive(o.partLength, DEFAULT_PART_LENGTH, 'partLength');
   this.markdown = o.markdown || null; // handed over: finished and freed when the answer ends
+  this.withText = o.textParts !== false && this.markdown === null; // textParts in view.setData
   this.blockCount = 0; // the renderer's block count as the page last saw it
   this.textParts = new Parts(partLength);
   this.reasoningParts = new Parts(partLength);
@@ -211,11 +212,6 @@ ChatTask.prototype.errorBody = function (conn) {
 ChatTask.prototype.view = function () {
   var self = this;
   return {
-    // Everything so far as a setData object (a page redrawing the message); the views
-    // passed to onUpdate carry only what changed (see emit).
-    setData: function (prefix) {
-      return self.everything().data(prefix);
-    },
     id: this.id,
     text: this.text,
     reasoning: this.reasoning,
@@ -228,12 +224,19 @@ ChatTask.prototype.view = function () {
     usage: this.usage,
     resumes: this.resumes,
     warnings: this.warnings.slice(),
+    textParts: this.textParts.list.slice(),
+    reasoningParts: this.reasoningParts.list.slice(),
+    // Everything so far as a setData object (a page redrawing the message); the views
+    // passed to onUpdate carry only what changed (see emit).
+    setData: function (prefix) {
+      return self.everything().data(prefix);
+    },
   };
 };
 
 ChatTask.prototype.emit = function () {
+  var changes = this.changes(this.text.slice(this.sentText));
   var v = this.view();
-  var changes = this.changes(v.delta);
   v.setData = function (prefix) {
     return changes.data(prefix);
   };
@@ -255,10 +258,10 @@ ChatTask.prototype.changes = function (delta) {
       this.patch(c, md.finish());
       this.freeMarkdown();
     }
-  } else {
-    c.text = partsOf(this.textParts, this.text, this.textParts.update(this.text));
+  } else if (this.withText) {
+    c.text = partsOf(this.textParts, this.textParts.update(this.text));
   }
-  c.reasoning = partsOf(this.reasoningParts, this.reasoning, this.reasoningParts.update(this.reasoning));
+  c.reasoning = partsOf(this.reasoningParts, this.reasoningParts.update(this.reasoning));
   if (this.status !== this.sentStatus) c.status = this.sentStatus = this.status;
   return c;
 };
@@ -271,8 +274,8 @@ ChatTask.prototype.patch = function (changes, patch) {
 /** The text and reasoning parts as of the last update, and the status (not the Markdown blocks). */
 ChatTask.prototype.everything = function () {
   var c = new Changes();
-  if (this.markdown === null) c.text = partsOf(this.textParts, this.text, allIndices(this.textParts));
-  c.reasoning = partsOf(this.reasoningParts, this.reasoning, allIndices(this.reasoningParts));
+  if (this.withText) c.text = partsOf(this.textParts, allIndices(this.textParts));
+  c.reasoning = partsOf(this.reasoningParts, allIndices(this.reasoningParts));
   c.status = this.status;
   return c;
 };
@@ -281,16 +284,16 @@ ChatTask.prototype.freeMarkdown = function () {
   if (this.markdown !== null && typeof this.markdown.free === 'function') this.markdown.free();
 };
 
-/** [[k, text of part k]] for each k of `indices`. */
-function partsOf(parts, text, indices) {
+/** [[k, part k]] for each k of `indices`. */
+function partsOf(parts, indices) {
   var out = [];
-  for (var i = 0; i < indices.length; i++) out.push([indices[i], parts.part(text, indices[i])]);
+  for (var i = 0; i < indices.length; i++) out.push([indices[i], parts.list[indices[i]]]);
   return out;
 }
 
 function allIndices(parts) {
   var out = [];
-  for (var k = 0; k < parts.starts.length; k++) out.push(k);
+  for (var k = 0; k < parts.list.length; k++) out.push(k);
   return out;
 }
 

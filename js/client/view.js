@@ -9,15 +9,17 @@
 //   // <text><text wx:for="{{m.textParts}}" wx:key="index">{{item}}</text></text>
 
 /** A part closes once it holds this many UTF-16 units: a tick re-sends at most about this much. */
-export var DEFAULT_PART_LENGTH = 64;
+export var DEFAULT_PART_LENGTH = 32;
 
 /**
  * A text kept as parts of about `partLength` units, for setData. `update(text)` takes the
- * whole text so far (it only grows) and returns the indices of the parts it changed.
+ * whole text so far (it only grows) and returns the indices of the parts it changed; `list`
+ * holds the parts (a closed part never changes).
  */
 export function Parts(partLength) {
   this.partLength = partLength;
-  this.starts = []; // starts[k]: where part k begins; the last part ends at `covered`
+  this.list = [];
+  this.start = 0; // where the last part begins
   this.covered = 0;
 }
 
@@ -27,25 +29,19 @@ Parts.prototype.update = function (text) {
   var at = this.covered;
   var n = this.partLength;
   while (at < end) {
-    var k = this.starts.length - 1;
-    if (k < 0 || at - this.starts[k] >= n) {
-      this.starts.push(at);
-      k++;
+    if (this.list.length === 0 || at - this.start >= n) {
+      this.list.push('');
+      this.start = at;
     }
-    // Grow part k to at most n units (a long delta fills several parts), never splitting a
-    // character: adjacent parts are separate text nodes, which do not join a cluster.
-    var stop = safeEnd(text, Math.min(end, this.starts[k] + n), end);
-    changed.push(k);
+    // Grow the last part to at most n units (a long delta fills several parts), never splitting
+    // a character: adjacent parts are separate text nodes, which do not join a cluster.
+    var stop = safeEnd(text, Math.min(end, this.start + n), end);
+    this.list[this.list.length - 1] = text.slice(this.start, stop);
+    changed.push(this.list.length - 1);
     at = stop;
   }
   this.covered = end;
   return changed;
-};
-
-/** The text of part `k` of `text`. */
-Parts.prototype.part = function (text, k) {
-  var stop = k + 1 < this.starts.length ? this.starts[k + 1] : this.covered;
-  return text.slice(this.starts[k], stop);
 };
 
 /**

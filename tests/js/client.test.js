@@ -640,6 +640,8 @@ test('view.setData: applying every update rebuilds the answer and reasoning as b
     const page = { msgs: [{ role: 'user', text: 'hi' }, {}] };
     let tickMax = 0;
     for (const u of r.updates) {
+      assert.equal(u.textParts.join(''), u.text, 'view.textParts are the text so far');
+      assert.equal(u.reasoningParts.join(''), u.reasoning);
       const data = u.setData('msgs[1]');
       for (const k of Object.keys(data)) assert.match(k, /^msgs\[1\]\.(textParts|reasoningParts)\[\d+\]$|^msgs\[1\]\.status$/, k);
       const parts = Object.keys(data).filter((k) => k.includes('textParts'));
@@ -651,7 +653,7 @@ test('view.setData: applying every update rebuilds the answer and reasoning as b
     assert.equal(m.textParts.join(''), long, 'the parts join to the answer');
     assert.equal(m.reasoningParts.join(''), think, 'the parts join to the reasoning');
     assert.equal(m.status, 'done');
-    const n = partLength || 64;
+    const n = partLength || 32;
     for (const part of m.textParts.concat(m.reasoningParts)) {
       assert.ok(part.length <= n + 16, `a part of ${part.length} units (bound ${n}, plus one emoji sequence)`);
       assert.ok(!/^[\udc00-\udfff\u200d\ufe0f]/.test(part) && !/[\ud800-\udbff\u200d]$/.test(part), `a part splits a character: ${JSON.stringify(part.slice(0, 4))}…${JSON.stringify(part.slice(-4))}`);
