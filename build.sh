@@ -45,7 +45,7 @@ ensure_build_tools() {
   # wasm-opt comes from npm's binaryen (pinned in tools/package.json): Debian's is too old.
   local stamp=tools/node_modules/.chunkwise-stamp
   if [ ! -f "$stamp" ] || [ tools/package.json -nt "$stamp" ]; then
-    log "installing build tools (npm: binaryen)"
+    log "installing build tools (npm: binaryen, esbuild)"
     (cd tools && npm ci --no-audit --no-fund --loglevel=error)
     touch "$stamp"
   fi
@@ -98,6 +98,7 @@ build() {
     local prefix=""; [ $module = markdown ] && prefix="markdown-"
     wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"
     wasm-bindgen --target nodejs --out-dir "$bg/${prefix}node" --out-name $name "$wasm"
+    wasm-bindgen --target bundler --out-dir "$bg/${prefix}bundler" --out-name $name "$wasm"
   done
   # Assembled beside pkg/ and swapped in at the end, so a test or benchmark reading pkg/
   # while a build runs never sees it half written.
@@ -186,6 +187,7 @@ EOF
     ensure_node_modules
     node bench/decoder.js
     node bench/markdown.js
+    node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
   fuzz)

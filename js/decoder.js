@@ -1,11 +1,11 @@
-// chunkwise: the public JS API over the wasm module's numbers-only surface (src/wasm.rs).
-// This file has no import or export: build.sh wraps it for each target (mini program,
-// browser, Node) with the code that loads the wasm and calls `bindWasm(glue)`.
-// It must not use the Encoding API's decoder or encoder, nor browser globals: a mini program
-// has none of them (build.sh checks the mini-program build for each of those names).
+// StreamDecoder: the public JS API over the decoder module's numbers-only surface
+// (src/wasm.rs). Each package entry (js/targets/) loads the wasm its own way and calls
+// `bindDecoder(glue)`. Nothing here may use the Encoding API or browser globals: a mini
+// program has none of them (tools/make-packages.js checks the mini-program build for each).
+import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
 /** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
-var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
+export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
 /** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
 var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
 var DEFAULT_MAX_BUFFER_BYTES = 1048576;
@@ -13,71 +13,14 @@ var DEFAULT_MAX_BUFFER_BYTES = 1048576;
 var MORE = 0x80000000;
 var DONE = 0x40000000;
 var LEN_MASK = DONE - 1;
-var fromCharCode = String.fromCharCode;
 
 var glue = null; // the wasm-bindgen glue, once loaded
-var memory = null;
-var heap8 = null;
-var heap16 = null;
-var heap32 = null;
+var heap = null;
 
-function bindWasm(loadedGlue) {
+/** The decoder module is instantiated: `loadedGlue` has RawDecoder and wasm_memory. */
+export function bindDecoder(loadedGlue) {
   glue = loadedGlue;
-  memory = glue.wasm_memory();
-  refreshViews();
-}
-
-function refreshViews() {
-  // Views are tied to the ArrayBuffer, which memory growth detaches (its length becomes 0).
-  // Reading memory.buffer on every call is measurably slow; a length check is not.
-  if (heap8 === null || heap8.byteLength === 0) {
-    heap8 = new Uint8Array(memory.buffer);
-    heap16 = new Uint16Array(memory.buffer);
-    heap32 = new Uint32Array(memory.buffer);
-  }
-}
-
-function ensureLoaded(what) {
-  if (glue === null) {
-    throw new Error('chunkwise: the wasm module is not loaded yet; await init() before creating a ' + what);
-  }
-}
-
-/** UTF-16 code units at byte address `ptr` of wasm memory as a JS string. */
-function readString(ptr, len) {
-  // Fixed-arity fromCharCode calls, sixteen units at a time, joined with +=: measured 2-3x
-  // faster in V8 than fromCharCode.apply on a typed-array view (which copies the view into
-  // an argument list first), flattening of the joined string included.
-  var h = heap16;
-  var at = ptr >>> 1;
-  var end = at + len;
-  var out = '';
-  for (; at + 16 <= end; at += 16) {
-    out += fromCharCode(
-      h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6], h[at + 7],
-      h[at + 8], h[at + 9], h[at + 10], h[at + 11], h[at + 12], h[at + 13], h[at + 14], h[at + 15]
-    );
-  }
-  if (at + 8 <= end) {
-    out += readShort(at, 8);
-    at += 8;
-  }
-  return at < end ? out + readShort(at, end - at) : out;
-}
-
-function readShort(at, len) {
-  var h = heap16;
-  switch (len) {
-    case 0: return '';
-    case 1: return fromCharCode(h[at]);
-    case 2: return fromCharCode(h[at], h[at + 1]);
-    case 3: return fromCharCode(h[at], h[at + 1], h[at + 2]);
-    case 4: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3]);
-    case 5: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4]);
-    case 6: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5]);
-    case 7: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6]);
-    default: return fromCharCode(h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6], h[at + 7]);
-  }
+  heap = new WasmHeap(glue.wasm_memory());
 }
 
 function toBytes(chunk) {
@@ -88,13 +31,6 @@ function toBytes(chunk) {
   // may hand one from the native side): duck-type on byteLength + slice.
   if (chunk && typeof chunk.byteLength === 'number' && typeof chunk.slice === 'function') return new Uint8Array(chunk);
   throw new TypeError('chunkwise: push() takes an ArrayBuffer or a Uint8Array (the `data` of onChunkReceived), got ' + describe(chunk));
-}
-
-function describe(value) {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return 'a string (decode bytes, not text: pass res.data as it comes)';
-  if (typeof value === 'object') return 'an object ' + Object.prototype.toString.call(value);
-  return typeof value;
 }
 
 function number(options, name, fallback, min) {
@@ -126,9 +62,9 @@ function emptyUpdate(text, done) {
  * Decodes one streamed response body. See README.md for the options and the Update shape.
  * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, maxBufferBytes?: number}} [options]
  */
-function StreamDecoder(options) {
+export function StreamDecoder(options) {
   if (!(this instanceof StreamDecoder)) throw new TypeError("chunkwise: use 'new StreamDecoder(options)'");
-  ensureLoaded('StreamDecoder');
+  if (glue === null) throw notLoaded('StreamDecoder');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: StreamDecoder options must be an object');
   var format = options.format === undefined ? 'text' : options.format;
@@ -170,8 +106,8 @@ StreamDecoder.prototype.push = function (chunk) {
     this._input = raw.input(bytes.length);
     this._inputSize = bytes.length;
   }
-  refreshViews();
-  heap8.set(bytes, this._input);
+  heap.refresh();
+  heap.u8.set(bytes, this._input);
   return this._read(raw.push(bytes.length));
 };
 
@@ -198,16 +134,16 @@ StreamDecoder.prototype.tick = function (nowMs) {
   if (typeof nowMs !== 'number') nowMs = Date.now();
   var raw = this._live();
   var len = raw.tick(nowMs);
-  refreshViews();
-  return readString(raw.out_ptr(), len);
+  heap.refresh();
+  return heap.readString(raw.out_ptr(), len);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
   var raw = this._live();
   var len = raw.skip();
-  refreshViews();
-  return readString(raw.out_ptr(), len);
+  heap.refresh();
+  return heap.readString(raw.out_ptr(), len);
 };
 
 /** Grapheme clusters decoded but not yet shown by tick. */
@@ -221,24 +157,25 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
 Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   get: function () {
     var len = this._live().last_event_id();
-    refreshViews();
-    return readString(heap32[this._results], len);
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], len);
   },
 });
 
 StreamDecoder.prototype._read = function (result) {
-  refreshViews();
-  var out = heap32[this._results];
+  heap.refresh();
+  var h32 = heap.u32;
+  var out = h32[this._results];
   var done = (result & DONE) !== 0;
-  if ((result & MORE) === 0) return emptyUpdate(readString(out, result & LEN_MASK), done);
-  var m = heap32[this._results + 1] >>> 2;
-  var errorCount = heap32[m + 4];
-  var eventCount = heap32[m + 5];
+  if ((result & MORE) === 0) return emptyUpdate(heap.readString(out, result & LEN_MASK), done);
+  var m = h32[this._results + 1] >>> 2;
+  var errorCount = h32[m + 4];
+  var eventCount = h32[m + 5];
   // One string for everything, then slices: one crossing instead of one per field.
-  var total = heap32[m] + heap32[m + 1] + Math.max(heap32[m + 2] - 1, 0) + Math.max(heap32[m + 3] - 1, 0);
-  var lens = heap32.subarray(m + 6, m + 6 + 3 * (errorCount + eventCount));
+  var total = h32[m] + h32[m + 1] + Math.max(h32[m + 2] - 1, 0) + Math.max(h32[m + 3] - 1, 0);
+  var lens = h32.subarray(m + 6, m + 6 + 3 * (errorCount + eventCount));
   for (var i = 0; i < lens.length; i++) total += (i < 3 * errorCount && i % 3 === 2) ? Math.max(lens[i] - 1, 0) : lens[i];
-  var all = readString(out, total);
+  var all = heap.readString(out, total);
   var at = 0;
   function take(len) {
     var s = all.slice(at, at + len);
@@ -248,12 +185,12 @@ StreamDecoder.prototype._read = function (result) {
   function optional(lenPlusOne) {
     return lenPlusOne === 0 ? null : take(lenPlusOne - 1);
   }
-  var update = emptyUpdate(take(heap32[m]), done);
+  var update = emptyUpdate(take(h32[m]), done);
   update.errors = [];
   update.events = [];
-  update.reasoning = take(heap32[m + 1]);
-  update.finishReason = optional(heap32[m + 2]);
-  var usage = optional(heap32[m + 3]);
+  update.reasoning = take(h32[m + 1]);
+  update.finishReason = optional(h32[m + 2]);
+  var usage = optional(h32[m + 3]);
   update.usage = usage === null ? null : parseJson(usage);
   var j = 0;
   for (i = 0; i < errorCount; i++, j += 3) {
