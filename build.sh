@@ -116,6 +116,7 @@ build() {
   md_raw=$(size_of "$out/web/chunkwise_markdown_glue_bg.wasm")
   md_br=$(size_of "$out/miniprogram/chunkwise_markdown.wasm.br")
   md_js=$(size_of "$out/miniprogram/markdown.js")
+  node tools/package-layout.js "$out"
   rm -rf pkg.old
   [ -d pkg ] && mv pkg pkg.old
   mv "$out" pkg

@@ -1,7 +1,7 @@
 // Type declarations of chunkwise's client helper (js/client.js): streamChat and fetchRequest.
 // The same for the mini-program, browser and Node builds.
 
-import type { Format, PaceOptions, StreamErrorInfo } from './index';
+import type { Format, PaceOptions, StreamErrorInfo } from './index.js';
 
 /** What wx.request (and uni.request, Taro.request, tt.request) is called with. */
 export interface ChunkedRequestOptions {

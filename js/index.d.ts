@@ -99,4 +99,4 @@ export class StreamDecoder {
   readonly lastEventId: string;
 }
 
-export * from './client';
+export * from './client.js';
