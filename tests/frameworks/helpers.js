@@ -64,6 +64,12 @@ function openaiBody(text, seed) {
 async function startChatServer() {
   const body = openaiBody(ANSWER, 7);
   const server = http.createServer((req, res) => {
+    if (req.method === 'OPTIONS') {
+      // a browser's preflight for a cross-origin JSON POST
+      res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST' });
+      res.end();
+      return;
+    }
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'access-control-allow-origin': '*' });
@@ -77,12 +83,6 @@ async function startChatServer() {
         setImmediate(next);
       })();
     });
-  });
-  server.on('request', (req, res) => {
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST' });
-      res.end();
-    }
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${server.address().port}/v1/chat/completions`;
