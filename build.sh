@@ -2,7 +2,8 @@
 # chunkwise build entry point.
 #
 #   ./build.sh          build pkg/miniprogram, pkg/web, pkg/node (and copy into the demo)
-#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo)
+#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo, frameworks)
+#   ./build.sh frameworks  build, then only the framework tests (Taro, uni-app, 构建 npm, Node, webpack, Vite, tsc)
 #   ./build.sh demo     build, then start the relay with the demo model on 127.0.0.1:${PORT:-8787}
 #   ./build.sh bench    build, then run the decoder benchmarks (and the relay benchmark with RELAY_BENCH=1)
 #   ./build.sh fuzz     a long randomized run of the core properties (FUZZ_CASES=N, default 200000)
@@ -71,6 +72,31 @@ ensure_node_modules() {
     else (cd tests/js && npm install --no-audit --no-fund --loglevel=error); fi
     touch "$stamp"
   fi
+}
+
+ensure_framework_deps() {
+  # tests/frameworks: the real toolchains the package is built with (Taro, uni-app, webpack,
+  # Vite, miniprogram-ci, TypeScript with the official typings), each project with its own
+  # lockfile, installed once and reused while package.json and the lockfile are unchanged.
+  local dir stamp
+  for dir in tools taro uniapp; do
+    dir=tests/frameworks/$dir
+    stamp=$dir/node_modules/.chunkwise-stamp
+    if [ ! -f "$stamp" ] || [ $dir/package.json -nt "$stamp" ] || [ $dir/package-lock.json -nt "$stamp" ]; then
+      log "installing framework test dependencies: $dir (npm)"
+      (cd $dir && npm ci --no-audit --no-fund --loglevel=error)
+      touch "$stamp"
+    fi
+  done
+}
+
+framework_tests() {
+  # From `npm pack` of pkg/: each toolchain's real build, run in the mini-program sandbox or
+  # headless Chromium; tsc --strict with the official typings; are-the-types-wrong.
+  apt_install chromium
+  ensure_framework_deps
+  log "framework tests (node --test tests/frameworks/)"
+  node --test tests/frameworks/
 }
 
 # ---------------------------------------------------------------------------------------
@@ -149,11 +175,16 @@ run_tests() {
   CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
+  framework_tests
 }
 
 case "${1:-build}" in
   build) build ;;
   test) run_tests ;;
+  frameworks)
+    build
+    framework_tests
+    ;;
   demo)
     build
     log "building the relay"
@@ -185,7 +216,7 @@ EOF
     FUZZ_CASES=${FUZZ_CASES:-200000} cargo test --release --test fuzz -- --ignored --nocapture
     ;;
   *)
-    echo "usage: $0 [build|test|demo|bench|fuzz]" >&2
+    echo "usage: $0 [build|test|frameworks|demo|bench|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -1,1 +1,1 @@
-module.exports = { presets: [['taro', { framework: 'react', ts: false, compiler: 'webpack5' }]] };
+module.exports = { presets: [['taro', { framework: 'react', ts: true, compiler: 'webpack5' }]] };

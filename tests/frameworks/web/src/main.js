@@ -4,29 +4,30 @@
 import { init, streamChat, fetchRequest } from 'chunkwise';
 import { init as initMarkdown, MarkdownRenderer } from 'chunkwise/markdown';
 
+/** @param {unknown} result */
+const report = (result) => Object.assign(window, { chunkwiseResult: result });
+
 async function main() {
   await Promise.all([init(), initMarkdown()]);
   const md = new MarkdownRenderer();
+  /** @type {import('chunkwise/markdown').BlockPatch['nodes'][]} */
   const blocks = [];
+  /** @param {import('chunkwise/markdown').Patch} patch */
   const show = (patch) => {
     for (const b of patch.blocks) blocks[b.index] = b.nodes;
     blocks.length = patch.count;
   };
   streamChat({
     request: fetchRequest(fetch),
-    url: new URLSearchParams(location.search).get('chat'),
+    url: new URLSearchParams(location.search).get('chat') || '/v1/chat/completions',
     body: { model: 'demo', messages: [{ role: 'user', content: '你好' }] },
     pace: false,
     onUpdate: (view) => show(md.append(view.delta)),
     onDone: (view) => {
       show(md.finish());
-      window.chunkwiseResult = { text: view.text, blocks };
+      report({ text: view.text, blocks });
     },
-    onError: (e) => {
-      window.chunkwiseResult = { error: e };
-    },
+    onError: (error) => report({ error }),
   });
 }
-main().catch((e) => {
-  window.chunkwiseResult = { error: { type: 'page', message: String((e && e.stack) || e) } };
-});
+main().catch((e) => report({ error: { type: 'page', message: String((e && e.stack) || e) } }));

@@ -11,7 +11,7 @@ Page({
     const md = new markdown.MarkdownRenderer();
     streamChat({
       request: wx.request,
-      url: decodeURIComponent(query.url),
+      url: decodeURIComponent(query.url || ''),
       body: { model: 'demo', messages: [{ role: 'user', content: '你好' }] },
       pace: false,
       onUpdate: (view) => this.setData(md.dataFor(md.append(view.delta), 'blocks')),

@@ -5,18 +5,18 @@ import { useState } from 'react';
 import Taro, { useLoad } from '@tarojs/taro';
 import { View, RichText } from '@tarojs/components';
 import { init, StreamDecoder } from 'chunkwise';
-import { init as initMarkdown, MarkdownRenderer } from 'chunkwise/markdown';
+import { init as initMarkdown, MarkdownRenderer, type Patch, type RichTextNode } from 'chunkwise/markdown';
 
 export default function Index() {
-  const [blocks, setBlocks] = useState([]);
+  const [blocks, setBlocks] = useState<(RichTextNode[] | string)[]>([]);
 
-  useLoad(async ({ url }) => {
+  useLoad(async ({ url }: { url: string }) => {
     await Promise.all([init(), initMarkdown()]);
     const decoder = new StreamDecoder({ format: 'openai', pace: false });
     const md = new MarkdownRenderer();
-    const shown = [];
+    const shown: (RichTextNode[] | string)[] = [];
     let text = '';
-    const show = (patch) => {
+    const show = (patch: Patch) => {
       for (const b of patch.blocks) shown[b.index] = b.nodes;
       shown.length = patch.count;
       setBlocks(shown.slice());
