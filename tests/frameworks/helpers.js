@@ -108,14 +108,14 @@ function checkAnswer(result) {
  * stored `resultKey` with wx.setStorageSync. The framework runtimes' other wx APIs answer with
  * harmless defaults (they are not what is tested); App/Page/Component run their lifecycles.
  */
-async function runMiniProgram({ root, page, query, resultKey, seed, timeoutMs, platform }) {
+async function runMiniProgram({ root, page, query, resultKey, seed, timeoutMs, platform, network }) {
   const apps = [];
   const pages = [];
   const components = [];
   const storage = new Map();
   const sb = createSandbox({
     packageRoot: root,
-    network: { split: { seed: seed || 1, maxBytes: 40 } },
+    network: Object.assign({ split: { seed: seed || 1, maxBytes: 40 } }, network),
     globals: {
       App: (o) => apps.push(o),
       Page: (o) => pages.push(o),

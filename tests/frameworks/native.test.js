@@ -66,11 +66,11 @@ test('构建 npm with miniprogramRoot: "miniprogram/" (package.json in it)', asy
 });
 
 test('构建 npm, TypeScript template layout (root package.json, packNpmManually)', async () => {
-  const relation = [{ packageJsonPath: './package.json', miniprogramNpmDistDir: './miniprogram/' }];
-  const { root, codeDir } = makeProject('manual', { miniprogramRoot: 'miniprogram/', setting: { urlCheck: false, packNpmManually: true, packNpmRelationList: relation } });
+  // project.config.json as the DevTools TypeScript template has it (the README quotes it)
+  const config = JSON.parse(fs.readFileSync(path.join(__dirname, 'native-layouts', 'typescript-template.json'), 'utf8'));
+  const { root, codeDir } = makeProject('manual', config);
   addPackageJson(root);
   // What DevTools does for packNpmManually: one packNpmManually per packNpmRelationList entry.
-  const config = JSON.parse(fs.readFileSync(path.join(root, 'project.config.json'), 'utf8'));
   for (const r of config.setting.packNpmRelationList) {
     const res = await ci.packNpmManually({ packageJsonPath: path.join(root, r.packageJsonPath), miniprogramNpmDistDir: path.join(root, r.miniprogramNpmDistDir) });
     assert.equal(res.miniProgramPackNum, 1, 'packNpmManually did not take chunkwise as a mini-program package');
@@ -78,14 +78,27 @@ test('构建 npm, TypeScript template layout (root package.json, packNpmManually
   await checkBuilt(codeDir, 3);
 });
 
-test('Douyin: the same code package with TTWebAssembly and tt.request (no wx, no WXWebAssembly)', async () => {
+/** The page as a Douyin developer writes it (tt.request, tt.setStorageSync), after 构建 npm. */
+async function douyinProject() {
   const { root, codeDir } = makeProject('douyin', {});
   addPackageJson(root);
   await packNpm(root);
-  // The page as a Douyin developer writes it: tt.request and tt.setStorageSync.
   const page = path.join(codeDir, 'pages', 'index', 'index.js');
   fs.writeFileSync(page, fs.readFileSync(page, 'utf8').replace(/\bwx\./g, 'tt.'));
-  const { result } = await runMiniProgram({ root: codeDir, page: 'pages/index/index', query: { url: encodeURIComponent(server.url) }, resultKey: 'chunkwise-result', seed: 4, platform: 'tt' });
+  return codeDir;
+}
+
+test('Douyin: TTWebAssembly and a tt.request that streams chunks (no wx, no WXWebAssembly)', async () => {
+  const codeDir = await douyinProject();
+  const { result, requests } = await runMiniProgram({ root: codeDir, page: 'pages/index/index', query: { url: encodeURIComponent(server.url) }, resultKey: 'chunkwise-result', seed: 4, platform: 'tt' });
+  assert.equal(result.error, undefined, JSON.stringify(result.error));
+  assert.ok(requests[0].chunks > 100, `the body came in ${requests[0].chunks} chunks`);
+  checkAnswer(result);
+});
+
+test('Douyin: a tt.request that ignores enableChunked (the whole body in success) still gives the answer', async () => {
+  const codeDir = await douyinProject();
+  const { result } = await runMiniProgram({ root: codeDir, page: 'pages/index/index', query: { url: encodeURIComponent(server.url) }, resultKey: 'chunkwise-result', seed: 4, platform: 'tt', network: { successOnly: true } });
   assert.equal(result.error, undefined, JSON.stringify(result.error));
   checkAnswer(result);
 });
