@@ -2,7 +2,8 @@
 # chunkwise build entry point.
 #
 #   ./build.sh          build pkg/miniprogram, pkg/web, pkg/node (and copy into the demo)
-#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo)
+#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo, frameworks)
+#   ./build.sh frameworks  build, then only the framework tests (Taro, uni-app, 构建 npm, Node, webpack, Vite, tsc)
 #   ./build.sh demo     build, then start the relay with the demo model on 127.0.0.1:${PORT:-8787}
 #   ./build.sh bench    build, then run the decoder benchmarks (and the relay benchmark with RELAY_BENCH=1)
 #   ./build.sh fuzz     a long randomized run of the core properties (FUZZ_CASES=N, default 200000)
@@ -78,6 +79,31 @@ ensure_node_modules() {
   fi
 }
 
+ensure_framework_deps() {
+  # tests/frameworks: the real toolchains the package is built with (Taro, uni-app, webpack,
+  # Vite, miniprogram-ci, TypeScript with the official typings), each project with its own
+  # lockfile, installed once and reused while package.json and the lockfile are unchanged.
+  local dir stamp
+  for dir in tools taro uniapp; do
+    dir=tests/frameworks/$dir
+    stamp=$dir/node_modules/.chunkwise-stamp
+    if [ ! -f "$stamp" ] || [ $dir/package.json -nt "$stamp" ] || [ $dir/package-lock.json -nt "$stamp" ]; then
+      log "installing framework test dependencies: $dir (npm)"
+      (cd $dir && npm ci --no-audit --no-fund --loglevel=error)
+      touch "$stamp"
+    fi
+  done
+}
+
+framework_tests() {
+  # From `npm pack` of pkg/: each toolchain's real build, run in the mini-program sandbox or
+  # headless Chromium; tsc --strict with the official typings; are-the-types-wrong.
+  apt_install chromium
+  ensure_framework_deps
+  log "framework tests (node --test tests/frameworks/)"
+  node --test tests/frameworks/
+}
+
 # ---------------------------------------------------------------------------------------
 # Build
 # ---------------------------------------------------------------------------------------
@@ -122,6 +148,7 @@ build() {
   md_raw=$(size_of "$out/web/chunkwise_markdown_glue_bg.wasm")
   md_br=$(size_of "$out/miniprogram/chunkwise_markdown.wasm.br")
   md_js=$(size_of "$out/miniprogram/markdown.js")
+  node tools/package-layout.js "$out"
   rm -rf pkg.old
   [ -d pkg ] && mv pkg pkg.old
   mv "$out" pkg
@@ -157,11 +184,16 @@ run_tests() {
   log "the decoder in JavaScriptCore without JIT (tests/jsc)"
   ensure_jsc
   node tests/jsc/run.js tests/jsc/correctness.js
+  framework_tests
 }
 
 case "${1:-build}" in
   build) build ;;
   test) run_tests ;;
+  frameworks)
+    build
+    framework_tests
+    ;;
   demo)
     build
     log "building the relay"
@@ -194,7 +226,7 @@ EOF
     FUZZ_CASES=${FUZZ_CASES:-200000} cargo test --release --test fuzz -- --ignored --nocapture
     ;;
   *)
-    echo "usage: $0 [build|test|demo|bench|fuzz]" >&2
+    echo "usage: $0 [build|test|frameworks|demo|bench|fuzz]" >&2
     exit 2
     ;;
 esac
