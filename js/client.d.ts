@@ -1,21 +1,28 @@
 // Type declarations of chunkwise's client helper (js/client/): streamChat and fetchRequest.
 // The same for the mini-program, browser and Node builds.
 
-import type { Format, PaceOptions, StreamErrorInfo } from './index';
-import type { MarkdownRenderer } from './markdown';
+import type { Format, PaceOptions, StreamErrorInfo } from './index.js';
+import type { MarkdownRenderer } from './markdown.js';
 
-/** What wx.request (and uni.request, Taro.request, tt.request) is called with. */
+/** The HTTP methods every mini-program request API accepts (wx, uni, Taro, tt). */
+export type RequestMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+/**
+ * What chunkwise calls the request function with. Every member is narrower than the same
+ * option of wx.request (miniprogram-api-typings), uni.request (@dcloudio/types) and
+ * Taro.request, so each of them is a RequestFunction as declared, with no cast.
+ */
 export interface ChunkedRequestOptions {
   url: string;
-  method?: string;
+  method?: RequestMethod;
   header?: Record<string, string>;
-  /** The JSON body (a string), absent for GET. */
-  data?: string | ArrayBuffer;
+  /** The request body (JSON text), absent for GET. */
+  data?: string;
   enableChunked?: boolean;
   responseType?: 'text' | 'arraybuffer';
   dataType?: string;
   timeout?: number;
-  success?: (res: { statusCode: number; data: ArrayBuffer | string | object; header?: Record<string, string>; errMsg?: string }) => void;
+  success?: (res: { statusCode: number; data?: unknown; header?: unknown; errMsg?: string }) => void;
   fail?: (res: { errMsg: string }) => void;
   complete?: (res: unknown) => void;
 }
@@ -109,7 +116,7 @@ export interface StreamChatOptions {
   /** The chat completions URL, e.g. 'https://relay.example.com/v1/chat/completions'. */
   url: string;
   /** Default 'POST'. */
-  method?: string;
+  method?: RequestMethod;
   /** The request body: an object is sent as JSON with `stream: true` added (unless set); a string as it is. */
   body?: object | string;
   /** Extra headers (e.g. Authorization). content-type: application/json and accept: text/event-stream are set. */

@@ -1,10 +1,12 @@
 // Type declarations of chunkwise/markdown: the streaming Markdown renderer (its own wasm module).
 
+import type { URLObject } from './index.js';
+
 export interface InitOptions {
   /** Mini program: the package path of chunkwise_markdown.wasm.br. Default '/miniprogram_npm/chunkwise/chunkwise_markdown.wasm.br'. */
   wasmPath?: string;
   /** Browser: where to fetch the wasm from. Default: next to markdown.js. */
-  wasmUrl?: string | URL;
+  wasmUrl?: string | URLObject;
 }
 
 /** Loads the Markdown wasm module once (idempotent). */

@@ -376,7 +376,7 @@ function freePort() {
 }
 
 /**
- * Starts the relay (miniprogram-demo/server) with the built-in demo model on an ephemeral
+ * Starts the relay (relay/) with the built-in demo model on an ephemeral
  * loopback port: `cargo build -p chunkwise-relay` (quick when up to date), then the binary,
  * with no upstream configured whatever the environment says. Waits (bounded) for /healthz.
  * Returns { base, port, proc, stop(), output() }.
