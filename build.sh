@@ -46,7 +46,7 @@ ensure_build_tools() {
   # wasm-opt comes from npm's binaryen (pinned in tools/package.json): Debian's is too old.
   local stamp=tools/node_modules/.chunkwise-stamp
   if [ ! -f "$stamp" ] || [ tools/package.json -nt "$stamp" ]; then
-    log "installing build tools (npm: binaryen)"
+    log "installing build tools (npm: binaryen, esbuild)"
     (cd tools && npm ci --no-audit --no-fund --loglevel=error)
     touch "$stamp"
   fi
@@ -61,6 +61,11 @@ ensure_test_tools() {
     cargo install wasm-pack --version 0.15.1
   fi
   ensure_node_modules
+}
+
+ensure_jsc() {
+  # JavaScriptCore's shell: the engine of iOS WeChat (there without JIT) and iOS browsers.
+  command -v jsc >/dev/null || apt_install libjavascriptcoregtk-4.0-bin
 }
 
 ensure_node_modules() {
@@ -108,19 +113,20 @@ size_of() { wc -c <"$1" | tr -d ' '; }
 
 build() {
   ensure_build_tools
-  # Two modules from one crate: the decoder (small: it is all most pages load) and the
+  # Two modules, one per crate: the decoder (small: it is all most pages load) and the
   # Markdown renderer (pulldown-cmark alone is ~180 KB), loaded only by markdown.js.
   local bg=target/bindgen
   rm -rf "$bg"
-  local module features name
+  local module crate name
   for module in decoder markdown; do
-    if [ $module = decoder ]; then features=wasm-decoder name=chunkwise_glue; else features=markdown name=chunkwise_markdown_glue; fi
+    if [ $module = decoder ]; then crate=chunkwise name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
     log "building the $module wasm module"
-    cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise --no-default-features --features $features
-    local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+    cargo build --target wasm32-unknown-unknown --profile wasm -p $crate
+    local wasm=target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm
     local prefix=""; [ $module = markdown ] && prefix="markdown-"
     wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"
     wasm-bindgen --target nodejs --out-dir "$bg/${prefix}node" --out-name $name "$wasm"
+    wasm-bindgen --target bundler --out-dir "$bg/${prefix}bundler" --out-name $name "$wasm"
   done
   # Assembled beside pkg/ and swapped in at the end, so a test or benchmark reading pkg/
   # while a build runs never sees it half written.
@@ -177,6 +183,9 @@ run_tests() {
   CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
+  log "the decoder in JavaScriptCore without JIT (tests/jsc)"
+  ensure_jsc
+  node tests/jsc/run.js tests/jsc/correctness.js
   framework_tests
 }
 
@@ -201,17 +210,18 @@ chunkwise demo
                       project.config.json; the page talks to the relay named in config.js
                       (http://127.0.0.1:8787: change it there if PORT differs)
   Model:              the built-in demo model; for a real one set UPSTREAM_BASE_URL,
-                      UPSTREAM_API_KEY and UPSTREAM_MODEL (miniprogram-demo/server/README.md)
+                      UPSTREAM_API_KEY and UPSTREAM_MODEL (relay/README.md)
   Stop:               Ctrl-C
 
 EOF
-    exec target/release/chunkwise-relay
+    RELAY_STATIC_DIR="$ROOT/miniprogram-demo/h5" RELAY_PKG_DIR="$ROOT/pkg" exec target/release/chunkwise-relay
     ;;
   bench)
     build
     ensure_node_modules
     node bench/decoder.js
     node bench/markdown.js
+    node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
   fuzz)

@@ -1,6 +1,16 @@
-// chunkwise MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown
-// wasm module's surface (src/wasm_markdown.rs). No import or export: build.sh puts this
-// after js/core.js (whose memory helpers it uses) in each package's markdown.js.
+// MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown wasm module's
+// surface (src/wasm_markdown.rs). Each package's markdown entry (js/targets/) loads that
+// module and calls `bindMarkdown(glue)`.
+import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
+
+var glue = null; // the Markdown module's wasm-bindgen glue, once loaded
+var heap = null;
+
+/** The Markdown module is instantiated: `loadedGlue` has RawRenderer and wasm_memory. */
+export function bindMarkdown(loadedGlue) {
+  glue = loadedGlue;
+  heap = new WasmHeap(glue.wasm_memory());
+}
 
 /**
  * Renders a growing Markdown message into rich-text nodes, block by block.
@@ -9,9 +19,9 @@
  *   `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})` expects; 'children' sends only
  *   the changed children below `b.path`, far fewer bytes for long blocks (use `dataFor`).
  */
-function MarkdownRenderer(options) {
+export function MarkdownRenderer(options) {
   if (!(this instanceof MarkdownRenderer)) throw new TypeError("chunkwise: use 'new MarkdownRenderer(options)'");
-  ensureLoaded('MarkdownRenderer');
+  if (glue === null) throw notLoaded('MarkdownRenderer');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: MarkdownRenderer options must be an object');
   var patches = options.patches === undefined ? 'blocks' : options.patches;
@@ -37,10 +47,8 @@ MarkdownRenderer.prototype.append = function (text) {
     this._input = raw.input(text.length);
     this._inputSize = text.length;
   }
-  refreshViews();
-  var h = heap16;
-  var at = this._input >>> 1;
-  for (var i = 0; i < text.length; i++) h[at + i] = text.charCodeAt(i);
+  heap.refresh();
+  heap.writeString(this._input, text);
   return this._patch(raw.append(text.length));
 };
 
@@ -61,8 +69,8 @@ MarkdownRenderer.prototype.free = function () {
 };
 
 MarkdownRenderer.prototype._patch = function (len) {
-  refreshViews();
-  return JSON.parse(readString(heap32[this._results], len));
+  heap.refresh();
+  return JSON.parse(heap.readString(heap.u32[this._results], len));
 };
 
 /**
