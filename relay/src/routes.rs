@@ -106,6 +106,12 @@ pub async fn completions(
     let source = app.resolve_model(&req.model)?;
     let permit = app.streams.acquire(ip)?;
     let gen = app.start(source, prompt, owner.0, permit)?;
+    if let Some(store) = &app.store {
+        if let Err(e) = store.begin(&gen).await {
+            gen.cancel("store_unavailable");
+            return Err(e);
+        }
+    }
     let attachment = gen.attach().with_grace(app.grace());
     // Until the first byte goes out, only the socket tells that the client left.
     let gone = async {

@@ -32,6 +32,7 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use redis::AsyncCommands;
+use redis::{AsyncConnectionConfig, RedisError};
 
 use crate::error::ApiError;
 use crate::generation::{chunk_head, render_sse, Generation, Kind};
@@ -42,7 +43,9 @@ const CANCEL_CHANNEL: &str = "cw:cancel";
 
 pub struct RedisStore {
     client: redis::Client,
-    con: MultiplexedConnection,
+    /// One multiplexed connection shared by all requests; dropped when it fails, so the next
+    /// request connects again (service resumes by itself when Redis returns).
+    shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     ttl_secs: u64,
     /// The name this instance writes into leases.
     instance: String,
@@ -69,8 +72,9 @@ impl RedisStore {
     /// Connects and checks the server answers, within 3 seconds.
     pub async fn connect(url: &str, ttl_secs: u64) -> Result<Arc<RedisStore>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
-        let connecting = tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection());
-        let mut con = match connecting.await {
+        let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
+        let store = RedisStore { client, shared: std::sync::Mutex::new(None), ttl_secs: ttl_secs.max(1), instance };
+        let mut con = match tokio::time::timeout(Duration::from_secs(3), store.con()).await {
             Ok(Ok(con)) => con,
             Ok(Err(e)) => return Err(format!("cannot connect to Redis at REDIS_URL: {e}")),
             Err(_) => return Err("cannot connect to Redis at REDIS_URL within 3 s".into()),
@@ -79,8 +83,49 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
-        let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
-        Ok(Arc::new(RedisStore { client, con, ttl_secs: ttl_secs.max(1), instance }))
+        Ok(Arc::new(store))
+    }
+
+    fn config() -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+    }
+
+    /// The shared connection, connecting when there is none.
+    async fn con(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(con) = self.shared.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(con);
+        }
+        let con = self.client.get_multiplexed_async_connection_with_config(&Self::config()).await?;
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(con.clone());
+        Ok(con)
+    }
+
+    /// Maps a Redis result to the relay's 503, forgetting the shared connection when the
+    /// error says it is broken.
+    fn check<T>(&self, result: Result<T, RedisError>) -> Result<T, ApiError> {
+        if let Err(e) = &result {
+            if broken(e) {
+                *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        result.map_err(unavailable)
+    }
+
+    /// Runs a pipeline on the shared connection, and once more on a fresh one when the shared
+    /// connection turns out broken (Redis restarted since it was last used).
+    async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
+        let mut con = self.check(self.con().await)?;
+        match pipe.query_async::<T>(&mut con).await {
+            Err(e) if broken(&e) => {
+                let _ = self.check::<()>(Err(e));
+                let mut con = self.check(self.con().await)?;
+                let result = pipe.query_async::<T>(&mut con).await;
+                self.check(result)
+            }
+            result => self.check(result),
+        }
     }
 
     fn meta_key(id: &str) -> String {
@@ -93,12 +138,30 @@ impl RedisStore {
         format!("cw:g:{id}:lease")
     }
 
-    /// Mirrors a local generation into Redis until it ends: its metadata at once, then every
-    /// event as it is logged, renewing the lease every second.
+    /// Records a new generation (its metadata and lease) before its answer starts; an error
+    /// means the store is unreachable and the request is refused with 503.
+    pub async fn begin(&self, gen: &Generation) -> Result<(), ApiError> {
+        let (meta, lease) = (Self::meta_key(&gen.id), Self::lease_key(&gen.id));
+        let fields = [("owner", gen.owner.clone()), ("model", gen.model.clone()), ("created", gen.created.to_string())];
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(&meta, &fields)
+            .ignore()
+            .expire(&meta, self.ttl_secs as i64)
+            .ignore()
+            .cmd("SET")
+            .arg(&lease)
+            .arg(&self.instance)
+            .arg("PX")
+            .arg(LEASE.as_millis() as u64)
+            .ignore();
+        self.run::<()>(&pipe).await
+    }
+
+    /// Mirrors a local generation into Redis until it ends: every event as it is logged,
+    /// renewing the lease every second.
     pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>) {
         let store = self.clone();
         tokio::spawn(async move {
-            let mut con = store.con.clone();
             let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
             let ttl = store.ttl_secs as i64;
             let lease_ms = LEASE.as_millis() as u64;
@@ -140,7 +203,10 @@ impl RedisStore {
                 pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore();
                 // A lost write is not retried: readers elsewhere then see the lease lapse and
                 // end with an error, while this instance's own readers are unaffected.
-                let _: Result<(), _> = pipe.query_async(&mut con).await;
+                if let Ok(mut con) = store.con().await {
+                    let result = pipe.query_async::<()>(&mut con).await;
+                    let _ = store.check(result);
+                }
                 if finished {
                     return;
                 }
@@ -154,9 +220,9 @@ impl RedisStore {
 
     /// The generation's metadata, if any instance started it and it has not expired.
     pub async fn meta(&self, id: &str) -> Result<Option<Meta>, ApiError> {
-        let mut con = self.con.clone();
-        let fields: std::collections::HashMap<String, String> =
-            con.hgetall(Self::meta_key(id)).await.map_err(unavailable)?;
+        let mut pipe = redis::pipe();
+        pipe.hgetall(Self::meta_key(id));
+        let (fields,): (std::collections::HashMap<String, String>,) = self.run(&pipe).await?;
         let (Some(owner), Some(model)) = (fields.get("owner"), fields.get("model")) else { return Ok(None) };
         let created = fields.get("created").and_then(|c| c.parse().ok()).unwrap_or(0);
         Ok(Some(Meta { owner: owner.clone(), model: model.clone(), created }))
@@ -164,8 +230,9 @@ impl RedisStore {
 
     /// Publishes a cancel for the instance that holds `id`.
     pub async fn cancel(&self, id: &str) -> Result<(), ApiError> {
-        let mut con = self.con.clone();
-        con.publish::<_, _, ()>(CANCEL_CHANNEL, id).await.map_err(unavailable)
+        let mut con = self.check(self.con().await)?;
+        let result = con.publish::<_, _, ()>(CANCEL_CHANNEL, id).await;
+        self.check(result)
     }
 
     /// Cancels local generations when any instance publishes their cancel. Runs for the life
@@ -197,30 +264,16 @@ impl RedisStore {
     /// Checks a resume position against the stored stream: 410 before its first event, 400
     /// past its last.
     pub async fn check_resume(&self, id: &str, after: u64) -> Result<(), ApiError> {
-        let mut con = self.con.clone();
+        let mut con = self.check(self.con().await)?;
         let log = Self::log_key(id);
-        let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&log)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut con)
-            .await
-            .map_err(unavailable)?;
-        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(&log)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut con)
-            .await
-            .map_err(unavailable)?;
+        let first = redis::cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut con).await;
+        let first: redis::streams::StreamRangeReply = self.check(first)?;
+        let last = redis::cmd("XREVRANGE").arg(&log).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut con).await;
+        let last: redis::streams::StreamRangeReply = self.check(last)?;
         let seq = |r: &redis::streams::StreamRangeReply| r.ids.first().and_then(|e| seq_of(&e.id));
         let last_seq = seq(&last).unwrap_or(0);
         if after > last_seq {
-            let running: bool = con.exists(Self::lease_key(id)).await.map_err(unavailable)?;
+            let running: bool = self.check(con.exists(Self::lease_key(id)).await)?;
             // A running generation may be a moment behind in Redis: allow the next one.
             if !(running && after == last_seq + 1) {
                 return Err(ApiError::bad_request(
@@ -251,7 +304,8 @@ impl RedisStore {
         heartbeat: Duration,
     ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
         // XREAD BLOCK holds its connection: each remote reader has its own.
-        let con = self.client.get_multiplexed_async_connection().await.map_err(unavailable)?;
+        let con =
+            self.client.get_multiplexed_async_connection_with_config(&Self::config()).await.map_err(unavailable)?;
         let state = Remote {
             con,
             log: Self::log_key(id),
@@ -264,6 +318,10 @@ impl RedisStore {
         };
         Ok(futures_util::stream::unfold(state, Remote::next))
     }
+}
+
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
 }
 
 fn seq_of(entry_id: &str) -> Option<u64> {

@@ -26,7 +26,10 @@ fn free_port() -> u16 {
 }
 
 async fn redis() -> Redis {
-    let port = free_port();
+    redis_on(free_port()).await
+}
+
+async fn redis_on(port: u16) -> Redis {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
@@ -216,4 +219,58 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     let memory: i64 =
         redis::cmd("MEMORY").arg("USAGE").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
     eprintln!("Redis memory of one demo answer's log: {memory} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recovers() {
+    let port = free_port();
+    let redis = redis_on(port).await;
+    let (script, _) = numbered(400, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut local = Sse::new(resp);
+    for _ in 0..5 {
+        local.next().await.unwrap();
+    }
+    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=3")).send().await.unwrap();
+    assert_eq!(remote.status(), 200);
+    drop(redis);
+    let stopped = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(10), events(remote)).await.expect("the remote reader hung");
+    let err = rest.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
+    assert_eq!(err.json()["error"]["code"], "store_unavailable");
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    assert!(stopped.elapsed() < Duration::from_secs(6), "{:?}", stopped.elapsed());
+    // The holder's own reader goes on from memory.
+    assert!(local.next().await.is_some());
+    drop(local);
+
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 503);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "store_unavailable");
+
+    // Redis comes back on the same address: service resumes by itself.
+    let _redis = redis_on(port).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resp = loop {
+        let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+        if resp.status() == 200 || Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=3")).send().await.unwrap();
+    assert_eq!(remote.status(), 200);
+    let mut remote = Sse::new(remote);
+    assert_eq!(remote.next().await.unwrap().id, "4");
 }
