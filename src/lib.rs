@@ -39,9 +39,6 @@ pub mod hex_records;
 pub mod json;
 pub mod json_values;
 pub mod lines;
-/// Streaming Markdown to rich-text nodes (feature `markdown`, on by default).
-#[cfg(feature = "markdown")]
-pub mod markdown;
 pub mod pacer;
 mod scan;
 pub mod sse;
@@ -55,7 +52,5 @@ pub use pacer::{PaceOptions, Pacer};
 pub use update::{ErrorKind, Event, StreamError, Update};
 
 /// The wasm-bindgen surface (wasm32 only); public so the wasm tests can reach it.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "wasm-decoder"))]
 pub mod wasm;
-#[cfg(all(target_arch = "wasm32", feature = "markdown"))]
-mod wasm_markdown;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The relay beside nginx, in one run, on loopback only (issue 3, "Speed").
+# The relay beside nginx, in one run, on loopback only.
 #
 #   bench/relay/run.sh            # 1,000 streams vs nginx, then 10,000 through the relay
 #   STREAMS=200 BIG=0 REPEAT=1 bench/relay/run.sh   # a quick look
@@ -41,7 +41,7 @@ echo "file descriptor limit: $(ulimit -n)"
 command -v nginx >/dev/null || { echo "nginx is missing: apt-get install -y nginx" >&2; exit 1; }
 
 echo "building (release)…"
-cargo build --release --quiet -p chunkwise-relay --bins --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --quiet -p chunkwise-relay -p chunkwise-relay-bench --bins --manifest-path "$ROOT/Cargo.toml"
 LOAD="$TARGET/release/relay-load"
 RELAY="$TARGET/release/chunkwise-relay"
 

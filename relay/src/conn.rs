@@ -1,0 +1,225 @@
+//! One client connection below HTTP: a write deadline, JSON for the errors hyper answers by
+//! itself, and a way for a handler to notice that its client went away.
+//!
+//! - **Write timeout.** A write that makes no progress for `write_timeout` fails the
+//!   connection: a client that stopped reading is disconnected, its response stream dropped,
+//!   and its generation detached (so the grace period can cancel it).
+//! - **hyper's own errors.** hyper answers an unparsable request (400) or an oversized head
+//!   (431) itself, with an empty body. Those heads are rewritten into the relay's JSON error
+//!   shape. Every response the relay writes has a body, so an empty-bodied 4xx is hyper's.
+//! - **Client gone.** While a handler waits for the upstream's first byte, hyper does not read
+//!   the socket (`half_close`), so a client that disconnects would go unnoticed until the
+//!   first-byte timeout. [`PeerSocket::closed`] watches a duplicate of the socket with a
+//!   one-byte `peek`, holding no buffer.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+pub struct Conn {
+    io: TcpStream,
+    write_timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// A rewritten error response being written: bytes, how far, and the length to report.
+    rewrite: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl Conn {
+    pub fn new(io: TcpStream, write_timeout: Duration) -> Conn {
+        Conn { io, write_timeout, stalled: None, rewrite: None }
+    }
+
+    /// Turns a `Pending` write into an error once it has lasted `write_timeout`.
+    fn pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        let sleep = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.stalled = None;
+    }
+
+    fn write_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            let Some((bytes, done, report)) = self.rewrite.as_mut() else { return Poll::Ready(Ok(0)) };
+            if *done == bytes.len() {
+                let report = *report;
+                self.rewrite = None;
+                return Poll::Ready(Ok(report));
+            }
+            match Pin::new(&mut self.io).poll_write(cx, &bytes[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    *done += n;
+                    self.progressed();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return self.pending(cx),
+            }
+        }
+    }
+}
+
+/// hyper's empty-bodied 4xx head, as the relay's JSON error.
+fn rewrite_error_head(buf: &[u8]) -> Option<Vec<u8>> {
+    if !buf.starts_with(b"HTTP/1.1 4") || !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let head = std::str::from_utf8(buf).ok()?;
+    if !head.to_ascii_lowercase().contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let status_line = head.split("\r\n").next()?;
+    let (code, message) = match status_line.get(9..12)? {
+        "431" => ("header_too_large", "the request head is larger than this relay accepts"),
+        _ => ("bad_request", "the request could not be read as HTTP/1.1"),
+    };
+    let body = format!(r#"{{"error":{{"message":"{message}","type":"invalid_request_error","code":"{code}"}}}}"#);
+    let out = format!(
+        "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    Some(out.into_bytes())
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.rewrite.is_none() {
+            if let Some(bytes) = rewrite_error_head(buf) {
+                this.rewrite = Some((bytes, 0, buf.len()));
+            }
+        }
+        if this.rewrite.is_some() {
+            return this.write_rewrite(cx);
+        }
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.progressed();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.rewrite.is_none() {
+            if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+                if let Some(bytes) = rewrite_error_head(first) {
+                    this.rewrite = Some((bytes, 0, first.len()));
+                }
+            }
+        }
+        if this.rewrite.is_some() {
+            return this.write_rewrite(cx);
+        }
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.progressed();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The client's socket, for [`PeerSocket::closed`]; in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSocket {
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+}
+
+impl PeerSocket {
+    pub fn of(stream: &TcpStream) -> PeerSocket {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            PeerSocket { fd: stream.as_raw_fd() }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stream;
+            PeerSocket {}
+        }
+    }
+
+    /// Resolves when the client closed or reset its connection. Pending forever when that
+    /// cannot be told (the client sent more bytes, or the socket cannot be watched).
+    ///
+    /// Call it only from a handler of this connection: the connection, and so the socket,
+    /// outlives the handler.
+    pub async fn closed(self) {
+        #[cfg(unix)]
+        {
+            use std::os::fd::BorrowedFd;
+            // SAFETY: the connection that owns this descriptor is serving the request whose
+            // handler calls this, so the descriptor is open; it is duplicated at once.
+            let owned = unsafe { BorrowedFd::borrow_raw(self.fd) }.try_clone_to_owned();
+            let watched = owned.ok().and_then(|fd| {
+                let std = std::net::TcpStream::from(fd);
+                std.set_nonblocking(true).ok()?;
+                TcpStream::from_std(std).ok()
+            });
+            if let Some(stream) = watched {
+                let mut byte = [0u8; 1];
+                match stream.peek(&mut byte).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_empty_4xx_heads_are_rewritten() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = String::from_utf8(rewrite_error_head(hyper).unwrap()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"));
+        let body = out.split_once("\r\n\r\n").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "header_too_large");
+        assert!(out.contains(&format!("content-length: {}\r\n", body.len())));
+        assert!(rewrite_error_head(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 57\r\n\r\n").is_none());
+        assert!(rewrite_error_head(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+    }
+}

@@ -1,0 +1,468 @@
+//! Generations: one model answer, decoupled from the HTTP connection that asked for it.
+//!
+//! A generation owns the task that talks to the upstream and an event log. Connections are
+//! readers of that log: each keeps only the sequence number of the next event it owes its
+//! client, so a client that reconnects with `after=<seq>` (or `Last-Event-ID`) continues
+//! exactly where it left off — nothing lost, nothing repeated.
+//!
+//! Guarantees:
+//! - Sequence numbers start at 1 and grow by one per event; every event a reader sends carries
+//!   its number. The last event of every generation is `[DONE]`.
+//! - The log is bounded (`max_log_bytes` of text): when it overflows, the oldest events are
+//!   dropped and a resume before them is refused with 410 instead of silently skipping text.
+//! - A finished generation stays resumable for `ttl`; a running generation with no reader
+//!   attached is cancelled after `grace`.
+//! - Cancelling aborts the upstream task at once, which drops (closes) its connection.
+
+mod log;
+mod output;
+mod registry;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::usage::Usage;
+pub use log::Kind;
+use log::Log;
+pub use output::{chunk_head, render_sse, write_json_str, Render};
+pub use registry::{new_id, Registry};
+
+pub struct Generation {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
+    /// Token subject that started it (empty when tokens are off); resume and cancel must match.
+    pub owner: String,
+    /// `{"id":"…","object":"chat.completion.chunk","created":…,"model":"…"`
+    chunk_head: String,
+    log: Mutex<Log>,
+    changed: watch::Sender<()>,
+    task: Mutex<Option<AbortHandle>>,
+    attached: AtomicUsize,
+    /// Bumped on every detach, so a grace timer only acts on the detach that started it.
+    detach_epoch: AtomicU64,
+    started_at: Instant,
+    max_log_bytes: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Generation {
+    pub fn new(id: String, model: String, owner: String, max_log_bytes: usize, metrics: Arc<Metrics>) -> Generation {
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let chunk_head = output::chunk_head(&id, created, &model);
+        Generation {
+            id,
+            model,
+            created,
+            owner,
+            chunk_head,
+            log: Mutex::new(Log::default()),
+            changed: watch::channel(()).0,
+            task: Mutex::new(None),
+            attached: AtomicUsize::new(0),
+            detach_epoch: AtomicU64::new(0),
+            started_at: Instant::now(),
+            max_log_bytes: max_log_bytes.max(1024),
+            metrics,
+        }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_task(&self, handle: AbortHandle) {
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+
+    // ---- writing (the upstream task) ----
+
+    /// The upstream accepted the request: the stream starts with the role event.
+    pub fn start(&self) {
+        {
+            let mut log = self.log();
+            if log.started || log.finished {
+                return;
+            }
+            log.started = true;
+            log.push(Kind::Role, "", self.max_log_bytes);
+        }
+        self.changed.send_replace(());
+    }
+
+    pub fn push_delta(&self, kind: Kind, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let first = {
+            let mut log = self.log();
+            if log.finished {
+                return;
+            }
+            if !log.started {
+                log.started = true;
+                log.push(Kind::Role, "", self.max_log_bytes);
+            }
+            log.deltas += 1;
+            log.push(kind, text, self.max_log_bytes);
+            log.deltas == 1
+        };
+        if first {
+            self.metrics.observe_ttft(self.started_at.elapsed());
+        }
+        self.changed.send_replace(());
+    }
+
+    /// An error while streaming: an event (the stream goes on; call [`Generation::end`] after).
+    /// Before the stream started it becomes the HTTP response instead, and ends the generation.
+    pub fn fail(&self, error: ApiError) {
+        self.metrics.count_error(&error.code);
+        {
+            let mut log = self.log();
+            if log.finished {
+                return;
+            }
+            if !log.started {
+                log.early_error = Some(error);
+                log.finished = true;
+                log.finished_at = Some(Instant::now());
+                drop(log);
+                self.changed.send_replace(());
+                return;
+            }
+            let max = self.max_log_bytes;
+            log.push(Kind::Error, &error.body(), max);
+        }
+        self.changed.send_replace(());
+    }
+
+    /// Ends the stream: finish reason, usage, `[DONE]`. Later pushes are ignored.
+    pub fn end(&self, finish_reason: &str, usage: Option<Usage>) {
+        {
+            let mut log = self.log();
+            if log.finished {
+                return;
+            }
+            let max = self.max_log_bytes;
+            if !log.started {
+                log.started = true;
+                log.push(Kind::Role, "", max);
+            }
+            log.push(Kind::Finish, finish_reason, max);
+            let usage = usage.unwrap_or(Usage { prompt: None, completion: Some(log.deltas), total: None });
+            log.push(Kind::Usage, &usage.to_json(), max);
+            log.push(Kind::Done, "", max);
+            log.finished = true;
+            log.finished_at = Some(Instant::now());
+            // A finished answer is kept for the TTL: drop the growth slack now.
+            log.text.shrink_to_fit();
+            log.entries.shrink_to_fit();
+        }
+        self.changed.send_replace(());
+    }
+
+    /// Stops the upstream now (dropping its connection) and ends the stream.
+    pub fn cancel(&self, reason: &str) {
+        // End the log first: the aborted task may be dropped on another thread at once, and
+        // whatever it would still push is then ignored.
+        if !self.is_finished() {
+            self.metrics.count_error(reason);
+            if self.log().started {
+                self.end("cancelled", None);
+            } else {
+                self.fail(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "invalid_request_error",
+                    reason,
+                    "the generation was cancelled before it started",
+                ));
+            }
+        }
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    /// The feeding task ended without ending the stream (it panicked): end it with an error
+    /// so readers are not left waiting.
+    pub(crate) fn abandon(&self) {
+        if !self.is_finished() {
+            self.fail(ApiError::upstream(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the relay lost this generation (internal error)",
+            ));
+            self.end("error", None);
+        }
+    }
+
+    // ---- reading (the connections) ----
+
+    pub fn is_finished(&self) -> bool {
+        self.log().finished
+    }
+
+    pub fn finished_before(&self, deadline: Instant) -> bool {
+        self.finished_at().is_some_and(|t| t < deadline)
+    }
+
+    pub fn finished_at(&self) -> Option<Instant> {
+        self.log().finished_at
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.changed.subscribe()
+    }
+
+    /// Waits until the stream started (`Ok`) or failed before starting (`Err`).
+    pub async fn started(&self) -> Result<(), ApiError> {
+        let mut rx = self.subscribe();
+        loop {
+            {
+                let log = self.log();
+                if let Some(e) = &log.early_error {
+                    return Err(e.clone());
+                }
+                if log.started {
+                    return Ok(());
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The sequence number a reader starting after `after` should read next: 410 when those
+    /// events were dropped from the bounded log, 400 when `after` is past the last event.
+    pub fn check_resume(&self, after: u64) -> Result<u64, ApiError> {
+        let log = self.log();
+        let next = after.checked_add(1).filter(|n| *n <= log.end_seq());
+        let Some(next) = next else {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("cannot resume after event {after}: the last event is {}", log.end_seq() - 1),
+            ));
+        };
+        if next < log.first_seq {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                "invalid_request_error",
+                "events_expired",
+                format!(
+                    "events up to {} were dropped from this generation's bounded log; cannot resume after {after}",
+                    log.first_seq - 1
+                ),
+            ));
+        }
+        Ok(next)
+    }
+
+    /// The sequence number to read next so that a text reader skips `offset` bytes of answer,
+    /// and how many bytes of that event's payload to skip: 410 when part of the text after
+    /// `offset` was dropped from the bounded log, 400 when `offset` is past the answer so far.
+    pub fn text_offset(&self, offset: u64) -> Result<(u64, usize), ApiError> {
+        let log = self.log();
+        if offset < log.dropped_content {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                "invalid_request_error",
+                "events_expired",
+                format!(
+                    "the first {} bytes of this answer were dropped from its bounded log; cannot resume at byte {offset}",
+                    log.dropped_content
+                ),
+            ));
+        }
+        let mut left = offset - log.dropped_content;
+        for (i, e) in log.entries.iter().enumerate() {
+            if e.kind != Kind::Content {
+                continue;
+            }
+            let len = log.payload(i).len() as u64;
+            if left < len {
+                return Ok((log.first_seq + i as u64, left as usize));
+            }
+            left -= len;
+        }
+        if left > 0 {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("offset={offset} is past the {} bytes of answer so far", offset - left),
+            ));
+        }
+        Ok((log.end_seq(), 0))
+    }
+
+    /// Renders every event from `*next` on into `out`, advances `*next`, and says whether the
+    /// generation is finished and fully rendered. `skip` drops bytes from the first text payload.
+    pub fn render(
+        &self,
+        next: &mut u64,
+        render: Render,
+        skip: &mut usize,
+        out: &mut BytesMut,
+    ) -> Result<bool, ApiError> {
+        let log = self.log();
+        if *next < log.first_seq {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                "invalid_request_error",
+                "client_too_slow",
+                "this client fell behind the generation's bounded log; events were dropped",
+            ));
+        }
+        let end = log.end_seq();
+        while *next < end {
+            let i = (*next - log.first_seq) as usize;
+            let kind = log.entries[i].kind;
+            let payload = log.payload(i);
+            match render {
+                Render::Sse => output::render_sse(&self.chunk_head, *next, kind, payload, out),
+                Render::Text => output::render_text(kind, payload, skip, out),
+            }
+            *next += 1;
+        }
+        Ok(log.finished)
+    }
+
+    /// Copies every event from `*next` on into `out` as `(seq, kind, payload)`, advances
+    /// `*next` (past events the bounded log already dropped), and says whether the generation
+    /// is finished and fully copied. The shared store mirrors the log with it.
+    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> bool {
+        let log = self.log();
+        *next = (*next).max(log.first_seq);
+        let end = log.end_seq();
+        while *next < end {
+            let i = (*next - log.first_seq) as usize;
+            out.push((*next, log.entries[i].kind, log.payload(i).to_string()));
+            *next += 1;
+        }
+        log.finished
+    }
+
+    /// The whole answer, once finished, as a `chat.completion` object (non-streaming mode).
+    pub fn completion(&self) -> Result<serde_json::Value, ApiError> {
+        output::completion(&self.log(), &self.id, self.created, &self.model)
+    }
+
+    // ---- attachment (disconnect is not cancel) ----
+
+    pub fn attach(self: &Arc<Self>) -> Attachment {
+        self.attached.fetch_add(1, Ordering::SeqCst);
+        Attachment { generation: self.clone(), grace: None }
+    }
+}
+
+/// A reader attached to a generation. Dropping the last one starts the grace period.
+pub struct Attachment {
+    generation: Arc<Generation>,
+    grace: Option<Duration>,
+}
+
+impl Attachment {
+    pub fn with_grace(mut self, grace: Duration) -> Attachment {
+        self.grace = Some(grace);
+        self
+    }
+    pub fn generation(&self) -> &Arc<Generation> {
+        &self.generation
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let g = &self.generation;
+        if g.attached.fetch_sub(1, Ordering::SeqCst) != 1 || g.is_finished() {
+            return;
+        }
+        let Some(grace) = self.grace else { return };
+        let epoch = g.detach_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let g = g.clone();
+        // Drop can run outside a runtime only at shutdown; then there is nothing to cancel.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if g.attached.load(Ordering::SeqCst) == 0 && g.detach_epoch.load(Ordering::SeqCst) == epoch {
+                    g.cancel("abandoned");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gen(max: usize) -> Generation {
+        Generation::new("chatcmpl-t".into(), "m".into(), String::new(), max, Arc::new(Metrics::default()))
+    }
+
+    fn sse(g: &Generation, after: u64) -> String {
+        let mut next = after + 1;
+        let mut out = BytesMut::new();
+        g.render(&mut next, Render::Sse, &mut 0, &mut out).unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn events_are_numbered_and_end_with_done() {
+        let g = gen(1 << 20);
+        g.start();
+        g.push_delta(Kind::Reasoning, "hm");
+        g.push_delta(Kind::Content, "a\"\n✓");
+        g.end("stop", None);
+        let s = sse(&g, 0);
+        let ids: Vec<&str> = s.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
+        assert_eq!(ids, ["1", "2", "3", "4", "5", "6"]);
+        assert!(s.contains(r#""delta":{"content":"a\"\n✓"}"#), "{s}");
+        assert!(s.contains(r#""reasoning_content":"hm""#));
+        assert!(s.ends_with("id: 6\ndata: [DONE]\n\n"));
+        for line in s.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| *d != "[DONE]") {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert_eq!(sse(&g, 4), "id: 5\ndata: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":".to_string() + &g.created.to_string() + ",\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":2,\"total_tokens\":2}}\n\nid: 6\ndata: [DONE]\n\n");
+    }
+
+    #[test]
+    fn bounded_log_drops_oldest_and_refuses_resume_before_them() {
+        let g = gen(1024);
+        g.start();
+        for i in 0..100 {
+            g.push_delta(Kind::Content, &format!("{i:020}"));
+        }
+        let log = g.log();
+        assert!(log.text.len() <= 1024);
+        assert!(log.first_seq > 1);
+        let first = log.first_seq;
+        assert_eq!(log.payload(log.entries.len() - 1), format!("{:020}", 99));
+        drop(log);
+        assert_eq!(g.check_resume(0).unwrap_err().code, "events_expired");
+        assert_eq!(g.check_resume(first - 1).unwrap(), first);
+        assert_eq!(g.check_resume(u64::MAX).unwrap_err().code, "invalid_parameter");
+    }
+
+    #[test]
+    fn text_offset_finds_the_byte_inside_an_event() {
+        let g = gen(1 << 20);
+        g.start();
+        g.push_delta(Kind::Reasoning, "xx");
+        g.push_delta(Kind::Content, "héllo");
+        g.push_delta(Kind::Content, "world");
+        assert_eq!(g.text_offset(0).unwrap(), (3, 0));
+        assert_eq!(g.text_offset(4).unwrap(), (3, 4));
+        assert_eq!(g.text_offset(6).unwrap(), (4, 0));
+        let (mut next, mut skip) = g.text_offset(8).unwrap();
+        let mut out = BytesMut::new();
+        g.render(&mut next, Render::Text, &mut skip, &mut out).unwrap();
+        assert_eq!(&out[..], b"rld");
+    }
+}

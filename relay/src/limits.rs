@@ -1,0 +1,184 @@
+//! Per-client limits: request rate (token bucket) and concurrent generations, keyed by IP.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::App;
+
+/// The client's IP: the peer address or, when the operator said proxies of theirs stand in
+/// front (`trust_forwarded_for`), the `X-Forwarded-For` entry their outermost proxy added:
+/// `trusted_proxy_hops` from the right, as nginx's realip module reads it. Entries left of it
+/// are whatever the client wrote, and `X-Real-IP` is not read (a proxy that does not set it
+/// passes the client's own).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<Arc<App>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let server = &app.config.server;
+        if server.trust_forwarded_for && server.trusted_proxy_hops > 0 {
+            if let Some(ip) = forwarded_for(&parts.headers, server.trusted_proxy_hops) {
+                return Ok(ClientIp(ip));
+            }
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientIp(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+    }
+}
+
+/// The address `hops` entries from the right of all `X-Forwarded-For` headers together.
+fn forwarded_for(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAddr> {
+    let mut entries: Vec<&str> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        entries.extend(v.to_str().ok()?.split(',').map(str::trim));
+    }
+    let i = entries.len().saturating_sub(hops);
+    entries.get(i)?.parse().ok()
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A token bucket per IP: `burst` deep, refilled at `per_minute`.
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    per_sec: f64,
+    burst: f64,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
+        RateLimiter { buckets: Mutex::new(HashMap::new()), per_sec: per_minute as f64 / 60.0, burst: burst as f64 }
+    }
+
+    /// Takes one token, or says in how many seconds one will be there.
+    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
+        if self.per_sec <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map.entry(ip).or_insert(Bucket { tokens: self.burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_sec).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - b.tokens) / self.per_sec).ceil() as u64;
+        Err(ApiError::too_many(
+            "rate_limited",
+            wait,
+            format!(
+                "too many requests from {ip}: this relay allows {} per minute (bursts of {}); retry in {wait} s",
+                (self.per_sec * 60.0).round(),
+                self.burst
+            ),
+        ))
+    }
+
+    /// Forgets buckets that have been full for a while.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let full_after = Duration::from_secs_f64((self.burst / self.per_sec.max(1e-9)).min(3600.0));
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, b| now.duration_since(b.at) < full_after);
+    }
+}
+
+/// Counts running generations per IP.
+pub struct StreamLimiter {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: usize,
+}
+
+/// One running generation of one IP; dropping it frees the slot.
+pub struct StreamPermit {
+    limiter: Arc<StreamLimiter>,
+    ip: IpAddr,
+}
+
+impl StreamLimiter {
+    pub fn new(per_ip: usize) -> Arc<StreamLimiter> {
+        Arc::new(StreamLimiter { counts: Mutex::new(HashMap::new()), per_ip })
+    }
+
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<StreamPermit, ApiError> {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.per_ip {
+            return Err(ApiError::too_many(
+                "too_many_streams",
+                5,
+                format!("{ip} already has {n} answers streaming, this relay's limit per client; wait for one to finish or cancel it"),
+            ));
+        }
+        *n += 1;
+        Ok(StreamPermit { limiter: self.clone(), ip })
+    }
+}
+
+impl std::fmt::Debug for StreamPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamPermit({})", self.ip)
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut map = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_says_when() {
+        let r = RateLimiter::new(60, 3);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            r.check(ip).unwrap();
+        }
+        let e = r.check(ip).unwrap_err();
+        assert_eq!(e.status.as_u16(), 429);
+        assert_eq!(e.retry_after, Some(1));
+        r.check("10.0.0.2".parse().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn forwarded_for_reads_from_the_right() {
+        let mut h = axum::http::HeaderMap::new();
+        h.append("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        h.append("x-forwarded-for", "3.3.3.3".parse().unwrap());
+        assert_eq!(forwarded_for(&h, 1), Some("3.3.3.3".parse().unwrap()));
+        assert_eq!(forwarded_for(&h, 2), Some("2.2.2.2".parse().unwrap()));
+        assert_eq!(forwarded_for(&h, 9), Some("1.1.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn stream_permits_are_returned_on_drop() {
+        let l = StreamLimiter::new(1);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let p = l.acquire(ip).unwrap();
+        assert_eq!(l.acquire(ip).unwrap_err().code, "too_many_streams");
+        drop(p);
+        l.acquire(ip).unwrap();
+    }
+}

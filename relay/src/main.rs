@@ -1,0 +1,135 @@
+//! `chunkwise-relay` — run the relay, or `chunkwise-relay token <subject> [ttl-seconds]` to
+//! print an HMAC-signed client token with the configured secret.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chunkwise_relay::config::Config;
+use chunkwise_relay::{auth, serve, App};
+
+fn main() -> ExitCode {
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chunkwise-relay: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("token") => token(&config, &args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("usage: chunkwise-relay            run the relay (configuration: README.md)\n       chunkwise-relay token SUBJECT [TTL_SECONDS]   print a signed client token (needs RELAY_HMAC_SECRET)");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("chunkwise-relay: unknown command {other:?} (try --help)");
+            ExitCode::from(2)
+        }
+        None => run(config),
+    }
+}
+
+fn token(config: &Config, args: &[String]) -> ExitCode {
+    let (Some(subject), secret) = (args.first(), &config.auth.hmac_secret) else {
+        eprintln!("usage: chunkwise-relay token SUBJECT [TTL_SECONDS]");
+        return ExitCode::from(2);
+    };
+    if secret.is_empty() {
+        eprintln!("chunkwise-relay: set RELAY_HMAC_SECRET (or auth.hmac_secret) to sign tokens");
+        return ExitCode::from(2);
+    }
+    if !auth::valid_subject(subject) {
+        eprintln!("chunkwise-relay: the subject must be 1 to 64 characters of A-Z a-z 0-9 _ - (got {subject:?})");
+        return ExitCode::from(2);
+    }
+    let ttl: u64 = match args.get(1).map(|t| t.parse::<u64>()) {
+        None => 3600,
+        Some(Ok(ttl)) if ttl > 0 => ttl,
+        Some(_) => {
+            eprintln!("chunkwise-relay: TTL_SECONDS must be a positive whole number of seconds");
+            return ExitCode::from(2);
+        }
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    println!("{}", auth::sign(secret, subject, now + ttl));
+    ExitCode::SUCCESS
+}
+
+fn run(config: Config) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        builder.worker_threads(config.server.worker_threads);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chunkwise-relay: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = SocketAddr::new(config.server.host, config.server.port);
+        let upstream = match config.upstream.kind {
+            chunkwise_relay::config::Provider::Demo => "the built-in demo model".to_string(),
+            kind => format!(
+                "{} upstream {} (model {})",
+                kind.name(),
+                chunkwise_relay::config::without_userinfo(&config.upstream.base_url),
+                config.upstream.model
+            ),
+        };
+        let auth = config.auth_required();
+        let static_dir = match &config.server.static_dir {
+            Some(dir) => format!("static files from {}", dir.display()),
+            None => "no static files".to_string(),
+        };
+        let app = match App::connect(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("chunkwise-relay: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("chunkwise-relay: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!(
+            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; {static_dir}",
+            if auth { "required" } else { "off" }
+        );
+        tokio::select! {
+            r = serve(listener, app) => {
+                if let Err(e) = r {
+                    eprintln!("chunkwise-relay: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            _ = shutdown_signal() => eprintln!("chunkwise-relay: shutting down"),
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,487 @@
+//! Talking to the model: building each provider's request, reading its stream through the
+//! chunkwise decoder, and writing normalized events into the generation.
+//!
+//! Each way an upstream can fail is its own error code, so an operator can tell them apart:
+//! `upstream_connect_timeout`, `upstream_unreachable`, `upstream_first_byte_timeout`,
+//! `upstream_idle_timeout`, `upstream_disconnected`, `upstream_auth`, `upstream_rate_limited`,
+//! `upstream_overloaded`, `upstream_rejected`, `upstream_error`.
+
+pub mod decode;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use crate::chat::Prompt;
+use crate::config::{Provider, UpstreamConfig};
+use crate::error::{safe_identifier, ApiError};
+use crate::generation::{Generation, Kind};
+use crate::metrics::Metrics;
+use crate::usage::Usage;
+use decode::UpstreamDecoder;
+
+/// A configured HTTP upstream and its connections.
+///
+/// Over HTTP/1.1 every stream has its own upstream connection. With `upstream.http2` streams
+/// are multiplexed over `http2_connections` connections, each new stream going to the least
+/// busy one: a provider caps the streams of one connection (often 100 to 250) and hyper queues
+/// streams beyond the cap instead of opening another connection, so the capacity is
+/// connections × the provider's cap.
+pub struct Upstream {
+    pub config: UpstreamConfig,
+    clients: Vec<(reqwest::Client, AtomicUsize)>,
+}
+
+/// One stream in flight on a client; returns its slot on drop.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Upstream {
+    pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
+        let n = if config.http2 { config.http2_connections.max(1) } else { 1 };
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            let builder = reqwest::Client::builder();
+            let builder = if config.http2 { builder.http2_prior_knowledge() } else { builder.http1_only() };
+            let client = builder
+                .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+                // A redirect would carry the key (and, on 307/308, the prompt) to another host.
+                .redirect(reqwest::redirect::Policy::none())
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("building the HTTP client: {e}"))?;
+            clients.push((client, AtomicUsize::new(0)));
+        }
+        Ok(Upstream { config, clients })
+    }
+
+    /// The least busy client, with its in-flight count taken.
+    fn client(&self) -> (&reqwest::Client, InFlight<'_>) {
+        let (client, count) = self.clients.iter().min_by_key(|(_, n)| n.load(Relaxed)).expect("at least one client");
+        count.fetch_add(1, Relaxed);
+        (client, InFlight(count))
+    }
+
+    /// The provider's streaming request for `prompt`.
+    fn request(&self, client: &reqwest::Client, model: &str, prompt: &Prompt) -> reqwest::RequestBuilder {
+        let c = &self.config;
+        let (url, body) = match c.kind {
+            Provider::Anthropic => {
+                (format!("{}/v1/messages", c.base_url), anthropic_body(model, prompt, c.thinking_budget))
+            }
+            Provider::Gemini => (
+                format!("{}/v1beta/models/{model}:streamGenerateContent?alt=sse", c.base_url),
+                gemini_body(prompt, c.thinking_budget),
+            ),
+            Provider::OpenAi | Provider::Demo => {
+                (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage))
+            }
+        };
+        let mut req = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream")
+            .body(body.to_string());
+        if !c.api_key.is_empty() {
+            req = match c.kind {
+                Provider::Anthropic => req.header("x-api-key", &c.api_key).header("anthropic-version", "2023-06-01"),
+                Provider::Gemini => req.header("x-goog-api-key", &c.api_key),
+                _ => req.bearer_auth(&c.api_key),
+            };
+        } else if c.kind == Provider::Anthropic {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        req
+    }
+
+    /// Runs one generation to its end: every outcome, success or failure, ends up in `gen`.
+    pub async fn run(&self, model: &str, prompt: &Prompt, gen: &Generation, metrics: &Metrics) {
+        let c = &self.config;
+        let first_byte = Duration::from_millis(c.first_byte_timeout_ms);
+        let (client, _in_flight) = self.client();
+        // Boxed so the request machinery is freed once the response arrives, instead of
+        // staying in the task for the whole stream.
+        let sending = Box::pin(tokio::time::timeout(first_byte, self.request(client, model, prompt).send()));
+        let resp = match sending.await {
+            Err(_) => {
+                return gen.fail(ApiError::upstream(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_first_byte_timeout",
+                    format!("the upstream did not answer within {} ms (first-byte timeout)", c.first_byte_timeout_ms),
+                ))
+            }
+            Ok(Err(e)) => return gen.fail(send_error(&e, c.connect_timeout_ms)),
+            Ok(Ok(resp)) => resp,
+        };
+        if !resp.status().is_success() {
+            return gen.fail(status_error(resp).await);
+        }
+        gen.start();
+        self.read_stream(resp, gen, metrics).await;
+    }
+
+    async fn read_stream(&self, mut resp: reqwest::Response, gen: &Generation, metrics: &Metrics) {
+        let idle = Duration::from_millis(self.config.idle_timeout_ms);
+        let mut decoder = UpstreamDecoder::new(self.config.kind);
+        let mut finish: Option<String> = None;
+        let mut usage = Usage::default();
+        let mut saw_usage = false;
+        let overflowed = std::sync::atomic::AtomicBool::new(false);
+        let mut apply = |d: decode::Decoded| {
+            gen.push_delta(Kind::Reasoning, &d.reasoning);
+            gen.push_delta(Kind::Content, &d.text);
+            for e in d.errors {
+                gen.fail(in_stream_error(&e));
+            }
+            if d.too_large > 0 {
+                overflowed.store(true, Relaxed);
+            }
+            if d.malformed > 0 {
+                metrics.count_error("upstream_malformed");
+            }
+            if let Some(r) = d.finish_reason {
+                finish = Some(r);
+            }
+            if let Some(u) = d.usage {
+                usage.merge_json(&u);
+                saw_usage = true;
+            }
+            d.done
+        };
+        // One timer per stream, re-armed only when it fires: cheaper than a timeout per chunk.
+        let mut last = Instant::now();
+        let sleep = tokio::time::sleep(idle);
+        tokio::pin!(sleep);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                chunk = resp.chunk() => match chunk {
+                    Ok(Some(bytes)) => {
+                        last = Instant::now();
+                        metrics.upstream_bytes.fetch_add(bytes.len() as u64, Relaxed);
+                        if apply(decoder.push(&bytes)) {
+                            break Ok(());
+                        }
+                        if overflowed.load(Relaxed) {
+                            break Err(too_large(decoder.max_event_bytes()));
+                        }
+                    }
+                    Ok(None) => {
+                        apply(decoder.finish());
+                        if overflowed.load(Relaxed) {
+                            break Err(too_large(decoder.max_event_bytes()));
+                        }
+                        if finish.is_some() {
+                            break Ok(());
+                        }
+                        break Err(ApiError::upstream(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_disconnected",
+                            "the upstream closed the stream before the answer finished",
+                        ));
+                    }
+                    Err(_) => {
+                        break Err(ApiError::upstream(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_disconnected",
+                            "the upstream connection failed mid-stream",
+                        ))
+                    }
+                },
+                () = &mut sleep => {
+                    let deadline = last + idle;
+                    if Instant::now() >= deadline {
+                        break Err(ApiError::upstream(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "upstream_idle_timeout",
+                            format!("the upstream sent nothing for {} ms (idle timeout)", self.config.idle_timeout_ms),
+                        ));
+                    }
+                    sleep.as_mut().reset(deadline.into());
+                }
+            }
+        };
+        drop(resp);
+        match outcome {
+            Ok(()) => gen.end(&finish_reason(finish.as_deref()), saw_usage.then_some(usage)),
+            Err(e) => {
+                gen.fail(e);
+                gen.end("error", saw_usage.then_some(usage));
+            }
+        }
+    }
+}
+
+/// Provider finish reasons in OpenAI's words.
+fn finish_reason(r: Option<&str>) -> String {
+    match r.unwrap_or("stop") {
+        "end_turn" | "stop_sequence" | "STOP" | "FINISH_REASON_UNSPECIFIED" => "stop",
+        "max_tokens" | "MAX_TOKENS" => "length",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "refusal" => "content_filter",
+        "tool_use" => "tool_calls",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+/// An event longer than the decoder's bound was dropped: the answer has a hole, so it ends
+/// with an error instead of looking complete.
+fn too_large(max: usize) -> ApiError {
+    ApiError::upstream(
+        StatusCode::BAD_GATEWAY,
+        "upstream_event_too_large",
+        format!("the upstream sent an event longer than the relay's bound of {max} bytes; the answer is incomplete"),
+    )
+}
+
+/// An error the provider reported inside its stream, in the relay's words: the provider's
+/// type and code are kept when they are plain identifiers, its message is not forwarded (it
+/// can quote the request's credentials).
+fn in_stream_error(e: &decode::ProviderError) -> ApiError {
+    let kind = safe_identifier(&e.kind);
+    let code = e.code.as_deref().and_then(safe_identifier);
+    let mut message = "the upstream reported an error mid-stream".to_string();
+    push_detail(&mut message, kind.as_deref(), code.as_deref());
+    ApiError {
+        kind: kind.unwrap_or_else(|| "upstream_error".into()),
+        ..ApiError::upstream(StatusCode::BAD_GATEWAY, code.as_deref().unwrap_or("upstream_error"), message)
+    }
+}
+
+fn push_detail(message: &mut String, kind: Option<&str>, code: Option<&str>) {
+    match (kind, code) {
+        (Some(k), Some(c)) => message.push_str(&format!(" (type {k}, code {c})")),
+        (Some(k), None) => message.push_str(&format!(" (type {k})")),
+        (None, Some(c)) => message.push_str(&format!(" (code {c})")),
+        (None, None) => {}
+    }
+}
+
+fn send_error(e: &reqwest::Error, connect_ms: u64) -> ApiError {
+    // The error's own text names the upstream's address: it stays on the server.
+    if e.is_connect() && e.is_timeout() {
+        return ApiError::upstream(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_connect_timeout",
+            format!("could not connect to the upstream within {connect_ms} ms (connect timeout)"),
+        );
+    }
+    if e.is_connect() {
+        return ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreachable",
+            "could not connect to the upstream",
+        );
+    }
+    ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
+}
+
+/// The type and code of a provider's error body (OpenAI `{error:{type,code}}`, Gemini
+/// `[{error:{status,code}}]`, Anthropic `{type:"error",error:{type}}`, DashScope `{code}`),
+/// each kept only when it is a plain identifier.
+fn error_detail(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let e = v.get("error").or_else(|| v.get(0).and_then(|x| x.get("error"))).unwrap_or(&v);
+    let text = |x: Option<&Value>| match x {
+        Some(Value::String(s)) => safe_identifier(s),
+        Some(Value::Number(n)) => safe_identifier(&n.to_string()),
+        _ => None,
+    };
+    let kind = text(e.get("type")).or_else(|| text(e.get("status")));
+    let code = text(e.get("code"));
+    (kind, code)
+}
+
+/// A non-2xx upstream answer as the error the client gets before its stream starts: the
+/// upstream's status, type and code in the relay's own message (the upstream's message can
+/// quote the relay's key: "Incorrect API key provided: sk-…").
+async fn status_error(resp: reqwest::Response) -> ApiError {
+    let status = resp.status();
+    let retry_after =
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let body = tokio::time::timeout(Duration::from_secs(5), read_limited(resp, 64 * 1024)).await.unwrap_or_default();
+    let (kind, code) = error_detail(&body);
+    let n = status.as_u16();
+    let mut message = match n {
+        401 | 403 => format!("the upstream rejected the relay's API key ({n})"),
+        429 => format!("the upstream is rate limiting the relay ({n})"),
+        503 | 529 => format!("the upstream is overloaded ({n})"),
+        400 | 413 | 422 => format!("the upstream rejected the request ({n})"),
+        300..=399 => format!("the upstream answered with a redirect ({n}), which the relay does not follow"),
+        _ => format!("the upstream answered {n}"),
+    };
+    push_detail(&mut message, kind.as_deref(), code.as_deref());
+    match n {
+        401 | 403 => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_auth", message),
+        429 => ApiError {
+            retry_after: Some(retry_after.unwrap_or(5)),
+            ..ApiError::upstream(StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited", message)
+        },
+        503 | 529 => ApiError {
+            retry_after: Some(retry_after.unwrap_or(5)),
+            ..ApiError::upstream(StatusCode::SERVICE_UNAVAILABLE, "upstream_overloaded", message)
+        },
+        400 | 413 | 422 => ApiError {
+            kind: "invalid_request_error".into(),
+            ..ApiError::upstream(StatusCode::BAD_REQUEST, "upstream_rejected", message)
+        },
+        _ => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", message),
+    }
+}
+
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
+fn openai_body(model: &str, p: &Prompt, include_usage: bool) -> Value {
+    let messages: Vec<Value> = p.messages.iter().map(|(role, text)| json!({ "role": role, "content": text })).collect();
+    let mut body = json!({ "model": model, "messages": messages, "stream": true, "max_tokens": p.max_tokens });
+    if include_usage {
+        body["stream_options"] = json!({ "include_usage": true });
+    }
+    extend(
+        &mut body,
+        &p.sampling,
+        &["temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed"],
+        |k| k,
+    );
+    body
+}
+
+fn anthropic_body(model: &str, p: &Prompt, thinking_budget: u32) -> Value {
+    let system: Vec<&str> = p.messages.iter().filter(|(r, _)| r == "system").map(|(_, t)| t.as_str()).collect();
+    let messages: Vec<Value> = p
+        .messages
+        .iter()
+        .filter(|(r, _)| r != "system")
+        .map(|(role, text)| json!({ "role": role, "content": text }))
+        .collect();
+    let mut body = json!({ "model": model, "max_tokens": p.max_tokens, "stream": true, "messages": messages });
+    if !system.is_empty() {
+        body["system"] = system.join("\n\n").into();
+    }
+    if thinking_budget > 0 {
+        body["thinking"] = json!({ "type": "enabled", "budget_tokens": thinking_budget });
+    }
+    extend(&mut body, &p.sampling, &["temperature", "top_p"], |k| k);
+    if let Some(stop) = p.sampling.get("stop") {
+        body["stop_sequences"] = stop_list(stop);
+    }
+    body
+}
+
+fn gemini_body(p: &Prompt, thinking_budget: u32) -> Value {
+    let system: Vec<&str> = p.messages.iter().filter(|(r, _)| r == "system").map(|(_, t)| t.as_str()).collect();
+    let contents: Vec<Value> = p
+        .messages
+        .iter()
+        .filter(|(r, _)| r != "system")
+        .map(|(role, text)| json!({ "role": if role == "assistant" { "model" } else { "user" }, "parts": [{ "text": text }] }))
+        .collect();
+    let mut config = json!({ "maxOutputTokens": p.max_tokens });
+    extend(&mut config, &p.sampling, &["temperature", "top_p", "presence_penalty", "frequency_penalty", "seed"], |k| {
+        match k {
+            "top_p" => "topP",
+            "presence_penalty" => "presencePenalty",
+            "frequency_penalty" => "frequencyPenalty",
+            other => other,
+        }
+    });
+    if let Some(stop) = p.sampling.get("stop") {
+        config["stopSequences"] = stop_list(stop);
+    }
+    if thinking_budget > 0 {
+        config["thinkingConfig"] = json!({ "includeThoughts": true, "thinkingBudget": thinking_budget });
+    }
+    let mut body = json!({ "contents": contents, "generationConfig": config });
+    if !system.is_empty() {
+        body["systemInstruction"] = json!({ "parts": [{ "text": system.join("\n\n") }] });
+    }
+    body
+}
+
+fn extend(body: &mut Value, from: &Map<String, Value>, keys: &[&str], rename: impl Fn(&str) -> &str) {
+    for k in keys {
+        if let Some(v) = from.get(*k) {
+            body[rename(k)] = v.clone();
+        }
+    }
+}
+
+fn stop_list(stop: &Value) -> Value {
+    match stop {
+        Value::String(s) => json!([s]),
+        other => other.clone(),
+    }
+}
+
+/// Where a generation's events come from.
+#[derive(Clone)]
+pub enum Source {
+    Demo,
+    Http { upstream: Arc<Upstream>, model: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt() -> Prompt {
+        let mut sampling = Map::new();
+        sampling.insert("temperature".into(), json!(0.2));
+        sampling.insert("stop".into(), json!("END"));
+        Prompt {
+            messages: vec![
+                ("system".into(), "be brief".into()),
+                ("user".into(), "hi".into()),
+                ("assistant".into(), "yo".into()),
+            ],
+            max_tokens: 100,
+            sampling,
+            chars: 0,
+        }
+    }
+
+    #[test]
+    fn provider_bodies() {
+        let o = openai_body("gpt", &prompt(), true);
+        assert_eq!(o["messages"][0]["role"], "system");
+        assert_eq!(o["stream_options"]["include_usage"], true);
+        assert_eq!(o["temperature"], 0.2);
+        let a = anthropic_body("claude", &prompt(), 0);
+        assert_eq!(a["system"], "be brief");
+        assert_eq!(a["messages"].as_array().unwrap().len(), 2);
+        assert_eq!(a["stop_sequences"], json!(["END"]));
+        let g = gemini_body(&prompt(), 512);
+        assert_eq!(g["contents"][1]["role"], "model");
+        assert_eq!(g["systemInstruction"]["parts"][0]["text"], "be brief");
+        assert_eq!(g["generationConfig"]["maxOutputTokens"], 100);
+        assert_eq!(g["generationConfig"]["thinkingConfig"]["includeThoughts"], true);
+    }
+
+    #[test]
+    fn finish_reasons_in_openai_words() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("MAX_TOKENS")), "length");
+        assert_eq!(finish_reason(None), "stop");
+        assert_eq!(finish_reason(Some("length")), "length");
+    }
+}
