@@ -60,9 +60,9 @@ function report(r) {
 
 function steady(cw) {
   ['answer-zh.md', 'answer-en.md'].forEach(function (corpus) {
-    var expected = JSC.readText(dataDir + '/' + corpus + '.txt');
     [['text', [16, 1024, 65536]], ['openai', [200, 1400]]].forEach(function (k) {
       var kind = k[0];
+      var expected = JSC.readText(dataDir + '/' + corpus + (kind === 'text' ? '.txt' : '.sse.txt'));
       var bytes = body(corpus, kind);
       k[1].forEach(function (size) {
         var chunks = measure.split(bytes, size);
