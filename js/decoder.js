@@ -4,7 +4,7 @@
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
-/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+/** The format names, in the order of `Format::ALL` in src/formats/mod.rs (a test checks it). */
 export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
 /** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
 var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
