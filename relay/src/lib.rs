@@ -184,9 +184,6 @@ impl App {
             self.metrics.clone(),
         ));
         self.registry.insert(gen.clone());
-        if let Some(store) = &self.store {
-            store.mirror(gen.clone());
-        }
         self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_generations.fetch_add(1, Ordering::Relaxed);
         let (app, g) = (self.clone(), gen.clone());

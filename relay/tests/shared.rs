@@ -399,3 +399,49 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
     let closed = slow.wait_for(0, Duration::from_secs(1), |s| s.closed_at.is_some()).await;
     assert!(closed.is_some(), "the upstream is still open after cancels through the balancer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_limits_hold_across_instances() {
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.limits.per_ip_per_minute = 20;
+    c.limits.per_ip_burst = 20;
+    c.limits.per_ip_streams = 4;
+    c.demo.token_ms = 30;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    // Each instance alone would allow 20 and 4: together they allow 20 requests and 4 answers.
+    let mut streams = Vec::new();
+    let mut refused = 0;
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+        match resp.status().as_u16() {
+            200 => streams.push(resp),
+            429 => {
+                let v: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(v["error"]["code"], "too_many_streams");
+                refused += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!((streams.len(), refused), (4, 2));
+    // A finished answer frees its slot on every instance.
+    let first = streams.remove(0);
+    let id = first.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    client().post(format!("{a}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(post(&b, "/v1/chat/completions", &chat("hi", true)).await.status(), 200);
+    drop(streams);
+
+    let mut limited = 0;
+    for i in 0..30 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        limited += (client().get(format!("{base}/v1/models")).send().await.unwrap().status() == 429) as usize;
+    }
+    // 8 requests above were counted too: 38 in all against a bucket of 20.
+    assert!(limited >= 15, "only {limited} of 30 limited");
+}
