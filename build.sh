@@ -2,7 +2,8 @@
 # chunkwise build entry point.
 #
 #   ./build.sh          build pkg/miniprogram, pkg/web, pkg/node (and copy into the demo)
-#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo)
+#   ./build.sh test     build, then run every test (native, wasm in Node and Chromium, JS, demo, frameworks)
+#   ./build.sh frameworks  build, then only the framework tests (Taro, uni-app, 构建 npm, Node, webpack, Vite, tsc)
 #   ./build.sh demo     build, then start the relay with the demo model on 127.0.0.1:${PORT:-8787}
 #   ./build.sh bench    build, then run the decoder benchmarks (and the relay benchmark with RELAY_BENCH=1)
 #   ./build.sh fuzz     a long randomized run of the core properties (FUZZ_CASES=N, default 200000)
@@ -45,7 +46,7 @@ ensure_build_tools() {
   # wasm-opt comes from npm's binaryen (pinned in tools/package.json): Debian's is too old.
   local stamp=tools/node_modules/.chunkwise-stamp
   if [ ! -f "$stamp" ] || [ tools/package.json -nt "$stamp" ]; then
-    log "installing build tools (npm: binaryen)"
+    log "installing build tools (npm: binaryen, esbuild)"
     (cd tools && npm ci --no-audit --no-fund --loglevel=error)
     touch "$stamp"
   fi
@@ -64,6 +65,11 @@ ensure_test_tools() {
   ensure_node_modules
 }
 
+ensure_jsc() {
+  # JavaScriptCore's shell: the engine of iOS WeChat (there without JIT) and iOS browsers.
+  command -v jsc >/dev/null || apt_install libjavascriptcoregtk-4.0-bin
+}
+
 ensure_node_modules() {
   # tests/js holds the JS test and benchmark dependencies (the published package has none).
   local stamp=tests/js/node_modules/.chunkwise-stamp
@@ -75,6 +81,33 @@ ensure_node_modules() {
   fi
 }
 
+ensure_framework_deps() {
+  # tests/frameworks: the real toolchains the package is built with (Taro, uni-app, webpack,
+  # Vite, miniprogram-ci, TypeScript with the official typings), each project with its own
+  # lockfile, installed once and reused while package.json and the lockfile are unchanged.
+  local dir stamp
+  for dir in tools taro uniapp; do
+    dir=tests/frameworks/$dir
+    stamp=$dir/node_modules/.chunkwise-stamp
+    if [ ! -f "$stamp" ] || [ $dir/package.json -nt "$stamp" ] || [ $dir/package-lock.json -nt "$stamp" ]; then
+      log "installing framework test dependencies: $dir (npm)"
+      # `npm install --no-save` installs what the lockfile pins like `npm ci`, but tolerates
+      # Taro 4.2.1's optional @tarojs/binding-darwin-* packages, which were never published.
+      (cd $dir && rm -rf node_modules && npm install --no-save --no-audit --no-fund --loglevel=error)
+      touch "$stamp"
+    fi
+  done
+}
+
+framework_tests() {
+  # From `npm pack` of pkg/: each toolchain's real build, run in the mini-program sandbox or
+  # headless Chromium; tsc --strict with the official typings; are-the-types-wrong.
+  apt_install chromium
+  ensure_framework_deps
+  log "framework tests (node --test tests/frameworks/)"
+  node --test tests/frameworks/
+}
+
 # ---------------------------------------------------------------------------------------
 # Build
 # ---------------------------------------------------------------------------------------
@@ -82,19 +115,20 @@ size_of() { wc -c <"$1" | tr -d ' '; }
 
 build() {
   ensure_build_tools
-  # Two modules from one crate: the decoder (small: it is all most pages load) and the
+  # Two modules, one per crate: the decoder (small: it is all most pages load) and the
   # Markdown renderer (pulldown-cmark alone is ~180 KB), loaded only by markdown.js.
   local bg=target/bindgen
   rm -rf "$bg"
-  local module features name
+  local module crate name
   for module in decoder markdown; do
-    if [ $module = decoder ]; then features=wasm-decoder name=chunkwise_glue; else features=markdown name=chunkwise_markdown_glue; fi
+    if [ $module = decoder ]; then crate=chunkwise name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
     log "building the $module wasm module"
-    cargo build --target wasm32-unknown-unknown --profile wasm -p chunkwise --no-default-features --features $features
-    local wasm=target/wasm32-unknown-unknown/wasm/chunkwise.wasm
+    cargo build --target wasm32-unknown-unknown --profile wasm -p $crate
+    local wasm=target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm
     local prefix=""; [ $module = markdown ] && prefix="markdown-"
     wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"
     wasm-bindgen --target nodejs --out-dir "$bg/${prefix}node" --out-name $name "$wasm"
+    wasm-bindgen --target bundler --out-dir "$bg/${prefix}bundler" --out-name $name "$wasm"
   done
   # Assembled beside pkg/ and swapped in at the end, so a test or benchmark reading pkg/
   # while a build runs never sees it half written.
@@ -118,6 +152,7 @@ build() {
   md_raw=$(size_of "$out/web/chunkwise_markdown_glue_bg.wasm")
   md_br=$(size_of "$out/miniprogram/chunkwise_markdown.wasm.br")
   md_js=$(size_of "$out/miniprogram/markdown.js")
+  node tools/package-layout.js "$out"
   rm -rf pkg.old
   [ -d pkg ] && mv pkg pkg.old
   mv "$out" pkg
@@ -150,11 +185,19 @@ run_tests() {
   CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
+  log "the decoder in JavaScriptCore without JIT (tests/jsc)"
+  ensure_jsc
+  node tests/jsc/run.js tests/jsc/correctness.js
+  framework_tests
 }
 
 case "${1:-build}" in
   build) build ;;
   test) run_tests ;;
+  frameworks)
+    build
+    framework_tests
+    ;;
   demo)
     build
     log "building the relay"
@@ -180,13 +223,14 @@ EOF
     ensure_node_modules
     node bench/decoder.js
     node bench/markdown.js
+    node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi
     ;;
   fuzz)
     FUZZ_CASES=${FUZZ_CASES:-200000} cargo test --release --test fuzz -- --ignored --nocapture
     ;;
   *)
-    echo "usage: $0 [build|test|demo|bench|fuzz]" >&2
+    echo "usage: $0 [build|test|frameworks|demo|bench|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -1,20 +1,28 @@
-// Type declarations of chunkwise's client helper (js/client.js): streamChat and fetchRequest.
+// Type declarations of chunkwise's client helper (js/client/): streamChat and fetchRequest.
 // The same for the mini-program, browser and Node builds.
 
-import type { Format, PaceOptions, StreamErrorInfo } from './index';
+import type { Format, PaceOptions, StreamErrorInfo } from './index.js';
+import type { MarkdownRenderer } from './markdown.js';
 
-/** What wx.request (and uni.request, Taro.request, tt.request) is called with. */
+/** The HTTP methods every mini-program request API accepts (wx, uni, Taro, tt). */
+export type RequestMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+/**
+ * What chunkwise calls the request function with. Every member is narrower than the same
+ * option of wx.request (miniprogram-api-typings), uni.request (@dcloudio/types) and
+ * Taro.request, so each of them is a RequestFunction as declared, with no cast.
+ */
 export interface ChunkedRequestOptions {
   url: string;
-  method?: string;
+  method?: RequestMethod;
   header?: Record<string, string>;
-  /** The JSON body (a string), absent for GET. */
-  data?: string | ArrayBuffer;
+  /** The request body (JSON text), absent for GET. */
+  data?: string;
   enableChunked?: boolean;
   responseType?: 'text' | 'arraybuffer';
   dataType?: string;
   timeout?: number;
-  success?: (res: { statusCode: number; data: ArrayBuffer | string | object; header?: Record<string, string>; errMsg?: string }) => void;
+  success?: (res: { statusCode: number; data?: unknown; header?: unknown; errMsg?: string }) => void;
   fail?: (res: { errMsg: string }) => void;
   complete?: (res: unknown) => void;
 }
@@ -83,6 +91,20 @@ export interface ChatView {
   resumes: number;
   /** Non-fatal decoder reports (an event that did not parse and was skipped: 'bad_event', 'buffer_limit'). */
   warnings: StreamErrorInfo[];
+  /**
+   * The setData object of this update for a message stored at `prefix` (e.g. 'msgs[3]'; ''
+   * for top-level keys): only what changed since the previous update. `textParts[k]`: the
+   * answer as parts of about `partLength` characters, of which a tick sends only the last
+   * (absent with `markdown`); `blocks[...]`: the `markdown` renderer's patches (a block past
+   * the end after blocks merged is set to []); `reasoningParts[k]` likewise; `status` when it
+   * changed. Apply every update's: `onUpdate: (v) => this.setData(v.setData('msgs[3]'))`.
+   * A view from `task.view()` gives the text and reasoning parts so far and the status.
+   */
+  setData(prefix: string): Record<string, unknown>;
+  /** The answer's parts so far (their concatenation is `text`; [] with `markdown`): for frameworks that diff data themselves (uni-app, Taro). */
+  textParts: string[];
+  /** The reasoning's parts so far. */
+  reasoningParts: string[];
 }
 
 export interface StreamChatOptions {
@@ -94,7 +116,7 @@ export interface StreamChatOptions {
   /** The chat completions URL, e.g. 'https://relay.example.com/v1/chat/completions'. */
   url: string;
   /** Default 'POST'. */
-  method?: string;
+  method?: RequestMethod;
   /** The request body: an object is sent as JSON with `stream: true` added (unless set); a string as it is. */
   body?: object | string;
   /** Extra headers (e.g. Authorization). content-type: application/json and accept: text/event-stream are set. */
@@ -117,6 +139,19 @@ export interface StreamChatOptions {
   resume?: boolean | ResumeOptions;
   /** The URL cancel() POSTs to; default `<base>/chat/stream/{id}/cancel`; false: do not tell the server. */
   cancelUrl?: ((id: string) => string) | false;
+  /**
+   * Render the answer as Markdown: the view's setData then carries this renderer's patches
+   * under `<prefix>.blocks` instead of `textParts`. Handed over: finished and freed when the
+   * answer ends.
+   */
+  markdown?: MarkdownRenderer;
+  /**
+   * false: leave the answer out of view.setData and view.textParts (a page that renders it
+   * elsewhere, e.g. appends view.delta to the chunkwise-markdown component). Default true.
+   */
+  textParts?: boolean;
+  /** The length (UTF-16 units) at which a text or reasoning part closes and the next begins. Default 32. */
+  partLength?: number;
   /** Something changed: at most once per intervalMs, and once more at the end with done: true. */
   onUpdate?: (view: ChatView) => void;
   /** The answer ended normally or was stopped by cancel() (status 'done' or 'stopped'). */

@@ -16,11 +16,17 @@ export type Format =
 
 export const FORMATS: Format[];
 
+/**
+ * A URL object where the environment has one (the DOM lib, Node's types); without them (a
+ * mini-program project compiled with lib ES20xx only) this is `never`, so no DOM lib is needed.
+ */
+export type URLObject = typeof globalThis extends { URL: { prototype: infer U } } ? U : never;
+
 export interface InitOptions {
   /** Mini program: the wasm file's path inside the code package. Default '/miniprogram_npm/chunkwise/chunkwise.wasm.br'. */
   wasmPath?: string;
   /** Browser: where to fetch the wasm from. Default: next to index.js. */
-  wasmUrl?: string | URL;
+  wasmUrl?: string | URLObject;
 }
 
 /** Loads the wasm module once (idempotent). Await it before creating a decoder. */
@@ -99,4 +105,4 @@ export class StreamDecoder {
   readonly lastEventId: string;
 }
 
-export * from './client';
+export * from './client.js';

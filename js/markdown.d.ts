@@ -1,10 +1,12 @@
 // Type declarations of chunkwise/markdown: the streaming Markdown renderer (its own wasm module).
 
+import type { URLObject } from './index.js';
+
 export interface InitOptions {
   /** Mini program: the package path of chunkwise_markdown.wasm.br. Default '/miniprogram_npm/chunkwise/chunkwise_markdown.wasm.br'. */
   wasmPath?: string;
   /** Browser: where to fetch the wasm from. Default: next to markdown.js. */
-  wasmUrl?: string | URL;
+  wasmUrl?: string | URLObject;
 }
 
 /** Loads the Markdown wasm module once (idempotent). */
@@ -35,7 +37,7 @@ export interface Patch {
 }
 
 export interface MarkdownRendererOptions {
-  /** 'blocks' (default): every changed block whole. 'children': only the changed children (fewer bytes); apply with dataFor(). */
+  /** 'children' (default): only the changed children, apply with dataFor(). 'blocks': every changed block whole (bytes grow with the block). */
   patches?: 'blocks' | 'children';
   /** Highlight fenced code (JS/TS, Python, Java, Go, Rust, C/C++, JSON, Bash, SQL, HTML/CSS). Default true. */
   highlight?: boolean;

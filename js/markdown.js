@@ -1,20 +1,31 @@
-// chunkwise MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown
-// wasm module's surface (src/wasm_markdown.rs). No import or export: build.sh puts this
-// after js/core.js (whose memory helpers it uses) in each package's markdown.js.
+// MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown wasm module's
+// surface (markdown/src/wasm.rs). Each package's markdown entry (js/targets/) loads that
+// module and calls `bindMarkdown(glue)`.
+import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
+
+var glue = null; // the Markdown module's wasm-bindgen glue, once loaded
+var heap = null;
+
+/** The Markdown module is instantiated: `loadedGlue` has RawRenderer and wasm_memory. */
+export function bindMarkdown(loadedGlue) {
+  glue = loadedGlue;
+  heap = new WasmHeap(glue.wasm_memory());
+}
 
 /**
  * Renders a growing Markdown message into rich-text nodes, block by block.
  * @param {{patches?: 'blocks' | 'children', highlight?: boolean, autolink?: boolean}} [options]
- *   patches: 'blocks' (default) sends every changed block whole, as
- *   `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})` expects; 'children' sends only
- *   the changed children below `b.path`, far fewer bytes for long blocks (use `dataFor`).
+ *   patches: 'children' (default) sends only the changed children below `b.path` (apply with
+ *   `dataFor`): an append costs what it adds, however long its block; 'blocks' sends every
+ *   changed block whole, as `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})`
+ *   expects (bytes grow with the block: quadratic for a long code block or table).
  */
-function MarkdownRenderer(options) {
+export function MarkdownRenderer(options) {
   if (!(this instanceof MarkdownRenderer)) throw new TypeError("chunkwise: use 'new MarkdownRenderer(options)'");
-  ensureLoaded('MarkdownRenderer');
+  if (glue === null) throw notLoaded('MarkdownRenderer');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: MarkdownRenderer options must be an object');
-  var patches = options.patches === undefined ? 'blocks' : options.patches;
+  var patches = options.patches === undefined ? 'children' : options.patches;
   if (patches !== 'blocks' && patches !== 'children') {
     throw new Error("chunkwise: option patches must be 'blocks' or 'children', got " + JSON.stringify(patches));
   }
@@ -37,10 +48,8 @@ MarkdownRenderer.prototype.append = function (text) {
     this._input = raw.input(text.length);
     this._inputSize = text.length;
   }
-  refreshViews();
-  var h = heap16;
-  var at = this._input >>> 1;
-  for (var i = 0; i < text.length; i++) h[at + i] = text.charCodeAt(i);
+  heap.refresh();
+  heap.writeString(this._input, text);
   return this._patch(raw.append(text.length));
 };
 
@@ -61,8 +70,8 @@ MarkdownRenderer.prototype.free = function () {
 };
 
 MarkdownRenderer.prototype._patch = function (len) {
-  refreshViews();
-  return JSON.parse(readString(heap32[this._results], len));
+  heap.refresh();
+  return JSON.parse(heap.readString(heap.u32[this._results], len));
 };
 
 /**

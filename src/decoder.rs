@@ -29,8 +29,8 @@ use crate::json_values::JsonValues;
 use crate::lines::{Breaks, LineSplitter};
 use crate::pacer::{PaceOptions, Pacer};
 use crate::sse::{SseItem, SseParser};
-use crate::update::{Event, StreamError, Update};
-use crate::utf8::{decode_lossy, Utf8Decoder};
+use crate::update::{ErrorKind, Event, StreamError, Update};
+use crate::utf8::{decode_lossy, BomSniffer, BomStep, Utf8Decoder, BOM};
 
 /// The default bound of one line, event, record or JSON value: 1 MiB.
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
@@ -40,7 +40,8 @@ pub const DEFAULT_MAX_BUFFER_BYTES: usize = 1 << 20;
 pub struct Options {
     pub format: Format,
     /// Every message carries the whole text so far (DashScope without
-    /// `incremental_output`, the article's PHP backend): only the new suffix is returned.
+    /// `incremental_output`, backends that resend the whole answer): only the new suffix is
+    /// returned.
     pub cumulative: bool,
     /// Typewriter pacing of the answer text; `None` turns it off.
     pub pace: Option<PaceOptions>,
@@ -164,6 +165,13 @@ impl StreamDecoder {
         }
     }
 
+    /// The id of the answer, once the provider's messages gave it (OpenAI's chunk `id`, the
+    /// Responses API's `response.id`, Anthropic's `message.id`, Gemini's `responseId`,
+    /// Dify's `message_id`). A relay's generation id arrives this way too.
+    pub fn response_id(&self) -> Option<&str> {
+        self.extractor.response_id()
+    }
+
     /// The next paced characters at time `now_ms` (all new text when pacing is off).
     pub fn tick_into(&mut self, now_ms: f64, out: &mut String) {
         if let Some(pacer) = &mut self.pacer {
@@ -280,30 +288,31 @@ impl StreamDecoder {
 /// kept (it would prefix the first SSE line), bounded like any line.
 #[derive(Debug, Clone, Default)]
 struct Sniffed {
-    /// Bytes of a leading BOM seen (3: all of it).
-    bom: u8,
-    /// Something other than a BOM byte came: no BOM can follow.
-    past_bom: bool,
+    bom: BomSniffer,
+    /// A whole BOM was found (the SSE parser strips it itself, so it is replayed to it).
+    had_bom: bool,
     /// Whitespace after the last line break (at most `max_buffer_bytes + 1` of it).
     line: Vec<u8>,
 }
 
 impl Sniffed {
-    const BOM: &'static [u8] = b"\xEF\xBB\xBF";
-
     /// Reads `bytes` until one decides: `{` or `[` is JSON, anything else SSE. Returns the
     /// decision (none yet: keep waiting) and the bytes from the deciding one on.
-    fn sniff<'b>(&mut self, bytes: &'b [u8], last: bool, max_line: usize) -> (Option<bool>, &'b [u8]) {
-        for (i, &b) in bytes.iter().enumerate() {
-            if !self.past_bom && (self.bom as usize) < Self::BOM.len() && b == Self::BOM[self.bom as usize] {
-                self.bom += 1;
-                continue;
-            }
-            if self.bom > 0 && self.bom < 3 {
+    fn sniff<'b>(&mut self, mut bytes: &'b [u8], last: bool, max_line: usize) -> (Option<bool>, &'b [u8]) {
+        if !self.bom.is_decided() {
+            match self.bom.step(bytes) {
+                BomStep::Wait if !last => return (None, &[]),
                 // A cut-off BOM is not one: it is SSE's business (as garbage).
-                return (Some(true), &bytes[i..]);
+                BomStep::Wait => return (Some(true), &[]),
+                BomStep::NoBom { held, rest } if !held.is_empty() => return (Some(true), rest),
+                BomStep::NoBom { rest, .. } => bytes = rest,
+                BomStep::Bom(rest) => {
+                    self.had_bom = true;
+                    bytes = rest;
+                }
             }
-            self.past_bom = true;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
             match b {
                 b'\n' | b'\r' => self.line.clear(),
                 b' ' | b'\t' => {
@@ -319,11 +328,12 @@ impl Sniffed {
     }
 
     /// The held bytes to replay in front of the rest: with SSE, the BOM (its parser strips
-    /// it) and a cut-off BOM; the whitespace either way.
+    /// it) or the first bytes of one that was cut off; the whitespace either way.
     fn take(&mut self, is_sse: bool) -> Vec<u8> {
         let mut out = Vec::new();
         if is_sse {
-            out.extend_from_slice(&Self::BOM[..self.bom as usize]);
+            let held = if self.had_bom { BOM } else { self.bom.end() };
+            out.extend_from_slice(held);
         }
         out.append(&mut self.line);
         out
@@ -386,7 +396,7 @@ impl Sink<'_> {
     }
 
     fn message_str(&mut self, event: &str, data: &str) {
-        let Delta { text, reasoning, finish_reason, usage, error, done } = self.extractor.extract(event, data);
+        let Delta { text, reasoning, finish_reason, usage, error, done, .. } = self.extractor.extract(event, data);
         self.text(text, false);
         self.text(reasoning, true);
         if let Some(reason) = finish_reason {
@@ -421,7 +431,7 @@ impl Sink<'_> {
             let common = common_prefix(seen, &text);
             out.push_str(&text[common..]);
             self.out.errors.push(StreamError::decoder(
-                StreamError::BAD_EVENT,
+                ErrorKind::BadEvent,
                 format!(
                     "a cumulative message does not extend the text before it (they differ after {common} bytes): \"{}\"",
                     crate::update::excerpt(text[common..].as_bytes())

@@ -1,14 +1,14 @@
 //! The `hex-records` framing: a body of `<hex byte length>\r\n<payload>\r\n` records that
-//! ends with `0\r\n\r\n`. It is what the PHP backend of the article this project grew from
-//! writes (`echo dechex(strlen($msg)) . "\r\n" . $msg . "\r\n"`), the shape of HTTP/1.1
-//! chunked coding written into the body.
+//! ends with `0\r\n\r\n`: the shape of HTTP/1.1 chunked coding written into the body, as
+//! a PHP backend writes it with `echo dechex(strlen($msg)) . "\r\n" . $msg . "\r\n"`
+//! (so that a client which only sees the decoded body can still find the messages).
 //!
 //! Records are found the same however the input is cut. A malformed header or a missing
 //! CRLF after a payload is reported as `bad_event`, and parsing resynchronizes at the next
 //! line; a payload longer than `max_record_bytes` is reported as `buffer_limit` and skipped
 //! without being buffered. A bare LF is accepted wherever CRLF is expected.
 
-use crate::update::{excerpt, StreamError};
+use crate::update::{excerpt, ErrorKind, StreamError};
 
 /// A size line longer than this is not a record header.
 const MAX_HEADER: usize = 32;
@@ -135,7 +135,7 @@ impl HexRecords {
         if cut {
             let start = if self.header.is_empty() { self.payload.clone() } else { self.header.clone() };
             on(Record::Error(StreamError::decoder(
-                StreamError::BAD_EVENT,
+                ErrorKind::BadEvent,
                 format!("the body ended inside a record: \"{}\"", excerpt(&start)),
             )));
         }
@@ -162,7 +162,7 @@ impl HexRecords {
                 let skip = len > self.max_record_bytes;
                 if skip {
                     on(Record::Error(StreamError::decoder(
-                        StreamError::BUFFER_LIMIT,
+                        ErrorKind::BufferLimit,
                         format!(
                             "a record of {len} bytes is longer than maxBufferBytes ({}) and was skipped",
                             self.max_record_bytes
@@ -176,7 +176,7 @@ impl HexRecords {
             }
             None => {
                 on(Record::Error(StreamError::decoder(
-                    StreamError::BAD_EVENT,
+                    ErrorKind::BadEvent,
                     format!("a record header is not a hex length: \"{}\"", excerpt(text)),
                 )));
             }
@@ -187,7 +187,7 @@ impl HexRecords {
 
     /// Reports a malformed record and skips to the next line.
     fn bad(&mut self, message: String, on: &mut impl FnMut(Record<'_>)) {
-        on(Record::Error(StreamError::decoder(StreamError::BAD_EVENT, message)));
+        on(Record::Error(StreamError::decoder(ErrorKind::BadEvent, message)));
         self.header.clear();
         self.payload.clear();
         self.state = State::Resync;

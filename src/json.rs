@@ -357,3 +357,42 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 }
+
+/// Appends `s` to `out` as a quoted JSON string: `"` and `\` escaped, the control characters
+/// U+0000 to U+001F as `\n`, `\r`, `\t` or `\u00XX` (RFC 8259 §7), everything else as it is.
+///
+/// ```
+/// let mut out = String::new();
+/// chunkwise::json::write_str(&mut out, "say \"hi\"\n\u{1}");
+/// assert_eq!(out, r#""say \"hi\"\n\u0001""#);
+/// ```
+pub fn write_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Only ASCII bytes are escaped, so `i` and `start` are char boundaries.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}

@@ -2,17 +2,20 @@
 //! top-level array `[{…},{…}]` (Gemini's `streamGenerateContent` without `alt=sse`, and a
 //! plain JSON body, such as an error, where a stream was expected).
 //!
-//! It only finds where each value ends (tracking nesting, strings and escapes); `serde_json`
-//! parses the values. Whitespace and the commas between array elements are skipped.
-//! Each value is bounded by `max_value_bytes`: a longer one is reported as a `buffer_limit`
-//! error and skipped. The values found are the same however the input is cut.
+//! It only finds where each value ends (tracking nesting, strings and escapes); the provider
+//! formats then read each value with [`crate::json::Reader`], which checks it against the
+//! grammar. Whitespace and the commas between array elements are skipped.
+//! Each value is bounded by `max_value_bytes` (in a [`Bounded`] buffer): a longer one is
+//! reported as a `buffer_limit` error and skipped. The values found are the same however
+//! the input is cut.
 
-use crate::update::{excerpt, too_long, StreamError};
+use crate::bounded::Bounded;
+use crate::update::{excerpt, ErrorKind, StreamError};
 
 #[derive(Debug, Clone)]
 pub struct JsonValues {
-    max_value_bytes: usize,
-    value: Vec<u8>,
+    /// The start of a value cut by the end of the previous piece.
+    value: Bounded,
     /// Nesting depth inside the current value.
     depth: u32,
     in_string: bool,
@@ -21,8 +24,6 @@ pub struct JsonValues {
     in_array: bool,
     /// Anything but whitespace was seen.
     started: bool,
-    /// The current value went over the bound: skip to its end.
-    skipping: bool,
     /// Inside a run of unexpected bytes (reported once).
     in_garbage: bool,
 }
@@ -30,20 +31,18 @@ pub struct JsonValues {
 impl JsonValues {
     pub fn new(max_value_bytes: usize) -> JsonValues {
         JsonValues {
-            max_value_bytes: max_value_bytes.max(1),
-            value: Vec::new(),
+            value: Bounded::new("JSON value", max_value_bytes),
             depth: 0,
             in_string: false,
             escaped: false,
             in_array: false,
             started: false,
-            skipping: false,
             in_garbage: false,
         }
     }
 
     pub fn reset(&mut self) {
-        *self = JsonValues::new(self.max_value_bytes);
+        *self = JsonValues::new(self.value.max());
     }
 
     /// Splits one piece, calling `on` with each complete value's bytes, or an error.
@@ -73,7 +72,7 @@ impl JsonValues {
                         if !self.in_garbage {
                             self.in_garbage = true;
                             on(Err(StreamError::decoder(
-                                StreamError::BAD_EVENT,
+                                ErrorKind::BadEvent,
                                 format!("unexpected byte 0x{other:02X} where a JSON object or array was expected"),
                             )));
                         }
@@ -104,7 +103,7 @@ impl JsonValues {
                     b'}' | b']' => {
                         self.depth -= 1;
                         if self.depth == 0 {
-                            self.end_value(&input[start..=i], on);
+                            self.value.end(&input[start..=i], on);
                         }
                     }
                     _ => {}
@@ -113,51 +112,18 @@ impl JsonValues {
             i += 1;
         }
         if self.depth > 0 {
-            self.keep(&input[start..], on);
+            self.value.keep(&input[start..], on);
         }
     }
 
     /// End of input: an unfinished value is reported as `bad_event`.
     pub fn finish(&mut self, on: &mut impl FnMut(Result<&[u8], StreamError>)) {
-        if self.depth > 0 && !self.skipping {
+        if self.depth > 0 && !self.value.is_skipping() {
             on(Err(StreamError::decoder(
-                StreamError::BAD_EVENT,
-                format!("the stream ended inside a JSON value: \"{}\"", excerpt(&self.value)),
+                ErrorKind::BadEvent,
+                format!("the stream ended inside a JSON value: \"{}\"", excerpt(self.value.held())),
             )));
         }
         self.reset();
-    }
-
-    fn keep(&mut self, part: &[u8], on: &mut impl FnMut(Result<&[u8], StreamError>)) {
-        if self.skipping {
-            return;
-        }
-        if self.value.len() + part.len() > self.max_value_bytes {
-            self.value.extend_from_slice(&part[..part.len().min(64)]);
-            on(Err(too_long("JSON value", &self.value, self.max_value_bytes)));
-            self.value.clear();
-            self.skipping = true;
-        } else {
-            self.value.extend_from_slice(part);
-        }
-    }
-
-    fn end_value(&mut self, last: &[u8], on: &mut impl FnMut(Result<&[u8], StreamError>)) {
-        if self.value.is_empty() && !self.skipping {
-            if last.len() > self.max_value_bytes {
-                on(Err(too_long("JSON value", last, self.max_value_bytes)));
-            } else {
-                on(Ok(last));
-            }
-        } else {
-            self.keep(last, on);
-            if !self.skipping {
-                let value = std::mem::take(&mut self.value);
-                on(Ok(&value));
-                self.value = value;
-            }
-        }
-        self.value.clear();
-        self.skipping = false;
     }
 }

@@ -12,7 +12,10 @@
 //! - the stream formats of the common LLM APIs ([`formats`]): OpenAI Chat Completions and
 //!   every compatible API (DeepSeek, Qwen, Azure, Ollama, vLLM, ...), the OpenAI Responses
 //!   API, Anthropic, Gemini, native Ollama, DashScope and Dify;
-//! - a grapheme-aware typewriter ([`pacer`]).
+//! - a grapheme-aware typewriter ([`pacer`]);
+//! - what a relay or a client needs besides the stream: token usage in OpenAI's words
+//!   ([`usage`]), finish reasons in OpenAI's words ([`formats::openai_finish_reason`]),
+//!   providers' error bodies ([`error_body`]) and one JSON string writer ([`json::write_str`]).
 //!
 //! It does not: make requests (the platform does), retry, or render (see the `markdown`
 //! module for that). Everything here is plain Rust with no wasm or JS types; the
@@ -28,27 +31,25 @@
 //! assert_eq!(text, "你好");
 //! ```
 
+mod bounded;
 pub mod decoder;
+pub mod error_body;
 pub mod formats;
 pub mod hex_records;
 pub mod json;
 pub mod json_values;
 pub mod lines;
-/// Streaming Markdown to rich-text nodes (feature `markdown`, on by default).
-#[cfg(feature = "markdown")]
-pub mod markdown;
 pub mod pacer;
 pub mod sse;
 pub mod update;
+pub mod usage;
 pub mod utf8;
 
 pub use decoder::{Options, StreamDecoder, DEFAULT_MAX_BUFFER_BYTES};
 pub use formats::Format;
 pub use pacer::{PaceOptions, Pacer};
-pub use update::{Event, StreamError, Update};
+pub use update::{ErrorKind, Event, StreamError, Update};
 
 /// The wasm-bindgen surface (wasm32 only); public so the wasm tests can reach it.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "wasm-decoder"))]
 pub mod wasm;
-#[cfg(all(target_arch = "wasm32", feature = "markdown"))]
-mod wasm_markdown;

@@ -12,7 +12,7 @@
 //!   is reported as a `buffer_limit` error and skipped; parsing goes on after it.
 
 use crate::lines::{Breaks, LineSplitter};
-use crate::update::{excerpt, StreamError};
+use crate::update::{excerpt, ErrorKind, StreamError};
 use crate::utf8::decode_lossy;
 
 /// One event as the parser dispatches it, borrowing the parser's buffers.
@@ -139,7 +139,7 @@ impl Fields {
                 }
                 if self.data.len() + value.len() + 1 > self.max_data_bytes {
                     on(SseItem::Error(StreamError::decoder(
-                        StreamError::BUFFER_LIMIT,
+                        ErrorKind::BufferLimit,
                         format!(
                             "event data is longer than maxBufferBytes ({} bytes); the event was skipped: \"{}\"",
                             self.max_data_bytes,

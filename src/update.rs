@@ -76,9 +76,7 @@ pub struct Event {
 /// An error reported inside an [`Update`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamError {
-    /// `"buffer_limit"` and `"bad_event"` come from the decoder; anything else is the
-    /// provider's own error type (`"invalid_request_error"`, `"overloaded_error"`, ...).
-    pub kind: String,
+    pub kind: ErrorKind,
     /// A human-readable message; decoder errors quote a short excerpt of the input.
     pub message: String,
     /// The provider's error code as JSON text (`"\"rate_limit\""`, `"429"`), if it sent one.
@@ -86,25 +84,62 @@ pub struct StreamError {
 }
 
 impl StreamError {
-    pub const BUFFER_LIMIT: &'static str = "buffer_limit";
-    pub const BAD_EVENT: &'static str = "bad_event";
-
-    pub(crate) fn decoder(kind: &str, message: String) -> Self {
-        StreamError { kind: kind.to_owned(), message, code: None }
+    pub(crate) fn decoder(kind: ErrorKind, message: String) -> Self {
+        StreamError { kind, message, code: None }
     }
 }
 
-/// The `buffer_limit` error for a `what` ("line", "JSON value") over the bound `max`, quoting
-/// its start. The quote is the same whether the unit came whole or cut into pieces: it never
-/// reaches past the first `max + 1` bytes, all that a cut unit is sure to have kept.
-pub(crate) fn too_long(what: &str, start: &[u8], max: usize) -> StreamError {
-    StreamError::decoder(
-        StreamError::BUFFER_LIMIT,
-        format!(
-            "a {what} is longer than maxBufferBytes ({max} bytes) and was skipped: \"{}\"",
-            excerpt(&start[..start.len().min(max + 1).min(64)])
-        ),
-    )
+/// What kind of error a [`StreamError`] is. JS sees it as the string [`as_str`](Self::as_str)
+/// gives (the `type` of an update's error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `"buffer_limit"`: a line, event, record or JSON value was longer than
+    /// `max_buffer_bytes`; it was skipped.
+    BufferLimit,
+    /// `"bad_event"`: a message was not what its format expects (not JSON, a cumulative
+    /// message that does not extend the text before it, garbage between JSON values).
+    BadEvent,
+    /// `"message_replace"`: the provider replaced the answer (Dify's output moderation);
+    /// the message is the replacement text.
+    MessageReplace,
+    /// The provider's own error type (`"invalid_request_error"`, `"overloaded_error"`,
+    /// Gemini's `"RESOURCE_EXHAUSTED"`, ...; `"provider_error"` when it named none).
+    Provider(String),
+}
+
+impl ErrorKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorKind::BufferLimit => "buffer_limit",
+            ErrorKind::BadEvent => "bad_event",
+            ErrorKind::MessageReplace => "message_replace",
+            ErrorKind::Provider(kind) => kind,
+        }
+    }
+
+    /// Whether the decoder found this error in the bytes (as opposed to the provider
+    /// reporting one).
+    pub fn is_decoder(&self) -> bool {
+        matches!(self, ErrorKind::BufferLimit | ErrorKind::BadEvent)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// A short, char-boundary-safe excerpt of raw input for error messages.

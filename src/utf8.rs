@@ -215,7 +215,61 @@ pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
 }
 
 const REPLACEMENT: char = '\u{FFFD}';
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Finds a leading UTF-8 byte order mark (EF BB BF), however the stream's first bytes are
+/// cut: the one BOM matcher of the crate (the UTF-8 decoder, the line splitter and the
+/// SSE-or-JSON sniffing of the decoder use it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BomSniffer {
+    /// How many bytes of a BOM were seen (held, not yet handed back).
+    seen: u8,
+    decided: bool,
+}
+
+/// What [`BomSniffer::step`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BomStep<'a> {
+    /// Every byte so far may still start a BOM; they are held until more input decides.
+    Wait,
+    /// A BOM was found and removed; `rest` follows it.
+    Bom(&'a [u8]),
+    /// No BOM: `held`, the first bytes of a BOM held back until now, comes in front of
+    /// `rest`. Once decided, every step is this, with nothing held.
+    NoBom { held: &'static [u8], rest: &'a [u8] },
+}
+
+impl BomSniffer {
+    pub fn is_decided(&self) -> bool {
+        self.decided
+    }
+
+    /// Reads the next piece of the stream's start.
+    pub fn step<'a>(&mut self, input: &'a [u8]) -> BomStep<'a> {
+        if self.decided {
+            return BomStep::NoBom { held: &[], rest: input };
+        }
+        for (i, &b) in input.iter().enumerate() {
+            if b != BOM[self.seen as usize] {
+                self.decided = true;
+                return BomStep::NoBom { held: &BOM[..self.seen as usize], rest: &input[i..] };
+            }
+            self.seen += 1;
+            if self.seen as usize == BOM.len() {
+                self.decided = true;
+                return BomStep::Bom(&input[i + 1..]);
+            }
+        }
+        BomStep::Wait
+    }
+
+    /// The stream ended before a decision: the bytes held are not a BOM.
+    pub fn end(&mut self) -> &'static [u8] {
+        self.decided = true;
+        &BOM[..self.seen as usize]
+    }
+}
 
 /// A streaming WHATWG UTF-8 decoder (see the module documentation).
 #[derive(Debug, Clone, Default)]
@@ -224,13 +278,13 @@ pub struct Utf8Decoder {
     /// incomplete prefix of one UTF-8 sequence (1 to 3 bytes).
     partial: [u8; 4],
     partial_len: u8,
-    /// Nothing has been decoded yet, so a BOM would still be stripped.
-    at_start: bool,
+    /// BOM sniffing: the first three bytes of the stream, and only those.
+    bom: BomSniffer,
 }
 
 impl Utf8Decoder {
     pub fn new() -> Utf8Decoder {
-        Utf8Decoder { partial: [0; 4], partial_len: 0, at_start: true }
+        Utf8Decoder::default()
     }
 
     /// Back to the state of a new decoder.
@@ -246,25 +300,18 @@ impl Utf8Decoder {
     /// Decodes `input` into `out`. With `last`, the stream ends here: a held incomplete
     /// sequence becomes U+FFFD and the decoder is ready for a new stream.
     pub fn decode<S: TextSink>(&mut self, mut input: &[u8], out: &mut S, last: bool) {
-        if self.at_start {
-            // BOM sniffing: the first three bytes of the stream, and only those.
-            let have = self.partial_len as usize;
-            let want = (BOM.len() - have).min(input.len());
-            if self.partial[..have] == BOM[..have] && input[..want] == BOM[have..have + want] {
-                if have + want == BOM.len() {
-                    self.partial_len = 0;
-                    self.at_start = false;
-                    input = &input[want..];
-                } else if !last {
-                    // Still a possible BOM: hold it (it is also a valid UTF-8 prefix).
-                    self.partial[have..have + want].copy_from_slice(&input[..want]);
-                    self.partial_len += want as u8;
-                    return;
-                }
-            }
-            if !input.is_empty() || last {
-                self.at_start = false;
-            }
+        if !self.bom.is_decided() {
+            let (held, rest) = match self.bom.step(input) {
+                BomStep::Wait if !last => return,
+                BomStep::Wait => (self.bom.end(), &[][..]),
+                BomStep::Bom(rest) => (&[][..], rest),
+                BomStep::NoBom { held, rest } => (held, rest),
+            };
+            // A BOM's first bytes that were not one are a valid UTF-8 prefix: they are the
+            // held part of the first character.
+            self.partial[..held.len()].copy_from_slice(held);
+            self.partial_len = held.len() as u8;
+            input = rest;
         }
         if self.partial_len > 0 {
             input = self.complete_partial(input, out, last);
@@ -347,8 +394,7 @@ impl Utf8Decoder {
             }
         }
         if last {
-            self.partial_len = 0;
-            self.at_start = true;
+            *self = Utf8Decoder::new();
         }
     }
 }

@@ -13,6 +13,9 @@
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
 //! then each event's type, data and id; `meta` = [text, reasoning, finish reason + 1 (0 =
 //! none), usage + 1, error count, event count, then 3 lengths per error, then 3 per event].
+//!
+//! `read_error_body` answers with numbers too: the text it found is UTF-16 in wasm memory,
+//! and JS builds the `{type, message, code}` object of `readErrorBody` from the lengths.
 
 use wasm_bindgen::prelude::*;
 
@@ -40,6 +43,31 @@ fn start() {
 #[wasm_bindgen]
 pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
+}
+
+/// Reads a provider's error body (see `chunkwise::error_body`). Returns `[]` when the body is
+/// not one, else `[text address, type length + 1 (0 = none), message length, code length + 1]`
+/// with the type, message and code (JSON text) as UTF-16 at the address, valid until the
+/// next call.
+#[cfg(feature = "wasm-decoder")]
+#[wasm_bindgen]
+pub fn read_error_body(body: &[u8]) -> Vec<u32> {
+    thread_local! {
+        static TEXT: std::cell::RefCell<Utf16Buffer> = std::cell::RefCell::new(Utf16Buffer::default());
+    }
+    let Some(e) = crate::error_body::read(body) else { return Vec::new() };
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        let mut put = |s: Option<&str>| {
+            s.map_or(0, |s| {
+                let before = text.len();
+                text.push_str(s);
+                (text.len() - before) as u32 + 1
+            })
+        };
+        let lens = [put(e.kind.as_deref()), put(Some(&e.message)) - 1, put(e.code.as_deref())];
+        vec![text.as_ptr() as u32, lens[0], lens[1], lens[2]]
+    })
 }
 
 #[cfg(feature = "wasm-decoder")]
@@ -174,6 +202,14 @@ impl RawDecoder {
         self.write_scratch()
     }
 
+    /// The answer's id written to `out`; returns its length + 1 (0 = not known yet).
+    pub fn response_id(&mut self) -> u32 {
+        self.scratch.clear();
+        let Some(id) = self.decoder.response_id() else { return 0 };
+        self.scratch.push_str(id);
+        self.write_scratch() + 1
+    }
+
     /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
         self.out.as_ptr()
@@ -217,7 +253,7 @@ impl RawDecoder {
         let usage = u.usage.as_deref().map_or(0, |s| put(s) + 1);
         meta.extend([text_len, reasoning, finish, usage, u.errors.len() as u32, u.events.len() as u32]);
         for e in &u.errors {
-            let lens = [put(&e.kind), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
+            let lens = [put(e.kind.as_str()), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
             meta.extend(lens);
         }
         for e in &u.events {

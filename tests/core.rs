@@ -68,6 +68,15 @@ fn bom_is_stripped_once_and_only_at_the_start() {
     assert_eq!(decode_all_splits(&opts(Format::Text), input, 4).text, "\u{FEFF}a");
     assert_eq!(decode_all_splits(&opts(Format::Text), b"\xEF\xBB", 4).text, "\u{FFFD}");
     assert_eq!(decode_all_splits(&opts(Format::Text), b"a\xEF\xBB\xBF", 4).text, "a\u{FEFF}");
+    // The first bytes of a BOM that is not one are content, in every framing.
+    let lines = |body: &[u8]| {
+        let got = decode_all_splits(&opts(Format::Ndjson), body, 4);
+        got.events.into_iter().map(|e| e.data).collect::<Vec<_>>()
+    };
+    assert_eq!(lines(b"\xEF\xBB\xBF{}\n"), ["{}"]);
+    assert_eq!(lines(b"\xEF\xBB{}\n"), ["\u{FFFD}{}"]);
+    assert_eq!(lines(b"\xEF\xBB"), ["\u{FFFD}"]);
+    assert_eq!(lines(b"\xEF\n{}\n"), ["\u{FFFD}", "{}"]);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The JSON reader accepts and rejects exactly what serde_json does (the oracle), and
-//! decodes strings to the same text, on hand-picked edge cases and on random texts.
-#![allow(clippy::unit_arg)] // `Ok(slot = value?)`, as in src/formats.rs
+//! decodes strings to the same text, on hand-picked edge cases and on random texts; the JSON
+//! string writer writes what serde_json (and the reader) read back as the same text.
+#![allow(clippy::unit_arg)] // `Ok(slot = value?)`, as in src/formats/
 
 mod common;
 
-use chunkwise::json::{Reader, MAX_DEPTH};
+use chunkwise::json::{write_str, Reader, MAX_DEPTH};
 use common::Rng;
 
 fn reader_accepts(text: &str) -> bool {
@@ -174,4 +175,31 @@ fn random_texts_agree_with_serde_json() {
         accepted += ours as u32;
     }
     assert!(accepted > 2_000, "the generator must produce valid JSON too ({accepted})");
+}
+
+#[test]
+fn written_strings_read_back_the_same() {
+    let mut rng = Rng::new(99);
+    let alphabet =
+        ['a', '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', 'é', '中', '😀', '\u{2028}', ' '];
+    let mut texts: Vec<String> = (0..0x80u8).map(|b| char::from(b).to_string()).collect();
+    for _ in 0..3_000 {
+        let len = rng.below(12);
+        texts.push((0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect());
+    }
+    for s in texts {
+        let mut out = String::from("x");
+        write_str(&mut out, &s);
+        let written = &out[1..];
+        assert_eq!(serde_json::from_str::<String>(written).unwrap(), s, "{written}");
+        assert_eq!(Reader::parse(written, |r| r.opt_str()).unwrap().as_deref(), Some(s.as_str()));
+        // Only what RFC 8259 requires is escaped: the rest stays as it is.
+        assert!(written.chars().all(|c| c >= ' '), "{written:?}");
+        assert_eq!(written.len(), serde_json::to_string(&s).unwrap().len() + extra_len_over_serde(&s));
+    }
+}
+
+/// serde_json writes U+0008 and U+000C as `\b` and `\f`; the writer as `\u0008`, `\u000c`.
+fn extra_len_over_serde(s: &str) -> usize {
+    s.chars().filter(|&c| c == '\u{8}' || c == '\u{c}').count() * 4
 }

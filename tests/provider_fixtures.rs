@@ -233,3 +233,49 @@ fn provider_fixtures_inventory() {
     }
     eprintln!("  {} field(s) not asserted", unasserted);
 }
+
+/// The answer's id as an independent reading of the body finds it: serde_json over each
+/// message (`data:` lines, NDJSON lines, or a whole JSON body), the first that names one.
+fn oracle_response_id(format: &str, body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim_start_matches('\u{FEFF}').trim();
+    let messages: Vec<Value> = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items,
+        Ok(one) => vec![one],
+        Err(_) => text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:").or(Some(l)))
+            .filter_map(|l| serde_json::from_str(l.trim()).ok())
+            .collect(),
+    };
+    messages.iter().find_map(|m| {
+        let id = match format {
+            "openai" => &m["id"],
+            "openai-responses" => &m["response"]["id"],
+            "anthropic" if m["type"] == "message_start" => &m["message"]["id"],
+            "gemini" => &m["responseId"],
+            "dify" => &m["message_id"],
+            _ => &Value::Null,
+        };
+        id.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+    })
+}
+
+#[test]
+fn provider_fixtures_response_id() {
+    let mut with_id = 0;
+    for fx in fixtures() {
+        let name = fx.expected["format"].as_str().unwrap();
+        let want = oracle_response_id(name, &fx.body);
+        with_id += want.is_some() as usize;
+        for pieces in splits(&fx.body) {
+            let mut d = StreamDecoder::new(Options { format: format_of(name), ..Options::default() });
+            for p in &pieces {
+                d.push(p);
+            }
+            d.finish();
+            assert_eq!(d.response_id(), want.as_deref(), "[{}] split {}", fx.name, describe(&pieces));
+        }
+    }
+    assert!(with_id >= 8, "only {with_id} fixtures name an id");
+}

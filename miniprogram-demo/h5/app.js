@@ -83,30 +83,20 @@ function applyPatch(m, patch) {
   while (m.blocks.length > patch.count) m.blocks.pop().remove();
 }
 
-/** The answer of m is now `text` (final when `done`): the renderer appends what it gained. */
-function renderAnswer(m, text, done) {
+/** The answer of m gained `delta` (final when `done`): the renderer appends it, the page applies the patch. */
+function renderAnswer(m, delta, done) {
   const answer = m.el.querySelector('.answer');
   if (!markdownReady) {
     answer.classList.add('plain');
-    answer.textContent = text;
+    answer.append(delta); // a text node per update: nothing shown is laid out again
     return;
   }
-  if (m.finished ? text !== m.fed : !text.startsWith(m.fed)) {
-    if (m.md !== null) m.md.reset();
-    m.fed = '';
-    m.finished = false;
-    m.blocks = [];
-    answer.textContent = '';
-  }
-  if (m.md === null && (text.length > m.fed.length || (done && !m.finished))) m.md = new MarkdownRenderer({ patches: 'children' });
-  if (text.length > m.fed.length) {
-    applyPatch(m, m.md.append(text.slice(m.fed.length)));
-    m.fed = text;
-  }
+  if (m.md === null && !m.finished && (delta !== '' || done)) m.md = new MarkdownRenderer({ patches: 'children' });
+  if (delta !== '') applyPatch(m, m.md.append(delta));
   if (done && !m.finished) {
     applyPatch(m, m.md.finish());
     m.finished = true;
-    m.md.free(); // the answer is final: a retry or a new text gets a new renderer
+    m.md.free(); // the answer is final: a retry gets a new renderer
     m.md = null;
   }
 }
@@ -140,7 +130,7 @@ function assistantElement(m) {
 }
 
 function addAssistant() {
-  const m = { role: 'assistant', text: '', reasoning: '', status: 'connecting', el: null, pinned: false, md: null, fed: '', finished: false, blocks: [] };
+  const m = { role: 'assistant', text: '', reasoning: '', status: 'connecting', el: null, pinned: false, md: null, finished: false, blocks: [] };
   m.el = assistantElement(m);
   chat.appendChild(m.el);
   msgs.push(m);
@@ -168,20 +158,22 @@ function ask(m) {
   });
 }
 
-/** One update → the few DOM changes it implies. */
+/**
+ * One update → the few DOM changes it implies, each costing what it adds: the answer's and the
+ * reasoning's new text (view.delta, view.reasoningDelta) are appended, never set whole.
+ */
 function show(m, view) {
   const el = m.el;
-  if (view.text !== m.text || (view.done && !m.finished)) {
-    // chunkwise-markdown slot: the renderer appends view.delta (what the text gained since
-    // the last update); done: finish(), the blocks equal a one-shot render of the answer.
-    renderAnswer(m, view.text, view.done);
+  if (view.delta !== '' || (view.done && !m.finished)) {
+    // The renderer appends view.delta; done: finish(), the blocks equal a one-shot render.
+    renderAnswer(m, view.delta, view.done);
     if (m.text === '' && view.text && m.reasoning && !m.pinned) el.querySelector('.reasoning').open = false;
     m.text = view.text;
   }
-  if (view.reasoning !== m.reasoning) {
+  if (view.reasoningDelta !== '') {
     const box = el.querySelector('.reasoning');
     box.hidden = false;
-    box.querySelector('.reasoning-body').textContent = view.reasoning;
+    box.querySelector('.reasoning-body').append(view.reasoningDelta);
     m.reasoning = view.reasoning;
   }
   el.querySelector('.reasoning summary').textContent = view.text || view.done ? '已深度思考' : '思考中…';
@@ -216,7 +208,7 @@ function retry(m) {
   m.el.replaceWith(fresh);
   if (m.md !== null) m.md.free();
   m.md = null;
-  Object.assign(m, { text: '', reasoning: '', status: 'connecting', el: fresh, pinned: false, fed: '', finished: false, blocks: [] });
+  Object.assign(m, { text: '', reasoning: '', status: 'connecting', el: fresh, pinned: false, finished: false, blocks: [] });
   ask(m);
 }
 

@@ -368,9 +368,9 @@ function rustFormats() {
 }
 
 function coreConstant(name) {
-  const src = fs.readFileSync(path.join(ROOT, 'js', 'core.js'), 'utf8');
+  const src = fs.readFileSync(path.join(ROOT, 'js', 'decoder.js'), 'utf8');
   const m = src.match(new RegExp('var ' + name + ' = ([^;]+);'));
-  assert.ok(m, `${name} not found in js/core.js`);
+  assert.ok(m, `${name} not found in js/decoder.js`);
   return plain(vm.runInNewContext('(' + m[1] + ')'));
 }
 

@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const { createPageSandbox, preparePackage, startRelay, httpRequest } = require('./mp-page-sandbox');
+const { markdownOneShot } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..', '..');
 const DEMO = path.join(ROOT, 'miniprogram-demo');
@@ -45,8 +46,20 @@ async function askRelay(messages) {
   return { text: msg.content, reasoning: msg.reasoning_content || '' };
 }
 
+const MARKDOWN = 'components/chunkwise-markdown/chunkwise-markdown';
+
+/** The page's chunkwise-markdown elements: one per assistant message, id md-<key>. */
+function components(page, selector) {
+  return page.data.msgs.some((m) => m.role === 'assistant' && selector === '#md-' + m.key) ? MARKDOWN : null;
+}
+
+/** The answer component of message i (as the page selects it). */
+function answerOf(page, i) {
+  return page.components.get('#md-' + page.data.msgs[i].key) || null;
+}
+
 function newSandbox(opts) {
-  const ps = createPageSandbox(Object.assign({ packageRoot: pkg.dir, quiet: false }, opts));
+  const ps = createPageSandbox(Object.assign({ packageRoot: pkg.dir, quiet: false, components }, opts));
   ps.launch();
   ps.app.globalData.relay = relay.base; // config.js points at 8787; the test's relay is elsewhere
   return ps;
@@ -121,7 +134,7 @@ async function generationLog(id) {
   return { content, reasoning, finishReason };
 }
 
-test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData a second, path keys only', async () => {
+test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData a second, path keys only, linear bytes', async () => {
   const ps = newSandbox({ network: { split: { seed: 42, maxBytes: 48 } } });
   try {
     assert.deepEqual(ps.sandbox.leakedGlobals(), [], 'the realm has only what a device has');
@@ -136,25 +149,30 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
     assert.equal(a1.error, '');
     assert.equal(a1.status, 'done');
     assert.equal(a1.text, zh.text);
-    assert.equal(a1.reasoning, zh.reasoning);
+    assert.equal(a1.reasoningParts.join(''), zh.reasoning);
     assert.ok(zh.text.length > 300 && /[\u4e00-\u9fff]/.test(zh.text));
     assert.equal(a1.showReasoning, false, 'the reasoning collapses once the answer starts');
 
     const streamCalls = page.setDataCalls.slice(first + 1);
-    assert.ok(streamCalls.length > 20, `the typewriter shows the answer in many steps (${streamCalls.length})`);
+    assert.ok(streamCalls.length > 10, `the typewriter shows the reasoning in many steps (${streamCalls.length})`);
     assert.ok(peakRate(streamCalls) <= 21, `at most ~20 setData calls a second, got ${peakRate(streamCalls)}`);
     for (const c of streamCalls) {
-      for (const key of Object.keys(c.patch)) assert.match(key, /^(msgs\[1\]\.(text|reasoning|status|statusText|error|showReasoning)|busy)$/, 'path keys only');
+      for (const key of Object.keys(c.patch)) assert.match(key, /^(msgs\[1\]\.(text|answering|reasoningParts\[\d+\]|status|statusText|error|showReasoning)|busy)$/, 'path keys only');
       assert.ok(c.bytes < 16384, 'small setData payloads');
     }
-    // The text only ever grows (a typewriter: no flicker, no retraction).
-    let last = '';
-    for (const c of streamCalls) {
-      const t = c.patch['msgs[1].text'];
-      if (t === undefined) continue;
-      assert.ok(t.startsWith(last) && t.length > last.length);
-      last = t;
-    }
+    assert.equal(streamCalls.filter((c) => 'msgs[1].text' in c.patch).length, 1, 'the whole answer crosses once, at the end');
+    // The answer went to its component in deltas; it rendered it as a one-shot render would.
+    const md = answerOf(page, 1);
+    assert.ok(md, 'the page selected the answer component');
+    assert.ok(md.setDataCalls.length > 20, `the typewriter shows the answer in many steps (${md.setDataCalls.length})`);
+    const blocks = md.data.ids.map((i) => md.data.blocks[i]);
+    assert.deepEqual(blocks, JSON.parse(JSON.stringify(markdownOneShot(zh.text, { patches: 'children' }))));
+    assert.ok(peakRate(md.setDataCalls) <= 21, `the component too: ${peakRate(md.setDataCalls)} a second`);
+    // Linear: what crossed setData (page and component) is a small multiple of the final data,
+    // not the square of the answer (the whole text on every tick was ~100× here).
+    const crossed = streamCalls.concat(md.setDataCalls).reduce((n, c) => n + c.bytes, 0);
+    const final = Buffer.byteLength(JSON.stringify(a1)) + Buffer.byteLength(JSON.stringify(md.data.blocks));
+    assert.ok(crossed < 40 * final, `${crossed} bytes crossed for ${final} bytes of final data`);
 
     // The second turn sends the history and gets the English answer.
     const second = await ask(ps, page, EN);
@@ -172,7 +190,7 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
     assert.equal(body.model, 'demo');
     const en = await expectedAnswer(history);
     assert.equal(page.data.msgs[3].text, en.text);
-    assert.equal(page.data.msgs[3].reasoning, en.reasoning);
+    assert.equal(page.data.msgs[3].reasoningParts.join(''), en.reasoning);
     assert.ok(peakRate(page.setDataCalls.slice(second + 1)) <= 21);
 
     // What the render layer shows for the final data.
@@ -195,7 +213,7 @@ test('requests cut by the wx.request cap (60 s, here 1.2 s) resume: nothing lost
     const a = page.data.msgs[1];
     assert.equal(a.error, '');
     assert.equal(a.text, zh.text);
-    assert.equal(a.reasoning, zh.reasoning);
+    assert.equal(a.reasoningParts.join(''), zh.reasoning);
     const cuts = ps.sandbox.requests.filter((r) => r.outcome === 'fail: timeout');
     const resumes = ps.requestLog.filter((r) => r.method === 'GET' && /\/v1\/chat\/stream\/[^/?]+\?after=\d+$/.test(r.url));
     assert.ok(cuts.length >= 1, 'the stream was cut at least once');
@@ -214,7 +232,7 @@ test('to the background and back: the interrupted request resumes on onShow', as
   try {
     const page = await openChat(ps);
     await ask(ps, page, ZH);
-    await ps.waitFor(() => page.data.msgs[1].text.length > 10, 30000, 'some answer text');
+    await ps.waitFor(() => page.data.msgs[1].answering, 30000, 'some answer text');
     ps.hide();
     await ps.waitFor(() => page.data.msgs[1].status === 'paused', 5000, 'the paused status');
     assert.equal(page.data.msgs[1].statusText, '已暂停，回到前台后继续');
@@ -227,7 +245,7 @@ test('to the background and back: the interrupted request resumes on onShow', as
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     assert.equal(page.data.msgs[1].error, '');
     assert.equal(page.data.msgs[1].text, zh.text);
-    assert.equal(page.data.msgs[1].reasoning, zh.reasoning);
+    assert.equal(page.data.msgs[1].reasoningParts.join(''), zh.reasoning);
     assert.ok(ps.requestLog.some((r) => r.method === 'GET' && r.url.includes('/v1/chat/stream/') && !r.hidden));
   } finally {
     ps.close();
@@ -239,7 +257,7 @@ test('stop: aborts the request and the relay cancels the generation', async () =
   try {
     const page = await openChat(ps);
     await ask(ps, page, ZH);
-    await ps.waitFor(() => page.data.msgs[1].text.length > 20, 30000, 'some answer text');
+    await ps.waitFor(() => page.data.msgs[1].answering, 30000, 'some answer text');
     ps.tap(page, 'onStop');
     assert.equal(page.data.busy, false);
     const a = page.data.msgs[1];
@@ -301,7 +319,7 @@ test('PC WeChat: onChunkReceived never fires, the success body is decoded at onc
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     assert.equal(page.data.msgs[1].error, '');
     assert.equal(page.data.msgs[1].text, zh.text);
-    assert.equal(page.data.msgs[1].reasoning, zh.reasoning);
+    assert.equal(page.data.msgs[1].reasoningParts.join(''), zh.reasoning);
     assert.ok(ps.sandbox.requests.every((r) => r.chunks === 0));
   } finally {
     ps.close();

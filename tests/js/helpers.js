@@ -128,7 +128,7 @@ function sseOracle(buf) {
   return events;
 }
 
-/** The PHP backend's framing: <hex length>\r\n<payload>\r\n ... 0\r\n\r\n, payloads cut at any byte. */
+/** hex-records framing (what a PHP backend that echoes dechex(strlen($chunk)) writes): <hex length>\r\n<payload>\r\n ... 0\r\n\r\n, payloads cut at any byte. */
 function hexRecordsBody(text) {
   const bytes = Buffer.from(text, 'utf8');
   const random = rng(4242);

@@ -22,7 +22,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const DEMO = path.join(ROOT, 'miniprogram-demo');
 const COMPONENT = path.join(DEMO, 'components', 'chunkwise-markdown', 'chunkwise-markdown');
 const MP_MARKDOWN = path.join(DEMO, 'miniprogram_npm', 'chunkwise', 'markdown.js');
-const ANSWER = fs.readFileSync(path.join(DEMO, 'server', 'src', 'demo', 'answer.zh.md'), 'utf8');
+const ANSWER = fs.readFileSync(path.join(ROOT, 'relay', 'src', 'demo', 'answer.zh.md'), 'utf8');
 const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64';
 const md = require(path.join(ROOT, 'pkg', 'node', 'markdown.js'));
 
@@ -79,8 +79,9 @@ if (!missing) {
 }
 
 // wx APIs the component calls (simulate's wx has inert mocks; these record).
-const calls = { actionSheet: [], clipboard: [] };
+const calls = { actionSheet: [], clipboard: [], preview: [] };
 function mockWx(tapIndex) {
+  global.wx.previewImage = (o) => calls.preview.push(o);
   global.wx.showActionSheet = (o) => {
     calls.actionSheet.push(o.itemList);
     setTimeout(() => (tapIndex === null ? o.fail && o.fail({ errMsg: 'showActionSheet:fail cancel' }) : o.success({ tapIndex })), 0);
@@ -96,7 +97,7 @@ function mount(props) {
   const setData = comp.instance.setData;
   comp.instance.setData = function (data, cb) {
     // The component's own calls (the test sets the properties through the same method).
-    if (!('text' in data) && !('done' in data)) log.push({ keys: Object.keys(data), bytes: Buffer.byteLength(JSON.stringify(data)) });
+    if (!('text' in data) && !('done' in data) && !('plain' in data)) log.push({ keys: Object.keys(data), bytes: Buffer.byteLength(JSON.stringify(data)) });
     return setData.call(this, data, cb);
   };
   const parent = document.createElement('parent-wrapper');
@@ -185,7 +186,7 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
 
   // setData: one call per text change at most, path keys of changed blocks only, small.
   assert.ok(log.length <= steps.length + 2, `${log.length} setData calls for ${steps.length} text changes`);
-  const keyRe = /^(ids|ids\[\d+\]|blocks|blocks\[\d+\](\[\d+\](\.children\[\d+\])*)?)$/;
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|blocks|blocks\[\d+\](\[\d+\](\.children\[\d+\])*)?)$/;
   for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
   assert.ok(log.some((c) => c.keys.some((k) => k.includes('.children['))), 'parts of blocks are sent, not whole blocks each time');
   // Bytes: far fewer than whole changed blocks (the 'blocks' mode) for the same steps. (With a
@@ -255,6 +256,88 @@ test('miniprogram-simulate: a text that does not extend the previous one starts 
   comp.detach();
 });
 
+test('miniprogram-simulate: fed deltas with append(); copy button, image preview and link taps', { skip: missing }, async () => {
+  calls.actionSheet = [];
+  calls.clipboard = [];
+  calls.preview = [];
+  mockWx(0);
+  const { comp, log } = mount({});
+  await waitFor(() => comp.instance._renderer, 5000, 'the wasm to load');
+  const text =
+    'Read [the guide](https://example.com/guide) first.\n\n' +
+    '![chart](https://example.com/chart.png)\n\n' +
+    '```js\nconst a = 1 & 2;\nconsole.log(a);\n```\n\n' +
+    'Two: ![x](https://example.com/x.png) and [y](https://example.com/y).\n\n' +
+    ANSWER;
+  // A page that streams with append() and sets only `done`: the empty `text` property must
+  // not replace what was appended.
+  let sent = 0;
+  let shown = 0;
+  for (let i = 0; i < text.length; ) {
+    const n = 1 + (i % 3);
+    comp.instance.append(text.slice(i, i + n));
+    i += n;
+    sent += n;
+    const kinds = comp.data.kinds.slice(0, comp.data.ids.length);
+    if (kinds.includes('code')) shown++;
+  }
+  assert.equal(sent, text.length);
+  assert.ok(shown > 0, 'the code block shows with its bar while it streams');
+  comp.setData({ done: true });
+  await settle();
+  const want = oneShot(text);
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks)), want, 'append() + done: a one-shot render');
+  assert.equal(comp.data.kinds[1], 'image');
+  assert.equal(comp.data.kinds[2], 'code');
+  assert.equal(comp.data.langs[2], 'js');
+  // every setData is small and by path (the answer's largest is a new block, sent whole)
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|blocks|blocks\[\d+\](\[\d+\](\.children\[\d+\])*)?)$/;
+  for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
+  const total = log.reduce((s, c) => s + c.bytes, 0);
+  const final = Buffer.byteLength(JSON.stringify({ blocks: want }));
+  assert.ok(total < final * 12, `setData total ${total} bytes for ${final} bytes of final blocks`);
+
+  // The copy button: the code's text, entities decoded.
+  const copy = comp.querySelector('.md-code-copy');
+  assert.ok(copy, 'a copy button on the code block');
+  const copied = [];
+  comp.addEventListener('copycode', (e) => copied.push(e.detail));
+  copy.dispatchEvent('tap');
+  await settle();
+  assert.deepEqual(calls.clipboard, ['const a = 1 & 2;\nconsole.log(a);']);
+  assert.deepEqual(copied, [{ index: 2, code: 'const a = 1 & 2;\nconsole.log(a);' }]);
+
+  // The lone image: its own element; a tap previews every image of the answer.
+  const img = comp.querySelector('.md-image');
+  assert.ok(img, 'a paragraph that is only an image is an <image>');
+  img.dispatchEvent('tap');
+  await settle();
+  assert.equal(calls.preview.length, 1);
+  assert.equal(calls.preview[0].current, 'https://example.com/chart.png');
+  assert.deepEqual(calls.preview[0].urls.slice(0, 2), ['https://example.com/chart.png', 'https://example.com/x.png']);
+
+  // A tap on a block with one link gives the page its URL.
+  const links = [];
+  comp.addEventListener('linktap', (e) => links.push(e.detail));
+  const blocks = comp.querySelectorAll('.md-block');
+  blocks[0].dispatchEvent('tap');
+  await settle();
+  assert.deepEqual(links, [{ url: 'https://example.com/guide', index: 0 }]);
+  // A block with a link and an image: the user picks (here the first item: the link).
+  blocks[3].dispatchEvent('tap');
+  await settle();
+  assert.deepEqual(calls.actionSheet[calls.actionSheet.length - 1], ['https://example.com/y', '查看图片']);
+  assert.deepEqual(links[1], { url: 'https://example.com/y', index: 3 });
+
+  // finish() then append(): a new message; reset() clears.
+  comp.instance.append('**next**');
+  comp.instance.finish();
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks.slice(0, comp.data.ids.length))), oneShot('**next**'));
+  comp.instance.reset();
+  assert.deepEqual(comp.data.ids, []);
+  comp.detach();
+});
+
 test('miniprogram-simulate: without the wasm the text still shows, as plain text, and an error event fires', { skip: missing }, async () => {
   // A fresh copy of markdown.js (not yet loaded) and a WXWebAssembly that cannot find the file.
   delete require.cache[require.resolve(MP_MARKDOWN)];
@@ -314,7 +397,23 @@ test('wcc compiles the component\'s WXML; $gwx renders one rich-text per block i
   // Only ids count: a removed block's nodes may stay in `blocks` unseen.
   tree = render(data({ ids: [0], blocks: [blocks[0], blocks[1]], failed: false, text: '', userSelect: true }), {}, {});
   assert.equal(findAll(tree, (n) => n.tag === 'wx-rich-text').length, 1);
-  tree = render(data({ ids: [], blocks: [], failed: true, text: '**x**', userSelect: false }), {}, {});
+  // A code block gets a bar with a copy button; a lone image is an <image>.
+  const mixed = oneShot('```js\nlet a = 1;\n```\n\n![i](https://example.com/i.png)\n\ntext\n');
+  tree = render(data({ ids: [0, 1, 2], blocks: mixed, kinds: ['code', 'image', 'rich'], langs: ['js'], failed: false, userSelect: true }), {}, {});
+  const copy = findAll(tree, (n) => n.attr && n.attr.bindtap === 'onCopyCode');
+  assert.equal(copy.length, 1);
+  assert.equal(copy[0].attr['data-index'], 0);
+  assert.equal(findAll(tree, (n) => n.attr && n.attr.class === 'md-code-lang')[0].children.join(''), 'js');
+  const code = findAll(tree, (n) => n.tag === 'wx-rich-text' && n.attr.class === 'md-code-body');
+  assert.deepEqual(JSON.parse(JSON.stringify(code[0].attr.nodes)), mixed[0]);
+  const image = findAll(tree, (n) => n.tag === 'wx-image');
+  assert.equal(image.length, 1);
+  assert.equal(image[0].attr.src, 'https://example.com/i.png');
+  assert.equal(image[0].attr.bindtap, 'onImageTap');
+  const rich = findAll(tree, (n) => n.tag === 'wx-rich-text' && n.attr.class === 'md-block');
+  assert.equal(rich.length, 1);
+  assert.equal(rich[0].attr.bindtap, 'onBlockTap');
+  tree = render(data({ ids: [], blocks: [], failed: true, plain: '**x**', userSelect: false }), {}, {});
   const plain = findAll(tree, (n) => n.tag === 'wx-text');
   assert.equal(plain.length, 1);
   assert.equal(plain[0].children.join(''), '**x**');

@@ -21,11 +21,11 @@ function corpus() {
   const add = (name, file) => {
     if (fs.existsSync(file)) out.push({ name, text: fs.readFileSync(file, 'utf8') });
   };
-  add('demo zh', path.join(ROOT, 'miniprogram-demo', 'server', 'src', 'demo', 'answer.zh.md'));
-  add('demo en', path.join(ROOT, 'miniprogram-demo', 'server', 'src', 'demo', 'answer.en.md'));
+  add('demo zh', path.join(ROOT, 'relay', 'src', 'demo', 'answer.zh.md'));
+  add('demo en', path.join(ROOT, 'relay', 'src', 'demo', 'answer.en.md'));
   add('bench zh', path.join(ROOT, 'bench', 'corpus', 'answer-zh.md'));
   add('bench en', path.join(ROOT, 'bench', 'corpus', 'answer-en.md'));
-  const answers = path.join(ROOT, 'tests', 'fixtures', 'markdown_answers');
+  const answers = path.join(ROOT, 'markdown', 'tests', 'fixtures', 'markdown_answers');
   if (fs.existsSync(answers)) for (const f of fs.readdirSync(answers).sort()) if (f.endsWith('.md')) add(f, path.join(answers, f));
   out.push({ name: 'synthetic', text: SYNTHETIC });
   return out;

@@ -358,7 +358,7 @@ test('an SSE body (CR/LF/CRLF, comments, multi-line data, ids) gives the events 
   sb.close();
 });
 
-test('a hex-records body (the PHP backend) decodes to the text, payloads cut inside characters', async () => {
+test('a hex-records body decodes to the text, payloads cut inside characters', async () => {
   const text = longChineseText(20000);
   const body = hexRecordsBody(text);
   bodies.set('hex', { body, type: 'text/plain' });

@@ -23,6 +23,14 @@
  *   backgroundKillMs  a request still running this long after hide() fails with
  *                     'request:fail interrupted' (default 5000, the platform's rule); requests
  *                     started while hidden fail at once the same way
+ *   components        (page, selector) => the route of the custom component that
+ *                     page.selectComponent(selector) finds ('components/x/x'), or null (none
+ *                     rendered yet). The sandbox renders no WXML, so the test says which
+ *                     elements exist. A component instance is made on the first select of its
+ *                     selector (created, attached) and detached with its page; it has data
+ *                     (with its properties' defaults), setData (recorded as a page's), methods,
+ *                     triggerEvent (recorded in `events`), and setProperties(props), which
+ *                     sets properties as a parent's data binding does and runs the observers.
  *
  * setData follows the platform: keys are data paths ('a.b', 'list[2].x', 'list[2]'); values
  * cross as JSON (functions and undefined are dropped); one call carries at most 1 MiB
@@ -145,6 +153,55 @@ function createPageSandbox(options) {
     toast: (o) => toasts.push(o),
   });
 
+  /** A page's or a component's setData: path keys, JSON crossing, the 1 MiB limit, recorded. */
+  function setDataOf(target, name) {
+    return function (patch, callback) {
+      if (patch === null || typeof patch !== 'object') throw new TypeError('setData: the argument must be an object');
+      const json = JSON.stringify(patch);
+      const bytes = Buffer.byteLength(json, 'utf8');
+      if (bytes > MAX_SETDATA_BYTES) throw new Error(`setData: ${bytes} bytes in one call, over the 1 MiB limit`);
+      if (target.unloaded) warnings.push(`setData after onUnload on ${name}: ${json.slice(0, 80)}`);
+      const crossed = JSON.parse(json); // what reaches the render layer
+      for (const key of Object.keys(crossed)) setPath(target.data, parsePath(key), crossed[key]);
+      target.setDataCalls.push({ at: Date.now(), patch: crossed, bytes });
+      if (typeof callback === 'function') setTimeout(() => callback.call(target), 0);
+    };
+  }
+
+  const componentDefs = new Map(); // route -> Component() definition (a module runs once)
+  function makeComponent(route) {
+    if (!componentDefs.has(route)) {
+      registry.component = null;
+      sb.require('/' + route + '.js');
+      if (registry.component === null) throw new Error(`${route}.js did not call Component()`);
+      componentDefs.set(route, registry.component);
+    }
+    const def = componentDefs.get(route);
+    const c = { is: route, setDataCalls: [], events: [], unloaded: false };
+    const data = {};
+    for (const [k, p] of Object.entries(def.properties || {})) data[k] = p && typeof p === 'object' && 'value' in p ? p.value : p === Boolean ? false : p === Number ? 0 : '';
+    c.data = Object.assign(data, JSON.parse(JSON.stringify(def.data || {})));
+    c.properties = c.data;
+    for (const [k, f] of Object.entries(def.methods || {})) c[k] = f;
+    c.setData = setDataOf(c, route);
+    c.triggerEvent = (name, detail) => c.events.push({ name, detail });
+    c.setProperties = (props) => {
+      Object.assign(c.data, JSON.parse(JSON.stringify(props)));
+      for (const [fields, fn] of Object.entries(def.observers || {})) {
+        const names = fields.split(',').map((f) => f.trim());
+        if (names.some((n) => n in props)) fn.apply(c, names.map((n) => c.data[n]));
+      }
+    };
+    const life = Object.assign({}, def.lifetimes);
+    c.lifetime = (name) => {
+      const f = life[name] || def[name];
+      if (typeof f === 'function') f.call(c);
+    };
+    c.lifetime('created');
+    c.lifetime('attached');
+    return c;
+  }
+
   function makeInstance(def, route, query) {
     const page = {};
     for (const [k, v] of Object.entries(def)) if (k !== 'data') page[k] = v;
@@ -153,18 +210,24 @@ function createPageSandbox(options) {
     page.options = Object.assign({}, query);
     page.setDataCalls = [];
     page.unloaded = false;
-    page.setData = function (patch, callback) {
-      if (patch === null || typeof patch !== 'object') throw new TypeError('setData: the argument must be an object');
-      const json = JSON.stringify(patch);
-      const bytes = Buffer.byteLength(json, 'utf8');
-      if (bytes > MAX_SETDATA_BYTES) throw new Error(`setData: ${bytes} bytes in one call, over the 1 MiB limit`);
-      if (page.unloaded) warnings.push(`setData after onUnload on ${route}: ${json.slice(0, 80)}`);
-      const crossed = JSON.parse(json); // what reaches the render layer
-      for (const key of Object.keys(crossed)) setPath(page.data, parsePath(key), crossed[key]);
-      page.setDataCalls.push({ at: Date.now(), patch: crossed, bytes });
-      if (typeof callback === 'function') setTimeout(() => callback.call(page), 0);
+    page.setData = setDataOf(page, route);
+    page.components = new Map(); // selector -> component instance
+    page.selectComponent = (selector) => {
+      if (page.components.has(selector)) return page.components.get(selector);
+      const componentRoute = typeof options.components === 'function' ? options.components(page, selector) : null;
+      if (!componentRoute) return null;
+      const c = makeComponent(componentRoute);
+      page.components.set(selector, c);
+      return c;
     };
     return page;
+  }
+
+  function unloadComponents(page) {
+    for (const c of page.components.values()) {
+      c.lifetime('detached');
+      c.unloaded = true;
+    }
   }
 
   function call(page, name, arg) {
@@ -213,6 +276,7 @@ function createPageSandbox(options) {
       const page = stack.pop();
       if (!page) return;
       call(page, 'onUnload');
+      unloadComponents(page);
       page.unloaded = true;
       const top = stack[stack.length - 1];
       if (top) call(top, 'onShow');
@@ -273,6 +337,7 @@ function createPageSandbox(options) {
       if (killTimer !== null) clearTimeout(killTimer);
       for (const page of stack.splice(0)) {
         call(page, 'onUnload');
+        unloadComponents(page);
         page.unloaded = true;
       }
       sb.close();

@@ -16,7 +16,7 @@ const ROOT = path.join(__dirname, '..', '..');
 function readmeExample() {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
-  const page = blocks.find((b) => b.includes('Page(') && b.includes('onChunkReceived'));
+  const page = blocks.find((b) => b.includes('Page(') && b.includes('streamChat'));
   assert.ok(page, 'the README has a mini-program example');
   return page;
 }
@@ -69,20 +69,29 @@ test('the README mini-program example streams an answer into the page as written
   ps.launch();
   const page = ps.open('pages/chat/chat');
   await page.ask([{ role: 'user', content: '你好' }]);
-  await ps.waitFor(() => page.data.msgs[0].text === answer, 20000);
-  assert.strictEqual(page.data.msgs[0].text, answer);
-  // The typewriter paced it: many small path-key updates, never a broken grapheme.
-  const updates = page.setDataCalls.filter((c) => Object.keys(c.patch).includes('msgs[0].text'));
+  const joined = () => (page.data.msgs[0].textParts || []).join('');
+  await ps.waitFor(() => page.data.msgs[0].status === 'done', 20000);
+  assert.strictEqual(joined(), answer);
+  // The typewriter paced it: many small path-key updates, each carrying only changed parts.
+  const updates = page.setDataCalls.filter((c) => Object.keys(c.patch).some((k) => k.startsWith('msgs[0].textParts[')));
   assert.ok(updates.length > 5, `${updates.length} updates`);
   // Grapheme boundaries of the answer, by the host's Intl.Segmenter (an independent oracle).
   const boundaries = new Set([0]);
   for (const { index, segment } of new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(answer)) {
     boundaries.add(index + segment.length);
   }
+  const parts = [];
   for (const u of updates) {
-    assert.deepStrictEqual(Object.keys(u.patch), ['msgs[0].text']);
-    const text = u.patch['msgs[0].text'];
+    for (const [key, value] of Object.entries(u.patch)) {
+      const m = key.match(/^msgs\[0\]\.textParts\[(\d+)\]$/);
+      if (m) parts[Number(m[1])] = value;
+      else assert.strictEqual(key, 'msgs[0].status');
+    }
+    const text = parts.join('');
     assert.ok(answer.startsWith(text), 'each update is a prefix of the answer');
     assert.ok(boundaries.has(text.length), `an update ends inside a grapheme: ${JSON.stringify(text.slice(-4))}`);
+    assert.ok(Object.keys(u.patch).length <= 3, `one tick sets at most a couple of parts: ${Object.keys(u.patch)}`);
   }
+  ps.back();
+  assert.deepStrictEqual(ps.warnings, []);
 });

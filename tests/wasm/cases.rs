@@ -80,3 +80,25 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
     }
     assert_eq!(shown, "ab");
 }
+
+#[wasm_bindgen_test]
+fn raw_decoder_gives_the_response_id_once_known() {
+    let openai = Format::ALL.iter().position(|&(n, _)| n == "openai").unwrap() as u32;
+    let mut raw = RawDecoder::create(openai, false, 0.0, 0.0, 0.0, 1 << 20).unwrap();
+    assert_eq!(raw.response_id(), 0, "not known before the first message");
+    feed(&mut raw, b"data: {\"id\":\"chatcmpl-\xE4\xB8\xAD\",\"choices\":[]}\n\n");
+    let n = raw.response_id();
+    assert_eq!(String::from_utf16(&out_units(&raw, n - 1)).unwrap(), "chatcmpl-中");
+}
+
+#[wasm_bindgen_test]
+fn read_error_body_answers_with_lengths_of_utf16_text() {
+    assert!(chunkwise::wasm::read_error_body(b"<html>bad gateway</html>").is_empty());
+    let r = chunkwise::wasm::read_error_body(br#"{"error":{"message":"slow down","type":"rate_limit","code":429}}"#);
+    let (ptr, kind, message, code) = (r[0], r[1], r[2], r[3]);
+    let total = (kind - 1 + message + code - 1) as usize;
+    // SAFETY: the text lies at `ptr` until the next call.
+    let units = unsafe { std::slice::from_raw_parts(ptr as *const u16, total) };
+    assert_eq!(String::from_utf16(units).unwrap(), "rate_limitslow down429");
+    assert_eq!((kind, message, code), (11, 9, 4));
+}

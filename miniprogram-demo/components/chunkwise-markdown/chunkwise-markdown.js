@@ -1,18 +1,29 @@
 // chunkwise-markdown: renders a streamed Markdown answer with chunkwise's MarkdownRenderer.
 //
-//   <chunkwise-markdown text="{{item.text}}" done="{{item.status === 'done'}}" />
+// Fed deltas (linear: each tick costs what it adds, in the renderer and in setData):
 //
-// `text` is the revealed text so far (it grows with the typewriter); `done` says it is
-// complete. On each change the renderer appends only the new suffix of `text` (a text that
-// does not extend the previous one starts over), and the component setData's only what
-// changed, with path keys. With `done` it calls finish(): the blocks then equal a one-shot
-// render of the whole text.
+//   <chunkwise-markdown id="md-{{item.key}}" bind:linktap="onLink" />
+//   const md = this.selectComponent('#md-' + key);
+//   md.append(more);    // each tick: the text revealed since the last one
+//   md.finish();        // the stream ended, was stopped or failed
+//   md.reset();         // a retry: start over
 //
-// Patches: 'children'. An append normally changes the end of the last block only; 'blocks'
-// would send that whole block every time (a long code block or table re-sent on each of
-// hundreds of appends: quadratic bytes), 'children' sends the changed children below the
-// deepest changed element (bench/markdown.js measures both). The keys come from dataFor():
-// 'blocks[7]' for a new or rebuilt block, 'blocks[7][0].children[3].children[1]' for a part.
+// or, for a text that is already complete (history): <chunkwise-markdown text="{{t}}" done />.
+// The `text` property also streams (the component appends what extends the previous value),
+// but then the page re-sends the whole text on every tick: its setData grows with the square
+// of the answer. Use append() while streaming.
+//
+// The component setData's only what changed, with path keys ('children' patches:
+// 'blocks[7]' for a new block, 'blocks[7][0].children[3]' for a part of one).
+//
+// Events (rich-text carries none inside, so each lives where the component can catch it):
+// - a code block is a rich-text inside a view with a bar: its language and a copy button
+//   (wx.setClipboardData with the code's text); event `copycode` {index, code};
+// - a paragraph that is only an image is an <image>: a tap calls wx.previewImage with every
+//   image of the answer; a tap on a block holding images inside text does the same;
+// - a tap on a block with links gives the page the URL: event `linktap` {url, index} (one
+//   link: at once; several: the user picks in an action sheet). The page copies it or opens
+//   a web-view page. A long press on a block offers to copy its links.
 const markdown = require('../../miniprogram_npm/chunkwise/markdown.js');
 
 // init() once per app: the module (and so this promise) is shared by every instance.
@@ -34,9 +45,46 @@ function unique(urls) {
   return out;
 }
 
+/** The text of rich-text nodes (text nodes carry `&` as `&amp;`, as rich-text decodes it). */
+function textOf(nodes, out) {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (n.type === 'text') out.push(n.text.replace(/&amp;/g, '&'));
+    else if (n.children) textOf(n.children, out);
+  }
+  return out;
+}
+
+/** The `src` of every image in `nodes`, in order. */
+function imagesOf(nodes, out) {
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (n.name === 'img' && n.attrs && n.attrs.src) out.push(n.attrs.src);
+    else if (n.children) imagesOf(n.children, out);
+  }
+  return out;
+}
+
+/** How a block is shown: a code block, a lone image, or rich-text. */
+function kindOf(nodes) {
+  if (!Array.isArray(nodes) || nodes.length !== 1) return 'rich';
+  const n = nodes[0];
+  if (n.name === 'pre') return 'code';
+  const kids = n.children || [];
+  if (n.name === 'p' && kids.length === 1 && kids[0].name === 'img') return 'image';
+  return 'rich';
+}
+
+/** The language of a code block (`code.md-lang-js` → 'js'), or ''. */
+function langOf(nodes) {
+  const code = nodes[0] && nodes[0].children && nodes[0].children[0];
+  const m = code && code.attrs && /(?:^| )md-lang-(\S+)/.exec(code.attrs.class || '');
+  return m ? m[1] : '';
+}
+
 Component({
   properties: {
-    /** The revealed text so far. */
+    /** A complete (or, less efficiently, growing) text; see append() for streaming. */
     text: { type: String, value: '' },
     /** The text is complete (the stream ended, was stopped or failed). */
     done: { type: Boolean, value: false },
@@ -47,17 +95,27 @@ Component({
   data: {
     ids: [], // 0..count-1: the loop's keys
     blocks: [], // blocks[i]: the rich-text nodes of block i
+    kinds: [], // kinds[i]: 'rich' | 'code' | 'image' (how block i is shown)
+    langs: [], // langs[i]: a code block's language
     failed: false, // the wasm did not load: the text shows as plain text
+    plain: '', // the text, when failed
   },
 
   lifetimes: {
-    attached() {
+    // (state in created: the property observers run before attached)
+    created() {
       this._renderer = null;
-      this._fed = ''; // the text given to the renderer so far
-      this._finished = false;
+      this._text = ''; // the whole text given (by property or append)
+      this._fed = 0; // how much of it the renderer has
+      this._done = false; // finish() was asked for
+      this._finished = false; // the renderer finished
+      this._cleared = false; // the blocks must be cleared at the next sync
+      this._failed = false;
       this._count = 0;
       this._links = []; // _links[i]: the link and image URLs of block i (from Patch.links)
       this._detached = false;
+    },
+    attached() {
       load().then(
         () => {
           if (this._detached) return;
@@ -66,7 +124,8 @@ Component({
         },
         (e) => {
           if (this._detached) return;
-          this.setData({ failed: true });
+          this._failed = true;
+          this.setData({ failed: true, plain: this._text });
           this.triggerEvent('error', { message: e && e.message ? e.message : String(e) });
         }
       );
@@ -81,42 +140,88 @@ Component({
   },
 
   observers: {
-    'text, done': function () {
+    // (two observers: a page that streams with append() and sets only `done` must not
+    // have its text replaced by the empty property)
+    text: function (text) {
+      text = text || '';
+      if (text === this._text) return;
+      if (this._text.length > 0 && text.startsWith(this._text) && !this._finished) this._text = text;
+      else this._restart(text);
+      this._sync();
+    },
+    done: function (done) {
+      if (!done || this._done) return;
+      this._done = true;
       this._sync();
     },
   },
 
   methods: {
-    /** Brings the renderer and the blocks up to date with `text` and `done`: one setData. */
+    /** The revealed text grew by `delta`: renders what changed, in one setData. */
+    append(delta) {
+      if (typeof delta !== 'string') throw new TypeError('chunkwise-markdown: append() takes a string');
+      if (delta.length === 0) return;
+      if (this._finished) this._restart('');
+      this._text += delta;
+      this._sync();
+    },
+
+    /** The text is complete: the blocks become a one-shot render of it. */
+    finish() {
+      this._done = true;
+      this._sync();
+    },
+
+    /** Forgets the text (a retry, another message). */
+    reset() {
+      this._restart('');
+      this._sync();
+    },
+
+    /** Starts over with `text`; the next sync clears the blocks. */
+    _restart(text) {
+      this._text = text;
+      this._fed = 0;
+      this._done = false;
+      this._finished = false;
+      this._cleared = true;
+    },
+
+    /** Brings the renderer and the blocks up to date: one setData. */
     _sync() {
+      if (this._failed) {
+        if (this.data.plain !== this._text) this.setData({ plain: this._text });
+        return;
+      }
       const r = this._renderer;
       if (!r) return; // not loaded yet (attached() syncs when it is) or detached
-      const text = this.data.text || '';
-      const done = this.data.done === true;
       const data = {};
-      if ((this._finished && text !== this._fed) || text.length < this._fed.length || !text.startsWith(this._fed)) {
-        // Not a continuation (a retry, another message): start over.
+      if (this._cleared) {
+        this._cleared = false;
         r.reset();
-        this._fed = '';
-        this._finished = false;
         this._links = [];
         this._count = 0;
         data.ids = [];
         data.blocks = [];
+        data.kinds = [];
+        data.langs = [];
       }
-      if (text.length > this._fed.length) {
-        this._apply(r.append(text.slice(this._fed.length)), data);
-        this._fed = text;
+      const touched = [];
+      if (this._text.length > this._fed) {
+        this._apply(r.append(this._text.slice(this._fed)), data, touched);
+        this._fed = this._text.length;
       }
-      if (done && !this._finished) {
-        this._apply(r.finish(), data);
+      if (this._done && !this._finished) {
+        this._apply(r.finish(), data, touched);
         this._finished = true;
       }
-      if (Object.keys(data).length > 0) this.setData(data);
+      if (Object.keys(data).length === 0) return;
+      this.setData(data);
+      this._classify(touched);
     },
 
     /** Adds the setData entries of `patch` to `data` (a later entry for a key moves last). */
-    _apply(patch, data) {
+    _apply(patch, data, touched) {
       const put = (key, value) => {
         delete data[key];
         data[key] = value;
@@ -126,10 +231,14 @@ Component({
       for (let i = 0; i < patch.blocks.length; i++) {
         const b = patch.blocks[i];
         if (b.links) this._links[b.index] = b.links;
+        if (touched.indexOf(b.index) < 0) touched.push(b.index);
       }
       const count = patch.count;
       if (count > this._count) {
-        for (let i = this._count; i < count; i++) put('ids[' + i + ']', i);
+        for (let i = this._count; i < count; i++) {
+          put('ids[' + i + ']', i);
+          put('kinds[' + i + ']', 'rich');
+        }
       } else if (count < this._count) {
         // Blocks merged (e.g. "Foo\n---" became a heading): drop the keys and the old nodes.
         const ids = [];
@@ -139,6 +248,68 @@ Component({
         this._links.length = Math.min(this._links.length, count);
       }
       this._count = count;
+    },
+
+    /** Shows touched blocks as code, image or rich-text; a second setData only on a change. */
+    _classify(touched) {
+      const data = {};
+      for (let k = 0; k < touched.length; k++) {
+        const i = touched[k];
+        if (i >= this._count) continue;
+        const nodes = this.data.blocks[i];
+        const kind = kindOf(nodes);
+        if (kind !== this.data.kinds[i]) data['kinds[' + i + ']'] = kind;
+        if (kind === 'code' && this.data.langs[i] === undefined) data['langs[' + i + ']'] = langOf(nodes);
+      }
+      if (Object.keys(data).length > 0) this.setData(data);
+    },
+
+    /** Every image of the answer, in order. */
+    _images() {
+      const urls = [];
+      for (let i = 0; i < this._count; i++) imagesOf(this.data.blocks[i] || [], urls);
+      return unique(urls);
+    },
+
+    /** The copy button of a code block. */
+    onCopyCode(e) {
+      const i = Number(e.currentTarget.dataset.index);
+      const code = textOf(this.data.blocks[i] || [], []).join('').replace(/\n$/, '');
+      wx.setClipboardData({ data: code });
+      this.triggerEvent('copycode', { index: i, code: code });
+    },
+
+    /** A tap on an image shown alone. */
+    onImageTap(e) {
+      const i = Number(e.currentTarget.dataset.index);
+      const mine = imagesOf(this.data.blocks[i] || [], []);
+      wx.previewImage({ current: mine[0], urls: this._images() });
+    },
+
+    /** A tap on a rich-text block: its images open in the previewer, else its link goes to the page. */
+    onBlockTap(e) {
+      const i = Number(e.currentTarget.dataset.index);
+      const images = imagesOf(this.data.blocks[i] || [], []);
+      const urls = unique((this._links[i] || []).filter((u) => images.indexOf(u) < 0));
+      if (images.length > 0 && urls.length === 0) {
+        wx.previewImage({ current: images[0], urls: this._images() });
+        return;
+      }
+      if (urls.length === 0) return;
+      const give = (url) => this.triggerEvent('linktap', { url: url, index: i });
+      if (urls.length === 1 && images.length === 0) {
+        give(urls[0]);
+        return;
+      }
+      const items = urls.slice(0, images.length > 0 ? 5 : 6); // showActionSheet takes at most 6
+      const label = (u) => (u.length > 48 ? u.slice(0, 45) + '…' : u);
+      wx.showActionSheet({
+        itemList: items.map(label).concat(images.length > 0 ? ['查看图片'] : []),
+        success: (res) => {
+          if (res.tapIndex < items.length) give(items[res.tapIndex]);
+          else wx.previewImage({ current: images[0], urls: this._images() });
+        },
+      });
     },
 
     /** A long press on a block: offer to copy its links (rich-text shows no href). */

@@ -1,7 +1,9 @@
 // The chat page. All the streaming work (wx.request with enableChunked, decoding, the
 // typewriter timer, batching, resume after the 60 s cap or the background, cancel) is
-// chunkwise's streamChat; this page only keeps the history and maps each update to one
-// setData with path keys ('msgs[3].text'), at most 20 a second.
+// chunkwise's streamChat. Each update costs what it adds: the page setData's only the keys
+// view.setData gives (the last reasoning part, the status), at most 20 a second, and hands
+// the new answer text (view.delta) to the answer's chunkwise-markdown component, which
+// setData's only its changed blocks. The whole answer crosses once, at the end, for the history.
 const chunkwise = require('../../lib/chunkwise.js');
 
 const STATUS_TEXT = {
@@ -20,7 +22,8 @@ const SCROLL_EVERY_MS = 300;
 let nextKey = 1;
 
 function newAnswer() {
-  return { key: 'm' + nextKey++, role: 'assistant', text: '', reasoning: '', showReasoning: true, pinned: false, status: 'connecting', statusText: '', error: '' };
+  // text: the whole answer, set when it ends; answering: some answer text has arrived.
+  return { key: 'm' + nextKey++, role: 'assistant', text: '', answering: false, reasoningParts: [], showReasoning: true, pinned: false, status: 'connecting', statusText: '', error: '' };
 }
 
 function describeError(error) {
@@ -43,6 +46,7 @@ Page({
     this.task = null;
     this.streaming = -1;
     this.lastScroll = 0;
+    this.unsent = {}; // key → answer text its component has not been given yet
     // Loads chunkwise.wasm.br once (WXWebAssembly), from its default package path
     // /miniprogram_npm/chunkwise/chunkwise.wasm.br.
     chunkwise.init().then(
@@ -98,6 +102,7 @@ Page({
       body: { model: g.model, messages: messages },
       headers: g.token ? { Authorization: 'Bearer ' + g.token } : {},
       intervalMs: 50,
+      textParts: false, // the answer goes to its chunkwise-markdown component instead
       onUpdate: (view) => this.show(i, view),
       onDone: () => this.ended(i),
       onError: () => this.ended(i),
@@ -108,26 +113,37 @@ Page({
   show(i, view) {
     const key = 'msgs[' + i + ']';
     const m = this.data.msgs[i];
-    const patch = {};
-    if (view.text !== m.text) {
-      // ============ chunkwise-markdown slot ============
-      // The answer renders through <chunkwise-markdown text="{{item.text}}">: the component
-      // appends what the text gained since its last update (view.delta) to its renderer and
-      // sets only the changed blocks. The page keeps the text (the history it sends).
-      patch[key + '.text'] = view.text;
+    const patch = view.setData(key); // { 'msgs[1].reasoningParts[4]': '…', 'msgs[1].status': … }
+    if (view.status !== m.status) patch[key + '.statusText'] = STATUS_TEXT[view.status] || '';
+    if (view.text !== '' && !m.answering) {
+      patch[key + '.answering'] = true;
       // Collapse the reasoning when the answer starts, unless the user opened it.
-      if (m.text === '' && m.reasoning && !m.pinned) patch[key + '.showReasoning'] = false;
-    }
-    if (view.reasoning !== m.reasoning) patch[key + '.reasoning'] = view.reasoning;
-    if (view.status !== m.status) {
-      patch[key + '.status'] = view.status;
-      patch[key + '.statusText'] = STATUS_TEXT[view.status] || '';
+      if (m.reasoningParts.length > 0 && !m.pinned) patch[key + '.showReasoning'] = false;
     }
     const error = describeError(view.error);
     if (error !== m.error) patch[key + '.error'] = error;
-    if (view.done) patch.busy = false;
+    if (view.done) {
+      patch[key + '.text'] = view.text; // once: the history, and the component's text if it came late
+      patch.busy = false;
+    }
+    this.feed(m.key, view.delta, view.done);
     if (Object.keys(patch).length > 0) this.setData(patch);
     this.follow(view.done);
+  },
+
+  /** Hands what the answer gained to its chunkwise-markdown component. */
+  feed(key, delta, done) {
+    const unsent = (this.unsent[key] || '') + delta;
+    const md = this.selectComponent('#md-' + key);
+    if (md === null) {
+      // Not rendered yet (the render layer creates it after the setData that added the
+      // message): the text waits for the next update, or comes by its `text` at the end.
+      this.unsent[key] = unsent;
+      return;
+    }
+    delete this.unsent[key];
+    if (unsent !== '') md.append(unsent);
+    if (done) md.finish();
   },
 
   ended(i) {
@@ -155,6 +171,9 @@ Page({
     if (this.data.busy || !(i >= 0) || !this.data.msgs[i]) return;
     const fresh = newAnswer();
     fresh.key = this.data.msgs[i].key;
+    delete this.unsent[fresh.key];
+    const md = this.selectComponent('#md-' + fresh.key);
+    if (md !== null) md.reset();
     this.setData({ ['msgs[' + i + ']']: fresh });
     this.ask(i);
   },

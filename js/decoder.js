@@ -1,0 +1,207 @@
+// StreamDecoder: the public JS API over the decoder module's numbers-only surface
+// (src/wasm.rs). Each package entry (js/targets/) loads the wasm its own way and calls
+// `bindDecoder(glue)`. Nothing here may use the Encoding API or browser globals: a mini
+// program has none of them (tools/make-packages.js checks the mini-program build for each).
+import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
+
+/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
+/** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
+var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
+var DEFAULT_MAX_BUFFER_BYTES = 1048576;
+
+var MORE = 0x80000000;
+var DONE = 0x40000000;
+var LEN_MASK = DONE - 1;
+
+var glue = null; // the wasm-bindgen glue, once loaded
+var heap = null;
+
+/** The decoder module is instantiated: `loadedGlue` has RawDecoder and wasm_memory. */
+export function bindDecoder(loadedGlue) {
+  glue = loadedGlue;
+  heap = new WasmHeap(glue.wasm_memory());
+}
+
+function toBytes(chunk) {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
+  // may hand one from the native side): duck-type on byteLength + slice.
+  if (chunk && typeof chunk.byteLength === 'number' && typeof chunk.slice === 'function') return new Uint8Array(chunk);
+  throw new TypeError('chunkwise: push() takes an ArrayBuffer or a Uint8Array (the `data` of onChunkReceived), got ' + describe(chunk));
+}
+
+function number(options, name, fallback, min) {
+  var value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= min) || value === Infinity) {
+    throw new TypeError('chunkwise: option ' + name + ' must be a finite number >= ' + min + ', got ' + String(value));
+  }
+  return value;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return text;
+  }
+}
+
+// Shared by every update without errors or events: one allocation less per chunk. Frozen,
+// so a caller that pushes into one gets an error instead of corrupting the others.
+var NONE = Object.freeze([]);
+
+function emptyUpdate(text, done) {
+  return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE };
+}
+
+/**
+ * Decodes one streamed response body. See README.md for the options and the Update shape.
+ * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, maxBufferBytes?: number}} [options]
+ */
+export function StreamDecoder(options) {
+  if (!(this instanceof StreamDecoder)) throw new TypeError("chunkwise: use 'new StreamDecoder(options)'");
+  if (glue === null) throw notLoaded('StreamDecoder');
+  options = options === undefined ? {} : options;
+  if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: StreamDecoder options must be an object');
+  var format = options.format === undefined ? 'text' : options.format;
+  var index = FORMATS.indexOf(format);
+  if (index < 0) {
+    throw new Error('chunkwise: unknown format ' + JSON.stringify(format) + '; use one of: ' + FORMATS.join(', '));
+  }
+  var pace = options.pace === undefined ? {} : options.pace;
+  var cps = 0;
+  var maxLagMs = DEFAULT_PACE.maxLagMs;
+  var drainMs = DEFAULT_PACE.drainMs;
+  if (pace !== false) {
+    if (pace === true) pace = {};
+    if (pace === null || typeof pace !== 'object') throw new TypeError('chunkwise: option pace must be an object or false');
+    cps = number(pace, 'cps', DEFAULT_PACE.cps, Number.MIN_VALUE);
+    maxLagMs = number(pace, 'maxLagMs', DEFAULT_PACE.maxLagMs, 0);
+    drainMs = number(pace, 'drainMs', DEFAULT_PACE.drainMs, 0);
+  }
+  var maxBufferBytes = number(options, 'maxBufferBytes', DEFAULT_MAX_BUFFER_BYTES, 1);
+  if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
+  this.format = format;
+  this.paced = pace !== false;
+  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
+  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see src/wasm.rs
+  this._input = 0; // the input buffer's address and size, reused while chunks fit
+  this._inputSize = 0;
+}
+
+StreamDecoder.prototype._live = function () {
+  if (this._raw === null) throw new Error('chunkwise: this StreamDecoder was freed');
+  return this._raw;
+};
+
+/** Decodes the next chunk: an ArrayBuffer (onChunkReceived's res.data) or a Uint8Array. */
+StreamDecoder.prototype.push = function (chunk) {
+  var raw = this._live();
+  var bytes = toBytes(chunk);
+  if (bytes.length > this._inputSize) {
+    this._input = raw.input(bytes.length);
+    this._inputSize = bytes.length;
+  }
+  heap.refresh();
+  heap.u8.set(bytes, this._input);
+  return this._read(raw.push(bytes.length));
+};
+
+/** End of input: flushes what is held; `done` is then true. */
+StreamDecoder.prototype.finish = function () {
+  return this._read(this._live().finish());
+};
+
+/** Back to a fresh stream with the same options. */
+StreamDecoder.prototype.reset = function () {
+  this._live().reset();
+};
+
+/** Frees the wasm memory of this decoder; it cannot be used afterwards. */
+StreamDecoder.prototype.free = function () {
+  if (this._raw !== null) {
+    this._raw.free();
+    this._raw = null;
+  }
+};
+
+/** The next characters to show at time nowMs (e.g. Date.now()); never splits a grapheme. */
+StreamDecoder.prototype.tick = function (nowMs) {
+  if (typeof nowMs !== 'number') nowMs = Date.now();
+  var raw = this._live();
+  var len = raw.tick(nowMs);
+  heap.refresh();
+  return heap.readString(raw.out_ptr(), len);
+};
+
+/** Everything decoded but not yet shown by tick, at once. */
+StreamDecoder.prototype.skip = function () {
+  var raw = this._live();
+  var len = raw.skip();
+  heap.refresh();
+  return heap.readString(raw.out_ptr(), len);
+};
+
+/** Grapheme clusters decoded but not yet shown by tick. */
+Object.defineProperty(StreamDecoder.prototype, 'pending', {
+  get: function () {
+    return this._live().pending();
+  },
+});
+
+/** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
+Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
+  get: function () {
+    var len = this._live().last_event_id();
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], len);
+  },
+});
+
+StreamDecoder.prototype._read = function (result) {
+  heap.refresh();
+  var h32 = heap.u32;
+  var out = h32[this._results];
+  var done = (result & DONE) !== 0;
+  if ((result & MORE) === 0) return emptyUpdate(heap.readString(out, result & LEN_MASK), done);
+  var m = h32[this._results + 1] >>> 2;
+  var errorCount = h32[m + 4];
+  var eventCount = h32[m + 5];
+  // One string for everything, then slices: one crossing instead of one per field.
+  var total = h32[m] + h32[m + 1] + Math.max(h32[m + 2] - 1, 0) + Math.max(h32[m + 3] - 1, 0);
+  var lens = h32.subarray(m + 6, m + 6 + 3 * (errorCount + eventCount));
+  for (var i = 0; i < lens.length; i++) total += (i < 3 * errorCount && i % 3 === 2) ? Math.max(lens[i] - 1, 0) : lens[i];
+  var all = heap.readString(out, total);
+  var at = 0;
+  function take(len) {
+    var s = all.slice(at, at + len);
+    at += len;
+    return s;
+  }
+  function optional(lenPlusOne) {
+    return lenPlusOne === 0 ? null : take(lenPlusOne - 1);
+  }
+  var update = emptyUpdate(take(h32[m]), done);
+  update.errors = [];
+  update.events = [];
+  update.reasoning = take(h32[m + 1]);
+  update.finishReason = optional(h32[m + 2]);
+  var usage = optional(h32[m + 3]);
+  update.usage = usage === null ? null : parseJson(usage);
+  var j = 0;
+  for (i = 0; i < errorCount; i++, j += 3) {
+    var type = take(lens[j]);
+    var message = take(lens[j + 1]);
+    var code = optional(lens[j + 2]);
+    update.errors.push({ type: type, message: message, code: code === null ? null : parseJson(code) });
+  }
+  update.error = errorCount > 0 ? update.errors[0] : null;
+  for (i = 0; i < eventCount; i++, j += 3) {
+    update.events.push({ event: take(lens[j]), data: take(lens[j + 1]), id: take(lens[j + 2]) });
+  }
+  return update;
+};

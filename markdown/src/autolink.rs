@@ -1,0 +1,177 @@
+//! Link destinations and the GFM autolink extension
+//! (<https://github.github.com/gfm/#autolinks-extension->), applied to the text nodes the
+//! parser gives.
+
+use crate::nodes::{Element, Link, Node};
+
+/// Percent-encodes a link destination the way CommonMark renderers do (commonmark.js
+/// `normalizeURI`): characters outside the URL-safe set become `%XX`, existing `%XX` stay.
+pub(crate) fn encode_url(url: &str) -> String {
+    const SAFE: &[u8] = b"-_.!~*'();/?:@&=+$,#";
+    let b = url.as_bytes();
+    let mut out = String::with_capacity(url.len());
+    for (i, &c) in b.iter().enumerate() {
+        let pct = c == b'%' && b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+        if c.is_ascii_alphanumeric() || SAFE.contains(&c) || pct {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+/// GFM autolink extension (<https://github.github.com/gfm/#autolinks-extension->): `www.`,
+/// `http(s)://`, `ftp://`, email, `mailto:` and `xmpp:` links inside text nodes.
+pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
+    if !children.iter().any(|c| matches!(c, Node::Text(t) if maybe_link(t))) {
+        return;
+    }
+    let old = std::mem::take(children);
+    for node in old {
+        let Node::Text(t) = node else {
+            children.push(node);
+            continue;
+        };
+        let mut last = 0;
+        let mut i = 0;
+        let b = t.as_bytes();
+        while i < b.len() {
+            if !t.is_char_boundary(i) {
+                i += 1;
+                continue;
+            }
+            let boundary = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'*' | b'_' | b'~' | b'(');
+            if boundary {
+                if let Some((end, href)) = scan_autolink(&t, i) {
+                    if i > last {
+                        children.push(Node::Text(t[last..i].to_string()));
+                    }
+                    let mut a = Element::new("a", format!("{prefix}a"));
+                    a.link = Some(Box::new(Link { href: encode_url(&href), title: String::new(), autolink: true }));
+                    a.children.push(Node::Text(t[i..end].to_string()));
+                    children.push(Node::Element(a));
+                    last = end;
+                    i = end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        if last < t.len() {
+            children.push(Node::Text(t[last..].to_string()));
+        }
+    }
+}
+
+pub(crate) fn maybe_link(t: &str) -> bool {
+    t.contains("www.") || t.contains("://") || t.contains('@')
+}
+
+fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
+    let rest = &t[i..];
+    let lower = |p: &str| rest.len() >= p.len() && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    if lower("www.") {
+        let end = url_end(t, i, i)?;
+        return Some((end, format!("http://{}", &t[i..end])));
+    }
+    for scheme in ["http://", "https://", "ftp://"] {
+        if lower(scheme) {
+            let end = url_end(t, i, i + scheme.len())?;
+            return Some((end, t[i..end].to_string()));
+        }
+    }
+    for scheme in ["mailto:", "xmpp:"] {
+        if lower(scheme) {
+            let (mut end, _) = email_end(t, i + scheme.len())?;
+            if scheme == "xmpp:" && t.as_bytes().get(end) == Some(&b'/') {
+                let r = t.as_bytes();
+                let mut j = end + 1;
+                while j < r.len() && (r[j].is_ascii_alphanumeric() || matches!(r[j], b'@' | b'.')) {
+                    j += 1;
+                }
+                while j > end + 1 && r[j - 1] == b'.' {
+                    j -= 1;
+                }
+                end = j;
+            }
+            return Some((end, t[i..end].to_string()));
+        }
+    }
+    let (end, _) = email_end(t, i)?;
+    Some((end, format!("mailto:{}", &t[i..end])))
+}
+
+/// Email: `[A-Za-z0-9.+_-]+@domain` with a period in the domain, not ending in `-` or `_`.
+fn email_end(t: &str, s: usize) -> Option<(usize, ())> {
+    let b = t.as_bytes();
+    let mut i = s;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'.' | b'+' | b'_' | b'-')) {
+        i += 1;
+    }
+    if i == s || b.get(i) != Some(&b'@') {
+        return None;
+    }
+    let d = i + 1;
+    let mut j = d;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-')) {
+        j += 1;
+    }
+    while j > d && b[j - 1] == b'.' {
+        j -= 1;
+    }
+    let domain = &t[d..j];
+    if !domain.contains('.') || domain.ends_with(['-', '_']) {
+        return None;
+    }
+    Some((j, ()))
+}
+
+/// End of an extended URL autolink starting at `s` whose domain starts at `d`.
+fn url_end(t: &str, s: usize, d: usize) -> Option<usize> {
+    let b = t.as_bytes();
+    let mut j = d;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-') || b[j] >= 0x80) {
+        j += 1;
+    }
+    let domain = &t[d..j];
+    let segs: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
+    if segs.iter().any(|s| s.is_empty()) || segs.iter().rev().take(2).any(|s| s.contains('_')) {
+        return None;
+    }
+    if d == s && segs.len() < 2 {
+        return None;
+    }
+    // the rest of the link runs to whitespace or `<`
+    while j < b.len() && !matches!(b[j], b' ' | b'\t' | b'\n' | b'\r' | b'<') {
+        j += 1;
+    }
+    // trailing punctuation is not part of the link; unbalanced `)` neither; `&name;` neither
+    while let Some(&c) = b.get(j.wrapping_sub(1)) {
+        if j <= d {
+            break;
+        }
+        if matches!(c, b'?' | b'!' | b'.' | b',' | b':' | b'*' | b'_' | b'~' | b'\'' | b'"') {
+            j -= 1;
+        } else if c == b')' {
+            let seg = &t[s..j];
+            let open = seg.bytes().filter(|&x| x == b'(').count();
+            let close = seg.bytes().filter(|&x| x == b')').count();
+            if close > open {
+                j -= 1;
+            } else {
+                break;
+            }
+        } else if c == b';' {
+            let seg = &b[s..j - 1];
+            let k = seg.iter().rposition(|x| !x.is_ascii_alphanumeric());
+            match k {
+                Some(k) if seg[k] == b'&' && k + 1 < seg.len() => j = s + k,
+                _ => break,
+            }
+        } else {
+            break;
+        }
+    }
+    (j > d).then_some(j)
+}

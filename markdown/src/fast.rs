@@ -1,0 +1,372 @@
+//! The fast paths: appends applied to the open block without a parse.
+
+use crate::heal;
+use crate::highlight;
+use crate::nodes::{node_at, Element, Node};
+use crate::patch::{self, BlockPatch, Patch};
+use crate::renderer::MarkdownRenderer;
+
+/// What an append can do without parsing.
+#[derive(Debug, Clone)]
+pub(crate) enum Fast {
+    None,
+    /// Extend the text node at `path` in the last block; `ws` is trailing whitespace not
+    /// shown yet (a paragraph's trailing spaces are stripped). `span`: the text is an open
+    /// code span's.
+    Text {
+        path: Vec<usize>,
+        ws: String,
+        span: bool,
+        /// No healing closer is in effect.
+        clean: bool,
+        /// Healing's scan sees the end inside a code span: stray markers would show.
+        in_span: bool,
+        /// The text node's last word may be a bare URL or email being typed.
+        link: bool,
+    },
+    /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
+    /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
+    /// shows is the source before them rendered without healing (no closer was added).
+    Hidden(heal::Hidden, usize, bool),
+    /// Extend the last line of the open fenced code block whose code element is at `path`.
+    /// `head` holds the nodes of `line[..split]`, a split point after which the line is
+    /// re-highlighted alone.
+    Code {
+        path: Vec<usize>,
+        line: String,
+        state: highlight::State,
+        node: usize,
+        lang: Option<&'static highlight::Lang>,
+        fence: u8,
+        fence_len: usize,
+        split: usize,
+        head: Vec<Node>,
+        /// The line ends in an open comment or string: text without these bytes extends it.
+        open: Option<Vec<u8>>,
+    },
+}
+
+impl MarkdownRenderer {
+    /// Applies `text` (already pushed to the source) without parsing, when the fast state
+    /// allows it.
+    pub(crate) fn try_fast(&mut self, text: &str) -> Option<Patch> {
+        let index = self.done.len() + self.open.len().checked_sub(1)?;
+        let fast = std::mem::replace(&mut self.fast, Fast::None);
+        match fast {
+            Fast::None => None,
+            Fast::Hidden(heal::Hidden::Fence(ch, n), from, _) if text.contains('\n') => {
+                // A closing fence of a top-level code block, then blank lines: the block
+                // closes, which shows nothing new.
+                let tail = &self.src[from..];
+                let (fence, rest) = tail.split_once('\n')?;
+                let top = matches!(self.open.last()?.first(), Some(Node::Element(e)) if e.name == "pre");
+                let f = fence.trim_end();
+                let indent = f.len() - f.trim_start_matches(' ').len();
+                let f = f.trim_start_matches(' ');
+                self.work += tail.len();
+                if !(top
+                    && indent <= 3
+                    && f.len() >= n
+                    && f.bytes().all(|b| b == ch)
+                    && heal::markers_tail(rest, false))
+                {
+                    return None;
+                }
+                // The block is closed for good: it is final now, without a parse.
+                let next = from + fence.len() + 1;
+                let mut patch = Patch { blocks: Vec::new(), count: index + 1 };
+                if self.open.len() == 1 {
+                    let b = self.open.pop()?;
+                    Self::add_links(&mut patch, self.done.len(), &b);
+                    self.done.push(b);
+                    self.open_start = next;
+                    self.cp = None;
+                    self.restart.clear();
+                }
+                self.fast = Fast::Hidden(heal::Hidden::Markers, next, false);
+                Some(patch)
+            }
+            Fast::Hidden(h, from, clean) => {
+                let stays = if h == heal::Hidden::Markers {
+                    self.work += self.src.len() - from;
+                    let mid_line = from > 0 && self.src.as_bytes()[from - 1] != b'\n';
+                    heal::markers_tail(&self.src[from..], mid_line)
+                } else {
+                    self.work += text.len();
+                    h.stays(&self.src, text)
+                };
+                if !stays {
+                    if h == heal::Hidden::Markers && clean {
+                        self.close_before = Some(from);
+                    }
+                    return None;
+                }
+                self.fast = Fast::Hidden(h, from, clean);
+                Some(Patch { blocks: Vec::new(), count: index + 1 })
+            }
+            Fast::Text { path, mut ws, span, clean, in_span, link } => {
+                // Text, then maybe a line break followed by blank lines and a last line of
+                // block markers only: the break shows nothing yet (see `heal`).
+                let (text, newline) = match text.find('\n') {
+                    Some(nl) if !span && heal::markers_tail(&text[nl + 1..], false) => {
+                        (&text[..nl], Some(self.src.len() - text.len() + nl + 1))
+                    }
+                    Some(_) => return None,
+                    None => (text, None),
+                };
+                if !span && !in_span && newline.is_none() && !text.trim().is_empty() && heal::strays_only(text) {
+                    // stray markers at the edge are hidden: nothing shows yet
+                    self.work += text.len();
+                    return Some(Patch { blocks: Vec::new(), count: index + 1 });
+                }
+                let ok = if span {
+                    text.bytes().all(|b| !matches!(b, b'`' | b'\r' | b'|'))
+                } else {
+                    text.bytes().all(inert)
+                };
+                if !ok {
+                    return None;
+                }
+                let block = self.open.last_mut()?;
+                let node = node_at(block, &path)?;
+                let Node::Text(t) = node else { return None };
+                // a bare URL or email being typed becomes an autolink: parse
+                if span && t.starts_with(' ') {
+                    return None;
+                }
+                // Whether the last word, with `text`, may be a bare URL or email: what the
+                // word held is known (`link`), so only the bytes around the join are looked
+                // at (`www.` and `://` may straddle it).
+                let mut joined = String::new();
+                if ws.is_empty() {
+                    let mut from = t.len().saturating_sub(3);
+                    while !t.is_char_boundary(from) {
+                        from -= 1;
+                    }
+                    joined.push_str(&t[from..]);
+                }
+                joined.push_str(text);
+                if !span && self.opts.autolink && ((link && ws.is_empty()) || crate::autolink::maybe_link(&joined)) {
+                    return None;
+                }
+                let link = false; // (the check above returned otherwise)
+                let shown = text.trim_end_matches([' ', '\t']);
+                self.work += text.len();
+                let next = |ws: String| match newline {
+                    Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
+                    None => Fast::Text { path: path.clone(), ws, span, clean, in_span, link },
+                };
+                if shown.is_empty() {
+                    ws.push_str(text);
+                    self.fast = next(ws);
+                    return Some(Patch { blocks: Vec::new(), count: index + 1 });
+                }
+                t.push_str(&ws);
+                t.push_str(shown);
+                ws.clear();
+                ws.push_str(&text[shown.len()..]);
+                let node = node.clone();
+                let (parent, last) = path.split_at(path.len() - 1);
+                let patch = BlockPatch { index, path: parent.to_vec(), start: last[0], nodes: vec![node], links: None };
+                self.fast = next(ws);
+                Some(Patch { blocks: vec![patch], count: index + 1 })
+            }
+            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open: Some(stop) }
+                if !text.contains(['\n', '\r']) && !text.bytes().any(|b| stop.contains(&b)) && !line.is_empty() =>
+            {
+                // the line ends in an open comment or string: it grows by `text`
+                self.work += text.len();
+                let block = self.open.last_mut()?;
+                let Some(Node::Element(code)) = node_at(block, &path) else {
+                    return None;
+                };
+                let Some(Node::Element(ln)) = code.children.get_mut(node) else {
+                    return None;
+                };
+                // only the text of the token that grew goes to the page
+                let mut tok_path = path.clone();
+                tok_path.extend([node, ln.children.len().checked_sub(1)?]);
+                let Some(Node::Element(tok)) = ln.children.last_mut() else {
+                    return None;
+                };
+                let at = tok.children.len().checked_sub(1)?;
+                let Some(Node::Text(t)) = tok.children.last_mut() else {
+                    return None;
+                };
+                t.push_str(text);
+                line.push_str(text);
+                let nodes = vec![Node::Text(t.clone())];
+                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None };
+                self.fast =
+                    Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
+                Some(Patch { blocks: vec![patch], count: index + 1 })
+            }
+            Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
+                let mut probe = line.clone();
+                probe.push_str(text);
+                // A last line of fence characters only may be a closing fence being typed:
+                // healing hides it, so the code gets the lines before it only.
+                let fence_only = |l: &str| {
+                    let t = l.trim_start_matches(' ');
+                    !t.is_empty() && t.bytes().all(|b| b == fence)
+                };
+                let (probe, hidden_from) = match probe.rfind('\n') {
+                    Some(nl) if nl + 1 < probe.len() && fence_only(&probe[nl + 1..]) => {
+                        let from = self.src.len() - (probe.len() - nl - 1);
+                        (probe[..nl + 1].to_string(), Some(from))
+                    }
+                    // the line being typed, from its start, is fence characters only
+                    None if line.is_empty() && fence_only(&probe) => {
+                        let from = self.src.len() - probe.len();
+                        (String::new(), Some(from))
+                    }
+                    _ => (probe, None),
+                };
+                // Any other line that could become a closing fence needs the parser.
+                if probe.split('\n').any(|l| l.trim_start().as_bytes().first() == Some(&fence)) {
+                    return None;
+                }
+                let prefix = self.opts.class_prefix.clone();
+                let block = self.open.last_mut()?;
+                let Some(Node::Element(code)) = node_at(block, &path) else {
+                    return None;
+                };
+                let start = node;
+                let old_tail = code.children.split_off(start);
+                let mut work = 0;
+                let mut open = None;
+                for (i, piece) in probe.split_inclusive('\n').enumerate() {
+                    // the parser drops a last line of fewer than 4 spaces (a closing fence's
+                    // indentation, maybe)
+                    let complete = piece.ends_with('\n');
+                    if !complete && piece.bytes().all(|b| b == b' ') && piece.len() < 4 {
+                        continue;
+                    }
+                    let Some(l) = lang else {
+                        work += piece.len();
+                        code.children.push(Node::Text(piece.to_string()));
+                        if complete {
+                            node = code.children.len();
+                        }
+                        continue;
+                    };
+                    if i > 0 {
+                        split = 0;
+                        head.clear();
+                    }
+                    // Re-highlight from the last split point of the line only.
+                    let from = if split == 0 { state } else { highlight::State::Normal };
+                    let mut tail = Vec::new();
+                    let (end, sep) = highlight::highlight_part(l, &piece[split..], from, &prefix, &mut tail);
+                    work += piece.len() - split;
+                    if let Some(q) = sep.filter(|&q| split + q < piece.len() && piece.as_bytes()[split + q] != b'#') {
+                        let mut h = Vec::new();
+                        highlight::highlight_line(l, &piece[split..split + q], from, &prefix, &mut h);
+                        highlight::join(&mut head, h);
+                        tail.clear();
+                        highlight::highlight_line(l, &piece[split + q..], highlight::State::Normal, &prefix, &mut tail);
+                        work += piece.len() - split;
+                        split += q;
+                    }
+                    let mut el = Element::new("span", format!("{prefix}ln"));
+                    el.children = head.clone();
+                    highlight::join(&mut el.children, tail);
+                    open = None;
+                    if !complete {
+                        if let Some(Node::Element(tok)) = el.children.last() {
+                            if let [Node::Text(t)] = &tok.children[..] {
+                                let com = tok.class.ends_with("com");
+                                if (com || tok.class.ends_with("str")) && piece.ends_with(t.as_str()) && !t.is_empty() {
+                                    open = highlight::open_token(l, com, t);
+                                }
+                            }
+                        }
+                    }
+                    code.children.push(Node::Element(el));
+                    if complete {
+                        state = end;
+                        node = code.children.len();
+                        split = 0;
+                        head.clear();
+                    }
+                }
+                self.work += work;
+                line = probe.rsplit_once('\n').map_or(probe.clone(), |(_, l)| l.to_string());
+                // The page gets what changed from the old lines: usually the last token of
+                // the last line, not the line.
+                let new_tail = code.children.split_off(start);
+                code.children.extend(old_tail);
+                let patch = patch::replace_children(index, &path, code, start, new_tail);
+                self.fast = match hidden_from {
+                    Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
+                    None => Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open },
+                };
+                Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
+            }
+        }
+    }
+}
+
+/// Characters that cannot change the structure of a paragraph when appended after plain
+/// text: anything but Markdown punctuation and line breaks.
+fn inert(b: u8) -> bool {
+    !matches!(
+        b,
+        b'\n' | b'\r' | b'*' | b'_' | b'~' | b'`' | b'[' | b']' | b'!' | b'<' | b'&' | b'\\' | b'$' | b'|' | b'#'
+    )
+}
+
+/// Path of the rightmost leaf if it is a text node outside autolinks and code (inside an
+/// inline code span when `span`).
+pub(crate) fn rightmost_text(nodes: &[Node], span: bool) -> Option<Vec<usize>> {
+    let mut path = vec![nodes.len().checked_sub(1)?];
+    let mut n = nodes.last()?;
+    let mut siblings = nodes;
+    loop {
+        match n {
+            Node::Text(t) => {
+                // text right after an autolink may still extend the link (`…com` + `.cn`)
+                let after_link = siblings.len() >= 2
+                    && matches!(&siblings[siblings.len() - 2], Node::Element(e) if e.link.as_ref().is_some_and(|l| l.autolink));
+                if after_link && !t.contains(char::is_whitespace) {
+                    return None;
+                }
+                return Some(path);
+            }
+            Node::Html(_) => return None,
+            Node::Element(e) => {
+                let code_span = span && e.name == "code" && e.children.len() == 1;
+                if e.link.as_ref().is_some_and(|l| l.autolink)
+                    || (matches!(e.name, "code" | "pre" | "img") && !code_span)
+                {
+                    return None;
+                }
+                // a table row is padded with empty cells up to the header's width
+                let i = if e.name == "tr" {
+                    e.children.iter().rposition(|c| matches!(c, Node::Element(td) if !td.children.is_empty()))?
+                } else {
+                    e.children.len().checked_sub(1)?
+                };
+                path.push(i);
+                siblings = &e.children[..=i];
+                n = &e.children[i];
+            }
+        }
+    }
+}
+
+/// Path of the `code` element of a code block that is the rightmost node.
+pub(crate) fn rightmost_code(nodes: &[Node]) -> Option<Vec<usize>> {
+    let mut path = vec![nodes.len().checked_sub(1)?];
+    let mut n = nodes.last()?;
+    loop {
+        match n {
+            Node::Element(e) if e.name == "code" => return Some(path),
+            Node::Element(e) => {
+                path.push(e.children.len().checked_sub(1)?);
+                n = e.children.last()?;
+            }
+            _ => return None,
+        }
+    }
+}

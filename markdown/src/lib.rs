@@ -1,0 +1,118 @@
+//! Streaming Markdown to `<rich-text>` nodes, in linear time.
+//!
+//! Implements CommonMark 0.31.2 (<https://spec.commonmark.org/0.31.2/>) with the GFM
+//! extensions tables, strikethrough, task list items and autolinks
+//! (<https://github.github.com/gfm/>), plus `$…$`/`$$…$$` math shown as code. Parsing is
+//! pulldown-cmark's; this module renders its events as rich-text nodes
+//! ([`nodes`], tag mapping in `builder.rs`, autolinks in `autolink.rs`), keeps a streamed answer's render up to date
+//! ([`MarkdownRenderer`]), heals the open block while it streams (`heal.rs`) and highlights
+//! code (`highlight.rs`).
+//!
+//! # What it guarantees
+//! - After [`MarkdownRenderer::finish`], the blocks equal [`render`] of the whole text, however
+//!   the text was split into appends. Healing never applies to `finish`.
+//! - While streaming, the blocks equal a fresh renderer's given the same text in one append
+//!   (the incremental paths below change nothing), and healing never shows a character that
+//!   a later append takes back (see `heal.rs`). `tests/stream.rs` checks both at
+//!   every prefix of real answers; on random syntax soup (`tests/random.rs`) a few
+//!   prefixes in ten thousand heal differently from a fresh render (a transient styling,
+//!   never a different final result).
+//! - Every [`Patch`] is what changed since the previous one: a page applying it with
+//!   `setData` path keys ([`BlockPatch::write_set_data`]) holds exactly [`MarkdownRenderer::blocks`].
+//! - Linear time: no part of the text is parsed a number of times that grows with the
+//!   answer's length (`tests/linear.rs`).
+//!
+//! # How an append is rendered
+//! The source is split into top-level blocks. A block is *final*, and never parsed again,
+//! once a later top-level block has started and can no longer join it: its first line is
+//! complete, or it is an ATX heading with text, or it follows a blank line and cannot
+//! continue a list, or the block before is a heading, rule, code block or table. The
+//! *open region* runs from the first non-final block to the end. What Markdown forces to
+//! stay open, and so may be re-parsed:
+//! - the block before the last while the last one's first line is typed: `Foo\n---` may still
+//!   be a setext heading, `- a\n\n` + ` -` may still be the same list;
+//! - a list or block quote as long as it goes on: a blank line between two items makes every
+//!   item loose (the whole list is re-rendered once then), lazy lines join the last paragraph;
+//! - link reference definitions, which apply to links *before* them too: while streaming,
+//!   links resolve against definitions in final blocks and in the open region; `finish()`
+//!   re-renders the whole text once if the answer has any definition.
+//!
+//! An append takes the cheapest of these paths that is exact:
+//! 1. *fast paths*, no parse: text without Markdown punctuation appended to the visible end
+//!    of a paragraph, heading, list item, table cell or open code span extends its last text
+//!    node; stray markers and hidden ends (a link destination, a fence or table header line
+//!    being typed, see `heal::Hidden`) that stay hidden change nothing; text appended to an
+//!    open fenced code block re-highlights its last line from the last split point
+//!    (`fast.rs`);
+//! 2. the *suffix* (`suffix.rs`): the last line of the open paragraph or list item from its last
+//!    checkpoint (a point no later text on that line can change) is parsed alone;
+//! 3. a *restart* at the innermost last list item or the last table row (`restart.rs`);
+//! 4. the open region (`renderer.rs`), parsed as one text (`parse.rs`).
+//!
+//! Each path's result reaches the page through one step (`patch.rs`): the changed node list
+//! is compared with the one sent, and the smallest change is sent.
+//!
+//! # Links
+//! rich-text has no `href` and no events, so a link is `a.md-a` styled text, and its URL goes
+//! to the page in [`BlockPatch::links`]: the block's link and image URLs, sent once, when the
+//! block becomes final (or at `finish`). A page can offer them for copying, e.g. on a long
+//! press of the block. A link destination is hidden while it is typed: no partial URL ever
+//! reaches the page.
+//!
+//! # Example
+//! ```
+//! use chunkwise_markdown::*;
+//! let mut r = MarkdownRenderer::new(RenderOptions::default());
+//! let p = r.append("Hello **wor");
+//! assert_eq!(p.count, 1);
+//! let mut json = String::new();
+//! p.write_json(&mut json); // healed: "wor" is already bold
+//! assert!(json.contains("md-strong"));
+//! r.append("ld**\n\n- item");
+//! let last = r.finish();
+//! assert_eq!(last.count, 2);
+//! assert_eq!(r.blocks(), render("Hello **world**\n\n- item", &RenderOptions::default()));
+//! ```
+
+mod autolink;
+mod builder;
+mod fast;
+mod heal;
+mod highlight;
+pub mod nodes;
+mod parse;
+mod patch;
+mod renderer;
+mod restart;
+mod suffix;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use nodes::{Element, Link, Node};
+pub use patch::{BlockPatch, Patch};
+pub use renderer::MarkdownRenderer;
+
+/// Rendering options.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// Prefix of every class name (`md-` gives `md-p`, `md-kw`, …). The theme files use `md-`.
+    pub class_prefix: String,
+    /// Highlight fenced code blocks whose language is known. Default `true`.
+    pub highlight: bool,
+    /// Pass raw HTML through (a block holding some becomes an HTML string, which rich-text
+    /// sanitizes). Default `false`: raw HTML is shown as text, as chat sites do.
+    pub html: bool,
+    /// GFM autolinks for bare `www.`, `https://` and email addresses. Default `true`.
+    pub autolink: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions { class_prefix: "md-".to_string(), highlight: true, html: false, autolink: true }
+    }
+}
+
+/// Renders a whole text at once: the nodes of each top-level block.
+pub fn render(text: &str, options: &RenderOptions) -> Vec<Vec<Node>> {
+    parse::parse(text, text.len(), options, &parse::Defs::new()).blocks.into_iter().map(|b| b.nodes).collect()
+}

@@ -1,0 +1,203 @@
+//! What a page is sent: the changes of one append, as `setData` entries or JSON, and the
+//! one step that turns a changed node list into such a change (`splice`).
+
+use chunkwise::json::write_str;
+
+use crate::nodes::{self, Element, Node};
+
+/// The changes of one [`MarkdownRenderer::append`] or [`MarkdownRenderer::finish`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Patch {
+    /// Changed blocks, in index order (usually one: the last).
+    pub blocks: Vec<BlockPatch>,
+    /// The number of blocks now. Blocks at `count` and after no longer exist.
+    pub count: usize,
+}
+
+/// A change to one top-level block: in the node array reached by `path`, the children from
+/// `start` on become `nodes`.
+///
+/// `path` lists child indices from the block's node array down to an element (empty: the
+/// block's own array). A patch never shortens an array, except the whole-block form
+/// (`path` empty, `start` 0), which replaces the block outright.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockPatch {
+    /// Index of the top-level block.
+    pub index: usize,
+    /// Child-index path to the element whose children change.
+    pub path: Vec<usize>,
+    /// First child replaced.
+    pub start: usize,
+    /// The new children from `start` on.
+    pub nodes: Vec<Node>,
+    /// The block's link and image URLs in order, sent once when the block becomes final
+    /// (or at `finish`), if it has any. rich-text carries no `href`: a page lists these for
+    /// copying, e.g. on long press of the block.
+    pub links: Option<Vec<String>>,
+}
+
+impl BlockPatch {
+    /// Whether this patch replaces the whole block.
+    pub fn is_whole(&self) -> bool {
+        self.path.is_empty() && self.start == 0
+    }
+
+    /// Appends the `setData` entries of this patch's nodes, `"key":value` pairs separated
+    /// by commas (nothing when no node changed), for a page whose blocks live at `prefix`
+    /// (e.g. `msgs[3].blocks`): `"msgs[3].blocks[7]":[…]` for a whole block, otherwise one
+    /// entry per new child, `"msgs[3].blocks[7][0].children[2]":{…}`.
+    pub fn write_set_data(&self, prefix: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut key = format!("{prefix}[{}]", self.index);
+        if self.is_whole() {
+            write_str(out, &key);
+            out.push(':');
+            nodes::write_block_json(&self.nodes, out);
+        } else {
+            for (d, i) in self.path.iter().enumerate() {
+                let _ = write!(key, "{}[{i}]", if d == 0 { "" } else { ".children" });
+            }
+            let base = if self.path.is_empty() { key.clone() } else { format!("{key}.children") };
+            for (j, n) in self.nodes.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                write_str(out, &format!("{base}[{}]", self.start + j));
+                out.push(':');
+                n.write_json(out);
+            }
+        }
+    }
+
+    /// Appends this patch as JSON:
+    /// `{"index":7,"path":[0],"start":2,"nodes":[…],"links":["https://…"]}`
+    /// (`links` only when the block became final with links). `nodes` is an HTML string for a whole block
+    /// holding raw HTML.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{{\"index\":{},\"path\":[", self.index);
+        for (i, p) in self.path.iter().enumerate() {
+            let _ = write!(out, "{}{p}", if i > 0 { "," } else { "" });
+        }
+        let _ = write!(out, "],\"start\":{},\"nodes\":", self.start);
+        if self.is_whole() {
+            nodes::write_block_json(&self.nodes, out);
+        } else {
+            nodes::write_json_array(&self.nodes, out);
+        }
+        if let Some(links) = &self.links {
+            out.push_str(",\"links\":[");
+            for (i, l) in links.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, l);
+            }
+            out.push(']');
+        }
+        out.push('}');
+    }
+}
+
+impl Patch {
+    /// Appends the patch as JSON: `{"blocks":[…],"count":12}`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"blocks\":[");
+        for (i, b) in self.blocks.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            b.write_json(out);
+        }
+        out.push_str("],\"count\":");
+        out.push_str(&self.count.to_string());
+        out.push('}');
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+pub(crate) enum Splice {
+    Same,
+    /// Replace children from this index on.
+    At(usize, Vec<Node>),
+    /// Cannot be done at this level without shortening the array.
+    Shrinks,
+}
+
+pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>) -> Splice {
+    let k = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    if k == old.len() && k == new.len() {
+        return Splice::Same;
+    }
+    if new.len() < old.len() {
+        return Splice::Shrinks;
+    }
+    if k + 1 == old.len() && k + 1 == new.len() {
+        if let (Node::Element(a), Node::Element(b)) = (&old[k], &new[k]) {
+            if a.name == b.name && a.class == b.class && a.style == b.style && a.attrs == b.attrs && a.link == b.link {
+                path.push(k);
+                match splice(&a.children, &b.children, path) {
+                    Splice::Shrinks => {
+                        path.pop();
+                    }
+                    s => return s,
+                }
+            }
+        }
+    }
+    Splice::At(k, new[k..].to_vec())
+}
+
+/// The smallest patch turning block `index`'s nodes `old` into `new`.
+pub(crate) fn diff(index: usize, old: &[Node], new: &[Node]) -> Option<BlockPatch> {
+    let mut path = Vec::new();
+    match splice(old, new, &mut path) {
+        Splice::Same => None,
+        Splice::At(start, nodes) => Some(BlockPatch { index, path, start, nodes, links: None }),
+        Splice::Shrinks => Some(BlockPatch { index, path: Vec::new(), start: 0, nodes: new.to_vec(), links: None }),
+    }
+}
+
+/// Replaces the children of `e` from `k` on with `kids`, and returns the patch that makes
+/// the same change on the page, where `path` leads to `e` in block `index` (`None`: nothing
+/// changed). A patch never shortens an array: when the new children are fewer, `e` is sent
+/// whole.
+pub(crate) fn replace_children(
+    index: usize,
+    path: &[usize],
+    e: &mut Element,
+    k: usize,
+    kids: Vec<Node>,
+) -> Option<BlockPatch> {
+    let old_tail = e.children.split_off(k);
+    e.children.extend(kids);
+    let mut sub_path = Vec::new();
+    match splice(&old_tail, &e.children[k..], &mut sub_path) {
+        Splice::Same => None,
+        Splice::At(start, nodes) => {
+            let mut full = path.to_vec();
+            let start = if sub_path.is_empty() {
+                start + k
+            } else {
+                sub_path[0] += k;
+                full.extend(sub_path);
+                start
+            };
+            Some(BlockPatch { index, path: full, start, nodes, links: None })
+        }
+        Splice::Shrinks => {
+            let (parent, last) = path.split_at(path.len() - 1);
+            Some(BlockPatch {
+                index,
+                path: parent.to_vec(),
+                start: last[0],
+                nodes: vec![Node::Element(e.clone())],
+                links: None,
+            })
+        }
+    }
+}

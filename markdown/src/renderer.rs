@@ -1,0 +1,444 @@
+//! The streaming renderer: the state kept between appends, the choice of path for each
+//! append, and the re-parse of the open region.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::builder::Edge;
+use crate::fast::{rightmost_code, rightmost_text, Fast};
+use crate::heal;
+use crate::nodes::Node;
+use crate::parse::{parse, Defs, Parsed};
+use crate::patch::{self, BlockPatch, Patch};
+use crate::restart;
+use crate::{render, RenderOptions};
+
+/// The streaming renderer: feed it the revealed text, get back what changed.
+#[derive(Debug)]
+pub struct MarkdownRenderer {
+    pub(crate) opts: RenderOptions,
+    pub(crate) src: String,
+    /// Final blocks (never parsed again).
+    pub(crate) done: Vec<Vec<Node>>,
+    /// Where the open region starts (a line start).
+    pub(crate) open_start: usize,
+    /// Blocks of the open region as last sent.
+    pub(crate) open: Vec<Vec<Node>>,
+    pub(crate) defs: Defs,
+    pub(crate) any_defs: bool,
+    pub(crate) fast: Fast,
+    /// Checkpoint in the last paragraph or list item (see `suffix.rs`).
+    pub(crate) cp: Option<Cp>,
+    /// Where a parse may restart inside the last block (see `restart.rs`).
+    pub(crate) restart: Vec<restart::Restart>,
+    /// Set by a fast path: the open blocks end, as shown, before this offset, and the lines
+    /// from there on are blank or markers; if the new last line starts a block for good,
+    /// they are final without a parse.
+    pub(crate) close_before: Option<usize>,
+    pub(crate) work: usize,
+    /// Blocks the page holds as an HTML string (see `html_whole`).
+    pub(crate) html_sent: HashSet<usize>,
+}
+
+/// A position on the last line after which the open paragraph or list item may be
+/// re-parsed alone: `path` leads to that element in the last block, and its children
+/// before `k` come from the source before `pos`.
+#[derive(Debug, Clone)]
+pub(crate) struct Cp {
+    pub(crate) pos: usize,
+    pub(crate) k: usize,
+    pub(crate) path: Vec<usize>,
+}
+
+impl MarkdownRenderer {
+    /// A renderer for one message.
+    pub fn new(options: RenderOptions) -> Self {
+        MarkdownRenderer {
+            opts: options,
+            src: String::new(),
+            done: Vec::new(),
+            open_start: 0,
+            open: Vec::new(),
+            defs: HashMap::new(),
+            any_defs: false,
+            fast: Fast::None,
+            cp: None,
+            restart: Vec::new(),
+            close_before: None,
+            work: 0,
+            html_sent: HashSet::new(),
+        }
+    }
+
+    /// Forgets the message, keeping the options.
+    pub fn reset(&mut self) {
+        *self = MarkdownRenderer::new(std::mem::take(&mut self.opts));
+    }
+
+    /// The revealed text grew by `text`. Returns what changed, healed (see the module doc).
+    pub fn append(&mut self, text: &str) -> Patch {
+        self.src.push_str(text);
+        self.close_before = None;
+        let patch = match self.try_fast(text) {
+            Some(p) => p,
+            None => match self.suffix() {
+                Some(p) => p,
+                None => match self.restart() {
+                    Some(p) => p,
+                    None => self.refresh(false),
+                },
+            },
+        };
+        self.html_whole(patch)
+    }
+
+    /// A block holding raw HTML goes to the page as one HTML string (see
+    /// [`crate::nodes::write_block_json`]), which no path key can reach into: any change to such a
+    /// block, or to one the page holds as a string, is sent whole.
+    fn html_whole(&mut self, mut patch: Patch) -> Patch {
+        if !self.opts.html {
+            return patch;
+        }
+        for b in &mut patch.blocks {
+            let Some(nodes) = self.block(b.index) else { continue };
+            let now = nodes.iter().any(Node::has_html);
+            if now || self.html_sent.contains(&b.index) {
+                b.path.clear();
+                b.start = 0;
+                b.nodes = nodes.to_vec();
+            }
+            if now {
+                self.html_sent.insert(b.index);
+            } else {
+                self.html_sent.remove(&b.index);
+            }
+        }
+        self.html_sent.retain(|&i| i < patch.count);
+        patch
+    }
+
+    /// The message is complete: renders the open region without healing. Afterwards the
+    /// blocks equal [`render`] of the whole text.
+    pub fn finish(&mut self) -> Patch {
+        self.fast = Fast::None;
+        if !self.any_defs {
+            let patch = self.refresh(true);
+            return self.html_whole(patch);
+        }
+        // A definition may resolve a reference in a block rendered before it: the whole text
+        // is rendered once, and compared with what the page holds.
+        self.work += self.src.len();
+        let all = render(&self.src, &self.opts);
+        let old = self.blocks();
+        let mut p = Patch { blocks: Vec::new(), count: all.len() };
+        for (i, nb) in all.iter().enumerate() {
+            match old.get(i) {
+                Some(ob) => p.blocks.extend(patch::diff(i, ob, nb)),
+                None => p.blocks.push(self.whole(i, nb.clone())),
+            }
+        }
+        for (i, nb) in all.iter().enumerate() {
+            Self::add_links(&mut p, i, nb);
+        }
+        self.done = all;
+        self.open.clear();
+        self.open_start = self.src.len();
+        self.html_whole(p)
+    }
+
+    /// The nodes of block `index` now, if it exists.
+    pub fn block(&self, index: usize) -> Option<&[Node]> {
+        match index.checked_sub(self.done.len()) {
+            None => self.done.get(index).map(Vec::as_slice),
+            Some(open) => self.open.get(open).map(Vec::as_slice),
+        }
+    }
+
+    /// The current blocks (final and open).
+    pub fn blocks(&self) -> Vec<Vec<Node>> {
+        self.done.iter().chain(self.open.iter()).cloned().collect()
+    }
+
+    /// The revealed text so far.
+    pub fn text(&self) -> &str {
+        &self.src
+    }
+
+    /// Render work so far, in bytes: those given to pulldown-cmark, to the healing scan and
+    /// to the highlighter, plus those taken by the fast paths (a one-shot [`render`] of a
+    /// text costs its length). For benchmarks.
+    pub fn work(&self) -> usize {
+        self.work
+    }
+
+    pub(crate) fn whole(&mut self, index: usize, nodes: Vec<Node>) -> BlockPatch {
+        BlockPatch { index, path: Vec::new(), start: 0, nodes, links: None }
+    }
+
+    /// Adds the link lists of blocks that just became final to `patch`.
+    pub(crate) fn add_links(patch: &mut Patch, index: usize, nodes: &[Node]) {
+        let mut l = Vec::new();
+        nodes.iter().for_each(|n| n.collect_links(&mut l));
+        if l.is_empty() {
+            return;
+        }
+        match patch.blocks.iter_mut().find(|b| b.index == index) {
+            Some(b) => b.links = Some(l),
+            None => {
+                let at = patch.blocks.partition_point(|b| b.index < index);
+                patch.blocks.insert(
+                    at,
+                    BlockPatch { index, path: Vec::new(), start: nodes.len(), nodes: Vec::new(), links: Some(l) },
+                );
+            }
+        }
+    }
+
+    /// Re-parses the open region (healed unless `last`), finalizes blocks, diffs.
+    pub(crate) fn refresh(&mut self, last: bool) -> Patch {
+        let mut patch = Patch::default();
+        if let Some(from) = self.close_before.take() {
+            // The shown open blocks are their final rendering (nothing was healed in them),
+            // and the new last line starts a block that cannot join them: they are final.
+            let region = &self.src[self.open_start..];
+            let ls = line_start(region, region.len());
+            let blank_between = ls + self.open_start >= from && self.src[from..self.open_start + ls].trim().is_empty();
+            // (not for code and HTML blocks, whose last line break healing drops, nor where a
+            // link reference definition may hide)
+            let plain = !self.open.iter().flatten().any(has_code)
+                && !region.trim_start().starts_with('<')
+                && !region[..ls].contains("]:");
+            self.work += ls;
+            if !last && blank_between && plain && !self.open.is_empty() && starts_for_good(region, ls) {
+                for b in std::mem::take(&mut self.open) {
+                    Self::add_links(&mut patch, self.done.len(), &b);
+                    self.done.push(b);
+                }
+                self.open_start += ls;
+                self.cp = None;
+                self.restart.clear();
+            }
+        }
+        let region = &self.src[self.open_start..];
+        let healed = if last {
+            heal::Healed {
+                text: region.to_string(),
+                limit: region.len(),
+                fenced: false,
+                hidden: heal::Hidden::None,
+                in_span: false,
+                edit_from: region.len(),
+            }
+        } else {
+            self.work += region.len();
+            heal::heal(region, line_before(&self.src, self.open_start))
+        };
+        self.work += healed.text.len();
+        let Parsed { blocks, edge, defs: found, mut marks } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
+        if !found.is_empty() {
+            self.any_defs = true;
+        }
+
+        // Blocks before the last are final once the next block's first line is complete.
+        let mut n_final = 0;
+        if last {
+            n_final = blocks.len();
+        } else {
+            for i in 0..blocks.len().saturating_sub(1) {
+                let next = blocks[i + 1].start.min(region.len());
+                // headings, rules, code blocks and tables cannot take in a later line
+                let closed = matches!(blocks[i].nodes.first(), Some(Node::Element(e))
+                    if matches!(e.name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "hr" | "pre")
+                        || (e.name == "div" && e.class.ends_with("table-wrap")));
+                // (a line healing rewrote may parse as another block than it will be)
+                let complete = region[next..].contains('\n') && next < healed.edit_from;
+                if closed || complete || starts_for_good(region, next) {
+                    n_final = i + 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        // Where the open region will start after finalizing, and the definitions before it.
+        let region_start = self.open_start;
+        let next_start = if n_final == 0 {
+            region_start
+        } else if n_final < blocks.len() {
+            region_start + line_start(region, blocks[n_final].start)
+        } else {
+            self.src.len()
+        };
+        if n_final > 0 {
+            for (label, end, dest, title) in found.iter() {
+                if region_start + end <= next_start {
+                    self.defs.entry(label.clone()).or_insert((dest.clone(), title.clone()));
+                }
+            }
+        }
+        let base = self.done.len();
+        let old_open = std::mem::take(&mut self.open);
+        let mut new_open = Vec::new();
+        for (i, b) in blocks.into_iter().enumerate() {
+            let index = base + i;
+            match old_open.get(i) {
+                Some(old) => {
+                    if let Some(p) = patch::diff(index, old, &b.nodes) {
+                        patch.blocks.push(p);
+                    }
+                }
+                None => {
+                    let p = self.whole(index, b.nodes.clone());
+                    patch.blocks.push(p);
+                }
+            }
+            new_open.push(b);
+        }
+        for b in new_open.drain(..n_final) {
+            Self::add_links(&mut patch, self.done.len(), &b.nodes);
+            self.done.push(b.nodes);
+        }
+        self.open_start = next_start;
+        self.open = new_open.into_iter().map(|b| b.nodes).collect();
+        patch.count = self.done.len() + self.open.len();
+        let region = &self.src[region_start..];
+        self.fast = if last { Fast::None } else { self.fast_state(region, &edge, &healed) };
+        self.cp = match (last, edge.cp) {
+            (false, Some((pos, k))) => {
+                self.open.last().and_then(|b| leaf_path(b)).map(|path| Cp { pos: region_start + pos, k, path })
+            }
+            _ => None,
+        };
+        marks.iter_mut().for_each(|m| m.1 += region_start);
+        self.restart = if last { Vec::new() } else { self.plan_restart(&marks, None) };
+        patch
+    }
+
+    /// Decides which fast path the next append may take.
+    pub(crate) fn fast_state(&self, region: &str, edge: &Edge, healed: &heal::Healed) -> Fast {
+        if healed.hidden != heal::Hidden::None {
+            // clean: no closer added and nothing but the hidden lines dropped
+            let from = line_start(region, region.len());
+            let clean = healed.text.len() == healed.limit
+                && region[..healed.limit.min(from)].trim_end() == region[..from].trim_end();
+            return Fast::Hidden(healed.hidden, self.src.rfind('\n').map_or(0, |p| p + 1), clean);
+        }
+        let Some(block) = self.open.last() else {
+            return Fast::None;
+        };
+        // A block that ends with a complete last line (a closing fence, a table row ending
+        // in `|`): blank lines and block markers after it show nothing yet.
+        let last_line = &region[line_start(region, region.len())..];
+        let closed = match block.first() {
+            Some(Node::Element(e)) if e.name == "pre" => {
+                let t = last_line.trim();
+                t.len() >= 3 && (t.bytes().all(|b| b == b'`') || t.bytes().all(|b| b == b'~')) && !healed.fenced
+            }
+            Some(Node::Element(e)) if e.name == "div" && e.class.ends_with("table-wrap") => {
+                last_line.trim_end().ends_with('|')
+            }
+            _ => false,
+        };
+        if closed && healed.limit == region.len() && !edge.text {
+            return Fast::Hidden(heal::Hidden::Markers, self.src.len(), false);
+        }
+        // A line like `[label]: …` may be a link reference definition, which more text on
+        // the same line can make valid (and invisible): no fast path there.
+        let content = &last_line[heal::content_start(last_line)..];
+        let maybe_def = content.starts_with('[') && content.contains("]:");
+        if (edge.text || edge.span) && !maybe_def {
+            // The visible text must end where the source ends, but for trailing whitespace.
+            let rest = &region[healed.limit.min(region.len())..];
+            if edge.text_end != healed.limit || !rest.bytes().all(|b| b == b' ' || b == b'\t') {
+                return Fast::None;
+            }
+            let Some(path) = rightmost_text(block, edge.span) else {
+                return Fast::None;
+            };
+            let clean = healed.text.len() == healed.limit;
+            let link = match crate::nodes::node_at_ref(block, &path) {
+                Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
+                _ => true,
+            };
+            return Fast::Text { path, ws: rest.to_string(), span: edge.span, clean, in_span: healed.in_span, link };
+        }
+        let last_line = line_start(region, region.len());
+        if edge.code
+            && healed.fenced
+            && !edge.nested
+            && region[last_line..] == edge.line
+            && healed.limit == region.len()
+            && heal::open_fence_at_margin(&region[..last_line])
+        {
+            let Some(path) = rightmost_code(block) else {
+                return Fast::None;
+            };
+            let (fence, fence_len) = heal::open_fence(region).unwrap_or((b'`', 3));
+            return Fast::Code {
+                path,
+                line: edge.line.clone(),
+                state: edge.line_state,
+                node: edge.line_node,
+                lang: edge.lang,
+                fence,
+                fence_len,
+                split: 0,
+                head: Vec::new(),
+                open: None,
+            };
+        }
+        Fast::None
+    }
+}
+
+/// Whether a top-level block whose first line is still being typed can no longer join the
+/// block before it: an ATX heading with text (`## T`), or, after a blank line, a line at
+/// column 0 that cannot continue a list (not a list marker, not indented).
+pub(crate) fn starts_for_good(region: &str, start: usize) -> bool {
+    let ls = line_start(region, start);
+    let line = &region[ls..];
+    let h = line.bytes().take_while(|&b| b == b'#').count();
+    if (1..=6).contains(&h) && line[h..].starts_with(' ') && !line[h..].trim().is_empty() {
+        return true;
+    }
+    let before = &region[..ls.saturating_sub(1)];
+    let blank_before = before[line_start(before, before.len())..].trim().is_empty();
+    let first = line.bytes().next();
+    blank_before && ls > 0 && first.is_some_and(|b| !b.is_ascii_whitespace() && !b"-*+0123456789".contains(&b))
+}
+
+/// The line that ends just before `pos` (a line start), without its line break.
+pub(crate) fn line_before(s: &str, pos: usize) -> &str {
+    if pos == 0 {
+        return "";
+    }
+    let end = pos - 1;
+    &s[line_start(s, end)..end]
+}
+
+pub(crate) fn line_start(s: &str, pos: usize) -> usize {
+    s[..pos.min(s.len())].rfind('\n').map_or(0, |p| p + 1)
+}
+
+/// Whether a node holds a code block.
+fn has_code(n: &Node) -> bool {
+    match n {
+        Node::Element(e) => e.name == "pre" || e.children.iter().any(has_code),
+        Node::Html(_) => true,
+        Node::Text(_) => false,
+    }
+}
+
+/// Path of the deepest paragraph or list item on the rightmost path.
+pub(crate) fn leaf_path(nodes: &[Node]) -> Option<Vec<usize>> {
+    let mut path = vec![nodes.len().checked_sub(1)?];
+    let mut n = nodes.last()?;
+    let mut found = None;
+    while let Node::Element(e) = n {
+        if matches!(e.name, "p" | "li") {
+            found = Some(path.clone());
+        }
+        let Some(last) = e.children.last() else { break };
+        path.push(e.children.len() - 1);
+        n = last;
+    }
+    found
+}

@@ -1,0 +1,100 @@
+//! The suffix re-parse: the last line of the open paragraph or list item, from its last
+//! checkpoint, parsed alone.
+
+use crate::heal;
+use crate::nodes::{node_at, Node};
+use crate::parse::{parse, Parsed};
+use crate::patch::{self, Patch};
+use crate::renderer::{line_before, line_start, Cp, MarkdownRenderer};
+
+impl MarkdownRenderer {
+    /// Re-parses only the last line from the checkpoint on, as `a ` + the rest (the `a `
+    /// keeps it a paragraph line and is dropped from the result), and splices the nodes into
+    /// the open paragraph or list item. Valid while the text after the checkpoint stays on
+    /// one line: nothing after a checkpoint can change what comes before it (see
+    /// `Builder::checkpoint`), and mid-line text cannot change the block structure.
+    pub(crate) fn suffix(&mut self) -> Option<Patch> {
+        let cp = self.cp.take()?;
+        let rest = &self.src[cp.pos..];
+        if rest.contains(['\n', '\r']) {
+            return None;
+        }
+        // `[label]: …` may become a link reference definition, which the `a ` prefix hides
+        let line = &self.src[line_start(&self.src, cp.pos)..];
+        if line[heal::content_start(line)..].starts_with('[') {
+            return None;
+        }
+        let mut sub = String::with_capacity(rest.len() + 2);
+        sub.push_str("a ");
+        sub.push_str(rest);
+        // Healing decides on the whole last line (and the one before, for a table header),
+        // exactly as for a full parse; only the part from the checkpoint is parsed.
+        let ls = line_start(&self.src, cp.pos);
+        let from = if ls == 0 { 0 } else { line_start(&self.src, ls - 1) };
+        let whole = heal::heal(&self.src[from..], line_before(&self.src, from));
+        let off = cp.pos - from;
+        self.work += self.src.len() - from + sub.len();
+        if whole.limit < off || whole.hidden == heal::Hidden::Line {
+            return None;
+        }
+        let healed = heal::Healed {
+            text: format!("a {}", &whole.text[off..]),
+            limit: whole.limit - off + 2,
+            fenced: false,
+            hidden: whole.hidden,
+            in_span: whole.in_span,
+            edit_from: 0,
+        };
+        let Parsed { blocks, edge, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
+        let [b] = &blocks[..] else { return None };
+        let [Node::Element(p)] = &b.nodes[..] else {
+            return None;
+        };
+        if p.name != "p" {
+            return None;
+        }
+        let mut kids = p.children.clone();
+        let shift = match kids.first_mut() {
+            Some(Node::Text(t)) if t == "a" || t == "a " => {
+                kids.remove(0);
+                1
+            }
+            Some(Node::Text(t)) if t.starts_with("a ") => {
+                t.drain(..2);
+                0
+            }
+            _ => return None,
+        };
+        let index = self.done.len() + self.open.len().checked_sub(1)?;
+        let block = self.open.last_mut()?;
+        let Some(Node::Element(e)) = node_at(block, &cp.path) else {
+            return None;
+        };
+        if e.children.len() < cp.k {
+            return None;
+        }
+        // Text right before the checkpoint and text starting the suffix are one text node.
+        let mut k = cp.k;
+        let mut merged = false;
+        if k > 0 {
+            if let (Some(Node::Text(prev)), Some(Node::Text(first))) = (e.children.get(k - 1), kids.first_mut()) {
+                first.insert_str(0, prev);
+                k -= 1;
+                merged = true;
+            }
+        }
+        let mut out = Patch { blocks: Vec::new(), count: index + 1 };
+        out.blocks.extend(patch::replace_children(index, &cp.path, e, k, kids));
+        self.fast = self.fast_state(&sub, &edge, &healed);
+        // a later checkpoint if the suffix has one, else the same one again
+        self.cp = match edge.cp {
+            // (after a merge the checkpoint's node holds suffix text: parse in full next time)
+            _ if merged => None,
+            Some((pos, k)) if pos >= 2 && k >= shift => {
+                Some(Cp { pos: cp.pos + pos - 2, k: cp.k + k - shift, path: cp.path })
+            }
+            _ => Some(cp),
+        };
+        Some(out)
+    }
+}

@@ -1,0 +1,137 @@
+//! The wasm-bindgen surface of the Markdown renderer (wasm32 only): the module
+//! `chunkwise_markdown.wasm`.
+//!
+//! Text comes in as UTF-16 code units that JS writes into `input` (no `TextEncoder` in a
+//! mini program); each patch goes out as JSON text in UTF-16, which JS reads and
+//! `JSON.parse`s: one crossing per call, and the node arrays are built by the JS engine's
+//! fastest path. Layout of the results block as in the decoder's binding: `[out address, 0]`.
+
+use wasm_bindgen::prelude::*;
+
+use chunkwise::utf8::{TextSink, Utf16Buffer};
+
+use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
+
+#[wasm_bindgen(start)]
+fn start() {
+    // A panic would be a bug; make its message reach the console before the trap.
+    console_error_panic_hook::set_once();
+}
+
+/// The module's linear memory, for the JS side's views.
+#[wasm_bindgen]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
+#[wasm_bindgen]
+pub struct RawRenderer {
+    renderer: MarkdownRenderer,
+    /// Every patch replaces whole blocks (the `{index, nodes}` contract), instead of the
+    /// children below a path that changed.
+    whole_blocks: bool,
+    input: Vec<u16>,
+    /// A high surrogate that ended the previous input: its pair comes with the next.
+    held: Option<u16>,
+    text: String,
+    json: String,
+    out: Utf16Buffer,
+    results: Box<[u32; 2]>,
+}
+
+#[wasm_bindgen]
+impl RawRenderer {
+    pub fn create(highlight: bool, autolink: bool, whole_blocks: bool) -> RawRenderer {
+        let options = RenderOptions { highlight, autolink, ..RenderOptions::default() };
+        RawRenderer {
+            renderer: MarkdownRenderer::new(options),
+            whole_blocks,
+            input: Vec::new(),
+            held: None,
+            text: String::new(),
+            json: String::new(),
+            out: Utf16Buffer::default(),
+            results: Box::new([0; 2]),
+        }
+    }
+
+    pub fn results_ptr(&self) -> *const u32 {
+        self.results.as_ptr()
+    }
+
+    /// Room for `units` UTF-16 code units of text to append.
+    pub fn input(&mut self, units: usize) -> *mut u16 {
+        if self.input.len() < units {
+            self.input.resize(units.next_power_of_two(), 0);
+        }
+        self.input.as_mut_ptr()
+    }
+
+    /// Appends the `units` code units written at `input()`; returns the patch JSON's length.
+    pub fn append(&mut self, units: usize) -> u32 {
+        self.text.clear();
+        let mut code_units: Vec<u16> = self.held.take().into_iter().collect();
+        code_units.extend_from_slice(&self.input[..units.min(self.input.len())]);
+        if let Some(&last) = code_units.last() {
+            if (0xD800..0xDC00).contains(&last) {
+                self.held = code_units.pop();
+            }
+        }
+        // A lone surrogate (JS strings may hold one) becomes U+FFFD.
+        self.text.extend(char::decode_utf16(code_units).map(|c| c.unwrap_or('\u{FFFD}')));
+        let patch = self.renderer.append(&self.text);
+        self.write(patch)
+    }
+
+    /// The message is complete; returns the patch JSON's length.
+    pub fn finish(&mut self) -> u32 {
+        let Some(_) = self.held.take() else {
+            let last = self.renderer.finish();
+            return self.write(last);
+        };
+        // A lone high surrogate ended the text: it becomes U+FFFD, in an append of its own.
+        // The two patches are sent as one, as whole blocks read after `finish`, so the final
+        // (unhealed) nodes are what the page ends with whatever each patch touched.
+        let mut touched = self.renderer.append("\u{FFFD}");
+        let last = self.renderer.finish();
+        touched.blocks.extend(last.blocks);
+        touched.count = last.count;
+        touched.blocks.retain(|b| b.index < touched.count);
+        let whole = self.whole(touched);
+        self.write_json(whole)
+    }
+
+    pub fn reset(&mut self) {
+        self.renderer.reset();
+        self.held = None;
+    }
+
+    fn write(&mut self, patch: Patch) -> u32 {
+        let patch = if self.whole_blocks { self.whole(patch) } else { patch };
+        self.write_json(patch)
+    }
+
+    fn write_json(&mut self, patch: Patch) -> u32 {
+        self.json.clear();
+        patch.write_json(&mut self.json);
+        self.out.clear();
+        self.out.push_str(&self.json);
+        *self.results = [self.out.as_ptr() as u32, 0];
+        self.out.len() as u32
+    }
+
+    /// The same change as whole blocks: one entry per changed block, with all its nodes.
+    fn whole(&self, patch: Patch) -> Patch {
+        let mut blocks: Vec<BlockPatch> = Vec::new();
+        for b in patch.blocks {
+            match blocks.iter_mut().find(|w| w.index == b.index) {
+                Some(w) => w.links = b.links.or(w.links.take()),
+                None => {
+                    let nodes = self.renderer.block(b.index).map(<[_]>::to_vec).unwrap_or_default();
+                    blocks.push(BlockPatch { index: b.index, path: Vec::new(), start: 0, nodes, links: b.links });
+                }
+            }
+        }
+        Patch { blocks, count: patch.count }
+    }
+}

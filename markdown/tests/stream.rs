@@ -1,0 +1,170 @@
+//! Streaming over realistic LLM answers (`tests/fixtures/markdown_answers/*.md`, Chinese and English,
+//! with nested lists, tables, code, quotes, emphasis, links, task lists and math).
+//!
+//! At every prefix (one character at a time):
+//! - the incremental render equals a fresh renderer given the whole prefix at once (the fast
+//!   paths and block finalization change nothing);
+//! - the page's copy, built only from patches, equals the renderer's blocks;
+//! - no stray marker (`*`, `~~`, `` ` ``, `[`, `](`, `$`) is visible outside code;
+//! - visible text only grows: each prefix's visible text (whitespace aside) is a prefix of
+//!   the next one's, so nothing shown is ever taken back.
+//!
+//! After `finish()` the blocks equal a one-shot render.
+
+mod common;
+
+use chunkwise_markdown::nodes;
+use chunkwise_markdown::*;
+use common::{answers, apply, first_diff, prose_text, visible};
+
+const STRAYS: [&str; 6] = ["*", "~~", "`", "[", "](", "$"];
+
+fn tail(s: &str) -> &str {
+    let mut i = s.len().saturating_sub(60);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+fn prose(blocks: &[Vec<Node>]) -> String {
+    let mut s = String::new();
+    for b in blocks {
+        prose_text(b, &mut s);
+    }
+    s
+}
+
+#[test]
+fn every_prefix_is_healed_monotone_and_consistent() {
+    let opts = RenderOptions::default();
+    for (name, text) in answers() {
+        let final_blocks = render(&text, &opts);
+        let final_prose = prose(&final_blocks);
+        for s in STRAYS {
+            assert!(!final_prose.contains(s), "{name}: fixture shows {s:?} in its final prose");
+        }
+        let mut r = MarkdownRenderer::new(opts.clone());
+        let mut page = Vec::new();
+        let mut shown = String::new();
+        for (i, ch) in text.char_indices() {
+            let end = i + ch.len_utf8();
+            let patch = r.append(&text[i..end]);
+            apply(&mut page, &patch);
+            let blocks = r.blocks();
+            assert_eq!(page, blocks, "{name}: page differs from renderer after {end} bytes");
+            let mut fresh = MarkdownRenderer::new(opts.clone());
+            fresh.append(&text[..end]);
+            let want = fresh.blocks();
+            if blocks != want {
+                let k = (0..blocks.len().max(want.len())).find(|&k| blocks.get(k) != want.get(k)).unwrap();
+                panic!(
+                    "{name}: incremental differs from full healed render at {end} bytes ({:?}), block {k}: {}",
+                    tail(&text[..end]),
+                    first_diff(blocks.get(k).map_or(&[][..], |b| &b[..]), want.get(k).map_or(&[][..], |b| &b[..]))
+                );
+            }
+            let p = prose(&blocks);
+            for s in STRAYS {
+                assert!(!p.contains(s), "{name}: stray {s:?} visible at {end} bytes: {:?}", tail(&text[..end]));
+            }
+            let now = visible(&blocks);
+            assert!(
+                now.starts_with(&shown),
+                "{name}: text taken back at {end} bytes:\nbefore {shown:?}\nnow    {now:?}"
+            );
+            shown = now;
+        }
+        let patch = r.finish();
+        apply(&mut page, &patch);
+        assert_eq!(r.blocks(), final_blocks, "{name}: finish differs from one-shot");
+        assert_eq!(page, final_blocks, "{name}: page differs after finish");
+        assert!(final_blocks.len() > 5, "{name}: fixture too small");
+    }
+}
+
+#[test]
+fn any_split_gives_the_one_shot_render() {
+    let opts = RenderOptions::default();
+    for (name, text) in answers() {
+        let one = render(&text, &opts);
+        for step in [2, 5, 17, 64] {
+            let r = common::stream(&text, step, &opts);
+            assert_eq!(r.blocks(), one, "{name} step {step}");
+        }
+    }
+}
+
+#[test]
+fn healing_examples() {
+    let opts = RenderOptions::default();
+    let html = |src: &str| {
+        let mut r = MarkdownRenderer::new(opts.clone());
+        r.append(src);
+        r.blocks().iter().flatten().map(Node::to_html).collect::<String>()
+    };
+    assert_eq!(html("Hello **wor"), r#"<p class="md-p">Hello <strong class="md-strong">wor</strong></p>"#);
+    assert_eq!(html("a *b"), r#"<p class="md-p">a <em class="md-em">b</em></p>"#);
+    assert_eq!(html("a ~~gone"), r#"<p class="md-p">a <del class="md-del">gone</del></p>"#);
+    assert_eq!(html("run `npm i"), r#"<p class="md-p">run <code class="md-code">npm i</code></p>"#);
+    assert_eq!(html("see [the docs](https://exa"), r#"<p class="md-p">see <a class="md-a" href="">the docs</a></p>"#);
+    assert_eq!(html("see [the do"), r#"<p class="md-p">see <a class="md-a" href="">the do</a></p>"#);
+    assert_eq!(html("x [a]("), r#"<p class="md-p">x <a class="md-a" href="">a</a></p>"#);
+    for edge in ["x *", "x **", "x `", "x ~~", "x [", "x ![a](ht", "x !", "x &am", "x <http"] {
+        assert_eq!(html(edge), r#"<p class="md-p">x</p>"#, "{edge:?}");
+    }
+    assert_eq!(
+        html("```js\nlet a"),
+        r#"<pre class="md-pre"><code class="md-pre-code md-lang-js"><span class="md-ln"><span class="md-kw">let</span> a</span></code></pre>"#
+    );
+    // a table appears only with its delimiter row
+    assert_eq!(html("| a | b |\n"), "");
+    assert_eq!(html("| a | b |\n| --- | -"), "");
+    assert!(html("| a | b |\n| --- | --- |\n").contains("<table"));
+    // a line that may still become a setext underline or list item is held back
+    assert_eq!(html("Title\n-"), r#"<p class="md-p">Title</p>"#);
+}
+
+#[test]
+fn json_and_set_data() {
+    let opts = RenderOptions::default();
+    let blocks = render("hi & <b>bye</b>", &opts);
+    let mut j = String::new();
+    nodes::write_block_json(&blocks[0], &mut j);
+    assert_eq!(
+        j,
+        r#"[{"name":"p","attrs":{"class":"md-p"},"children":[{"type":"text","text":"hi &amp; <b>bye</b>"}]}]"#
+    );
+    // with raw HTML allowed, a block holding some is one HTML string (rich-text parses it)
+    let blocks = render("hi <b>bye</b>", &RenderOptions { html: true, ..RenderOptions::default() });
+    let mut j = String::new();
+    nodes::write_block_json(&blocks[0], &mut j);
+    assert_eq!(j, r#""<p class=\"md-p\">hi <b>bye</b></p>""#);
+
+    let mut r = MarkdownRenderer::new(opts.clone());
+    let p = r.append("# Title");
+    let mut j = String::new();
+    p.blocks[0].write_set_data("msgs[3].blocks", &mut j);
+    assert_eq!(
+        j,
+        r#""msgs[3].blocks[0]":[{"name":"h1","attrs":{"class":"md-h1"},"children":[{"type":"text","text":"Title"}]}]"#
+    );
+    let p = r.append(" 2");
+    let mut j = String::new();
+    p.blocks[0].write_set_data("msgs[3].blocks", &mut j);
+    assert_eq!(j, r#""msgs[3].blocks[0][0].children[0]":{"type":"text","text":"Title 2"}"#);
+    let mut j = String::new();
+    p.write_json(&mut j);
+    assert_eq!(
+        j,
+        r#"{"blocks":[{"index":0,"path":[0],"start":0,"nodes":[{"type":"text","text":"Title 2"}]}],"count":1}"#
+    );
+
+    // link URLs reach the page once, when their block is final
+    let p = r.append("\n\nSee [docs](</a b>) and www.example.org.");
+    assert!(p.blocks.iter().all(|b| b.links.is_none()));
+    // a paragraph after a blank line cannot join the one before: that one is final now
+    let p = r.append("\n\nNext");
+    let links: Vec<_> = p.blocks.iter().filter_map(|b| b.links.clone()).collect();
+    assert_eq!(links, vec![vec!["/a%20b".to_string(), "http://www.example.org".to_string()]]);
+}

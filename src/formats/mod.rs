@@ -1,0 +1,257 @@
+//! The LLM stream formats: what each provider's messages mean, one module per provider.
+//!
+//! Each format turns one message (an SSE event's data, an NDJSON line, or one JSON value)
+//! into a [`Delta`]: answer text, reasoning text, finish reason, the provider's usage
+//! object, an error, the answer's id, and whether this was the end marker. Framing (bytes
+//! to messages) is not done here; see [`crate::decoder`].
+//!
+//! Each provider's module opens with the stream shape its reference documents and a link:
+//! - [`openai`]: Chat Completions chunks (`chat.completion.chunk`) and whole responses, for
+//!   every compatible API (DeepSeek, Qwen, Azure, vLLM, OpenRouter, ...).
+//! - [`openai_responses`]: Responses API streaming events.
+//! - [`anthropic`]: Messages API streaming events.
+//! - [`gemini`]: `GenerateContentResponse` chunks.
+//! - [`ollama`]: native `/api/chat` and `/api/generate` NDJSON.
+//! - [`dashscope`]: DashScope's native API (`output.text` or `output.choices[0].message`).
+//! - [`dify`]: Dify chat-messages streaming events.
+//!
+//! What is shared by them lives here: reading an error object, and a finish reason in
+//! OpenAI's words ([`openai_finish_reason`]).
+
+// Each field arm in the provider modules stores what it read and yields `Ok(())`:
+// `Ok(slot = value?)` keeps every field to one line of its table.
+#![allow(clippy::unit_arg)]
+
+pub mod anthropic;
+pub mod dashscope;
+pub mod dify;
+pub mod gemini;
+pub mod ollama;
+pub mod openai;
+pub mod openai_responses;
+
+use std::borrow::Cow;
+
+use crate::json::{JsonError, Reader, Result};
+use crate::update::{excerpt, ErrorKind, StreamError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// A plain UTF-8 body.
+    #[default]
+    Text,
+    /// Raw server-sent events, returned in `Update::events`.
+    Sse,
+    /// Newline-delimited JSON, each line returned in `Update::events`.
+    Ndjson,
+    /// `<hex length>\r\n<payload>\r\n` records ending with `0\r\n\r\n`.
+    HexRecords,
+    OpenAi,
+    OpenAiResponses,
+    Anthropic,
+    Gemini,
+    Ollama,
+    DashScope,
+    Dify,
+}
+
+impl Format {
+    /// Every format, with the name the JS API uses.
+    pub const ALL: [(&'static str, Format); 11] = [
+        ("text", Format::Text),
+        ("sse", Format::Sse),
+        ("ndjson", Format::Ndjson),
+        ("hex-records", Format::HexRecords),
+        ("openai", Format::OpenAi),
+        ("openai-responses", Format::OpenAiResponses),
+        ("anthropic", Format::Anthropic),
+        ("gemini", Format::Gemini),
+        ("ollama", Format::Ollama),
+        ("dashscope", Format::DashScope),
+        ("dify", Format::Dify),
+    ];
+
+    /// The format of a JS name (`"openai"`, `"hex-records"`, ...).
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    }
+
+    pub fn name(self) -> &'static str {
+        Format::ALL.iter().find(|(_, f)| *f == self).map(|&(n, _)| n).expect("every format is named")
+    }
+
+    /// Whether messages of this format are provider JSON (as opposed to raw framing).
+    pub fn is_provider(self) -> bool {
+        !matches!(self, Format::Text | Format::Sse | Format::Ndjson | Format::HexRecords)
+    }
+}
+
+/// What one provider message says.
+#[derive(Debug, Default, PartialEq)]
+pub struct Delta<'a> {
+    pub text: Option<Cow<'a, str>>,
+    pub reasoning: Option<Cow<'a, str>>,
+    pub finish_reason: Option<Cow<'a, str>>,
+    /// The provider's usage object as JSON text.
+    pub usage: Option<Cow<'a, str>>,
+    pub error: Option<StreamError>,
+    /// The id of the answer, when this message names it.
+    pub id: Option<Cow<'a, str>>,
+    /// This message is the stream's end marker.
+    pub done: bool,
+}
+
+/// The state a format keeps across messages: the answer's id, as the first message that
+/// names it gives it, and Anthropic's usage, which arrives in two parts (`message_start` and
+/// `message_delta`) and is reported merged.
+#[derive(Debug, Clone, Default)]
+pub struct Extractor {
+    format: Format,
+    start_usage: Option<String>,
+    response_id: Option<String>,
+}
+
+impl Extractor {
+    pub fn new(format: Format) -> Extractor {
+        Extractor { format, start_usage: None, response_id: None }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The id of the answer (OpenAI's chunk `id`, the Responses API's `response.id`,
+    /// Anthropic's `message.id`, Gemini's `responseId`, Dify's `message_id`), once a
+    /// message gave it. The first one given stays.
+    pub fn response_id(&self) -> Option<&str> {
+        self.response_id.as_deref()
+    }
+
+    /// Reads one message. `event` is the SSE event type (`"message"` when there is none).
+    /// A message that is not the JSON its format expects gives a `bad_event` error.
+    pub fn extract<'a>(&mut self, event: &str, data: &'a str) -> Delta<'a> {
+        let mut d = Delta::default();
+        let result = match self.format {
+            Format::OpenAi => openai::read(data, &mut d),
+            Format::OpenAiResponses => Reader::parse(data, |r| openai_responses::read(r, &mut d)),
+            Format::Anthropic => Reader::parse(data, |r| anthropic::read(r, &mut self.start_usage, &mut d)),
+            Format::Gemini => Reader::parse(data, |r| gemini::read(r, &mut d)),
+            Format::Ollama => Reader::parse(data, |r| ollama::read(r, &mut d)),
+            Format::DashScope => Reader::parse(data, |r| dashscope::read(r, event, &mut d)),
+            Format::Dify => Reader::parse(data, |r| dify::read(r, &mut d)),
+            Format::Text | Format::Sse | Format::Ndjson | Format::HexRecords => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                if self.response_id.is_none() {
+                    self.response_id = d.id.as_deref().filter(|id| !id.is_empty()).map(str::to_owned);
+                }
+                d
+            }
+            // Nothing of a message that is not valid JSON is used: a half-read message
+            // could carry half its meaning.
+            Err(e) => Delta { error: Some(bad_json(self.format, e, data)), ..Delta::default() },
+        }
+    }
+}
+
+fn bad_json(format: Format, e: JsonError, data: &str) -> StreamError {
+    StreamError::decoder(
+        ErrorKind::BadEvent,
+        format!("{} message is not valid JSON ({e}): \"{}\"", format.name(), excerpt(data.as_bytes())),
+    )
+}
+
+/// A provider's finish reason in OpenAI's words (`stop`, `length`, `content_filter`,
+/// `tool_calls`); one OpenAI has no word for is returned as it is.
+///
+/// ```
+/// use chunkwise::formats::openai_finish_reason;
+/// assert_eq!(openai_finish_reason("end_turn"), "stop"); // Anthropic
+/// assert_eq!(openai_finish_reason("MAX_TOKENS"), "length"); // Gemini
+/// assert_eq!(openai_finish_reason("SAFETY"), "content_filter");
+/// assert_eq!(openai_finish_reason("length"), "length");
+/// ```
+pub fn openai_finish_reason(raw: &str) -> &str {
+    match raw {
+        // Anthropic `stop_reason`; Gemini `finishReason`; Responses `status`; Ollama
+        // `done_reason` and DashScope already say `stop` / `length`.
+        "end_turn" | "stop_sequence" | "pause_turn" | "STOP" | "FINISH_REASON_UNSPECIFIED" | "completed" => "stop",
+        "max_tokens" | "MAX_TOKENS" | "max_output_tokens" | "model_context_window_exceeded" => "length",
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" | "refusal"
+        | "content_filter" => "content_filter",
+        "tool_use" | "MALFORMED_FUNCTION_CALL" => "tool_calls",
+        other => other,
+    }
+}
+
+/// Non-empty text, or nothing.
+fn text<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>> {
+    Ok(r.opt_str()?.filter(|t| !t.is_empty()))
+}
+
+/// Several pieces of one message (Gemini parts) join into one piece of text.
+fn append<'a>(slot: &mut Option<Cow<'a, str>>, more: Option<Cow<'a, str>>) {
+    match (slot.as_mut(), more) {
+        (_, None) => {}
+        (None, more) => *slot = more,
+        (Some(existing), Some(more)) => existing.to_mut().push_str(&more),
+    }
+}
+
+/// An error as providers send it: an object (`{message, type, code}`, Gemini's
+/// `{code, message, status}`, Dify's and DashScope's flat `{code, message}`) or a bare string.
+pub(crate) fn error_value(r: &mut Reader<'_>) -> Result<Option<StreamError>> {
+    Ok(error_parts(r)?.map(ErrorParts::finish))
+}
+
+/// The parts of an error value (see [`error_value`]); `None` for `null`.
+pub(crate) fn error_parts(r: &mut Reader<'_>) -> Result<Option<ErrorParts>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut e = ErrorParts::default();
+    match r.raw()? {
+        raw if raw.starts_with('"') => e.message = Reader::parse(raw, |r| r.opt_str())?.map(Cow::into_owned),
+        raw => Reader::parse(raw, |r| r.object(|r, key| e.field(r, key)))?,
+    }
+    Ok(Some(e))
+}
+
+/// The fields an error object may have, gathered in any order.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorParts {
+    pub(crate) message: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) status: Option<String>,
+    /// As JSON text.
+    pub(crate) code: Option<String>,
+}
+
+impl ErrorParts {
+    /// Takes `key` if it is an error field; skips it otherwise.
+    pub(crate) fn field(&mut self, r: &mut Reader<'_>, key: &str) -> Result<()> {
+        match key {
+            "message" => self.message = r.opt_str()?.map(Cow::into_owned),
+            "type" => self.kind = r.opt_str()?.map(Cow::into_owned),
+            "status" if r.clone().opt_str().is_ok() => self.status = r.opt_str()?.map(Cow::into_owned),
+            "code" => self.code = r.opt_raw()?.map(str::to_owned),
+            _ => r.skip()?,
+        }
+        Ok(())
+    }
+
+    /// The error type: the provider's `type`, else Gemini's `status`, else a string `code`.
+    pub(crate) fn kind_name(&mut self) -> Option<String> {
+        let code_name = self.code.as_deref().and_then(|c| Reader::parse(c, |r| r.opt_str()).ok().flatten());
+        self.kind.take().or(self.status.take()).or_else(|| code_name.map(Cow::into_owned))
+    }
+
+    pub(crate) fn finish(mut self) -> StreamError {
+        StreamError {
+            kind: ErrorKind::Provider(self.kind_name().unwrap_or_else(|| "provider_error".to_owned())),
+            message: self.message.unwrap_or_else(|| "the provider reported an error".to_owned()),
+            code: self.code,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+// Vite for a browser, with no option for chunkwise.
+export default {};
