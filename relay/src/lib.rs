@@ -39,7 +39,6 @@ pub mod metrics;
 pub mod routes;
 pub mod store;
 pub mod upstream;
-pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -27,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
@@ -450,7 +450,7 @@ impl Remote {
             return None;
         }
         loop {
-            let mut out = BytesMut::new();
+            let mut out = String::new();
             let read: Result<StreamReadReply, _> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(512)
@@ -483,7 +483,7 @@ impl Remote {
             }
             if !out.is_empty() {
                 self.idle = Duration::ZERO;
-                return Some((Ok(out.freeze()), self));
+                return Some((Ok(Bytes::from(out)), self));
             }
             // Nothing new: is anyone still producing?
             let alive: bool = redis::cmd("EXISTS").arg(&self.lease).query_async(&mut self.con).await.unwrap_or(true);
@@ -514,11 +514,11 @@ impl Remote {
     /// An error event, then a finish and `[DONE]`, numbered on from the last event sent.
     fn end_with(&mut self, code: &str, message: &str) -> Bytes {
         let error = ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "server_error", code, message);
-        let mut out = BytesMut::new();
+        let mut out = String::new();
         render_sse(&self.head, self.last + 1, Kind::Error, &error.body(), &mut out);
         render_sse(&self.head, self.last + 2, Kind::Finish, "error", &mut out);
         render_sse(&self.head, self.last + 3, Kind::Done, "", &mut out);
         self.done = true;
-        out.freeze()
+        Bytes::from(out)
     }
 }
