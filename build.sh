@@ -56,8 +56,8 @@ wasm_opt() { node tools/node_modules/binaryen/bin/wasm-opt "$@"; }
 
 ensure_test_tools() {
   apt_install chromium chromium-driver
-  # The relay's shared-store tests start redis-server on a loopback port.
-  apt_install redis-server
+  # The relay's shared-store tests start redis-server and nginx on loopback ports.
+  apt_install redis-server nginx
   if ! command -v wasm-pack >/dev/null; then
     log "installing wasm-pack"
     cargo install wasm-pack --version 0.15.1
