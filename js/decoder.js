@@ -4,7 +4,7 @@
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
-/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+/** The format names, in the order of `Format::ALL` in src/formats/mod.rs (a test checks it). */
 export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
 /** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
 var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
@@ -153,6 +153,17 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
   },
 });
 
+/** The answer's id as the provider's first message gives it (null until known): OpenAI's chunk
+ * `id`, Responses' `response.id`, Anthropic's `message.id`, Gemini's `responseId`. */
+Object.defineProperty(StreamDecoder.prototype, 'responseId', {
+  get: function () {
+    var lenPlusOne = this._live().response_id();
+    if (lenPlusOne === 0) return null;
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
+  },
+});
+
 /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
 Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   get: function () {
@@ -161,6 +172,26 @@ Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
     return heap.readString(heap.u32[this._results], len);
   },
 });
+
+/**
+ * A provider's error body (the bytes of a non-2xx response) as {type, message, code}, or null
+ * when it is none of the shapes src/error_body.rs reads. `type` is null when the body has none;
+ * `code` is the body's value (a string or a number).
+ */
+export function readErrorBody(body) {
+  if (glue === null) throw notLoaded('error body reader');
+  var r = glue.read_error_body(toBytes(body));
+  if (r.length === 0) return null;
+  var typeLen = r[1] === 0 ? 0 : r[1] - 1;
+  var codeLen = r[3] === 0 ? 0 : r[3] - 1;
+  heap.refresh();
+  var all = heap.readString(r[0], typeLen + r[2] + codeLen);
+  return {
+    type: r[1] === 0 ? null : all.slice(0, typeLen),
+    message: all.slice(typeLen, typeLen + r[2]),
+    code: r[3] === 0 ? null : parseJson(all.slice(typeLen + r[2])),
+  };
+}
 
 StreamDecoder.prototype._read = function (result) {
   heap.refresh();
