@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::usage::Usage;
 pub use log::Kind;
 use log::Log;
-pub use output::{write_json_str, Render};
+pub use output::{chunk_head, render_sse, write_json_str, Render};
 pub use registry::{new_id, Registry};
 
 pub struct Generation {
@@ -331,6 +331,21 @@ impl Generation {
             *next += 1;
         }
         Ok(log.finished)
+    }
+
+    /// Copies every event from `*next` on into `out` as `(seq, kind, payload)`, advances
+    /// `*next` (past events the bounded log already dropped), and says whether the generation
+    /// is finished and fully copied. The shared store mirrors the log with it.
+    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> bool {
+        let log = self.log();
+        *next = (*next).max(log.first_seq);
+        let end = log.end_seq();
+        while *next < end {
+            let i = (*next - log.first_seq) as usize;
+            out.push((*next, log.entries[i].kind, log.payload(i).to_string()));
+            *next += 1;
+        }
+        log.finished
     }
 
     /// The whole answer, once finished, as a `chat.completion` object (non-streaming mode).

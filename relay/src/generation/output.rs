@@ -22,7 +22,7 @@ pub enum Render {
 
 /// `{"id":"…","object":"chat.completion.chunk","created":…,"model":"…"`: the start of every
 /// chunk of one generation, built once.
-pub(crate) fn chunk_head(id: &str, created: u64, model: &str) -> String {
+pub fn chunk_head(id: &str, created: u64, model: &str) -> String {
     let mut head = BytesMut::new();
     head.put_slice(b"{\"id\":");
     write_json_str(id, &mut head);
@@ -31,7 +31,7 @@ pub(crate) fn chunk_head(id: &str, created: u64, model: &str) -> String {
     String::from_utf8(head.to_vec()).unwrap_or_default()
 }
 
-pub(crate) fn render_sse(chunk_head: &str, seq: u64, kind: Kind, payload: &str, out: &mut BytesMut) {
+pub fn render_sse(chunk_head: &str, seq: u64, kind: Kind, payload: &str, out: &mut BytesMut) {
     let mut seq_buf = [0u8; 20];
     out.put_slice(b"id: ");
     out.put_slice(itoa(seq, &mut seq_buf));
