@@ -4,7 +4,7 @@
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
-/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+/** The format names, in the order of `Format::ALL` in src/formats/mod.rs (a test checks it). */
 export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
 /** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
 var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
@@ -150,6 +150,17 @@ StreamDecoder.prototype.skip = function () {
 Object.defineProperty(StreamDecoder.prototype, 'pending', {
   get: function () {
     return this._live().pending();
+  },
+});
+
+/** The answer's id as the provider's first message gives it (null until known): OpenAI's chunk
+ * `id`, Responses' `response.id`, Anthropic's `message.id`, Gemini's `responseId`. */
+Object.defineProperty(StreamDecoder.prototype, 'responseId', {
+  get: function () {
+    var lenPlusOne = this._live().response_id();
+    if (lenPlusOne === 0) return null;
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
   },
 });
 
