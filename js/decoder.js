@@ -153,17 +153,6 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
   },
 });
 
-/** The answer's id as the provider's first message gives it (null until known): OpenAI's chunk
- * `id`, Responses' `response.id`, Anthropic's `message.id`, Gemini's `responseId`. */
-Object.defineProperty(StreamDecoder.prototype, 'responseId', {
-  get: function () {
-    var lenPlusOne = this._live().response_id();
-    if (lenPlusOne === 0) return null;
-    heap.refresh();
-    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
-  },
-});
-
 /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
 Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   get: function () {
