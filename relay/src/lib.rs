@@ -13,9 +13,11 @@
 //!   cut resumes with `GET /v1/chat/stream/{id}?after=<seq>` and gets exactly the rest.
 //! - **Not an open proxy.** Bounded bodies, messages, `max_tokens` and models; per-IP rate and
 //!   concurrency limits; client tokens when a real key is served beyond loopback ([`auth`]).
+//! - **On more than one machine**, with `REDIS_URL`: generations are mirrored to Redis
+//!   ([`store`]) so any instance resumes or stops them, and per-IP limits are shared.
 //!
 //! Non-goals: tool calls, images and audio (text chat only); HTTP/2 to clients; persistence
-//! across restarts (generations live in memory).
+//! across restarts of the instance that holds an upstream (its answer ends with an error).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
