@@ -151,6 +151,28 @@ impl App {
         names
     }
 
+    /// Starts a generation for a client at `ip` within its limits (this instance's, and with a
+    /// shared store all instances'), and shares it when there is a store.
+    pub async fn begin(
+        self: &Arc<Self>,
+        source: Source,
+        prompt: Prompt,
+        owner: String,
+        ip: std::net::IpAddr,
+    ) -> Result<Arc<Generation>, ApiError> {
+        let permit = self.streams.acquire(ip)?;
+        let Some(store) = &self.store else { return self.start(source, prompt, owner, permit) };
+        let limit = self.config.limits.per_ip_streams;
+        let Some(slot) = store.take_slot(ip, limit).await? else { return Err(limits::too_many_streams(ip, limit)) };
+        let gen = self.start(source, prompt, owner, permit)?;
+        if let Err(e) = store.begin(&gen).await {
+            gen.cancel("store_unavailable");
+            return Err(e);
+        }
+        store.mirror(gen.clone(), Some(slot));
+        Ok(gen)
+    }
+
     /// Starts a generation: registers it and spawns the task that feeds it.
     pub fn start(
         self: &Arc<Self>,
