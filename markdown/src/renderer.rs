@@ -258,7 +258,14 @@ impl MarkdownRenderer {
                 && !region.trim_start().starts_with('<')
                 && !region[..ls].contains("]:");
             self.work += ls;
-            if !last && blank_between && plain && !self.open.is_empty() && starts_for_good(region, ls) {
+            // After a blank line nothing joins a paragraph, heading, rule or table: only a
+            // list (a later item, indented content) or a quote's content might.
+            let closed = ls + self.open_start > from
+                && !self.open.iter().any(|b| {
+                    matches!(b.first(), Some(Node::Element(e))
+                    if matches!(e.name, "ul" | "ol") || e.class.ends_with("blockquote"))
+                });
+            if !last && blank_between && plain && !self.open.is_empty() && (closed || starts_for_good(region, ls)) {
                 for b in std::mem::take(&mut self.open) {
                     Self::add_links(&mut patch, self.done.len(), &b);
                     self.done.push(b);
