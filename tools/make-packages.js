@@ -56,7 +56,9 @@ async function bundle(entry, format, extra) {
         bundle: true,
         write: false,
         format,
-        platform: 'neutral',
+        // For CommonJS, 'node' only adds esbuild's `0 && (module.exports = {...})` line, which
+        // lets Node's `import` of these files see their named exports (are-the-types-wrong).
+        platform: format === 'cjs' ? 'node' : 'neutral',
         target: 'es2017',
         charset: 'utf8',
         legalComments: 'none',
