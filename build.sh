@@ -56,8 +56,8 @@ wasm_opt() { node tools/node_modules/binaryen/bin/wasm-opt "$@"; }
 
 ensure_test_tools() {
   apt_install chromium chromium-driver
-  # The relay's shared-store tests start redis-server on a loopback port.
-  apt_install redis-server
+  # The relay's shared-store tests start redis-server and nginx on loopback ports.
+  apt_install redis-server nginx
   if ! command -v wasm-pack >/dev/null; then
     log "installing wasm-pack"
     cargo install wasm-pack --version 0.15.1
@@ -84,8 +84,9 @@ ensure_node_modules() {
 ensure_framework_deps() {
   # tests/frameworks: the real toolchains the package is built with (Taro, uni-app, webpack,
   # Vite, miniprogram-ci, TypeScript with the official typings), each project with its own
-  # lockfile, installed once and reused while package.json and the lockfile are unchanged.
-  local dir stamp
+  # lockfile, installed once (the three at once: mostly waiting on the registry) and reused
+  # while package.json and the lockfile are unchanged.
+  local dir stamp pids=() dirs=()
   for dir in tools taro uniapp; do
     dir=tests/frameworks/$dir
     stamp=$dir/node_modules/.chunkwise-stamp
@@ -93,9 +94,13 @@ ensure_framework_deps() {
       log "installing framework test dependencies: $dir (npm)"
       # `npm install --no-save` installs what the lockfile pins like `npm ci`, but tolerates
       # Taro 4.2.1's optional @tarojs/binding-darwin-* packages, which were never published.
-      (cd $dir && rm -rf node_modules && npm install --no-save --no-audit --no-fund --loglevel=error)
-      touch "$stamp"
+      (cd $dir && rm -rf node_modules && npm install --no-save --no-audit --no-fund --loglevel=error && touch node_modules/.chunkwise-stamp) &
+      pids+=($!) dirs+=("$dir")
     fi
+  done
+  local i
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { echo "installing ${dirs[$i]} failed" >&2; return 1; }
   done
 }
 
@@ -222,6 +227,8 @@ EOF
     build
     ensure_node_modules
     node bench/decoder.js
+    ensure_jsc
+    node bench/decoder-jsc.js
     node bench/markdown.js
     node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi

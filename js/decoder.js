@@ -153,17 +153,6 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
   },
 });
 
-/** The answer's id as the provider's first message gives it (null until known): OpenAI's chunk
- * `id`, Responses' `response.id`, Anthropic's `message.id`, Gemini's `responseId`. */
-Object.defineProperty(StreamDecoder.prototype, 'responseId', {
-  get: function () {
-    var lenPlusOne = this._live().response_id();
-    if (lenPlusOne === 0) return null;
-    heap.refresh();
-    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
-  },
-});
-
 /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
 Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   get: function () {
@@ -173,23 +162,36 @@ Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   },
 });
 
+/** The id of the answer once the provider's messages gave it (OpenAI's chunk `id`, the
+ * Responses API's `response.id`, Anthropic's `message.id`, Gemini's `responseId`, Dify's
+ * `message_id`; a relay's generation id), else null. */
+Object.defineProperty(StreamDecoder.prototype, 'responseId', {
+  get: function () {
+    var lenPlusOne = this._live().response_id();
+    if (lenPlusOne === 0) return null;
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
+  },
+});
+
 /**
- * A provider's error body (the bytes of a non-2xx response) as {type, message, code}, or null
- * when it is none of the shapes src/error_body.rs reads. `type` is null when the body has none;
- * `code` is the body's value (a string or a number).
+ * Reads the error body a provider answered with instead of a stream (OpenAI, Anthropic,
+ * Gemini, DashScope, Dify, Ollama shapes): {type, message, code}, or null when the body is
+ * not one (an HTML page from a proxy, an empty body). `type` is null when the provider named
+ * none; `code` is the provider's code value (a string or a number) or null.
  */
 export function readErrorBody(body) {
-  if (glue === null) throw notLoaded('error body reader');
+  if (glue === null) throw notLoaded('readErrorBody call');
   var r = glue.read_error_body(toBytes(body));
   if (r.length === 0) return null;
-  var typeLen = r[1] === 0 ? 0 : r[1] - 1;
-  var codeLen = r[3] === 0 ? 0 : r[3] - 1;
+  var type = r[1] === 0 ? 0 : r[1] - 1;
+  var code = r[3] === 0 ? 0 : r[3] - 1;
   heap.refresh();
-  var all = heap.readString(r[0], typeLen + r[2] + codeLen);
+  var all = heap.readString(r[0], type + r[2] + code);
   return {
-    type: r[1] === 0 ? null : all.slice(0, typeLen),
-    message: all.slice(typeLen, typeLen + r[2]),
-    code: r[3] === 0 ? null : parseJson(all.slice(typeLen + r[2])),
+    type: r[1] === 0 ? null : all.slice(0, type),
+    message: all.slice(type, type + r[2]),
+    code: r[3] === 0 ? null : parseJson(all.slice(type + r[2])),
   };
 }
 

@@ -5,7 +5,7 @@ use chunkwise::json::write_str;
 
 use crate::nodes::{self, Element, Node};
 
-/// The changes of one [`MarkdownRenderer::append`] or [`MarkdownRenderer::finish`].
+/// The changes of one [`crate::MarkdownRenderer::append`] or [`crate::MarkdownRenderer::finish`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Patch {
     /// Changed blocks, in index order (usually one: the last).

@@ -39,7 +39,6 @@ pub mod metrics;
 pub mod routes;
 pub mod store;
 pub mod upstream;
-pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -184,9 +183,6 @@ impl App {
             self.metrics.clone(),
         ));
         self.registry.insert(gen.clone());
-        if let Some(store) = &self.store {
-            store.mirror(gen.clone());
-        }
         self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_generations.fetch_add(1, Ordering::Relaxed);
         let (app, g) = (self.clone(), gen.clone());

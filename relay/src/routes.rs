@@ -105,12 +105,20 @@ pub async fn completions(
     let prompt = req.validate(&app.config.limits)?;
     let source = app.resolve_model(&req.model)?;
     let permit = app.streams.acquire(ip)?;
+    let slot = match &app.store {
+        Some(store) => match store.take_slot(ip, app.config.limits.per_ip_streams).await? {
+            Some(slot) => Some(slot),
+            None => return Err(crate::limits::too_many_streams(ip, app.config.limits.per_ip_streams)),
+        },
+        None => None,
+    };
     let gen = app.start(source, prompt, owner.0, permit)?;
     if let Some(store) = &app.store {
         if let Err(e) = store.begin(&gen).await {
             gen.cancel("store_unavailable");
             return Err(e);
         }
+        store.mirror(gen.clone(), slot);
     }
     let attachment = gen.attach().with_grace(app.grace());
     // Until the first byte goes out, only the socket tells that the client left.
@@ -252,7 +260,22 @@ pub async fn rate_limit(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Err(e) = app.rate.check(ip) {
+    // With a shared store the bucket is shared by all instances; if the store is unreachable
+    // this instance's own bucket still holds.
+    let limits = &app.config.limits;
+    let shared = match &app.store {
+        Some(store) if limits.per_ip_per_minute > 0 => {
+            store.take_token(ip, limits.per_ip_per_minute, limits.per_ip_burst).await.ok()
+        }
+        _ => None,
+    };
+    let checked = match shared {
+        _ if app.config.limits.per_ip_per_minute == 0 => Ok(()),
+        Some(None) => Ok(()),
+        Some(Some(wait)) => Err(app.rate.refusal(ip, wait)),
+        None => app.rate.check(ip),
+    };
+    if let Err(e) = checked {
         app.metrics.count_error(&e.code);
         return Err(e);
     }

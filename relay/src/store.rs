@@ -27,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
@@ -40,6 +40,66 @@ use crate::generation::{chunk_head, render_sse, Generation, Kind};
 /// How long a lease lives without renewal: a holder that died is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(3);
 const CANCEL_CHANNEL: &str = "cw:cancel";
+
+/// The per-IP token bucket, shared: `KEYS[1]` a hash (tokens, at), `ARGV` now (ms), refill
+/// per ms, burst, expiry (ms). Returns `{1, tokens}` when a token was taken, `{0, tokens}` not.
+const TAKE_TOKEN: &str = r"
+local b = redis.call('HMGET', KEYS[1], 't', 'at')
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+if now > at then t = math.min(burst, t + (now - at) * rate) end
+local ok = 0
+if t >= 1 then t = t - 1; ok = 1 end
+redis.call('HSET', KEYS[1], 't', tostring(t), 'at', tostring(math.max(now, at)))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {ok, tostring(t)}
+";
+
+/// The per-IP count of running answers, shared: `KEYS[1]` a sorted set of slots scored by
+/// their lease's end; `ARGV` now (ms), limit, slot, lease end. Lapsed slots (an instance that
+/// died) are dropped first. Returns 1 when the slot was added, 0 at the limit.
+const TAKE_SLOT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(ARGV[4]) - tonumber(ARGV[1])))
+return 1
+";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// One running answer of one IP in the shared count; released when dropped (and lapsing by
+/// itself if this instance dies).
+pub struct Slot {
+    store: Arc<RedisStore>,
+    key: String,
+    member: String,
+}
+
+impl Slot {
+    fn renew(&self, pipe: &mut redis::Pipeline) {
+        let end = now_ms() + LEASE.as_millis() as u64;
+        pipe.cmd("ZADD").arg(&self.key).arg("XX").arg(end).arg(&self.member).ignore();
+        pipe.cmd("PEXPIRE").arg(&self.key).arg(LEASE.as_millis() as u64).ignore();
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (store, key, member) =
+            (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.member));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZREM").arg(&key).arg(&member).ignore();
+                let _ = store.run::<()>(&pipe).await;
+            });
+        }
+    }
+}
 
 pub struct RedisStore {
     client: redis::Client,
@@ -138,6 +198,46 @@ impl RedisStore {
         format!("cw:g:{id}:lease")
     }
 
+    /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
+    /// `Ok(Some(seconds))` to wait when not.
+    pub async fn take_token(&self, ip: std::net::IpAddr, per_minute: u32, burst: u32) -> Result<Option<u64>, ApiError> {
+        let per_ms = per_minute as f64 / 60_000.0;
+        let full_ms = ((burst as f64 / per_ms.max(1e-9)) as u64).clamp(1000, 3_600_000);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(TAKE_TOKEN)
+            .arg(1)
+            .arg(format!("cw:rate:{ip}"))
+            .arg(now_ms())
+            .arg(per_ms)
+            .arg(burst)
+            .arg(full_ms);
+        let ((ok, tokens),): ((i64, String),) = self.run(&pipe).await?;
+        if ok == 1 {
+            return Ok(None);
+        }
+        let tokens: f64 = tokens.parse().unwrap_or(0.0);
+        Ok(Some((((1.0 - tokens) / per_ms.max(1e-9)) / 1000.0).ceil().max(1.0) as u64))
+    }
+
+    /// A slot among `ip`'s running answers on all instances, or `None` at `limit`.
+    pub async fn take_slot(self: &Arc<Self>, ip: std::net::IpAddr, limit: usize) -> Result<Option<Slot>, ApiError> {
+        let key = format!("cw:streams:{ip}");
+        let member = crate::generation::new_id();
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(TAKE_SLOT)
+            .arg(1)
+            .arg(&key)
+            .arg(now)
+            .arg(limit)
+            .arg(&member)
+            .arg(now + LEASE.as_millis() as u64);
+        let (taken,): (i64,) = self.run(&pipe).await?;
+        Ok((taken == 1).then(|| Slot { store: self.clone(), key, member }))
+    }
+
     /// Records a new generation (its metadata and lease) before its answer starts; an error
     /// means the store is unreachable and the request is refused with 503.
     pub async fn begin(&self, gen: &Generation) -> Result<(), ApiError> {
@@ -159,7 +259,7 @@ impl RedisStore {
 
     /// Mirrors a local generation into Redis until it ends: every event as it is logged,
     /// renewing the lease every second.
-    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>) {
+    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slot: Option<Slot>) {
         let store = self.clone();
         tokio::spawn(async move {
             let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
@@ -199,6 +299,9 @@ impl RedisStore {
                     pipe.del(&lease).ignore();
                 } else {
                     pipe.cmd("SET").arg(&lease).arg(&store.instance).arg("PX").arg(lease_ms).ignore();
+                    if let Some(slot) = &slot {
+                        slot.renew(&mut pipe);
+                    }
                 }
                 pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore();
                 // A lost write is not retried: readers elsewhere then see the lease lapse and
@@ -347,7 +450,7 @@ impl Remote {
             return None;
         }
         loop {
-            let mut out = BytesMut::new();
+            let mut out = String::new();
             let read: Result<StreamReadReply, _> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(512)
@@ -380,7 +483,7 @@ impl Remote {
             }
             if !out.is_empty() {
                 self.idle = Duration::ZERO;
-                return Some((Ok(out.freeze()), self));
+                return Some((Ok(Bytes::from(out)), self));
             }
             // Nothing new: is anyone still producing?
             let alive: bool = redis::cmd("EXISTS").arg(&self.lease).query_async(&mut self.con).await.unwrap_or(true);
@@ -411,11 +514,11 @@ impl Remote {
     /// An error event, then a finish and `[DONE]`, numbered on from the last event sent.
     fn end_with(&mut self, code: &str, message: &str) -> Bytes {
         let error = ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "server_error", code, message);
-        let mut out = BytesMut::new();
+        let mut out = String::new();
         render_sse(&self.head, self.last + 1, Kind::Error, &error.body(), &mut out);
         render_sse(&self.head, self.last + 2, Kind::Finish, "error", &mut out);
         render_sse(&self.head, self.last + 3, Kind::Done, "", &mut out);
         self.done = true;
-        out.freeze()
+        Bytes::from(out)
     }
 }

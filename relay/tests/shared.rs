@@ -1,6 +1,7 @@
-//! Generations shared through Redis: resume and stop from another instance, and the death of
-//! the instance that holds the upstream. Each test starts its own `redis-server` on a loopback
-//! port (Debian's package, installed by `build.sh`).
+//! Generations shared through Redis: resume and stop from another instance, three instances
+//! behind nginx round-robin, the death of the instance that holds the upstream, and Redis
+//! lost and back. Each test starts its own `redis-server` (and nginx) on loopback ports
+//! (Debian's packages, installed by `build.sh`).
 
 mod common;
 
@@ -273,4 +274,174 @@ async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recov
     assert_eq!(remote.status(), 200);
     let mut remote = Sse::new(remote);
     assert_eq!(remote.next().await.unwrap().id, "4");
+}
+
+struct Nginx {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// nginx on a loopback port, round-robin over `backends` with no stickiness, not buffering.
+async fn nginx(backends: &[String]) -> (Nginx, String) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("relay-nginx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let servers: String =
+        backends.iter().map(|b| format!("    server {};\n", b.trim_start_matches("http://"))).collect();
+    let d = dir.display();
+    let conf = format!(
+        "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
+         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n\
+         proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+         scgi_temp_path {d}/tmp/scgi;\n  upstream relays {{\n{servers}  }}\n  server {{\n    listen 127.0.0.1:{port};\n\
+         location / {{\n      proxy_pass http://relays;\n      proxy_buffering off;\n      proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\";\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+         proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (apt-get install nginx; ./build.sh test installs it)");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nginx did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (Nginx { child, dir }, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
+    let redis = redis().await;
+    let (script, expected) = numbered(120, 6);
+    let mock = Mock::start(script).await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let mut c = shared(&mock.url(), &redis);
+        // Behind a proxy: client IPs from X-Forwarded-For, and with a key, client tokens.
+        c.server.trust_forwarded_for = true;
+        c.auth.tokens = vec!["balanced-client-token".into()];
+        instances.push(relay(c).await);
+    }
+    let (_nginx, lb) = nginx(&instances).await;
+    let authed = |r: reqwest::RequestBuilder| r.bearer_auth("balanced-client-token");
+    for round in 0..3u64 {
+        let resp =
+            authed(client().post(format!("{lb}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+        let mut rng = fastrand::Rng::with_seed(round);
+        let mut got: Vec<Ev> = Vec::new();
+        let mut sse = Sse::new(resp);
+        let mut cuts = 0;
+        loop {
+            let mut ended = false;
+            for _ in 0..rng.usize(1..25) {
+                match sse.next().await {
+                    Some(e) => got.push(e),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
+                break;
+            }
+            drop(sse);
+            cuts += 1;
+            let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
+            let resp = authed(client().get(format!("{lb}/v1/chat/stream/{id}?after={after}"))).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "resume after {after} through the balancer");
+            sse = Sse::new(resp);
+        }
+        assert!(cuts >= 3, "{cuts}");
+        assert_sequential(&got, 1);
+        assert_eq!(content(&got), expected, "round {round}");
+    }
+
+    // A cancel through the balancer reaches whichever instance holds the upstream.
+    let (script, _) = numbered(500, 20);
+    let slow = Mock::start(script).await;
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let mut c = shared(&slow.url(), &redis);
+        c.server.trust_forwarded_for = true;
+        c.auth.tokens = vec!["balanced-client-token".into()];
+        holders.push(relay(c).await);
+    }
+    let (_nginx2, lb2) = nginx(&holders).await;
+    let resp =
+        authed(client().post(format!("{lb2}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    sse.next().await.unwrap();
+    for _ in 0..3 {
+        // Round-robin: one of these three lands on the holder, the others publish.
+        let cancel = authed(client().post(format!("{lb2}/v1/chat/stream/{id}/cancel"))).send().await.unwrap();
+        assert_eq!(cancel.status(), 200);
+    }
+    let closed = slow.wait_for(0, Duration::from_secs(1), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "the upstream is still open after cancels through the balancer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_limits_hold_across_instances() {
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.limits.per_ip_per_minute = 20;
+    c.limits.per_ip_burst = 20;
+    c.limits.per_ip_streams = 4;
+    c.demo.token_ms = 30;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    // Each instance alone would allow 20 and 4: together they allow 20 requests and 4 answers.
+    let mut streams = Vec::new();
+    let mut refused = 0;
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+        match resp.status().as_u16() {
+            200 => streams.push(resp),
+            429 => {
+                let v: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(v["error"]["code"], "too_many_streams");
+                refused += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!((streams.len(), refused), (4, 2));
+    // A finished answer frees its slot on every instance.
+    let first = streams.remove(0);
+    let id = first.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    client().post(format!("{a}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(post(&b, "/v1/chat/completions", &chat("hi", true)).await.status(), 200);
+    drop(streams);
+
+    let mut limited = 0;
+    for i in 0..30 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        limited += (client().get(format!("{base}/v1/models")).send().await.unwrap().status() == 429) as usize;
+    }
+    // 8 requests above were counted too: 38 in all against a bucket of 20.
+    assert!(limited >= 15, "only {limited} of 30 limited");
 }

@@ -28,10 +28,10 @@ use tokio::task::AbortHandle;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::usage::Usage;
+use chunkwise::usage::Usage;
 pub use log::Kind;
 use log::Log;
-pub use output::{chunk_head, render_sse, write_json_str, Render};
+pub use output::{chunk_head, render_sse, Render};
 pub use registry::{new_id, Registry};
 
 pub struct Generation {
@@ -156,8 +156,8 @@ impl Generation {
                 log.push(Kind::Role, "", max);
             }
             log.push(Kind::Finish, finish_reason, max);
-            let usage = usage.unwrap_or(Usage { prompt: None, completion: Some(log.deltas), total: None });
-            log.push(Kind::Usage, &usage.to_json(), max);
+            let usage = usage.unwrap_or(Usage { completion: Some(log.deltas), ..Usage::default() });
+            log.push(Kind::Usage, &usage.to_openai_json(), max);
             log.push(Kind::Done, "", max);
             log.finished = true;
             log.finished_at = Some(Instant::now());
@@ -320,16 +320,18 @@ impl Generation {
             ));
         }
         let end = log.end_seq();
+        let mut sse = String::new();
         while *next < end {
             let i = (*next - log.first_seq) as usize;
             let kind = log.entries[i].kind;
             let payload = log.payload(i);
             match render {
-                Render::Sse => output::render_sse(&self.chunk_head, *next, kind, payload, out),
+                Render::Sse => output::render_sse(&self.chunk_head, *next, kind, payload, &mut sse),
                 Render::Text => output::render_text(kind, payload, skip, out),
             }
             *next += 1;
         }
+        out.extend_from_slice(sse.as_bytes());
         Ok(log.finished)
     }
 
