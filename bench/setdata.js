@@ -218,7 +218,7 @@ async function main() {
     readme,
     parts16: readme.replace('body: {', 'partLength: 16, body: {'),
     markdown: markdownPage({}),
-    children: markdownPage({ patches: 'children' }),
+    blocks: markdownPage({ patches: 'blocks' }),
   });
   try {
     const rows = [];
@@ -226,12 +226,12 @@ async function main() {
       ['whole', 'whole text per tick (the README example before)'],
       ['readme', 'README example (view.setData: text parts of 32)'],
       ['parts16', 'README example with partLength: 16'],
-      ['markdown', 'streamChat + MarkdownRenderer() (view.setData: blocks)'],
-      ['children', "streamChat + MarkdownRenderer({patches: 'children'})"],
+      ['markdown', 'streamChat + MarkdownRenderer() (view.setData: its patches)'],
+      ['blocks', "streamChat + MarkdownRenderer({patches: 'blocks'})"],
     ];
     for (const [name, label] of pages) {
       const r = await runPage(dir, name, false);
-      if (!['markdown', 'children'].includes(name) && r.shown !== ANSWER) throw new Error(`${name}: the page does not show the answer`);
+      if (!['markdown', 'blocks'].includes(name) && r.shown !== ANSWER) throw new Error(`${name}: the page does not show the answer`);
       rows.push({ label, ...r });
     }
     const demo = preparePackage(path.join(ROOT, 'miniprogram-demo'));

@@ -666,11 +666,19 @@ test('view.setData: applying every update rebuilds the answer and reasoning as b
     assert.equal(m.reasoningParts.join(''), think, 'the parts join to the reasoning');
     assert.equal(m.status, 'done');
     const n = partLength || 32;
+    // Parts end at grapheme boundaries (Intl.Segmenter, an independent oracle): no flag, ZWJ
+    // sequence or combining mark is split across two text nodes, paced or not.
+    for (const [text, parts] of [[long, m.textParts], [think, m.reasoningParts]]) {
+      const boundaries = new Set([0]);
+      for (const { index, segment } of new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(text)) boundaries.add(index + segment.length);
+      let end = 0;
+      for (const part of parts) assert.ok(boundaries.has((end += part.length)), `a part ends inside a grapheme at ${end}: ${JSON.stringify(text.slice(end - 4, end + 4))}`);
+    }
     for (const part of m.textParts.concat(m.reasoningParts)) {
-      assert.ok(part.length <= n + 16, `a part of ${part.length} units (bound ${n}, plus one emoji sequence)`);
+      assert.ok(part.length < 2 * n + 16, `a part of ${part.length} units (bound 2 × ${n}, plus one emoji sequence)`);
       assert.ok(!/^[\udc00-\udfff\u200d\ufe0f]/.test(part) && !/[\ud800-\udbff\u200d]$/.test(part), `a part splits a character: ${JSON.stringify(part.slice(0, 4))}…${JSON.stringify(part.slice(-4))}`);
     }
-    if (pace !== false) assert.ok(tickMax <= 2 * (n + 16) * 3 + 10, `a small tick's text is at most two parts: ${tickMax} bytes`);
+    if (pace !== false) assert.ok(tickMax <= 2 * (2 * n + 16) * 3 + 10, `a small tick's text is at most two parts: ${tickMax} bytes`);
     // task.view() gives everything so far (a page redrawing the message).
     const redraw = applySetData({}, task.view().setData(''));
     assert.equal(redraw.textParts.join(''), long);

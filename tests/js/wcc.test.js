@@ -202,6 +202,7 @@ test('the chat page renders the expected tree for sample states', { skip: !onLin
   const answers = findAll(tree, hasClass('answer'));
   assert.deepEqual(answers.map((n) => n.tag), ['wx-chunkwise-markdown']);
   assert.deepEqual(answers.map((n) => n.attr.id), ['md-m2'], 'the id the page selects it by');
+  assert.equal(answers[0].attr.done, false, 'not final while streaming');
   assert.equal(findAll(tree, hasClass('cursor')).length, 1, 'the typing cursor');
   assert.equal(findAll(tree, hasClass('stop')).length, 1);
   assert.equal(findAll(tree, hasClass('send')).length, 0);
