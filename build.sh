@@ -56,6 +56,8 @@ wasm_opt() { node tools/node_modules/binaryen/bin/wasm-opt "$@"; }
 
 ensure_test_tools() {
   apt_install chromium chromium-driver
+  # The relay's shared-store tests start redis-server and nginx on loopback ports.
+  apt_install redis-server nginx
   if ! command -v wasm-pack >/dev/null; then
     log "installing wasm-pack"
     cargo install wasm-pack --version 0.15.1
@@ -225,6 +227,8 @@ EOF
     build
     ensure_node_modules
     node bench/decoder.js
+    ensure_jsc
+    node bench/decoder-jsc.js
     node bench/markdown.js
     node bench/setdata.js
     if [ "${RELAY_BENCH:-0}" = 1 ]; then bash bench/relay/run.sh; fi

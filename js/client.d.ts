@@ -1,4 +1,4 @@
-// Type declarations of chunkwise's client helper (js/client.js): streamChat and fetchRequest.
+// Type declarations of chunkwise's client helper (js/client/): streamChat and fetchRequest.
 // The same for the mini-program, browser and Node builds.
 
 import type { Format, PaceOptions, StreamErrorInfo } from './index.js';

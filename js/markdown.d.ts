@@ -37,7 +37,7 @@ export interface Patch {
 }
 
 export interface MarkdownRendererOptions {
-  /** 'blocks' (default): every changed block whole. 'children': only the changed children (fewer bytes); apply with dataFor(). */
+  /** 'children' (default): only the changed children, apply with dataFor(). 'blocks': every changed block whole (bytes grow with the block). */
   patches?: 'blocks' | 'children';
   /** Highlight fenced code (JS/TS, Python, Java, Go, Rust, C/C++, JSON, Bash, SQL, HTML/CSS). Default true. */
   highlight?: boolean;

@@ -1,5 +1,5 @@
 // MarkdownRenderer: streaming Markdown to <rich-text> nodes, over the Markdown wasm module's
-// surface (src/wasm_markdown.rs). Each package's markdown entry (js/targets/) loads that
+// surface (markdown/src/wasm.rs). Each package's markdown entry (js/targets/) loads that
 // module and calls `bindMarkdown(glue)`.
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
@@ -15,16 +15,17 @@ export function bindMarkdown(loadedGlue) {
 /**
  * Renders a growing Markdown message into rich-text nodes, block by block.
  * @param {{patches?: 'blocks' | 'children', highlight?: boolean, autolink?: boolean}} [options]
- *   patches: 'blocks' (default) sends every changed block whole, as
- *   `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})` expects; 'children' sends only
- *   the changed children below `b.path`, far fewer bytes for long blocks (use `dataFor`).
+ *   patches: 'children' (default) sends only the changed children below `b.path` (apply with
+ *   `dataFor`): an append costs what it adds, however long its block; 'blocks' sends every
+ *   changed block whole, as `setData({['msgs[3].blocks[' + b.index + ']']: b.nodes})`
+ *   expects (bytes grow with the block: quadratic for a long code block or table).
  */
 export function MarkdownRenderer(options) {
   if (!(this instanceof MarkdownRenderer)) throw new TypeError("chunkwise: use 'new MarkdownRenderer(options)'");
   if (glue === null) throw notLoaded('MarkdownRenderer');
   options = options === undefined ? {} : options;
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: MarkdownRenderer options must be an object');
-  var patches = options.patches === undefined ? 'blocks' : options.patches;
+  var patches = options.patches === undefined ? 'children' : options.patches;
   if (patches !== 'blocks' && patches !== 'children') {
     throw new Error("chunkwise: option patches must be 'blocks' or 'children', got " + JSON.stringify(patches));
   }

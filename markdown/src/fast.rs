@@ -3,7 +3,7 @@
 use crate::heal;
 use crate::highlight;
 use crate::nodes::{node_at, Element, Node};
-use crate::patch::{BlockPatch, Patch};
+use crate::patch::{self, BlockPatch, Patch};
 use crate::renderer::MarkdownRenderer;
 
 /// What an append can do without parsing.
@@ -183,16 +183,20 @@ impl MarkdownRenderer {
                 let Some(Node::Element(ln)) = code.children.get_mut(node) else {
                     return None;
                 };
+                // only the text of the token that grew goes to the page
+                let mut tok_path = path.clone();
+                tok_path.extend([node, ln.children.len().checked_sub(1)?]);
                 let Some(Node::Element(tok)) = ln.children.last_mut() else {
                     return None;
                 };
+                let at = tok.children.len().checked_sub(1)?;
                 let Some(Node::Text(t)) = tok.children.last_mut() else {
                     return None;
                 };
                 t.push_str(text);
                 line.push_str(text);
-                let nodes = vec![Node::Element(ln.clone())];
-                let patch = BlockPatch { index, path: path.clone(), start: node, nodes, links: None };
+                let nodes = vec![Node::Text(t.clone())];
+                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None };
                 self.fast =
                     Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
                 Some(Patch { blocks: vec![patch], count: index + 1 })
@@ -227,8 +231,8 @@ impl MarkdownRenderer {
                 let Some(Node::Element(code)) = node_at(block, &path) else {
                     return None;
                 };
-                code.children.truncate(node);
                 let start = node;
+                let old_tail = code.children.split_off(start);
                 let mut work = 0;
                 let mut open = None;
                 for (i, piece) in probe.split_inclusive('\n').enumerate() {
@@ -288,13 +292,16 @@ impl MarkdownRenderer {
                 }
                 self.work += work;
                 line = probe.rsplit_once('\n').map_or(probe.clone(), |(_, l)| l.to_string());
-                let nodes = code.children[start..].to_vec();
-                let patch = BlockPatch { index, path: path.clone(), start, nodes, links: None };
+                // The page gets what changed from the old lines: usually the last token of
+                // the last line, not the line.
+                let new_tail = code.children.split_off(start);
+                code.children.extend(old_tail);
+                let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
                     None => Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open },
                 };
-                Some(Patch { blocks: vec![patch], count: index + 1 })
+                Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
             }
         }
     }

@@ -14,6 +14,8 @@
 
 use std::fmt::Write as _;
 
+use chunkwise::json::write_str;
+
 /// One rich-text node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
@@ -66,21 +68,21 @@ impl Node {
         match self {
             Node::Text(t) | Node::Html(t) => {
                 out.push_str("{\"type\":\"text\",\"text\":");
-                json_string(t, true, out);
+                text_json(t, out);
                 out.push('}');
             }
             Node::Element(e) => {
                 out.push_str("{\"name\":\"");
                 out.push_str(e.name);
                 out.push_str("\",\"attrs\":{\"class\":");
-                json_string(&e.class, false, out);
+                write_str(out, &e.class);
                 if !e.style.is_empty() {
                     out.push_str(",\"style\":");
-                    json_string(&e.style, false, out);
+                    write_str(out, &e.style);
                 }
                 for (k, v) in &e.attrs {
                     let _ = write!(out, ",\"{k}\":");
-                    json_string(v, false, out);
+                    write_str(out, v);
                 }
                 out.push('}');
                 // An element that may get children has the array even while empty: a page
@@ -199,7 +201,7 @@ pub fn write_json_array(nodes: &[Node], out: &mut String) {
 pub fn write_block_json(nodes: &[Node], out: &mut String) {
     if nodes.iter().any(Node::has_html) {
         let html = nodes_to_html(nodes);
-        json_string(&html, false, out);
+        write_str(out, &html);
     } else {
         write_json_array(nodes, out);
     }
@@ -214,32 +216,14 @@ pub fn nodes_to_html(nodes: &[Node]) -> String {
     s
 }
 
-/// Writes `s` as a JSON string. `amp`: also escape `&` as `&amp;` (for rich-text text nodes,
-/// which decode entities).
-pub(crate) fn json_string(s: &str, amp: bool, out: &mut String) {
-    out.push('"');
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            b'&' if amp => "&amp;",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[last..i]);
-        if rep.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(rep);
-        }
-        last = i + 1;
+/// Writes a rich-text text node's text as a JSON string: `&` as `&amp;`, since rich-text
+/// decodes entities in text nodes.
+fn text_json(t: &str, out: &mut String) {
+    if t.contains('&') {
+        write_str(out, &t.replace('&', "&amp;"));
+    } else {
+        write_str(out, t);
     }
-    out.push_str(&s[last..]);
-    out.push('"');
 }
 
 fn escape_html(s: &str, attr: bool, out: &mut String) {

@@ -1,9 +1,11 @@
 //! What a page is sent: the changes of one append, as `setData` entries or JSON, and the
 //! one step that turns a changed node list into such a change (`splice`).
 
+use chunkwise::json::write_str;
+
 use crate::nodes::{self, Element, Node};
 
-/// The changes of one [`MarkdownRenderer::append`] or [`MarkdownRenderer::finish`].
+/// The changes of one [`crate::MarkdownRenderer::append`] or [`crate::MarkdownRenderer::finish`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Patch {
     /// Changed blocks, in index order (usually one: the last).
@@ -48,7 +50,7 @@ impl BlockPatch {
         use std::fmt::Write as _;
         let mut key = format!("{prefix}[{}]", self.index);
         if self.is_whole() {
-            nodes::json_string(&key, false, out);
+            write_str(out, &key);
             out.push(':');
             nodes::write_block_json(&self.nodes, out);
         } else {
@@ -60,7 +62,7 @@ impl BlockPatch {
                 if j > 0 {
                     out.push(',');
                 }
-                nodes::json_string(&format!("{base}[{}]", self.start + j), false, out);
+                write_str(out, &format!("{base}[{}]", self.start + j));
                 out.push(':');
                 n.write_json(out);
             }
@@ -89,7 +91,7 @@ impl BlockPatch {
                 if i > 0 {
                     out.push(',');
                 }
-                nodes::json_string(l, false, out);
+                write_str(out, l);
             }
             out.push(']');
         }

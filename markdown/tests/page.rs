@@ -96,6 +96,29 @@ fn shrinks(old: &Value, new: &Value) -> bool {
     }
 }
 
+/// A JSON object's entries in document order (serde_json's `Map` sorts its keys).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a setData object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// The page: `{"blocks": [...]}` and the block count it shows.
 struct Page {
     data: Value,
@@ -145,8 +168,8 @@ impl Page {
             }
         }
         json.push('}');
-        let data: Map<String, Value> = serde_json::from_str(&json).map_err(|e| format!("{e}: {json}"))?;
         // JS objects keep insertion order, and setData applies keys in that order.
+        let Entries(data) = serde_json::from_str(&json).map_err(|e| format!("{e}: {json}"))?;
         for (k, v) in data {
             set(&mut self.data, &k, v)?;
         }

@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub allow_chaos: bool,
     /// Runtime worker threads; 0 means one per core.
     pub worker_threads: usize,
+    /// `redis://host:port/db`: share generations with other instances through Redis (empty:
+    /// generations live in this process only).
+    pub redis_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +197,7 @@ impl Default for ServerConfig {
             write_timeout_secs: 30,
             allow_chaos: false,
             worker_threads: 0,
+            redis_url: String::new(),
         }
     }
 }
@@ -319,6 +323,9 @@ impl Config {
         }
         if let Some(v) = get("RELAY_TRUST_FORWARDED_FOR") {
             self.server.trust_forwarded_for = flag(&v);
+        }
+        if let Some(v) = get("REDIS_URL") {
+            self.server.redis_url = v;
         }
         if let Some(v) = get("RELAY_ALLOW_CHAOS") {
             self.server.allow_chaos = flag(&v);

@@ -37,8 +37,8 @@ pub mod generation;
 pub mod limits;
 pub mod metrics;
 pub mod routes;
+pub mod store;
 pub mod upstream;
-pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -71,10 +71,29 @@ pub struct App {
     pub streams: Arc<StreamLimiter>,
     pub upstream: Option<Arc<Upstream>>,
     pub auth_required: bool,
+    /// Generations shared with other instances (`REDIS_URL`).
+    pub store: Option<Arc<store::RedisStore>>,
 }
 
 impl App {
+    /// The relay without a shared store (whatever `redis_url` says).
     pub fn new(config: Config) -> Result<Arc<App>, String> {
+        App::build(config, None)
+    }
+
+    /// The relay as configured: with `redis_url` set, connected to Redis (an unreachable
+    /// Redis is an error: the relay does not start half-shared).
+    pub async fn connect(config: Config) -> Result<Arc<App>, String> {
+        if config.server.redis_url.is_empty() {
+            return App::new(config);
+        }
+        let store = store::RedisStore::connect(&config.server.redis_url, config.generations.ttl_secs).await?;
+        let app = App::build(config, Some(store.clone()))?;
+        store.serve_cancels(Arc::downgrade(&app));
+        Ok(app)
+    }
+
+    fn build(config: Config, store: Option<Arc<store::RedisStore>>) -> Result<Arc<App>, String> {
         config.check_auth()?;
         error::register_secret(&config.upstream.api_key);
         error::register_secret(&config.auth.hmac_secret);
@@ -90,6 +109,7 @@ impl App {
             streams: StreamLimiter::new(config.limits.per_ip_streams),
             upstream,
             auth_required: config.auth_required(),
+            store,
             config,
         });
         spawn_sweeper(Arc::downgrade(&app));
@@ -183,10 +203,7 @@ impl App {
     pub fn owned_generation(&self, id: &str, owner: &Owner) -> Result<Arc<Generation>, ApiError> {
         match self.registry.get(id) {
             Some(g) if g.owner == owner.0 => Ok(g),
-            _ => Err(ApiError::not_found(
-                "generation_not_found",
-                format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"),
-            )),
+            _ => Err(generation_not_found(id)),
         }
     }
 
@@ -205,6 +222,14 @@ impl App {
         }
         None
     }
+}
+
+/// Unknown, expired, or another owner's: the answer does not say which.
+pub fn generation_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "generation_not_found",
+        format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"),
+    )
 }
 
 struct Running {
@@ -331,7 +356,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
 
 /// Starts the relay on an ephemeral loopback port in this runtime (for tests and tools).
 pub async fn spawn(config: Config) -> Result<(SocketAddr, Arc<App>), String> {
-    let app = App::new(config)?;
+    let app = App::connect(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(serve(listener, app.clone()));

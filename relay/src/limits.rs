@@ -76,7 +76,12 @@ impl RateLimiter {
             return Ok(());
         }
         let wait = ((1.0 - b.tokens) / self.per_sec).ceil() as u64;
-        Err(ApiError::too_many(
+        Err(self.refusal(ip, wait))
+    }
+
+    /// The 429 for `ip`, to retry in `wait` seconds.
+    pub fn refusal(&self, ip: IpAddr, wait: u64) -> ApiError {
+        ApiError::too_many(
             "rate_limited",
             wait,
             format!(
@@ -84,7 +89,7 @@ impl RateLimiter {
                 (self.per_sec * 60.0).round(),
                 self.burst
             ),
-        ))
+        )
     }
 
     /// Forgets buckets that have been full for a while.
@@ -116,15 +121,20 @@ impl StreamLimiter {
         let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= self.per_ip {
-            return Err(ApiError::too_many(
-                "too_many_streams",
-                5,
-                format!("{ip} already has {n} answers streaming, this relay's limit per client; wait for one to finish or cancel it"),
-            ));
+            return Err(too_many_streams(ip, self.per_ip));
         }
         *n += 1;
         Ok(StreamPermit { limiter: self.clone(), ip })
     }
+}
+
+/// The 429 for an IP at its limit of running answers.
+pub fn too_many_streams(ip: IpAddr, limit: usize) -> ApiError {
+    ApiError::too_many(
+        "too_many_streams",
+        5,
+        format!("{ip} already has {limit} answers streaming, this relay's limit per client; wait for one to finish or cancel it"),
+    )
 }
 
 impl std::fmt::Debug for StreamPermit {

@@ -85,7 +85,7 @@ fn run(config: Config) -> ExitCode {
             Some(dir) => format!("static files from {}", dir.display()),
             None => "no static files".to_string(),
         };
-        let app = match App::new(config) {
+        let app = match App::connect(config).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("chunkwise-relay: {e}");

@@ -58,6 +58,8 @@ const ERROR_CODES: &[&str] = &[
     "model_not_allowed",
     "not_found",
     "rate_limited",
+    "generation_lost",
+    "store_unavailable",
     "relay_busy",
     "too_many_messages",
     "too_many_streams",

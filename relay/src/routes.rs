@@ -55,6 +55,16 @@ fn generation_id(path: Result<Path<String>, PathRejection>) -> Result<String, Ap
 }
 
 impl StreamQuery {
+    /// The position to resume after: `after=`, else `Last-Event-ID`, else 0.
+    fn after(&self, headers: &HeaderMap) -> Result<u64, ApiError> {
+        let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        match (self.after.as_deref(), last_event_id) {
+            (Some(v), _) => parse_u64("after", v),
+            (None, Some(v)) if !v.trim().is_empty() => parse_u64("Last-Event-ID", v),
+            _ => Ok(0),
+        }
+    }
+
     fn render(&self) -> Result<Render, ApiError> {
         match self.format.as_deref() {
             None | Some("") | Some("sse") => Ok(Render::Sse),
@@ -95,7 +105,21 @@ pub async fn completions(
     let prompt = req.validate(&app.config.limits)?;
     let source = app.resolve_model(&req.model)?;
     let permit = app.streams.acquire(ip)?;
+    let slot = match &app.store {
+        Some(store) => match store.take_slot(ip, app.config.limits.per_ip_streams).await? {
+            Some(slot) => Some(slot),
+            None => return Err(crate::limits::too_many_streams(ip, app.config.limits.per_ip_streams)),
+        },
+        None => None,
+    };
     let gen = app.start(source, prompt, owner.0, permit)?;
+    if let Some(store) = &app.store {
+        if let Err(e) = store.begin(&gen).await {
+            gen.cancel("store_unavailable");
+            return Err(e);
+        }
+        store.mirror(gen.clone(), slot);
+    }
     let attachment = gen.attach().with_grace(app.grace());
     // Until the first byte goes out, only the socket tells that the client left.
     let gone = async {
@@ -134,27 +158,46 @@ pub async fn resume(
 ) -> Result<Response, ApiError> {
     let id = generation_id(path)?;
     let render = q.render()?;
-    let gen = app.owned_generation(&id, &owner)?;
+    let gen = match (app.owned_generation(&id, &owner), &app.store) {
+        (Ok(gen), _) => gen,
+        (Err(_), Some(store)) if render == Render::Sse => {
+            return remote_resume(&app, store, &id, &owner, q.after(&headers)?).await;
+        }
+        (Err(e), _) => return Err(e),
+    };
     let (next, skip) = match render {
         Render::Text => {
             let offset = q.offset.as_deref().map(|v| parse_u64("offset", v)).transpose()?.unwrap_or(0);
             gen.text_offset(offset)?
         }
-        Render::Sse => {
-            let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-            let after = match (q.after.as_deref(), last_event_id) {
-                (Some(v), _) => parse_u64("after", v)?,
-                (None, Some(v)) if !v.trim().is_empty() => parse_u64("Last-Event-ID", v)?,
-                _ => 0,
-            };
-            (gen.check_resume(after)?, 0)
-        }
+        Render::Sse => (gen.check_resume(q.after(&headers)?)?, 0),
     };
     let attachment = gen.attach().with_grace(app.grace());
     gen.started().await?;
     app.metrics.resumes_total.fetch_add(1, Relaxed);
     let chaos = q.chaos(&headers, &app, &gen);
     Ok(stream_response(&app, attachment, next, skip, render, chaos))
+}
+
+/// A resume of a generation that another instance holds, served from the shared store.
+async fn remote_resume(
+    app: &App,
+    store: &Arc<crate::store::RedisStore>,
+    id: &str,
+    owner: &Owner,
+    after: u64,
+) -> Result<Response, ApiError> {
+    let meta = match store.meta(id).await? {
+        Some(meta) if meta.owner == owner.0 => meta,
+        _ => return Err(crate::generation_not_found(id)),
+    };
+    store.check_resume(id, after).await?;
+    let heartbeat = Duration::from_secs(app.config.server.heartbeat_secs.max(1));
+    let body = Body::from_stream(store.stream(id, &meta, after, heartbeat).await?);
+    app.metrics.resumes_total.fetch_add(1, Relaxed);
+    let mut res = Response::new(body);
+    stream_headers(res.headers_mut(), Render::Sse, id);
+    Ok(res)
 }
 
 /// `POST /v1/chat/stream/{id}/cancel`
@@ -164,7 +207,21 @@ pub async fn cancel(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = generation_id(path)?;
-    let gen = app.owned_generation(&id, &owner)?;
+    let gen = match (app.owned_generation(&id, &owner), &app.store) {
+        (Ok(gen), _) => gen,
+        (Err(e), Some(store)) => {
+            // Held by another instance: it stops its upstream when it hears the cancel.
+            match store.meta(&id).await? {
+                Some(meta) if meta.owner == owner.0 => store.cancel(&id).await?,
+                _ => return Err(e),
+            }
+            return Ok(Json(
+                serde_json::json!({ "id": id, "object": "chat.completion.cancel", "status": "cancelled" }),
+            )
+            .into_response());
+        }
+        (Err(e), None) => return Err(e),
+    };
     let was_running = !gen.is_finished();
     gen.cancel("cancelled");
     let status = if was_running { "cancelled" } else { "finished" };
@@ -203,7 +260,22 @@ pub async fn rate_limit(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Err(e) = app.rate.check(ip) {
+    // With a shared store the bucket is shared by all instances; if the store is unreachable
+    // this instance's own bucket still holds.
+    let limits = &app.config.limits;
+    let shared = match &app.store {
+        Some(store) if limits.per_ip_per_minute > 0 => {
+            store.take_token(ip, limits.per_ip_per_minute, limits.per_ip_burst).await.ok()
+        }
+        _ => None,
+    };
+    let checked = match shared {
+        _ if app.config.limits.per_ip_per_minute == 0 => Ok(()),
+        Some(None) => Ok(()),
+        Some(Some(wait)) => Err(app.rate.refusal(ip, wait)),
+        None => app.rate.check(ip),
+    };
+    if let Err(e) = checked {
         app.metrics.count_error(&e.code);
         return Err(e);
     }
@@ -324,21 +396,24 @@ fn stream_response(app: &App, attachment: Attachment, next: u64, skip: usize, re
     app.metrics.open_streams.fetch_add(1, Relaxed);
     let stream = futures_util::stream::unfold(reader, Reader::next);
     let body = if chaos { Body::from_stream(crate::chaos::split(stream)) } else { Body::from_stream(stream) };
+    let mut res = Response::new(body);
+    stream_headers(res.headers_mut(), render, &gen.id);
+    res
+}
+
+fn stream_headers(h: &mut HeaderMap, render: Render, id: &str) {
     let content_type = match render {
         Render::Sse => "text/event-stream; charset=utf-8",
         Render::Text => "text/plain; charset=utf-8",
     };
-    let mut res = Response::new(body);
     // Room for ours and the CORS layer's, so the map is allocated once per stream.
-    *res.headers_mut() = HeaderMap::with_capacity(10);
-    let h = res.headers_mut();
+    *h = HeaderMap::with_capacity(10);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Ok(v) = HeaderValue::from_str(&gen.id) {
+    if let Ok(v) = HeaderValue::from_str(id) {
         h.insert("x-chunkwise-generation", v);
     }
-    res
 }
 
 /// One client connection reading a generation's log.

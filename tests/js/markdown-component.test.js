@@ -22,7 +22,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const DEMO = path.join(ROOT, 'miniprogram-demo');
 const COMPONENT = path.join(DEMO, 'components', 'chunkwise-markdown', 'chunkwise-markdown');
 const MP_MARKDOWN = path.join(DEMO, 'miniprogram_npm', 'chunkwise', 'markdown.js');
-const ANSWER = fs.readFileSync(path.join(DEMO, 'server', 'src', 'demo', 'answer.zh.md'), 'utf8');
+const ANSWER = fs.readFileSync(path.join(ROOT, 'relay', 'src', 'demo', 'answer.zh.md'), 'utf8');
 const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64';
 const md = require(path.join(ROOT, 'pkg', 'node', 'markdown.js'));
 

@@ -21,8 +21,8 @@ function corpus() {
   const add = (name, file) => {
     if (fs.existsSync(file)) out.push({ name, text: fs.readFileSync(file, 'utf8') });
   };
-  add('demo zh', path.join(ROOT, 'miniprogram-demo', 'server', 'src', 'demo', 'answer.zh.md'));
-  add('demo en', path.join(ROOT, 'miniprogram-demo', 'server', 'src', 'demo', 'answer.en.md'));
+  add('demo zh', path.join(ROOT, 'relay', 'src', 'demo', 'answer.zh.md'));
+  add('demo en', path.join(ROOT, 'relay', 'src', 'demo', 'answer.en.md'));
   add('bench zh', path.join(ROOT, 'bench', 'corpus', 'answer-zh.md'));
   add('bench en', path.join(ROOT, 'bench', 'corpus', 'answer-en.md'));
   const answers = path.join(ROOT, 'markdown', 'tests', 'fixtures', 'markdown_answers');

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::chat::Prompt;
 use crate::config::DemoConfig;
 use crate::generation::{Generation, Kind};
-use crate::usage::Usage;
+use chunkwise::usage::Usage;
 
 /// The model name that always selects the demo model.
 pub const MODEL: &str = "demo";
@@ -92,7 +92,10 @@ pub async fn run(gen: &Generation, prompt: &Prompt, cfg: &DemoConfig) {
         emitted += 1;
     }
     let prompt_tokens = (prompt.chars as u64).div_ceil(2).max(1);
-    gen.end(finish, Some(Usage { prompt: Some(prompt_tokens), completion: Some(emitted), total: None }));
+    gen.end(
+        finish,
+        Some(Usage { prompt: Some(prompt_tokens), completion: Some(emitted), total: None, reasoning: None }),
+    );
 }
 
 #[cfg(test)]

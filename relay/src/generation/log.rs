@@ -26,6 +26,34 @@ pub enum Kind {
     Done,
 }
 
+impl Kind {
+    /// One letter per kind, as the shared store writes it.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Kind::Role => "a",
+            Kind::Reasoning => "r",
+            Kind::Content => "c",
+            Kind::Finish => "f",
+            Kind::Usage => "u",
+            Kind::Error => "e",
+            Kind::Done => "d",
+        }
+    }
+
+    pub fn from_letter(letter: &str) -> Option<Kind> {
+        Some(match letter {
+            "a" => Kind::Role,
+            "r" => Kind::Reasoning,
+            "c" => Kind::Content,
+            "f" => Kind::Finish,
+            "u" => Kind::Usage,
+            "e" => Kind::Error,
+            "d" => Kind::Done,
+            _ => return None,
+        })
+    }
+}
+
 /// 8 bytes per event; the text lives in one `String` for the whole generation, so a
 /// 200-delta answer costs a few KiB however it was split.
 #[derive(Debug, Clone, Copy)]

@@ -28,10 +28,10 @@ use tokio::task::AbortHandle;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::usage::Usage;
+use chunkwise::usage::Usage;
 pub use log::Kind;
 use log::Log;
-pub use output::{write_json_str, Render};
+pub use output::{chunk_head, render_sse, Render};
 pub use registry::{new_id, Registry};
 
 pub struct Generation {
@@ -156,8 +156,8 @@ impl Generation {
                 log.push(Kind::Role, "", max);
             }
             log.push(Kind::Finish, finish_reason, max);
-            let usage = usage.unwrap_or(Usage { prompt: None, completion: Some(log.deltas), total: None });
-            log.push(Kind::Usage, &usage.to_json(), max);
+            let usage = usage.unwrap_or(Usage { completion: Some(log.deltas), ..Usage::default() });
+            log.push(Kind::Usage, &usage.to_openai_json(), max);
             log.push(Kind::Done, "", max);
             log.finished = true;
             log.finished_at = Some(Instant::now());
@@ -320,17 +320,34 @@ impl Generation {
             ));
         }
         let end = log.end_seq();
+        let mut sse = String::new();
         while *next < end {
             let i = (*next - log.first_seq) as usize;
             let kind = log.entries[i].kind;
             let payload = log.payload(i);
             match render {
-                Render::Sse => output::render_sse(&self.chunk_head, *next, kind, payload, out),
+                Render::Sse => output::render_sse(&self.chunk_head, *next, kind, payload, &mut sse),
                 Render::Text => output::render_text(kind, payload, skip, out),
             }
             *next += 1;
         }
+        out.extend_from_slice(sse.as_bytes());
         Ok(log.finished)
+    }
+
+    /// Copies every event from `*next` on into `out` as `(seq, kind, payload)`, advances
+    /// `*next` (past events the bounded log already dropped), and says whether the generation
+    /// is finished and fully copied. The shared store mirrors the log with it.
+    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> bool {
+        let log = self.log();
+        *next = (*next).max(log.first_seq);
+        let end = log.end_seq();
+        while *next < end {
+            let i = (*next - log.first_seq) as usize;
+            out.push((*next, log.entries[i].kind, log.payload(i).to_string()));
+            *next += 1;
+        }
+        log.finished
     }
 
     /// The whole answer, once finished, as a `chat.completion` object (non-streaming mode).

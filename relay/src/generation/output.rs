@@ -7,6 +7,7 @@
 //! Every event carries `id: <seq>` so a client can resume after it.
 
 use bytes::{BufMut, BytesMut};
+use chunkwise::json::write_str;
 
 use super::log::{Kind, Log};
 use crate::error::ApiError;
@@ -22,53 +23,50 @@ pub enum Render {
 
 /// `{"id":"…","object":"chat.completion.chunk","created":…,"model":"…"`: the start of every
 /// chunk of one generation, built once.
-pub(crate) fn chunk_head(id: &str, created: u64, model: &str) -> String {
-    let mut head = BytesMut::new();
-    head.put_slice(b"{\"id\":");
-    write_json_str(id, &mut head);
-    head.put_slice(format!(",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":").as_bytes());
-    write_json_str(model, &mut head);
-    String::from_utf8(head.to_vec()).unwrap_or_default()
+pub fn chunk_head(id: &str, created: u64, model: &str) -> String {
+    let mut head = String::from("{\"id\":");
+    write_str(&mut head, id);
+    head.push_str(&format!(",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":"));
+    write_str(&mut head, model);
+    head
 }
 
-pub(crate) fn render_sse(chunk_head: &str, seq: u64, kind: Kind, payload: &str, out: &mut BytesMut) {
-    let mut seq_buf = [0u8; 20];
-    out.put_slice(b"id: ");
-    out.put_slice(itoa(seq, &mut seq_buf));
-    out.put_slice(b"\ndata: ");
+/// One event as `id: <seq>\ndata: <chunk>\n\n`.
+pub fn render_sse(chunk_head: &str, seq: u64, kind: Kind, payload: &str, out: &mut String) {
+    out.push_str("id: ");
+    out.push_str(itoa(seq, &mut [0u8; 20]));
+    out.push_str("\ndata: ");
     match kind {
         Kind::Role => {
-            out.put_slice(chunk_head.as_bytes());
-            out.put_slice(
-                br#","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
-            );
+            out.push_str(chunk_head);
+            out.push_str(r#","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#);
         }
         Kind::Content | Kind::Reasoning => {
-            out.put_slice(chunk_head.as_bytes());
-            out.put_slice(if kind == Kind::Content {
-                br#","choices":[{"index":0,"delta":{"content":"#
+            out.push_str(chunk_head);
+            out.push_str(if kind == Kind::Content {
+                r#","choices":[{"index":0,"delta":{"content":"#
             } else {
-                br#","choices":[{"index":0,"delta":{"reasoning_content":"#
+                r#","choices":[{"index":0,"delta":{"reasoning_content":"#
             });
-            write_json_str(payload, out);
-            out.put_slice(br#"},"finish_reason":null}]}"#);
+            write_str(out, payload);
+            out.push_str(r#"},"finish_reason":null}]}"#);
         }
         Kind::Finish => {
-            out.put_slice(chunk_head.as_bytes());
-            out.put_slice(br#","choices":[{"index":0,"delta":{},"finish_reason":"#);
-            write_json_str(payload, out);
-            out.put_slice(b"}]}");
+            out.push_str(chunk_head);
+            out.push_str(r#","choices":[{"index":0,"delta":{},"finish_reason":"#);
+            write_str(out, payload);
+            out.push_str("}]}");
         }
         Kind::Usage => {
-            out.put_slice(chunk_head.as_bytes());
-            out.put_slice(br#","choices":[],"usage":"#);
-            out.put_slice(payload.as_bytes());
-            out.put_slice(b"}");
+            out.push_str(chunk_head);
+            out.push_str(r#","choices":[],"usage":"#);
+            out.push_str(payload);
+            out.push('}');
         }
-        Kind::Error => out.put_slice(payload.as_bytes()),
-        Kind::Done => out.put_slice(b"[DONE]"),
+        Kind::Error => out.push_str(payload),
+        Kind::Done => out.push_str("[DONE]"),
     }
-    out.put_slice(b"\n\n");
+    out.push_str("\n\n");
 }
 
 pub(crate) fn render_text(kind: Kind, payload: &str, skip: &mut usize, out: &mut BytesMut) {
@@ -133,36 +131,7 @@ pub(crate) fn completion(log: &Log, id: &str, created: u64, model: &str) -> Resu
     }))
 }
 
-/// JSON string escaping straight into the output buffer: the hot path of every delta.
-pub fn write_json_str(s: &str, out: &mut BytesMut) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.put_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.put_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        } else {
-            out.put_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.put_slice(&bytes[start..]);
-    out.put_u8(b'"');
-}
-
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -172,5 +141,5 @@ fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
             break;
         }
     }
-    &buf[i..]
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }

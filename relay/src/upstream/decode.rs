@@ -2,7 +2,7 @@
 //! out. The relay never parses SSE or provider JSON itself; this file is the only place that
 //! knows the core's API.
 
-use chunkwise::{Format, Options, StreamDecoder};
+use chunkwise::{ErrorKind, Format, Options, StreamDecoder};
 
 use crate::config::Provider;
 
@@ -60,6 +60,14 @@ impl UpstreamDecoder {
     }
 }
 
+/// A provider's code as plain text: a JSON string unquoted, a number as its digits.
+pub fn plain_code(raw: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => raw.to_string(),
+    }
+}
+
 fn convert(u: chunkwise::Update) -> Decoded {
     let mut out = Decoded {
         text: u.text,
@@ -70,19 +78,18 @@ fn convert(u: chunkwise::Update) -> Decoded {
         ..Decoded::default()
     };
     for e in u.errors {
-        if e.kind == "buffer_limit" {
-            out.too_large += 1;
-            continue;
-        }
-        if e.kind == "bad_event" {
-            out.malformed += 1;
-            continue;
-        }
-        let code = e.code.map(|raw| match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(serde_json::Value::String(s)) => s,
-            _ => raw,
-        });
-        out.errors.push(ProviderError { kind: e.kind, message: e.message, code });
+        let kind = match e.kind {
+            ErrorKind::BufferLimit => {
+                out.too_large += 1;
+                continue;
+            }
+            ErrorKind::BadEvent => {
+                out.malformed += 1;
+                continue;
+            }
+            other => other.as_str().to_string(),
+        };
+        out.errors.push(ProviderError { kind, message: e.message, code: e.code.as_deref().map(plain_code) });
     }
     out
 }

@@ -21,7 +21,7 @@ use crate::config::{Provider, UpstreamConfig};
 use crate::error::{safe_identifier, ApiError};
 use crate::generation::{Generation, Kind};
 use crate::metrics::Metrics;
-use crate::usage::Usage;
+use chunkwise::usage::Usage;
 use decode::UpstreamDecoder;
 
 /// A configured HTTP upstream and its connections.
@@ -214,25 +214,16 @@ impl Upstream {
         };
         drop(resp);
         match outcome {
-            Ok(()) => gen.end(&finish_reason(finish.as_deref()), saw_usage.then_some(usage)),
+            Ok(()) => gen.end(
+                chunkwise::formats::openai_finish_reason(finish.as_deref().unwrap_or("stop")),
+                saw_usage.then_some(usage),
+            ),
             Err(e) => {
                 gen.fail(e);
                 gen.end("error", saw_usage.then_some(usage));
             }
         }
     }
-}
-
-/// Provider finish reasons in OpenAI's words.
-fn finish_reason(r: Option<&str>) -> String {
-    match r.unwrap_or("stop") {
-        "end_turn" | "stop_sequence" | "STOP" | "FINISH_REASON_UNSPECIFIED" => "stop",
-        "max_tokens" | "MAX_TOKENS" => "length",
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "refusal" => "content_filter",
-        "tool_use" => "tool_calls",
-        other => return other.to_string(),
-    }
-    .to_string()
 }
 
 /// An event longer than the decoder's bound was dropped: the answer has a hole, so it ends
@@ -287,20 +278,12 @@ fn send_error(e: &reqwest::Error, connect_ms: u64) -> ApiError {
     ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
 }
 
-/// The type and code of a provider's error body (OpenAI `{error:{type,code}}`, Gemini
-/// `[{error:{status,code}}]`, Anthropic `{type:"error",error:{type}}`, DashScope `{code}`),
+/// The type and code of a provider's error body, as the core reads every provider's shape,
 /// each kept only when it is a plain identifier.
 fn error_detail(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
-    let e = v.get("error").or_else(|| v.get(0).and_then(|x| x.get("error"))).unwrap_or(&v);
-    let text = |x: Option<&Value>| match x {
-        Some(Value::String(s)) => safe_identifier(s),
-        Some(Value::Number(n)) => safe_identifier(&n.to_string()),
-        _ => None,
-    };
-    let kind = text(e.get("type")).or_else(|| text(e.get("status")));
-    let code = text(e.get("code"));
-    (kind, code)
+    let Some(e) = chunkwise::error_body::read(body) else { return (None, None) };
+    let code = e.code.as_deref().map(decode::plain_code).and_then(|c| safe_identifier(&c));
+    (e.kind.as_deref().and_then(safe_identifier), code)
 }
 
 /// A non-2xx upstream answer as the error the client gets before its stream starts: the
@@ -475,13 +458,5 @@ mod tests {
         assert_eq!(g["systemInstruction"]["parts"][0]["text"], "be brief");
         assert_eq!(g["generationConfig"]["maxOutputTokens"], 100);
         assert_eq!(g["generationConfig"]["thinkingConfig"]["includeThoughts"], true);
-    }
-
-    #[test]
-    fn finish_reasons_in_openai_words() {
-        assert_eq!(finish_reason(Some("end_turn")), "stop");
-        assert_eq!(finish_reason(Some("MAX_TOKENS")), "length");
-        assert_eq!(finish_reason(None), "stop");
-        assert_eq!(finish_reason(Some("length")), "length");
     }
 }

@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 pub enum Step {
     /// A complete non-streaming response: status, extra headers, body.
     Respond(u16, Vec<(&'static str, String)>, String),
-    /// `200` with SSE headers; the body follows in chunked encoding.
+    /// `200` with SSE headers; the body follows in chunked encoding. The mock answers one
+    /// request per connection and says so (`connection: close`).
     Begin,
     /// One body chunk.
     Send(Vec<u8>),
@@ -155,7 +156,7 @@ async fn serve_one(mut sock: TcpStream, script: Vec<Step>, seen: Arc<Mutex<Vec<S
                 wr.write_all(h.as_bytes()).await.is_ok()
             }
             Step::Begin => wr
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n")
                 .await
                 .is_ok(),
             Step::Send(bytes) => {

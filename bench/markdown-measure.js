@@ -1,0 +1,117 @@
+// One measurement of the Markdown renderer, the same in V8 (bench/markdown.js, in the
+// mini-program sandbox) and in JavaScriptCore (tests/jsc, with and without JIT): plain
+// ES5, no imports, so bench/markdown.js can run it in either engine.
+//
+// measureMarkdown(md, text, now, piece, options) with `md` the package's markdown.js (init() done), `now()`
+// in milliseconds, `options` the renderer's (default: none): the answer appended `piece` UTF-16 code units at a time, then finish(),
+// each append followed by dataFor() (the setData object a page builds). Returns
+//   oneShot: ms of append(whole text) + finish() + dataFor(), median of 3;
+//   total, finish: ms; p50, p99, max: ms per append; appends;
+//   bytes: JSON of every setData object; largest: the largest one; final: JSON of the final
+//   blocks; equal: the page built from the setData objects equals the one-shot render.
+function measureMarkdown(md, text, now, piece, options) {
+  'use strict';
+  function applyData(page, data) {
+    for (var key in data) {
+      var keys = [];
+      key.replace(/([^.[\]]+)|\[(\d+)\]/g, function (m, name, idx) {
+        keys.push(idx !== undefined ? Number(idx) : name);
+      });
+      var obj = page;
+      for (var i = 0; i < keys.length - 1; i++) obj = obj[keys[i]];
+      obj[keys[keys.length - 1]] = data[key];
+    }
+  }
+  function oneShot() {
+    var r = new md.MarkdownRenderer();
+    var t0 = now();
+    var a = r.dataFor(r.append(text), 'blocks');
+    var f = r.finish();
+    var b = r.dataFor(f, 'blocks');
+    var ms = now() - t0;
+    r.free();
+    var page = { blocks: [] };
+    applyData(page, a);
+    applyData(page, b);
+    page.blocks.length = f.count;
+    return { ms: ms, page: page };
+  }
+  var shots = [];
+  var ref = null;
+  for (var k = 0; k < 3; k++) {
+    ref = oneShot();
+    shots.push(ref.ms);
+  }
+  shots.sort(function (a, b) {
+    return a - b;
+  });
+
+  var r = new md.MarkdownRenderer(options);
+  var page = { blocks: [] };
+  var times = [];
+  var bytes = 0;
+  var largest = 0;
+  for (var i = 0; i < text.length; i += piece) {
+    var s = now();
+    var p = r.append(text.slice(i, i + piece));
+    var data = r.dataFor(p, 'blocks');
+    times.push(now() - s);
+    // (outside the timed part: what crosses to the view, and the page it builds)
+    var json = JSON.stringify(data);
+    if (json.length > 2) {
+      var n = utf8Length(json);
+      bytes += n;
+      if (n > largest) largest = n;
+    }
+    applyData(page, JSON.parse(json));
+    page.blocks.length = p.count;
+  }
+  var fs = now();
+  var last = r.finish();
+  var fdata = r.dataFor(last, 'blocks');
+  var finish = now() - fs;
+  var total = times.reduce(function (a, b) {
+    return a + b;
+  }, 0) + finish;
+  var fjson = JSON.stringify(fdata);
+  if (fjson.length > 2) bytes += utf8Length(fjson);
+  applyData(page, JSON.parse(fjson));
+  page.blocks.length = last.count;
+  r.free();
+  times.sort(function (a, b) {
+    return a - b;
+  });
+  var q = function (p) {
+    return times[Math.min(times.length - 1, Math.floor(times.length * p))];
+  };
+  var finalJson = JSON.stringify(ref.page.blocks);
+  return {
+    oneShot: shots[1],
+    total: total,
+    finish: finish,
+    appends: times.length,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: times[times.length - 1],
+    bytes: bytes,
+    largest: largest,
+    final: utf8Length(finalJson),
+    equal: JSON.stringify(page.blocks) === finalJson,
+  };
+}
+
+function utf8Length(s) {
+  var n = 0;
+  for (var i = 0; i < s.length; i++) {
+    var c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+if (typeof module !== 'undefined') module.exports = { measureMarkdown: measureMarkdown };

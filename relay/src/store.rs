@@ -1,0 +1,524 @@
+//! Generations shared between relay instances through Redis (`REDIS_URL`), so a resume or a
+//! stop that a load balancer sends to another instance still works.
+//!
+//! The instance that talks to the upstream keeps its in-memory log as without Redis (its own
+//! readers are served from memory, at the same cost) and mirrors every event to Redis. Any
+//! other instance serves `GET /v1/chat/stream/{id}` from Redis.
+//!
+//! Why Redis Streams: a generation is an append-only log read from a position, which is what a
+//! stream is. The relay's sequence number is the entry id (`<seq>-0`), so `after=<seq>` is
+//! `XREAD … <seq>-0` with nothing lost or repeated, and `XREAD BLOCK` wakes a remote reader
+//! when the next event lands (no polling, no pub/sub message to lose between a read and a
+//! subscribe).
+//!
+//! Keys, for a generation `id` (all expire: `ttl_secs` after the last write):
+//! - `cw:g:{id}`: hash `owner`, `model`, `created`.
+//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind) and `p` (payload).
+//! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
+//!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
+//!   ends the stream with an error.
+//! - channel `cw:cancel`: a cancel sent to any instance is published there; the instance that
+//!   holds the generation aborts its upstream.
+//!
+//! A generation costs Redis its payload bytes plus about 100 bytes per event (stream entry and
+//! listpack overhead), e.g. ~30 KB for a 200-delta answer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamReadReply;
+use redis::AsyncCommands;
+use redis::{AsyncConnectionConfig, RedisError};
+
+use crate::error::ApiError;
+use crate::generation::{chunk_head, render_sse, Generation, Kind};
+
+/// How long a lease lives without renewal: a holder that died is noticed within it.
+pub const LEASE: Duration = Duration::from_secs(3);
+const CANCEL_CHANNEL: &str = "cw:cancel";
+
+/// The per-IP token bucket, shared: `KEYS[1]` a hash (tokens, at), `ARGV` now (ms), refill
+/// per ms, burst, expiry (ms). Returns `{1, tokens}` when a token was taken, `{0, tokens}` not.
+const TAKE_TOKEN: &str = r"
+local b = redis.call('HMGET', KEYS[1], 't', 'at')
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+if now > at then t = math.min(burst, t + (now - at) * rate) end
+local ok = 0
+if t >= 1 then t = t - 1; ok = 1 end
+redis.call('HSET', KEYS[1], 't', tostring(t), 'at', tostring(math.max(now, at)))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {ok, tostring(t)}
+";
+
+/// The per-IP count of running answers, shared: `KEYS[1]` a sorted set of slots scored by
+/// their lease's end; `ARGV` now (ms), limit, slot, lease end. Lapsed slots (an instance that
+/// died) are dropped first. Returns 1 when the slot was added, 0 at the limit.
+const TAKE_SLOT: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(ARGV[4]) - tonumber(ARGV[1])))
+return 1
+";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// One running answer of one IP in the shared count; released when dropped (and lapsing by
+/// itself if this instance dies).
+pub struct Slot {
+    store: Arc<RedisStore>,
+    key: String,
+    member: String,
+}
+
+impl Slot {
+    fn renew(&self, pipe: &mut redis::Pipeline) {
+        let end = now_ms() + LEASE.as_millis() as u64;
+        pipe.cmd("ZADD").arg(&self.key).arg("XX").arg(end).arg(&self.member).ignore();
+        pipe.cmd("PEXPIRE").arg(&self.key).arg(LEASE.as_millis() as u64).ignore();
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (store, key, member) =
+            (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.member));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZREM").arg(&key).arg(&member).ignore();
+                let _ = store.run::<()>(&pipe).await;
+            });
+        }
+    }
+}
+
+pub struct RedisStore {
+    client: redis::Client,
+    /// One multiplexed connection shared by all requests; dropped when it fails, so the next
+    /// request connects again (service resumes by itself when Redis returns).
+    shared: std::sync::Mutex<Option<MultiplexedConnection>>,
+    ttl_secs: u64,
+    /// The name this instance writes into leases.
+    instance: String,
+}
+
+/// What another instance needs to serve a generation.
+pub struct Meta {
+    pub owner: String,
+    pub model: String,
+    pub created: u64,
+}
+
+/// Redis failed: the client gets the relay's 503 (the driver's text stays on the server).
+fn unavailable<E>(_: E) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "server_error",
+        "store_unavailable",
+        "the relay's shared store is unreachable; retry shortly",
+    )
+}
+
+impl RedisStore {
+    /// Connects and checks the server answers, within 3 seconds.
+    pub async fn connect(url: &str, ttl_secs: u64) -> Result<Arc<RedisStore>, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
+        let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
+        let store = RedisStore { client, shared: std::sync::Mutex::new(None), ttl_secs: ttl_secs.max(1), instance };
+        let mut con = match tokio::time::timeout(Duration::from_secs(3), store.con()).await {
+            Ok(Ok(con)) => con,
+            Ok(Err(e)) => return Err(format!("cannot connect to Redis at REDIS_URL: {e}")),
+            Err(_) => return Err("cannot connect to Redis at REDIS_URL within 3 s".into()),
+        };
+        let pong: String = redis::cmd("PING").query_async(&mut con).await.map_err(|e| format!("Redis: {e}"))?;
+        if pong != "PONG" {
+            return Err(format!("Redis answered PING with {pong:?}"));
+        }
+        Ok(Arc::new(store))
+    }
+
+    fn config() -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+    }
+
+    /// The shared connection, connecting when there is none.
+    async fn con(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(con) = self.shared.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(con);
+        }
+        let con = self.client.get_multiplexed_async_connection_with_config(&Self::config()).await?;
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(con.clone());
+        Ok(con)
+    }
+
+    /// Maps a Redis result to the relay's 503, forgetting the shared connection when the
+    /// error says it is broken.
+    fn check<T>(&self, result: Result<T, RedisError>) -> Result<T, ApiError> {
+        if let Err(e) = &result {
+            if broken(e) {
+                *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        result.map_err(unavailable)
+    }
+
+    /// Runs a pipeline on the shared connection, and once more on a fresh one when the shared
+    /// connection turns out broken (Redis restarted since it was last used).
+    async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
+        let mut con = self.check(self.con().await)?;
+        match pipe.query_async::<T>(&mut con).await {
+            Err(e) if broken(&e) => {
+                let _ = self.check::<()>(Err(e));
+                let mut con = self.check(self.con().await)?;
+                let result = pipe.query_async::<T>(&mut con).await;
+                self.check(result)
+            }
+            result => self.check(result),
+        }
+    }
+
+    fn meta_key(id: &str) -> String {
+        format!("cw:g:{id}")
+    }
+    fn log_key(id: &str) -> String {
+        format!("cw:g:{id}:log")
+    }
+    fn lease_key(id: &str) -> String {
+        format!("cw:g:{id}:lease")
+    }
+
+    /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
+    /// `Ok(Some(seconds))` to wait when not.
+    pub async fn take_token(&self, ip: std::net::IpAddr, per_minute: u32, burst: u32) -> Result<Option<u64>, ApiError> {
+        let per_ms = per_minute as f64 / 60_000.0;
+        let full_ms = ((burst as f64 / per_ms.max(1e-9)) as u64).clamp(1000, 3_600_000);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(TAKE_TOKEN)
+            .arg(1)
+            .arg(format!("cw:rate:{ip}"))
+            .arg(now_ms())
+            .arg(per_ms)
+            .arg(burst)
+            .arg(full_ms);
+        let ((ok, tokens),): ((i64, String),) = self.run(&pipe).await?;
+        if ok == 1 {
+            return Ok(None);
+        }
+        let tokens: f64 = tokens.parse().unwrap_or(0.0);
+        Ok(Some((((1.0 - tokens) / per_ms.max(1e-9)) / 1000.0).ceil().max(1.0) as u64))
+    }
+
+    /// A slot among `ip`'s running answers on all instances, or `None` at `limit`.
+    pub async fn take_slot(self: &Arc<Self>, ip: std::net::IpAddr, limit: usize) -> Result<Option<Slot>, ApiError> {
+        let key = format!("cw:streams:{ip}");
+        let member = crate::generation::new_id();
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(TAKE_SLOT)
+            .arg(1)
+            .arg(&key)
+            .arg(now)
+            .arg(limit)
+            .arg(&member)
+            .arg(now + LEASE.as_millis() as u64);
+        let (taken,): (i64,) = self.run(&pipe).await?;
+        Ok((taken == 1).then(|| Slot { store: self.clone(), key, member }))
+    }
+
+    /// Records a new generation (its metadata and lease) before its answer starts; an error
+    /// means the store is unreachable and the request is refused with 503.
+    pub async fn begin(&self, gen: &Generation) -> Result<(), ApiError> {
+        let (meta, lease) = (Self::meta_key(&gen.id), Self::lease_key(&gen.id));
+        let fields = [("owner", gen.owner.clone()), ("model", gen.model.clone()), ("created", gen.created.to_string())];
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(&meta, &fields)
+            .ignore()
+            .expire(&meta, self.ttl_secs as i64)
+            .ignore()
+            .cmd("SET")
+            .arg(&lease)
+            .arg(&self.instance)
+            .arg("PX")
+            .arg(LEASE.as_millis() as u64)
+            .ignore();
+        self.run::<()>(&pipe).await
+    }
+
+    /// Mirrors a local generation into Redis until it ends: every event as it is logged,
+    /// renewing the lease every second.
+    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slot: Option<Slot>) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
+            let ttl = store.ttl_secs as i64;
+            let lease_ms = LEASE.as_millis() as u64;
+            let mut rx = gen.subscribe();
+            let mut renew = tokio::time::interval(Duration::from_secs(1));
+            let mut next = 1;
+            let mut batch = Vec::new();
+            let mut first = true;
+            loop {
+                let finished = gen.copy_events(&mut next, &mut batch);
+                let mut pipe = redis::pipe();
+                if first {
+                    pipe.hset_multiple(
+                        &meta,
+                        &[
+                            ("owner", gen.owner.clone()),
+                            ("model", gen.model.clone()),
+                            ("created", gen.created.to_string()),
+                        ],
+                    )
+                    .ignore();
+                    first = false;
+                }
+                for (seq, kind, payload) in batch.drain(..) {
+                    pipe.cmd("XADD")
+                        .arg(&log)
+                        .arg(format!("{seq}-0"))
+                        .arg("k")
+                        .arg(kind.letter())
+                        .arg("p")
+                        .arg(payload)
+                        .ignore();
+                }
+                if finished {
+                    pipe.del(&lease).ignore();
+                } else {
+                    pipe.cmd("SET").arg(&lease).arg(&store.instance).arg("PX").arg(lease_ms).ignore();
+                    if let Some(slot) = &slot {
+                        slot.renew(&mut pipe);
+                    }
+                }
+                pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore();
+                // A lost write is not retried: readers elsewhere then see the lease lapse and
+                // end with an error, while this instance's own readers are unaffected.
+                if let Ok(mut con) = store.con().await {
+                    let result = pipe.query_async::<()>(&mut con).await;
+                    let _ = store.check(result);
+                }
+                if finished {
+                    return;
+                }
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { return },
+                    _ = renew.tick() => {}
+                }
+            }
+        });
+    }
+
+    /// The generation's metadata, if any instance started it and it has not expired.
+    pub async fn meta(&self, id: &str) -> Result<Option<Meta>, ApiError> {
+        let mut pipe = redis::pipe();
+        pipe.hgetall(Self::meta_key(id));
+        let (fields,): (std::collections::HashMap<String, String>,) = self.run(&pipe).await?;
+        let (Some(owner), Some(model)) = (fields.get("owner"), fields.get("model")) else { return Ok(None) };
+        let created = fields.get("created").and_then(|c| c.parse().ok()).unwrap_or(0);
+        Ok(Some(Meta { owner: owner.clone(), model: model.clone(), created }))
+    }
+
+    /// Publishes a cancel for the instance that holds `id`.
+    pub async fn cancel(&self, id: &str) -> Result<(), ApiError> {
+        let mut con = self.check(self.con().await)?;
+        let result = con.publish::<_, _, ()>(CANCEL_CHANNEL, id).await;
+        self.check(result)
+    }
+
+    /// Cancels local generations when any instance publishes their cancel. Runs for the life
+    /// of the process, resubscribing when the connection drops.
+    pub fn serve_cancels(self: &Arc<Self>, registry: std::sync::Weak<crate::App>) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut pubsub) = store.client.get_async_pubsub().await {
+                    if pubsub.subscribe(CANCEL_CHANNEL).await.is_ok() {
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            let Some(app) = registry.upgrade() else { return };
+                            let id: String = msg.get_payload().unwrap_or_default();
+                            if let Some(g) = app.registry.get(&id) {
+                                g.cancel("cancelled");
+                            }
+                        }
+                    }
+                }
+                if registry.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    /// Checks a resume position against the stored stream: 410 before its first event, 400
+    /// past its last.
+    pub async fn check_resume(&self, id: &str, after: u64) -> Result<(), ApiError> {
+        let mut con = self.check(self.con().await)?;
+        let log = Self::log_key(id);
+        let first = redis::cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut con).await;
+        let first: redis::streams::StreamRangeReply = self.check(first)?;
+        let last = redis::cmd("XREVRANGE").arg(&log).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut con).await;
+        let last: redis::streams::StreamRangeReply = self.check(last)?;
+        let seq = |r: &redis::streams::StreamRangeReply| r.ids.first().and_then(|e| seq_of(&e.id));
+        let last_seq = seq(&last).unwrap_or(0);
+        if after > last_seq {
+            let running: bool = self.check(con.exists(Self::lease_key(id)).await)?;
+            // A running generation may be a moment behind in Redis: allow the next one.
+            if !(running && after == last_seq + 1) {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("cannot resume after event {after}: the last event is {last_seq}"),
+                ));
+            }
+        }
+        if let Some(first_seq) = seq(&first) {
+            if after + 1 < first_seq {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::GONE,
+                    "invalid_request_error",
+                    "events_expired",
+                    format!("events up to {} were dropped; cannot resume after {after}", first_seq - 1),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The SSE body for a generation held by another instance, from event `after + 1` on.
+    pub async fn stream(
+        self: &Arc<Self>,
+        id: &str,
+        meta: &Meta,
+        after: u64,
+        heartbeat: Duration,
+    ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
+        // XREAD BLOCK holds its connection: each remote reader has its own.
+        let con =
+            self.client.get_multiplexed_async_connection_with_config(&Self::config()).await.map_err(unavailable)?;
+        let state = Remote {
+            con,
+            log: Self::log_key(id),
+            lease: Self::lease_key(id),
+            head: chunk_head(id, meta.created, &meta.model),
+            last: after,
+            done: false,
+            idle: Duration::ZERO,
+            heartbeat,
+        };
+        Ok(futures_util::stream::unfold(state, Remote::next))
+    }
+}
+
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
+}
+
+fn seq_of(entry_id: &str) -> Option<u64> {
+    entry_id.split('-').next()?.parse().ok()
+}
+
+struct Remote {
+    con: MultiplexedConnection,
+    log: String,
+    lease: String,
+    head: String,
+    last: u64,
+    done: bool,
+    idle: Duration,
+    heartbeat: Duration,
+}
+
+impl Remote {
+    const BLOCK: Duration = Duration::from_millis(1000);
+
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Remote)> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let mut out = String::new();
+            let read: Result<StreamReadReply, _> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(512)
+                .arg("BLOCK")
+                .arg(Self::BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.log)
+                .arg(format!("{}-0", self.last))
+                .query_async(&mut self.con)
+                .await;
+            let reply = match read {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return Some((Ok(self.end_with("store_unavailable", "the relay lost its shared store")), self))
+                }
+            };
+            for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
+                let Some(seq) = seq_of(&entry.id) else { continue };
+                let field = |name: &str| entry.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
+                let (Some(kind), payload) =
+                    (field("k").as_deref().and_then(Kind::from_letter), field("p").unwrap_or_default())
+                else {
+                    continue;
+                };
+                render_sse(&self.head, seq, kind, &payload, &mut out);
+                self.last = seq;
+                if kind == Kind::Done {
+                    self.done = true;
+                }
+            }
+            if !out.is_empty() {
+                self.idle = Duration::ZERO;
+                return Some((Ok(Bytes::from(out)), self));
+            }
+            // Nothing new: is anyone still producing?
+            let alive: bool = redis::cmd("EXISTS").arg(&self.lease).query_async(&mut self.con).await.unwrap_or(true);
+            if !alive {
+                let tail: Result<StreamReadReply, _> = redis::cmd("XREAD")
+                    .arg("STREAMS")
+                    .arg(&self.log)
+                    .arg(format!("{}-0", self.last))
+                    .query_async(&mut self.con)
+                    .await;
+                if tail.map(|t| t.keys.is_empty()).unwrap_or(true) {
+                    let bytes = self.end_with(
+                        "generation_lost",
+                        "the relay instance producing this answer stopped; the answer is incomplete",
+                    );
+                    return Some((Ok(bytes), self));
+                }
+                continue;
+            }
+            self.idle += Self::BLOCK;
+            if self.idle >= self.heartbeat {
+                self.idle = Duration::ZERO;
+                return Some((Ok(Bytes::from_static(b": ping\n\n")), self));
+            }
+        }
+    }
+
+    /// An error event, then a finish and `[DONE]`, numbered on from the last event sent.
+    fn end_with(&mut self, code: &str, message: &str) -> Bytes {
+        let error = ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "server_error", code, message);
+        let mut out = String::new();
+        render_sse(&self.head, self.last + 1, Kind::Error, &error.body(), &mut out);
+        render_sse(&self.head, self.last + 2, Kind::Finish, "error", &mut out);
+        render_sse(&self.head, self.last + 3, Kind::Done, "", &mut out);
+        self.done = true;
+        Bytes::from(out)
+    }
+}

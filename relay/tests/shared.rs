@@ -1,0 +1,447 @@
+//! Generations shared through Redis: resume and stop from another instance, three instances
+//! behind nginx round-robin, the death of the instance that holds the upstream, and Redis
+//! lost and back. Each test starts its own `redis-server` (and nginx) on loopback ports
+//! (Debian's packages, installed by `build.sh`).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Redis {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn redis() -> Redis {
+    redis_on(free_port()).await
+}
+
+async fn redis_on(port: u16) -> Redis {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (apt-get install redis-server; ./build.sh test installs it)");
+    let url = format!("redis://127.0.0.1:{port}/");
+    let redis = Redis { child, url };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(client) = redis::Client::open(redis.url.as_str()) {
+            if let Ok(mut con) = client.get_multiplexed_async_connection().await {
+                if redis::cmd("PING").query_async::<String>(&mut con).await.is_ok() {
+                    return redis;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn numbered(n: usize, ms: u64) -> (Vec<Step>, String) {
+    let mut script = vec![Step::Begin];
+    let mut text = String::new();
+    for i in 0..n {
+        let piece = format!("{i}·片段{i} ");
+        text.push_str(&piece);
+        script.push(openai_delta(&piece));
+        script.push(Step::Sleep(ms));
+    }
+    script.extend(openai_finish());
+    (script, text)
+}
+
+fn shared(upstream: &str, redis: &Redis) -> chunkwise_relay::config::Config {
+    let mut c = config_for(upstream);
+    c.server.redis_url = redis.url.clone();
+    c.generations.ttl_secs = 60;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_cut_at_random_points_resume_on_other_instances() {
+    let redis = redis().await;
+    let (script, expected) = numbered(80, 8);
+    let mock = Mock::start(script).await;
+    let instances = [relay(shared(&mock.url(), &redis)).await, relay(shared(&mock.url(), &redis)).await];
+    let resp = post(&instances[0], "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut got: Vec<Ev> = Vec::new();
+    let mut sse = Sse::new(resp);
+    let mut hop = 0;
+    loop {
+        // Read a random number of events, then cut and resume on the other instance.
+        let take = rng.usize(1..15);
+        let mut ended = false;
+        for _ in 0..take {
+            match sse.next().await {
+                Some(e) => got.push(e),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
+            break;
+        }
+        drop(sse);
+        hop += 1;
+        let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
+        let base = &instances[hop % 2];
+        let resp = client().get(format!("{base}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "resume after {after} on instance {}", hop % 2);
+        sse = Sse::new(resp);
+    }
+    assert!(hop >= 4, "only {hop} cuts");
+    assert_sequential(&got, 1);
+    assert_eq!(content(&got), expected);
+    assert_eq!(got.last().unwrap().data, "[DONE]");
+    // A finished generation is served by either instance; positions past the end are refused.
+    let last = got.last().unwrap().id.parse::<u64>().unwrap();
+    let resp = client().get(format!("{}/v1/chat/stream/{id}?after={}", instances[1], last + 5)).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_sent_to_another_instance_closes_the_upstream_within_a_second() {
+    let redis = redis().await;
+    let (script, _) = numbered(500, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    let t = Instant::now();
+    let cancel = client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    assert_eq!(cancel.status(), 200);
+    let closed = mock.wait_for(0, Duration::from_secs(1), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "the upstream was still open {:?} after the cancel", t.elapsed());
+    let rest = sse.all().await;
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    // Someone else's token cannot cancel through another instance either.
+    let other = client().post(format!("{b}/v1/chat/stream/chatcmpl-unknown/cancel")).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
+    let redis = redis().await;
+    let (script, expected) = numbered(400, 20);
+    let mock = Mock::start(script).await;
+    let port = free_port();
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("UPSTREAM_BASE_URL", format!("{}/v1", mock.url()))
+        .env("UPSTREAM_MODEL", "m")
+        .env("REDIS_URL", &redis.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client().get(format!("{a}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the holder did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        first.push(sse.next().await.unwrap());
+    }
+    let after = first.last().unwrap().id.clone();
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    holder.kill().unwrap(); // SIGKILL
+    let _ = holder.wait();
+    let killed = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(10), events(resp)).await.expect("the reader was left hanging");
+    let waited = killed.elapsed();
+    assert!(waited < Duration::from_secs(6), "{waited:?}");
+    let err = rest.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
+    assert_eq!(err.json()["error"]["code"], "generation_lost");
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    let all: Vec<Ev> = first.into_iter().chain(rest).collect();
+    assert_sequential(&all, 1);
+    let text = content(&all);
+    assert!(expected.starts_with(&text) && text.len() > 10, "the text produced before the death: {text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
+    let mut c = demo_config();
+    c.server.redis_url = format!("redis://127.0.0.1:{}/", free_port());
+    let e = chunkwise_relay::App::connect(c).await.err().expect("no start without Redis");
+    assert!(e.contains("Redis"), "{e}");
+
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.generations.ttl_secs = 30;
+    let base = relay(c).await;
+    let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    events(resp).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("cw:*").query_async(&mut con).await.unwrap();
+    assert!(keys.contains(&format!("cw:g:{id}:log")), "{keys:?}");
+    assert!(!keys.contains(&format!("cw:g:{id}:lease")), "the lease outlived the answer: {keys:?}");
+    for key in keys {
+        let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut con).await.unwrap();
+        assert!(ttl > 0 && ttl <= 30, "{key} has TTL {ttl}");
+    }
+    let memory: i64 =
+        redis::cmd("MEMORY").arg("USAGE").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
+    eprintln!("Redis memory of one demo answer's log: {memory} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recovers() {
+    let port = free_port();
+    let redis = redis_on(port).await;
+    let (script, _) = numbered(400, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut local = Sse::new(resp);
+    for _ in 0..5 {
+        local.next().await.unwrap();
+    }
+    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=3")).send().await.unwrap();
+    assert_eq!(remote.status(), 200);
+    drop(redis);
+    let stopped = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(10), events(remote)).await.expect("the remote reader hung");
+    let err = rest.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
+    assert_eq!(err.json()["error"]["code"], "store_unavailable");
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    assert!(stopped.elapsed() < Duration::from_secs(6), "{:?}", stopped.elapsed());
+    // The holder's own reader goes on from memory.
+    assert!(local.next().await.is_some());
+    drop(local);
+
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 503);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "store_unavailable");
+
+    // Redis comes back on the same address: service resumes by itself.
+    let _redis = redis_on(port).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let resp = loop {
+        let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+        if resp.status() == 200 || Instant::now() > deadline {
+            break resp;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=3")).send().await.unwrap();
+    assert_eq!(remote.status(), 200);
+    let mut remote = Sse::new(remote);
+    assert_eq!(remote.next().await.unwrap().id, "4");
+}
+
+struct Nginx {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// nginx on a loopback port, round-robin over `backends` with no stickiness, not buffering.
+async fn nginx(backends: &[String]) -> (Nginx, String) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("relay-nginx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let servers: String =
+        backends.iter().map(|b| format!("    server {};\n", b.trim_start_matches("http://"))).collect();
+    let d = dir.display();
+    let conf = format!(
+        "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
+         events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n\
+         proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+         scgi_temp_path {d}/tmp/scgi;\n  upstream relays {{\n{servers}  }}\n  server {{\n    listen 127.0.0.1:{port};\n\
+         location / {{\n      proxy_pass http://relays;\n      proxy_buffering off;\n      proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\";\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+         proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (apt-get install nginx; ./build.sh test installs it)");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nginx did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (Nginx { child, dir }, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
+    let redis = redis().await;
+    let (script, expected) = numbered(120, 6);
+    let mock = Mock::start(script).await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let mut c = shared(&mock.url(), &redis);
+        // Behind a proxy: client IPs from X-Forwarded-For, and with a key, client tokens.
+        c.server.trust_forwarded_for = true;
+        c.auth.tokens = vec!["balanced-client-token".into()];
+        instances.push(relay(c).await);
+    }
+    let (_nginx, lb) = nginx(&instances).await;
+    let authed = |r: reqwest::RequestBuilder| r.bearer_auth("balanced-client-token");
+    for round in 0..3u64 {
+        let resp =
+            authed(client().post(format!("{lb}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+        let mut rng = fastrand::Rng::with_seed(round);
+        let mut got: Vec<Ev> = Vec::new();
+        let mut sse = Sse::new(resp);
+        let mut cuts = 0;
+        loop {
+            let mut ended = false;
+            for _ in 0..rng.usize(1..25) {
+                match sse.next().await {
+                    Some(e) => got.push(e),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
+                break;
+            }
+            drop(sse);
+            cuts += 1;
+            let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
+            let resp = authed(client().get(format!("{lb}/v1/chat/stream/{id}?after={after}"))).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "resume after {after} through the balancer");
+            sse = Sse::new(resp);
+        }
+        assert!(cuts >= 3, "{cuts}");
+        assert_sequential(&got, 1);
+        assert_eq!(content(&got), expected, "round {round}");
+    }
+
+    // A cancel through the balancer reaches whichever instance holds the upstream.
+    let (script, _) = numbered(500, 20);
+    let slow = Mock::start(script).await;
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let mut c = shared(&slow.url(), &redis);
+        c.server.trust_forwarded_for = true;
+        c.auth.tokens = vec!["balanced-client-token".into()];
+        holders.push(relay(c).await);
+    }
+    let (_nginx2, lb2) = nginx(&holders).await;
+    let resp =
+        authed(client().post(format!("{lb2}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    sse.next().await.unwrap();
+    for _ in 0..3 {
+        // Round-robin: one of these three lands on the holder, the others publish.
+        let cancel = authed(client().post(format!("{lb2}/v1/chat/stream/{id}/cancel"))).send().await.unwrap();
+        assert_eq!(cancel.status(), 200);
+    }
+    let closed = slow.wait_for(0, Duration::from_secs(1), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "the upstream is still open after cancels through the balancer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_ip_limits_hold_across_instances() {
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.limits.per_ip_per_minute = 20;
+    c.limits.per_ip_burst = 20;
+    c.limits.per_ip_streams = 4;
+    c.demo.token_ms = 30;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    // Each instance alone would allow 20 and 4: together they allow 20 requests and 4 answers.
+    let mut streams = Vec::new();
+    let mut refused = 0;
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+        match resp.status().as_u16() {
+            200 => streams.push(resp),
+            429 => {
+                let v: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(v["error"]["code"], "too_many_streams");
+                refused += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!((streams.len(), refused), (4, 2));
+    // A finished answer frees its slot on every instance.
+    let first = streams.remove(0);
+    let id = first.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    client().post(format!("{a}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(post(&b, "/v1/chat/completions", &chat("hi", true)).await.status(), 200);
+    drop(streams);
+
+    let mut limited = 0;
+    for i in 0..30 {
+        let base = if i % 2 == 0 { &a } else { &b };
+        limited += (client().get(format!("{base}/v1/models")).send().await.unwrap().status() == 429) as usize;
+    }
+    // 8 requests above were counted too: 38 in all against a bucket of 20.
+    assert!(limited >= 15, "only {limited} of 30 limited");
+}
