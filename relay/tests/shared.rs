@@ -393,3 +393,28 @@ async fn per_ip_limits_hold_across_instances() {
     // 8 requests above were counted too: 38 in all against a bucket of 20.
     assert!(limited >= 15, "only {limited} of 30 limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generations_stream_in_redis_is_bounded() {
+    let redis = redis().await;
+    let (script, _) = numbered(3000, 0);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.generations.max_log_bytes = 16 * 1024; // 1,024 events in Redis
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    events(resp).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client_ = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut con = client_.get_multiplexed_async_connection().await.unwrap();
+    let len: usize = redis::cmd("XLEN").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
+    assert!(len < 1300, "{len} events kept");
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=1")).send().await.unwrap();
+    assert_eq!(resp.status(), 410);
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=3000")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let tail = events(resp).await;
+    assert_eq!(tail.last().unwrap().data, "[DONE]");
+}
