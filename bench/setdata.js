@@ -20,6 +20,9 @@
 //   partLength: 16        the same with shorter parts (smaller ticks, more text nodes)
 //   Markdown              streamChat with a MarkdownRenderer, view.setData (blocks), in both
 //                         of the renderer's patch modes
+//   the demo page         miniprogram-demo as it is: view.setData for the reasoning and the
+//                         status, view.delta appended to its chunkwise-markdown component
+//                         (the page's and the component's setData both counted)
 // Results: a Markdown report printed and written to bench/results/setdata.md.
 const fs = require('node:fs');
 const os = require('node:os');
@@ -27,7 +30,7 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 const PKG = path.join(ROOT, 'pkg', 'miniprogram');
-const { createPageSandbox } = require(path.join(ROOT, 'tests', 'js', 'mp-page-sandbox.js'));
+const { createPageSandbox, preparePackage } = require(path.join(ROOT, 'tests', 'js', 'mp-page-sandbox.js'));
 const ANSWER = fs.readFileSync(path.join(ROOT, 'bench', 'corpus', 'answer-zh.md'), 'utf8');
 const TICK_MS = 50;
 const URL = 'https://your.domain/v1/chat/completions';
@@ -114,8 +117,9 @@ function makePackage(pages) {
  * Runs page `name` on a virtual clock: its timers and Date.now are the sandbox's own, driven
  * here tick by tick; wx.request is answered from `events`, one per tick.
  */
-async function runPage(dir, name) {
-  const ps = createPageSandbox({ packageRoot: dir, quiet: true });
+async function runPage(dir, name, demo) {
+  const components = (page, selector) => (demo && /^#md-/.test(selector) ? 'components/chunkwise-markdown/chunkwise-markdown' : null);
+  const ps = createPageSandbox({ packageRoot: dir, quiet: true, components });
   const ctx = ps.sandbox.context;
   let now = 1_000_000;
   const realNow = Date.now;
@@ -144,12 +148,25 @@ async function runPage(dir, name) {
   };
   ps.launch();
   const page = ps.open('pages/' + name + '/' + name);
-  const asked = page.ask([{ role: 'user', content: '讲讲流式解码' }]);
-  await asked;
+  if (demo) {
+    await ps.waitFor(() => page.data.ready, 10000, 'the wasm to load');
+    ps.input(page, 'onInput', '讲讲流式解码');
+    ps.tap(page, 'onSend');
+  } else {
+    await page.ask([{ role: 'user', content: '讲讲流式解码' }]);
+  }
   if (request === null) throw new Error(name + ': no request');
+  const ask = demo ? page.setDataCalls.length : 0; // the demo's own calls before the answer
+  if (demo) {
+    // On a phone the component exists (and loads its wasm) while the request starts.
+    const md = page.selectComponent('#md-' + page.data.msgs[1].key);
+    await ps.waitFor(() => md._renderer, 10000, 'the Markdown wasm to load');
+  }
   for (const cb of request.headerCbs) cb({ statusCode: 200, header: { 'content-type': 'text/event-stream' } });
   const started = realNow();
-  for (let guard = 0; guard < 100000 && !page.finished && !(page.data.msgs[0].status === 'done'); guard++) {
+  const answer = demo ? 1 : 0;
+  const over = () => page.finished || page.data.msgs[answer].status === 'done';
+  for (let guard = 0; guard < 100000 && !over(); guard++) {
     now += TICK_MS;
     if (request.sent < body.length) {
       const bytes = Buffer.from(body[request.sent++]);
@@ -171,13 +188,22 @@ async function runPage(dir, name) {
     }
     if (realNow() - started > 120000) throw new Error(name + ': did not finish in 2 minutes');
   }
-  const calls = page.setDataCalls.filter((c) => Object.keys(c.patch).some((k) => k.startsWith('msgs[')));
+  // Markdown renders in a component: let it finish loading and rendering (real time).
+  if (demo) await new Promise((r) => setTimeout(r, 200));
+  const parts = [page].concat(page.components ? [...page.components.values()] : []);
+  const calls = [].concat(...parts.map((p) => (p === page ? p.setDataCalls.slice(ask) : p.setDataCalls))).filter((c) => p0(c));
   const total = calls.reduce((n, c) => n + c.bytes, 0);
   const max = calls.reduce((n, c) => Math.max(n, c.bytes), 0);
-  const final = Buffer.byteLength(JSON.stringify(page.data));
-  const shown = page.data.msgs[0].text !== undefined ? page.data.msgs[0].text : (page.data.msgs[0].textParts || []).join('');
+  const final = parts.reduce((n, p) => n + Buffer.byteLength(JSON.stringify(p.data)), 0);
+  const m = page.data.msgs[answer];
+  const shown = demo ? page.textOf(m) : m.textParts !== undefined ? m.textParts.join('') : m.text;
   ps.close();
   return { calls: calls.length, total, max, final, shown };
+}
+
+/** A call that carries the answer (not the input box or the busy flag of the demo). */
+function p0(c) {
+  return Object.keys(c.patch).some((k) => !/^(input|busy|ready)$/.test(k));
 }
 
 function kb(n) {
@@ -192,7 +218,7 @@ async function main() {
     readme,
     parts16: readme.replace('body: {', 'partLength: 16, body: {'),
     markdown: markdownPage({}),
-    children: markdownPage({ patches: 'children' }),
+    blocks: markdownPage({ patches: 'blocks' }),
   });
   try {
     const rows = [];
@@ -200,13 +226,21 @@ async function main() {
       ['whole', 'whole text per tick (the README example before)'],
       ['readme', 'README example (view.setData: text parts of 32)'],
       ['parts16', 'README example with partLength: 16'],
-      ['markdown', 'streamChat + MarkdownRenderer() (view.setData: blocks)'],
-      ['children', "streamChat + MarkdownRenderer({patches: 'children'})"],
+      ['markdown', 'streamChat + MarkdownRenderer() (view.setData: its patches)'],
+      ['blocks', "streamChat + MarkdownRenderer({patches: 'blocks'})"],
     ];
     for (const [name, label] of pages) {
-      const r = await runPage(dir, name);
-      if (!['markdown', 'children'].includes(name) && r.shown !== ANSWER) throw new Error(`${name}: the page does not show the answer`);
+      const r = await runPage(dir, name, false);
+      if (!['markdown', 'blocks'].includes(name) && r.shown !== ANSWER) throw new Error(`${name}: the page does not show the answer`);
       rows.push({ label, ...r });
+    }
+    const demo = preparePackage(path.join(ROOT, 'miniprogram-demo'));
+    try {
+      const r = await runPage(demo.dir, 'chat', true);
+      if (r.shown !== ANSWER) throw new Error('the demo page does not hold the answer');
+      rows.push({ label: 'the demo page (view.setData + chunkwise-markdown fed view.delta)', ...r });
+    } finally {
+      demo.remove();
     }
     const lines = [
       `answer: bench/corpus/answer-zh.md, ${Buffer.byteLength(ANSWER)} bytes, ${Array.from(ANSWER).length} characters, 2 a tick`,

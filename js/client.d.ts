@@ -150,7 +150,7 @@ export interface StreamChatOptions {
    * elsewhere, e.g. appends view.delta to the chunkwise-markdown component). Default true.
    */
   textParts?: boolean;
-  /** The length (UTF-16 units) at which a text or reasoning part closes and the next begins. Default 32. */
+  /** The length (UTF-16 units) at which a text or reasoning part closes and the next begins (a part is shorter than twice it). Default 32. */
   partLength?: number;
   /** Something changed: at most once per intervalMs, and once more at the end with done: true. */
   onUpdate?: (view: ChatView) => void;

@@ -4,7 +4,7 @@
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
-/** The format names, in the order of `Format::ALL` in src/formats.rs (a test checks it). */
+/** The format names, in the order of `Format::ALL` in src/formats/mod.rs (a test checks it). */
 export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
 /** Typewriter defaults, the same numbers as `PaceOptions::default()` (a test checks it). */
 var DEFAULT_PACE = { cps: 40, maxLagMs: 1500, drainMs: 1000 };
@@ -161,6 +161,39 @@ Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
     return heap.readString(heap.u32[this._results], len);
   },
 });
+
+/** The id of the answer once the provider's messages gave it (OpenAI's chunk `id`, the
+ * Responses API's `response.id`, Anthropic's `message.id`, Gemini's `responseId`, Dify's
+ * `message_id`; a relay's generation id), else null. */
+Object.defineProperty(StreamDecoder.prototype, 'responseId', {
+  get: function () {
+    var lenPlusOne = this._live().response_id();
+    if (lenPlusOne === 0) return null;
+    heap.refresh();
+    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
+  },
+});
+
+/**
+ * Reads the error body a provider answered with instead of a stream (OpenAI, Anthropic,
+ * Gemini, DashScope, Dify, Ollama shapes): {type, message, code}, or null when the body is
+ * not one (an HTML page from a proxy, an empty body). `type` is null when the provider named
+ * none; `code` is the provider's code value (a string or a number) or null.
+ */
+export function readErrorBody(body) {
+  if (glue === null) throw notLoaded('readErrorBody call');
+  var r = glue.read_error_body(toBytes(body));
+  if (r.length === 0) return null;
+  var type = r[1] === 0 ? 0 : r[1] - 1;
+  var code = r[3] === 0 ? 0 : r[3] - 1;
+  heap.refresh();
+  var all = heap.readString(r[0], type + r[2] + code);
+  return {
+    type: r[1] === 0 ? null : all.slice(0, type),
+    message: all.slice(type, type + r[2]),
+    code: r[3] === 0 ? null : parseJson(all.slice(type + r[2])),
+  };
+}
 
 StreamDecoder.prototype._read = function (result) {
   heap.refresh();

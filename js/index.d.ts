@@ -103,6 +103,8 @@ export class StreamDecoder {
   skip(): string;
   /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
   readonly lastEventId: string;
+  /** The answer's id as the provider's first message gives it (OpenAI's chunk `id`, Anthropic's `message.id`, Gemini's `responseId`, ...); null until known. */
+  readonly responseId: string | null;
 }
 
 export * from './client.js';

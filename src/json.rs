@@ -30,6 +30,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::scan::string_run_end;
+
 /// Deeper nesting is rejected; the same limit as serde_json's (127 levels).
 pub const MAX_DEPTH: u32 = 127;
 
@@ -238,25 +240,18 @@ impl<'a> Reader<'a> {
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     fn number(&mut self) -> Result<()> {
         let b = self.bytes();
-        let digits = |at: &mut usize| {
-            let start = *at;
-            while b.get(*at).is_some_and(u8::is_ascii_digit) {
-                *at += 1;
-            }
-            *at > start
-        };
         let mut at = self.at;
         if b.get(at) == Some(&b'-') {
             at += 1;
         }
         if b.get(at) == Some(&b'0') {
             at += 1;
-        } else if !digits(&mut at) {
+        } else if !digits(b, &mut at) {
             return Err(JsonError { at, what: "invalid number" });
         }
         if b.get(at) == Some(&b'.') {
             at += 1;
-            if !digits(&mut at) {
+            if !digits(b, &mut at) {
                 return Err(JsonError { at, what: "invalid number" });
             }
         }
@@ -265,7 +260,7 @@ impl<'a> Reader<'a> {
             if let Some(b'+' | b'-') = b.get(at) {
                 at += 1;
             }
-            if !digits(&mut at) {
+            if !digits(b, &mut at) {
                 return Err(JsonError { at, what: "invalid number" });
             }
         }
@@ -279,16 +274,14 @@ impl<'a> Reader<'a> {
         self.at += 1;
         let start = self.at;
         // The fast path: no escape before the closing quote.
-        while let Some(&c) = b.get(self.at) {
-            match c {
-                b'"' => {
-                    self.at += 1;
-                    return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
-                }
-                b'\\' => break,
-                0..=0x1F => return Err(self.error("control character in a string")),
-                _ => self.at += 1,
+        self.at = string_run_end(b, self.at);
+        match b.get(self.at) {
+            Some(b'"') => {
+                self.at += 1;
+                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
             }
+            Some(0..=0x1F) => return Err(self.error("control character in a string")),
+            _ => {}
         }
         let mut out = String::from(&self.text[start..self.at]);
         loop {
@@ -318,8 +311,7 @@ impl<'a> Reader<'a> {
                 0..=0x1F => return Err(self.error("control character in a string")),
                 _ => {
                     // Copy the run up to the next quote, backslash or control character.
-                    let run = b[self.at..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-                    let end = run.map_or(b.len(), |n| self.at + n);
+                    let end = string_run_end(b, self.at);
                     out.push_str(&self.text[self.at..end]);
                     self.at = end;
                 }
@@ -356,6 +348,16 @@ impl<'a> Reader<'a> {
         self.at += 4;
         Ok(value)
     }
+}
+
+/// Skips ASCII digits from `at`; whether there was one.
+#[inline(always)]
+fn digits(b: &[u8], at: &mut usize) -> bool {
+    let start = *at;
+    while *at < b.len() && b[*at].is_ascii_digit() {
+        *at += 1;
+    }
+    *at > start
 }
 
 /// Appends `s` to `out` as a quoted JSON string: `"` and `\` escaped, the control characters

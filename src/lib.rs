@@ -40,6 +40,7 @@ pub mod json;
 pub mod json_values;
 pub mod lines;
 pub mod pacer;
+mod scan;
 pub mod sse;
 pub mod update;
 pub mod usage;

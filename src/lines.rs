@@ -12,6 +12,7 @@
 //! once, so a line spanning many pieces costs O(length), not O(length²).
 
 use crate::bounded::Bounded;
+use crate::scan::find2;
 use crate::update::StreamError;
 use crate::utf8::{BomSniffer, BomStep};
 
@@ -67,8 +68,8 @@ impl LineSplitter {
         let mut on = |line: Result<&[u8], StreamError>| on(line.map(|l| trim(breaks, l)));
         while !input.is_empty() {
             let found = match breaks {
-                Breaks::CrLfOrEither => input.iter().position(|&b| b == b'\n' || b == b'\r'),
-                Breaks::Lf => input.iter().position(|&b| b == b'\n'),
+                Breaks::CrLfOrEither => find2(input, b'\n', b'\r'),
+                Breaks::Lf => find2(input, b'\n', b'\n'),
             };
             let Some(end) = found else {
                 self.line.keep(input, &mut on);

@@ -174,12 +174,67 @@ pub struct Pacer {
     due_len: usize,
 }
 
-/// Characters whose Grapheme_Cluster_Break property is Other and that are not
-/// Extended_Pictographic, so no UAX #29 rule but GB999 (break) applies between two of them:
-/// printable ASCII, CJK Unified Ideographs, CJK punctuation before the combining tone marks
-/// at U+302A, and the fullwidth ASCII forms.
+/// Characters with a cluster boundary between any two of them: those whose
+/// Grapheme_Cluster_Break property is Other and that are not Extended_Pictographic, so that
+/// no UAX #29 rule but GB999 (break) applies between two of them (printable ASCII, the
+/// dashes and quotes of General Punctuation before U+2028, CJK punctuation before the
+/// combining tone marks at U+302A, CJK Unified Ideographs, the fullwidth ASCII forms), and
+/// tab and LF, after and before which GB4 and GB5 always break (CR, which GB3 joins to an LF,
+/// is not one of them).
+/// (The definition; [`plain_len`] reads the same set from UTF-8 bytes, and a test checks
+/// that they agree on every character.)
+#[cfg(test)]
 fn is_plain(c: char) -> bool {
-    matches!(c, ' '..='~' | '\u{4E00}'..='\u{9FFF}' | '\u{3000}'..='\u{3029}' | '\u{FF01}'..='\u{FF5E}')
+    matches!(
+        c,
+        '\t' | '\n' | ' '..='~' | '\u{2010}'..='\u{2027}' | '\u{3000}'..='\u{3029}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF01}'..='\u{FF5E}'
+    )
+}
+
+/// The byte length of the character at `at` in UTF-8 `b` if it [`is_plain`], else 0; read
+/// from the bytes without decoding (the hot loop of pacing, so it must be cheap where wasm
+/// is interpreted).
+#[inline(always)]
+fn plain_len(b: &[u8], at: usize) -> usize {
+    match b.get(at) {
+        Some(b'\t' | b'\n' | b' '..=b'~') => 1,
+        Some(&lead @ (0xE2..=0xE9 | 0xEF)) if at + 2 < b.len() => {
+            let (b1, b2) = (b[at + 1], b[at + 2]);
+            let plain = match lead {
+                // U+2010..=U+2027: E2 80 90..=E2 80 A7
+                0xE2 => b1 == 0x80 && (0x90..=0xA7).contains(&b2),
+                // U+3000..=U+3029: E3 80 80..=E3 80 A9
+                0xE3 => b1 == 0x80 && b2 <= 0xA9,
+                // U+FF01..=U+FF5E: EF BC 81..=EF BD 9E
+                0xEF => (b1 == 0xBC && b2 >= 0x81) || (b1 == 0xBD && b2 <= 0x9E),
+                // U+4E00..=U+9FFF: E4 B8 80..=E9 BF BF
+                _ => lead > 0xE4 || b1 >= 0xB8,
+            };
+            if plain {
+                3
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// From `at`, the end of the longest run of plain characters each followed by another
+/// plain character (so each is a cluster of its own), and how many there are.
+fn plain_run(b: &[u8], mut at: usize) -> (usize, usize) {
+    let mut clusters = 0;
+    let mut len = plain_len(b, at);
+    while len > 0 {
+        let next = plain_len(b, at + len);
+        if next == 0 {
+            break;
+        }
+        at += len;
+        len = next;
+        clusters += 1;
+    }
+    (at, clusters)
 }
 
 fn fresh_cursor() -> GraphemeCursor {
@@ -243,21 +298,13 @@ impl Pacer {
     /// whatever arrives later; the end of the queue is not a boundary until `end()`.
     fn scan(&mut self) {
         loop {
-            // The common case first: two plain characters in a row are always split (only
-            // rule GB999 applies to them), whatever state the cursor was in. A whole run of
+            // The common case first: two plain characters in a row are always split (no
+            // rule but GB999, GB4 or GB5 applies), whatever state the cursor was in. A whole run of
             // them is counted in one pass.
-            let (mut skipped, mut clusters) = (0, 0);
-            let mut run = self.buf[self.seg..].char_indices().peekable();
-            while let (Some((_, a)), Some(&(next, b))) = (run.next(), run.peek()) {
-                if !(is_plain(a) && is_plain(b)) {
-                    break;
-                }
-                skipped = next;
-                clusters += 1;
-            }
+            let (end, clusters) = plain_run(self.buf.as_bytes(), self.seg);
             if clusters > 0 {
-                self.seg += skipped;
-                self.complete += clusters;
+                self.seg = end;
+                self.complete += clusters as u64;
                 self.cursor = fresh_cursor();
             }
             // Every call passes the whole held-back region from its start (offset 0), so the
@@ -460,17 +507,7 @@ impl Pacer {
             return;
         }
         let complete = self.complete - self.shown;
-        let end = if n >= complete {
-            self.seg
-        } else {
-            // `head` and `seg` are both boundaries found with full context, so segmenting
-            // `buf[head..seg]` on its own finds the same clusters the cursor counted.
-            let mut len = 0;
-            for g in self.buf[self.head..self.seg].graphemes(true).take(n as usize) {
-                len += g.len();
-            }
-            self.head + len
-        };
+        let end = if n >= complete { self.seg } else { self.clusters_end(n) };
         out.push_str(&self.buf[self.head..end]);
         self.head = end;
         self.shown += n.min(complete);
@@ -485,6 +522,37 @@ impl Pacer {
             self.cursor = fresh_cursor();
         }
         self.compact();
+    }
+
+    /// Where the first `n` clusters of `buf[head..seg]` end (`n` < the clusters there).
+    ///
+    /// `head` and `seg` are both boundaries found with full context, so segmenting
+    /// `buf[head..seg]` on its own finds the same clusters the cursor counted; and every
+    /// boundary found is one too, so segmenting can start afresh there. Between two plain
+    /// characters there is always a boundary (see `scan`): such a character is a cluster of
+    /// its own without asking the UAX #29 machinery, which is many times slower (in an
+    /// interpreted wasm engine, the difference between pacing costing a little or most).
+    fn clusters_end(&self, n: u64) -> usize {
+        let bytes = &self.buf.as_bytes()[..self.seg];
+        let mut at = self.head;
+        let mut left = n as usize;
+        while left > 0 {
+            let (end, clusters) = plain_run(bytes, at);
+            if clusters >= left {
+                // Plain characters are one byte or three: walk `left` of them.
+                let mut i = 0;
+                while i < left {
+                    at += plain_len(bytes, at);
+                    i += 1;
+                }
+                break;
+            }
+            left -= clusters;
+            at = end;
+            at += self.buf[at..self.seg].graphemes(true).next().map_or(self.seg - at, str::len);
+            left -= 1;
+        }
+        at
     }
 
     fn compact(&mut self) {
@@ -510,6 +578,16 @@ impl Pacer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_len_reads_is_plain_from_the_bytes() {
+        let mut buf = [0u8; 8];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let n = c.encode_utf8(&mut buf).len();
+            let want = if super::is_plain(c) { n } else { 0 };
+            assert_eq!(super::plain_len(&buf[..n], 0), want, "{c:?}");
+        }
+    }
+
     use super::*;
 
     /// The memory bound of the module docs, which the public API cannot observe.

@@ -17,8 +17,8 @@ var DEFAULT_MAX_ATTEMPTS = 5;
 var DEFAULT_RESUME_DELAY_MS = 500;
 var MAX_WARNINGS = 20;
 
-/** Checks the options and starts the request; `Decoder` is the package's StreamDecoder. */
-export function startChat(options, Decoder) {
+/** Checks the options and starts the request; `decoding`: the package's {Decoder, readErrorBody}. */
+export function startChat(options, decoding) {
   if (options === null || typeof options !== 'object') throw new TypeError('chunkwise: streamChat(options) needs an options object');
   if (typeof options.request !== 'function') {
     throw new TypeError('chunkwise: streamChat needs options.request: wx.request, uni.request, Taro.request, or fetchRequest(...) in a browser');
@@ -28,12 +28,13 @@ export function startChat(options, Decoder) {
   if (md !== undefined && md !== null && !(typeof md.append === 'function' && typeof md.finish === 'function' && typeof md.dataFor === 'function')) {
     throw new TypeError('chunkwise: option markdown must be a MarkdownRenderer (from chunkwise/markdown)');
   }
-  return new ChatTask(options, Decoder);
+  return new ChatTask(options, decoding);
 }
 
-function ChatTask(o, Decoder) {
+function ChatTask(o, decoding) {
   this.o = o;
-  this.Decoder = Decoder;
+  this.Decoder = decoding.Decoder;
+  this.readErrorBody = decoding.readErrorBody;
   this.request = o.request;
   this.format = o.format === undefined ? 'openai' : o.format;
   this.paced = o.pace !== false;
@@ -56,7 +57,7 @@ function ChatTask(o, Decoder) {
   this.sentStatus = null;
 
   // What the page sees.
-  this.id = null; // the generation id (header x-chunkwise-generation, else the first chunk's id)
+  this.id = null; // the generation id (header x-chunkwise-generation, else the answer's id)
   this.lastEventId = '';
   this.text = ''; // revealed answer text
   this.reasoning = '';
@@ -95,12 +96,7 @@ assign(ChatTask.prototype, timerMethods);
 
 /** A decoder for a new connection; the previous ones are retired (ticked until drained). */
 ChatTask.prototype.newSegment = function () {
-  var seg = { dec: new this.Decoder(this.decoderOptions), ids: null, fed: 0, retired: false };
-  // The last SSE event id is what a resume needs: StreamDecoder.lastEventId gives it. With a
-  // decoder that lacks it (an older build), a second, unpaced 'sse' decoder on the same
-  // bytes reports the events and their ids.
-  this.nativeIds = typeof seg.dec.lastEventId === 'string';
-  if (this.resumeOpts && !this.nativeIds && this.format !== 'sse') seg.ids = new this.Decoder({ format: 'sse', pace: false });
+  var seg = { dec: new this.Decoder(this.decoderOptions), retired: false };
   for (var i = 0; i < this.segments.length; i++) this.segments[i].retired = true;
   this.segments.push(seg);
   return seg;
@@ -108,45 +104,18 @@ ChatTask.prototype.newSegment = function () {
 
 ChatTask.prototype.freeSegment = function (seg) {
   seg.dec.free();
-  if (seg.ids !== null) seg.ids.free();
 };
 
 ChatTask.prototype.feed = function (data) {
-  var seg = this.segment;
-  if (seg.fed++ === 0 && seg.ids === null && this.id === null && this.format !== 'sse') {
-    // No x-chunkwise-generation header (a proxy dropped it, or CORS hid it): the relay's
-    // chunk id is the generation id, so read the first events until it shows.
-    seg.ids = new this.Decoder({ format: 'sse', pace: false });
-  }
-  var u = seg.dec.push(data);
-  if (seg.ids !== null) {
-    var events = seg.ids.push(data).events;
-    for (var i = 0; i < events.length; i++) this.sawEvent(events[i]);
-    if (this.nativeIds && this.id !== null) {
-      seg.ids.free();
-      seg.ids = null;
-    }
-  } else if (this.format === 'sse') {
-    for (var j = 0; j < u.events.length; j++) this.sawEvent(u.events[j]);
-  }
-  if (this.nativeIds) {
-    var last = seg.dec.lastEventId;
-    if (last !== '') this.lastEventId = last;
-  }
+  var dec = this.segment.dec;
+  var u = dec.push(data);
+  // What a resume needs: the last complete SSE event, and the generation id. Without the
+  // x-chunkwise-generation header (a proxy dropped it, or CORS hid it) the relay's answer id
+  // (its chunks' `id`) is the generation id.
+  var last = dec.lastEventId;
+  if (last !== '') this.lastEventId = last;
+  if (this.id === null) this.id = dec.responseId;
   this.apply(u);
-};
-
-ChatTask.prototype.sawEvent = function (e) {
-  if (e.id !== '') this.lastEventId = e.id;
-  if (this.id === null && e.data.charAt(0) === '{') {
-    // No generation header (a proxy dropped it): the relay's chunk id is the generation id.
-    try {
-      var chunk = JSON.parse(e.data);
-      if (chunk && typeof chunk.id === 'string' && chunk.id !== '') this.id = chunk.id;
-    } catch (err) {
-      // not JSON: the decoder reports it
-    }
-  }
 };
 
 ChatTask.prototype.apply = function (u) {
@@ -193,18 +162,24 @@ ChatTask.prototype.end = function () {
   }
 };
 
-/** The text of connection `conn`'s error body ('' when none). */
+/** What connection `conn`'s error body says: {info: the provider's {type, message, code} or null, text}. */
 ChatTask.prototype.errorBody = function (conn) {
-  if (conn.errorLen === 0) return '';
+  if (conn.errorLen === 0) return { info: null, text: '' };
+  var bytes = new Uint8Array(conn.errorLen);
+  for (var i = 0, at = 0; i < conn.errorParts.length; i++) {
+    var part = new Uint8Array(conn.errorParts[i]);
+    bytes.set(part, at);
+    at += part.length;
+  }
+  var info = this.readErrorBody(bytes);
+  if (info !== null) return { info: info, text: '' };
+  // Not an error JSON (a proxy's HTML page, plain text): its text is the message.
   var d = new this.Decoder({ format: 'text', pace: false });
-  var s = '';
   try {
-    for (var i = 0; i < conn.errorParts.length; i++) s += d.push(conn.errorParts[i]).text;
-    s += d.finish().text;
+    return { info: null, text: d.push(bytes).text + d.finish().text };
   } finally {
     d.free();
   }
-  return s;
 };
 
 // ---- what the page sees --------------------------------------------------------------

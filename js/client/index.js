@@ -29,11 +29,15 @@
 import { startChat, Controller } from './chat.js';
 import { fetchRequest } from './fetch-request.js';
 
-/** `streamChat` and `fetchRequest` over `StreamDecoder` (of the build that loads this file). */
-export default function makeClient(StreamDecoder) {
+/**
+ * `streamChat` and `fetchRequest` over the decoder of the build that loads this file:
+ * `StreamDecoder`, and `readErrorBody(bytes)`, the core's reader of providers' error bodies.
+ */
+export default function makeClient(StreamDecoder, readErrorBody) {
+  var decoding = { Decoder: StreamDecoder, readErrorBody: readErrorBody };
   return {
     streamChat: function streamChat(options) {
-      return new Controller(startChat(options, StreamDecoder));
+      return new Controller(startChat(options, decoding));
     },
     fetchRequest: fetchRequest,
   };

@@ -12,7 +12,7 @@
 export var DEFAULT_PART_LENGTH = 32;
 
 /**
- * A text kept as parts of about `partLength` units, for setData. `update(text)` takes the
+ * A text kept as parts of `partLength` to 2 × `partLength` units, for setData. `update(text)` takes the
  * whole text so far (it only grows) and returns the indices of the parts it changed; `list`
  * holds the parts (a closed part never changes).
  */
@@ -29,13 +29,27 @@ Parts.prototype.update = function (text) {
   var at = this.covered;
   var n = this.partLength;
   while (at < end) {
-    if (this.list.length === 0 || at - this.start >= n) {
+    var last = this.list.length - 1;
+    if (last >= 0 && at - this.start >= n) {
+      // Close the last part only where no cluster continues across (an unpaced delta may
+      // have ended inside one).
+      var cut = safeEnd(text, at, end);
+      if (cut > at) {
+        this.list[last] = text.slice(this.start, cut);
+        changed.push(last);
+        at = cut;
+        continue;
+      }
+    }
+    if (last < 0 || at - this.start >= n) {
       this.list.push('');
       this.start = at;
     }
-    // Grow the last part to at most n units (a long delta fills several parts), never splitting
-    // a character: adjacent parts are separate text nodes, which do not join a cluster.
-    var stop = safeEnd(text, Math.min(end, this.start + n), end);
+    // A delta of up to n units goes whole into the last part: parts then end where ticks end,
+    // and the typewriter never ends a tick inside a grapheme (adjacent parts are separate text
+    // nodes, which do not join a cluster). A longer one (skip(), an unpaced chunk) is cut
+    // into parts of n, never inside a character.
+    var stop = end - at <= n ? end : safeEnd(text, Math.min(end, this.start + n), end);
     this.list[this.list.length - 1] = text.slice(this.start, stop);
     changed.push(this.list.length - 1);
     at = stop;
@@ -44,21 +58,47 @@ Parts.prototype.update = function (text) {
   return changed;
 };
 
+// What extends the cluster before it: a combining mark (accents, Indic vowel signs and viramas,
+// variation selectors), a zero-width joiner, a skin tone, an emoji tag.
+var EXTENDS = /^[\p{M}\u200d\u{1f3fb}-\u{1f3ff}\u{e0020}-\u{e007f}]/u;
+// Viramas that join the next consonant into one cluster (Indic_Conjunct_Break=Linker: Devanagari,
+// Bengali, Gujarati, Oriya, Telugu, Malayalam).
+var LINKERS = [0x094d, 0x09cd, 0x0acd, 0x0b4d, 0x0c4d, 0x0d4d];
+var LETTER = /^\p{L}/u;
+
 /**
- * `at`, or the first position after it that does not split a surrogate pair or attach a
- * joiner, variation selector, skin tone or combining mark to the part after it.
+ * `at`, or the first position after it that splits no grapheme cluster the way a reader would
+ * see it: not inside a surrogate pair or a CRLF, not before what extends a cluster or after a
+ * joiner or a conjunct's virama, not between the two regional indicators of a flag. (The rules a
+ * chat answer meets; Hangul jamo sequences, rare in text, are not treated.)
  */
 function safeEnd(text, at, end) {
-  while (at < end && at > 0) {
+  while (at > 0 && at < end) {
     var prev = text.charCodeAt(at - 1);
     var next = text.charCodeAt(at);
-    var pair = prev >= 0xd800 && prev < 0xdc00 && next >= 0xdc00 && next < 0xe000;
-    var joins = prev === 0x200d || next === 0x200d || (next >= 0xfe00 && next <= 0xfe0f) || (next >= 0x0300 && next <= 0x036f);
-    var tone = next === 0xd83c && at + 1 < end && text.charCodeAt(at + 1) >= 0xdffb && text.charCodeAt(at + 1) <= 0xdfff;
-    if (!pair && !joins && !tone) break;
+    var inPair = prev >= 0xd800 && prev < 0xdc00 && next >= 0xdc00 && next < 0xe000;
+    var joined = prev === 0x200d || (prev === 0x0d && next === 0x0a) || (LINKERS.indexOf(prev) >= 0 && LETTER.test(text.charAt(at))) || EXTENDS.test(text.slice(at, at + 2));
+    var flag = isIndicator(text, at) && regionalRun(text, at) % 2 === 1;
+    if (!inPair && !joined && !flag) break;
     at++;
   }
   return at;
+}
+
+/** Whether a regional indicator (U+1F1E6..U+1F1FF: D83C DDE6..DDFF) starts at `i`. */
+function isIndicator(text, i) {
+  var low = text.charCodeAt(i + 1);
+  return text.charCodeAt(i) === 0xd83c && low >= 0xdde6 && low <= 0xddff;
+}
+
+/** How many regional indicators end right before `i`. */
+function regionalRun(text, i) {
+  var n = 0;
+  while (i >= 2 && isIndicator(text, i - 2)) {
+    n++;
+    i -= 2;
+  }
+  return n;
 }
 
 /**

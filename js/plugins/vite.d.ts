@@ -1,4 +1,5 @@
-// chunkwise/vite: a Vite plugin for uni-app mini-program builds; `plugins: [uni(), chunkwise()]`.
+// chunkwise/vite: a Vite plugin; `plugins: [uni(), chunkwise()]` for uni-app mini-program builds,
+// `plugins: [chunkwise()]` for the dev server of Vite 7 and older.
 declare function chunkwise(options?: {
   /** Default: true when uni-app builds a mini program (UNI_PLATFORM mp-*, quickapp-webview*). */
   miniprogram?: boolean;

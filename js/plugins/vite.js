@@ -11,7 +11,10 @@
  *     document, the wasm loaded with WXWebAssembly/TTWebAssembly by package path;
  *   - emits the .wasm.br file of each chunkwise module the bundle contains at
  *     miniprogram_npm/chunkwise/, the path init() loads by default, so no init option is needed.
- * H5 and app builds are left alone: they take the browser build.
+ * Other builds take the browser build; for them the plugin only keeps chunkwise out of the
+ * dev server's dependency pre-bundling, which in Vite 7 and older moves the module away from
+ * its .wasm (`new URL('…_bg.wasm', import.meta.url)` then points at a file that is not there).
+ * Vite 8 needs no plugin for that.
  */
 const { wasmFor } = require('./plugins/wasm-files.js');
 
@@ -30,7 +33,7 @@ module.exports = function chunkwise(options) {
       active = forced === null ? isMiniProgramBuild() : forced;
       // Vite 5 (uni-app's) adds resolve.conditions to its own; the package lists
       // `miniprogram` first, so it wins over `browser` and `import`.
-      return active ? { resolve: { conditions: ['miniprogram'] } } : undefined;
+      return active ? { resolve: { conditions: ['miniprogram'] } } : { optimizeDeps: { exclude: ['chunkwise'] } };
     },
     generateBundle(_, bundle) {
       if (!active) return;

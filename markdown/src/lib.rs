@@ -18,7 +18,11 @@
 //!   prefixes in ten thousand heal differently from a fresh render (a transient styling,
 //!   never a different final result).
 //! - Every [`Patch`] is what changed since the previous one: a page applying it with
-//!   `setData` path keys ([`BlockPatch::write_set_data`]) holds exactly [`MarkdownRenderer::blocks`].
+//!   `setData` path keys ([`BlockPatch::write_set_data`]) holds exactly [`MarkdownRenderer::blocks`],
+//!   and after `finish()` exactly the one-shot render (`tests/page.rs` applies every patch to
+//!   page data through those keys, for every CommonMark and GFM example and real answers
+//!   split every way). An append never sends a block that existed before it whole, unless
+//!   Markdown changed what the block is (see below); a finished block is never sent again.
 //! - Linear time: no part of the text is parsed a number of times that grows with the
 //!   answer's length (`tests/linear.rs`).
 //!
@@ -51,6 +55,24 @@
 //!
 //! Each path's result reaches the page through one step (`patch.rs`): the changed node list
 //! is compared with the one sent, and the smallest change is sent.
+//!
+//! # What an append costs
+//! On the fast paths, what was appended plus what the page must be re-sent: a text node
+//! grows by re-sending it (setData replaces values, it cannot extend a string), so a run of
+//! plain text costs its length per append; a code line re-highlights from its last split
+//! point and sends the tokens that changed. Markdown forces more in these places, each
+//! bounded by the block it happens in:
+//! - punctuation in a paragraph or list item: the suffix of the line from its last
+//!   checkpoint is parsed, and the line healed (a scan of the line);
+//! - a new list item or table row: that item or row is parsed (`restart.rs`);
+//! - a block's first line right after another block (`Foo` + `\n---` may be a setext
+//!   underline, a `|---|` line a table's delimiter row, `- a\n\n` + `- b` a list turning
+//!   loose): the open region, that block and the one before, is parsed again, and a block
+//!   that changes what it is (a paragraph becoming a heading or a table, a tight list becoming
+//!   loose) is sent again, once;
+//! - text that takes back nodes already shown (`developers.` + `w` joins the `.` to an
+//!   autolink): the element holding them is sent again, since setData cannot shorten an array;
+//! - link reference definitions: `finish()` renders the whole text once if there is one.
 //!
 //! # Links
 //! rich-text has no `href` and no events, so a link is `a.md-a` styled text, and its URL goes

@@ -13,7 +13,7 @@ const { markdownOneShot } = require('../js/helpers');
 
 const ROOT = path.join(__dirname, '..', '..');
 const TOOLS = path.join(__dirname, 'tools', 'node_modules');
-const ANSWER = fs.readFileSync(path.join(ROOT, 'tests', 'fixtures', 'markdown_answers', 'zh-miniprogram-streaming.md'), 'utf8');
+const ANSWER = fs.readFileSync(path.join(ROOT, 'markdown', 'tests', 'fixtures', 'markdown_answers', 'zh-miniprogram-streaming.md'), 'utf8');
 
 if (!fs.existsSync(path.join(ROOT, 'pkg', 'package.json'))) throw new Error('pkg/ is not built: run ./build.sh first');
 

@@ -5,6 +5,7 @@
 // same code package as Douyin runs it (TTWebAssembly, tt.request, no WXWebAssembly or wx).
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -56,6 +57,18 @@ test('构建 npm, flat layout (package.json beside app.json)', async () => {
   addPackageJson(root);
   await packNpm(root);
   await checkBuilt(codeDir, 1);
+});
+
+test("chunkwise-markdown.wxss, imported from app.wxss after 构建 npm, compiles with WeChat's wcsc", { skip: !(process.platform === 'linux' && process.arch === 'x64') && 'wcsc ships for Linux x64 only' }, async () => {
+  const { root, codeDir } = makeProject('wxss', {});
+  addPackageJson(root);
+  await packNpm(root);
+  const wcsc = path.join(TOOLS, 'miniprogram-compiler', 'bin', 'linux', 'wcsc');
+  fs.chmodSync(wcsc, 0o755); // npm does not keep the mode of these files
+  // as DevTools runs it: `wcsc -db -pc <pages> ./app.wxss <other wxss>`
+  const r = spawnSync(wcsc, ['-db', '-pc', '0', './app.wxss', './miniprogram_npm/chunkwise/chunkwise-markdown.wxss'], { cwd: codeDir, encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, `wcsc: ${r.stderr}`);
+  assert.match(r.stdout, /md-code/, 'the compiled styles lack the theme');
 });
 
 test('构建 npm with miniprogramRoot: "miniprogram/" (package.json in it)', async () => {

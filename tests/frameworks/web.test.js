@@ -88,7 +88,7 @@ test('webpack 5: production build in Chromium', async () => {
   }
 });
 
-test('Vite: vite build in Chromium', async () => {
+test('Vite 8: vite build in Chromium', async () => {
   const out = scratch('vite-build');
   run('vite', ['build', '--outDir', out, '--emptyOutDir', '--logLevel', 'warn']);
   const site = await serveDir(out);
@@ -99,7 +99,18 @@ test('Vite: vite build in Chromium', async () => {
   }
 });
 
-test('Vite: the dev server (dependency pre-bundling on) in Chromium', async () => {
+test('Vite 7: the dev server with chunkwise/vite in the config, in Chromium', async () => {
+  const { createServer } = await import(path.join(TOOLS, 'vite7', 'dist', 'node', 'index.js'));
+  const server = await createServer({ root: WEB, configFile: path.join(WEB, 'vite7.config.mjs'), cacheDir: scratch('vite7-dev'), logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false } });
+  await server.listen();
+  try {
+    await runPage(server.resolvedUrls.local[0]);
+  } finally {
+    await server.close();
+  }
+});
+
+test('Vite 8: the dev server (dependency pre-bundling on) in Chromium', async () => {
   const { createServer } = await import(path.join(TOOLS, 'vite', 'dist', 'node', 'index.js'));
   const cacheDir = scratch('vite-dev');
   const server = await createServer({ root: WEB, configFile: path.join(WEB, 'vite.config.mjs'), cacheDir, logLevel: 'warn', server: { host: '127.0.0.1', port: 0, strictPort: false } });

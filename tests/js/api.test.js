@@ -359,9 +359,9 @@ test('reset() starts a fresh stream with the same options', () => {
 // ---- constants against the Rust source ------------------------------------------------------
 
 function rustFormats() {
-  const src = fs.readFileSync(path.join(ROOT, 'src', 'formats.rs'), 'utf8');
+  const src = fs.readFileSync(path.join(ROOT, 'src', 'formats', 'mod.rs'), 'utf8');
   const m = src.match(/pub const ALL: \[\(&'static str, Format\); (\d+)\] = \[([\s\S]*?)\];/);
-  assert.ok(m, 'Format::ALL not found in src/formats.rs');
+  assert.ok(m, 'Format::ALL not found in src/formats/mod.rs');
   const names = [...m[2].matchAll(/\(\s*"([^"]+)"\s*,\s*Format::\w+\s*\)/g)].map((x) => x[1]);
   assert.equal(names.length, Number(m[1]), 'every entry of Format::ALL parsed');
   return names;
@@ -374,7 +374,7 @@ function coreConstant(name) {
   return plain(vm.runInNewContext('(' + m[1] + ')'));
 }
 
-test('FORMATS equals Format::ALL of src/formats.rs, in every build and in index.d.ts', () => {
+test('FORMATS equals Format::ALL of src/formats/mod.rs, in every build and in index.d.ts', () => {
   const names = rustFormats();
   assert.deepEqual(coreConstant('FORMATS'), names);
   for (const name of Object.keys(builds)) assert.deepEqual(plain(builds[name].FORMATS), names, name);

@@ -9,28 +9,8 @@ const path = require('node:path');
 const vm = require('node:vm');
 
 const ROOT = path.join(__dirname, '..', '..');
-const { StreamDecoder } = require(path.join(ROOT, 'pkg', 'node', 'index.js'));
-const makeClient = require(path.join(ROOT, 'pkg', 'node', 'client.js')).default;
-
-/** The packaged client as index.js uses it: handed a StreamDecoder. */
-function loadClient(Decoder) {
-  return makeClient(Decoder);
-}
-const { streamChat, fetchRequest } = loadClient(StreamDecoder);
-
-/** A StreamDecoder of an older build, without lastEventId: the client falls back to a second decoder. */
-function LegacyDecoder(options) {
-  this.d = new StreamDecoder(options);
-  LegacyDecoder.created.push(options.format);
-}
-LegacyDecoder.created = [];
-for (const m of ['push', 'finish', 'reset', 'free', 'tick', 'skip']) {
-  LegacyDecoder.prototype[m] = function (...args) {
-    return this.d[m](...args);
-  };
-}
-Object.defineProperty(LegacyDecoder.prototype, 'pending', { get() { return this.d.pending; } });
-const legacy = loadClient(LegacyDecoder);
+// The Node build's client: client.js handed that build's StreamDecoder and error-body reader.
+const { StreamDecoder, streamChat, fetchRequest } = require(path.join(ROOT, 'pkg', 'node', 'index.js'));
 
 const GEN = 'chatcmpl-test123';
 const BASE = 'http://relay.test/v1/chat/completions';
@@ -172,7 +152,7 @@ test('the mini-program client.js names none of the globals a device lacks and ru
   // It runs in a realm that has only the ECMAScript built-ins and timers.
   const ctx = vm.createContext({ setInterval, clearInterval, setTimeout, clearTimeout, module: { exports: {} } });
   vm.runInContext(src, ctx);
-  const client = ctx.module.exports.default(StreamDecoder);
+  const client = ctx.module.exports.default(StreamDecoder, () => null);
   assert.equal(typeof client.streamChat, 'function');
   assert.equal(typeof client.fetchRequest, 'function');
 });
@@ -318,11 +298,11 @@ test('resumes after a cut with ?after=<last complete event>: nothing lost, nothi
   }
 });
 
-test('with a decoder that has no lastEventId (older builds), a second sse decoder gives the ids', async () => {
+test('one decoder per connection gives the text, the resume point and the generation id (no second decoder)', async () => {
   const events = relayEvents({ reasoning: THINK, content: ANSWER });
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
+      call.headers(200, {}); // no x-chunkwise-generation: the id comes from the answer's chunks
       for (const e of events.slice(0, 5)) call.chunk(e.bytes);
       call.chunk(events[5].bytes.subarray(0, 30));
       call.fail('request:fail timeout');
@@ -331,12 +311,44 @@ test('with a decoder that has no lastEventId (older builds), a second sse decode
     const after = Number(new URL(call.opts.url).searchParams.get('after'));
     await sendAll(call, events.filter((e) => e.seq > after), { seed: 5, max: 7 });
   });
-  LegacyDecoder.created.length = 0;
-  const r = await run({ request: net.request }, { impl: legacy.streamChat });
-  assert.equal(r.view.text, joined);
-  assert.equal(r.view.reasoning, THINK.join(''));
-  assert.equal(net.calls[1].opts.url, `http://relay.test/v1/chat/stream/${GEN}?after=5`);
-  assert.deepEqual(LegacyDecoder.created.filter((f) => f === 'sse').length, 2, 'one id decoder per connection');
+  // Every decoder that is pushed bytes, by its format.
+  const pushed = new Map();
+  const push = StreamDecoder.prototype.push;
+  StreamDecoder.prototype.push = function (chunk) {
+    pushed.set(this, this.format);
+    return push.call(this, chunk);
+  };
+  try {
+    const r = await run({ request: net.request });
+    assert.equal(r.view.text, joined);
+    assert.equal(r.view.reasoning, THINK.join(''));
+    assert.equal(r.view.id, GEN);
+    assert.equal(net.calls[1].opts.url, `http://relay.test/v1/chat/stream/${GEN}?after=5`);
+  } finally {
+    StreamDecoder.prototype.push = push;
+  }
+  assert.deepEqual([...pushed.values()], ['openai', 'openai'], 'one openai decoder per connection, nothing else');
+});
+
+test("error bodies of each provider's shape are read by the core: type, message, code", async () => {
+  const cases = [
+    [529, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, { type: 'overloaded_error', message: 'Overloaded', code: null }],
+    [429, [{ error: { code: 429, message: 'Resource has been exhausted', status: 'RESOURCE_EXHAUSTED' } }], { type: 'RESOURCE_EXHAUSTED', message: 'Resource has been exhausted', code: 429 }],
+    [400, { code: 'InvalidParameter', message: 'Range of input length should be [1, 6000]', request_id: 'x' }, { type: 'InvalidParameter', message: 'Range of input length should be [1, 6000]', code: 'InvalidParameter' }],
+    [404, { error: 'model "llama9" not found, try pulling it first' }, { type: 'http_error', message: 'model "llama9" not found, try pulling it first', code: null }],
+    [502, '<html><body>502 Bad Gateway</body></html>', { type: 'http_error', message: '<html><body>502 Bad Gateway</body></html>', code: null }],
+  ];
+  for (const [status, body, want] of cases) {
+    const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const net = fakeNet((call) => {
+      call.headers(status, {});
+      for (const p of split(bytes, status, 11)) call.chunk(p);
+      call.success(status);
+    });
+    const r = await run({ request: net.request });
+    assert.deepEqual({ type: r.error.type, message: r.error.message, code: r.error.code }, want, JSON.stringify(body));
+    assert.equal(r.error.status, status);
+  }
 });
 
 test('resumes several times, finds the generation id in the chunks when the header is missing', async () => {
@@ -654,11 +666,19 @@ test('view.setData: applying every update rebuilds the answer and reasoning as b
     assert.equal(m.reasoningParts.join(''), think, 'the parts join to the reasoning');
     assert.equal(m.status, 'done');
     const n = partLength || 32;
+    // Parts end at grapheme boundaries (Intl.Segmenter, an independent oracle): no flag, ZWJ
+    // sequence or combining mark is split across two text nodes, paced or not.
+    for (const [text, parts] of [[long, m.textParts], [think, m.reasoningParts]]) {
+      const boundaries = new Set([0]);
+      for (const { index, segment } of new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(text)) boundaries.add(index + segment.length);
+      let end = 0;
+      for (const part of parts) assert.ok(boundaries.has((end += part.length)), `a part ends inside a grapheme at ${end}: ${JSON.stringify(text.slice(end - 4, end + 4))}`);
+    }
     for (const part of m.textParts.concat(m.reasoningParts)) {
-      assert.ok(part.length <= n + 16, `a part of ${part.length} units (bound ${n}, plus one emoji sequence)`);
+      assert.ok(part.length < 2 * n + 16, `a part of ${part.length} units (bound 2 × ${n}, plus one emoji sequence)`);
       assert.ok(!/^[\udc00-\udfff\u200d\ufe0f]/.test(part) && !/[\ud800-\udbff\u200d]$/.test(part), `a part splits a character: ${JSON.stringify(part.slice(0, 4))}…${JSON.stringify(part.slice(-4))}`);
     }
-    if (pace !== false) assert.ok(tickMax <= 2 * (n + 16) * 3 + 10, `a small tick's text is at most two parts: ${tickMax} bytes`);
+    if (pace !== false) assert.ok(tickMax <= 2 * (2 * n + 16) * 3 + 10, `a small tick's text is at most two parts: ${tickMax} bytes`);
     // task.view() gives everything so far (a page redrawing the message).
     const redraw = applySetData({}, task.view().setData(''));
     assert.equal(redraw.textParts.join(''), long);

@@ -90,7 +90,7 @@ function peakRate(calls) {
   return peak;
 }
 
-/** Renders the page data with wcc's $gwx and returns the answer texts given to chunkwise-markdown (with done). */
+/** Renders the page data with wcc's $gwx and returns the ids of the answers' chunkwise-markdown elements. */
 function renderedAnswers(data) {
   let compiler;
   try {
@@ -105,13 +105,17 @@ function renderedAnswers(data) {
   const $gwx = vm.runInContext(`(function (global) {${js}\n})`, ctx)({});
   const tree = $gwx('pages/chat/chat.wxml')(JSON.parse(JSON.stringify(data)), {}, {});
   const out = [];
-  const text = (n) => (typeof n === 'string' ? n : (n.children || []).map(text).join(''));
   (function walk(n) {
     if (!n || typeof n !== 'object') return;
-    if (n.attr && typeof n.attr.class === 'string' && n.attr.class.split(' ').includes('answer')) out.push(n.tag === 'wx-chunkwise-markdown' && n.attr.done === true ? n.attr.text : text(n));
+    if (n.attr && typeof n.attr.class === 'string' && n.attr.class.split(' ').includes('answer')) out.push(n.tag + '#' + n.attr.id);
     (n.children || []).forEach(walk);
   })(tree);
   return out;
+}
+
+/** The blocks an answer component shows, in order. */
+function blocksOf(md) {
+  return md.data.ids.map((i) => md.data.blocks[i]);
 }
 
 /** The relay's events of generation `id` from the start: { content, reasoning, finishReason }. */
@@ -148,7 +152,7 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
     const a1 = page.data.msgs[1];
     assert.equal(a1.error, '');
     assert.equal(a1.status, 'done');
-    assert.equal(a1.text, zh.text);
+    assert.equal(page.textOf(a1), zh.text);
     assert.equal(a1.reasoningParts.join(''), zh.reasoning);
     assert.ok(zh.text.length > 300 && /[\u4e00-\u9fff]/.test(zh.text));
     assert.equal(a1.showReasoning, false, 'the reasoning collapses once the answer starts');
@@ -157,21 +161,19 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
     assert.ok(streamCalls.length > 10, `the typewriter shows the reasoning in many steps (${streamCalls.length})`);
     assert.ok(peakRate(streamCalls) <= 21, `at most ~20 setData calls a second, got ${peakRate(streamCalls)}`);
     for (const c of streamCalls) {
-      for (const key of Object.keys(c.patch)) assert.match(key, /^(msgs\[1\]\.(text|answering|reasoningParts\[\d+\]|status|statusText|error|showReasoning)|busy)$/, 'path keys only');
-      assert.ok(c.bytes < 16384, 'small setData payloads');
+      for (const key of Object.keys(c.patch)) assert.match(key, /^(msgs\[1\]\.(answering|reasoningParts\[\d+\]|status|statusText|error|showReasoning)|busy)$/, 'path keys only');
+      assert.ok(c.bytes < 2048, `small setData payloads: ${c.bytes} bytes`);
     }
-    assert.equal(streamCalls.filter((c) => 'msgs[1].text' in c.patch).length, 1, 'the whole answer crosses once, at the end');
     // The answer went to its component in deltas; it rendered it as a one-shot render would.
     const md = answerOf(page, 1);
     assert.ok(md, 'the page selected the answer component');
     assert.ok(md.setDataCalls.length > 20, `the typewriter shows the answer in many steps (${md.setDataCalls.length})`);
-    const blocks = md.data.ids.map((i) => md.data.blocks[i]);
-    assert.deepEqual(blocks, JSON.parse(JSON.stringify(markdownOneShot(zh.text, { patches: 'children' }))));
+    assert.deepEqual(blocksOf(md), JSON.parse(JSON.stringify(markdownOneShot(zh.text, { patches: 'children' }))));
     assert.ok(peakRate(md.setDataCalls) <= 21, `the component too: ${peakRate(md.setDataCalls)} a second`);
     // Linear: what crossed setData (page and component) is a small multiple of the final data,
     // not the square of the answer (the whole text on every tick was ~100× here).
     const crossed = streamCalls.concat(md.setDataCalls).reduce((n, c) => n + c.bytes, 0);
-    const final = Buffer.byteLength(JSON.stringify(a1)) + Buffer.byteLength(JSON.stringify(md.data.blocks));
+    const final = Buffer.byteLength(JSON.stringify(a1)) + Buffer.byteLength(JSON.stringify(md.data));
     assert.ok(crossed < 40 * final, `${crossed} bytes crossed for ${final} bytes of final data`);
 
     // The second turn sends the history and gets the English answer.
@@ -189,13 +191,14 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
     assert.equal(body.stream, true);
     assert.equal(body.model, 'demo');
     const en = await expectedAnswer(history);
-    assert.equal(page.data.msgs[3].text, en.text);
+    assert.equal(page.textOf(page.data.msgs[3]), en.text);
+    assert.deepEqual(blocksOf(answerOf(page, 3)), JSON.parse(JSON.stringify(markdownOneShot(en.text, { patches: 'children' }))));
     assert.equal(page.data.msgs[3].reasoningParts.join(''), en.reasoning);
     assert.ok(peakRate(page.setDataCalls.slice(second + 1)) <= 21);
 
     // What the render layer shows for the final data.
     const shown = renderedAnswers(page.data);
-    if (shown !== null) assert.deepEqual(shown, [zh.text, en.text]);
+    if (shown !== null) assert.deepEqual(shown, [1, 3].map((i) => 'wx-chunkwise-markdown#md-' + page.data.msgs[i].key));
     assert.deepEqual(ps.sandbox.errors, []);
     assert.deepEqual(ps.warnings, []);
   } finally {
@@ -212,7 +215,8 @@ test('requests cut by the wx.request cap (60 s, here 1.2 s) resume: nothing lost
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     const a = page.data.msgs[1];
     assert.equal(a.error, '');
-    assert.equal(a.text, zh.text);
+    assert.equal(page.textOf(a), zh.text);
+    assert.deepEqual(blocksOf(answerOf(page, 1)), JSON.parse(JSON.stringify(markdownOneShot(zh.text, { patches: 'children' }))));
     assert.equal(a.reasoningParts.join(''), zh.reasoning);
     const cuts = ps.sandbox.requests.filter((r) => r.outcome === 'fail: timeout');
     const resumes = ps.requestLog.filter((r) => r.method === 'GET' && /\/v1\/chat\/stream\/[^/?]+\?after=\d+$/.test(r.url));
@@ -244,7 +248,7 @@ test('to the background and back: the interrupted request resumes on onShow', as
     await ps.waitFor(() => !page.data.busy, 60000, 'the answer');
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     assert.equal(page.data.msgs[1].error, '');
-    assert.equal(page.data.msgs[1].text, zh.text);
+    assert.equal(page.textOf(page.data.msgs[1]), zh.text);
     assert.equal(page.data.msgs[1].reasoningParts.join(''), zh.reasoning);
     assert.ok(ps.requestLog.some((r) => r.method === 'GET' && r.url.includes('/v1/chat/stream/') && !r.hidden));
   } finally {
@@ -273,7 +277,7 @@ test('stop: aborts the request and the relay cancels the generation', async () =
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     assert.equal(log.finishReason, 'cancelled');
     assert.ok(log.content.length < zh.text.length, 'cancelled before the end');
-    assert.ok(log.content.startsWith(a.text), 'the page shows a prefix of what the relay produced');
+    assert.ok(page.textOf(a).length > 0 && log.content.startsWith(page.textOf(a)), 'the page shows a prefix of what the relay produced');
     // Nothing moves after stop.
     const calls = page.setDataCalls.length;
     await new Promise((r) => setTimeout(r, 300));
@@ -298,7 +302,8 @@ test('errors show with a retry: a refused connection, then an HTTP 400 with the 
     await ps.waitFor(() => !page.data.busy, 60000, 'the retried answer');
     const en = await expectedAnswer([{ role: 'user', content: 'hello' }]);
     assert.equal(page.data.msgs[1].error, '');
-    assert.equal(page.data.msgs[1].text, en.text);
+    assert.equal(page.textOf(page.data.msgs[1]), en.text);
+    assert.deepEqual(blocksOf(answerOf(page, 1)), JSON.parse(JSON.stringify(markdownOneShot(en.text, { patches: 'children' }))), 'the retry starts the component over');
 
     // 2. A message over the relay's limit (3000 characters here): 400 and its message.
     await ask(ps, page, 'x'.repeat(3001));
@@ -318,7 +323,7 @@ test('PC WeChat: onChunkReceived never fires, the success body is decoded at onc
     await ps.waitFor(() => !page.data.busy, 60000, 'the answer');
     const zh = await expectedAnswer([{ role: 'user', content: ZH }]);
     assert.equal(page.data.msgs[1].error, '');
-    assert.equal(page.data.msgs[1].text, zh.text);
+    assert.equal(page.textOf(page.data.msgs[1]), zh.text);
     assert.equal(page.data.msgs[1].reasoningParts.join(''), zh.reasoning);
     assert.ok(ps.sandbox.requests.every((r) => r.chunks === 0));
   } finally {

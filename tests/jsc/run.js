@@ -3,7 +3,7 @@
 // Runs a script in JavaScriptCore (the `jsc` shell of libjavascriptcoregtk-4.0-bin) with
 // pkg/miniprogram loaded as a phone loads it: see prelude.js for the realm.
 //
-//   node tests/jsc/run.js [--jit] SCRIPT [-- ARGS...]
+//   node tests/jsc/run.js [--jit] [--module NAME=FILE]... SCRIPT [-- ARGS...]
 //
 // Without --jit, jsc runs with --useJIT=false (JS and wasm interpreted, as WeChat on iOS).
 // The script is bundled with the prelude and the package's CommonJS files (JSC.require
@@ -47,8 +47,9 @@ function listFiles(dir) {
   return out.sort();
 }
 
-/** Writes the bundle for `script`; returns its path. */
-function bundle(script) {
+/** Writes the bundle for `script`, with `modules` ({name: file}: more CommonJS files for
+ * JSC.require); returns its path. */
+function bundle(script, modules = {}) {
   fs.mkdirSync(path.join(OUT, 'pkg'), { recursive: true });
   if (!fs.existsSync(path.join(PKG, 'index.js'))) throw new Error('pkg/miniprogram is missing: run ./build.sh first');
   for (const f of fs.readdirSync(PKG)) {
@@ -68,6 +69,7 @@ function bundle(script) {
     // Its UTF-8 decoder only; kept off the global object (the realm has no TextDecoder).
     out += define('text-encoding', `var holder = {};\n(function (module) {\n${fs.readFileSync(te, 'utf8')}\n}).call(holder, undefined);\nmodule.exports = { TextDecoder: holder.TextDecoder };`);
   }
+  for (const [name, file] of Object.entries(modules)) out += define(name, fs.readFileSync(file, 'utf8'));
   out += `\n// ---- ${path.relative(ROOT, script)}\n` + fs.readFileSync(script, 'utf8');
   const file = path.join(OUT, path.basename(script, '.js') + '.bundle.js');
   fs.writeFileSync(file, out);
@@ -91,15 +93,21 @@ if (require.main === module) {
   const argv = process.argv.slice(2);
   const jit = argv[0] === '--jit';
   if (jit) argv.shift();
+  const modules = {};
+  while (argv[0] === '--module') {
+    const [name, file] = argv[1].split('=');
+    modules[name] = path.resolve(file);
+    argv.splice(0, 2);
+  }
   const dash = argv.indexOf('--');
   const script = argv[0];
   const args = dash >= 0 ? argv.slice(dash + 1) : [];
   if (!script) {
-    console.error('usage: node tests/jsc/run.js [--jit] SCRIPT [-- ARGS...]');
+    console.error('usage: node tests/jsc/run.js [--jit] [--module NAME=FILE]... SCRIPT [-- ARGS...]');
     process.exit(2);
   }
   const started = Date.now();
-  const r = runJsc(bundle(path.resolve(script)), { jit, args });
+  const r = runJsc(bundle(path.resolve(script), modules), { jit, args });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   if (r.error) console.error(String(r.error));

@@ -3,7 +3,7 @@
 // chunkwise's streamChat. Each update costs what it adds: the page setData's only the keys
 // view.setData gives (the last reasoning part, the status), at most 20 a second, and hands
 // the new answer text (view.delta) to the answer's chunkwise-markdown component, which
-// setData's only its changed blocks. The whole answer crosses once, at the end, for the history.
+// setData's only its changed blocks. The answer's whole text stays here, for the history.
 const chunkwise = require('../../lib/chunkwise.js');
 
 const STATUS_TEXT = {
@@ -22,8 +22,8 @@ const SCROLL_EVERY_MS = 300;
 let nextKey = 1;
 
 function newAnswer() {
-  // text: the whole answer, set when it ends; answering: some answer text has arrived.
-  return { key: 'm' + nextKey++, role: 'assistant', text: '', answering: false, reasoningParts: [], showReasoning: true, pinned: false, status: 'connecting', statusText: '', error: '' };
+  // answering: some answer text has arrived (the text itself goes to the component).
+  return { key: 'm' + nextKey++, role: 'assistant', answering: false, reasoningParts: [], showReasoning: true, pinned: false, status: 'connecting', statusText: '', error: '' };
 }
 
 function describeError(error) {
@@ -47,6 +47,7 @@ Page({
     this.streaming = -1;
     this.lastScroll = 0;
     this.unsent = {}; // key → answer text its component has not been given yet
+    this.answers = {}; // key → the answer's whole text, once it ended (the history)
     // Loads chunkwise.wasm.br once (WXWebAssembly), from its default package path
     // /miniprogram_npm/chunkwise/chunkwise.wasm.br.
     chunkwise.init().then(
@@ -92,8 +93,9 @@ Page({
     const g = app.globalData;
     const messages = this.data.msgs
       .slice(0, i)
-      .filter((m) => m.text && (m.role === 'user' || m.status === 'done' || m.status === 'stopped'))
-      .map((m) => ({ role: m.role, content: m.text }));
+      .filter((m) => m.role === 'user' || m.status === 'done' || m.status === 'stopped')
+      .map((m) => ({ role: m.role, content: this.textOf(m) }))
+      .filter((m) => m.content);
     this.streaming = i;
     this.setData({ busy: true });
     this.task = chunkwise.streamChat({
@@ -123,27 +125,34 @@ Page({
     const error = describeError(view.error);
     if (error !== m.error) patch[key + '.error'] = error;
     if (view.done) {
-      patch[key + '.text'] = view.text; // once: the history, and the component's text if it came late
+      this.answers[m.key] = view.text;
       patch.busy = false;
     }
-    this.feed(m.key, view.delta, view.done);
-    if (Object.keys(patch).length > 0) this.setData(patch);
+    const fed = this.feed(m.key, view.delta, view.done);
+    // A component not rendered yet gets its text once the render layer has caught up.
+    const later = fed ? undefined : () => this.feed(m.key, '', view.done);
+    if (Object.keys(patch).length > 0 || later) this.setData(patch, later);
     this.follow(view.done);
   },
 
-  /** Hands what the answer gained to its chunkwise-markdown component. */
+  /** Hands what the answer gained to its chunkwise-markdown component; false: not rendered yet. */
   feed(key, delta, done) {
     const unsent = (this.unsent[key] || '') + delta;
     const md = this.selectComponent('#md-' + key);
     if (md === null) {
-      // Not rendered yet (the render layer creates it after the setData that added the
-      // message): the text waits for the next update, or comes by its `text` at the end.
+      // The render layer creates it after the setData that added the message.
       this.unsent[key] = unsent;
-      return;
+      return false;
     }
     delete this.unsent[key];
     if (unsent !== '') md.append(unsent);
     if (done) md.finish();
+    return true;
+  },
+
+  /** The text of message `m`: what the user wrote, or the answer once it ended ('' before). */
+  textOf(m) {
+    return m.role === 'user' ? m.text : this.answers[m.key] || '';
   },
 
   ended(i) {
@@ -172,6 +181,7 @@ Page({
     const fresh = newAnswer();
     fresh.key = this.data.msgs[i].key;
     delete this.unsent[fresh.key];
+    delete this.answers[fresh.key];
     const md = this.selectComponent('#md-' + fresh.key);
     if (md !== null) md.reset();
     this.setData({ ['msgs[' + i + ']']: fresh });

@@ -1,0 +1,82 @@
+//! Finding bytes eight at a time (SWAR: SIMD within a register).
+//!
+//! The wasm module runs interpreted on iOS (WeChat's JavaScriptCore has no JIT): there every
+//! wasm instruction costs, and a byte-at-a-time loop with a closure costs a call per byte.
+//! These loops read eight bytes per step with 64-bit loads and find a match with a few
+//! arithmetic operations, so the long runs (SSE lines, JSON strings) take about a quarter of
+//! the instructions.
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte that is zero in `x` (exact for the lowest such byte; bytes
+/// above it may be flagged wrongly, which never matters here: only the lowest is used).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// The eight bytes at `at` (callers check `at + 8 <= bytes.len()`), little-endian, in one
+/// unaligned load: the safe slice-to-array conversion stays a call at `opt-level = "z"`.
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    assert!(at + 8 <= bytes.len());
+    // SAFETY: the eight bytes at `at` are inside `bytes` (asserted above); any bit pattern is
+    // a valid u64 and `read_unaligned` has no alignment requirement.
+    u64::from_le(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<u64>()) })
+}
+
+/// The index of the first byte of `bytes` equal to `a` or `b`.
+pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (wa, wb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let x = word(bytes, at);
+        let hits = zero_bytes(x ^ wa) | zero_bytes(x ^ wb);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&c| c == a || c == b).map(|i| at + i)
+}
+
+/// From `from`, the index of the first `"`, `\` or control character (what ends the plain
+/// run of a JSON string), or `bytes.len()`.
+pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
+    const QUOTE: u64 = LO * b'"' as u64;
+    const BACKSLASH: u64 = LO * b'\\' as u64;
+    let mut at = from;
+    while at + 8 <= bytes.len() {
+        let x = word(bytes, at);
+        // A byte below 0x20: x - 0x20 borrows into its high bit while its own high bit is clear.
+        let hits = zero_bytes(x ^ QUOTE) | zero_bytes(x ^ BACKSLASH) | (x.wrapping_sub(LO * 0x20) & !x & HI);
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < bytes.len() && !matches!(bytes[at], b'"' | b'\\' | 0..=0x1F) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find2, string_run_end};
+
+    #[test]
+    fn agree_with_a_byte_loop_at_every_offset() {
+        let mut bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        bytes.extend(b"plain text with \"quotes\" and \\ and \n lines\r\n".repeat(3));
+        for start in 0..bytes.len() {
+            let s = &bytes[start..];
+            for (a, b) in [(b'\n', b'\r'), (b'"', b'"'), (0x80, 0xFF), (0, 0x7F)] {
+                assert_eq!(find2(s, a, b), s.iter().position(|&c| c == a || c == b), "{start} {a} {b}");
+            }
+            let slow = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(s.len());
+            assert_eq!(string_run_end(s, 0), slow, "{start}");
+        }
+    }
+}
