@@ -89,7 +89,9 @@ impl App {
         if config.server.redis_url.is_empty() {
             return App::new(config);
         }
-        let store = store::RedisStore::connect(&config.server.redis_url, config.generations.ttl_secs).await?;
+        let g = &config.generations;
+        let store =
+            store::RedisStore::connect(&config.server.redis_url, g.ttl_secs, (g.max_log_bytes / 16).max(1024)).await?;
         let app = App::build(config, Some(store.clone()))?;
         store.serve_cancels(Arc::downgrade(&app));
         Ok(app)

@@ -13,7 +13,8 @@
 //!
 //! Keys, for a generation `id` (all expire: `ttl_secs` after the last write):
 //! - `cw:g:{id}`: hash `owner`, `model`, `created`.
-//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind) and `p` (payload).
+//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind) and `p` (payload),
+//!   at most about `max_log_bytes / 16` events (the oldest are trimmed).
 //! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
 //!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
 //!   ends the stream with an error.
@@ -108,6 +109,9 @@ pub struct RedisStore {
     /// request connects again (service resumes by itself when Redis returns).
     shared: std::sync::Mutex<Option<MultiplexedConnection>>,
     ttl_secs: u64,
+    /// Bound on one generation's stream (`MAXLEN ~`): the oldest events go first, and a
+    /// resume before them is refused with 410, as with the in-memory log.
+    max_events: usize,
     /// The name this instance writes into leases.
     instance: String,
 }
@@ -131,10 +135,16 @@ fn unavailable<E>(_: E) -> ApiError {
 
 impl RedisStore {
     /// Connects and checks the server answers, within 3 seconds.
-    pub async fn connect(url: &str, ttl_secs: u64) -> Result<Arc<RedisStore>, String> {
+    pub async fn connect(url: &str, ttl_secs: u64, max_events: usize) -> Result<Arc<RedisStore>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
         let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
-        let store = RedisStore { client, shared: std::sync::Mutex::new(None), ttl_secs: ttl_secs.max(1), instance };
+        let store = RedisStore {
+            client,
+            shared: std::sync::Mutex::new(None),
+            ttl_secs: ttl_secs.max(1),
+            max_events: max_events.max(16),
+            instance,
+        };
         let mut con = match tokio::time::timeout(Duration::from_secs(3), store.con()).await {
             Ok(Ok(con)) => con,
             Ok(Err(e)) => return Err(format!("cannot connect to Redis at REDIS_URL: {e}")),
@@ -289,6 +299,9 @@ impl RedisStore {
                 for (seq, kind, payload) in batch.drain(..) {
                     pipe.cmd("XADD")
                         .arg(&log)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(store.max_events)
                         .arg(format!("{seq}-0"))
                         .arg("k")
                         .arg(kind.letter())

@@ -124,7 +124,7 @@ async fn random_requests_get_json_errors_no_relay_5xx_and_no_secret() {
     let leaky = format!("Incorrect API key provided: {KEY}; tokens {TOKEN} {HMAC}");
     let mock = Mock::start(vec![Step::Respond(
         401,
-        vec![],
+        vec![("connection", "close".to_string())],
         serde_json::json!({"error":{"message": leaky,"type":"invalid_request_error","code":"invalid_api_key"}})
             .to_string(),
     )])

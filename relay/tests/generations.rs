@@ -6,22 +6,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// `n` deltas of distinct, multi-byte text, `ms` apart.
-fn numbered(n: usize, ms: u64) -> (Vec<Step>, String) {
-    let mut script = vec![Step::Begin];
-    let mut text = String::new();
-    for i in 0..n {
-        let piece = format!("{i}·片段{i} ");
-        text.push_str(&piece);
-        script.push(openai_delta(&piece));
-        if ms > 0 {
-            script.push(Step::Sleep(ms));
-        }
-    }
-    script.extend(openai_finish());
-    (script, text)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_that_disconnects_resumes_with_nothing_lost_or_repeated() {
     let (script, expected) = numbered(60, 10);

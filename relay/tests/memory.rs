@@ -31,10 +31,7 @@ impl Drop for Relay {
 }
 
 async fn start(upstream: &str) -> Relay {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
         .env_clear()
         .env("PORT", port.to_string())
@@ -115,10 +112,7 @@ async fn rss_stays_bounded_under_slow_bodies_and_clients_that_never_read() {
     for _ in 0..8 {
         let mut s = TcpStream::connect(&addr).await.unwrap();
         let body = chat("hi", true).to_string();
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let req = raw_post("/v1/chat/completions", &body);
         s.write_all(req.as_bytes()).await.unwrap();
         sockets.push(s);
     }

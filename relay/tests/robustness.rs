@@ -68,10 +68,7 @@ async fn a_client_that_never_reads_is_disconnected_and_its_generation_ends() {
     let base = relay(c).await;
     let mut s = TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
     let body = chat("hi", true).to_string();
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let req = raw_post("/v1/chat/completions", &body);
     s.write_all(req.as_bytes()).await.unwrap();
     // Never read. The relay gives up writing, closes, and after the grace period cancels.
     let closed = mock.wait_for(0, Duration::from_secs(12), |s| s.closed_at.is_some()).await;
@@ -90,10 +87,7 @@ async fn a_client_gone_before_the_upstream_answers_is_noticed() {
     for stream in [true, false] {
         let mut s = TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
         let body = chat("hi", stream).to_string();
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let req = raw_post("/v1/chat/completions", &body);
         s.write_all(req.as_bytes()).await.unwrap();
         let i = if stream { 0 } else { 1 };
         assert!(mock.wait_for(i, Duration::from_secs(3), |_| true).await.is_some());

@@ -308,10 +308,7 @@ async fn loopback_behind_a_proxy_needs_tokens_and_browsers_cannot_spend_the_key(
     assert_eq!(ok.unwrap().status(), 200);
 
     // Error messages do not reveal the upstream's address.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let base = relay(keyed(&format!("http://127.0.0.1:{port}"), Provider::OpenAi)).await;
     let text = post(&base, "/v1/chat/completions", &chat("hi", true)).await.text().await.unwrap();
     assert!(text.contains("upstream_unreachable"), "{text}");
@@ -321,10 +318,7 @@ async fn loopback_behind_a_proxy_needs_tokens_and_browsers_cannot_spend_the_key(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_banner_hides_the_base_urls_password() {
     let bin = env!("CARGO_BIN_EXE_chunkwise-relay");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = std::process::Command::new(bin)
         .env_clear()
         .env("PORT", port.to_string())

@@ -22,10 +22,6 @@ impl Drop for Redis {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn redis() -> Redis {
     redis_on(free_port()).await
 }
@@ -53,19 +49,6 @@ async fn redis_on(port: u16) -> Redis {
     }
 }
 
-fn numbered(n: usize, ms: u64) -> (Vec<Step>, String) {
-    let mut script = vec![Step::Begin];
-    let mut text = String::new();
-    for i in 0..n {
-        let piece = format!("{i}·片段{i} ");
-        text.push_str(&piece);
-        script.push(openai_delta(&piece));
-        script.push(Step::Sleep(ms));
-    }
-    script.extend(openai_finish());
-    (script, text)
-}
-
 fn shared(upstream: &str, redis: &Redis) -> chunkwise_relay::config::Config {
     let mut c = config_for(upstream);
     c.server.redis_url = redis.url.clone();
@@ -82,33 +65,12 @@ async fn streams_cut_at_random_points_resume_on_other_instances() {
     let resp = post(&instances[0], "/v1/chat/completions", &chat("hi", true)).await;
     let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut got: Vec<Ev> = Vec::new();
-    let mut sse = Sse::new(resp);
-    let mut hop = 0;
-    loop {
-        // Read a random number of events, then cut and resume on the other instance.
-        let take = rng.usize(1..15);
-        let mut ended = false;
-        for _ in 0..take {
-            match sse.next().await {
-                Some(e) => got.push(e),
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
-        if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
-            break;
-        }
-        drop(sse);
-        hop += 1;
-        let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
-        let base = &instances[hop % 2];
-        let resp = client().get(format!("{base}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "resume after {after} on instance {}", hop % 2);
-        sse = Sse::new(resp);
-    }
+    // Each cut resumes on the other instance.
+    let (got, hop) = read_with_cuts(resp, &mut rng, 15, |hop, after| {
+        let url = format!("{}/v1/chat/stream/{id}?after={after}", instances[hop % 2]);
+        async move { client().get(url).send().await.unwrap() }
+    })
+    .await;
     assert!(hop >= 4, "only {hop} cuts");
     assert_sequential(&got, 1);
     assert_eq!(content(&got), expected);
@@ -351,30 +313,11 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
         assert_eq!(resp.status(), 200);
         let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
         let mut rng = fastrand::Rng::with_seed(round);
-        let mut got: Vec<Ev> = Vec::new();
-        let mut sse = Sse::new(resp);
-        let mut cuts = 0;
-        loop {
-            let mut ended = false;
-            for _ in 0..rng.usize(1..25) {
-                match sse.next().await {
-                    Some(e) => got.push(e),
-                    None => {
-                        ended = true;
-                        break;
-                    }
-                }
-            }
-            if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
-                break;
-            }
-            drop(sse);
-            cuts += 1;
-            let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
-            let resp = authed(client().get(format!("{lb}/v1/chat/stream/{id}?after={after}"))).send().await.unwrap();
-            assert_eq!(resp.status(), 200, "resume after {after} through the balancer");
-            sse = Sse::new(resp);
-        }
+        let (got, cuts) = read_with_cuts(resp, &mut rng, 25, |_, after| {
+            let url = format!("{lb}/v1/chat/stream/{id}?after={after}");
+            async move { authed(client().get(url)).send().await.unwrap() }
+        })
+        .await;
         assert!(cuts >= 3, "{cuts}");
         assert_sequential(&got, 1);
         assert_eq!(content(&got), expected, "round {round}");
@@ -449,4 +392,29 @@ async fn per_ip_limits_hold_across_instances() {
     }
     // 8 requests above were counted too: 38 in all against a bucket of 20.
     assert!(limited >= 15, "only {limited} of 30 limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generations_stream_in_redis_is_bounded() {
+    let redis = redis().await;
+    let (script, _) = numbered(3000, 0);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.generations.max_log_bytes = 16 * 1024; // 1,024 events in Redis
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    events(resp).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client_ = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut con = client_.get_multiplexed_async_connection().await.unwrap();
+    let len: usize = redis::cmd("XLEN").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
+    assert!(len < 1300, "{len} events kept");
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=1")).send().await.unwrap();
+    assert_eq!(resp.status(), 410);
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=3000")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let tail = events(resp).await;
+    assert_eq!(tail.last().unwrap().data, "[DONE]");
 }

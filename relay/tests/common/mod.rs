@@ -344,3 +344,70 @@ pub fn assert_sequential(events: &[Ev], first: u64) {
         assert_eq!(e.id, (first + i as u64).to_string(), "event {i}: {e:?}");
     }
 }
+
+/// `n` deltas of distinct, multi-byte text, `ms` apart, and the text they make.
+pub fn numbered(n: usize, ms: u64) -> (Vec<Step>, String) {
+    let mut script = vec![Step::Begin];
+    let mut text = String::new();
+    for i in 0..n {
+        let piece = format!("{i}·片段{i} ");
+        text.push_str(&piece);
+        script.push(openai_delta(&piece));
+        if ms > 0 {
+            script.push(Step::Sleep(ms));
+        }
+    }
+    script.extend(openai_finish());
+    (script, text)
+}
+
+/// A loopback port nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The bytes of a `POST` of `body` (JSON) to `path`, for tests that write raw HTTP.
+pub fn raw_post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads a stream, cutting it after a random number of events (1 to `most`) and resuming
+/// with `resume(after)` until `[DONE]`. Returns every event read and how many cuts there were.
+pub async fn read_with_cuts<F, Fut>(
+    first: reqwest::Response,
+    rng: &mut fastrand::Rng,
+    most: usize,
+    mut resume: F,
+) -> (Vec<Ev>, usize)
+where
+    F: FnMut(usize, String) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let mut got: Vec<Ev> = Vec::new();
+    let mut sse = Sse::new(first);
+    let mut cuts = 0;
+    loop {
+        let mut ended = false;
+        for _ in 0..rng.usize(1..most) {
+            match sse.next().await {
+                Some(e) => got.push(e),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended || got.last().is_some_and(|e| e.data == "[DONE]") {
+            return (got, cuts);
+        }
+        drop(sse);
+        cuts += 1;
+        let after = got.last().map(|e| e.id.clone()).unwrap_or_else(|| "0".into());
+        let resp = resume(cuts, after.clone()).await;
+        assert_eq!(resp.status(), 200, "resume after {after}");
+        sse = Sse::new(resp);
+    }
+}
