@@ -44,11 +44,32 @@ ensure_build_tools() {
   command -v brotli >/dev/null || apt_install brotli
   command -v node >/dev/null || apt_install nodejs npm
   # wasm-opt comes from npm's binaryen (pinned in tools/package.json): Debian's is too old.
-  local stamp=tools/node_modules/.chunkwise-stamp
-  if [ ! -f "$stamp" ] || [ tools/package.json -nt "$stamp" ]; then
-    log "installing build tools (npm: binaryen, esbuild)"
-    (cd tools && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$stamp"
+  npm_deps tools ci
+}
+
+# npm dependencies of one folder, installed once per content of its package.json and lockfile
+# (and Node's version) into a cache outside the checkout, then linked in file by file
+# (`cp -al`: no copy, and no symlinked node_modules for a bundler to resolve through). A clean
+# clone therefore installs nothing that an earlier run on this machine installed.
+#   npm_deps DIR ci       npm ci (the lockfile as it is)
+#   npm_deps DIR install  npm install --no-save (tolerates optional packages that were never
+#                         published for another platform, which npm ci rejects)
+NPM_CACHE_ROOT=${CHUNKWISE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chunkwise}/node_modules
+npm_deps() {
+  local dir=$1 how=$2 key cached
+  key=$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | { cat; node --version; } | sha256sum | cut -c1-16)
+  cached=$NPM_CACHE_ROOT/$(echo "$dir" | tr / _)-$key
+  [ -f "$dir/node_modules/.chunkwise-$key" ] && return 0
+  rm -rf "$dir/node_modules"
+  if [ ! -f "$cached/.chunkwise-$key" ]; then
+    log "installing npm dependencies of $dir"
+    if [ "$how" = ci ]; then (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    else (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error); fi
+    touch "$dir/node_modules/.chunkwise-$key"
+    mkdir -p "$NPM_CACHE_ROOT"
+    rm -rf "$cached.tmp" && cp -al "$dir/node_modules" "$cached.tmp" && rm -rf "$cached" && mv "$cached.tmp" "$cached"
+  else
+    cp -al "$cached" "$dir/node_modules"
   fi
 }
 
@@ -72,35 +93,21 @@ ensure_jsc() {
 
 ensure_node_modules() {
   # tests/js holds the JS test and benchmark dependencies (the published package has none).
-  local stamp=tests/js/node_modules/.chunkwise-stamp
-  if [ ! -f "$stamp" ] || [ tests/js/package.json -nt "$stamp" ] || { [ -f tests/js/package-lock.json ] && [ tests/js/package-lock.json -nt "$stamp" ]; }; then
-    log "installing JS test dependencies (npm)"
-    if [ -f tests/js/package-lock.json ]; then (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
-    else (cd tests/js && npm install --no-audit --no-fund --loglevel=error); fi
-    touch "$stamp"
-  fi
+  npm_deps tests/js ci
 }
 
 ensure_framework_deps() {
   # tests/frameworks: the real toolchains the package is built with (Taro, uni-app, webpack,
   # Vite, miniprogram-ci, TypeScript with the official typings), each project with its own
-  # lockfile, installed once (the three at once: mostly waiting on the registry) and reused
-  # while package.json and the lockfile are unchanged.
-  local dir stamp pids=() dirs=()
+  # lockfile, installed the three at once (mostly waiting on the registry). `install`, not
+  # `ci`: Taro 4.2.1's optional @tarojs/binding-darwin-* packages were never published.
+  local dir pids=() dirs=() i
   for dir in tools taro uniapp; do
-    dir=tests/frameworks/$dir
-    stamp=$dir/node_modules/.chunkwise-stamp
-    if [ ! -f "$stamp" ] || [ $dir/package.json -nt "$stamp" ] || [ $dir/package-lock.json -nt "$stamp" ]; then
-      log "installing framework test dependencies: $dir (npm)"
-      # `npm install --no-save` installs what the lockfile pins like `npm ci`, but tolerates
-      # Taro 4.2.1's optional @tarojs/binding-darwin-* packages, which were never published.
-      (cd $dir && rm -rf node_modules && npm install --no-save --no-audit --no-fund --loglevel=error && touch node_modules/.chunkwise-stamp) &
-      pids+=($!) dirs+=("$dir")
-    fi
+    npm_deps tests/frameworks/$dir install &
+    pids+=($!) dirs+=("$dir")
   done
-  local i
   for i in "${!pids[@]}"; do
-    wait "${pids[$i]}" || { echo "installing ${dirs[$i]} failed" >&2; return 1; }
+    wait "${pids[$i]}" || { echo "installing tests/frameworks/${dirs[$i]} failed" >&2; return 1; }
   done
 }
 

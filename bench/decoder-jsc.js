@@ -113,7 +113,7 @@ function render({ bodies, steady, fresh, initMs, seconds }) {
   };
   const version = (() => {
     try {
-      return require('node:child_process').execSync('dpkg-query -W -f=${Version} libjavascriptcoregtk-4.0-bin', { encoding: 'utf8' });
+      return require('node:child_process').execSync("dpkg-query -W -f='${Version}' libjavascriptcoregtk-4.0-bin", { encoding: 'utf8' });
     } catch (e) {
       return 'unknown version';
     }

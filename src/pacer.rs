@@ -174,15 +174,21 @@ pub struct Pacer {
     due_len: usize,
 }
 
-/// Characters whose Grapheme_Cluster_Break property is Other and that are not
-/// Extended_Pictographic, so no UAX #29 rule but GB999 (break) applies between two of them:
-/// printable ASCII, CJK Unified Ideographs, CJK punctuation before the combining tone marks
-/// at U+302A, and the fullwidth ASCII forms.
+/// Characters with a cluster boundary between any two of them: those whose
+/// Grapheme_Cluster_Break property is Other and that are not Extended_Pictographic, so that
+/// no UAX #29 rule but GB999 (break) applies between two of them (printable ASCII, the
+/// dashes and quotes of General Punctuation before U+2028, CJK punctuation before the
+/// combining tone marks at U+302A, CJK Unified Ideographs, the fullwidth ASCII forms), and
+/// tab and LF, after and before which GB4 and GB5 always break (CR, which GB3 joins to an LF,
+/// is not one of them).
 /// (The definition; [`plain_len`] reads the same set from UTF-8 bytes, and a test checks
 /// that they agree on every character.)
 #[cfg(test)]
 fn is_plain(c: char) -> bool {
-    matches!(c, ' '..='~' | '\u{4E00}'..='\u{9FFF}' | '\u{3000}'..='\u{3029}' | '\u{FF01}'..='\u{FF5E}')
+    matches!(
+        c,
+        '\t' | '\n' | ' '..='~' | '\u{2010}'..='\u{2027}' | '\u{3000}'..='\u{3029}' | '\u{4E00}'..='\u{9FFF}' | '\u{FF01}'..='\u{FF5E}'
+    )
 }
 
 /// The byte length of the character at `at` in UTF-8 `b` if it [`is_plain`], else 0; read
@@ -191,10 +197,12 @@ fn is_plain(c: char) -> bool {
 #[inline(always)]
 fn plain_len(b: &[u8], at: usize) -> usize {
     match b.get(at) {
-        Some(b' '..=b'~') => 1,
-        Some(&lead @ (0xE3 | 0xE4..=0xE9 | 0xEF)) if at + 2 < b.len() => {
+        Some(b'\t' | b'\n' | b' '..=b'~') => 1,
+        Some(&lead @ (0xE2..=0xE9 | 0xEF)) if at + 2 < b.len() => {
             let (b1, b2) = (b[at + 1], b[at + 2]);
             let plain = match lead {
+                // U+2010..=U+2027: E2 80 90..=E2 80 A7
+                0xE2 => b1 == 0x80 && (0x90..=0xA7).contains(&b2),
                 // U+3000..=U+3029: E3 80 80..=E3 80 A9
                 0xE3 => b1 == 0x80 && b2 <= 0xA9,
                 // U+FF01..=U+FF5E: EF BC 81..=EF BD 9E
@@ -290,8 +298,8 @@ impl Pacer {
     /// whatever arrives later; the end of the queue is not a boundary until `end()`.
     fn scan(&mut self) {
         loop {
-            // The common case first: two plain characters in a row are always split (only
-            // rule GB999 applies to them), whatever state the cursor was in. A whole run of
+            // The common case first: two plain characters in a row are always split (no
+            // rule but GB999, GB4 or GB5 applies), whatever state the cursor was in. A whole run of
             // them is counted in one pass.
             let (end, clusters) = plain_run(self.buf.as_bytes(), self.seg);
             if clusters > 0 {

@@ -16,9 +16,14 @@ fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// The eight bytes at `at` (callers check `at + 8 <= bytes.len()`), little-endian, in one
+/// unaligned load: the safe slice-to-array conversion stays a call at `opt-level = "z"`.
 #[inline(always)]
 fn word(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+    assert!(at + 8 <= bytes.len());
+    // SAFETY: the eight bytes at `at` are inside `bytes` (asserted above); any bit pattern is
+    // a valid u64 and `read_unaligned` has no alignment requirement.
+    u64::from_le(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<u64>()) })
 }
 
 /// The index of the first byte of `bytes` equal to `a` or `b`.

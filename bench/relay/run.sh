@@ -24,7 +24,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d /tmp/relay-bench.XXXXXX)"
 OUT="$ROOT/bench/results/relay.md"
 PIDS=()
-PHASES="${PHASES:-direct nginx relay-h1 relay big}"
+PHASES="${PHASES:-direct nginx relay-h1 relay redis big}"
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 cleanup() {
@@ -132,10 +132,20 @@ for REP in $(seq "$REPEAT"); do
     run relay "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
     kill "$RELAY_PID"
   fi
+  # 4. Two instances sharing a redis-server, HTTP/1.1 upstream; CPU counts both relays and Redis.
+  if want redis && command -v redis-server >/dev/null; then
+    REDIS_PORT="$(free_port)"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 & REDIS_PID=$!; PIDS+=($REDIS_PID)
+    wait_port "$REDIS_PORT"
+    R1="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R1" "$MOCK_PORT" 0; P1=$RELAY_PID
+    R2="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R2" "$MOCK_PORT" 0; P2=$RELAY_PID
+    run relay-redis "http://127.0.0.1:$R1/v1/chat/completions,http://127.0.0.1:$R2/v1/chat/completions" "$STREAMS" 1000 120 "$P1,$P2,$REDIS_PID"
+    kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+  fi
 done
 REP=1
 
-# 4. 10,000 concurrent streams through the relay, deltas 200 ms apart.
+# 5. 10,000 concurrent streams through the relay, deltas 200 ms apart.
 if want big && [ "$BIG" -gt 0 ]; then
   SLOW_PORT="$(free_port)"
   "$LOAD" mock --h2 --port "$SLOW_PORT" --deltas "$DELTAS" --interval-ms 200 2>"$WORK/mock-slow.log" & PIDS+=($!)

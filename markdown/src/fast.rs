@@ -161,13 +161,22 @@ impl MarkdownRenderer {
                     self.fast = next(ws);
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
                 }
+                let kept = t.len();
                 t.push_str(&ws);
                 t.push_str(shown);
                 ws.clear();
                 ws.push_str(&text[shown.len()..]);
                 let node = node.clone();
                 let (parent, last) = path.split_at(path.len() - 1);
-                let patch = BlockPatch { index, path: parent.to_vec(), start: last[0], nodes: vec![node], links: None };
+                let patch = BlockPatch {
+                    index,
+                    path: parent.to_vec(),
+                    start: last[0],
+                    nodes: vec![node],
+                    links: None,
+                    page: None,
+                    kept,
+                };
                 self.fast = next(ws);
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
@@ -196,7 +205,7 @@ impl MarkdownRenderer {
                 t.push_str(text);
                 line.push_str(text);
                 let nodes = vec![Node::Text(t.clone())];
-                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None };
+                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None, page: None, kept: 0 };
                 self.fast =
                     Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
                 Some(Patch { blocks: vec![patch], count: index + 1 })

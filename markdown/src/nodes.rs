@@ -66,11 +66,7 @@ impl Node {
     /// Appends this node as rich-text JSON.
     pub fn write_json(&self, out: &mut String) {
         match self {
-            Node::Text(t) | Node::Html(t) => {
-                out.push_str("{\"type\":\"text\",\"text\":");
-                text_json(t, out);
-                out.push('}');
-            }
+            Node::Text(t) | Node::Html(t) => text_node_json(t, out),
             Node::Element(e) => {
                 out.push_str("{\"name\":\"");
                 out.push_str(e.name);
@@ -89,7 +85,7 @@ impl Node {
                 // adds them with `….children[0]` keys, which need it to exist.
                 if !matches!(e.name, "img" | "hr") {
                     out.push_str(",\"children\":");
-                    write_json_array(&e.children, out);
+                    write_children(&e.children, segmented(e.name), out);
                 }
                 out.push('}');
             }
@@ -186,14 +182,114 @@ impl Node {
 
 /// Writes a JSON array of nodes: `[...]`.
 pub fn write_json_array(nodes: &[Node], out: &mut String) {
-    out.push('[');
-    for (i, n) in nodes.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    write_children(nodes, true, out);
+}
+
+/// The longest text node a page is sent, in bytes (a little more to end on a character).
+/// A growing paragraph's text is sent as segments of this size, split at fixed offsets from
+/// the start of its text, so an append re-sends only the last segment: setData replaces
+/// values, it cannot extend a string, and re-sending a whole paragraph per append would
+/// cost its length. rich-text shows adjacent text nodes as one text.
+pub const SEGMENT: usize = 128;
+
+/// Whether the text children of an element are sent as segments: everywhere but in code,
+/// whose lines and spans are nodes of their own.
+pub(crate) fn segmented(parent: &str) -> bool {
+    !matches!(parent, "pre" | "code")
+}
+
+/// The byte ranges of a text's segments: from the start, each ends at the first character
+/// boundary [`SEGMENT`] bytes or more after it begins, the last one takes the rest. So the
+/// segments of a text that grows only ever change from its last one on.
+pub(crate) fn segments(t: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut start = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        n.write_json(out);
+        if t.len() - start <= SEGMENT {
+            done = true;
+            return Some(start..t.len());
+        }
+        let mut end = start + SEGMENT;
+        while !t.is_char_boundary(end) {
+            end += 1;
+        }
+        if end == t.len() {
+            done = true;
+        }
+        let r = start..end;
+        start = end;
+        Some(r)
+    })
+}
+
+/// How many nodes some children are on the page.
+pub(crate) fn page_len(nodes: &[Node], seg: bool) -> usize {
+    nodes
+        .iter()
+        .map(|n| match n {
+            Node::Text(t) if seg => segments(t).count(),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Writes the nodes a child list is on the page (`seg`: text children as segments),
+/// skipping the first `skip`, each preceded by a comma but the first.
+pub(crate) fn write_page_nodes(
+    nodes: &[Node],
+    seg: bool,
+    skip: usize,
+    mut each: impl FnMut(&mut String),
+    out: &mut String,
+) {
+    let mut k = 0;
+    for n in nodes {
+        match n {
+            Node::Text(t) if seg => {
+                for r in segments(t) {
+                    if k >= skip {
+                        each(out);
+                        text_node_json(&t[r], out);
+                    }
+                    k += 1;
+                }
+            }
+            _ => {
+                if k >= skip {
+                    each(out);
+                    n.write_json(out);
+                }
+                k += 1;
+            }
+        }
     }
+}
+
+fn write_children(nodes: &[Node], seg: bool, out: &mut String) {
+    out.push('[');
+    let mut first = true;
+    write_page_nodes(
+        nodes,
+        seg,
+        0,
+        |out| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+        },
+        out,
+    );
     out.push(']');
+}
+
+fn text_node_json(t: &str, out: &mut String) {
+    out.push_str("{\"type\":\"text\",\"text\":");
+    text_json(t, out);
+    out.push('}');
 }
 
 /// Writes one block's `nodes` value: a JSON array, or, when the block holds raw HTML, a

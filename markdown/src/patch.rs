@@ -34,6 +34,23 @@ pub struct BlockPatch {
     /// (or at `finish`), if it has any. rich-text carries no `href`: a page lists these for
     /// copying, e.g. on long press of the block.
     pub links: Option<Vec<String>>,
+    /// Where the page holds the change, in page nodes (a text is sent as segments, see
+    /// [`nodes::SEGMENT`]); set by the renderer. `None`: path and start as they are.
+    pub(crate) page: Option<PagePos>,
+    /// The first node is a text that grew from one of this many bytes (else 0): its segments
+    /// within them are what the page holds, and are not sent again.
+    pub(crate) kept: usize,
+}
+
+/// A change's position counted in the nodes a page holds.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PagePos {
+    pub path: Vec<usize>,
+    pub start: usize,
+    /// The changed children's text is segmented.
+    pub seg: bool,
+    /// Page nodes of the first changed child the page already holds.
+    pub skip: usize,
 }
 
 impl BlockPatch {
@@ -54,18 +71,34 @@ impl BlockPatch {
             out.push(':');
             nodes::write_block_json(&self.nodes, out);
         } else {
-            for (d, i) in self.path.iter().enumerate() {
+            let (path, start, seg, skip) = self.position();
+            for (d, i) in path.iter().enumerate() {
                 let _ = write!(key, "{}[{i}]", if d == 0 { "" } else { ".children" });
             }
-            let base = if self.path.is_empty() { key.clone() } else { format!("{key}.children") };
-            for (j, n) in self.nodes.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                write_str(out, &format!("{base}[{}]", self.start + j));
-                out.push(':');
-                n.write_json(out);
-            }
+            let base = if path.is_empty() { key.clone() } else { format!("{key}.children") };
+            let mut j = start;
+            nodes::write_page_nodes(
+                &self.nodes,
+                seg,
+                skip,
+                |out| {
+                    if j > start {
+                        out.push(',');
+                    }
+                    write_str(out, &format!("{base}[{j}]"));
+                    out.push(':');
+                    j += 1;
+                },
+                out,
+            );
+        }
+    }
+
+    /// Path, start, whether text is segmented and the page nodes to skip, as the page counts.
+    fn position(&self) -> (&[usize], usize, bool, usize) {
+        match &self.page {
+            Some(p) => (&p.path, p.start + p.skip, p.seg, p.skip),
+            None => (&self.path, self.start, false, 0),
         }
     }
 
@@ -76,14 +109,29 @@ impl BlockPatch {
     pub fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
         let _ = write!(out, "{{\"index\":{},\"path\":[", self.index);
-        for (i, p) in self.path.iter().enumerate() {
+        let (path, start, seg, skip) = if self.is_whole() { (&[][..], 0, true, 0) } else { self.position() };
+        for (i, p) in path.iter().enumerate() {
             let _ = write!(out, "{}{p}", if i > 0 { "," } else { "" });
         }
-        let _ = write!(out, "],\"start\":{},\"nodes\":", self.start);
+        let _ = write!(out, "],\"start\":{start},\"nodes\":");
         if self.is_whole() {
             nodes::write_block_json(&self.nodes, out);
         } else {
-            nodes::write_json_array(&self.nodes, out);
+            out.push('[');
+            let mut first = true;
+            nodes::write_page_nodes(
+                &self.nodes,
+                seg,
+                skip,
+                |out| {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                },
+                out,
+            );
+            out.push(']');
         }
         if let Some(links) = &self.links {
             out.push_str(",\"links\":[");
@@ -122,13 +170,15 @@ impl Patch {
 
 pub(crate) enum Splice {
     Same,
-    /// Replace children from this index on.
-    At(usize, Vec<Node>),
+    /// Replace children from this index on; the first one is a text that grew from one of
+    /// this many bytes (else 0).
+    At(usize, Vec<Node>, usize),
     /// Cannot be done at this level without shortening the array.
     Shrinks,
 }
 
-pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>) -> Splice {
+/// `seg`: the text children are sent as segments (see [`nodes::segmented`]).
+pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>, seg: bool) -> Splice {
     let k = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     if k == old.len() && k == new.len() {
         return Splice::Same;
@@ -140,7 +190,7 @@ pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>) -> Splic
         if let (Node::Element(a), Node::Element(b)) = (&old[k], &new[k]) {
             if a.name == b.name && a.class == b.class && a.style == b.style && a.attrs == b.attrs && a.link == b.link {
                 path.push(k);
-                match splice(&a.children, &b.children, path) {
+                match splice(&a.children, &b.children, path, nodes::segmented(a.name)) {
                     Splice::Shrinks => {
                         path.pop();
                     }
@@ -149,16 +199,33 @@ pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>) -> Splic
             }
         }
     }
-    Splice::At(k, new[k..].to_vec())
+    // (a text that shrinks may be fewer segments: the page's array would keep the rest)
+    if seg && nodes::page_len(&new[k..], seg) < nodes::page_len(&old[k..], seg) {
+        return Splice::Shrinks;
+    }
+    let kept = match (old.get(k), &new[k]) {
+        // (only a text that grew: its segments before the old end are what the page holds)
+        (Some(Node::Text(a)), Node::Text(b)) if b.starts_with(a.as_str()) => a.len(),
+        _ => 0,
+    };
+    Splice::At(k, new[k..].to_vec(), kept)
 }
 
 /// The smallest patch turning block `index`'s nodes `old` into `new`.
 pub(crate) fn diff(index: usize, old: &[Node], new: &[Node]) -> Option<BlockPatch> {
     let mut path = Vec::new();
-    match splice(old, new, &mut path) {
+    match splice(old, new, &mut path, true) {
         Splice::Same => None,
-        Splice::At(start, nodes) => Some(BlockPatch { index, path, start, nodes, links: None }),
-        Splice::Shrinks => Some(BlockPatch { index, path: Vec::new(), start: 0, nodes: new.to_vec(), links: None }),
+        Splice::At(start, nodes, kept) => Some(BlockPatch { index, path, start, nodes, links: None, page: None, kept }),
+        Splice::Shrinks => Some(BlockPatch {
+            index,
+            path: Vec::new(),
+            start: 0,
+            nodes: new.to_vec(),
+            links: None,
+            page: None,
+            kept: 0,
+        }),
     }
 }
 
@@ -176,9 +243,9 @@ pub(crate) fn replace_children(
     let old_tail = e.children.split_off(k);
     e.children.extend(kids);
     let mut sub_path = Vec::new();
-    match splice(&old_tail, &e.children[k..], &mut sub_path) {
+    match splice(&old_tail, &e.children[k..], &mut sub_path, nodes::segmented(e.name)) {
         Splice::Same => None,
-        Splice::At(start, nodes) => {
+        Splice::At(start, nodes, kept) => {
             let mut full = path.to_vec();
             let start = if sub_path.is_empty() {
                 start + k
@@ -187,7 +254,7 @@ pub(crate) fn replace_children(
                 full.extend(sub_path);
                 start
             };
-            Some(BlockPatch { index, path: full, start, nodes, links: None })
+            Some(BlockPatch { index, path: full, start, nodes, links: None, page: None, kept })
         }
         Splice::Shrinks => {
             let (parent, last) = path.split_at(path.len() - 1);
@@ -197,6 +264,8 @@ pub(crate) fn replace_children(
                 start: last[0],
                 nodes: vec![Node::Element(e.clone())],
                 links: None,
+                page: None,
+                kept: 0,
             })
         }
     }

@@ -88,7 +88,47 @@ impl MarkdownRenderer {
                 },
             },
         };
-        self.html_whole(patch)
+        let patch = self.html_whole(patch);
+        self.place(patch)
+    }
+
+    /// Counts each change's position in the nodes the page holds, where a text is sent as
+    /// segments (see [`crate::nodes::SEGMENT`]): the siblings before a changed child are the
+    /// same before and after the change, so the current blocks tell.
+    fn place(&self, mut patch: Patch) -> Patch {
+        use crate::nodes::{page_len, segmented, segments};
+        for b in &mut patch.blocks {
+            if b.is_whole() {
+                continue;
+            }
+            let Some(mut children) = self.block(b.index) else { continue };
+            let mut seg = true;
+            let mut path = Vec::with_capacity(b.path.len());
+            let mut ok = true;
+            for &i in &b.path {
+                match children.get(i) {
+                    Some(Node::Element(e)) => {
+                        path.push(page_len(&children[..i], seg));
+                        seg = segmented(e.name);
+                        children = &e.children;
+                    }
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let start = page_len(&children[..b.start.min(children.len())], seg);
+            let skip = match b.nodes.first() {
+                Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
+                _ => 0,
+            };
+            b.page = Some(crate::patch::PagePos { path, start, seg, skip });
+        }
+        patch
     }
 
     /// A block holding raw HTML goes to the page as one HTML string (see
@@ -122,7 +162,8 @@ impl MarkdownRenderer {
         self.fast = Fast::None;
         if !self.any_defs {
             let patch = self.refresh(true);
-            return self.html_whole(patch);
+            let patch = self.html_whole(patch);
+            return self.place(patch);
         }
         // A definition may resolve a reference in a block rendered before it: the whole text
         // is rendered once, and compared with what the page holds.
@@ -142,7 +183,8 @@ impl MarkdownRenderer {
         self.done = all;
         self.open.clear();
         self.open_start = self.src.len();
-        self.html_whole(p)
+        let p = self.html_whole(p);
+        self.place(p)
     }
 
     /// The nodes of block `index` now, if it exists.
@@ -171,7 +213,7 @@ impl MarkdownRenderer {
     }
 
     pub(crate) fn whole(&mut self, index: usize, nodes: Vec<Node>) -> BlockPatch {
-        BlockPatch { index, path: Vec::new(), start: 0, nodes, links: None }
+        BlockPatch { index, path: Vec::new(), start: 0, nodes, links: None, page: None, kept: 0 }
     }
 
     /// Adds the link lists of blocks that just became final to `patch`.
@@ -187,7 +229,15 @@ impl MarkdownRenderer {
                 let at = patch.blocks.partition_point(|b| b.index < index);
                 patch.blocks.insert(
                     at,
-                    BlockPatch { index, path: Vec::new(), start: nodes.len(), nodes: Vec::new(), links: Some(l) },
+                    BlockPatch {
+                        index,
+                        path: Vec::new(),
+                        start: nodes.len(),
+                        nodes: Vec::new(),
+                        links: Some(l),
+                        page: None,
+                        kept: 0,
+                    },
                 );
             }
         }
@@ -208,7 +258,14 @@ impl MarkdownRenderer {
                 && !region.trim_start().starts_with('<')
                 && !region[..ls].contains("]:");
             self.work += ls;
-            if !last && blank_between && plain && !self.open.is_empty() && starts_for_good(region, ls) {
+            // After a blank line nothing joins a paragraph, heading, rule or table: only a
+            // list (a later item, indented content) or a quote's content might.
+            let closed = ls + self.open_start > from
+                && !self.open.iter().any(|b| {
+                    matches!(b.first(), Some(Node::Element(e))
+                    if matches!(e.name, "ul" | "ol") || e.class.ends_with("blockquote"))
+                });
+            if !last && blank_between && plain && !self.open.is_empty() && (closed || starts_for_good(region, ls)) {
                 for b in std::mem::take(&mut self.open) {
                     Self::add_links(&mut patch, self.done.len(), &b);
                     self.done.push(b);

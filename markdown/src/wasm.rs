@@ -128,7 +128,15 @@ impl RawRenderer {
                 Some(w) => w.links = b.links.or(w.links.take()),
                 None => {
                     let nodes = self.renderer.block(b.index).map(<[_]>::to_vec).unwrap_or_default();
-                    blocks.push(BlockPatch { index: b.index, path: Vec::new(), start: 0, nodes, links: b.links });
+                    blocks.push(BlockPatch {
+                        index: b.index,
+                        path: Vec::new(),
+                        start: 0,
+                        nodes,
+                        links: b.links,
+                        page: None,
+                        kept: 0,
+                    });
                 }
             }
         }

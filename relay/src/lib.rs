@@ -13,9 +13,11 @@
 //!   cut resumes with `GET /v1/chat/stream/{id}?after=<seq>` and gets exactly the rest.
 //! - **Not an open proxy.** Bounded bodies, messages, `max_tokens` and models; per-IP rate and
 //!   concurrency limits; client tokens when a real key is served beyond loopback ([`auth`]).
+//! - **On more than one machine**, with `REDIS_URL`: generations are mirrored to Redis
+//!   ([`store`]) so any instance resumes or stops them, and per-IP limits are shared.
 //!
 //! Non-goals: tool calls, images and audio (text chat only); HTTP/2 to clients; persistence
-//! across restarts (generations live in memory).
+//! across restarts of the instance that holds an upstream (its answer ends with an error).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -147,6 +149,28 @@ impl App {
         }
         names.push(demo::MODEL.to_string());
         names
+    }
+
+    /// Starts a generation for a client at `ip` within its limits (this instance's, and with a
+    /// shared store all instances'), and shares it when there is a store.
+    pub async fn begin(
+        self: &Arc<Self>,
+        source: Source,
+        prompt: Prompt,
+        owner: String,
+        ip: std::net::IpAddr,
+    ) -> Result<Arc<Generation>, ApiError> {
+        let permit = self.streams.acquire(ip)?;
+        let Some(store) = &self.store else { return self.start(source, prompt, owner, permit) };
+        let limit = self.config.limits.per_ip_streams;
+        let Some(slot) = store.take_slot(ip, limit).await? else { return Err(limits::too_many_streams(ip, limit)) };
+        let gen = self.start(source, prompt, owner, permit)?;
+        if let Err(e) = store.begin(&gen).await {
+            gen.cancel("store_unavailable");
+            return Err(e);
+        }
+        store.mirror(gen.clone(), Some(slot));
+        Ok(gen)
     }
 
     /// Starts a generation: registers it and spawns the task that feeds it.

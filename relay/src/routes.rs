@@ -104,22 +104,7 @@ pub async fn completions(
     let render = q.render()?;
     let prompt = req.validate(&app.config.limits)?;
     let source = app.resolve_model(&req.model)?;
-    let permit = app.streams.acquire(ip)?;
-    let slot = match &app.store {
-        Some(store) => match store.take_slot(ip, app.config.limits.per_ip_streams).await? {
-            Some(slot) => Some(slot),
-            None => return Err(crate::limits::too_many_streams(ip, app.config.limits.per_ip_streams)),
-        },
-        None => None,
-    };
-    let gen = app.start(source, prompt, owner.0, permit)?;
-    if let Some(store) = &app.store {
-        if let Err(e) = store.begin(&gen).await {
-            gen.cancel("store_unavailable");
-            return Err(e);
-        }
-        store.mirror(gen.clone(), slot);
-    }
+    let gen = app.begin(source, prompt, owner.0, ip).await?;
     let attachment = gen.attach().with_grace(app.grace());
     // Until the first byte goes out, only the socket tells that the client left.
     let gone = async {

@@ -200,8 +200,9 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     assert!(e.contains("Redis"), "{e}");
 
     let redis = redis().await;
-    let mut c = demo_config();
-    c.server.redis_url = redis.url.clone();
+    let (script, _) = numbered(200, 0);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
     c.generations.ttl_secs = 30;
     let base = relay(c).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
@@ -217,9 +218,13 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
         let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut con).await.unwrap();
         assert!(ttl > 0 && ttl <= 30, "{key} has TTL {ttl}");
     }
-    let memory: i64 =
-        redis::cmd("MEMORY").arg("USAGE").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
-    eprintln!("Redis memory of one demo answer's log: {memory} bytes");
+    let mut memory = 0;
+    for key in [format!("cw:g:{id}"), format!("cw:g:{id}:log")] {
+        let cmd = redis::cmd("MEMORY").arg("USAGE").arg(&key).arg("SAMPLES").arg(0).clone();
+        memory += cmd.query_async::<i64>(&mut con).await.unwrap();
+    }
+    eprintln!("Redis memory of one 200-delta answer (204 events): {memory} bytes");
+    assert!(memory < 64 * 1024, "{memory} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ const sameInstance = true;
 const BODY = `
 async function main() {
   await Promise.all([init(), markdown.init()]);
-  const md = new markdown.MarkdownRenderer();
+  const md = new markdown.MarkdownRenderer({ patches: 'blocks' });
   const blocks = [];
   const show = (patch) => {
     for (const b of patch.blocks) blocks[b.index] = b.nodes;

@@ -4,7 +4,7 @@
 //!   OpenAI-compatible mock upstream (HTTP/1.1 by hand, or with `--h2` HTTP/2 prior knowledge
 //!   through hyper). Every answer is `--deltas` content chunks, `--interval-ms` apart, with
 //!   text that [`piece`] makes, so a client knows every byte it must receive.
-//! - `relay-load run --url URL --streams N [--deltas 200] [--ramp-ms 1000] [--pids 1,2]
+//! - `relay-load run --url URL[,URL…] --streams N [--deltas 200] [--ramp-ms 1000] [--pids 1,2]
 //!   [--label L] [--timeout-s 120]`: opens N streams (started evenly over the ramp), decodes
 //!   each with the chunkwise decoder, checks every byte of every answer, and prints one JSON
 //!   line: errors, time to first token, CPU of the given processes per delta, and their memory
@@ -397,18 +397,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn run(cfg: RunConfig) -> Value {
-    let rest = cfg.url.strip_prefix("http://").expect("an http:// URL");
-    let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let addr: SocketAddr = hostport.parse().expect("an IP:port URL (loopback)");
-    assert!(addr.ip().is_loopback(), "the benchmark only targets loopback");
-    let body = r#"{"model":"mock","stream":true,"messages":[{"role":"user","content":"benchmark"}]}"#;
-    let request = Arc::new(
-        format!(
-            "POST {path} HTTP/1.1\r\nhost: {hostport}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes(),
-    );
+    // Several URLs (comma-separated): stream i goes to URL i mod n, as a round-robin balancer would.
+    let targets: Vec<(SocketAddr, Arc<Vec<u8>>)> = cfg
+        .url
+        .split(',')
+        .map(|url| {
+            let rest = url.trim().strip_prefix("http://").expect("an http:// URL");
+            let (hostport, path) =
+                rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+            let addr: SocketAddr = hostport.parse().expect("an IP:port URL (loopback)");
+            assert!(addr.ip().is_loopback(), "the benchmark only targets loopback");
+            let body = r#"{"model":"mock","stream":true,"messages":[{"role":"user","content":"benchmark"}]}"#;
+            let request = format!(
+                "POST {path} HTTP/1.1\r\nhost: {hostport}\r\ncontent-type: application/json\r\naccept: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            (addr, Arc::new(request.into_bytes()))
+        })
+        .collect();
     let expected = Arc::new(expected(cfg.deltas));
     let open = Arc::new(AtomicUsize::new(0));
 
@@ -433,7 +439,8 @@ async fn run(cfg: RunConfig) -> Value {
     let mut tasks = Vec::with_capacity(cfg.streams);
     for i in 0..cfg.streams {
         let at = t0 + cfg.ramp.mul_f64(i as f64 / cfg.streams.max(1) as f64);
-        let (request, expected, open) = (request.clone(), expected.clone(), open.clone());
+        let (addr, request) = targets[i % targets.len()].clone();
+        let (expected, open) = (expected.clone(), open.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             one_stream(addr, request, expected, open).await
@@ -581,6 +588,18 @@ fn report(files: &[String]) -> String {
         get("relay-h1", "errors"),
         verdict(get("relay", "errors") == 0.0)
     ));
+    if runs.contains_key("relay-redis") {
+        let (cm, cs) = (get("relay-h1", "cpu_us_per_delta"), get("relay-redis", "cpu_us_per_delta"));
+        let (tm, ts) = (added("relay-h1"), added("relay-redis"));
+        s.push_str(&format!(
+            "\n**Two instances + Redis** (HTTP/1.1 upstream, streams spread over both, generations mirrored to Redis): CPU per delta, relays and Redis together, {cs:.1} µs vs {cm:.1} µs for one in-memory relay ({}; target ≤ 2×) {}; added TTFT p99 {ts:.1} ms vs {tm:.1} ms (target ≤ +10 ms) {}; memory per open stream {:.1} KiB; {} answers with an error.\n",
+            ratio(cs, cm),
+            verdict(cs <= 2.0 * cm),
+            verdict(ts <= tm + 10.0),
+            get("relay-redis", "kib_per_stream"),
+            get("relay-redis", "errors"),
+        ));
+    }
     if let Some(big) = runs.get("relay-10k").and_then(|v| v.first()) {
         let rate = big["error_rate"].as_f64().unwrap_or(1.0);
         s.push_str(&format!(

@@ -9,7 +9,7 @@ const report = (result) => Object.assign(window, { chunkwiseResult: result });
 
 async function main() {
   await Promise.all([init(), initMarkdown()]);
-  const md = new MarkdownRenderer();
+  const md = new MarkdownRenderer({ patches: 'blocks' });
   /** @type {import('chunkwise/markdown').BlockPatch['nodes'][]} */
   const blocks = [];
   /** @param {import('chunkwise/markdown').Patch} patch */

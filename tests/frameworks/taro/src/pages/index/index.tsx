@@ -13,7 +13,7 @@ export default function Index() {
   useLoad(async ({ url }: { url: string }) => {
     await Promise.all([init(), initMarkdown()]);
     const decoder = new StreamDecoder({ format: 'openai', pace: false });
-    const md = new MarkdownRenderer();
+    const md = new MarkdownRenderer({ patches: 'blocks' });
     const shown: (RichTextNode[] | string)[] = [];
     let text = '';
     const show = (patch: Patch) => {
