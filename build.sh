@@ -133,7 +133,7 @@ build() {
   rm -rf "$bg"
   local module crate name
   for module in decoder markdown; do
-    if [ $module = decoder ]; then crate=chunkwise name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
+    if [ $module = decoder ]; then crate=chunkwise-wasm name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
     log "building the $module wasm module"
     cargo build --target wasm32-unknown-unknown --profile wasm -p $crate
     local wasm=target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm
@@ -192,9 +192,9 @@ run_tests() {
   log "lints"
   cargo clippy --workspace --all-targets -- -D warnings
   log "wasm-bindgen tests in Node (wasm-pack test --node)"
-  wasm-pack test --node -- -p chunkwise --test wasm_node
+  wasm-pack test --node -- -p chunkwise-wasm --test wasm_node
   log "wasm-bindgen tests in headless Chromium (wasm-pack test --headless --chrome)"
-  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise --test wasm_browser
+  CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} wasm-pack test --headless --chrome -- -p chunkwise-wasm --test wasm_browser
   log "JS tests (node --test)"
   node --test tests/js/
   log "the decoder in JavaScriptCore without JIT (tests/jsc)"

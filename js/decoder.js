@@ -1,5 +1,5 @@
 // StreamDecoder: the public JS API over the decoder module's numbers-only surface
-// (src/wasm.rs). Each package entry (js/targets/) loads the wasm its own way and calls
+// (wasm/src/lib.rs). Each package entry (js/targets/) loads the wasm its own way and calls
 // `bindDecoder(glue)`. Nothing here may use the Encoding API or browser globals: a mini
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
@@ -88,7 +88,7 @@ export function StreamDecoder(options) {
   this.format = format;
   this.paced = pace !== false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
-  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see src/wasm.rs
+  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see wasm/src/lib.rs
   this._input = 0; // the input buffer's address and size, reused while chunks fit
   this._inputSize = 0;
 }

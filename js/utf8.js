@@ -1,7 +1,7 @@
 // UTF-8 outside the wasm module, for the few strings that cross as bytes: a response body a
 // platform handed over as text (wx.request's `success` may do that), and the short messages
 // Rust writes (a panic). A device has no Encoding API; stream text itself crosses as UTF-16
-// (src/wasm.rs), so none of this is on the hot path.
+// (wasm/src/lib.rs), so none of this is on the hot path.
 // https://encoding.spec.whatwg.org/#utf-8-encoder and #utf-8-decoder
 
 /** The UTF-8 bytes of a string; a lone surrogate becomes U+FFFD, as the Encoding API does. */

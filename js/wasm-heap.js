@@ -1,6 +1,6 @@
 // Views of a wasm module's linear memory, shared by the decoder (decoder.js) and the Markdown
 // renderer (markdown.js): each binding crosses text as UTF-16 code units in its memory
-// (src/wasm.rs, src/wasm_markdown.rs), never through the Encoding API, which a device lacks.
+// (wasm/src/lib.rs, markdown/src/wasm.rs), never through the Encoding API, which a device lacks.
 
 var fromCharCode = String.fromCharCode;
 

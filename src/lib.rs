@@ -19,7 +19,7 @@
 //!
 //! It does not: make requests (the platform does), retry, or render (see the `markdown`
 //! module for that). Everything here is plain Rust with no wasm or JS types; the
-//! `wasm-bindgen` surface lives in `wasm.rs`, compiled only for wasm32.
+//! `wasm-bindgen` surface is the crate `chunkwise-wasm` (`wasm/`).
 //!
 //! ```
 //! use chunkwise::{Format, Options, StreamDecoder};
@@ -51,6 +51,3 @@ pub use formats::Format;
 pub use pacer::{PaceOptions, Pacer};
 pub use update::{ErrorKind, Event, StreamError, Update};
 
-/// The wasm-bindgen surface (wasm32 only); public so the wasm tests can reach it.
-#[cfg(all(target_arch = "wasm32", feature = "wasm-decoder"))]
-pub mod wasm;

@@ -1,10 +1,11 @@
-//! The wasm-bindgen surface: a thin binding over the pure core, compiled only for wasm32.
+//! chunkwise-wasm: the wasm-bindgen surface of the decoder, a thin binding over the pure core
+//! (crate `chunkwise`), built as the module `chunkwise.wasm`. It compiles to nothing but for wasm32.
 //!
 //! Only numbers cross the boundary. Input bytes are written by JS straight into a buffer in
 //! wasm memory; output text is written as UTF-16 code units into another, which JS turns
 //! into strings with `String.fromCharCode`. So the glue needs no `TextDecoder` or
 //! `TextEncoder`, which mini programs do not have, and no value is serialized per call.
-//! The JS classes of the public API (`js/core.js`) wrap these.
+//! The JS classes of the public API (`js/decoder.js`) wrap these.
 //!
 //! After each call the decoder's results block (at `results_ptr()`, fixed for its lifetime)
 //! holds the address of `out` and of `meta`, so JS reads them without another call.
@@ -17,20 +18,17 @@
 //! `read_error_body` answers with numbers too: the text it found is UTF-16 in wasm memory,
 //! and JS builds the `{type, message, code}` object of `readErrorBody` from the lengths.
 
+#![cfg(target_arch = "wasm32")]
+
 use wasm_bindgen::prelude::*;
 
-#[cfg(feature = "wasm-decoder")]
-use crate::utf8::{TextSink, Utf16Buffer, Utf8Decoder};
-#[cfg(feature = "wasm-decoder")]
-use crate::{Format, Options, PaceOptions, StreamDecoder, Update};
+use chunkwise::utf8::{TextSink, Utf16Buffer, Utf8Decoder};
+use chunkwise::{Format, Options, PaceOptions, StreamDecoder, Update};
 
 /// Set in a `push` result when anything but text was decoded: read `meta`.
-#[cfg(feature = "wasm-decoder")]
 const MORE: u32 = 1 << 31;
 /// Set in a `push` result when the stream is done.
-#[cfg(feature = "wasm-decoder")]
 const DONE: u32 = 1 << 30;
-#[cfg(feature = "wasm-decoder")]
 const LEN_MASK: u32 = DONE - 1;
 
 #[wasm_bindgen(start)]
@@ -49,13 +47,12 @@ pub fn wasm_memory() -> JsValue {
 /// not one, else `[text address, type length + 1 (0 = none), message length, code length + 1]`
 /// with the type, message and code (JSON text) as UTF-16 at the address, valid until the
 /// next call.
-#[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 pub fn read_error_body(body: &[u8]) -> Vec<u32> {
     thread_local! {
         static TEXT: std::cell::RefCell<Utf16Buffer> = std::cell::RefCell::new(Utf16Buffer::default());
     }
-    let Some(e) = crate::error_body::read(body) else { return Vec::new() };
+    let Some(e) = chunkwise::error_body::read(body) else { return Vec::new() };
     TEXT.with_borrow_mut(|text| {
         text.clear();
         let mut put = |s: Option<&str>| {
@@ -70,7 +67,6 @@ pub fn read_error_body(body: &[u8]) -> Vec<u32> {
     })
 }
 
-#[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 pub struct RawDecoder {
     decoder: StreamDecoder,
@@ -86,7 +82,6 @@ pub struct RawDecoder {
     scratch: String,
 }
 
-#[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 impl RawDecoder {
     /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off. Returns undefined for an

@@ -1,6 +1,6 @@
-// The wasm test cases, included by tests/wasm_node.rs and tests/wasm_browser.rs.
+// The wasm test cases, included by wasm/tests/wasm_node.rs and wasm/tests/wasm_browser.rs.
 
-use chunkwise::wasm::RawDecoder;
+use chunkwise_wasm::RawDecoder;
 use chunkwise::{Format, Options, StreamDecoder, Update};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -93,8 +93,8 @@ fn raw_decoder_gives_the_response_id_once_known() {
 
 #[wasm_bindgen_test]
 fn read_error_body_answers_with_lengths_of_utf16_text() {
-    assert!(chunkwise::wasm::read_error_body(b"<html>bad gateway</html>").is_empty());
-    let r = chunkwise::wasm::read_error_body(br#"{"error":{"message":"slow down","type":"rate_limit","code":429}}"#);
+    assert!(chunkwise_wasm::read_error_body(b"<html>bad gateway</html>").is_empty());
+    let r = chunkwise_wasm::read_error_body(br#"{"error":{"message":"slow down","type":"rate_limit","code":429}}"#);
     let (ptr, kind, message, code) = (r[0], r[1], r[2], r[3]);
     let total = (kind - 1 + message + code - 1) as usize;
     // SAFETY: the text lies at `ptr` until the next call.
