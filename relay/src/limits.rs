@@ -40,7 +40,8 @@ fn forwarded_for(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAddr>
     for v in headers.get_all("x-forwarded-for") {
         entries.extend(v.to_str().ok()?.split(',').map(str::trim));
     }
-    let i = entries.len().saturating_sub(hops);
+    // Fewer entries than trusted hops: no trusted proxy wrote the one we would pick.
+    let i = entries.len().checked_sub(hops)?;
     entries.get(i)?.parse().ok()
 }
 
@@ -179,7 +180,17 @@ mod tests {
         h.append("x-forwarded-for", "3.3.3.3".parse().unwrap());
         assert_eq!(forwarded_for(&h, 1), Some("3.3.3.3".parse().unwrap()));
         assert_eq!(forwarded_for(&h, 2), Some("2.2.2.2".parse().unwrap()));
-        assert_eq!(forwarded_for(&h, 9), Some("1.1.1.1".parse().unwrap()));
+        assert_eq!(forwarded_for(&h, 3), Some("1.1.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn forwarded_for_with_fewer_entries_than_trusted_hops_is_not_trusted() {
+        // The request did not pass through every trusted proxy: the leftmost entry may be the
+        // client's own, so the peer address decides.
+        let mut h = axum::http::HeaderMap::new();
+        h.append("x-forwarded-for", "6.6.6.6, 2.2.2.2".parse().unwrap());
+        assert_eq!(forwarded_for(&h, 3), None);
+        assert_eq!(forwarded_for(&h, 9), None);
     }
 
     #[test]

@@ -120,6 +120,25 @@ async fn an_upstream_line_over_the_bound_is_an_error_not_a_quiet_stop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_line_ending_in_the_same_chunk_as_the_end_marker_is_still_an_error() {
+    // The oversized event crosses the bound in its last bytes, so the crossing, the finish and
+    // `[DONE]` arrive in one read.
+    let mut tail = format!(
+        "data: {}\n\n",
+        serde_json::json!({"choices":[{"index":0,"delta":{"content":"y".repeat(chunkwise::DEFAULT_MAX_BUFFER_BYTES - 40)},"finish_reason":null}]})
+    );
+    tail.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    let mock = Mock::start(vec![Step::Begin, openai_delta("before "), send(tail), Step::End]).await;
+    let base = relay(config_for(&mock.url())).await;
+    let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
+    let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event, not a quiet stop");
+    assert_eq!(err.json()["error"]["code"], "upstream_event_too_large");
+    let finish: Vec<String> =
+        evs.iter().filter_map(|e| e.json()["choices"][0]["finish_reason"].as_str().map(String::from)).collect();
+    assert_eq!(finish, ["error"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_resume_of_a_trimmed_log_is_refused_not_truncated() {
     let mut script = vec![Step::Begin];
     for i in 0..200 {

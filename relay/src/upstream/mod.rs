@@ -170,11 +170,14 @@ impl Upstream {
                     Ok(Some(bytes)) => {
                         last = Instant::now();
                         metrics.upstream_bytes.fetch_add(bytes.len() as u64, Relaxed);
-                        if apply(decoder.push(&bytes)) {
-                            break Ok(());
-                        }
+                        // The overflow first: an oversized event and the end marker can
+                        // arrive in one chunk, and the end must not hide the lost event.
+                        let done = apply(decoder.push(&bytes));
                         if overflowed.load(Relaxed) {
                             break Err(too_large(decoder.max_event_bytes()));
+                        }
+                        if done {
+                            break Ok(());
                         }
                     }
                     Ok(None) => {
