@@ -196,14 +196,13 @@ pub async fn cancel(
         (Ok(gen), _) => gen,
         (Err(e), Some(store)) => {
             // Held by another instance: it stops its upstream when it hears the cancel.
-            match store.meta(&id).await? {
+            let was_running = match store.meta(&id).await? {
                 Some(meta) if meta.owner == owner.0 => store.cancel(&id).await?,
                 _ => return Err(e),
-            }
-            return Ok(Json(
-                serde_json::json!({ "id": id, "object": "chat.completion.cancel", "status": "cancelled" }),
-            )
-            .into_response());
+            };
+            let status = if was_running { "cancelled" } else { "finished" };
+            return Ok(Json(serde_json::json!({ "id": id, "object": "chat.completion.cancel", "status": status }))
+                .into_response());
         }
         (Err(e), None) => return Err(e),
     };

@@ -18,8 +18,17 @@
 //! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
 //!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
 //!   ends the stream with an error.
-//! - channel `cw:cancel`: a cancel sent to any instance is published there; the instance that
-//!   holds the generation aborts its upstream.
+//! - `cw:g:{id}:cancel`: set by a cancel sent to any instance, and published on channel
+//!   `cw:cancel`. The holder aborts its upstream when the message arrives, and reads the key
+//!   with every lease renewal, so a cancel published while its subscriber reconnects still
+//!   lands within a second.
+//!
+//! The mirror never leaves a hole: a failed write is retried with the same events (after
+//! asking Redis which of them landed); if the holder's bounded log dropped events before they
+//! were mirrored, the stream ends with a "lost" entry at the first missing number and readers
+//! get an error there. A remote reader also checks that every entry it reads is the next
+//! number (trimming can outrun a slow reader) and answers `client_too_slow` otherwise, as the
+//! in-memory path does.
 //!
 //! A generation costs Redis about its payload bytes plus some 50 bytes per event (the stream's
 //! listpacks store ids as deltas): 12.5 KB for a 200-delta answer of short deltas, measured
@@ -33,7 +42,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
-use redis::AsyncCommands;
 use redis::{AsyncConnectionConfig, RedisError};
 
 use crate::error::ApiError;
@@ -42,6 +50,8 @@ use crate::generation::{chunk_head, render_sse, Generation, Kind};
 /// How long a lease lives without renewal: a holder that died is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(3);
 const CANCEL_CHANNEL: &str = "cw:cancel";
+/// The kind letter of the entry that marks events the mirror could not copy.
+const LOST: &str = "x";
 
 /// The per-IP token bucket, shared: `KEYS[1]` a hash (tokens, at), `ARGV` now (ms), refill
 /// per ms, burst, expiry (ms). Returns `{1, tokens}` when a token was taken, `{0, tokens}` not.
@@ -208,6 +218,24 @@ impl RedisStore {
     fn lease_key(id: &str) -> String {
         format!("cw:g:{id}:lease")
     }
+    fn cancel_key(id: &str) -> String {
+        format!("cw:g:{id}:cancel")
+    }
+
+    /// The sequence number of the last entry of a stream (0 when empty) and its kind letter.
+    async fn last_entry(&self, log: &str) -> Result<(u64, String), ApiError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XREVRANGE").arg(log).arg("+").arg("-").arg("COUNT").arg(1);
+        let (last,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
+        Ok(last
+            .ids
+            .first()
+            .map(|e| {
+                let kind = e.map.get("k").and_then(|v| redis::from_redis_value::<String>(v).ok());
+                (seq_of(&e.id).unwrap_or(0), kind.unwrap_or_default())
+            })
+            .unwrap_or((0, String::new())))
+    }
 
     /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
     /// `Ok(Some(seconds))` to wait when not.
@@ -269,20 +297,52 @@ impl RedisStore {
     }
 
     /// Mirrors a local generation into Redis until it ends: every event as it is logged,
-    /// renewing the lease every second.
+    /// renewing the lease (and reading the cancel flag) every second.
     pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slot: Option<Slot>) {
         let store = self.clone();
         tokio::spawn(async move {
             let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
+            let cancel = Self::cancel_key(&gen.id);
             let ttl = store.ttl_secs as i64;
             let lease_ms = LEASE.as_millis() as u64;
             let mut rx = gen.subscribe();
             let mut renew = tokio::time::interval(Duration::from_secs(1));
             let mut next = 1;
-            let mut batch = Vec::new();
+            let mut batch: Vec<(u64, Kind, String)> = Vec::new();
             let mut first = true;
+            let mut lost = None;
+            // Set when a write failed: it may have landed without its answer reaching us.
+            let mut failing_since: Option<std::time::Instant> = None;
             loop {
-                let finished = gen.copy_events(&mut next, &mut batch);
+                let mut finished = match lost {
+                    Some(_) => true,
+                    None => match gen.copy_events(&mut next, &mut batch) {
+                        Ok(finished) => finished,
+                        Err(_) => {
+                            lost = Some(next);
+                            true
+                        }
+                    },
+                };
+                if failing_since.is_some() {
+                    match store.last_entry(&log).await {
+                        Ok((last, kind)) => {
+                            batch.retain(|e| e.0 > last);
+                            if kind == LOST {
+                                finished = true;
+                                lost = None;
+                            }
+                        }
+                        Err(_) => {
+                            if failing_since.is_some_and(|t| t.elapsed() >= LEASE) {
+                                // The lease has lapsed: readers elsewhere ended with an error.
+                                return;
+                            }
+                            wait(&mut rx, &mut renew).await;
+                            continue;
+                        }
+                    }
+                }
                 let mut pipe = redis::pipe();
                 if first {
                     pipe.hset_multiple(
@@ -294,9 +354,8 @@ impl RedisStore {
                         ],
                     )
                     .ignore();
-                    first = false;
                 }
-                for (seq, kind, payload) in batch.drain(..) {
+                for (seq, kind, payload) in &batch {
                     pipe.cmd("XADD")
                         .arg(&log)
                         .arg("MAXLEN")
@@ -309,6 +368,9 @@ impl RedisStore {
                         .arg(payload)
                         .ignore();
                 }
+                if let Some(seq) = lost {
+                    pipe.cmd("XADD").arg(&log).arg(format!("{seq}-0")).arg("k").arg(LOST).arg("p").arg("").ignore();
+                }
                 if finished {
                     pipe.del(&lease).ignore();
                 } else {
@@ -317,20 +379,27 @@ impl RedisStore {
                         slot.renew(&mut pipe);
                     }
                 }
-                pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore();
-                // A lost write is not retried: readers elsewhere then see the lease lapse and
-                // end with an error, while this instance's own readers are unaffected.
-                if let Ok(mut con) = store.con().await {
-                    let result = pipe.query_async::<()>(&mut con).await;
-                    let _ = store.check(result);
+                pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore().exists(&cancel);
+                match store.run::<(bool,)>(&pipe).await {
+                    Ok((cancelled,)) => {
+                        batch.clear();
+                        first = false;
+                        failing_since = None;
+                        if finished {
+                            return;
+                        }
+                        if cancelled {
+                            gen.cancel("cancelled");
+                        }
+                    }
+                    Err(_) => {
+                        let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() >= LEASE {
+                            return;
+                        }
+                    }
                 }
-                if finished {
-                    return;
-                }
-                tokio::select! {
-                    changed = rx.changed() => if changed.is_err() { return },
-                    _ = renew.tick() => {}
-                }
+                wait(&mut rx, &mut renew).await;
             }
         });
     }
@@ -345,11 +414,32 @@ impl RedisStore {
         Ok(Some(Meta { owner: owner.clone(), model: model.clone(), created }))
     }
 
-    /// Publishes a cancel for the instance that holds `id`.
-    pub async fn cancel(&self, id: &str) -> Result<(), ApiError> {
-        let mut con = self.check(self.con().await)?;
-        let result = con.publish::<_, _, ()>(CANCEL_CHANNEL, id).await;
-        self.check(result)
+    /// Cancels `id` on the instance that holds it: sets its cancel flag (read with the lease
+    /// renewal, at least every second) and publishes the cancel (heard at once). `false` when
+    /// no instance is producing it any more (it finished, or its holder died).
+    pub async fn cancel(&self, id: &str) -> Result<bool, ApiError> {
+        let running: bool = {
+            let mut pipe = redis::pipe();
+            pipe.exists(Self::lease_key(id));
+            let (running,): (bool,) = self.run(&pipe).await?;
+            running
+        };
+        if !running {
+            return Ok(false);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(Self::cancel_key(id))
+            .arg(1)
+            .arg("EX")
+            .arg(self.ttl_secs)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(CANCEL_CHANNEL)
+            .arg(id)
+            .ignore();
+        self.run::<()>(&pipe).await?;
+        Ok(true)
     }
 
     /// Cancels local generations when any instance publishes their cancel. Runs for the life
@@ -378,28 +468,36 @@ impl RedisStore {
         });
     }
 
-    /// Checks a resume position against the stored stream: 410 before its first event, 400
-    /// past its last.
+    /// Checks a resume position against the stored stream: 410 before its first event (or at
+    /// events the holder could not mirror), 400 past its last. The holder sends events to its
+    /// own readers before they reach Redis, so a position past the stored end of a running
+    /// generation waits (at most [`LEASE`]) for Redis to catch up before it is refused.
     pub async fn check_resume(&self, id: &str, after: u64) -> Result<(), ApiError> {
-        let mut con = self.check(self.con().await)?;
         let log = Self::log_key(id);
-        let first = redis::cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut con).await;
-        let first: redis::streams::StreamRangeReply = self.check(first)?;
-        let last = redis::cmd("XREVRANGE").arg(&log).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut con).await;
-        let last: redis::streams::StreamRangeReply = self.check(last)?;
-        let seq = |r: &redis::streams::StreamRangeReply| r.ids.first().and_then(|e| seq_of(&e.id));
-        let last_seq = seq(&last).unwrap_or(0);
-        if after > last_seq {
-            let running: bool = self.check(con.exists(Self::lease_key(id)).await)?;
-            // A running generation may be a moment behind in Redis: allow the next one.
-            if !(running && after == last_seq + 1) {
+        let deadline = tokio::time::Instant::now() + LEASE;
+        let (last_seq, last_kind) = loop {
+            let (last_seq, kind) = self.last_entry(&log).await?;
+            if after <= last_seq || kind == LOST {
+                break (last_seq, kind);
+            }
+            let mut pipe = redis::pipe();
+            pipe.exists(Self::lease_key(id));
+            let (running,): (bool,) = self.run(&pipe).await?;
+            if !running || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
                     format!("cannot resume after event {after}: the last event is {last_seq}"),
                 ));
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if last_kind == LOST && after >= last_seq {
+            return Err(lost_error(last_seq));
         }
-        if let Some(first_seq) = seq(&first) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1);
+        let (first,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
+        if let Some(first_seq) = first.ids.first().and_then(|e| seq_of(&e.id)) {
             if after + 1 < first_seq {
                 return Err(ApiError::new(
                     axum::http::StatusCode::GONE,
@@ -439,6 +537,35 @@ impl RedisStore {
 
 fn broken(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
+}
+
+/// Waits for the next event of a generation or the next lease renewal, whichever is first.
+async fn wait(rx: &mut tokio::sync::watch::Receiver<()>, renew: &mut tokio::time::Interval) {
+    tokio::select! {
+        changed = rx.changed() => if changed.is_err() { renew.tick().await; },
+        _ = renew.tick() => {}
+    }
+}
+
+/// Events from `seq` on never reached the shared store (the holder's bounded log dropped them
+/// before they were mirrored).
+fn lost_error(seq: u64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::GONE,
+        "invalid_request_error",
+        "events_lost",
+        format!("events from {seq} on were dropped before they reached the shared store; resume on the instance that holds it or start again"),
+    )
+}
+
+/// A remote reader found a gap: events after the one it sent were trimmed before it read them.
+fn too_slow() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::GONE,
+        "invalid_request_error",
+        "client_too_slow",
+        "this client fell behind the generation's bounded log; events were dropped",
+    )
 }
 
 fn seq_of(entry_id: &str) -> Option<u64> {
@@ -484,9 +611,23 @@ impl Remote {
             for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
                 let Some(seq) = seq_of(&entry.id) else { continue };
                 let field = |name: &str| entry.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
-                let (Some(kind), payload) =
-                    (field("k").as_deref().and_then(Kind::from_letter), field("p").unwrap_or_default())
-                else {
+                let letter = field("k").unwrap_or_default();
+                // Never skip: a gap (trimmed under a slow reader) or a lost marker ends the
+                // stream with an error, as the in-memory log does.
+                let error = if seq != self.last + 1 {
+                    Some(too_slow())
+                } else if letter == LOST {
+                    Some(lost_error(seq))
+                } else {
+                    None
+                };
+                if let Some(e) = error {
+                    out.push_str(&format!("data: {}\n\n", e.body()));
+                    self.done = true;
+                    break;
+                }
+                let (Some(kind), payload) = (Kind::from_letter(&letter), field("p").unwrap_or_default()) else {
+                    self.last = seq;
                     continue;
                 };
                 render_sse(&self.head, seq, kind, &payload, &mut out);

@@ -323,7 +323,8 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
         assert_eq!(content(&got), expected, "round {round}");
     }
 
-    // A cancel through the balancer reaches whichever instance holds the upstream.
+    // A cancel through a balancer over the instances that do not hold the generation reaches
+    // the one that does.
     let (script, _) = numbered(500, 20);
     let slow = Mock::start(script).await;
     let mut holders = Vec::new();
@@ -339,13 +340,23 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
     let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
     let mut sse = Sse::new(resp);
     sse.next().await.unwrap();
-    for _ in 0..3 {
-        // Round-robin: one of these three lands on the holder, the others publish.
-        let cancel = authed(client().post(format!("{lb2}/v1/chat/stream/{id}/cancel"))).send().await.unwrap();
-        assert_eq!(cancel.status(), 200);
+    let mut others = Vec::new();
+    for base in &holders {
+        let health: serde_json::Value =
+            client().get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
+        if health["generations"] == 0 {
+            others.push(base.clone());
+        }
     }
+    assert_eq!(others.len(), 2, "exactly one instance holds the generation");
+    let (_nginx3, elsewhere) = nginx(&others).await;
+    let t = Instant::now();
+    let cancel = authed(client().post(format!("{elsewhere}/v1/chat/stream/{id}/cancel"))).send().await.unwrap();
+    assert_eq!(cancel.status(), 200);
+    let v: serde_json::Value = cancel.json().await.unwrap();
+    assert_eq!(v["status"], "cancelled");
     let closed = slow.wait_for(0, Duration::from_secs(1), |s| s.closed_at.is_some()).await;
-    assert!(closed.is_some(), "the upstream is still open after cancels through the balancer");
+    assert!(closed.is_some(), "the upstream is still open {:?} after a cancel sent elsewhere", t.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,4 +428,177 @@ async fn a_generations_stream_in_redis_is_bounded() {
     assert_eq!(resp.status(), 200);
     let tail = events(resp).await;
     assert_eq!(tail.last().unwrap().data, "[DONE]");
+}
+
+/// Writes a generation into Redis the way a holder's mirror does, so a test controls exactly
+/// what another instance finds there: `entries` as `(seq, kind letter, payload)`.
+async fn fake_generation(
+    con: &mut redis::aio::MultiplexedConnection,
+    id: &str,
+    running: bool,
+    entries: &[(u64, &str, &str)],
+) {
+    let _: () = redis::cmd("HSET")
+        .arg(format!("cw:g:{id}"))
+        .arg("owner")
+        .arg("")
+        .arg("model")
+        .arg("m")
+        .arg("created")
+        .arg(1)
+        .query_async(con)
+        .await
+        .unwrap();
+    if running {
+        let _: () = redis::cmd("SET")
+            .arg(format!("cw:g:{id}:lease"))
+            .arg("elsewhere")
+            .arg("PX")
+            .arg(3000)
+            .query_async(con)
+            .await
+            .unwrap();
+    }
+    add_entries(con, id, entries).await;
+}
+
+async fn add_entries(con: &mut redis::aio::MultiplexedConnection, id: &str, entries: &[(u64, &str, &str)]) {
+    for (seq, k, p) in entries {
+        let _: String = redis::cmd("XADD")
+            .arg(format!("cw:g:{id}:log"))
+            .arg(format!("{seq}-0"))
+            .arg("k")
+            .arg(*k)
+            .arg("p")
+            .arg(*p)
+            .query_async(con)
+            .await
+            .unwrap();
+    }
+}
+
+async fn redis_con(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_ahead_of_redis_waits_for_the_holders_mirror() {
+    // The holder already sent events 3-5 to its own client, who was cut and landed here while
+    // the mirror had written only 1-2.
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let b = relay(shared("http://127.0.0.1:9", &redis)).await;
+    let id = "chatcmpl-aheadofredis";
+    fake_generation(&mut con, id, true, &[(1, "a", ""), (2, "c", "one ")]).await;
+    let mut writer = con.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rest =
+            [(3, "c", "two "), (4, "c", "three "), (5, "c", "four "), (6, "c", "five"), (7, "f", "stop"), (8, "d", "")];
+        add_entries(&mut writer, "chatcmpl-aheadofredis", &rest).await;
+    });
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=5")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let evs = events(resp).await;
+    assert_eq!(evs.first().unwrap().id, "6");
+    assert_eq!(content(&evs), "five");
+    assert_eq!(evs.last().unwrap().data, "[DONE]");
+    // Past the end of a generation nobody is producing any more: refused at once.
+    let t = Instant::now();
+    let _: () = redis::cmd("DEL").arg(format!("cw:g:{id}:lease")).query_async(&mut con).await.unwrap();
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=20")).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_reader_never_jumps_over_missing_events() {
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let b = relay(shared("http://127.0.0.1:9", &redis)).await;
+    // Trimmed under a slow reader: after event 2 the stream goes on at 5.
+    let id = "chatcmpl-trimmedunder";
+    fake_generation(&mut con, id, true, &[(1, "a", ""), (2, "c", "one ")]).await;
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=2")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    add_entries(&mut con, id, &[(5, "c", "four "), (6, "f", "stop"), (7, "d", "")]).await;
+    let _: () =
+        redis::cmd("XTRIM").arg(format!("cw:g:{id}:log")).arg("MINID").arg("5-0").query_async(&mut con).await.unwrap();
+    let evs = tokio::time::timeout(Duration::from_secs(5), events(resp)).await.unwrap();
+    assert_eq!(content(&evs), "", "text after a gap was sent: {evs:?}");
+    let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
+    assert_eq!(err.json()["error"]["code"], "client_too_slow");
+
+    // The holder's mirror could not copy events 3-4: it marked them lost.
+    let id = "chatcmpl-mirrorlost";
+    fake_generation(&mut con, id, false, &[(1, "a", ""), (2, "c", "one "), (3, "x", "")]).await;
+    let evs = events(client().get(format!("{b}/v1/chat/stream/{id}?after=0")).send().await.unwrap()).await;
+    assert_eq!(content(&evs), "one ");
+    let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
+    assert_eq!(err.json()["error"]["code"], "events_lost");
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=4")).send().await.unwrap();
+    assert_eq!(resp.status(), 410);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_mirror_write_is_retried_and_leaves_no_hole() {
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let (script, expected) = numbered(150, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut local = Sse::new(resp);
+    for _ in 0..5 {
+        local.next().await.unwrap();
+    }
+    // Writes stall past the relay's 2 s response timeout: the mirror's write fails.
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(2500).arg("WRITE").query_async(&mut con).await.unwrap();
+    let local = local.all().await;
+    assert_eq!(local.last().unwrap().data, "[DONE]");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let evs = events(client().get(format!("{b}/v1/chat/stream/{id}?after=0")).send().await.unwrap()).await;
+    assert!(evs.iter().all(|e| e.json().get("error").is_none()), "{evs:?}");
+    assert_sequential(&evs, 1);
+    assert_eq!(content(&evs), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let (script, _) = numbered(500, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    // A cancel whose message nobody heard (published while the holder's subscriber was
+    // reconnecting) still lands: the holder reads the flag with its lease.
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    sse.next().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("cw:g:{id}:cancel"))
+        .arg(1)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let closed = mock.wait_for(0, Duration::from_millis(1500), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "a cancel flag was not noticed");
+    drop(sse);
+    // A generation that already finished is reported so, not "cancelled".
+    let (script, _) = numbered(5, 0);
+    let quick = Mock::start(script).await;
+    let a = relay(shared(&quick.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    events(resp).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let v: serde_json::Value =
+        client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["status"], "finished");
 }

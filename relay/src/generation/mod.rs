@@ -336,18 +336,22 @@ impl Generation {
     }
 
     /// Copies every event from `*next` on into `out` as `(seq, kind, payload)`, advances
-    /// `*next` (past events the bounded log already dropped), and says whether the generation
-    /// is finished and fully copied. The shared store mirrors the log with it.
-    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> bool {
+    /// `*next`, and says whether the generation is finished and fully copied. The shared store
+    /// mirrors the log with it. `Err(first)` when events from `*next` on were already dropped
+    /// from the bounded log (the log now starts at `first`): nothing is copied, so a copy never
+    /// has a hole in it.
+    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> Result<bool, u64> {
         let log = self.log();
-        *next = (*next).max(log.first_seq);
+        if *next < log.first_seq {
+            return Err(log.first_seq);
+        }
         let end = log.end_seq();
         while *next < end {
             let i = (*next - log.first_seq) as usize;
             out.push((*next, log.entries[i].kind, log.payload(i).to_string()));
             *next += 1;
         }
-        log.finished
+        Ok(log.finished)
     }
 
     /// The whole answer, once finished, as a `chat.completion` object (non-streaming mode).
@@ -450,6 +454,22 @@ mod tests {
         assert_eq!(g.check_resume(0).unwrap_err().code, "events_expired");
         assert_eq!(g.check_resume(first - 1).unwrap(), first);
         assert_eq!(g.check_resume(u64::MAX).unwrap_err().code, "invalid_parameter");
+    }
+
+    #[test]
+    fn a_copy_behind_the_bounded_log_is_told_not_moved_past_the_hole() {
+        let g = gen(1024);
+        g.start();
+        let (mut next, mut out) = (1, Vec::new());
+        assert_eq!(g.copy_events(&mut next, &mut out), Ok(false));
+        assert_eq!((next, out.len()), (2, 1));
+        for i in 0..100 {
+            g.push_delta(Kind::Content, &format!("{i:020}"));
+        }
+        let first = g.log().first_seq;
+        out.clear();
+        assert_eq!(g.copy_events(&mut next, &mut out), Err(first));
+        assert_eq!((next, out.len()), (2, 0), "nothing copied past the dropped events");
     }
 
     #[test]
