@@ -142,6 +142,9 @@ pub struct Limits {
     pub max_tokens: u32,
     /// Generations one client IP may have running at once.
     pub per_ip_streams: usize,
+    /// Generations one client token (subject) may have running at once, on all instances
+    /// together with a shared store; 0 = no limit. Only when tokens are required.
+    pub per_token_streams: usize,
     /// Requests one client IP may make per minute (token bucket, `per_ip_burst` deep).
     pub per_ip_per_minute: u32,
     pub per_ip_burst: u32,
@@ -232,6 +235,7 @@ impl Default for Limits {
             max_total_chars: 100_000,
             max_tokens: 8192,
             per_ip_streams: 8,
+            per_token_streams: 0,
             per_ip_per_minute: 60,
             per_ip_burst: 20,
             max_generations: 20_000,
@@ -384,6 +388,7 @@ impl Config {
             ("RELAY_MAX_MESSAGE_CHARS", &mut self.limits.max_message_chars),
             ("RELAY_MAX_TOTAL_CHARS", &mut self.limits.max_total_chars),
             ("RELAY_PER_IP_STREAMS", &mut self.limits.per_ip_streams),
+            ("RELAY_PER_TOKEN_STREAMS", &mut self.limits.per_token_streams),
             ("RELAY_MAX_GENERATIONS", &mut self.limits.max_generations),
             ("RELAY_MAX_LOG_BYTES", &mut self.generations.max_log_bytes),
             ("RELAY_MAX_FINISHED", &mut self.generations.max_finished),

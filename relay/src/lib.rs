@@ -71,6 +71,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub rate: RateLimiter,
     pub streams: Arc<StreamLimiter>,
+    /// Running answers per token subject (`per_token_streams`; 0 = no limit).
+    pub token_streams: Arc<StreamLimiter>,
     pub upstream: Option<Arc<Upstream>>,
     pub auth_required: bool,
     /// Generations shared with other instances (`REDIS_URL`).
@@ -111,6 +113,7 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             rate: RateLimiter::new(config.limits.per_ip_per_minute, config.limits.per_ip_burst),
             streams: StreamLimiter::new(config.limits.per_ip_streams),
+            token_streams: StreamLimiter::new(config.limits.per_token_streams),
             upstream,
             auth_required: config.auth_required(),
             store,
@@ -162,16 +165,32 @@ impl App {
         owner: String,
         ip: std::net::IpAddr,
     ) -> Result<Arc<Generation>, ApiError> {
-        let permit = self.streams.acquire(ip)?;
-        let Some(store) = &self.store else { return self.start(source, prompt, owner, permit) };
+        let mut permits = vec![self.streams.acquire(ip)?];
+        // Tokens off: every client is the same empty owner, so only the IP counts.
+        let per_token = self.token_streams.limit();
+        let token_limited = per_token > 0 && !owner.is_empty();
+        if token_limited {
+            permits.push(self.token_streams.acquire_token(&owner)?);
+        }
+        let Some(store) = &self.store else { return self.start(source, prompt, owner, permits) };
         let limit = self.config.limits.per_ip_streams;
-        let Some(slot) = store.take_slot(ip, limit).await? else { return Err(limits::too_many_streams(ip, limit)) };
-        let gen = self.start(source, prompt, owner, permit)?;
+        let mut slots = Vec::new();
+        match store.take_slot(&format!("cw:streams:{ip}"), limit).await? {
+            Some(slot) => slots.push(slot),
+            None => return Err(limits::too_many_streams(ip, limit)),
+        }
+        if token_limited {
+            match store.take_slot(&format!("cw:streams:token:{owner}"), per_token).await? {
+                Some(slot) => slots.push(slot),
+                None => return Err(limits::too_many_token_streams(per_token)),
+            }
+        }
+        let gen = self.start(source, prompt, owner, permits)?;
         if let Err(e) = store.begin(&gen).await {
             gen.cancel("store_unavailable");
             return Err(e);
         }
-        store.mirror(gen.clone(), Some(slot));
+        store.mirror(gen.clone(), slots);
         Ok(gen)
     }
 
@@ -181,7 +200,7 @@ impl App {
         source: Source,
         prompt: Prompt,
         owner: String,
-        permit: StreamPermit,
+        permits: Vec<StreamPermit>,
     ) -> Result<Arc<Generation>, ApiError> {
         let running = self.registry.running();
         if running.fetch_add(1, Ordering::SeqCst) >= self.config.limits.max_generations {
@@ -214,7 +233,7 @@ impl App {
         let (app, g) = (self.clone(), gen.clone());
         let task = tokio::spawn(async move {
             // Dropped when the task ends or is aborted (cancel): frees the slots.
-            let _running = Running { app: app.clone(), generation: g.clone(), _permit: permit };
+            let _running = Running { app: app.clone(), generation: g.clone(), _permits: permits };
             // Boxed: the task then holds only the branch it runs, not the larger of the two.
             match source {
                 Source::Demo => Box::pin(demo::run(&g, &prompt, &app.config.demo)).await,
@@ -261,7 +280,7 @@ pub fn generation_not_found(id: &str) -> ApiError {
 struct Running {
     app: Arc<App>,
     generation: Arc<Generation>,
-    _permit: StreamPermit,
+    _permits: Vec<StreamPermit>,
 }
 
 impl Drop for Running {

@@ -101,32 +101,54 @@ impl RateLimiter {
     }
 }
 
-/// Counts running generations per IP.
+/// Counts running generations per client: per IP, or per token subject.
 pub struct StreamLimiter {
-    counts: Mutex<HashMap<IpAddr, usize>>,
-    per_ip: usize,
+    counts: Mutex<HashMap<String, usize>>,
+    limit: usize,
 }
 
-/// One running generation of one IP; dropping it frees the slot.
+/// One running generation of one client; dropping it frees the slot.
 pub struct StreamPermit {
     limiter: Arc<StreamLimiter>,
-    ip: IpAddr,
+    key: String,
 }
 
 impl StreamLimiter {
-    pub fn new(per_ip: usize) -> Arc<StreamLimiter> {
-        Arc::new(StreamLimiter { counts: Mutex::new(HashMap::new()), per_ip })
+    pub fn new(limit: usize) -> Arc<StreamLimiter> {
+        Arc::new(StreamLimiter { counts: Mutex::new(HashMap::new()), limit })
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<StreamPermit, ApiError> {
+        self.acquire_key(ip.to_string()).map_err(|limit| too_many_streams(ip, limit))
+    }
+
+    /// A slot for a token subject: `Err(limit)` when it has `limit` answers running.
+    pub fn acquire_token(self: &Arc<Self>, owner: &str) -> Result<StreamPermit, ApiError> {
+        self.acquire_key(format!("token:{owner}")).map_err(too_many_token_streams)
+    }
+
+    fn acquire_key(self: &Arc<Self>, key: String) -> Result<StreamPermit, usize> {
         let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= self.per_ip {
-            return Err(too_many_streams(ip, self.per_ip));
+        let n = map.entry(key.clone()).or_insert(0);
+        if *n >= self.limit {
+            return Err(self.limit);
         }
         *n += 1;
-        Ok(StreamPermit { limiter: self.clone(), ip })
+        Ok(StreamPermit { limiter: self.clone(), key })
     }
+}
+
+/// The 429 for a client token at its limit of running answers (on all instances).
+pub fn too_many_token_streams(limit: usize) -> ApiError {
+    ApiError::too_many(
+        "too_many_streams",
+        5,
+        format!("this client token already has {limit} answers streaming, this relay's limit per token; wait for one to finish or cancel it"),
+    )
 }
 
 /// The 429 for an IP at its limit of running answers.
@@ -140,17 +162,17 @@ pub fn too_many_streams(ip: IpAddr, limit: usize) -> ApiError {
 
 impl std::fmt::Debug for StreamPermit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StreamPermit({})", self.ip)
+        write!(f, "StreamPermit({})", self.key)
     }
 }
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
         let mut map = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        if let Some(n) = map.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.ip);
+                map.remove(&self.key);
             }
         }
     }
@@ -201,5 +223,16 @@ mod tests {
         assert_eq!(l.acquire(ip).unwrap_err().code, "too_many_streams");
         drop(p);
         l.acquire(ip).unwrap();
+    }
+
+    #[test]
+    fn token_permits_count_apart_from_ips() {
+        let l = StreamLimiter::new(1);
+        let p = l.acquire_token("user:a").unwrap();
+        assert_eq!(l.acquire_token("user:a").unwrap_err().code, "too_many_streams");
+        l.acquire_token("user:b").unwrap();
+        l.acquire("10.0.0.1".parse().unwrap()).unwrap();
+        drop(p);
+        l.acquire_token("user:a").unwrap();
     }
 }

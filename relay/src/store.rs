@@ -68,9 +68,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {ok, tostring(t)}
 ";
 
-/// The per-IP count of running answers, shared: `KEYS[1]` a sorted set of slots scored by
-/// their lease's end; `ARGV` now (ms), limit, slot, lease end. Lapsed slots (an instance that
-/// died) are dropped first. Returns 1 when the slot was added, 0 at the limit.
+/// One client's count of running answers (per IP or per token), shared: `KEYS[1]` a sorted
+/// set of slots scored by their lease's end; `ARGV` now (ms), limit, slot, lease end. Lapsed
+/// slots (an instance that died) are dropped first. Returns 1 when the slot was added, 0 at the limit.
 const TAKE_SLOT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
@@ -259,9 +259,10 @@ impl RedisStore {
         Ok(Some((((1.0 - tokens) / per_ms.max(1e-9)) / 1000.0).ceil().max(1.0) as u64))
     }
 
-    /// A slot among `ip`'s running answers on all instances, or `None` at `limit`.
-    pub async fn take_slot(self: &Arc<Self>, ip: std::net::IpAddr, limit: usize) -> Result<Option<Slot>, ApiError> {
-        let key = format!("cw:streams:{ip}");
+    /// A slot among one client's running answers on all instances (`key`: `cw:streams:` and
+    /// the IP or `token:` and the subject), or `None` at `limit`.
+    pub async fn take_slot(self: &Arc<Self>, key: &str, limit: usize) -> Result<Option<Slot>, ApiError> {
+        let key = key.to_string();
         let member = crate::generation::new_id();
         let now = now_ms();
         let mut pipe = redis::pipe();
@@ -298,7 +299,7 @@ impl RedisStore {
 
     /// Mirrors a local generation into Redis until it ends: every event as it is logged,
     /// renewing the lease (and reading the cancel flag) every second.
-    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slot: Option<Slot>) {
+    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slots: Vec<Slot>) {
         let store = self.clone();
         tokio::spawn(async move {
             let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
@@ -375,7 +376,7 @@ impl RedisStore {
                     pipe.del(&lease).ignore();
                 } else {
                     pipe.cmd("SET").arg(&lease).arg(&store.instance).arg("PX").arg(lease_ms).ignore();
-                    if let Some(slot) = &slot {
+                    for slot in &slots {
                         slot.renew(&mut pipe);
                     }
                 }

@@ -602,3 +602,40 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
         client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["status"], "finished");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_token_stream_limits_hold_on_one_instance_and_across_instances() {
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.limits.per_token_streams = 2;
+    c.limits.per_ip_streams = 10;
+    c.demo.token_ms = 30;
+    c.auth.tokens = vec!["token-one".into(), "token-two".into()];
+    let with = |token: &'static str, base: &str| {
+        client().post(format!("{base}/v1/chat/completions")).bearer_auth(token).json(&chat("hi", true)).send()
+    };
+    // In memory: one instance counts a token's answers.
+    let alone = relay(c.clone()).await;
+    let held = [with("token-one", &alone).await.unwrap(), with("token-one", &alone).await.unwrap()];
+    assert!(held.iter().all(|r| r.status() == 200));
+    let refused = with("token-one", &alone).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let v: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_streams");
+    assert_eq!(with("token-two", &alone).await.unwrap().status(), 200);
+    drop(held);
+
+    // Shared: two instances together allow a token 2 answers, not 2 each.
+    c.server.redis_url = redis.url.clone();
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let mut statuses = Vec::new();
+    let mut open = Vec::new();
+    for i in 0..4 {
+        let resp = with("token-one", if i % 2 == 0 { &a } else { &b }).await.unwrap();
+        statuses.push(resp.status().as_u16());
+        open.push(resp);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(with("token-two", &b).await.unwrap().status(), 200);
+}
