@@ -145,8 +145,14 @@ pub async fn resume(
     let render = q.render()?;
     let gen = match (app.owned_generation(&id, &owner), &app.store) {
         (Ok(gen), _) => gen,
-        (Err(_), Some(store)) if render == Render::Sse => {
-            return remote_resume(&app, store, &id, &owner, q.after(&headers)?).await;
+        (Err(_), Some(store)) => {
+            let at = match render {
+                Render::Sse => Position::After(q.after(&headers)?),
+                Render::Text => {
+                    Position::Offset(q.offset.as_deref().map(|v| parse_u64("offset", v)).transpose()?.unwrap_or(0))
+                }
+            };
+            return remote_resume(&app, store, &id, &owner, at).await;
         }
         (Err(e), _) => return Err(e),
     };
@@ -164,24 +170,39 @@ pub async fn resume(
     Ok(stream_response(&app, attachment, next, skip, render, chaos))
 }
 
+/// Where a resume starts: after an event (SSE), or at a byte of the answer (text).
+enum Position {
+    After(u64),
+    Offset(u64),
+}
+
 /// A resume of a generation that another instance holds, served from the shared store.
 async fn remote_resume(
     app: &App,
     store: &Arc<crate::store::RedisStore>,
     id: &str,
     owner: &Owner,
-    after: u64,
+    at: Position,
 ) -> Result<Response, ApiError> {
     let meta = match store.meta(id).await? {
         Some(meta) if meta.owner == owner.0 => meta,
         _ => return Err(crate::generation_not_found(id)),
     };
-    store.check_resume(id, after).await?;
+    let (render, after, skip) = match at {
+        Position::After(after) => {
+            store.check_resume(id, after).await?;
+            (Render::Sse, after, 0)
+        }
+        Position::Offset(offset) => {
+            let (after, skip) = store.text_offset(id, offset).await?;
+            (Render::Text, after, skip)
+        }
+    };
     let heartbeat = Duration::from_secs(app.config.server.heartbeat_secs.max(1));
-    let body = Body::from_stream(store.stream(id, &meta, after, heartbeat).await?);
+    let body = Body::from_stream(store.stream(id, &meta, after, heartbeat, render, skip).await?);
     app.metrics.resumes_total.fetch_add(1, Relaxed);
     let mut res = Response::new(body);
-    stream_headers(res.headers_mut(), Render::Sse, id);
+    stream_headers(res.headers_mut(), render, id);
     Ok(res)
 }
 

@@ -79,6 +79,10 @@ async fn streams_cut_at_random_points_resume_on_other_instances() {
     let last = got.last().unwrap().id.parse::<u64>().unwrap();
     let resp = client().get(format!("{}/v1/chat/stream/{id}?after={}", instances[1], last + 5)).send().await.unwrap();
     assert_eq!(resp.status(), 400);
+    // After the last event: an empty answer, not an error.
+    let resp = client().get(format!("{}/v1/chat/stream/{id}?after={last}", instances[1])).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,4 +642,39 @@ async fn per_token_stream_limits_hold_on_one_instance_and_across_instances() {
     }
     assert_eq!(statuses, [200, 200, 429, 429]);
     assert_eq!(with("token-two", &b).await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_resume_by_byte_offset_works_on_another_instance() {
+    let redis = redis().await;
+    let (script, expected) = numbered(80, 8);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        first.push(sse.next().await.unwrap());
+    }
+    // Running: the text from the byte the client has on, served by the other instance.
+    let have = content(&first);
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", have.len())).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let rest = resp.bytes().await.unwrap();
+    assert_eq!([have.as_bytes(), &rest].concat(), expected.as_bytes());
+    sse.all().await;
+    // Finished: any byte, inside a character too, and the end.
+    let bytes = expected.as_bytes();
+    for offset in [0, 1, 9, 10, bytes.len() / 2, bytes.len()] {
+        let url = format!("{b}/v1/chat/stream/{id}?format=text&offset={offset}");
+        let resp = client().get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "offset {offset}");
+        assert_eq!(&resp.bytes().await.unwrap()[..], &bytes[offset..], "offset {offset}");
+    }
+    let resp =
+        client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", bytes.len() + 1)).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
 }

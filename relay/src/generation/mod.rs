@@ -31,6 +31,7 @@ use crate::metrics::Metrics;
 use chunkwise::usage::Usage;
 pub use log::Kind;
 use log::Log;
+pub(crate) use output::render_text;
 pub use output::{chunk_head, render_sse, Render};
 pub use registry::{new_id, Registry};
 

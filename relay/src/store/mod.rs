@@ -30,6 +30,9 @@
 //! number (trimming can outrun a slow reader) and answers `client_too_slow` otherwise, as the
 //! in-memory path does.
 //!
+//! A text reader (`?format=text&offset=`) is placed by counting content bytes from the
+//! stream's first event, so it needs the stream untrimmed up to its offset (410 otherwise).
+//!
 //! A generation costs Redis about its payload bytes plus some 50 bytes per event (the stream's
 //! listpacks store ids as deltas): 12.5 KB for a 200-delta answer of short deltas, measured
 //! with `MEMORY USAGE` in `tests/shared.rs`.
@@ -41,11 +44,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamReadReply;
 use redis::{AsyncConnectionConfig, RedisError};
 
 use crate::error::ApiError;
-use crate::generation::{chunk_head, render_sse, Generation, Kind};
+use crate::generation::{chunk_head, Generation, Kind, Render};
+use remote::Remote;
+
+mod remote;
 
 /// How long a lease lives without renewal: a holder that died is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(3);
@@ -511,13 +516,71 @@ impl RedisStore {
         Ok(())
     }
 
-    /// The SSE body for a generation held by another instance, from event `after + 1` on.
+    /// Where a text reader that has `offset` bytes of answer starts: the event to read after,
+    /// and the bytes of the next content payload to skip. 410 when the start of the answer was
+    /// trimmed (the bytes before the stored events are unknown) or lost, 400 when `offset` is
+    /// past the answer; a running generation gets [`LEASE`] for Redis to catch up first.
+    pub async fn text_offset(&self, id: &str, offset: u64) -> Result<(u64, usize), ApiError> {
+        let log = Self::log_key(id);
+        let deadline = tokio::time::Instant::now() + LEASE;
+        let (mut left, mut last) = (offset, 0u64);
+        loop {
+            let mut pipe = redis::pipe();
+            pipe.cmd("XRANGE").arg(&log).arg(format!("({last}-0")).arg("+").arg("COUNT").arg(512);
+            let (page,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
+            for e in &page.ids {
+                let Some(seq) = seq_of(&e.id) else { continue };
+                if seq != last + 1 {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::GONE,
+                        "invalid_request_error",
+                        "events_expired",
+                        format!("the start of this answer was dropped from the shared store; cannot resume at byte {offset}"),
+                    ));
+                }
+                let field = |name: &str| e.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
+                let letter = field("k").unwrap_or_default();
+                if letter == LOST {
+                    return Err(lost_error(seq));
+                }
+                if Kind::from_letter(&letter) == Some(Kind::Content) {
+                    let len = field("p").unwrap_or_default().len() as u64;
+                    if left < len {
+                        return Ok((last, left as usize));
+                    }
+                    left -= len;
+                }
+                last = seq;
+            }
+            if !page.ids.is_empty() {
+                continue;
+            }
+            if left == 0 {
+                return Ok((last, 0));
+            }
+            let mut pipe = redis::pipe();
+            pipe.exists(Self::lease_key(id));
+            let (running,): (bool,) = self.run(&pipe).await?;
+            if !running || tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("offset={offset} is past the {} bytes of answer so far", offset - left),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The body for a generation held by another instance, from event `after + 1` on (in
+    /// text mode skipping `skip` bytes of the first content).
     pub async fn stream(
         self: &Arc<Self>,
         id: &str,
         meta: &Meta,
         after: u64,
         heartbeat: Duration,
+        render: Render,
+        skip: usize,
     ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
         // XREAD BLOCK holds its connection: each remote reader has its own.
         let con =
@@ -531,6 +594,8 @@ impl RedisStore {
             done: false,
             idle: Duration::ZERO,
             heartbeat,
+            render,
+            skip,
         };
         Ok(futures_util::stream::unfold(state, Remote::next))
     }
@@ -559,122 +624,6 @@ fn lost_error(seq: u64) -> ApiError {
     )
 }
 
-/// A remote reader found a gap: events after the one it sent were trimmed before it read them.
-fn too_slow() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::GONE,
-        "invalid_request_error",
-        "client_too_slow",
-        "this client fell behind the generation's bounded log; events were dropped",
-    )
-}
-
 fn seq_of(entry_id: &str) -> Option<u64> {
     entry_id.split('-').next()?.parse().ok()
-}
-
-struct Remote {
-    con: MultiplexedConnection,
-    log: String,
-    lease: String,
-    head: String,
-    last: u64,
-    done: bool,
-    idle: Duration,
-    heartbeat: Duration,
-}
-
-impl Remote {
-    const BLOCK: Duration = Duration::from_millis(1000);
-
-    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Remote)> {
-        if self.done {
-            return None;
-        }
-        loop {
-            let mut out = String::new();
-            let read: Result<StreamReadReply, _> = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(512)
-                .arg("BLOCK")
-                .arg(Self::BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.log)
-                .arg(format!("{}-0", self.last))
-                .query_async(&mut self.con)
-                .await;
-            let reply = match read {
-                Ok(reply) => reply,
-                Err(_) => {
-                    return Some((Ok(self.end_with("store_unavailable", "the relay lost its shared store")), self))
-                }
-            };
-            for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
-                let Some(seq) = seq_of(&entry.id) else { continue };
-                let field = |name: &str| entry.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
-                let letter = field("k").unwrap_or_default();
-                // Never skip: a gap (trimmed under a slow reader) or a lost marker ends the
-                // stream with an error, as the in-memory log does.
-                let error = if seq != self.last + 1 {
-                    Some(too_slow())
-                } else if letter == LOST {
-                    Some(lost_error(seq))
-                } else {
-                    None
-                };
-                if let Some(e) = error {
-                    out.push_str(&format!("data: {}\n\n", e.body()));
-                    self.done = true;
-                    break;
-                }
-                let (Some(kind), payload) = (Kind::from_letter(&letter), field("p").unwrap_or_default()) else {
-                    self.last = seq;
-                    continue;
-                };
-                render_sse(&self.head, seq, kind, &payload, &mut out);
-                self.last = seq;
-                if kind == Kind::Done {
-                    self.done = true;
-                }
-            }
-            if !out.is_empty() {
-                self.idle = Duration::ZERO;
-                return Some((Ok(Bytes::from(out)), self));
-            }
-            // Nothing new: is anyone still producing?
-            let alive: bool = redis::cmd("EXISTS").arg(&self.lease).query_async(&mut self.con).await.unwrap_or(true);
-            if !alive {
-                let tail: Result<StreamReadReply, _> = redis::cmd("XREAD")
-                    .arg("STREAMS")
-                    .arg(&self.log)
-                    .arg(format!("{}-0", self.last))
-                    .query_async(&mut self.con)
-                    .await;
-                if tail.map(|t| t.keys.is_empty()).unwrap_or(true) {
-                    let bytes = self.end_with(
-                        "generation_lost",
-                        "the relay instance producing this answer stopped; the answer is incomplete",
-                    );
-                    return Some((Ok(bytes), self));
-                }
-                continue;
-            }
-            self.idle += Self::BLOCK;
-            if self.idle >= self.heartbeat {
-                self.idle = Duration::ZERO;
-                return Some((Ok(Bytes::from_static(b": ping\n\n")), self));
-            }
-        }
-    }
-
-    /// An error event, then a finish and `[DONE]`, numbered on from the last event sent.
-    fn end_with(&mut self, code: &str, message: &str) -> Bytes {
-        let error = ApiError::new(axum::http::StatusCode::BAD_GATEWAY, "server_error", code, message);
-        let mut out = String::new();
-        render_sse(&self.head, self.last + 1, Kind::Error, &error.body(), &mut out);
-        render_sse(&self.head, self.last + 2, Kind::Finish, "error", &mut out);
-        render_sse(&self.head, self.last + 3, Kind::Done, "", &mut out);
-        self.done = true;
-        Bytes::from(out)
-    }
 }
