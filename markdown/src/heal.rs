@@ -151,9 +151,23 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     let ls = base.rfind('\n').map_or(0, |p| p + 1);
     let cs = ls + content_start(&base[ls..]);
     let mut end = base.len();
+    // (each scan is a pass over the line: the same end is scanned once)
+    let mut memo: Option<(usize, (Option<usize>, String, Hidden))> = None;
+    let mut scan_to = |end: usize| -> (Option<usize>, String, Hidden) {
+        if let Some((e, r)) = &memo {
+            if *e == end {
+                return r.clone();
+            }
+        }
+        let r = scan(&base[..end], cs);
+        memo = Some((end, r.clone()));
+        r
+    };
     // Inside an open code span everything is content, not a stray marker.
-    let in_span = |end: usize| !base[..end].ends_with('`') && matches!(scan(&base[..end], cs).2, Hidden::Span);
-    while !in_span(end) {
+    let in_span = |end: usize, scan_to: &mut dyn FnMut(usize) -> (Option<usize>, String, Hidden)| {
+        !base[..end].ends_with('`') && matches!(scan_to(end).2, Hidden::Span)
+    };
+    while !in_span(end, &mut scan_to) {
         let t = &base[cs..end];
         let t2 = t.trim_end_matches([' ', '\t']);
         if t2.len() != t.len() {
@@ -173,7 +187,8 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     if t.starts_with('[') && t.len() <= 3 && t[1..].trim_end_matches(']').trim_matches([' ', 'x', 'X']).is_empty() {
         end = cs;
     }
-    let (cut, closers, why) = scan(&base[..end], cs);
+    let (cut, closers, why) = scan_to(end);
+    let span_at_end = in_span(base.len(), &mut scan_to);
     let why = if why == Hidden::Span { Hidden::None } else { why };
     // (a hidden end stays hidden only while the scanned line is the one being typed)
     let last_line = !src[ls..].contains('\n');
@@ -194,7 +209,7 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     text.push_str(kept);
     let limit = text.len();
     text.push_str(&closers);
-    Healed { text, limit, fenced: false, hidden, in_span: in_span(base.len()), edit_from: ls }
+    Healed { text, limit, fenced: false, hidden, in_span: span_at_end, edit_from: ls }
 }
 
 /// If the text ends inside a fenced code block, the fence character and length.
