@@ -135,9 +135,8 @@ fn usage_final(got: &Update) -> Option<String> {
 
 /// Compares a `to_openai_json` text (or its absence) with the oracle's `usage_openai`.
 fn compare_usage_openai(what: &str, exp: &Value, got: Option<&str>, bad: &mut Vec<String>) {
-    let got_value: Option<Value> = got.map(|u| {
-        serde_json::from_str(u).unwrap_or_else(|e| Value::String(format!("<not JSON: {e}: {u}>")))
-    });
+    let got_value: Option<Value> =
+        got.map(|u| serde_json::from_str(u).unwrap_or_else(|e| Value::String(format!("<not JSON: {e}: {u}>"))));
     let want = if exp["usage_openai"].is_null() { None } else { Some(exp["usage_openai"].clone()) };
     if got_value != want {
         bad.push(format!("{what} {got:?} != expected {}", exp["usage_openai"]));
@@ -216,7 +215,12 @@ fn provider_fixtures_all_splits() {
             let Run { all: got, done_before_finish, fin, usage_streamed } = run_with_finish(format, &pieces);
             let mut bad = compare(&fx.expected, &got, done_before_finish);
             if fx.expected["not_asserted"].get("usage").is_none() {
-                compare_usage_openai("usage merged update by update", &fx.expected, usage_streamed.as_deref(), &mut bad);
+                compare_usage_openai(
+                    "usage merged update by update",
+                    &fx.expected,
+                    usage_streamed.as_deref(),
+                    &mut bad,
+                );
             }
             // every fixture body ends with a complete event or line, so all content must
             // already have come out of push(); finish() only closes the stream
