@@ -70,6 +70,25 @@ pub fn read_error_body(body: &[u8]) -> Vec<u32> {
     })
 }
 
+/// The input, output and meta buffers, one set for the whole module: JS is single-threaded
+/// and reads a call's output before its next call, so every decoder can use the same ones.
+/// A decoder of its own would allocate and zero them afresh for every response, which in an
+/// interpreted engine costs more than decoding a 64 KiB chunk.
+#[cfg(feature = "wasm-decoder")]
+#[derive(Default)]
+struct Shared {
+    input: Vec<u8>,
+    out: Utf16Buffer,
+    meta: Vec<u32>,
+}
+
+#[cfg(feature = "wasm-decoder")]
+thread_local! {
+    static SHARED: std::cell::Cell<Shared> = const {
+        std::cell::Cell::new(Shared { input: Vec::new(), out: Utf16Buffer::new(), meta: Vec::new() })
+    };
+}
+
 #[cfg(feature = "wasm-decoder")]
 #[wasm_bindgen]
 pub struct RawDecoder {
@@ -77,6 +96,7 @@ pub struct RawDecoder {
     /// Plain text without pacing, the hot path: decoded straight to UTF-16, skipping the
     /// `String` of an `Update`.
     text_only: Option<Utf8Decoder>,
+    /// The module's shared input and output buffers while a call runs (see [`SHARED`]).
     input: Vec<u8>,
     out: Utf16Buffer,
     meta: Vec<u32>,
@@ -107,7 +127,7 @@ impl RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
             input: Vec::new(),
-            out: Utf16Buffer::default(),
+            out: Utf16Buffer::new(),
             meta: Vec::new(),
             results: Box::new([0; 2]),
             update: Update::default(),
@@ -123,50 +143,51 @@ impl RawDecoder {
     /// A buffer of at least `len` bytes for JS to write the next chunks into; its address
     /// stays valid until the next call of `input`.
     pub fn input(&mut self, len: usize) -> *mut u8 {
-        if self.input.len() < len {
-            self.input.resize(len.next_power_of_two(), 0);
-        }
-        self.input.as_mut_ptr()
+        self.shared(|this| {
+            if this.input.len() < len {
+                this.input.resize(len.next_power_of_two(), 0);
+            }
+            this.input.as_mut_ptr()
+        })
     }
 
     /// Decodes the `len` bytes written at `input()`. Returns the text length, with `MORE`
     /// when `meta` must be read and `DONE` when the stream is done.
     pub fn push(&mut self, len: usize) -> u32 {
-        let input = std::mem::take(&mut self.input);
-        let bytes = &input[..len.min(input.len())];
-        let result = match &mut self.text_only {
-            Some(utf8) => {
-                self.out.clear();
-                utf8.decode(bytes, &mut self.out, false);
-                self.out.len() as u32
-            }
-            None => {
-                self.update.clear();
-                self.decoder.push_into(bytes, &mut self.update);
-                self.write_update()
-            }
-        };
-        self.input = input;
-        self.publish();
-        result
+        self.shared(|this| {
+            let input = std::mem::take(&mut this.input);
+            let bytes = &input[..len.min(input.len())];
+            let result = match &mut this.text_only {
+                Some(utf8) => {
+                    this.out.clear();
+                    utf8.decode(bytes, &mut this.out, false);
+                    this.out.len() as u32
+                }
+                None => {
+                    this.update.clear();
+                    this.decoder.push_into(bytes, &mut this.update);
+                    this.write_update()
+                }
+            };
+            this.input = input;
+            result
+        })
     }
 
     /// End of input; same result as `push`.
     pub fn finish(&mut self) -> u32 {
-        let result = match &mut self.text_only {
+        self.shared(|this| match &mut this.text_only {
             Some(utf8) => {
-                self.out.clear();
-                utf8.decode(&[], &mut self.out, true);
-                self.out.len() as u32 | DONE
+                this.out.clear();
+                utf8.decode(&[], &mut this.out, true);
+                this.out.len() as u32 | DONE
             }
             None => {
-                self.update.clear();
-                self.decoder.finish_into(&mut self.update);
-                self.write_update()
+                this.update.clear();
+                this.decoder.finish_into(&mut this.update);
+                this.write_update()
             }
-        };
-        self.publish();
-        result
+        })
     }
 
     pub fn reset(&mut self) {
@@ -212,18 +233,31 @@ impl RawDecoder {
 
     /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
-        self.out.as_ptr()
+        let shared = SHARED.take();
+        let ptr = shared.out.as_ptr();
+        SHARED.set(shared);
+        ptr
     }
 
-    fn publish(&mut self) {
+    /// Runs `call` with the shared buffers in this decoder's fields, then hands them back
+    /// and publishes their addresses in the results block.
+    fn shared<R>(&mut self, call: impl FnOnce(&mut Self) -> R) -> R {
+        let Shared { input, out, meta } = SHARED.take();
+        (self.input, self.out, self.meta) = (input, out, meta);
+        let result = call(self);
         *self.results = [self.out.as_ptr() as u32, self.meta.as_ptr() as u32];
+        let (input, out, meta) =
+            (std::mem::take(&mut self.input), std::mem::take(&mut self.out), std::mem::take(&mut self.meta));
+        SHARED.set(Shared { input, out, meta });
+        result
     }
 
     fn write_scratch(&mut self) -> u32 {
-        self.out.clear();
-        self.out.push_str(&self.scratch);
-        self.publish();
-        self.out.len() as u32
+        self.shared(|this| {
+            this.out.clear();
+            this.out.push_str(&this.scratch);
+            this.out.len() as u32
+        })
     }
 
     fn write_update(&mut self) -> u32 {
