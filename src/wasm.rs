@@ -241,15 +241,26 @@ impl RawDecoder {
 
     /// Runs `call` with the shared buffers in this decoder's fields, then hands them back
     /// and publishes their addresses in the results block.
+    #[inline(always)]
     fn shared<R>(&mut self, call: impl FnOnce(&mut Self) -> R) -> R {
+        self.borrow_shared();
+        let result = call(self);
+        self.return_shared();
+        result
+    }
+
+    #[inline(never)]
+    fn borrow_shared(&mut self) {
         let Shared { input, out, meta } = SHARED.take();
         (self.input, self.out, self.meta) = (input, out, meta);
-        let result = call(self);
+    }
+
+    #[inline(never)]
+    fn return_shared(&mut self) {
         *self.results = [self.out.as_ptr() as u32, self.meta.as_ptr() as u32];
         let (input, out, meta) =
             (std::mem::take(&mut self.input), std::mem::take(&mut self.out), std::mem::take(&mut self.meta));
         SHARED.set(Shared { input, out, meta });
-        result
     }
 
     fn write_scratch(&mut self) -> u32 {
