@@ -28,8 +28,9 @@ export function bindDecoder(loadedGlue) {
 }
 
 function toBytes(chunk) {
-  if (chunk instanceof Uint8Array) return chunk;
+  // onChunkReceived's ArrayBuffer first: each test costs in an interpreter.
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
   // may hand one from the native side): duck-type on byteLength + slice.

@@ -84,8 +84,8 @@ struct Shared {
 
 #[cfg(feature = "wasm-decoder")]
 thread_local! {
-    static SHARED: std::cell::Cell<Shared> = const {
-        std::cell::Cell::new(Shared { input: Vec::new(), out: Utf16Buffer::new(), meta: Vec::new() })
+    static SHARED: std::cell::RefCell<Shared> = const {
+        std::cell::RefCell::new(Shared { input: Vec::new(), out: Utf16Buffer::new(), meta: Vec::new() })
     };
 }
 
@@ -96,10 +96,6 @@ pub struct RawDecoder {
     /// Plain text without pacing, the hot path: decoded straight to UTF-16, skipping the
     /// `String` of an `Update`.
     text_only: Option<Utf8Decoder>,
-    /// The module's shared input and output buffers while a call runs (see [`SHARED`]).
-    input: Vec<u8>,
-    out: Utf16Buffer,
-    meta: Vec<u32>,
     /// `[out address, meta address]`, rewritten after every call.
     results: Box<[u32; 2]>,
     update: Update,
@@ -126,9 +122,6 @@ impl RawDecoder {
         Some(RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
-            input: Vec::new(),
-            out: Utf16Buffer::new(),
-            meta: Vec::new(),
             results: Box::new([0; 2]),
             update: Update::default(),
             scratch: String::new(),
@@ -141,52 +134,56 @@ impl RawDecoder {
     }
 
     /// A buffer of at least `len` bytes for JS to write the next chunks into; its address
-    /// stays valid until the next call of `input`.
+    /// stays valid until the next call of `input` (of any decoder: the buffer is shared).
     pub fn input(&mut self, len: usize) -> *mut u8 {
-        self.shared(|this| {
-            if this.input.len() < len {
-                this.input.resize(len.next_power_of_two(), 0);
+        SHARED.with_borrow_mut(|shared| {
+            if shared.input.len() < len {
+                shared.input.resize(len.next_power_of_two(), 0);
             }
-            this.input.as_mut_ptr()
+            shared.input.as_mut_ptr()
         })
     }
 
     /// Decodes the `len` bytes written at `input()`. Returns the text length, with `MORE`
     /// when `meta` must be read and `DONE` when the stream is done.
     pub fn push(&mut self, len: usize) -> u32 {
-        self.shared(|this| {
-            let input = std::mem::take(&mut this.input);
+        SHARED.with_borrow_mut(|shared| {
+            let Shared { input, out, meta } = shared;
             let bytes = &input[..len.min(input.len())];
-            let result = match &mut this.text_only {
+            let result = match &mut self.text_only {
                 Some(utf8) => {
-                    this.out.clear();
-                    utf8.decode(bytes, &mut this.out, false);
-                    this.out.len() as u32
+                    out.clear();
+                    utf8.decode(bytes, out, false);
+                    out.len() as u32
                 }
                 None => {
-                    this.update.clear();
-                    this.decoder.push_into(bytes, &mut this.update);
-                    this.write_update()
+                    self.update.clear();
+                    self.decoder.push_into(bytes, &mut self.update);
+                    write_update(&self.update, out, meta)
                 }
             };
-            this.input = input;
+            self.publish(shared);
             result
         })
     }
 
     /// End of input; same result as `push`.
     pub fn finish(&mut self) -> u32 {
-        self.shared(|this| match &mut this.text_only {
-            Some(utf8) => {
-                this.out.clear();
-                utf8.decode(&[], &mut this.out, true);
-                this.out.len() as u32 | DONE
-            }
-            None => {
-                this.update.clear();
-                this.decoder.finish_into(&mut this.update);
-                this.write_update()
-            }
+        SHARED.with_borrow_mut(|shared| {
+            let result = match &mut self.text_only {
+                Some(utf8) => {
+                    shared.out.clear();
+                    utf8.decode(&[], &mut shared.out, true);
+                    shared.out.len() as u32 | DONE
+                }
+                None => {
+                    self.update.clear();
+                    self.decoder.finish_into(&mut self.update);
+                    write_update(&self.update, &mut shared.out, &mut shared.meta)
+                }
+            };
+            self.publish(shared);
+            result
         })
     }
 
@@ -233,78 +230,57 @@ impl RawDecoder {
 
     /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
-        let shared = SHARED.take();
-        let ptr = shared.out.as_ptr();
-        SHARED.set(shared);
-        ptr
+        SHARED.with_borrow(|shared| shared.out.as_ptr())
     }
 
-    /// Runs `call` with the shared buffers in this decoder's fields, then hands them back
-    /// and publishes their addresses in the results block.
-    #[inline(always)]
-    fn shared<R>(&mut self, call: impl FnOnce(&mut Self) -> R) -> R {
-        self.borrow_shared();
-        let result = call(self);
-        self.return_shared();
-        result
-    }
-
-    #[inline(never)]
-    fn borrow_shared(&mut self) {
-        let Shared { input, out, meta } = SHARED.take();
-        (self.input, self.out, self.meta) = (input, out, meta);
-    }
-
-    #[inline(never)]
-    fn return_shared(&mut self) {
-        *self.results = [self.out.as_ptr() as u32, self.meta.as_ptr() as u32];
-        let (input, out, meta) =
-            (std::mem::take(&mut self.input), std::mem::take(&mut self.out), std::mem::take(&mut self.meta));
-        SHARED.set(Shared { input, out, meta });
+    /// Writes the addresses of the output to the results block.
+    fn publish(&mut self, shared: &Shared) {
+        *self.results = [shared.out.as_ptr() as u32, shared.meta.as_ptr() as u32];
     }
 
     fn write_scratch(&mut self) -> u32 {
-        self.shared(|this| {
-            this.out.clear();
-            this.out.push_str(&this.scratch);
-            this.out.len() as u32
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            shared.out.push_str(&self.scratch);
+            self.publish(shared);
+            shared.out.len() as u32
         })
     }
+}
 
-    fn write_update(&mut self) -> u32 {
-        let u = &self.update;
-        self.out.clear();
-        self.out.push_str(&u.text);
-        let text_len = self.out.len() as u32;
-        let done = if u.done { DONE } else { 0 };
-        let simple = u.reasoning.is_empty()
-            && u.finish_reason.is_none()
-            && u.usage.is_none()
-            && u.errors.is_empty()
-            && u.events.is_empty();
-        if simple && text_len <= LEN_MASK {
-            return text_len | done;
-        }
-        let meta = &mut self.meta;
-        let out = &mut self.out;
-        meta.clear();
-        let mut put = |s: &str| {
-            let before = out.len();
-            out.push_str(s);
-            (out.len() - before) as u32
-        };
-        let reasoning = put(&u.reasoning);
-        let finish = u.finish_reason.as_deref().map_or(0, |s| put(s) + 1);
-        let usage = u.usage.as_deref().map_or(0, |s| put(s) + 1);
-        meta.extend([text_len, reasoning, finish, usage, u.errors.len() as u32, u.events.len() as u32]);
-        for e in &u.errors {
-            let lens = [put(e.kind.as_str()), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
-            meta.extend(lens);
-        }
-        for e in &u.events {
-            let lens = [put(&e.event), put(&e.data), put(&e.id)];
-            meta.extend(lens);
-        }
-        MORE | done
+/// Writes an update to `out` and `meta` (see the module documentation); returns the result
+/// of `push`.
+#[cfg(feature = "wasm-decoder")]
+fn write_update(u: &Update, out: &mut Utf16Buffer, meta: &mut Vec<u32>) -> u32 {
+    out.clear();
+    out.push_str(&u.text);
+    let text_len = out.len() as u32;
+    let done = if u.done { DONE } else { 0 };
+    let simple = u.reasoning.is_empty()
+        && u.finish_reason.is_none()
+        && u.usage.is_none()
+        && u.errors.is_empty()
+        && u.events.is_empty();
+    if simple && text_len <= LEN_MASK {
+        return text_len | done;
     }
+    meta.clear();
+    let mut put = |s: &str| {
+        let before = out.len();
+        out.push_str(s);
+        (out.len() - before) as u32
+    };
+    let reasoning = put(&u.reasoning);
+    let finish = u.finish_reason.as_deref().map_or(0, |s| put(s) + 1);
+    let usage = u.usage.as_deref().map_or(0, |s| put(s) + 1);
+    meta.extend([text_len, reasoning, finish, usage, u.errors.len() as u32, u.events.len() as u32]);
+    for e in &u.errors {
+        let lens = [put(e.kind.as_str()), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
+        meta.extend(lens);
+    }
+    for e in &u.events {
+        let lens = [put(&e.event), put(&e.data), put(&e.id)];
+        meta.extend(lens);
+    }
+    MORE | done
 }
