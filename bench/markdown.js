@@ -135,7 +135,9 @@ async function main() {
     rows.push({ engine: 'V8', corpus: f, approach: 'markdown-it, whole text re-rendered and sent every append', ...markdownIt(mdit, t) });
   }
   sb.close();
-  if (process.env.BENCH_JSC !== '0' && fs.existsSync(path.join(ROOT, 'tests', 'jsc', 'run.js'))) {
+  const jscMissing = ![process.env.JSC, '/usr/bin/jsc', '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.0/jsc'].some((p) => p && fs.existsSync(p));
+  if (jscMissing) console.error('bench/markdown.js: no jsc (libjavascriptcoregtk-4.0-bin): the JavaScriptCore rows are left out');
+  if (process.env.BENCH_JSC !== '0' && !jscMissing && fs.existsSync(path.join(ROOT, 'tests', 'jsc', 'run.js'))) {
     for (const jit of [false, true]) {
       const res = inJsc(jit);
       for (const f of CORPORA) {

@@ -16,6 +16,10 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
+// The module's one input buffer (src/wasm.rs: shared by every decoder): address and size,
+// reused while chunks fit.
+var inputAt = 0;
+var inputSize = 0;
 
 /** The decoder module is instantiated: `loadedGlue` has RawDecoder and wasm_memory. */
 export function bindDecoder(loadedGlue) {
@@ -24,8 +28,9 @@ export function bindDecoder(loadedGlue) {
 }
 
 function toBytes(chunk) {
-  if (chunk instanceof Uint8Array) return chunk;
+  // onChunkReceived's ArrayBuffer first: each test costs in an interpreter.
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
   // may hand one from the native side): duck-type on byteLength + slice.
@@ -89,8 +94,6 @@ export function StreamDecoder(options) {
   this.paced = pace !== false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
   this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see wasm/src/lib.rs
-  this._input = 0; // the input buffer's address and size, reused while chunks fit
-  this._inputSize = 0;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -102,12 +105,12 @@ StreamDecoder.prototype._live = function () {
 StreamDecoder.prototype.push = function (chunk) {
   var raw = this._live();
   var bytes = toBytes(chunk);
-  if (bytes.length > this._inputSize) {
-    this._input = raw.input(bytes.length);
-    this._inputSize = bytes.length;
+  if (bytes.length > inputSize) {
+    inputAt = raw.input(bytes.length);
+    inputSize = bytes.length;
   }
   heap.refresh();
-  heap.u8.set(bytes, this._input);
+  heap.u8.set(bytes, inputAt);
   return this._read(raw.push(bytes.length));
 };
 

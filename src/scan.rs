@@ -41,6 +41,21 @@ pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
     bytes[at..].iter().position(|&c| c == a || c == b).map(|i| at + i)
 }
 
+/// Whether `a` and `b` (of the same length) are equal: eight bytes per step.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at + 8 <= a.len() {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    a[at..] == b[at..]
+}
+
 /// From `from`, the index of the first `"`, `\` or control character (what ends the plain
 /// run of a JSON string), or `bytes.len()`.
 pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
@@ -64,7 +79,7 @@ pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{find2, string_run_end};
+    use super::{find2, same, string_run_end};
 
     #[test]
     fn agree_with_a_byte_loop_at_every_offset() {
@@ -77,6 +92,12 @@ mod tests {
             }
             let slow = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(s.len());
             assert_eq!(string_run_end(s, 0), slow, "{start}");
+            let mut other = s.to_vec();
+            assert!(same(s, &other));
+            if let Some(last) = other.last_mut() {
+                *last ^= 1;
+                assert!(!same(s, &other), "{start}");
+            }
         }
     }
 }

@@ -80,6 +80,10 @@ pub struct Utf16Buffer {
 }
 
 impl Utf16Buffer {
+    pub const fn new() -> Utf16Buffer {
+        Utf16Buffer { units: Vec::new(), len: 0 }
+    }
+
     pub fn clear(&mut self) {
         self.len = 0;
     }

@@ -13,11 +13,14 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chunkwise::usage::Usage;
 use chunkwise::{Format, Options, StreamDecoder, Update};
 use serde_json::Value;
 
 const RANDOM_RUNS: u64 = 32;
 const FULL_CUT_LIMIT: usize = 4096;
+/// The `*.expected.json` files under tests/fixtures/providers.
+const MIN_FIXTURES: usize = 19;
 
 fn format_of(name: &str) -> Format {
     match name {
@@ -63,6 +66,8 @@ fn fixtures() -> Vec<Fixture> {
             });
         }
     }
+    // A missing or emptied fixture directory must fail, not pass with nothing checked.
+    assert!(out.len() >= MIN_FIXTURES, "expected at least {MIN_FIXTURES} provider fixtures, found {}", out.len());
     out
 }
 
@@ -83,21 +88,59 @@ fn splits(input: &[u8]) -> Vec<Vec<&[u8]>> {
 
 /// Merged update of all pushes, and whether `done` was already set before `finish()`.
 fn run(format: Format, pieces: &[&[u8]]) -> (Update, bool) {
-    let (all, done_before_finish, _) = run_with_finish(format, pieces);
-    (all, done_before_finish)
+    let r = run_with_finish(format, pieces);
+    (r.all, r.done_before_finish)
 }
 
-/// Also returns what `finish()` alone produced.
-fn run_with_finish(format: Format, pieces: &[&[u8]]) -> (Update, bool, Update) {
+struct Run {
+    /// The merged update of every push and `finish()`.
+    all: Update,
+    done_before_finish: bool,
+    /// What `finish()` alone produced.
+    fin: Update,
+    /// Every update's usage merged into one `Usage` as it came (what a relay does), in
+    /// OpenAI's words; `None` when no update carried a usage object.
+    usage_streamed: Option<String>,
+}
+
+fn run_with_finish(format: Format, pieces: &[&[u8]]) -> Run {
     let mut d = StreamDecoder::new(Options { format, ..Options::default() });
     let mut all = Update::default();
+    let mut usage: Option<Usage> = None;
+    let mut take = |u: &Update| {
+        if let Some(json) = &u.usage {
+            usage.get_or_insert_with(Usage::default).merge_json(json);
+        }
+    };
     for p in pieces {
-        all.merge(d.push(p));
+        let u = d.push(p);
+        take(&u);
+        all.merge(u);
     }
     let done_before_finish = all.done;
     let fin = d.finish();
+    take(&fin);
     all.merge(fin.clone());
-    (all, done_before_finish, fin)
+    Run { all, done_before_finish, fin, usage_streamed: usage.map(|u| u.to_openai_json()) }
+}
+
+/// The final usage object of a merged update, in OpenAI's words.
+fn usage_final(got: &Update) -> Option<String> {
+    got.usage.as_ref().map(|json| {
+        let mut u = Usage::default();
+        u.merge_json(json);
+        u.to_openai_json()
+    })
+}
+
+/// Compares a `to_openai_json` text (or its absence) with the oracle's `usage_openai`.
+fn compare_usage_openai(what: &str, exp: &Value, got: Option<&str>, bad: &mut Vec<String>) {
+    let got_value: Option<Value> =
+        got.map(|u| serde_json::from_str(u).unwrap_or_else(|e| Value::String(format!("<not JSON: {e}: {u}>"))));
+    let want = if exp["usage_openai"].is_null() { None } else { Some(exp["usage_openai"].clone()) };
+    if got_value != want {
+        bad.push(format!("{what} {got:?} != expected {}", exp["usage_openai"]));
+    }
 }
 
 /// Compares one run with the expectation; returns the list of mismatches.
@@ -121,6 +164,7 @@ fn compare(exp: &Value, got: &Update, done_before_finish: bool) -> Vec<String> {
         if got_usage != want {
             bad.push(format!("usage {:?} != expected {}", got.usage, exp["usage"]));
         }
+        compare_usage_openai("usage in OpenAI's words", exp, usage_final(got).as_deref(), &mut bad);
     }
     if !skip("errors") {
         // kind: the provider's own error type; null in the expectation = the provider sent none,
@@ -162,15 +206,22 @@ fn describe(pieces: &[&[u8]]) -> String {
 #[test]
 fn provider_fixtures_all_splits() {
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 16, "expected at least 16 provider fixtures, found {}", fixtures.len());
     let mut failures = Vec::new();
     let mut decodes = 0;
     for fx in &fixtures {
         let format = format_of(fx.expected["format"].as_str().unwrap());
         for pieces in splits(&fx.body) {
             decodes += 1;
-            let (got, done_early, fin) = run_with_finish(format, &pieces);
-            let mut bad = compare(&fx.expected, &got, done_early);
+            let Run { all: got, done_before_finish, fin, usage_streamed } = run_with_finish(format, &pieces);
+            let mut bad = compare(&fx.expected, &got, done_before_finish);
+            if fx.expected["not_asserted"].get("usage").is_none() {
+                compare_usage_openai(
+                    "usage merged update by update",
+                    &fx.expected,
+                    usage_streamed.as_deref(),
+                    &mut bad,
+                );
+            }
             // every fixture body ends with a complete event or line, so all content must
             // already have come out of push(); finish() only closes the stream
             if !fin.text.is_empty() || !fin.reasoning.is_empty() {
@@ -224,6 +275,7 @@ fn provider_fixtures_inventory() {
     let mut unasserted = 0;
     for fx in &fixtures {
         assert!(!fx.expected["source"].as_str().unwrap().is_empty(), "{} has no source", fx.name);
+        assert!(fx.expected.get("usage_openai").is_some(), "{} has no usage_openai: rerun make_expected.py", fx.name);
         if let Some(map) = fx.expected["not_asserted"].as_object() {
             for (field, why) in map {
                 unasserted += 1;

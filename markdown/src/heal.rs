@@ -151,9 +151,9 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     let ls = base.rfind('\n').map_or(0, |p| p + 1);
     let cs = ls + content_start(&base[ls..]);
     let mut end = base.len();
-    // Inside an open code span everything is content, not a stray marker.
-    let in_span = |end: usize| !base[..end].ends_with('`') && matches!(scan(&base[..end], cs).2, Hidden::Span);
-    while !in_span(end) {
+    // (each scan is a pass over the line: the same end is scanned once)
+    let mut memo: Option<(usize, Scan)> = None;
+    while !in_span(base, cs, end, &mut memo) {
         let t = &base[cs..end];
         let t2 = t.trim_end_matches([' ', '\t']);
         if t2.len() != t.len() {
@@ -173,7 +173,8 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     if t.starts_with('[') && t.len() <= 3 && t[1..].trim_end_matches(']').trim_matches([' ', 'x', 'X']).is_empty() {
         end = cs;
     }
-    let (cut, closers, why) = scan(&base[..end], cs);
+    let (cut, closers, why) = scan_memo(base, cs, end, &mut memo);
+    let span_at_end = in_span(base, cs, base.len(), &mut memo);
     let why = if why == Hidden::Span { Hidden::None } else { why };
     // (a hidden end stays hidden only while the scanned line is the one being typed)
     let last_line = !src[ls..].contains('\n');
@@ -194,7 +195,7 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     text.push_str(kept);
     let limit = text.len();
     text.push_str(&closers);
-    Healed { text, limit, fenced: false, hidden, in_span: in_span(base.len()), edit_from: ls }
+    Healed { text, limit, fenced: false, hidden, in_span: span_at_end, edit_from: ls }
 }
 
 /// If the text ends inside a fenced code block, the fence character and length.
@@ -367,7 +368,28 @@ fn is_punct(c: Option<char>) -> bool {
 
 /// Scans `t[cs..]` for inline constructs left open; returns a cut position (something in
 /// progress that must stay hidden) and the closers to append.
-fn scan(t: &str, cs: usize) -> (Option<usize>, String, Hidden) {
+/// What [`scan`] finds: a cut position, the closers to append, and what is hidden.
+type Scan = (Option<usize>, String, Hidden);
+
+/// [`scan`] of `base[..end]`, remembered for the last `end` asked.
+fn scan_memo(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>) -> Scan {
+    match memo {
+        Some((e, r)) if *e == end => r.clone(),
+        _ => {
+            let r = scan(&base[..end], cs);
+            *memo = Some((end, r.clone()));
+            r
+        }
+    }
+}
+
+/// Whether `base[..end]` ends inside an open code span, where everything is content, not
+/// a stray marker.
+fn in_span(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>) -> bool {
+    !base[..end].ends_with('`') && matches!(scan_memo(base, cs, end, memo).2, Hidden::Span)
+}
+
+fn scan(t: &str, cs: usize) -> Scan {
     let mut why = Hidden::None;
     let b = t.as_bytes();
     let mut st: Vec<Open> = Vec::new();

@@ -85,7 +85,7 @@ impl Node {
                 // adds them with `….children[0]` keys, which need it to exist.
                 if !matches!(e.name, "img" | "hr") {
                     out.push_str(",\"children\":");
-                    write_children(&e.children, segmented(e.name), out);
+                    write_children(&e.children, segmented(e.name), 0, out);
                 }
                 out.push('}');
             }
@@ -182,7 +182,7 @@ impl Node {
 
 /// Writes a JSON array of nodes: `[...]`.
 pub fn write_json_array(nodes: &[Node], out: &mut String) {
-    write_children(nodes, true, out);
+    write_children(nodes, true, 0, out);
 }
 
 /// The longest text node a page is sent, in bytes (a little more to end on a character).
@@ -268,13 +268,14 @@ pub(crate) fn write_page_nodes(
     }
 }
 
-fn write_children(nodes: &[Node], seg: bool, out: &mut String) {
+/// Writes the JSON array of the nodes a child list is on the page, from page node `skip` on.
+pub(crate) fn write_children(nodes: &[Node], seg: bool, skip: usize, out: &mut String) {
     out.push('[');
     let mut first = true;
     write_page_nodes(
         nodes,
         seg,
-        0,
+        skip,
         |out| {
             if !first {
                 out.push(',');

@@ -117,21 +117,7 @@ impl BlockPatch {
         if self.is_whole() {
             nodes::write_block_json(&self.nodes, out);
         } else {
-            out.push('[');
-            let mut first = true;
-            nodes::write_page_nodes(
-                &self.nodes,
-                seg,
-                skip,
-                |out| {
-                    if !first {
-                        out.push(',');
-                    }
-                    first = false;
-                },
-                out,
-            );
-            out.push(']');
+            nodes::write_children(&self.nodes, seg, skip, out);
         }
         if let Some(links) = &self.links {
             out.push_str(",\"links\":[");

@@ -1,7 +1,7 @@
 //! The streaming renderer: the state kept between appends, the choice of path for each
 //! append, and the re-parse of the open region.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::builder::Edge;
 use crate::fast::{rightmost_code, rightmost_text, Fast};
@@ -36,7 +36,7 @@ pub struct MarkdownRenderer {
     pub(crate) close_before: Option<usize>,
     pub(crate) work: usize,
     /// Blocks the page holds as an HTML string (see `html_whole`).
-    pub(crate) html_sent: HashSet<usize>,
+    pub(crate) html_sent: Vec<usize>,
 }
 
 /// A position on the last line after which the open paragraph or list item may be
@@ -65,7 +65,7 @@ impl MarkdownRenderer {
             restart: Vec::new(),
             close_before: None,
             work: 0,
-            html_sent: HashSet::new(),
+            html_sent: Vec::new(),
         }
     }
 
@@ -146,10 +146,9 @@ impl MarkdownRenderer {
                 b.start = 0;
                 b.nodes = nodes.to_vec();
             }
+            self.html_sent.retain(|&i| i != b.index);
             if now {
-                self.html_sent.insert(b.index);
-            } else {
-                self.html_sent.remove(&b.index);
+                self.html_sent.push(b.index);
             }
         }
         self.html_sent.retain(|&i| i < patch.count);

@@ -2,6 +2,8 @@
 //! however the input is cut, so each test runs its input through these.
 #![allow(dead_code)]
 
+pub mod pacer;
+
 use chunkwise::{Options, StreamDecoder, Update};
 
 /// Decodes `pieces` as one body with a fresh decoder, merging every update and `finish()`.

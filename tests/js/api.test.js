@@ -65,9 +65,19 @@ function runBuild(cw, options, pieces, tickEvery) {
   return out;
 }
 
+/** The fixtures under tests/fixtures/providers; fewer means some went missing (a failure, not a skip). */
+const MIN_PROVIDER_FIXTURES = 19;
+
+function fixturesOrFail() {
+  const fixtures = providerFixtures();
+  assert.ok(fixtures !== null, 'tests/fixtures/providers is absent');
+  assert.ok(fixtures.length >= MIN_PROVIDER_FIXTURES, `expected at least ${MIN_PROVIDER_FIXTURES} provider fixtures, found ${fixtures.length}`);
+  return fixtures;
+}
+
 function inputs() {
   const list = [];
-  for (const fx of providerFixtures() || []) list.push({ name: fx.name, options: { format: fx.expected.format, pace: false }, body: fx.body });
+  for (const fx of fixturesOrFail()) list.push({ name: fx.name, options: { format: fx.expected.format, pace: false }, body: fx.body });
   const zh = longChineseText(20000, 7);
   list.push({ name: 'text zh', options: { format: 'text' }, body: Buffer.from(zh), tickEvery: 16 });
   list.push({ name: 'text dirty', options: { format: 'text', pace: false }, body: dirtyBytes() });

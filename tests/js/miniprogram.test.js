@@ -17,6 +17,16 @@ const path = require('node:path');
 const { createSandbox, rng } = require('./mp-sandbox');
 const { providerFixtures, checkFixture, longChineseText, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff } = require('./helpers');
 
+/** The fixtures under tests/fixtures/providers; fewer means some went missing (a failure, not a skip). */
+const MIN_PROVIDER_FIXTURES = 19;
+
+function fixturesOrFail() {
+  const fixtures = providerFixtures();
+  assert.ok(fixtures !== null, 'tests/fixtures/providers is absent');
+  assert.ok(fixtures.length >= MIN_PROVIDER_FIXTURES, `expected at least ${MIN_PROVIDER_FIXTURES} provider fixtures, found ${fixtures.length}`);
+  return fixtures;
+}
+
 const ROOT = path.join(__dirname, '..', '..');
 const PKG = path.join(ROOT, 'pkg', 'miniprogram');
 const WASM_PATH = '/miniprogram_npm/chunkwise/chunkwise.wasm.br';
@@ -285,13 +295,8 @@ test('API misuse throws clear errors; the module keeps working', async () => {
   assert.deepEqual(sb.errors, []);
 });
 
-test('provider fixtures stream over wx.request, split at random, with several seeds', async (t) => {
-  const fixtures = providerFixtures();
-  if (fixtures === null) {
-    t.skip('tests/fixtures/providers is absent');
-    return;
-  }
-  assert.ok(fixtures.length > 0, 'tests/fixtures/providers has no *.expected.json');
+test('provider fixtures stream over wx.request, split at random, with several seeds', async () => {
+  const fixtures = fixturesOrFail();
   const { sb } = await loadedSandbox();
   for (const fx of fixtures) bodies.set('fx/' + fx.name, { body: fx.body });
   for (const { seed, maxBytes } of SEEDS) {
@@ -374,7 +379,7 @@ test('a hex-records body decodes to the text, payloads cut inside characters', a
 });
 
 test('"success only" (PC WeChat: no onChunkReceived) decodes the whole body from success', async () => {
-  const fixtures = providerFixtures() || [];
+  const fixtures = fixturesOrFail();
   const text = longChineseText(30000);
   bodies.set('zh-text-2', { body: Buffer.from(text, 'utf8'), type: 'text/plain' });
   for (const fx of fixtures) bodies.set('fx/' + fx.name, { body: fx.body });

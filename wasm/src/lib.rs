@@ -67,15 +67,29 @@ pub fn read_error_body(body: &[u8]) -> Vec<u32> {
     })
 }
 
+/// The input, output and meta buffers, one set for the whole module: JS is single-threaded
+/// and reads a call's output before its next call, so every decoder can use the same ones.
+/// A decoder of its own would allocate and zero them afresh for every response, which in an
+/// interpreted engine costs more than decoding a 64 KiB chunk.
+#[derive(Default)]
+struct Shared {
+    input: Vec<u8>,
+    out: Utf16Buffer,
+    meta: Vec<u32>,
+}
+
+thread_local! {
+    static SHARED: std::cell::RefCell<Shared> = const {
+        std::cell::RefCell::new(Shared { input: Vec::new(), out: Utf16Buffer::new(), meta: Vec::new() })
+    };
+}
+
 #[wasm_bindgen]
 pub struct RawDecoder {
     decoder: StreamDecoder,
     /// Plain text without pacing, the hot path: decoded straight to UTF-16, skipping the
     /// `String` of an `Update`.
     text_only: Option<Utf8Decoder>,
-    input: Vec<u8>,
-    out: Utf16Buffer,
-    meta: Vec<u32>,
     /// `[out address, meta address]`, rewritten after every call.
     results: Box<[u32; 2]>,
     update: Update,
@@ -101,9 +115,6 @@ impl RawDecoder {
         Some(RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
-            input: Vec::new(),
-            out: Utf16Buffer::default(),
-            meta: Vec::new(),
             results: Box::new([0; 2]),
             update: Update::default(),
             scratch: String::new(),
@@ -116,52 +127,57 @@ impl RawDecoder {
     }
 
     /// A buffer of at least `len` bytes for JS to write the next chunks into; its address
-    /// stays valid until the next call of `input`.
+    /// stays valid until the next call of `input` (of any decoder: the buffer is shared).
     pub fn input(&mut self, len: usize) -> *mut u8 {
-        if self.input.len() < len {
-            self.input.resize(len.next_power_of_two(), 0);
-        }
-        self.input.as_mut_ptr()
+        SHARED.with_borrow_mut(|shared| {
+            if shared.input.len() < len {
+                shared.input.resize(len.next_power_of_two(), 0);
+            }
+            shared.input.as_mut_ptr()
+        })
     }
 
     /// Decodes the `len` bytes written at `input()`. Returns the text length, with `MORE`
     /// when `meta` must be read and `DONE` when the stream is done.
     pub fn push(&mut self, len: usize) -> u32 {
-        let input = std::mem::take(&mut self.input);
-        let bytes = &input[..len.min(input.len())];
-        let result = match &mut self.text_only {
-            Some(utf8) => {
-                self.out.clear();
-                utf8.decode(bytes, &mut self.out, false);
-                self.out.len() as u32
-            }
-            None => {
-                self.update.clear();
-                self.decoder.push_into(bytes, &mut self.update);
-                self.write_update()
-            }
-        };
-        self.input = input;
-        self.publish();
-        result
+        SHARED.with_borrow_mut(|shared| {
+            let Shared { input, out, meta } = shared;
+            let bytes = &input[..len.min(input.len())];
+            let result = match &mut self.text_only {
+                Some(utf8) => {
+                    out.clear();
+                    utf8.decode(bytes, out, false);
+                    out.len() as u32
+                }
+                None => {
+                    self.update.clear();
+                    self.decoder.push_into(bytes, &mut self.update);
+                    write_update(&self.update, out, meta)
+                }
+            };
+            self.publish(shared);
+            result
+        })
     }
 
     /// End of input; same result as `push`.
     pub fn finish(&mut self) -> u32 {
-        let result = match &mut self.text_only {
-            Some(utf8) => {
-                self.out.clear();
-                utf8.decode(&[], &mut self.out, true);
-                self.out.len() as u32 | DONE
-            }
-            None => {
-                self.update.clear();
-                self.decoder.finish_into(&mut self.update);
-                self.write_update()
-            }
-        };
-        self.publish();
-        result
+        SHARED.with_borrow_mut(|shared| {
+            let result = match &mut self.text_only {
+                Some(utf8) => {
+                    shared.out.clear();
+                    utf8.decode(&[], &mut shared.out, true);
+                    shared.out.len() as u32 | DONE
+                }
+                None => {
+                    self.update.clear();
+                    self.decoder.finish_into(&mut self.update);
+                    write_update(&self.update, &mut shared.out, &mut shared.meta)
+                }
+            };
+            self.publish(shared);
+            result
+        })
     }
 
     pub fn reset(&mut self) {
@@ -207,54 +223,56 @@ impl RawDecoder {
 
     /// The address of the decoded UTF-16 (also in the results block).
     pub fn out_ptr(&self) -> *const u16 {
-        self.out.as_ptr()
+        SHARED.with_borrow(|shared| shared.out.as_ptr())
     }
 
-    fn publish(&mut self) {
-        *self.results = [self.out.as_ptr() as u32, self.meta.as_ptr() as u32];
+    /// Writes the addresses of the output to the results block.
+    fn publish(&mut self, shared: &Shared) {
+        *self.results = [shared.out.as_ptr() as u32, shared.meta.as_ptr() as u32];
     }
 
     fn write_scratch(&mut self) -> u32 {
-        self.out.clear();
-        self.out.push_str(&self.scratch);
-        self.publish();
-        self.out.len() as u32
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            shared.out.push_str(&self.scratch);
+            self.publish(shared);
+            shared.out.len() as u32
+        })
     }
+}
 
-    fn write_update(&mut self) -> u32 {
-        let u = &self.update;
-        self.out.clear();
-        self.out.push_str(&u.text);
-        let text_len = self.out.len() as u32;
-        let done = if u.done { DONE } else { 0 };
-        let simple = u.reasoning.is_empty()
-            && u.finish_reason.is_none()
-            && u.usage.is_none()
-            && u.errors.is_empty()
-            && u.events.is_empty();
-        if simple && text_len <= LEN_MASK {
-            return text_len | done;
-        }
-        let meta = &mut self.meta;
-        let out = &mut self.out;
-        meta.clear();
-        let mut put = |s: &str| {
-            let before = out.len();
-            out.push_str(s);
-            (out.len() - before) as u32
-        };
-        let reasoning = put(&u.reasoning);
-        let finish = u.finish_reason.as_deref().map_or(0, |s| put(s) + 1);
-        let usage = u.usage.as_deref().map_or(0, |s| put(s) + 1);
-        meta.extend([text_len, reasoning, finish, usage, u.errors.len() as u32, u.events.len() as u32]);
-        for e in &u.errors {
-            let lens = [put(e.kind.as_str()), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
-            meta.extend(lens);
-        }
-        for e in &u.events {
-            let lens = [put(&e.event), put(&e.data), put(&e.id)];
-            meta.extend(lens);
-        }
-        MORE | done
+/// Writes an update to `out` and `meta` (see the module documentation); returns the result
+/// of `push`.
+fn write_update(u: &Update, out: &mut Utf16Buffer, meta: &mut Vec<u32>) -> u32 {
+    out.clear();
+    out.push_str(&u.text);
+    let text_len = out.len() as u32;
+    let done = if u.done { DONE } else { 0 };
+    let simple = u.reasoning.is_empty()
+        && u.finish_reason.is_none()
+        && u.usage.is_none()
+        && u.errors.is_empty()
+        && u.events.is_empty();
+    if simple && text_len <= LEN_MASK {
+        return text_len | done;
     }
+    meta.clear();
+    let mut put = |s: &str| {
+        let before = out.len();
+        out.push_str(s);
+        (out.len() - before) as u32
+    };
+    let reasoning = put(&u.reasoning);
+    let finish = u.finish_reason.as_deref().map_or(0, |s| put(s) + 1);
+    let usage = u.usage.as_deref().map_or(0, |s| put(s) + 1);
+    meta.extend([text_len, reasoning, finish, usage, u.errors.len() as u32, u.events.len() as u32]);
+    for e in &u.errors {
+        let lens = [put(e.kind.as_str()), put(&e.message), e.code.as_deref().map_or(0, |s| put(s) + 1)];
+        meta.extend(lens);
+    }
+    for e in &u.events {
+        let lens = [put(&e.event), put(&e.data), put(&e.id)];
+        meta.extend(lens);
+    }
+    MORE | done
 }
