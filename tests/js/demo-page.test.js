@@ -207,6 +207,28 @@ test('the chat page streams the demo answers of a two-turn chat, ≤ ~20 setData
   }
 });
 
+test('the page follows the typing answer until the reader scrolls up, and again once back at the bottom', async () => {
+  const ps = newSandbox({});
+  try {
+    const page = await openChat(ps);
+    await ask(ps, page, ZH);
+    await ps.waitFor(() => ps.scrolls.length >= 2, 30000, 'the page following the answer');
+    // The reader scrolls down with the answer, then up by more than the slack.
+    page.onPageScroll({ scrollTop: 900 });
+    page.onPageScroll({ scrollTop: 600 });
+    const before = ps.scrolls.length;
+    await ps.waitFor(() => !page.data.busy, 60000, 'the answer');
+    assert.equal(ps.scrolls.length, before, 'no pageScrollTo while the reader reads above (not even at the end)');
+    // Back at the bottom: the next answer is followed again.
+    page.onPageScroll({ scrollTop: 950 });
+    await ask(ps, page, EN);
+    await ps.waitFor(() => ps.scrolls.length > before, 30000, 'following again');
+    await ps.waitFor(() => !page.data.busy, 60000, 'the second answer');
+  } finally {
+    ps.close();
+  }
+});
+
 test('requests cut by the wx.request cap (60 s, here 1.2 s) resume: nothing lost, nothing repeated', async () => {
   const ps = newSandbox({ maxTimeoutMs: 1200, network: { split: { seed: 7, maxBytes: 64 } } });
   try {

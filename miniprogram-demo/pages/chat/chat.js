@@ -16,8 +16,10 @@ const STATUS_TEXT = {
   error: '',
 };
 
-// Scrolling follows the answer, but not on every update.
+// Scrolling follows the answer, but not on every update, and not once the reader scrolled
+// up (more than SCROLL_SLACK_PX above the furthest point reached) until they come back down.
 const SCROLL_EVERY_MS = 300;
+const SCROLL_SLACK_PX = 40;
 
 let nextKey = 1;
 
@@ -46,6 +48,8 @@ Page({
     this.task = null;
     this.streaming = -1;
     this.lastScroll = 0;
+    this.following = true; // the page keeps the typing answer in view
+    this.furthest = 0; // the largest scrollTop seen: the bottom, as far as the page knows
     this.unsent = {}; // key → answer text its component has not been given yet
     this.answers = {}; // key → the answer's whole text, once it ended (the history)
     // Loads chunkwise.wasm.br once (WXWebAssembly), from its default package path
@@ -84,6 +88,7 @@ Page({
       ['msgs[' + (n + 1) + ']']: newAnswer(),
       input: '',
     });
+    this.following = true;
     this.ask(n + 1);
   },
 
@@ -163,10 +168,18 @@ Page({
   },
 
   follow(force) {
+    if (!this.following) return;
     const now = Date.now();
     if (!force && now - this.lastScroll < SCROLL_EVERY_MS) return;
     this.lastScroll = now;
     if (typeof wx.pageScrollTo === 'function') wx.pageScrollTo({ selector: '#bottom', duration: 0 });
+  },
+
+  /** A reader who scrolls up stops the page following the answer; back at the bottom, it follows again. */
+  onPageScroll(e) {
+    if (e.scrollTop < this.furthest - SCROLL_SLACK_PX) this.following = false;
+    else if (e.scrollTop >= this.furthest) this.following = true;
+    this.furthest = Math.max(this.furthest, e.scrollTop);
   },
 
   /** The stop button: abort the request and have the relay stop generating. */
