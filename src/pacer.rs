@@ -221,11 +221,12 @@ fn plain_len(b: &[u8], at: usize) -> usize {
 }
 
 /// From `at`, the end of the longest run of plain characters each followed by another
-/// plain character (so each is a cluster of its own), and how many there are.
-fn plain_run(b: &[u8], mut at: usize) -> (usize, usize) {
+/// plain character (so each is a cluster of its own), at most `max` of them, and how many
+/// there are.
+fn plain_run(b: &[u8], mut at: usize, max: usize) -> (usize, usize) {
     let mut clusters = 0;
     let mut len = plain_len(b, at);
-    while len > 0 {
+    while len > 0 && clusters < max {
         let next = plain_len(b, at + len);
         if next == 0 {
             break;
@@ -301,7 +302,7 @@ impl Pacer {
             // The common case first: two plain characters in a row are always split (no
             // rule but GB999, GB4 or GB5 applies), whatever state the cursor was in. A whole run of
             // them is counted in one pass.
-            let (end, clusters) = plain_run(self.buf.as_bytes(), self.seg);
+            let (end, clusters) = plain_run(self.buf.as_bytes(), self.seg, usize::MAX);
             if clusters > 0 {
                 self.seg = end;
                 self.complete += clusters as u64;
@@ -537,14 +538,11 @@ impl Pacer {
         let mut at = self.head;
         let mut left = n as usize;
         while left > 0 {
-            let (end, clusters) = plain_run(bytes, at);
-            if clusters >= left {
-                // Plain characters are one byte or three: walk `left` of them.
-                let mut i = 0;
-                while i < left {
-                    at += plain_len(bytes, at);
-                    i += 1;
-                }
+            // Bounded by what is asked for: a tick walks only the clusters it shows, not the
+            // whole queue (which would make pacing quadratic in how far the text runs ahead).
+            let (end, clusters) = plain_run(bytes, at, left);
+            if clusters == left {
+                at = end;
                 break;
             }
             left -= clusters;

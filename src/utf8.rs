@@ -141,27 +141,28 @@ fn transcode_valid_prefix(src: &[u8], dst: &mut [u16]) -> (usize, usize) {
     let (mut i, mut o) = (0, 0);
     let cont = |b: u8| b & 0xC0 == 0x80;
     while i < src.len() {
-        // ASCII, eight bytes at a time. Written out so it stays fast when the crate is
-        // built for size (the wasm profile), where loops are not unrolled.
-        if let (Some(word), Some(out)) = (src.get(i..i + 8), dst.get_mut(o..o + 8)) {
-            let word: &[u8; 8] = word.try_into().expect("8 bytes");
-            if u64::from_le_bytes(*word) & 0x8080_8080_8080_8080 == 0 {
-                let out: &mut [u16; 8] = out.try_into().expect("8 units");
-                out[0] = u16::from(word[0]);
-                out[1] = u16::from(word[1]);
-                out[2] = u16::from(word[2]);
-                out[3] = u16::from(word[3]);
-                out[4] = u16::from(word[4]);
-                out[5] = u16::from(word[5]);
-                out[6] = u16::from(word[6]);
-                out[7] = u16::from(word[7]);
-                i += 8;
-                o += 8;
-                continue;
-            }
-        }
         let b = src[i];
         if b < 0x80 {
+            // ASCII, eight bytes at a time. Written out so it stays fast when the crate is
+            // built for size (the wasm profile), where loops are not unrolled. Tried only at
+            // an ASCII byte: in CJK text each try would fail and cost a character's worth.
+            if let (Some(word), Some(out)) = (src.get(i..i + 8), dst.get_mut(o..o + 8)) {
+                let word: &[u8; 8] = word.try_into().expect("8 bytes");
+                if u64::from_le_bytes(*word) & 0x8080_8080_8080_8080 == 0 {
+                    let out: &mut [u16; 8] = out.try_into().expect("8 units");
+                    out[0] = u16::from(word[0]);
+                    out[1] = u16::from(word[1]);
+                    out[2] = u16::from(word[2]);
+                    out[3] = u16::from(word[3]);
+                    out[4] = u16::from(word[4]);
+                    out[5] = u16::from(word[5]);
+                    out[6] = u16::from(word[6]);
+                    out[7] = u16::from(word[7]);
+                    i += 8;
+                    o += 8;
+                    continue;
+                }
+            }
             dst[o] = u16::from(b);
             i += 1;
             o += 1;
