@@ -28,6 +28,8 @@ pub struct MarkdownRenderer {
     pub(crate) fast: Fast,
     /// Checkpoint in the last paragraph or list item (see `suffix.rs`).
     pub(crate) cp: Option<Cp>,
+    /// Where healing the line being typed resumes its scan (the suffix path).
+    pub(crate) resume: Option<heal::Resume>,
     /// Where a parse may restart inside the last block (see `restart.rs`).
     pub(crate) restart: Vec<restart::Restart>,
     /// Set by a fast path: the open blocks end, as shown, before this offset, and the lines
@@ -45,6 +47,8 @@ pub struct MarkdownRenderer {
 #[derive(Debug, Clone)]
 pub(crate) struct Cp {
     pub(crate) pos: usize,
+    /// The start of the checkpoint's line.
+    pub(crate) line: usize,
     pub(crate) k: usize,
     pub(crate) path: Vec<usize>,
 }
@@ -62,6 +66,7 @@ impl MarkdownRenderer {
             any_defs: false,
             fast: Fast::None,
             cp: None,
+            resume: None,
             restart: Vec::new(),
             close_before: None,
             work: 0,
@@ -358,9 +363,10 @@ impl MarkdownRenderer {
         let region = &self.src[region_start..];
         self.fast = if last { Fast::None } else { self.fast_state(region, &edge, &healed) };
         self.cp = match (last, edge.cp) {
-            (false, Some((pos, k))) => {
-                self.open.last().and_then(|b| leaf_path(b)).map(|path| Cp { pos: region_start + pos, k, path })
-            }
+            (false, Some((pos, k))) => self.open.last().and_then(|b| leaf_path(b)).map(|path| {
+                let pos = region_start + pos;
+                Cp { pos, line: line_start(&self.src, pos), k, path }
+            }),
             _ => None,
         };
         marks.iter_mut().for_each(|m| m.1 += region_start);

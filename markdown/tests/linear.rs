@@ -10,7 +10,7 @@
 //! (a renderer that re-parses everything, or re-sends finished blocks, grows linearly in
 //! these ratios). Repeating answers keeps every block short, so
 //! `open_block_append_cost_stays_flat_as_the_block_grows` grows one open block instead (a
-//! fenced code block, a table) and checks that the render work of
+//! paragraph, a fenced code block, a list item, a table, each 2 KB and 32 KB) and checks that the render work of
 //! an append does not grow with the length of the block it lands in (a renderer that
 //! re-parses or re-highlights the open block on every append grows linearly in it).
 //! The absolute figures (time per append in JavaScriptCore and V8) are the benchmark's,
@@ -156,7 +156,7 @@ fn tail_work(text: &str, tail: usize) -> f64 {
 
 #[test]
 fn open_block_append_cost_stays_flat_as_the_block_grows() {
-    for kind in ["code", "table"] {
+    for kind in ["paragraph", "code", "list item", "table"] {
         let short = tail_work(&long_block(kind, 2 * 1024), 1024);
         let long = tail_work(&long_block(kind, 32 * 1024), 1024);
         println!("{kind:>9}: render work per appended byte {short:.2} in a 2 KB block, {long:.2} in a 32 KB block");
