@@ -93,8 +93,46 @@ impl Hidden {
 /// Heals `src`, the source of the open region (it starts at a line start); `before` is the
 /// source line just before it (empty if none).
 pub(crate) fn heal(src: &str, before: &str) -> Healed {
+    heal_in(src, before, None)
+}
+
+/// Where [`scan`] of a growing line may resume, so that healing the line an append extends
+/// costs what was appended, not the line's length: the scan's state at source offset `at`,
+/// for the line whose content starts at source offset `cs`. Valid while the source is only
+/// appended to: the scan decided nothing before `at` on a byte past `at` (a marker run's
+/// next character is the one at `at` at most), and it saves a state only where a byte
+/// follows.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Resume {
+    cs: usize,
+    at: usize,
+    /// (positions in the source)
+    st: Vec<Open>,
+}
+
+/// Healing of the line being typed, for the suffix path: `src` is that one line (no line
+/// break), starting at source offset `abs`.
+pub(crate) struct Line<'a> {
+    pub abs: usize,
+    pub resume: &'a mut Option<Resume>,
+    /// `Healed::text` holds the healed text from this offset of `src` on (the rest is not
+    /// copied); `limit` stays an offset in `src`.
+    pub copy_from: usize,
+    /// Bytes scanned (the render work).
+    pub scanned: usize,
+}
+
+/// How far a saved scan state stays behind the end of the scanned text, so that the next
+/// append's scans (whose end may be cut back by a few stray markers) can start from it.
+const RESUME_LAG: usize = 64;
+
+/// [`heal`], with `line` when `src` is the one line being typed.
+pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> Healed {
+    let one_line = ctx.is_some();
+    // (the last line's start: a line given alone has no line break to search for)
+    let rfind_nl = |s: &str| if one_line { None } else { s.rfind('\n') };
     let mut keep = src.len();
-    let last_start = src.rfind('\n').map_or(0, |p| p + 1);
+    let last_start = rfind_nl(src).map_or(0, |p| p + 1);
 
     // 1. open fence?
     // (the fence state before the last line: a closing fence being typed stays hidden, so
@@ -131,7 +169,7 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     }
     // 3. a possible table header without its delimiter row
     let body = src[..keep].trim_end_matches('\n');
-    let ls = body.rfind('\n').map_or(0, |p| p + 1);
+    let ls = rfind_nl(body).map_or(0, |p| p + 1);
     let l = &body[ls..];
     if l[content_start(l)..].starts_with('|') {
         let prev = if ls == 0 { before } else { &body[..ls - 1] };
@@ -148,12 +186,13 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
 
     // 4 and 5, on the last kept line
     let base = src[..keep].trim_end_matches(['\n', '\r', ' ', '\t']);
-    let ls = base.rfind('\n').map_or(0, |p| p + 1);
+    let ls = rfind_nl(base).map_or(0, |p| p + 1);
     let cs = ls + content_start(&base[ls..]);
     let mut end = base.len();
     // (each scan is a pass over the line: the same end is scanned once)
     let mut memo: Option<(usize, Scan)> = None;
-    while !in_span(base, cs, end, &mut memo) {
+    let mut line = ctx.as_deref_mut();
+    while !in_span(base, cs, end, &mut memo, &mut line) {
         let t = &base[cs..end];
         let t2 = t.trim_end_matches([' ', '\t']);
         if t2.len() != t.len() {
@@ -173,11 +212,11 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     if t.starts_with('[') && t.len() <= 3 && t[1..].trim_end_matches(']').trim_matches([' ', 'x', 'X']).is_empty() {
         end = cs;
     }
-    let (cut, closers, why) = scan_memo(base, cs, end, &mut memo);
-    let span_at_end = in_span(base, cs, base.len(), &mut memo);
+    let (cut, closers, why) = scan_memo(base, cs, end, &mut memo, &mut line);
+    let span_at_end = in_span(base, cs, base.len(), &mut memo, &mut line);
     let why = if why == Hidden::Span { Hidden::None } else { why };
     // (a hidden end stays hidden only while the scanned line is the one being typed)
-    let last_line = !src[ls..].contains('\n');
+    let last_line = one_line || !src[ls..].contains('\n');
     if hidden == Hidden::None && last_line && (why == Hidden::Dest || (end == base.len() && base.len() == src.len())) {
         hidden = why;
     }
@@ -191,9 +230,10 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
     } else {
         closers
     };
-    let mut text = String::with_capacity(kept.len() + closers.len());
-    text.push_str(kept);
-    let limit = text.len();
+    let from = ctx.map_or(0, |l| l.copy_from.min(kept.len()));
+    let mut text = String::with_capacity(kept.len() - from + closers.len());
+    text.push_str(&kept[from..]);
+    let limit = kept.len();
     text.push_str(&closers);
     Healed { text, limit, fenced: false, hidden, in_span: span_at_end, edit_from: ls }
 }
@@ -345,7 +385,7 @@ pub(crate) fn markers_only(c: &str) -> bool {
     (1..=9).contains(&d) && (d == t.len() || (d + 1 == t.len() && matches!(t.as_bytes()[d], b'.' | b')')))
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Open {
     Code(usize),
     /// Math: the `$` count and the open `{` depth (pulldown-cmark's math needs balanced braces).
@@ -357,6 +397,18 @@ enum Open {
     },
     /// Inside `](…`: the position of `(`.
     Dest(usize),
+}
+
+impl Open {
+    /// The same state with its positions moved by `by` (to source offsets, or back).
+    fn moved(&self, by: usize, to_source: bool) -> Open {
+        let m = |p: usize| if to_source { p + by } else { p - by };
+        match *self {
+            Open::Bracket { image, pos } => Open::Bracket { image, pos: m(pos) },
+            Open::Dest(p) => Open::Dest(m(p)),
+            ref o => o.clone(),
+        }
+    }
 }
 
 fn is_ws(c: Option<char>) -> bool {
@@ -372,11 +424,17 @@ fn is_punct(c: Option<char>) -> bool {
 type Scan = (Option<usize>, String, Hidden);
 
 /// [`scan`] of `base[..end]`, remembered for the last `end` asked.
-fn scan_memo(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>) -> Scan {
+fn scan_memo(
+    base: &str,
+    cs: usize,
+    end: usize,
+    memo: &mut Option<(usize, Scan)>,
+    line: &mut Option<&mut Line>,
+) -> Scan {
     match memo {
         Some((e, r)) if *e == end => r.clone(),
         _ => {
-            let r = scan(&base[..end], cs);
+            let r = scan(&base[..end], cs, line.as_deref_mut());
             *memo = Some((end, r.clone()));
             r
         }
@@ -385,17 +443,38 @@ fn scan_memo(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>
 
 /// Whether `base[..end]` ends inside an open code span, where everything is content, not
 /// a stray marker.
-fn in_span(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>) -> bool {
-    !base[..end].ends_with('`') && matches!(scan_memo(base, cs, end, memo).2, Hidden::Span)
+fn in_span(base: &str, cs: usize, end: usize, memo: &mut Option<(usize, Scan)>, line: &mut Option<&mut Line>) -> bool {
+    !base[..end].ends_with('`') && matches!(scan_memo(base, cs, end, memo, line).2, Hidden::Span)
 }
 
-fn scan(t: &str, cs: usize) -> Scan {
+fn scan(t: &str, cs: usize, mut line: Option<&mut Line>) -> Scan {
     let mut why = Hidden::None;
     let b = t.as_bytes();
     let mut st: Vec<Open> = Vec::new();
     let mut i = cs;
     let mut cut = None;
+    // Resume from the state saved by an earlier scan of this line, if it lies before the
+    // end (the byte at `at` must be there: see `Resume`).
+    let mut save_at = usize::MAX;
+    if let Some(l) = line.as_deref_mut() {
+        if let Some(r) = l.resume.as_ref().filter(|r| r.cs == l.abs + cs && r.at < l.abs + b.len()) {
+            i = r.at - l.abs;
+            st = r.st.iter().map(|o| o.moved(l.abs, false)).collect();
+        }
+        l.scanned += b.len() - i;
+        save_at = b.len().saturating_sub(RESUME_LAG).max(i);
+    }
     while i < b.len() {
+        if i >= save_at {
+            save_at = usize::MAX;
+            if let Some(l) = line.as_deref_mut() {
+                *l.resume = Some(Resume {
+                    cs: l.abs + cs,
+                    at: l.abs + i,
+                    st: st.iter().map(|o| o.moved(l.abs, true)).collect(),
+                });
+            }
+        }
         let c = b[i];
         match st.last() {
             Some(Open::Code(n)) => {

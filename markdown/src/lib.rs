@@ -63,7 +63,9 @@
 //! point and sends the tokens that changed. Markdown forces more in these places, each
 //! bounded by the block it happens in:
 //! - punctuation in a paragraph or list item: the suffix of the line from its last
-//!   checkpoint is parsed, and the line healed (a scan of the line);
+//!   checkpoint is parsed, and the line healed, its scan resuming where the previous
+//!   append's left off (`heal::Resume`), so a long line costs no more per append than a
+//!   short one;
 //! - a new list item or table row: that item or row is parsed (`restart.rs`);
 //! - a block's first line right after another block (`Foo` + `\n---` may be a setext
 //!   underline, a `|---|` line a table's delimiter row, `- a\n\n` + `- b` a list turning

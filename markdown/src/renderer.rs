@@ -28,6 +28,8 @@ pub struct MarkdownRenderer {
     pub(crate) fast: Fast,
     /// Checkpoint in the last paragraph or list item (see `suffix.rs`).
     pub(crate) cp: Option<Cp>,
+    /// Where healing the line being typed resumes its scan (the suffix path).
+    pub(crate) resume: Option<heal::Resume>,
     /// Where a parse may restart inside the last block (see `restart.rs`).
     pub(crate) restart: Vec<restart::Restart>,
     /// Set by a fast path: the open blocks end, as shown, before this offset, and the lines
@@ -37,6 +39,41 @@ pub struct MarkdownRenderer {
     pub(crate) work: usize,
     /// Blocks the page holds as an HTML string (see `html_whole`).
     pub(crate) html_sent: Vec<usize>,
+    /// Page counts already made by `place`, so that placing a change near the end of a
+    /// long child list does not count the list again on every append.
+    pub(crate) counted: Vec<Counted>,
+}
+
+/// How many page nodes the first `upto` children of the node at `path` in block `index`
+/// are (see [`crate::nodes::page_len`]).
+#[derive(Debug)]
+pub(crate) struct Counted {
+    index: usize,
+    path: Vec<usize>,
+    seg: bool,
+    upto: usize,
+    len: usize,
+}
+
+impl Counted {
+    /// Whether `b` leaves the counted children as they were: it replaces the children of
+    /// the node at `b.path` from `b.start` on, and a child's count only changes if the
+    /// child itself is replaced (a change inside an element leaves it one node).
+    fn survives(&self, b: &BlockPatch) -> bool {
+        if b.index != self.index {
+            return true;
+        }
+        if b.is_whole() {
+            return false;
+        }
+        if !self.path.starts_with(&b.path) {
+            return true;
+        }
+        match self.path.get(b.path.len()) {
+            None => b.start >= self.upto,
+            Some(&i) => i < b.start,
+        }
+    }
 }
 
 /// A position on the last line after which the open paragraph or list item may be
@@ -45,6 +82,8 @@ pub struct MarkdownRenderer {
 #[derive(Debug, Clone)]
 pub(crate) struct Cp {
     pub(crate) pos: usize,
+    /// The start of the checkpoint's line.
+    pub(crate) line: usize,
     pub(crate) k: usize,
     pub(crate) path: Vec<usize>,
 }
@@ -62,10 +101,12 @@ impl MarkdownRenderer {
             any_defs: false,
             fast: Fast::None,
             cp: None,
+            resume: None,
             restart: Vec::new(),
             close_before: None,
             work: 0,
             html_sent: Vec::new(),
+            counted: Vec::new(),
         }
     }
 
@@ -95,8 +136,14 @@ impl MarkdownRenderer {
     /// Counts each change's position in the nodes the page holds, where a text is sent as
     /// segments (see [`crate::nodes::SEGMENT`]): the siblings before a changed child are the
     /// same before and after the change, so the current blocks tell.
-    fn place(&self, mut patch: Patch) -> Patch {
-        use crate::nodes::{page_len, segmented, segments};
+    fn place(&mut self, mut patch: Patch) -> Patch {
+        use crate::nodes::{segmented, segments};
+        // (kept: the counts still true and not of a final block, which changes no more)
+        let mut old = std::mem::take(&mut self.counted);
+        let done = self.done.len();
+        old.retain(|c| c.index >= done && c.index < patch.count && patch.blocks.iter().all(|b| c.survives(b)));
+        // (only the counts this patch uses are kept for the next: a bounded few)
+        let mut counted = Vec::new();
         for b in &mut patch.blocks {
             if b.is_whole() {
                 continue;
@@ -105,10 +152,10 @@ impl MarkdownRenderer {
             let mut seg = true;
             let mut path = Vec::with_capacity(b.path.len());
             let mut ok = true;
-            for &i in &b.path {
+            for (d, &i) in b.path.iter().enumerate() {
                 match children.get(i) {
                     Some(Node::Element(e)) => {
-                        path.push(page_len(&children[..i], seg));
+                        path.push(count(&mut old, &mut counted, b.index, &b.path[..d], seg, children, i));
                         seg = segmented(e.name);
                         children = &e.children;
                     }
@@ -121,13 +168,14 @@ impl MarkdownRenderer {
             if !ok {
                 continue;
             }
-            let start = page_len(&children[..b.start.min(children.len())], seg);
+            let start = count(&mut old, &mut counted, b.index, &b.path, seg, children, b.start.min(children.len()));
             let skip = match b.nodes.first() {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
             };
             b.page = Some(crate::patch::PagePos { path, start, seg, skip });
         }
+        self.counted = counted;
         patch
     }
 
@@ -358,9 +406,10 @@ impl MarkdownRenderer {
         let region = &self.src[region_start..];
         self.fast = if last { Fast::None } else { self.fast_state(region, &edge, &healed) };
         self.cp = match (last, edge.cp) {
-            (false, Some((pos, k))) => {
-                self.open.last().and_then(|b| leaf_path(b)).map(|path| Cp { pos: region_start + pos, k, path })
-            }
+            (false, Some((pos, k))) => self.open.last().and_then(|b| leaf_path(b)).map(|path| {
+                let pos = region_start + pos;
+                Cp { pos, line: line_start(&self.src, pos), k, path }
+            }),
             _ => None,
         };
         marks.iter_mut().for_each(|m| m.1 += region_start);
@@ -462,6 +511,33 @@ pub(crate) fn starts_for_good(region: &str, start: usize) -> bool {
 }
 
 /// The line that ends just before `pos` (a line start), without its line break.
+/// `page_len(&children[..upto], seg)`, counting on from what `old` or `new` holds for that
+/// node; the count goes to `new`, kept for the next append (a change near the end of a long
+/// list of children then counts only what is new).
+fn count(
+    old: &mut Vec<Counted>,
+    new: &mut Vec<Counted>,
+    index: usize,
+    path: &[usize],
+    seg: bool,
+    children: &[Node],
+    upto: usize,
+) -> usize {
+    use crate::nodes::page_len;
+    let same = |c: &Counted| c.index == index && c.seg == seg && c.path == path;
+    let known = match new.iter().position(same) {
+        Some(k) => Some(new.swap_remove(k)),
+        None => old.iter().position(same).map(|k| old.swap_remove(k)),
+    };
+    let (from, base) = match known {
+        Some(c) if c.upto <= upto => (c.upto, c.len),
+        _ => (0, 0),
+    };
+    let len = base + page_len(&children[from..upto], seg);
+    new.push(Counted { index, path: path.to_vec(), seg, upto, len });
+    len
+}
+
 pub(crate) fn line_before(s: &str, pos: usize) -> &str {
     if pos == 0 {
         return "";

@@ -5,7 +5,7 @@ use crate::heal;
 use crate::nodes::{node_at, Node};
 use crate::parse::{parse, Parsed};
 use crate::patch::{self, Patch};
-use crate::renderer::{line_before, line_start, Cp, MarkdownRenderer};
+use crate::renderer::{line_before, Cp, MarkdownRenderer};
 
 impl MarkdownRenderer {
     /// Re-parses only the last line from the checkpoint on, as `a ` + the rest (the `a `
@@ -20,25 +20,31 @@ impl MarkdownRenderer {
             return None;
         }
         // `[label]: …` may become a link reference definition, which the `a ` prefix hides
-        let line = &self.src[line_start(&self.src, cp.pos)..];
+        let line = &self.src[cp.line..];
         if line[heal::content_start(line)..].starts_with('[') {
+            return None;
+        }
+        // Healing decides on the whole last line and the one before (for a table header),
+        // exactly as for a full parse, but resumes its scan of the line where the last append
+        // left it (`heal::Resume`) and copies only the part from the checkpoint: the cost is
+        // what was appended, not the line's length. (A line before that opens a fence would
+        // make this line code: left to a full parse.)
+        let before = line_before(&self.src, cp.line);
+        if heal::open_fence(before).is_some() {
             return None;
         }
         let mut sub = String::with_capacity(rest.len() + 2);
         sub.push_str("a ");
         sub.push_str(rest);
-        // Healing decides on the whole last line (and the one before, for a table header),
-        // exactly as for a full parse; only the part from the checkpoint is parsed.
-        let ls = line_start(&self.src, cp.pos);
-        let from = if ls == 0 { 0 } else { line_start(&self.src, ls - 1) };
-        let whole = heal::heal(&self.src[from..], line_before(&self.src, from));
-        let off = cp.pos - from;
-        self.work += self.src.len() - from + sub.len();
-        if whole.limit < off || whole.hidden == heal::Hidden::Line {
+        let off = cp.pos - cp.line;
+        let mut ctx = heal::Line { abs: cp.line, resume: &mut self.resume, copy_from: off, scanned: 0 };
+        let whole = heal::heal_in(line, before, Some(&mut ctx));
+        self.work += ctx.scanned + before.len() + sub.len();
+        if whole.limit < off || matches!(whole.hidden, heal::Hidden::Line | heal::Hidden::Markers) {
             return None;
         }
         let healed = heal::Healed {
-            text: format!("a {}", &whole.text[off..]),
+            text: format!("a {}", whole.text),
             limit: whole.limit - off + 2,
             fenced: false,
             hidden: whole.hidden,
@@ -91,7 +97,7 @@ impl MarkdownRenderer {
             // (after a merge the checkpoint's node holds suffix text: parse in full next time)
             _ if merged => None,
             Some((pos, k)) if pos >= 2 && k >= shift => {
-                Some(Cp { pos: cp.pos + pos - 2, k: cp.k + k - shift, path: cp.path })
+                Some(Cp { pos: cp.pos + pos - 2, line: cp.line, k: cp.k + k - shift, path: cp.path })
             }
             _ => Some(cp),
         };
