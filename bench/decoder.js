@@ -222,7 +222,7 @@ async function main() {
     results.push({ kind: 'check', status: 'wrong', name: 'chunkwise openai finishReason/usage/done' });
   }
 
-  // ---- ratios against the targets
+  // ---- ratios against the targets
   const get = (kind, corpus, chunk, pipeline) => results.find((r) => r.kind === kind && r.corpus === corpus && r.chunk === chunk && r.pipeline === pipeline);
   const ratios = [];
   const ratio = (label, kind, corpus, chunk, over, target) => {
