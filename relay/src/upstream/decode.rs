@@ -26,7 +26,9 @@ pub struct Decoded {
 
 #[derive(Debug, Clone)]
 pub struct ProviderError {
-    pub kind: String,
+    /// What the provider (or the decoder) called it: never `BufferLimit` or `BadEvent`, which
+    /// are counted in `Decoded` instead.
+    pub kind: ErrorKind,
     pub message: String,
     /// The provider's code as a plain string (a JSON string unquoted, a number as digits).
     pub code: Option<String>,
@@ -87,7 +89,7 @@ fn convert(u: chunkwise::Update) -> Decoded {
                 out.malformed += 1;
                 continue;
             }
-            other => other.as_str().to_string(),
+            other => other,
         };
         out.errors.push(ProviderError { kind, message: e.message, code: e.code.as_deref().map(plain_code) });
     }

@@ -243,7 +243,7 @@ fn too_large(max: usize) -> ApiError {
 /// type and code are kept when they are plain identifiers, its message is not forwarded (it
 /// can quote the request's credentials).
 fn in_stream_error(e: &decode::ProviderError) -> ApiError {
-    let kind = safe_identifier(&e.kind);
+    let kind = safe_identifier(e.kind.as_str());
     let code = e.code.as_deref().and_then(safe_identifier);
     let mut message = "the upstream reported an error mid-stream".to_string();
     push_detail(&mut message, kind.as_deref(), code.as_deref());
