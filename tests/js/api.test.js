@@ -12,7 +12,7 @@ const vm = require('node:vm');
 const { execFileSync } = require('node:child_process');
 const { pathToFileURL } = require('node:url');
 const { createSandbox } = require('./mp-sandbox');
-const { ROOT, providerFixtures, longChineseText, dirtyBytes, sseBody, hexRecordsBody, plain, splitBytes, firstDiff } = require('./helpers');
+const { ROOT, fixturesOrFail, longChineseText, dirtyBytes, sseBody, hexRecordsBody, plain, splitBytes, firstDiff } = require('./helpers');
 
 const PKG = path.join(ROOT, 'pkg');
 const UPDATE_KEYS = ['done', 'error', 'errors', 'events', 'finishReason', 'reasoning', 'text', 'usage'];
@@ -63,16 +63,6 @@ function runBuild(cw, options, pieces, tickEvery) {
   }
   d.free();
   return out;
-}
-
-/** The fixtures under tests/fixtures/providers; fewer means some went missing (a failure, not a skip). */
-const MIN_PROVIDER_FIXTURES = 19;
-
-function fixturesOrFail() {
-  const fixtures = providerFixtures();
-  assert.ok(fixtures !== null, 'tests/fixtures/providers is absent');
-  assert.ok(fixtures.length >= MIN_PROVIDER_FIXTURES, `expected at least ${MIN_PROVIDER_FIXTURES} provider fixtures, found ${fixtures.length}`);
-  return fixtures;
 }
 
 function inputs() {

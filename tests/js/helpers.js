@@ -182,4 +182,14 @@ function markdownOneShot(text, options) {
   }
 }
 
-module.exports = { ROOT, FIXTURES, markdownOneShot, rng, providerFixtures, checkFixture, PARTS, longChineseText, pick, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff, splitBytes };
+/** The fixtures under tests/fixtures/providers; fewer means some went missing (a failure, not a skip). */
+const MIN_PROVIDER_FIXTURES = 19;
+
+function fixturesOrFail() {
+  const fixtures = providerFixtures();
+  if (fixtures === null) throw new Error('tests/fixtures/providers is absent');
+  if (fixtures.length < MIN_PROVIDER_FIXTURES) throw new Error(`expected at least ${MIN_PROVIDER_FIXTURES} provider fixtures, found ${fixtures.length}`);
+  return fixtures;
+}
+
+module.exports = { ROOT, FIXTURES, markdownOneShot, rng, providerFixtures, fixturesOrFail, checkFixture, PARTS, longChineseText, pick, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff, splitBytes };

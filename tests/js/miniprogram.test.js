@@ -15,17 +15,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { createSandbox, rng } = require('./mp-sandbox');
-const { providerFixtures, checkFixture, longChineseText, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff } = require('./helpers');
-
-/** The fixtures under tests/fixtures/providers; fewer means some went missing (a failure, not a skip). */
-const MIN_PROVIDER_FIXTURES = 19;
-
-function fixturesOrFail() {
-  const fixtures = providerFixtures();
-  assert.ok(fixtures !== null, 'tests/fixtures/providers is absent');
-  assert.ok(fixtures.length >= MIN_PROVIDER_FIXTURES, `expected at least ${MIN_PROVIDER_FIXTURES} provider fixtures, found ${fixtures.length}`);
-  return fixtures;
-}
+const { fixturesOrFail, checkFixture, longChineseText, dirtyBytes, sseBody, sseOracle, hexRecordsBody, plain, firstDiff } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..', '..');
 const PKG = path.join(ROOT, 'pkg', 'miniprogram');
