@@ -97,16 +97,16 @@ pub(crate) fn heal(src: &str, before: &str) -> Healed {
 }
 
 /// Where [`scan`] of a growing line may resume, so that healing the line an append extends
-/// costs what was appended, not the line's length: the scan's state at source offset `at`,
-/// for the line whose content starts at source offset `cs`. Valid while the source is only
-/// appended to: the scan decided nothing before `at` on a byte past `at` (a marker run's
-/// next character is the one at `at` at most), and it saves a state only where a byte
-/// follows.
+/// costs what was appended, not the line's length: the scan's state at offset `at` of the
+/// line starting at source offset `line`, whose content starts at offset `cs`. Valid while
+/// the source is only appended to: the scan decided nothing before `at` on a byte past `at`
+/// (a marker run's next character is the one at `at` at most), and it saves a state only
+/// where a byte follows.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Resume {
+    line: usize,
     cs: usize,
     at: usize,
-    /// (positions in the source)
     st: Vec<Open>,
 }
 
@@ -399,18 +399,6 @@ enum Open {
     Dest(usize),
 }
 
-impl Open {
-    /// The same state with its positions moved by `by` (to source offsets, or back).
-    fn moved(&self, by: usize, to_source: bool) -> Open {
-        let m = |p: usize| if to_source { p + by } else { p - by };
-        match *self {
-            Open::Bracket { image, pos } => Open::Bracket { image, pos: m(pos) },
-            Open::Dest(p) => Open::Dest(m(p)),
-            ref o => o.clone(),
-        }
-    }
-}
-
 fn is_ws(c: Option<char>) -> bool {
     c.is_none_or(char::is_whitespace)
 }
@@ -457,9 +445,9 @@ fn scan(t: &str, cs: usize, mut line: Option<&mut Line>) -> Scan {
     // end (the byte at `at` must be there: see `Resume`).
     let mut save_at = usize::MAX;
     if let Some(l) = line.as_deref_mut() {
-        if let Some(r) = l.resume.as_ref().filter(|r| r.cs == l.abs + cs && r.at < l.abs + b.len()) {
-            i = r.at - l.abs;
-            st = r.st.iter().map(|o| o.moved(l.abs, false)).collect();
+        if let Some(r) = l.resume.as_ref().filter(|r| r.line == l.abs && r.cs == cs && r.at < b.len()) {
+            i = r.at;
+            st = r.st.clone();
         }
         l.scanned += b.len() - i;
         save_at = b.len().saturating_sub(RESUME_LAG).max(i);
@@ -468,11 +456,7 @@ fn scan(t: &str, cs: usize, mut line: Option<&mut Line>) -> Scan {
         if i >= save_at {
             save_at = usize::MAX;
             if let Some(l) = line.as_deref_mut() {
-                *l.resume = Some(Resume {
-                    cs: l.abs + cs,
-                    at: l.abs + i,
-                    st: st.iter().map(|o| o.moved(l.abs, true)).collect(),
-                });
+                *l.resume = Some(Resume { line: l.abs, cs, at: i, st: st.clone() });
             }
         }
         let c = b[i];

@@ -39,9 +39,9 @@ pub struct MarkdownRenderer {
     pub(crate) work: usize,
     /// Blocks the page holds as an HTML string (see `html_whole`).
     pub(crate) html_sent: Vec<usize>,
-    /// Page counts already made by `place`, so that placing a change near the end of a
-    /// long child list does not count the list again on every append.
-    pub(crate) counted: Vec<Counted>,
+    /// The page count `place` made last, so that placing a change near the end of a long
+    /// child list does not count the list again on every append.
+    pub(crate) counted: Option<Counted>,
 }
 
 /// How many page nodes the first `upto` children of the node at `path` in block `index`
@@ -50,7 +50,6 @@ pub struct MarkdownRenderer {
 pub(crate) struct Counted {
     index: usize,
     path: Vec<usize>,
-    seg: bool,
     upto: usize,
     len: usize,
 }
@@ -106,7 +105,7 @@ impl MarkdownRenderer {
             close_before: None,
             work: 0,
             html_sent: Vec::new(),
-            counted: Vec::new(),
+            counted: None,
         }
     }
 
@@ -137,13 +136,12 @@ impl MarkdownRenderer {
     /// segments (see [`crate::nodes::SEGMENT`]): the siblings before a changed child are the
     /// same before and after the change, so the current blocks tell.
     fn place(&mut self, mut patch: Patch) -> Patch {
-        use crate::nodes::{segmented, segments};
-        // (kept: the counts still true and not of a final block, which changes no more)
-        let mut old = std::mem::take(&mut self.counted);
-        let done = self.done.len();
-        old.retain(|c| c.index >= done && c.index < patch.count && patch.blocks.iter().all(|b| c.survives(b)));
-        // (only the counts this patch uses are kept for the next: a bounded few)
-        let mut counted = Vec::new();
+        use crate::nodes::{page_len, segmented, segments};
+        // (the count is dropped once a change reaches the children it counted, or its block
+        // is final and changes no more)
+        let mut counted = self.counted.take().filter(|c| {
+            c.index >= self.done.len() && c.index < patch.count && patch.blocks.iter().all(|b| c.survives(b))
+        });
         for b in &mut patch.blocks {
             if b.is_whole() {
                 continue;
@@ -152,10 +150,10 @@ impl MarkdownRenderer {
             let mut seg = true;
             let mut path = Vec::with_capacity(b.path.len());
             let mut ok = true;
-            for (d, &i) in b.path.iter().enumerate() {
+            for &i in &b.path {
                 match children.get(i) {
                     Some(Node::Element(e)) => {
-                        path.push(count(&mut old, &mut counted, b.index, &b.path[..d], seg, children, i));
+                        path.push(page_len(&children[..i], seg));
                         seg = segmented(e.name);
                         children = &e.children;
                     }
@@ -168,7 +166,14 @@ impl MarkdownRenderer {
             if !ok {
                 continue;
             }
-            let start = count(&mut old, &mut counted, b.index, &b.path, seg, children, b.start.min(children.len()));
+            // (the children before the change: counted on from the last append's count)
+            let upto = b.start.min(children.len());
+            let (from, base) = match &counted {
+                Some(c) if c.index == b.index && c.path == b.path && c.upto <= upto => (c.upto, c.len),
+                _ => (0, 0),
+            };
+            let start = base + page_len(&children[from..upto], seg);
+            counted = Some(Counted { index: b.index, path: b.path.clone(), upto, len: start });
             let skip = match b.nodes.first() {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
@@ -511,33 +516,6 @@ pub(crate) fn starts_for_good(region: &str, start: usize) -> bool {
 }
 
 /// The line that ends just before `pos` (a line start), without its line break.
-/// `page_len(&children[..upto], seg)`, counting on from what `old` or `new` holds for that
-/// node; the count goes to `new`, kept for the next append (a change near the end of a long
-/// list of children then counts only what is new).
-fn count(
-    old: &mut Vec<Counted>,
-    new: &mut Vec<Counted>,
-    index: usize,
-    path: &[usize],
-    seg: bool,
-    children: &[Node],
-    upto: usize,
-) -> usize {
-    use crate::nodes::page_len;
-    let same = |c: &Counted| c.index == index && c.seg == seg && c.path == path;
-    let known = match new.iter().position(same) {
-        Some(k) => Some(new.swap_remove(k)),
-        None => old.iter().position(same).map(|k| old.swap_remove(k)),
-    };
-    let (from, base) = match known {
-        Some(c) if c.upto <= upto => (c.upto, c.len),
-        _ => (0, 0),
-    };
-    let len = base + page_len(&children[from..upto], seg);
-    new.push(Counted { index, path: path.to_vec(), seg, upto, len });
-    len
-}
-
 pub(crate) fn line_before(s: &str, pos: usize) -> &str {
     if pos == 0 {
         return "";

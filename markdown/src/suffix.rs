@@ -27,10 +27,10 @@ impl MarkdownRenderer {
         // Healing decides on the whole last line and the one before (for a table header),
         // exactly as for a full parse, but resumes its scan of the line where the last append
         // left it (`heal::Resume`) and copies only the part from the checkpoint: the cost is
-        // what was appended, not the line's length. (A line before that opens a fence would
+        // what was appended, not the line's length. (A line before that may open a fence would
         // make this line code: left to a full parse.)
         let before = line_before(&self.src, cp.line);
-        if heal::open_fence(before).is_some() {
+        if before.contains("```") || before.contains("~~~") {
             return None;
         }
         let mut sub = String::with_capacity(rest.len() + 2);
