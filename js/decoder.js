@@ -16,7 +16,7 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
-// The module's one input buffer (src/wasm.rs: shared by every decoder): address and size,
+// The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
 var inputAt = 0;
 var inputSize = 0;
