@@ -9,9 +9,11 @@
 # same mock: time to first token (p99, minus the direct-to-mock p99), CPU per relayed delta
 # (utime+stime from /proc/<pid>/stat over the run) and memory per open stream (RSS growth
 # over the idle process / streams open at the sample). Then 10,000 streams (deltas 200 ms
-# apart) through the relay: the error rate. The 1,000-stream phases run REPEAT times (default
-# 3), interleaved, and the table takes each metric's median, so a burst of other work on a
-# shared machine skews one repetition, not the result. Everything stops by itself; results go
+# apart) through the relay, and through two instances sharing a redis-server (redis-big):
+# the error rate; Redis memory per generation and the relays' errors by code go beside the
+# table. The 1,000-stream phases run REPEAT times (default 3), interleaved, and the table takes
+# each metric's median, so a burst of other work on a shared machine skews one repetition, not
+# the result. Everything stops by itself; results go
 # to bench/results/relay.md (gitignored) and are printed.
 set -euo pipefail
 
@@ -24,7 +26,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d /tmp/relay-bench.XXXXXX)"
 OUT="$ROOT/bench/results/relay.md"
 PIDS=()
-PHASES="${PHASES:-direct nginx relay-h1 relay redis big}"
+PHASES="${PHASES:-direct nginx relay-h1 relay redis big redis-big}"
 want() { [[ " $PHASES " == *" $1 "* ]]; }
 
 cleanup() {
@@ -104,6 +106,12 @@ start_relay() { # port upstream-port http2 -> RELAY_PID
   wait_port "$1"
   sleep 0.3
 }
+redis_used() { redis-cli -p "$1" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
+redis_note() { # port idle-bytes generations -> one line: Redis memory per finished generation
+  local used keys
+  used="$(redis_used "$1")"; keys="$(redis-cli -p "$1" dbsize | tr -d '\r')"
+  echo "Redis used_memory after $3 generations of $DELTAS deltas: $(( (used - $2) / 1024 )) KiB over idle, $(( (used - $2) / $3 / 1024 )) KiB per generation ($keys keys)"
+}
 for REP in $(seq "$REPEAT"); do
   echo "— repetition $REP of $REPEAT"
   # 1. Straight to the mock: the TTFT floor the proxies are measured against.
@@ -139,11 +147,36 @@ for REP in $(seq "$REPEAT"); do
     wait_port "$REDIS_PORT"
     R1="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R1" "$MOCK_PORT" 0; P1=$RELAY_PID
     R2="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R2" "$MOCK_PORT" 0; P2=$RELAY_PID
+    REDIS_IDLE="$(redis_used "$REDIS_PORT")"
     run relay-redis "http://127.0.0.1:$R1/v1/chat/completions,http://127.0.0.1:$R2/v1/chat/completions" "$STREAMS" 1000 120 "$P1,$P2,$REDIS_PID"
+    # Finished generations stay in Redis until their TTL, so used_memory now holds all of them.
+    redis_note "$REDIS_PORT" "$REDIS_IDLE" "$STREAMS" >>"$WORK/redis-memory-$REP.txt"
     kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
   fi
 done
 REP=1
+
+# 4b. 10,000 concurrent streams through two instances + Redis, deltas 200 ms apart.
+if want redis-big && [ "$BIG" -gt 0 ] && command -v redis-server >/dev/null; then
+  SLOW_PORT="${SLOW_PORT:-$(free_port)}"
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$SLOW_PORT") 2>/dev/null; then
+    "$LOAD" mock --h2 --port "$SLOW_PORT" --deltas "$DELTAS" --interval-ms 200 2>"$WORK/mock-slow.log" & PIDS+=($!)
+    wait_port "$SLOW_PORT"
+  fi
+  REDIS_PORT="$(free_port)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis-big.log" 2>&1 & REDIS_PID=$!; PIDS+=($REDIS_PID)
+  wait_port "$REDIS_PORT"
+  REDIS_IDLE="$(redis_used "$REDIS_PORT")"
+  R1="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R1" "$SLOW_PORT" 1; P1=$RELAY_PID
+  R2="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R2" "$SLOW_PORT" 1; P2=$RELAY_PID
+  run relay-redis-10k "http://127.0.0.1:$R1/v1/chat/completions,http://127.0.0.1:$R2/v1/chat/completions" "$BIG" 8000 $(( DELTAS / 5 + 60 )) "$P1,$P2,$REDIS_PID"
+  redis_note "$REDIS_PORT" "$REDIS_IDLE" "$BIG" >>"$WORK/redis-memory-10k.txt"
+  # Which errors the relays answered with, by code, from their own /metrics.
+  for r in "$R1" "$R2"; do
+    echo "relay :$r errors: $(curl -s "http://127.0.0.1:$r/metrics" | grep -E '^[a-z_]*error[a-z_]*\{' | tr '\n' ' ')"
+  done >>"$WORK/redis-memory-10k.txt"
+  kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+fi
 
 # 5. 10,000 concurrent streams through the relay, deltas 200 ms apart.
 if want big && [ "$BIG" -gt 0 ]; then
@@ -161,5 +194,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "# Relay benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(nginx -v 2>&1 | sed 's/.*: //')"
   echo
   "$LOAD" report "$WORK"/*.json
+  for f in "$WORK"/redis-memory-*.txt; do [ -e "$f" ] && { echo; cat "$f"; }; done
+  echo; echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT"
 cat "$OUT"

@@ -552,7 +552,7 @@ fn report(files: &[String]) -> String {
         get("relay", "streams"),
         get("relay", "deltas_per_stream"),
     ));
-    s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx) is shown too. Targets are checked on the relay column.\n\n");
+    s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx; the default, and what self-hosted upstreams speak) is shown too. Targets are checked on the HTTP/1.1 column.\n\n");
     s.push_str("| metric | nginx (`proxy_buffering off`) | chunkwise-relay | relay / nginx | relay, HTTP/1.1 upstream | relay-h1 / nginx | target | |\n");
     s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let (an, ar, ah) = (added("nginx"), added("relay"), added("relay-h1"));
@@ -560,15 +560,15 @@ fn report(files: &[String]) -> String {
         "| added TTFT p99 (ms, over direct {direct:.1}) | {an:.1} | {ar:.1} | {} | {ah:.1} | {} | ≤ nginx (+5 ms noise) | {} |\n",
         ratio(ar, an),
         ratio(ah, an),
-        verdict(ar <= an.max(0.0) + 5.0)
+        verdict(ah <= an.max(0.0) + 5.0)
     ));
     let (cn, cr, ch) =
         (get("nginx", "cpu_us_per_delta"), get("relay", "cpu_us_per_delta"), get("relay-h1", "cpu_us_per_delta"));
     s.push_str(&format!(
-        "| CPU per relayed delta (µs) | {cn:.1} | {cr:.1} | {} | {ch:.1} | {} | ≤ 1.5× nginx | {} |\n",
+        "| CPU per relayed delta (µs) | {cn:.1} | {cr:.1} | {} | {ch:.1} | {} | ≤ 1.3× nginx | {} |\n",
         ratio(cr, cn),
         ratio(ch, cn),
-        verdict(cr <= 1.5 * cn)
+        verdict(ch <= 1.3 * cn)
     ));
     let (mn, mr, mh) =
         (get("nginx", "kib_per_stream"), get("relay", "kib_per_stream"), get("relay-h1", "kib_per_stream"));
@@ -579,14 +579,25 @@ fn report(files: &[String]) -> String {
         get("relay-h1", "kib_per_stream_max"),
         ratio(mr, mn),
         ratio(mh, mn),
-        verdict(mr <= 32.0)
+        verdict(mh <= 32.0)
+    ));
+    // Delivered deltas over the whole run (ramp included, the same for every path): a proxy
+    // that falls behind the mock's pace stretches the run and delivers fewer per second.
+    let rate = |label: &str| get(label, "ok") * get(label, "deltas_per_stream") / get(label, "wall_s");
+    let (rd, rn, rr, rh) = (rate("direct"), rate("nginx"), rate("relay"), rate("relay-h1"));
+    s.push_str(&format!(
+        "| deltas/s delivered (direct {rd:.0}) | {rn:.0} ({}) | {rr:.0} ({}) | | {rh:.0} ({}) | | within 2% of direct | {} |\n",
+        ratio(rn, rd),
+        ratio(rr, rd),
+        ratio(rh, rd),
+        verdict(rh >= 0.98 * rd)
     ));
     s.push_str(&format!(
         "| answers with an error | {} | {} | | {} | | 0 | {} |\n",
         get("nginx", "errors"),
         get("relay", "errors"),
         get("relay-h1", "errors"),
-        verdict(get("relay", "errors") == 0.0)
+        verdict(get("relay-h1", "errors") == 0.0)
     ));
     if runs.contains_key("relay-redis") {
         let (cm, cs) = (get("relay-h1", "cpu_us_per_delta"), get("relay-redis", "cpu_us_per_delta"));
@@ -600,10 +611,14 @@ fn report(files: &[String]) -> String {
             get("relay-redis", "errors"),
         ));
     }
-    if let Some(big) = runs.get("relay-10k").and_then(|v| v.first()) {
-        let rate = big["error_rate"].as_f64().unwrap_or(1.0);
-        s.push_str(&format!(
-            "\n**{} concurrent streams** ({} deltas 200 ms apart): {} ok, {} errors ({:.3} %), TTFT p99 {:.1} ms, {:.1} KiB per open stream (peak {} open) {}\n",
+    for (label, what) in [
+        ("relay-10k", "one relay, in memory, `UPSTREAM_HTTP2=1`"),
+        ("relay-redis-10k", "two instances + Redis, `UPSTREAM_HTTP2=1`"),
+    ] {
+        if let Some(big) = runs.get(label).and_then(|v| v.first()) {
+            let rate = big["error_rate"].as_f64().unwrap_or(1.0);
+            s.push_str(&format!(
+            "\n**{} concurrent streams**, {what} ({} deltas 200 ms apart): {} ok, {} errors ({:.3} %; target < 0.1 %), TTFT p99 {:.1} ms, {:.1} KiB per open stream (peak {} open) {}\n",
             big["streams"],
             big["deltas_per_stream"],
             big["ok"],
@@ -612,10 +627,11 @@ fn report(files: &[String]) -> String {
             big["ttft_p99_ms"].as_f64().unwrap_or(f64::NAN),
             big["kib_per_stream"].as_f64().unwrap_or(f64::NAN),
             big["open_at_peak"],
-            verdict(rate < 0.01)
+            verdict(rate < 0.001)
         ));
-        if let Some(kinds) = big["error_kinds"].as_object().filter(|k| !k.is_empty()) {
-            s.push_str(&format!("errors by kind: {}\n", Value::Object(kinds.clone())));
+            if let Some(kinds) = big["error_kinds"].as_object().filter(|k| !k.is_empty()) {
+                s.push_str(&format!("errors by kind: {}\n", Value::Object(kinds.clone())));
+            }
         }
     }
     s.push_str("\nRaw runs (JSON):\n\n```\n");
