@@ -261,6 +261,8 @@ impl Drop for Nginx {
 }
 
 /// nginx on a loopback port, round-robin over `backends` with no stickiness, not buffering.
+/// One process (`master_process off`), so that dropping it kills all of it: a killed master
+/// would leave its workers running.
 async fn nginx(backends: &[String]) -> (Nginx, String) {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("relay-nginx-{}-{port}", std::process::id()));
@@ -269,7 +271,7 @@ async fn nginx(backends: &[String]) -> (Nginx, String) {
         backends.iter().map(|b| format!("    server {};\n", b.trim_start_matches("http://"))).collect();
     let d = dir.display();
     let conf = format!(
-        "user root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
+        "user root;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\ndaemon off;\n\
          events {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n\
          proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
          scgi_temp_path {d}/tmp/scgi;\n  upstream relays {{\n{servers}  }}\n  server {{\n    listen 127.0.0.1:{port};\n\
