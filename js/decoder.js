@@ -65,7 +65,7 @@ function emptyUpdate(text, done) {
 
 /**
  * Decodes one streamed response body. See README.md for the options and the Update shape.
- * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, maxBufferBytes?: number}} [options]
+ * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, pacedUpdateText?: boolean, maxBufferBytes?: number}} [options]
  */
 export function StreamDecoder(options) {
   if (!(this instanceof StreamDecoder)) throw new TypeError("chunkwise: use 'new StreamDecoder(options)'");
@@ -92,8 +92,10 @@ export function StreamDecoder(options) {
   if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
   this.format = format;
   this.paced = pace !== false;
-  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0);
-  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address], see wasm/src/lib.rs
+  // Paced text reaches JS once, from tick(), unless the updates are asked to carry it too.
+  this._tickOnly = this.paced && options.pacedUpdateText === false;
+  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._tickOnly);
+  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address, queued bytes], see wasm/src/lib.rs
 }
 
 StreamDecoder.prototype._live = function () {
@@ -203,7 +205,11 @@ StreamDecoder.prototype._read = function (result) {
   var h32 = heap.u32;
   var out = h32[this._results];
   var done = (result & DONE) !== 0;
-  if ((result & MORE) === 0) return emptyUpdate(heap.readString(out, result & LEN_MASK), done);
+  if ((result & MORE) === 0) {
+    var simple = emptyUpdate(heap.readString(out, result & LEN_MASK), done);
+    if (this._tickOnly) simple.queued = h32[this._results + 2];
+    return simple;
+  }
   var m = h32[this._results + 1] >>> 2;
   var errorCount = h32[m + 4];
   var eventCount = h32[m + 5];
@@ -222,6 +228,7 @@ StreamDecoder.prototype._read = function (result) {
     return lenPlusOne === 0 ? null : take(lenPlusOne - 1);
   }
   var update = emptyUpdate(take(h32[m]), done);
+  if (this._tickOnly) update.queued = h32[this._results + 2];
   update.errors = [];
   update.events = [];
   update.reasoning = take(h32[m + 1]);

@@ -48,6 +48,12 @@ export interface StreamDecoderOptions {
   cumulative?: boolean;
   /** Typewriter pacing for tick(); false turns it off. */
   pace?: PaceOptions | false;
+  /**
+   * false: while pacing, an update's `text` is always '' and its `queued` counts the UTF-8
+   * bytes of text the call queued for tick(), so paced text crosses into JS once (from tick)
+   * instead of twice. Default true (updates carry the text as well).
+   */
+  pacedUpdateText?: boolean;
   /** The bound of one line, event, record or JSON value. Default 1048576 (1 MiB). */
   maxBufferBytes?: number;
 }
@@ -67,8 +73,10 @@ export interface SseEvent {
 }
 
 export interface Update {
-  /** Answer text decoded by this call ('' when none). */
+  /** Answer text decoded by this call ('' when none, and always with pacedUpdateText: false). */
   text: string;
+  /** With pacing and pacedUpdateText: false only: UTF-8 bytes of text this call queued for tick(). */
+  queued?: number;
   /** Reasoning text decoded by this call. */
   reasoning: string;
   /** True once the stream delivered its end marker, and always after finish(). */

@@ -308,6 +308,12 @@ impl Pacer {
                 self.complete += clusters as u64;
                 self.cursor = fresh_cursor();
             }
+            // A lone plain character held back (the usual end of a push) ends where the next
+            // character starts, whatever that is: the cursor would only ask for the next
+            // chunk, at the cost of a UAX #29 lookup per push.
+            if plain_len(self.buf.as_bytes(), self.seg) == self.buf.len() - self.seg {
+                break;
+            }
             // Every call passes the whole held-back region from its start (offset 0), so the
             // cursor never needs context before it: it only ever asks for the next chunk.
             match self.cursor.next_boundary(&self.buf[self.seg..], 0) {

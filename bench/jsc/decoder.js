@@ -17,7 +17,8 @@ var FRESH_BYTES = 64000;
 var FRAME_MS = 16;
 
 function chunkwise(cw, kind, paced) {
-  var options = { format: kind, pace: paced ? {} : false };
+  // Paced as streamChat paces: the text reaches JS from tick() only.
+  var options = paced ? { format: kind, pace: {}, pacedUpdateText: false } : { format: kind, pace: false };
   return function (chunks) {
     var d = new cw.StreamDecoder(options);
     var out = '';

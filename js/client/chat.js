@@ -38,7 +38,8 @@ function ChatTask(o, decoding) {
   this.request = o.request;
   this.format = o.format === undefined ? 'openai' : o.format;
   this.paced = o.pace !== false;
-  this.decoderOptions = { format: this.format, pace: o.pace, cumulative: o.cumulative === true };
+  // Paced text is read from tick() only: the updates need not carry it too.
+  this.decoderOptions = { format: this.format, pace: o.pace, cumulative: o.cumulative === true, pacedUpdateText: false };
   if (o.maxBufferBytes !== undefined) this.decoderOptions.maxBufferBytes = o.maxBufferBytes;
   this.intervalMs = positive(o.intervalMs !== undefined ? o.intervalMs : o.setDataIntervalMs, DEFAULT_INTERVAL_MS, 'intervalMs');
   this.stallMs = o.stallMs === 0 ? 0 : positive(o.stallMs, DEFAULT_STALL_MS, 'stallMs');
@@ -119,7 +120,8 @@ ChatTask.prototype.feed = function (data) {
 };
 
 ChatTask.prototype.apply = function (u) {
-  if (u.text !== '' || u.reasoning !== '') {
+  var gotText = u.text !== '' || u.queued > 0;
+  if (gotText || u.reasoning !== '') {
     this.gotContent = true;
     this.attempts = 0; // the connection works
   }
@@ -127,7 +129,7 @@ ChatTask.prototype.apply = function (u) {
   if (u.reasoning !== '') this.reasoning += u.reasoning;
   if (u.finishReason !== null) this.finishReason = u.finishReason;
   if (u.usage !== null) this.usage = u.usage;
-  if (u.text !== '' || u.reasoning !== '' || u.finishReason !== null || u.usage !== null) this.dirty = true;
+  if (gotText || u.reasoning !== '' || u.finishReason !== null || u.usage !== null) this.dirty = true;
   for (var i = 0; i < u.errors.length; i++) {
     var e = u.errors[i];
     if (e.type === 'bad_event' || e.type === 'buffer_limit') {

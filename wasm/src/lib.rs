@@ -8,7 +8,9 @@
 //! The JS classes of the public API (`js/decoder.js`) wrap these.
 //!
 //! After each call the decoder's results block (at `results_ptr()`, fixed for its lifetime)
-//! holds the address of `out` and of `meta`, so JS reads them without another call.
+//! holds the address of `out` and of `meta`, so JS reads them without another call, and, for
+//! a decoder created `tick_only`, how many bytes of text the last `push`/`finish` queued for
+//! the typewriter (that text itself is left out of `out`: JS gets it once, from `tick`).
 //!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
@@ -90,16 +92,20 @@ pub struct RawDecoder {
     /// Plain text without pacing, the hot path: decoded straight to UTF-16, skipping the
     /// `String` of an `Update`.
     text_only: Option<Utf8Decoder>,
-    /// `[out address, meta address]`, rewritten after every call.
-    results: Box<[u32; 2]>,
+    /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
+    tick_only: bool,
+    /// `[out address, meta address, bytes queued for the typewriter by the last push or
+    /// finish when `tick_only`]`, rewritten after every call.
+    results: Box<[u32; 3]>,
     update: Update,
     scratch: String,
 }
 
 #[wasm_bindgen]
 impl RawDecoder {
-    /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off. Returns undefined for an
-    /// unknown format (the JS side names the problem).
+    /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off; `tick_only` leaves paced
+    /// text out of `push`/`finish` results. Returns undefined for an unknown format (the JS
+    /// side names the problem).
     pub fn create(
         format: u32,
         cumulative: bool,
@@ -107,6 +113,7 @@ impl RawDecoder {
         max_lag_ms: f64,
         drain_ms: f64,
         max_buffer_bytes: u32,
+        tick_only: bool,
     ) -> Option<RawDecoder> {
         let &(_, format) = Format::ALL.get(format as usize)?;
         let pace = (cps > 0.0).then_some(PaceOptions { cps, max_lag_ms, drain_ms });
@@ -115,7 +122,8 @@ impl RawDecoder {
         Some(RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
-            results: Box::new([0; 2]),
+            tick_only: tick_only && pace.is_some(),
+            results: Box::new([0; 3]),
             update: Update::default(),
             scratch: String::new(),
         })
@@ -152,6 +160,7 @@ impl RawDecoder {
                 None => {
                     self.update.clear();
                     self.decoder.push_into(bytes, &mut self.update);
+                    self.leave_out_paced_text();
                     write_update(&self.update, out, meta)
                 }
             };
@@ -172,6 +181,7 @@ impl RawDecoder {
                 None => {
                     self.update.clear();
                     self.decoder.finish_into(&mut self.update);
+                    self.leave_out_paced_text();
                     write_update(&self.update, &mut shared.out, &mut shared.meta)
                 }
             };
@@ -228,7 +238,17 @@ impl RawDecoder {
 
     /// Writes the addresses of the output to the results block.
     fn publish(&mut self, shared: &Shared) {
-        *self.results = [shared.out.as_ptr() as u32, shared.meta.as_ptr() as u32];
+        self.results[0] = shared.out.as_ptr() as u32;
+        self.results[1] = shared.meta.as_ptr() as u32;
+    }
+
+    /// With `tick_only`, the text of an update is already queued in the pacer: only its
+    /// length goes to JS (so it knows text arrived), not a second copy of the text.
+    fn leave_out_paced_text(&mut self) {
+        if self.tick_only {
+            self.results[2] = u32::try_from(self.update.text.len()).unwrap_or(u32::MAX);
+            self.update.text.clear();
+        }
     }
 
     fn write_scratch(&mut self) -> u32 {
