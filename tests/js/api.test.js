@@ -248,6 +248,35 @@ test('tick never splits a grapheme cluster; ticks + skip give back exactly the t
   }
 });
 
+test('pacedUpdateText: false: paced pushes give text "" and count what they queued; ticks + skip give back exactly the text', () => {
+  for (const name of Object.keys(builds)) {
+    const { StreamDecoder } = builds[name];
+    const bytes = Buffer.from(PACE_TEXT);
+    for (const [seed, max] of [[4, 1], [5, 7], [6, 40]]) {
+      const d = new StreamDecoder({ pace: { cps: 120 }, pacedUpdateText: false });
+      let shown = '';
+      let queued = 0;
+      let now = 0;
+      for (const p of splitBytes(bytes, seed, max)) {
+        const u = d.push(new Uint8Array(p));
+        assert.equal(u.text, '', `${name}: a paced update carries no text with pacedUpdateText: false`);
+        queued += u.queued;
+        shown += d.tick((now += 16));
+      }
+      const end = d.finish();
+      assert.equal(end.text, '');
+      queued += end.queued || 0;
+      shown += d.skip();
+      assert.equal(queued, bytes.length, `${name} seed ${seed}: queued counts every byte of text`);
+      assert.ok(shown === PACE_TEXT, `${name} seed ${seed}: ${firstDiff(shown, PACE_TEXT)}`);
+    }
+    // The default still carries the text in the update.
+    const d = new StreamDecoder({ pace: { cps: 120 } });
+    assert.equal(d.push(new Uint8Array(bytes)).text, PACE_TEXT);
+    d.free();
+  }
+});
+
 test('pending counts grapheme clusters; ticks show about cps per second while the backlog is small', () => {
   for (const name of Object.keys(builds)) {
     const { StreamDecoder } = builds[name];
