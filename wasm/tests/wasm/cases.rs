@@ -52,7 +52,7 @@ fn feed(raw: &mut RawDecoder, bytes: &[u8]) -> u32 {
 
 #[wasm_bindgen_test]
 fn raw_decoder_hands_text_to_js_as_utf16() {
-    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20).expect("format 0 is text");
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).expect("format 0 is text");
     let text = "流式传输 😀";
     let bytes = text.as_bytes();
     let first = feed(&mut raw, &bytes[..4]); // cut inside 式
@@ -66,8 +66,8 @@ fn raw_decoder_hands_text_to_js_as_utf16() {
 
 #[wasm_bindgen_test]
 fn raw_decoder_rejects_unknown_formats_and_paces() {
-    assert!(RawDecoder::create(Format::ALL.len() as u32, false, 0.0, 0.0, 0.0, 1).is_none());
-    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20).unwrap();
+    assert!(RawDecoder::create(Format::ALL.len() as u32, false, 0.0, 0.0, 0.0, 1, false).is_none());
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, false).unwrap();
     feed(&mut raw, "ab".as_bytes());
     raw.finish();
     let mut shown = String::new();
@@ -84,7 +84,7 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
 #[wasm_bindgen_test]
 fn raw_decoder_gives_the_response_id_once_known() {
     let openai = Format::ALL.iter().position(|&(n, _)| n == "openai").unwrap() as u32;
-    let mut raw = RawDecoder::create(openai, false, 0.0, 0.0, 0.0, 1 << 20).unwrap();
+    let mut raw = RawDecoder::create(openai, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
     assert_eq!(raw.response_id(), 0, "not known before the first message");
     feed(&mut raw, b"data: {\"id\":\"chatcmpl-\xE4\xB8\xAD\",\"choices\":[]}\n\n");
     let n = raw.response_id();
