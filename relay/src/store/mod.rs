@@ -420,17 +420,19 @@ impl RedisStore {
         Ok(Some(Meta { owner: owner.clone(), model: model.clone(), created }))
     }
 
+    /// Whether an instance still holds `id`'s lease (is producing it).
+    async fn is_held(&self, id: &str) -> Result<bool, ApiError> {
+        let mut pipe = redis::pipe();
+        pipe.exists(Self::lease_key(id));
+        let (held,): (bool,) = self.run(&pipe).await?;
+        Ok(held)
+    }
+
     /// Cancels `id` on the instance that holds it: sets its cancel flag (read with the lease
     /// renewal, at least every second) and publishes the cancel (heard at once). `false` when
     /// no instance is producing it any more (it finished, or its holder died).
     pub async fn cancel(&self, id: &str) -> Result<bool, ApiError> {
-        let running: bool = {
-            let mut pipe = redis::pipe();
-            pipe.exists(Self::lease_key(id));
-            let (running,): (bool,) = self.run(&pipe).await?;
-            running
-        };
-        if !running {
+        if !self.is_held(id).await? {
             return Ok(false);
         }
         let mut pipe = redis::pipe();
@@ -486,10 +488,7 @@ impl RedisStore {
             if after <= last_seq || kind == LOST {
                 break (last_seq, kind);
             }
-            let mut pipe = redis::pipe();
-            pipe.exists(Self::lease_key(id));
-            let (running,): (bool,) = self.run(&pipe).await?;
-            if !running || tokio::time::Instant::now() >= deadline {
+            if !self.is_held(id).await? || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
                     format!("cannot resume after event {after}: the last event is {last_seq}"),
@@ -558,10 +557,7 @@ impl RedisStore {
             if left == 0 {
                 return Ok((last, 0));
             }
-            let mut pipe = redis::pipe();
-            pipe.exists(Self::lease_key(id));
-            let (running,): (bool,) = self.run(&pipe).await?;
-            if !running || tokio::time::Instant::now() >= deadline {
+            if !self.is_held(id).await? || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
                     format!("offset={offset} is past the {} bytes of answer so far", offset - left),
