@@ -39,9 +39,12 @@ impl Tok {
 /// One language row.
 #[derive(Debug)]
 pub(crate) struct Lang {
-    names: &'static [&'static str],
-    keywords: &'static [&'static str],
-    types: &'static [&'static str],
+    /// Names in fence info strings, the first one the language's own; keyword and type
+    /// lists. Each is one string of words separated by spaces: an array of `&str` would
+    /// store a pointer and a length per word, which the module's size budget feels.
+    names: &'static str,
+    keywords: &'static str,
+    types: &'static str,
     line_comment: &'static [&'static str],
     block_comment: Option<(&'static str, &'static str)>,
     /// Quote characters of single-line strings.
@@ -59,117 +62,83 @@ pub(crate) struct Lang {
 }
 
 #[rustfmt::skip]
-const C_KW: &[&str] = &[
-    "auto", "break", "case", "const", "continue", "default", "do", "else", "enum", "extern", "for",
-    "goto", "if", "inline", "register", "return", "sizeof", "static", "struct", "switch", "typedef",
-    "union", "volatile", "while", "class", "namespace", "template", "typename", "public", "private",
-    "protected", "virtual", "override", "new", "delete", "this", "try", "catch", "throw", "using",
-    "operator", "friend", "constexpr", "nullptr", "true", "false", "NULL", "#include", "#define",
-    "#ifdef", "#ifndef", "#endif", "#if", "#else", "#pragma", "noexcept", "mutable", "explicit",
-    "co_await", "co_return",
-];
+const C_KW: &str = "\
+    auto break case const continue default do else enum extern for goto if inline register return \
+    sizeof static struct switch typedef union volatile while class namespace template typename \
+    public private protected virtual override new delete this try catch throw using operator \
+    friend constexpr nullptr true false NULL #include #define #ifdef #ifndef #endif #if #else \
+    #pragma noexcept mutable explicit co_await co_return";
 #[rustfmt::skip]
-const C_TY: &[&str] = &[
-    "int", "char", "float", "double", "long", "short", "void", "bool", "signed", "unsigned",
-    "size_t", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
-    "uint64_t", "string", "vector", "map", "std", "FILE",
-];
+const C_TY: &str = "\
+    int char float double long short void bool signed unsigned size_t int8_t int16_t int32_t \
+    int64_t uint8_t uint16_t uint32_t uint64_t string vector map std FILE";
 #[rustfmt::skip]
-const JS_KW: &[&str] = &[
-    "async", "await", "break", "case", "catch", "class", "const", "continue", "debugger", "default",
-    "delete", "do", "else", "export", "extends", "finally", "for", "from", "function", "if",
-    "import", "in", "instanceof", "let", "new", "of", "return", "static", "super", "switch", "this",
-    "throw", "try", "typeof", "var", "void", "while", "yield", "true", "false", "null", "undefined",
-    "as", "interface", "type", "implements", "enum", "public", "private", "protected", "readonly",
-    "declare", "namespace", "abstract",
-];
+const JS_KW: &str = "\
+    async await break case catch class const continue debugger default delete do else export \
+    extends finally for from function if import in instanceof let new of return static super \
+    switch this throw try typeof var void while yield true false null undefined as interface type \
+    implements enum public private protected readonly declare namespace abstract";
 #[rustfmt::skip]
-const JS_TY: &[&str] = &[
-    "string", "number", "boolean", "any", "unknown", "never", "object", "symbol", "bigint", "Array",
-    "Promise", "Map", "Set", "Object", "String", "Number", "Date", "Error", "JSON", "Math",
-    "console", "window", "document", "wx",
-];
+const JS_TY: &str = "\
+    string number boolean any unknown never object symbol bigint Array Promise Map Set Object \
+    String Number Date Error JSON Math console window document wx";
 #[rustfmt::skip]
-const PY_KW: &[&str] = &[
-    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
-    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "True",
-    "False", "None", "self", "match", "case",
-];
+const PY_KW: &str = "\
+    and as assert async await break class continue def del elif else except finally for from \
+    global if import in is lambda nonlocal not or pass raise return try while with yield True \
+    False None self match case";
 #[rustfmt::skip]
-const PY_TY: &[&str] = &[
-    "int", "float", "str", "bool", "list", "dict", "tuple", "set", "bytes", "object", "type",
-    "print", "len", "range", "open", "super", "isinstance", "Exception",
-];
+const PY_TY: &str = "\
+    int float str bool list dict tuple set bytes object type print len range open super isinstance \
+    Exception";
 #[rustfmt::skip]
-const JAVA_KW: &[&str] = &[
-    "abstract", "assert", "break", "case", "catch", "class", "const", "continue", "default", "do",
-    "else", "enum", "extends", "final", "finally", "for", "goto", "if", "implements", "import",
-    "instanceof", "interface", "native", "new", "package", "private", "protected", "public",
-    "return", "static", "strictfp", "super", "switch", "synchronized", "this", "throw", "throws",
-    "transient", "try", "volatile", "while", "true", "false", "null", "var", "record", "val", "fun",
-    "when", "object",
-];
-const JAVA_TY: &[&str] = &["int", "long", "short", "byte", "char", "float", "double", "boolean", "void"];
+const JAVA_KW: &str = "\
+    abstract assert break case catch class const continue default do else enum extends final \
+    finally for goto if implements import instanceof interface native new package private \
+    protected public return static strictfp super switch synchronized this throw throws transient \
+    try volatile while true false null var record val fun when object";
+const JAVA_TY: &str = "int long short byte char float double boolean void";
 #[rustfmt::skip]
-const GO_KW: &[&str] = &[
-    "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for",
-    "func", "go", "goto", "if", "import", "interface", "map", "package", "range", "return",
-    "select", "struct", "switch", "type", "var", "true", "false", "nil", "iota",
-];
+const GO_KW: &str = "\
+    break case chan const continue default defer else fallthrough for func go goto if import \
+    interface map package range return select struct switch type var true false nil iota";
 #[rustfmt::skip]
-const GO_TY: &[&str] = &[
-    "bool", "byte", "complex64", "complex128", "error", "float32", "float64", "int", "int8",
-    "int16", "int32", "int64", "rune", "string", "uint", "uint8", "uint16", "uint32", "uint64",
-    "uintptr", "any", "make", "len", "cap", "append", "new", "panic",
-];
+const GO_TY: &str = "\
+    bool byte complex64 complex128 error float32 float64 int int8 int16 int32 int64 rune string \
+    uint uint8 uint16 uint32 uint64 uintptr any make len cap append new panic";
 #[rustfmt::skip]
-const RS_KW: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
-    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe",
-    "use", "where", "while",
-];
+const RS_KW: &str = "\
+    as async await break const continue crate dyn else enum extern false fn for if impl in let \
+    loop match mod move mut pub ref return self Self static struct super trait true type unsafe \
+    use where while";
 #[rustfmt::skip]
-const RS_TY: &[&str] = &[
-    "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize", "f32",
-    "f64", "bool", "char", "str",
-];
-const JSON_KW: &[&str] = &["true", "false", "null"];
+const RS_TY: &str = "i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool char str";
+const JSON_KW: &str = "true false null";
 #[rustfmt::skip]
-const SH_KW: &[&str] = &[
-    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in",
-    "function", "return", "export", "local", "readonly", "source", "alias", "set", "unset", "echo",
-    "cd", "exit", "sudo",
-];
+const SH_KW: &str = "\
+    if then else elif fi for while until do done case esac in function return export local \
+    readonly source alias set unset echo cd exit sudo";
 #[rustfmt::skip]
-const SH_TY: &[&str] = &[
-    "npm", "npx", "yarn", "pnpm", "pip", "python", "python3", "cargo", "git", "docker", "curl",
-    "wget", "apt", "apt-get", "brew", "node", "go", "rustup", "make", "ls", "cat", "grep", "mkdir",
-    "rm", "cp", "mv", "chmod", "kubectl",
-];
+const SH_TY: &str = "\
+    npm npx yarn pnpm pip python python3 cargo git docker curl wget apt apt-get brew node go \
+    rustup make ls cat grep mkdir rm cp mv chmod kubectl";
 #[rustfmt::skip]
-const SQL_KW: &[&str] = &[
-    "select", "from", "where", "and", "or", "not", "insert", "into", "values", "update", "set",
-    "delete", "create", "table", "drop", "alter", "add", "index", "primary", "key", "foreign",
-    "references", "join", "left", "right", "inner", "outer", "on", "as", "group", "by", "order",
-    "having", "limit", "offset", "distinct", "union", "all", "null", "is", "in", "like", "between",
-    "case", "when", "then", "else", "end", "exists", "default", "unique", "desc", "asc", "with",
-    "view", "begin", "commit", "rollback", "true", "false",
-];
+const SQL_KW: &str = "\
+    select from where and or not insert into values update set delete create table drop alter add \
+    index primary key foreign references join left right inner outer on as group by order having \
+    limit offset distinct union all null is in like between case when then else end exists default \
+    unique desc asc with view begin commit rollback true false";
 #[rustfmt::skip]
-const SQL_TY: &[&str] = &[
-    "int", "integer", "bigint", "smallint", "varchar", "char", "text", "date", "datetime",
-    "timestamp", "boolean", "decimal", "numeric", "float", "real", "serial", "json", "count", "sum",
-    "avg", "min", "max",
-];
-const CSS_KW: &[&str] = &["@media", "@import", "@keyframes", "@font-face", "!important", "@supports"];
+const SQL_TY: &str = "\
+    int integer bigint smallint varchar char text date datetime timestamp boolean decimal numeric \
+    float real serial json count sum avg min max";
+const CSS_KW: &str = "@media @import @keyframes @font-face !important @supports";
 
 /// The language table.
 #[rustfmt::skip]
 pub(crate) static LANGS: &[Lang] = &[
     Lang {
-        names: &["js", "javascript", "jsx", "mjs", "cjs", "ts", "typescript", "tsx", "wxs", "vue"],
+        names: "js javascript jsx mjs cjs ts typescript tsx wxs vue",
         keywords: JS_KW,
         types: JS_TY,
         line_comment: &["//"],
@@ -182,7 +151,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"$",
     },
     Lang {
-        names: &["python", "py", "python3"],
+        names: "python py python3",
         keywords: PY_KW,
         types: PY_TY,
         line_comment: &["#"],
@@ -195,7 +164,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &["java", "kotlin", "kt", "scala", "csharp", "cs", "c#", "dart", "swift"],
+        names: "java kotlin kt scala csharp cs c# dart swift",
         keywords: JAVA_KW,
         types: JAVA_TY,
         line_comment: &["//"],
@@ -208,7 +177,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &["go", "golang"],
+        names: "go golang",
         keywords: GO_KW,
         types: GO_TY,
         line_comment: &["//"],
@@ -221,7 +190,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &["rust", "rs"],
+        names: "rust rs",
         keywords: RS_KW,
         types: RS_TY,
         line_comment: &["//"],
@@ -234,7 +203,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"!",
     },
     Lang {
-        names: &["c", "h", "cpp", "c++", "cc", "cxx", "hpp", "objc", "arduino"],
+        names: "c h cpp c++ cc cxx hpp objc arduino",
         keywords: C_KW,
         types: C_TY,
         line_comment: &["//"],
@@ -247,9 +216,9 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"#",
     },
     Lang {
-        names: &["json", "jsonc", "json5"],
+        names: "json jsonc json5",
         keywords: JSON_KW,
-        types: &[],
+        types: "",
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"",
@@ -260,7 +229,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &["bash", "sh", "shell", "zsh", "console", "shellscript", "powershell", "ps1", "bat", "cmd"],
+        names: "bash sh shell zsh console shellscript powershell ps1 bat cmd",
         keywords: SH_KW,
         types: SH_TY,
         line_comment: &["#"],
@@ -273,7 +242,7 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"-$",
     },
     Lang {
-        names: &["sql", "mysql", "postgresql", "postgres", "sqlite", "plsql"],
+        names: "sql mysql postgresql postgres sqlite plsql",
         keywords: SQL_KW,
         types: SQL_TY,
         line_comment: &["--"],
@@ -286,9 +255,9 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"",
     },
     Lang {
-        names: &["html", "xml", "svg", "wxml", "htm", "xhtml", "vue-html"],
-        keywords: &[],
-        types: &[],
+        names: "html xml svg wxml htm xhtml vue-html",
+        keywords: "",
+        types: "",
         line_comment: &[],
         block_comment: Some(("<!--", "-->")),
         quotes: b"\"'",
@@ -299,9 +268,9 @@ pub(crate) static LANGS: &[Lang] = &[
         ident_extra: b"-:",
     },
     Lang {
-        names: &["css", "scss", "less", "wxss", "sass"],
+        names: "css scss less wxss sass",
         keywords: CSS_KW,
-        types: &[],
+        types: "",
         line_comment: &[],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -317,7 +286,7 @@ pub(crate) static LANGS: &[Lang] = &[
 pub(crate) fn lang_of(info: &str) -> Option<&'static Lang> {
     let word = info.split(|c: char| c.is_whitespace() || c == ',' || c == '{').next()?;
     let word = word.strip_prefix("language-").unwrap_or(word).to_ascii_lowercase();
-    LANGS.iter().find(|l| l.names.contains(&word.as_str()))
+    LANGS.iter().find(|l| l.names.split(' ').any(|n| n == word))
 }
 
 /// Tokenizer state carried from one line to the next.
@@ -494,7 +463,7 @@ pub(crate) fn highlight_part(
                 j += if b[j] == b'\\' { 1 + b.get(j + 1).map_or(1, |c| c.len_utf8_hint()) } else { 1 };
             }
             let closed = j < n && b[j] == c;
-            if c == b'\'' && !closed && lang.names[0] == "rust" {
+            if c == b'\'' && !closed && lang.names.starts_with("rust ") {
                 i += 1;
                 continue;
             }
@@ -515,7 +484,7 @@ pub(crate) fn highlight_part(
             push(out, &mut plain, s, i, Some(Tok::Number));
             continue;
         }
-        if lang.names[0] == "bash" && c == b'$' {
+        if lang.names.starts_with("bash ") && c == b'$' {
             let s = i;
             i += 1;
             if i < n && b[i] == b'{' {
@@ -537,11 +506,11 @@ pub(crate) fn highlight_part(
                 i += 1;
             }
             let word = &line[s..i];
-            let hit = |list: &[&str]| {
+            let hit = |list: &str| {
                 if lang.nocase {
-                    list.iter().any(|k| k.eq_ignore_ascii_case(word))
+                    list.split(' ').any(|k| k.eq_ignore_ascii_case(word))
                 } else {
-                    list.contains(&word)
+                    list.split(' ').any(|k| k == word)
                 }
             };
             let tok = if hit(lang.keywords) {
