@@ -26,6 +26,8 @@ export interface BlockPatch {
   start: number;
   /** The block's nodes (path [] and start 0), or its changed children from `start` on; an HTML string for a raw-HTML block. */
   nodes: RichTextNode[] | string;
+  /** nodes[0] is a text node the page already holds at `start`, grown: setting its `text` is enough (dataFor does). */
+  grown?: boolean;
   /** The block's link and image URLs in order, when they changed (rich-text shows no href). */
   links?: string[];
 }

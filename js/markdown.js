@@ -90,7 +90,11 @@ MarkdownRenderer.prototype.dataFor = function (patch, prefix) {
     }
     for (var d = 0; d < b.path.length; d++) key += (d === 0 ? '' : '.children') + '[' + b.path[d] + ']';
     var base = b.path.length === 0 ? key : key + '.children';
-    for (var j = 0; j < b.nodes.length; j++) data[base + '[' + (b.start + j) + ']'] = b.nodes[j];
+    var j = 0;
+    // A text node the page holds that grew: its text alone (setData cannot extend a string,
+    // but it can leave the node's {"type":"text"} around it).
+    if (b.grown === true) data[base + '[' + b.start + '].text'] = b.nodes[j++].text;
+    for (; j < b.nodes.length; j++) data[base + '[' + (b.start + j) + ']'] = b.nodes[j];
   }
   return data;
 };

@@ -125,7 +125,7 @@ impl<'o> Builder<'o> {
     }
 
     fn class(&self, name: &str) -> String {
-        format!("{}{}", self.opts.class_prefix, name)
+        crate::nodes::class_name(&self.opts.class_prefix, name)
     }
 
     fn push(&mut self, name: &'static str, class: &str) {
@@ -617,7 +617,7 @@ pub(crate) fn highlight_line_node(
     state: State,
     prefix: &str,
 ) -> (Node, State) {
-    let mut el = Element::new("span", format!("{prefix}ln"));
+    let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
     let s = highlight::highlight_line(lang, line, state, prefix, &mut el.children);
     (Node::Element(el), s)
 }

@@ -277,7 +277,7 @@ impl MarkdownRenderer {
                         work += piece.len() - split;
                         split += q;
                     }
-                    let mut el = Element::new("span", format!("{prefix}ln"));
+                    let mut el = Element::new("span", crate::nodes::class_name(&prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
                     open = None;

@@ -10,6 +10,8 @@
 //! only on the line and on the [`State`] at its start (inside a block comment or a
 //! multi-line string). So a streamed code block re-highlights only its last line.
 
+use std::sync::OnceLock;
+
 use crate::nodes::{Element, Node};
 
 /// The token classes, as class-name suffixes.
@@ -39,12 +41,11 @@ impl Tok {
 /// One language row.
 #[derive(Debug)]
 pub(crate) struct Lang {
-    /// Names in fence info strings, the first one the language's own; keyword and type
-    /// lists. Each is one string of words separated by spaces: an array of `&str` would
-    /// store a pointer and a length per word, which the module's size budget feels.
+    /// Names in fence info strings, the first one the language's own (words separated by
+    /// spaces, see [`Words`]).
     names: &'static str,
-    keywords: &'static str,
-    types: &'static str,
+    keywords: Words,
+    types: Words,
     line_comment: &'static [&'static str],
     block_comment: Option<(&'static str, &'static str)>,
     /// Quote characters of single-line strings.
@@ -59,6 +60,31 @@ pub(crate) struct Lang {
     markup: bool,
     /// Identifier characters beyond `[A-Za-z0-9_]`.
     ident_extra: &'static [u8],
+}
+
+/// A list of words kept as one string, words separated by spaces (an array of `&str` would
+/// store a pointer and a length per word, which the module's size budget feels), split into
+/// words the first time it is searched (scanning the string for every identifier would cost
+/// the interpreted wasm of iOS a byte search per keyword).
+#[derive(Debug)]
+pub(crate) struct Words {
+    list: &'static str,
+    split: OnceLock<Vec<&'static str>>,
+}
+
+impl Words {
+    const fn new(list: &'static str) -> Self {
+        Words { list, split: OnceLock::new() }
+    }
+
+    fn contains(&self, word: &str, nocase: bool) -> bool {
+        let words = self.split.get_or_init(|| self.list.split(' ').filter(|w| !w.is_empty()).collect());
+        if nocase {
+            words.iter().any(|k| k.eq_ignore_ascii_case(word))
+        } else {
+            words.contains(&word)
+        }
+    }
 }
 
 #[rustfmt::skip]
@@ -136,11 +162,11 @@ const CSS_KW: &str = "@media @import @keyframes @font-face !important @supports"
 
 /// The language table.
 #[rustfmt::skip]
-pub(crate) static LANGS: &[Lang] = &[
+pub(crate) static LANGS: [Lang; 11] = [
     Lang {
         names: "js javascript jsx mjs cjs ts typescript tsx wxs vue",
-        keywords: JS_KW,
-        types: JS_TY,
+        keywords: Words::new(JS_KW),
+        types: Words::new(JS_TY),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -152,8 +178,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "python py python3",
-        keywords: PY_KW,
-        types: PY_TY,
+        keywords: Words::new(PY_KW),
+        types: Words::new(PY_TY),
         line_comment: &["#"],
         block_comment: None,
         quotes: b"\"'",
@@ -165,8 +191,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "java kotlin kt scala csharp cs c# dart swift",
-        keywords: JAVA_KW,
-        types: JAVA_TY,
+        keywords: Words::new(JAVA_KW),
+        types: Words::new(JAVA_TY),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -178,8 +204,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "go golang",
-        keywords: GO_KW,
-        types: GO_TY,
+        keywords: Words::new(GO_KW),
+        types: Words::new(GO_TY),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -191,8 +217,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "rust rs",
-        keywords: RS_KW,
-        types: RS_TY,
+        keywords: Words::new(RS_KW),
+        types: Words::new(RS_TY),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"",
@@ -204,8 +230,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "c h cpp c++ cc cxx hpp objc arduino",
-        keywords: C_KW,
-        types: C_TY,
+        keywords: Words::new(C_KW),
+        types: Words::new(C_TY),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -217,8 +243,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "json jsonc json5",
-        keywords: JSON_KW,
-        types: "",
+        keywords: Words::new(JSON_KW),
+        types: Words::new(""),
         line_comment: &["//"],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"",
@@ -230,8 +256,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "bash sh shell zsh console shellscript powershell ps1 bat cmd",
-        keywords: SH_KW,
-        types: SH_TY,
+        keywords: Words::new(SH_KW),
+        types: Words::new(SH_TY),
         line_comment: &["#"],
         block_comment: None,
         quotes: b"\"'",
@@ -243,8 +269,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "sql mysql postgresql postgres sqlite plsql",
-        keywords: SQL_KW,
-        types: SQL_TY,
+        keywords: Words::new(SQL_KW),
+        types: Words::new(SQL_TY),
         line_comment: &["--"],
         block_comment: Some(("/*", "*/")),
         quotes: b"'\"",
@@ -256,8 +282,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "html xml svg wxml htm xhtml vue-html",
-        keywords: "",
-        types: "",
+        keywords: Words::new(""),
+        types: Words::new(""),
         line_comment: &[],
         block_comment: Some(("<!--", "-->")),
         quotes: b"\"'",
@@ -269,8 +295,8 @@ pub(crate) static LANGS: &[Lang] = &[
     },
     Lang {
         names: "css scss less wxss sass",
-        keywords: CSS_KW,
-        types: "",
+        keywords: Words::new(CSS_KW),
+        types: Words::new(""),
         line_comment: &[],
         block_comment: Some(("/*", "*/")),
         quotes: b"\"'",
@@ -339,7 +365,7 @@ pub(crate) fn highlight_part(
         if e > s {
             match t {
                 Some(t) => {
-                    let mut el = Element::new("span", format!("{prefix}{}", t.class()));
+                    let mut el = Element::new("span", crate::nodes::class_name(prefix, t.class()));
                     el.children.push(Node::Text(line[s..e].to_string()));
                     out.push(Node::Element(el));
                 }
@@ -506,16 +532,9 @@ pub(crate) fn highlight_part(
                 i += 1;
             }
             let word = &line[s..i];
-            let hit = |list: &str| {
-                if lang.nocase {
-                    list.split(' ').any(|k| k.eq_ignore_ascii_case(word))
-                } else {
-                    list.split(' ').any(|k| k == word)
-                }
-            };
-            let tok = if hit(lang.keywords) {
+            let tok = if lang.keywords.contains(word, lang.nocase) {
                 Some(Tok::Keyword)
-            } else if hit(lang.types) {
+            } else if lang.types.contains(word, lang.nocase) {
                 Some(Tok::Type)
             } else if line[i..].trim_start_matches([' ', '\t']).starts_with('(') && !lang.markup {
                 Some(Tok::Function)

@@ -77,7 +77,9 @@ impl Node {
                     write_str(out, &e.style);
                 }
                 for (k, v) in &e.attrs {
-                    let _ = write!(out, ",\"{k}\":");
+                    out.push_str(",\"");
+                    out.push_str(k);
+                    out.push_str("\":");
                     write_str(out, v);
                 }
                 out.push('}');
@@ -237,25 +239,41 @@ pub(crate) fn page_len(nodes: &[Node], seg: bool) -> usize {
 }
 
 /// Writes the nodes a child list is on the page (`seg`: text children as segments),
-/// skipping the first `skip`, each preceded by a comma but the first.
+/// skipping the first `skip`, each after `each`. `text_first`: the first one written is a
+/// text node, written as its text alone (a JSON string).
 pub(crate) fn write_page_nodes(
     nodes: &[Node],
     seg: bool,
     skip: usize,
     mut each: impl FnMut(&mut String),
+    text_first: bool,
     out: &mut String,
 ) {
     let mut k = 0;
+    let text = |t: &str, out: &mut String, first: bool| {
+        if first && text_first {
+            text_json(t, out);
+        } else {
+            text_node_json(t, out);
+        }
+    };
     for n in nodes {
         match n {
             Node::Text(t) if seg => {
                 for r in segments(t) {
                     if k >= skip {
                         each(out);
-                        text_node_json(&t[r], out);
+                        text(&t[r], out, k == skip);
                     }
                     k += 1;
                 }
+            }
+            Node::Text(t) => {
+                if k >= skip {
+                    each(out);
+                    text(t, out, k == skip);
+                }
+                k += 1;
             }
             _ => {
                 if k >= skip {
@@ -282,9 +300,35 @@ pub(crate) fn write_children(nodes: &[Node], seg: bool, skip: usize, out: &mut S
             }
             first = false;
         },
+        false,
         out,
     );
     out.push(']');
+}
+
+/// A class name: the prefix and a name (without `format!`, whose machinery costs interpreted
+/// wasm more than the two copies).
+pub(crate) fn class_name(prefix: &str, name: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + name.len());
+    s.push_str(prefix);
+    s.push_str(name);
+    s
+}
+
+/// Appends a number in decimal.
+pub(crate) fn push_number(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // (ASCII digits only)
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 fn text_node_json(t: &str, out: &mut String) {

@@ -62,7 +62,8 @@ impl BlockPatch {
     /// Appends the `setData` entries of this patch's nodes, `"key":value` pairs separated
     /// by commas (nothing when no node changed), for a page whose blocks live at `prefix`
     /// (e.g. `msgs[3].blocks`): `"msgs[3].blocks[7]":[…]` for a whole block, otherwise one
-    /// entry per new child, `"msgs[3].blocks[7][0].children[2]":{…}`.
+    /// entry per new child, `"msgs[3].blocks[7][0].children[2]":{…}`, and for a text node
+    /// the page holds that grew, its text alone: `"msgs[3].blocks[7][0].children[2].text":"…"`.
     pub fn write_set_data(&self, prefix: &str, out: &mut String) {
         use std::fmt::Write as _;
         let mut key = format!("{prefix}[{}]", self.index);
@@ -76,6 +77,7 @@ impl BlockPatch {
                 let _ = write!(key, "{}[{i}]", if d == 0 { "" } else { ".children" });
             }
             let base = if path.is_empty() { key.clone() } else { format!("{key}.children") };
+            let grown = self.grown();
             let mut j = start;
             nodes::write_page_nodes(
                 &self.nodes,
@@ -85,13 +87,28 @@ impl BlockPatch {
                     if j > start {
                         out.push(',');
                     }
-                    write_str(out, &format!("{base}[{j}]"));
+                    let field = if grown && j == start { ".text" } else { "" };
+                    write_str(out, &format!("{base}[{j}]{field}"));
                     out.push(':');
                     j += 1;
                 },
+                grown,
                 out,
             );
         }
+    }
+
+    /// Whether the first page node this patch sends is a text node the page already holds,
+    /// grown: a page sets its `text` alone (`…children[3].text`), without the node's
+    /// `{"type":"text","text":…}` around it. On the fast paths that is most appends.
+    pub fn grown(&self) -> bool {
+        let Some(Node::Text(t)) = self.nodes.first() else { return false };
+        if self.kept == 0 || self.is_whole() {
+            return false;
+        }
+        let (_, _, seg, skip) = self.position();
+        // (the page holds the segment the old text ended in, unless it ended at its end)
+        !seg || nodes::segments(t).nth(skip).is_some_and(|r| r.start < self.kept)
     }
 
     /// Path, start, whether text is segmented and the page nodes to skip, as the page counts.
@@ -103,21 +120,33 @@ impl BlockPatch {
     }
 
     /// Appends this patch as JSON:
-    /// `{"index":7,"path":[0],"start":2,"nodes":[…],"links":["https://…"]}`
-    /// (`links` only when the block became final with links). `nodes` is an HTML string for a whole block
+    /// `{"index":7,"path":[0],"start":2,"nodes":[…],"grown":true,"links":["https://…"]}`
+    /// (`grown` only when [`BlockPatch::grown`]: the page may set `nodes[0].text` alone;
+    /// `links` only when the block became final with links). `nodes` is an HTML string for a whole block
     /// holding raw HTML.
     pub fn write_json(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{{\"index\":{},\"path\":[", self.index);
+        // (numbers without core::fmt, whose machinery is a measurable part of an append in
+        // interpreted wasm)
+        out.push_str("{\"index\":");
+        nodes::push_number(out, self.index);
+        out.push_str(",\"path\":[");
         let (path, start, seg, skip) = if self.is_whole() { (&[][..], 0, true, 0) } else { self.position() };
-        for (i, p) in path.iter().enumerate() {
-            let _ = write!(out, "{}{p}", if i > 0 { "," } else { "" });
+        for (i, &p) in path.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            nodes::push_number(out, p);
         }
-        let _ = write!(out, "],\"start\":{start},\"nodes\":");
+        out.push_str("],\"start\":");
+        nodes::push_number(out, start);
+        out.push_str(",\"nodes\":");
         if self.is_whole() {
             nodes::write_block_json(&self.nodes, out);
         } else {
             nodes::write_children(&self.nodes, seg, skip, out);
+        }
+        if !self.is_whole() && self.grown() {
+            out.push_str(",\"grown\":true");
         }
         if let Some(links) = &self.links {
             out.push_str(",\"links\":[");
@@ -144,7 +173,7 @@ impl Patch {
             b.write_json(out);
         }
         out.push_str("],\"count\":");
-        out.push_str(&self.count.to_string());
+        nodes::push_number(out, self.count);
         out.push('}');
     }
 

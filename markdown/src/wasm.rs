@@ -70,15 +70,18 @@ impl RawRenderer {
     /// Appends the `units` code units written at `input()`; returns the patch JSON's length.
     pub fn append(&mut self, units: usize) -> u32 {
         self.text.clear();
-        let mut code_units: Vec<u16> = self.held.take().into_iter().collect();
-        code_units.extend_from_slice(&self.input[..units.min(self.input.len())]);
-        if let Some(&last) = code_units.last() {
+        let mut input = &self.input[..units.min(self.input.len())];
+        // (an empty input keeps a held surrogate held)
+        let held = if input.is_empty() { None } else { self.held.take() };
+        if let Some((&last, rest)) = input.split_last() {
             if (0xD800..0xDC00).contains(&last) {
-                self.held = code_units.pop();
+                self.held = Some(last);
+                input = rest;
             }
         }
         // A lone surrogate (JS strings may hold one) becomes U+FFFD.
-        self.text.extend(char::decode_utf16(code_units).map(|c| c.unwrap_or('\u{FFFD}')));
+        let units = held.into_iter().chain(input.iter().copied());
+        self.text.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
         let patch = self.renderer.append(&self.text);
         self.write(patch)
     }

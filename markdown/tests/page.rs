@@ -59,6 +59,9 @@ fn set(root: &mut Value, key: &str, value: Value) -> Result<(), String> {
         at = match s {
             Step::Field(f) => {
                 let Value::Object(o) = at else { return Err(format!("{key}: .{f} on a non-object")) };
+                if last && *f == "text" && o.get("type") != Some(&Value::from("text")) {
+                    return Err(format!("{key}: .text on a node that is not a text node: {o:?}"));
+                }
                 if last {
                     o.insert(f.to_string(), value);
                     return Ok(());

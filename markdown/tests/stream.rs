@@ -152,12 +152,13 @@ fn json_and_set_data() {
     let p = r.append(" 2");
     let mut j = String::new();
     p.blocks[0].write_set_data("msgs[3].blocks", &mut j);
-    assert_eq!(j, r#""msgs[3].blocks[0][0].children[0]":{"type":"text","text":"Title 2"}"#);
+    // a text node the page holds that grew: its text alone
+    assert_eq!(j, r#""msgs[3].blocks[0][0].children[0].text":"Title 2""#);
     let mut j = String::new();
     p.write_json(&mut j);
     assert_eq!(
         j,
-        r#"{"blocks":[{"index":0,"path":[0],"start":0,"nodes":[{"type":"text","text":"Title 2"}]}],"count":1}"#
+        r#"{"blocks":[{"index":0,"path":[0],"start":0,"nodes":[{"type":"text","text":"Title 2"}],"grown":true}],"count":1}"#
     );
 
     // link URLs reach the page once, when their block is final

@@ -115,7 +115,7 @@ function renderedAnswers(data) {
 
 /** The blocks an answer component shows, in order. */
 function blocksOf(md) {
-  return md.data.ids.map((i) => md.data.blocks[i]);
+  return md.data.ids.map((i) => md.data.b[i]);
 }
 
 /** The relay's events of generation `id` from the start: { content, reasoning, finishReason }. */

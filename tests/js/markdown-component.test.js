@@ -154,7 +154,7 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
 
   // The final blocks are a one-shot render of the answer.
   const want = oneShot(ANSWER);
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks)), want);
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), want);
   assert.deepEqual(comp.data.ids, want.map((_, i) => i));
   const blocks = comp.dom.querySelectorAll('wx-rich-text');
   assert.equal(blocks.length, want.length, 'one rich-text per block');
@@ -186,7 +186,7 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
 
   // setData: one call per text change at most, path keys of changed blocks only, small.
   assert.ok(log.length <= steps.length + 2, `${log.length} setData calls for ${steps.length} text changes`);
-  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|blocks|blocks\[\d+\](\[\d+\](\.children\[\d+\])*)?)$/;
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)$/;
   for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
   assert.ok(log.some((c) => c.keys.some((k) => k.includes('.children['))), 'parts of blocks are sent, not whole blocks each time');
   // Bytes: far fewer than whole changed blocks (the 'blocks' mode) for the same steps. (With a
@@ -229,7 +229,7 @@ test('miniprogram-simulate: a text that does not extend the previous one starts 
   for (const t of typewriter(text, 3)) comp.setData({ text: t });
   comp.setData({ text: text + '---\n', done: true }); // "Setext\n---" merges into a heading: the block count shrinks
   await settle();
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks)), oneShot(text + '---\n'));
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), oneShot(text + '---\n'));
   assert.equal(comp.dom.querySelector('h2.md-h2').textContent, 'Setext');
   const a = comp.dom.querySelector('a.md-a');
   assert.equal(a.textContent, 'the docs');
@@ -251,7 +251,7 @@ test('miniprogram-simulate: a text that does not extend the previous one starts 
   // done with the same text again changes nothing; a new message replaces everything.
   comp.setData({ text: '**new**', done: true });
   await settle();
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks)), oneShot('**new**'));
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), oneShot('**new**'));
   assert.equal(comp.dom.textContent, 'new');
   comp.detach();
 });
@@ -286,15 +286,15 @@ test('miniprogram-simulate: fed deltas with append(); copy button, image preview
   comp.setData({ done: true });
   await settle();
   const want = oneShot(text);
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks)), want, 'append() + done: a one-shot render');
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), want, 'append() + done: a one-shot render');
   assert.equal(comp.data.kinds[1], 'image');
   assert.equal(comp.data.kinds[2], 'code');
   assert.equal(comp.data.langs[2], 'js');
   // every setData is small and by path (the answer's largest is a new block, sent whole)
-  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|blocks|blocks\[\d+\](\[\d+\](\.children\[\d+\])*)?)$/;
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)$/;
   for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
   const total = log.reduce((s, c) => s + c.bytes, 0);
-  const final = Buffer.byteLength(JSON.stringify({ blocks: want }));
+  const final = Buffer.byteLength(JSON.stringify({ b: want }));
   assert.ok(total < final * 12, `setData total ${total} bytes for ${final} bytes of final blocks`);
 
   // The copy button: the code's text, entities decoded.
@@ -332,7 +332,7 @@ test('miniprogram-simulate: fed deltas with append(); copy button, image preview
   // finish() then append(): a new message; reset() clears.
   comp.instance.append('**next**');
   comp.instance.finish();
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.blocks.slice(0, comp.data.ids.length))), oneShot('**next**'));
+  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b.slice(0, comp.data.ids.length))), oneShot('**next**'));
   comp.instance.reset();
   assert.deepEqual(comp.data.ids, []);
   comp.detach();
@@ -383,7 +383,7 @@ test('wcc compiles the component\'s WXML; $gwx renders one rich-text per block i
   const { $gwx, data } = loadGwx(files);
   const blocks = oneShot(ANSWER);
   const render = $gwx(files[0]);
-  let tree = render(data({ ids: blocks.map((_, i) => i), blocks, failed: false, text: ANSWER, userSelect: true }), {}, {});
+  let tree = render(data({ ids: blocks.map((_, i) => i), b: blocks, failed: false, text: ANSWER, userSelect: true }), {}, {});
   const rts = findAll(tree, (n) => n.tag === 'wx-rich-text');
   assert.equal(rts.length, blocks.length);
   rts.forEach((rt, i) => {
@@ -394,12 +394,12 @@ test('wcc compiles the component\'s WXML; $gwx renders one rich-text per block i
     assert.equal(rt.attr.userSelect, true);
   });
   assert.equal(findAll(tree, (n) => n.tag === 'wx-text').length, 0, 'no fallback text');
-  // Only ids count: a removed block's nodes may stay in `blocks` unseen.
-  tree = render(data({ ids: [0], blocks: [blocks[0], blocks[1]], failed: false, text: '', userSelect: true }), {}, {});
+  // Only ids count: a removed block's nodes may stay in `b` unseen.
+  tree = render(data({ ids: [0], b: [blocks[0], blocks[1]], failed: false, text: '', userSelect: true }), {}, {});
   assert.equal(findAll(tree, (n) => n.tag === 'wx-rich-text').length, 1);
   // A code block gets a bar with a copy button; a lone image is an <image>.
   const mixed = oneShot('```js\nlet a = 1;\n```\n\n![i](https://example.com/i.png)\n\ntext\n');
-  tree = render(data({ ids: [0, 1, 2], blocks: mixed, kinds: ['code', 'image', 'rich'], langs: ['js'], failed: false, userSelect: true }), {}, {});
+  tree = render(data({ ids: [0, 1, 2], b: mixed, kinds: ['code', 'image', 'rich'], langs: ['js'], failed: false, userSelect: true }), {}, {});
   const copy = findAll(tree, (n) => n.attr && n.attr.bindtap === 'onCopyCode');
   assert.equal(copy.length, 1);
   assert.equal(copy[0].attr['data-index'], 0);
@@ -413,7 +413,7 @@ test('wcc compiles the component\'s WXML; $gwx renders one rich-text per block i
   const rich = findAll(tree, (n) => n.tag === 'wx-rich-text' && n.attr.class === 'md-block');
   assert.equal(rich.length, 1);
   assert.equal(rich[0].attr.bindtap, 'onBlockTap');
-  tree = render(data({ ids: [], blocks: [], failed: true, plain: '**x**', userSelect: false }), {}, {});
+  tree = render(data({ ids: [], b: [], failed: true, plain: '**x**', userSelect: false }), {}, {});
   const plain = findAll(tree, (n) => n.tag === 'wx-text');
   assert.equal(plain.length, 1);
   assert.equal(plain[0].children.join(''), '**x**');

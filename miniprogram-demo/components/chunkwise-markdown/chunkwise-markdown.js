@@ -14,7 +14,8 @@
 // of the answer. Use append() while streaming.
 //
 // The component setData's only what changed, with path keys ('children' patches:
-// 'blocks[7]' for a new block, 'blocks[7][0].children[3]' for a part of one).
+// 'b[7]' for a new block, 'b[7][0].children[3]' for a part of one, 'b[7][0].children[3].text'
+// for a text that grew). The blocks' field is `b`: it starts every key, one a tick.
 //
 // Events (rich-text carries none inside, so each lives where the component can catch it):
 // - a code block is a rich-text inside a view with a bar: its language and a copy button
@@ -94,7 +95,7 @@ Component({
 
   data: {
     ids: [], // 0..count-1: the loop's keys
-    blocks: [], // blocks[i]: the rich-text nodes of block i
+    b: [], // b[i]: the rich-text nodes of block i (a short name: it starts every setData key)
     kinds: [], // kinds[i]: 'rich' | 'code' | 'image' (how block i is shown)
     langs: [], // langs[i]: a code block's language
     failed: false, // the wasm did not load: the text shows as plain text
@@ -202,7 +203,7 @@ Component({
         this._links = [];
         this._count = 0;
         data.ids = [];
-        data.blocks = [];
+        data.b = [];
         data.kinds = [];
         data.langs = [];
       }
@@ -226,7 +227,7 @@ Component({
         delete data[key];
         data[key] = value;
       };
-      const entries = this._renderer.dataFor(patch, 'blocks');
+      const entries = this._renderer.dataFor(patch, 'b');
       for (const key in entries) put(key, entries[key]);
       for (let i = 0; i < patch.blocks.length; i++) {
         const b = patch.blocks[i];
@@ -244,7 +245,7 @@ Component({
         const ids = [];
         for (let i = 0; i < count; i++) ids.push(i);
         put('ids', ids);
-        for (let i = count; i < this._count; i++) put('blocks[' + i + ']', []);
+        for (let i = count; i < this._count; i++) put('b[' + i + ']', []);
         this._links.length = Math.min(this._links.length, count);
       }
       this._count = count;
@@ -256,7 +257,7 @@ Component({
       for (let k = 0; k < touched.length; k++) {
         const i = touched[k];
         if (i >= this._count) continue;
-        const nodes = this.data.blocks[i];
+        const nodes = this.data.b[i];
         const kind = kindOf(nodes);
         if (kind !== this.data.kinds[i]) data['kinds[' + i + ']'] = kind;
         if (kind === 'code' && this.data.langs[i] === undefined) data['langs[' + i + ']'] = langOf(nodes);
@@ -267,14 +268,14 @@ Component({
     /** Every image of the answer, in order. */
     _images() {
       const urls = [];
-      for (let i = 0; i < this._count; i++) imagesOf(this.data.blocks[i] || [], urls);
+      for (let i = 0; i < this._count; i++) imagesOf(this.data.b[i] || [], urls);
       return unique(urls);
     },
 
     /** The copy button of a code block. */
     onCopyCode(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const code = textOf(this.data.blocks[i] || [], []).join('').replace(/\n$/, '');
+      const code = textOf(this.data.b[i] || [], []).join('').replace(/\n$/, '');
       wx.setClipboardData({ data: code });
       this.triggerEvent('copycode', { index: i, code: code });
     },
@@ -282,14 +283,14 @@ Component({
     /** A tap on an image shown alone. */
     onImageTap(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const mine = imagesOf(this.data.blocks[i] || [], []);
+      const mine = imagesOf(this.data.b[i] || [], []);
       wx.previewImage({ current: mine[0], urls: this._images() });
     },
 
     /** A tap on a rich-text block: its images open in the previewer, else its link goes to the page. */
     onBlockTap(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const images = imagesOf(this.data.blocks[i] || [], []);
+      const images = imagesOf(this.data.b[i] || [], []);
       const urls = unique((this._links[i] || []).filter((u) => images.indexOf(u) < 0));
       if (images.length > 0 && urls.length === 0) {
         wx.previewImage({ current: images[0], urls: this._images() });
