@@ -65,7 +65,15 @@ pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
 }
 
 pub(crate) fn maybe_link(t: &str) -> bool {
-    t.contains("www.") || t.contains("://") || t.contains('@')
+    // (`www.`, `://` or `@`, in one pass without a substring searcher: this runs on every
+    // append to a paragraph, where setting up a searcher costs interpreted wasm more)
+    let b = t.as_bytes();
+    (0..b.len()).any(|i| match b[i] {
+        b'@' => true,
+        b'.' => i >= 3 && &b[i - 3..i] == b"www",
+        b'/' => i >= 2 && &b[i - 2..i] == b":/",
+        _ => false,
+    })
 }
 
 fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
