@@ -58,9 +58,11 @@
 //!
 //! # What an append costs
 //! On the fast paths, what was appended plus what the page must be re-sent: a text node
-//! grows by re-sending it (setData replaces values, it cannot extend a string), so a run of
-//! plain text costs its length per append; a code line re-highlights from its last split
-//! point and sends the tokens that changed. Markdown forces more in these places, each
+//! grows by re-sending its text (setData replaces values, it cannot extend a string; the
+//! patch is marked [`BlockPatch::grown`] and the page sets `….text` alone), and a paragraph's
+//! text reaches the page as segments of [`nodes::SEGMENT`] bytes, so an append re-sends at
+//! most one segment; a code line re-highlights from its last split point and sends the
+//! tokens that changed. Markdown forces more in these places, each
 //! bounded by the block it happens in:
 //! - punctuation in a paragraph or list item: the suffix of the line from its last
 //!   checkpoint is parsed, and the line healed, its scan resuming where the previous
