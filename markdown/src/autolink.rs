@@ -65,13 +65,18 @@ pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
 }
 
 pub(crate) fn maybe_link(t: &str) -> bool {
-    // (`www.`, `://` or `@`, in one pass without a substring searcher: this runs on every
-    // append to a paragraph, where setting up a searcher costs interpreted wasm more)
-    let b = t.as_bytes();
-    (0..b.len()).any(|i| match b[i] {
+    maybe_link_joined(&[], t.as_bytes())
+}
+
+/// [`maybe_link`] of the bytes `a` followed by `b`, without joining them: `www.`, `://` or
+/// `@`, in one pass without a substring searcher (this runs on every append to a paragraph,
+/// where setting up a searcher or a joined string costs interpreted wasm more).
+pub(crate) fn maybe_link_joined(a: &[u8], b: &[u8]) -> bool {
+    let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+    (0..a.len() + b.len()).any(|i| match at(i) {
         b'@' => true,
-        b'.' => i >= 3 && &b[i - 3..i] == b"www",
-        b'/' => i >= 2 && &b[i - 2..i] == b":/",
+        b'.' => i >= 3 && at(i - 3) == b'w' && at(i - 2) == b'w' && at(i - 1) == b'w',
+        b'/' => i >= 2 && at(i - 2) == b':' && at(i - 1) == b'/',
         _ => false,
     })
 }

@@ -137,28 +137,23 @@ impl MarkdownRenderer {
                 // Whether the last word, with `text`, may be a bare URL or email: what the
                 // word held is known (`link`), so only the bytes around the join are looked
                 // at (`www.` and `://` may straddle it).
-                let mut joined = String::new();
-                if ws.is_empty() {
-                    let mut from = t.len().saturating_sub(3);
-                    while !t.is_char_boundary(from) {
-                        from -= 1;
-                    }
-                    joined.push_str(&t[from..]);
-                }
-                joined.push_str(text);
-                if !span && self.opts.autolink && ((link && ws.is_empty()) || crate::autolink::maybe_link(&joined)) {
+                let before = if ws.is_empty() { &t.as_bytes()[t.len().saturating_sub(3)..] } else { &[][..] };
+                if !span
+                    && self.opts.autolink
+                    && ((link && ws.is_empty()) || crate::autolink::maybe_link_joined(before, text.as_bytes()))
+                {
                     return None;
                 }
                 let link = false; // (the check above returned otherwise)
                 let shown = text.trim_end_matches([' ', '\t']);
                 self.work += text.len();
-                let next = |ws: String| match newline {
+                let next = |ws: String, path: Vec<usize>| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path: path.clone(), ws, span, clean, in_span, link },
+                    None => Fast::Text { path, ws, span, clean, in_span, link },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
-                    self.fast = next(ws);
+                    self.fast = next(ws, path);
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
                 }
                 let kept = t.len();
@@ -177,7 +172,7 @@ impl MarkdownRenderer {
                     page: None,
                     kept,
                 };
-                self.fast = next(ws);
+                self.fast = next(ws, path);
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open: Some(stop) }

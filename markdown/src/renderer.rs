@@ -173,7 +173,14 @@ impl MarkdownRenderer {
                 _ => (0, 0),
             };
             let start = base + page_len(&children[from..upto], seg);
-            counted = Some(Counted { index: b.index, path: b.path.clone(), upto, len: start });
+            match &mut counted {
+                // (the same list as the last append's: no new path to allocate)
+                Some(c) if c.index == b.index && c.path == b.path => {
+                    c.upto = upto;
+                    c.len = start;
+                }
+                _ => counted = Some(Counted { index: b.index, path: b.path.clone(), upto, len: start }),
+            }
             let skip = match b.nodes.first() {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
