@@ -287,6 +287,15 @@ test('reset() starts over; a renderer per message; the same text gives the same 
   r.free();
 });
 
+test('a surrogate pair split across appends, with an empty append between, is one character', () => {
+  // ('blocks' patches: each changed block whole, so the last one sent is what the page holds)
+  const r = new md.MarkdownRenderer({ patches: 'blocks' });
+  const blocks = [];
+  for (const p of [r.append('a \ud83d'), r.append(''), r.append('\ude00 b'), r.finish()]) for (const b of p.blocks) blocks[b.index] = b.nodes;
+  assert.deepEqual(blocks, [[{ name: 'p', attrs: { class: 'md-p' }, children: [{ type: 'text', text: 'a \ud83d\ude00 b' }] }]]);
+  r.free();
+});
+
 test('options: highlight false leaves code plain; autolink false leaves bare URLs as text', () => {
   const code = '```js\nconst a = 1;\n```\n';
   const plain = oneShot(code, { highlight: false });
