@@ -230,7 +230,7 @@ impl MarkdownRenderer {
                 if probe.split('\n').any(|l| l.trim_start().as_bytes().first() == Some(&fence)) {
                     return None;
                 }
-                let prefix = self.opts.class_prefix.clone();
+                let prefix = &self.opts.class_prefix;
                 let block = self.open.last_mut()?;
                 let Some(Node::Element(code)) = node_at(block, &path) else {
                     return None;
@@ -261,18 +261,18 @@ impl MarkdownRenderer {
                     // Re-highlight from the last split point of the line only.
                     let from = if split == 0 { state } else { highlight::State::Normal };
                     let mut tail = Vec::new();
-                    let (end, sep) = highlight::highlight_part(l, &piece[split..], from, &prefix, &mut tail);
+                    let (end, sep) = highlight::highlight_part(l, &piece[split..], from, prefix, &mut tail);
                     work += piece.len() - split;
                     if let Some(q) = sep.filter(|&q| split + q < piece.len() && piece.as_bytes()[split + q] != b'#') {
                         let mut h = Vec::new();
-                        highlight::highlight_line(l, &piece[split..split + q], from, &prefix, &mut h);
+                        highlight::highlight_line(l, &piece[split..split + q], from, prefix, &mut h);
                         highlight::join(&mut head, h);
                         tail.clear();
-                        highlight::highlight_line(l, &piece[split + q..], highlight::State::Normal, &prefix, &mut tail);
+                        highlight::highlight_line(l, &piece[split + q..], highlight::State::Normal, prefix, &mut tail);
                         work += piece.len() - split;
                         split += q;
                     }
-                    let mut el = Element::new("span", crate::nodes::class_name(&prefix, "ln"));
+                    let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
                     open = None;
