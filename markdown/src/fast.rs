@@ -205,6 +205,14 @@ impl MarkdownRenderer {
                     Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
+            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
+                if !line.is_empty()
+                    && !text.contains(['\n', '\r'])
+                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
+                        Some(Node::Element(code)) if code.children.len() == node + 1) =>
+            {
+                self.grow_code_line(index, text, path, line, state, node, l, fence, fence_len, split, head)
+            }
             Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
                 let mut probe = line.clone();
                 probe.push_str(text);
@@ -275,17 +283,7 @@ impl MarkdownRenderer {
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
-                    open = None;
-                    if !complete {
-                        if let Some(Node::Element(tok)) = el.children.last() {
-                            if let [Node::Text(t)] = &tok.children[..] {
-                                let com = tok.class.ends_with("com");
-                                if (com || tok.class.ends_with("str")) && piece.ends_with(t.as_str()) && !t.is_empty() {
-                                    open = highlight::open_token(l, com, t);
-                                }
-                            }
-                        }
-                    }
+                    open = if complete { None } else { open_at_end(l, &el.children, piece) };
                     code.children.push(Node::Element(el));
                     if complete {
                         state = end;
@@ -308,6 +306,79 @@ impl MarkdownRenderer {
                 Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
             }
         }
+    }
+}
+
+impl MarkdownRenderer {
+    /// The code line being typed, whose element is the code element's last child, grows by
+    /// `text` (no line break): the line is re-highlighted from its last split point, and its
+    /// element edited in place, the tokens before that point kept as they are.
+    #[allow(clippy::too_many_arguments)]
+    fn grow_code_line(
+        &mut self,
+        index: usize,
+        text: &str,
+        path: Vec<usize>,
+        mut line: String,
+        state: highlight::State,
+        node: usize,
+        l: &'static highlight::Lang,
+        fence: u8,
+        fence_len: usize,
+        mut split: usize,
+        mut head: Vec<Node>,
+    ) -> Option<Patch> {
+        line.push_str(text);
+        // A line that could become a closing fence needs the parser.
+        if line.trim_start().as_bytes().first() == Some(&fence) {
+            return None;
+        }
+        let prefix = &self.opts.class_prefix;
+        let block = self.open.last_mut()?;
+        let Some(Node::Element(code)) = node_at(block, &path) else {
+            return None;
+        };
+        let Some(Node::Element(el)) = code.children.get_mut(node) else {
+            return None;
+        };
+        // The element's children are `head` joined with the tokens after the split point:
+        // all but head's last token (which a join may have extended) stay.
+        let keep = head.len().saturating_sub(1);
+        let from = if split == 0 { state } else { highlight::State::Normal };
+        let mut tail = Vec::new();
+        let (_, sep) = highlight::highlight_part(l, &line[split..], from, prefix, &mut tail);
+        self.work += line.len() - split;
+        if let Some(q) = sep.filter(|&q| split + q < line.len() && line.as_bytes()[split + q] != b'#') {
+            let mut h = Vec::new();
+            highlight::highlight_line(l, &line[split..split + q], from, prefix, &mut h);
+            highlight::join(&mut head, h);
+            tail.clear();
+            highlight::highlight_line(l, &line[split + q..], highlight::State::Normal, prefix, &mut tail);
+            self.work += line.len() - split;
+            split += q;
+        }
+        let mut rest = head.get(keep..).unwrap_or_default().to_vec();
+        highlight::join(&mut rest, tail);
+        let open = open_at_end(l, &rest, &line);
+        // The page gets what changed in the line: usually the text of its last token.
+        let mut at = path.clone();
+        at.push(node);
+        let patch = patch::replace_children(index, &at, el, keep, rest);
+        self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
+        Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
+    }
+}
+
+/// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or
+/// string, the characters that could end it (see [`highlight::open_token`]).
+fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>> {
+    let Some(Node::Element(tok)) = toks.last() else { return None };
+    let [Node::Text(t)] = &tok.children[..] else { return None };
+    let com = tok.class.ends_with("com");
+    if (com || tok.class.ends_with("str")) && line.ends_with(t.as_str()) && !t.is_empty() {
+        highlight::open_token(l, com, t)
+    } else {
+        None
     }
 }
 
