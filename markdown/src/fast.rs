@@ -266,20 +266,7 @@ impl MarkdownRenderer {
                         split = 0;
                         head.clear();
                     }
-                    // Re-highlight from the last split point of the line only.
-                    let from = if split == 0 { state } else { highlight::State::Normal };
-                    let mut tail = Vec::new();
-                    let (end, sep) = highlight::highlight_part(l, &piece[split..], from, prefix, &mut tail);
-                    work += piece.len() - split;
-                    if let Some(q) = sep.filter(|&q| split + q < piece.len() && piece.as_bytes()[split + q] != b'#') {
-                        let mut h = Vec::new();
-                        highlight::highlight_line(l, &piece[split..split + q], from, prefix, &mut h);
-                        highlight::join(&mut head, h);
-                        tail.clear();
-                        highlight::highlight_line(l, &piece[split + q..], highlight::State::Normal, prefix, &mut tail);
-                        work += piece.len() - split;
-                        split += q;
-                    }
+                    let (end, tail) = highlight_tail(l, piece, state, &mut split, &mut head, prefix, &mut work);
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
@@ -344,19 +331,7 @@ impl MarkdownRenderer {
         // The element's children are `head` joined with the tokens after the split point:
         // all but head's last token (which a join may have extended) stay.
         let keep = head.len().saturating_sub(1);
-        let from = if split == 0 { state } else { highlight::State::Normal };
-        let mut tail = Vec::new();
-        let (_, sep) = highlight::highlight_part(l, &line[split..], from, prefix, &mut tail);
-        self.work += line.len() - split;
-        if let Some(q) = sep.filter(|&q| split + q < line.len() && line.as_bytes()[split + q] != b'#') {
-            let mut h = Vec::new();
-            highlight::highlight_line(l, &line[split..split + q], from, prefix, &mut h);
-            highlight::join(&mut head, h);
-            tail.clear();
-            highlight::highlight_line(l, &line[split + q..], highlight::State::Normal, prefix, &mut tail);
-            self.work += line.len() - split;
-            split += q;
-        }
+        let (_, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
         highlight::join(&mut rest, tail);
         let open = open_at_end(l, &rest, &line);
@@ -367,6 +342,35 @@ impl MarkdownRenderer {
         self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
+}
+
+/// Re-highlights `line` (starting in `state`) from its last split point `split`, after
+/// which it is highlighted alone: returns the state at its end and the tokens after the
+/// split point. When those hold a new split point, the tokens before it join `head` (the
+/// tokens of `line[..split]`) and `split` moves there.
+fn highlight_tail(
+    l: &highlight::Lang,
+    line: &str,
+    state: highlight::State,
+    split: &mut usize,
+    head: &mut Vec<Node>,
+    prefix: &str,
+    work: &mut usize,
+) -> (highlight::State, Vec<Node>) {
+    let from = if *split == 0 { state } else { highlight::State::Normal };
+    let mut tail = Vec::new();
+    let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
+    *work += line.len() - *split;
+    if let Some(q) = sep.filter(|&q| *split + q < line.len() && line.as_bytes()[*split + q] != b'#') {
+        let mut h = Vec::new();
+        highlight::highlight_line(l, &line[*split..*split + q], from, prefix, &mut h);
+        highlight::join(head, h);
+        tail.clear();
+        highlight::highlight_line(l, &line[*split + q..], highlight::State::Normal, prefix, &mut tail);
+        *work += line.len() - *split;
+        *split += q;
+    }
+    (end, tail)
 }
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or

@@ -1,8 +1,6 @@
 //! One parse: pulldown-cmark's events over a (healed) source, turned into blocks by
 //! [`Builder`], with the link reference definitions the source holds.
 
-use std::collections::HashMap;
-
 use pulldown_cmark::{BrokenLink, CowStr, Options, Parser};
 
 use crate::builder::{self, Block, Builder, Edge};
@@ -12,8 +10,18 @@ fn parser_options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS | Options::ENABLE_MATH
 }
 
-/// Link reference definitions: normalized label → (destination, title).
-pub(crate) type Defs = HashMap<String, (String, String)>;
+/// Link reference definitions: normalized label → (destination, title), sorted by label
+/// (first definition kept). A sorted list rather than a hash map: another map type would
+/// cost the module about 1 KB compressed, and an answer holds a handful of definitions
+/// (adding one moves the entries after it).
+pub(crate) type Defs = Vec<(String, (String, String))>;
+
+/// Adds a definition unless its label is defined already.
+pub(crate) fn define(defs: &mut Defs, label: &str, dest: &str, title: &str) {
+    if let Err(i) = defs.binary_search_by(|d| d.0.as_str().cmp(label)) {
+        defs.insert(i, (label.to_string(), (dest.to_string(), title.to_string())));
+    }
+}
 
 fn normalize_label(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
@@ -32,7 +40,9 @@ pub(crate) struct Parsed {
 /// Parses `src` (text past `limit` is synthetic) into blocks.
 pub(crate) fn parse(src: &str, limit: usize, opts: &RenderOptions, defs: &Defs) -> Parsed {
     let callback = |link: BrokenLink<'_>| {
-        defs.get(&normalize_label(&link.reference)).map(|(d, t)| (CowStr::from(d.clone()), CowStr::from(t.clone())))
+        let l = normalize_label(&link.reference);
+        let (d, t) = &defs[defs.binary_search_by(|d| d.0.cmp(&l)).ok()?].1;
+        Some((CowStr::from(d.clone()), CowStr::from(t.clone())))
     };
     let parser = Parser::new_with_broken_link_callback(src, parser_options(), Some(callback));
     let found: Vec<_> = parser

@@ -1,8 +1,6 @@
 //! The streaming renderer: the state kept between appends, the choice of path for each
 //! append, and the re-parse of the open region.
 
-use std::collections::HashMap;
-
 use crate::builder::Edge;
 use crate::fast::{rightmost_code, rightmost_text, Fast};
 use crate::heal;
@@ -96,7 +94,7 @@ impl MarkdownRenderer {
             done: Vec::new(),
             open_start: 0,
             open: Vec::new(),
-            defs: HashMap::new(),
+            defs: Vec::new(),
             any_defs: false,
             fast: Fast::None,
             cp: None,
@@ -386,7 +384,7 @@ impl MarkdownRenderer {
         if n_final > 0 {
             for (label, end, dest, title) in found.iter() {
                 if region_start + end <= next_start {
-                    self.defs.entry(label.clone()).or_insert((dest.clone(), title.clone()));
+                    crate::parse::define(&mut self.defs, label, dest, title);
                 }
             }
         }
