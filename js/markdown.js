@@ -71,7 +71,14 @@ MarkdownRenderer.prototype.free = function () {
 
 MarkdownRenderer.prototype._patch = function (len) {
   heap.refresh();
-  return JSON.parse(heap.readString(heap.u32[this._results], len));
+  var u = heap.u32;
+  var r = this._results;
+  var s = heap.readString(u[r], len);
+  if (u[r + 1] === 0) return JSON.parse(s);
+  // A text node the page holds, grown (most appends): the patch built without JSON.
+  var path = [];
+  for (var d = 0; d < u[r + 5]; d++) path.push(u[r + 6 + d]);
+  return { blocks: [{ index: u[r + 2], path: path, start: u[r + 4], nodes: [{ type: 'text', text: s }], grown: true }], count: u[r + 3] };
 };
 
 /**

@@ -177,6 +177,26 @@ impl Patch {
         out.push('}');
     }
 
+    /// When the patch is one text node the page holds, grown, sent as one page node (most
+    /// appends): its block index, page path, page start and text, which a binding can pass
+    /// without JSON (the wasm binding does). The JSON form is `{"blocks":[{"index":…,"path":…,"start":…,"nodes":
+    /// [{"type":"text","text":…}],"grown":true}],"count":…}`.
+    pub fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
+        let [b] = &self.blocks[..] else { return None };
+        let [Node::Text(t)] = &b.nodes[..] else { return None };
+        if b.links.is_some() || b.is_whole() || b.kept == 0 {
+            return None;
+        }
+        // (as `BlockPatch::grown`: the page holds the segment the old text ended in)
+        let (path, start, seg, skip) = b.position();
+        let mut rest = nodes::segments(t);
+        let r = if seg { rest.nth(skip).filter(|r| r.start < b.kept)? } else { 0..t.len() };
+        let t = &t[r];
+        // (a text with `&` is escaped in the JSON form, see `nodes::text_json`)
+        let more = seg && rest.next().is_some();
+        (!more && !t.contains('&')).then_some((b.index, path, start, t))
+    }
+
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()

@@ -4,13 +4,19 @@
 //! Text comes in as UTF-16 code units that JS writes into `input` (no `TextEncoder` in a
 //! mini program); each patch goes out as JSON text in UTF-16, which JS reads and
 //! `JSON.parse`s: one crossing per call, and the node arrays are built by the JS engine's
-//! fastest path. Layout of the results block as in the decoder's binding: `[out address, 0]`.
+//! fastest path. The results block: `[out address, 0]` for JSON; for a patch that only grows
+//! a text node the page holds (see `Patch::grown_text`; most appends), the text alone and
+//! `[out address, 1, index, count, start, path length, path…]`, from which JS builds the
+//! same patch without JSON.
 
 use wasm_bindgen::prelude::*;
 
 use chunkwise::utf8::{TextSink, Utf16Buffer};
 
 use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
+
+/// The deepest page path the compact form carries (deeper ones go as JSON).
+const MAX_PATH: usize = 10;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -36,7 +42,7 @@ pub struct RawRenderer {
     text: String,
     json: String,
     out: Utf16Buffer,
-    results: Box<[u32; 2]>,
+    results: Box<[u32; 6 + MAX_PATH]>,
 }
 
 #[wasm_bindgen]
@@ -51,7 +57,7 @@ impl RawRenderer {
             text: String::new(),
             json: String::new(),
             out: Utf16Buffer::default(),
-            results: Box::new([0; 2]),
+            results: Box::new([0; 6 + MAX_PATH]),
         }
     }
 
@@ -110,6 +116,18 @@ impl RawRenderer {
     }
 
     fn write(&mut self, patch: Patch) -> u32 {
+        if let Some((index, path, start, text)) =
+            patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH)
+        {
+            self.out.clear();
+            self.out.push_str(text);
+            let head = [self.out.as_ptr() as u32, 1, index as u32, patch.count as u32, start as u32, path.len() as u32];
+            self.results[..6].copy_from_slice(&head);
+            for (r, &p) in self.results[6..].iter_mut().zip(path) {
+                *r = p as u32;
+            }
+            return self.out.len() as u32;
+        }
         let patch = if self.whole_blocks { self.whole(patch) } else { patch };
         self.write_json(patch)
     }
@@ -119,7 +137,7 @@ impl RawRenderer {
         patch.write_json(&mut self.json);
         self.out.clear();
         self.out.push_str(&self.json);
-        *self.results = [self.out.as_ptr() as u32, 0];
+        self.results[..2].copy_from_slice(&[self.out.as_ptr() as u32, 0]);
         self.out.len() as u32
     }
 

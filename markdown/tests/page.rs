@@ -156,6 +156,18 @@ impl Page {
     /// Applies one patch's setData object. `append`: the patch of an append, which may send
     /// a block whole only if it is new.
     fn apply(&mut self, patch: &Patch, append: bool) -> Result<(), String> {
+        // The compact form of a grown text (what the wasm binding sends instead of JSON)
+        // carries the same patch.
+        if let Some((index, path, start, text)) = patch.grown_text() {
+            let mut full = String::new();
+            patch.write_json(&mut full);
+            let node = serde_json::json!({"type": "text", "text": text});
+            let b = serde_json::json!({"index": index, "path": path, "start": start, "nodes": [node], "grown": true});
+            let compact = serde_json::json!({"blocks": [b], "count": patch.count});
+            if serde_json::from_str::<Value>(&full).ok() != Some(compact.clone()) {
+                return Err(format!("the compact form {compact} differs from the patch {full}"));
+            }
+        }
         let mut json = String::from("{");
         for b in &patch.blocks {
             if append && b.is_whole() && b.index < self.count && !self.restructured(b) {
