@@ -16,6 +16,11 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
+// Plain text chunks at least this long have their complete, valid UTF-8 decoded by the
+// engine's builtins when `builtinUtf8` is on; shorter ones cost more in calls than they save.
+var BUILTIN_MIN_BYTES = 256; // measured: see README.md, "Speed and size"
+var builtinDefault = false;
+var fromCharCode = String.fromCharCode;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
 var inputAt = 0;
@@ -25,6 +30,58 @@ var inputSize = 0;
 export function bindDecoder(loadedGlue) {
   glue = loadedGlue;
   heap = new WasmHeap(glue.wasm_memory());
+  builtinDefault = onIos() && builtinsDecodeUtf8();
+}
+
+/**
+ * Valid UTF-8 bytes u8[start, end) as text, by the engine's builtins: each byte as a Latin-1
+ * character (String.fromCharCode.apply), escape() makes the non-ASCII ones %XX, and
+ * decodeURIComponent reads %XX sequences as UTF-8 (ECMA-262 Decode), throwing a URIError
+ * at any ill-formed one. In JavaScriptCore without JIT these builtins are compiled code,
+ * several times faster than the same work done by interpreted wasm or JS.
+ */
+function decodeWithBuiltins(u8, start, end) {
+  var latin1 = '';
+  for (var at = start; at < end; at += 8192) latin1 += fromCharCode.apply(null, u8.subarray(at, Math.min(end, at + 8192)));
+  return decodeURIComponent(escape(latin1));
+}
+
+/**
+ * The engine's builtins reject what the spec calls ill-formed (overlong forms, surrogates,
+ * code points past U+10FFFF, stray and missing continuation bytes) and decode the rest
+ * exactly; checked once, so an engine that differs keeps every byte in the core's decoder.
+ */
+function builtinsDecodeUtf8() {
+  var ill = [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xff]];
+  try {
+    if (decodeWithBuiltins(new Uint8Array([0x25, 0x61, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80, 0]), 0, 12) !== '%a\u00e9\u6d41\ud83d\ude00\u0000') return false;
+  } catch (e) {
+    return false;
+  }
+  for (var i = 0; i < ill.length; i++) {
+    try {
+      decodeWithBuiltins(new Uint8Array(ill[i]), 0, ill[i].length);
+      return false;
+    } catch (e) {
+      // rejected, as it must be
+    }
+  }
+  return true;
+}
+
+/**
+ * A WeChat (or Douyin) mini program on iOS, whose logic layer runs in JavaScriptCore without
+ * JIT: Apple allows no JIT outside WebKit's own processes, so there both JS and wasm are
+ * interpreted while builtins stay compiled. The mini program says so itself
+ * (`getDeviceInfo().platform`, or `getSystemInfoSync()` before base library 2.20.1).
+ */
+function onIos() {
+  try {
+    var api = typeof wx === 'object' ? wx : tt;
+    return (api.getDeviceInfo ? api.getDeviceInfo() : api.getSystemInfoSync()).platform === 'ios';
+  } catch (e) {
+    return false; // not a mini program
+  }
 }
 
 function toBytes(chunk) {
@@ -89,13 +146,17 @@ export function StreamDecoder(options) {
     drainMs = number(pace, 'drainMs', DEFAULT_PACE.drainMs, 0);
   }
   var maxBufferBytes = number(options, 'maxBufferBytes', DEFAULT_MAX_BUFFER_BYTES, 1);
+  var builtinUtf8 = options.builtinUtf8 === undefined ? builtinDefault : options.builtinUtf8;
   if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
   this.format = format;
   this.paced = pace !== false;
   // Paced text reaches JS once, from tick(), unless the updates are asked to carry it too.
   this._tickOnly = this.paced && options.pacedUpdateText === false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._tickOnly);
-  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address, queued bytes], see wasm/src/lib.rs
+  this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, split range], see wasm/src/lib.rs
+  // Plain text without pacing: an update is its text alone, never done before finish().
+  this._plain = format === 'text' && pace === false;
+  this._splitMin = !this._plain || !builtinUtf8 ? Infinity : builtinUtf8 === true ? BUILTIN_MIN_BYTES : +builtinUtf8;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -105,15 +166,41 @@ StreamDecoder.prototype._live = function () {
 
 /** Decodes the next chunk: an ArrayBuffer (onChunkReceived's res.data) or a Uint8Array. */
 StreamDecoder.prototype.push = function (chunk) {
-  var raw = this._live();
-  var bytes = toBytes(chunk);
-  if (bytes.length > inputSize) {
-    inputAt = raw.input(bytes.length);
-    inputSize = bytes.length;
+  // Written out for interpreters, where each call and statement counts at small chunks.
+  var raw = this._raw;
+  if (raw === null) this._live();
+  var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
+  var n = bytes.length;
+  if (n > inputSize) {
+    inputAt = raw.input(n);
+    inputSize = n;
   }
   heap.refresh();
   heap.u8.set(bytes, inputAt);
-  return this._read(raw.push(bytes.length));
+  if (!this._plain) return this._read(raw.push(n));
+  if (n >= this._splitMin) return emptyUpdate(this._pushSplit(raw, n), false);
+  var len = raw.push(n);
+  heap.refresh();
+  return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
+};
+
+/** Plain text, its complete middle decoded by the engine's builtins (see wasm/src/lib.rs). */
+StreamDecoder.prototype._pushSplit = function (raw, n) {
+  var len = raw.push_split(n);
+  heap.refresh();
+  var r = this._results;
+  var text = len === 0 ? '' : heap.readString(heap.u32[r], len);
+  var start = heap.u32[r + 3];
+  var end = heap.u32[r + 4];
+  if (start === end) return text;
+  try {
+    return text + decodeWithBuiltins(heap.u8, inputAt + start, inputAt + end);
+  } catch (e) {
+    // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
+    len = raw.decode_split();
+    heap.refresh();
+    return text + heap.readString(heap.u32[r], len);
+  }
 };
 
 /** End of input: flushes what is held; `done` is then true. */
@@ -140,7 +227,7 @@ StreamDecoder.prototype.tick = function (nowMs) {
   var raw = this._live();
   var len = raw.tick(nowMs);
   heap.refresh();
-  return heap.readString(raw.out_ptr(), len);
+  return heap.readString(heap.u32[this._results], len);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
@@ -148,7 +235,7 @@ StreamDecoder.prototype.skip = function () {
   var raw = this._live();
   var len = raw.skip();
   heap.refresh();
-  return heap.readString(raw.out_ptr(), len);
+  return heap.readString(heap.u32[this._results], len);
 };
 
 /** Grapheme clusters decoded but not yet shown by tick. */

@@ -11,6 +11,14 @@
 //! holds the address of `out` and of `meta`, so JS reads them without another call, and, for
 //! a decoder created `tick_only`, how many bytes of text the last `push`/`finish` queued for
 //! the typewriter (that text itself is left out of `out`: JS gets it once, from `tick`).
+//! After `push_split` it also holds the range of the input that JS decodes itself.
+//!
+//! `push_split` is for engines whose builtins outrun interpreted wasm (JavaScriptCore
+//! without JIT): for plain text it decodes only what the previous chunk left incomplete,
+//! holds what this chunk leaves incomplete, and hands JS the range in between, which starts
+//! and ends on character boundaries. JS turns it into text with the engine's own UTF-8
+//! decoding when the bytes are valid, and otherwise calls `decode_split`, so ill-formed
+//! bytes are always replaced here, as the spec says.
 //!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
@@ -95,8 +103,9 @@ pub struct RawDecoder {
     /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
     tick_only: bool,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
-    /// finish when `tick_only`]`, rewritten after every call.
-    results: Box<[u32; 3]>,
+    /// finish when `tick_only`, start and end of the range left to JS by `push_split`]`,
+    /// rewritten after every call.
+    results: Box<[u32; 5]>,
     update: Update,
     scratch: String,
 }
@@ -123,7 +132,7 @@ impl RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
             tick_only: tick_only && pace.is_some(),
-            results: Box::new([0; 3]),
+            results: Box::new([0; 5]),
             update: Update::default(),
             scratch: String::new(),
         })
@@ -166,6 +175,33 @@ impl RawDecoder {
             };
             self.publish(shared);
             result
+        })
+    }
+
+    /// Plain text without pacing: decodes the `len` bytes written at `input()` but for the
+    /// complete range it leaves to JS (results block); returns the length of the text before
+    /// that range. Only for such a decoder: any other ignores the bytes.
+    pub fn push_split(&mut self, len: usize) -> u32 {
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            let Some(utf8) = &mut self.text_only else { return 0 };
+            let range = utf8.split(&shared.input[..len.min(shared.input.len())], &mut shared.out);
+            self.results[3] = range.start as u32;
+            self.results[4] = range.end as u32;
+            self.publish(shared);
+            shared.out.len() as u32
+        })
+    }
+
+    /// The range `push_split` left to JS, decoded here (JS found it ill-formed); returns its
+    /// length in `out`.
+    pub fn decode_split(&mut self) -> u32 {
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            let range = self.results[3] as usize..self.results[4] as usize;
+            Utf8Decoder::decode_complete(shared.input.get(range).unwrap_or_default(), &mut shared.out);
+            self.publish(shared);
+            shared.out.len() as u32
         })
     }
 
@@ -229,11 +265,6 @@ impl RawDecoder {
         let Some(id) = self.decoder.response_id() else { return 0 };
         self.scratch.push_str(id);
         self.write_scratch() + 1
-    }
-
-    /// The address of the decoded UTF-16 (also in the results block).
-    pub fn out_ptr(&self) -> *const u16 {
-        SHARED.with_borrow(|shared| shared.out.as_ptr())
     }
 
     /// Writes the addresses of the output to the results block.
