@@ -54,7 +54,7 @@ function decodeWithBuiltins(u8, start, end) {
 function builtinsDecodeUtf8() {
   var ill = [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xff]];
   try {
-    if (decodeWithBuiltins(new Uint8Array([0x25, 0x61, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80, 0]), 0, 12) !== '%a\u00e9\u6d41\ud83d\ude00\u0000') return false;
+    if (decodeWithBuiltins(new Uint8Array([0x25, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80]), 0, 10) !== '%\u00e9\u6d41\ud83d\ude00') return false;
   } catch (e) {
     return false;
   }
@@ -85,8 +85,7 @@ function onIos() {
 }
 
 function toBytes(chunk) {
-  // onChunkReceived's ArrayBuffer first: each test costs in an interpreter.
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  // (push() tests for onChunkReceived's ArrayBuffer itself: each test costs in an interpreter.)
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
@@ -156,7 +155,8 @@ export function StreamDecoder(options) {
   this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, split range], see wasm/src/lib.rs
   // Plain text without pacing: an update is its text alone, never done before finish().
   this._plain = format === 'text' && pace === false;
-  this._splitMin = !this._plain || !builtinUtf8 ? Infinity : builtinUtf8 === true ? BUILTIN_MIN_BYTES : +builtinUtf8;
+  // The least bytes of text the builtins decode (0xffffffff: never).
+  this._utf8Min = !builtinUtf8 ? -1 >>> 0 : builtinUtf8 === true ? BUILTIN_MIN_BYTES : builtinUtf8 >>> 0;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -178,7 +178,7 @@ StreamDecoder.prototype.push = function (chunk) {
   heap.refresh();
   heap.u8.set(bytes, inputAt);
   if (!this._plain) return this._read(raw.push(n));
-  if (n >= this._splitMin) return emptyUpdate(this._pushSplit(raw, n), false);
+  if (n >= this._utf8Min) return emptyUpdate(this._pushSplit(raw, n), false);
   var len = raw.push(n);
   heap.refresh();
   return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
@@ -189,12 +189,9 @@ StreamDecoder.prototype._pushSplit = function (raw, n) {
   var len = raw.push_split(n);
   heap.refresh();
   var r = this._results;
-  var text = len === 0 ? '' : heap.readString(heap.u32[r], len);
-  var start = heap.u32[r + 3];
-  var end = heap.u32[r + 4];
-  if (start === end) return text;
+  var text = heap.readString(heap.u32[r], len);
   try {
-    return text + decodeWithBuiltins(heap.u8, inputAt + start, inputAt + end);
+    return text + decodeWithBuiltins(heap.u8, inputAt + heap.u32[r + 3], inputAt + heap.u32[r + 4]);
   } catch (e) {
     // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
     len = raw.decode_split();
@@ -224,18 +221,20 @@ StreamDecoder.prototype.free = function () {
 /** The next characters to show at time nowMs (e.g. Date.now()); never splits a grapheme. */
 StreamDecoder.prototype.tick = function (nowMs) {
   if (typeof nowMs !== 'number') nowMs = Date.now();
-  var raw = this._live();
-  var len = raw.tick(nowMs);
-  heap.refresh();
-  return heap.readString(heap.u32[this._results], len);
+  return this._shown(this._live().tick(nowMs, this._utf8Min));
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
-  var raw = this._live();
-  var len = raw.skip();
+  return this._shown(this._live().skip(this._utf8Min));
+};
+
+/** The text of tick() or skip(): UTF-16 to read, or (MORE) valid UTF-8 for the builtins. */
+StreamDecoder.prototype._shown = function (result) {
   heap.refresh();
-  return heap.readString(heap.u32[this._results], len);
+  var r = this._results;
+  if ((result & MORE) !== 0) return decodeWithBuiltins(heap.u8, heap.u32[r + 3], heap.u32[r + 4]);
+  return heap.readString(heap.u32[r], result);
 };
 
 /** Grapheme clusters decoded but not yet shown by tick. */

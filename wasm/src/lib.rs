@@ -234,18 +234,19 @@ impl RawDecoder {
         self.update.clear();
     }
 
-    /// Paced text at `now_ms`, written to `out`; returns its length.
-    pub fn tick(&mut self, now_ms: f64) -> u32 {
+    /// Paced text at `now_ms`, written to `out`; returns its length. Text of at least
+    /// `utf8_min` bytes is left as UTF-8 instead (see `text_or_utf8`).
+    pub fn tick(&mut self, now_ms: f64, utf8_min: u32) -> u32 {
         self.scratch.clear();
         self.decoder.tick_into(now_ms, &mut self.scratch);
-        self.write_scratch()
+        self.text_or_utf8(utf8_min)
     }
 
-    /// Everything not yet shown, written to `out`; returns its length.
-    pub fn skip(&mut self) -> u32 {
+    /// Everything not yet shown, as `tick` gives it.
+    pub fn skip(&mut self, utf8_min: u32) -> u32 {
         self.scratch.clear();
         self.decoder.skip_into(&mut self.scratch);
-        self.write_scratch()
+        self.text_or_utf8(utf8_min)
     }
 
     pub fn pending(&self) -> u32 {
@@ -280,6 +281,19 @@ impl RawDecoder {
             self.results[2] = u32::try_from(self.update.text.len()).unwrap_or(u32::MAX);
             self.update.text.clear();
         }
+    }
+
+    /// Text of at least `utf8_min` bytes stays UTF-8, for the engine's builtins to decode
+    /// (it is a Rust string, so valid): its range is at `results[3..5]` as addresses and the
+    /// result is `MORE`. Shorter text is written to `out` as UTF-16; the result is its length.
+    fn text_or_utf8(&mut self, utf8_min: u32) -> u32 {
+        if self.scratch.len() < utf8_min as usize {
+            return self.write_scratch();
+        }
+        let at = self.scratch.as_ptr() as u32;
+        self.results[3] = at;
+        self.results[4] = at + self.scratch.len() as u32;
+        MORE
     }
 
     fn write_scratch(&mut self) -> u32 {

@@ -111,7 +111,7 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
     let mut shown = String::new();
     let mut now = 0.0;
     while raw.pending() > 0 || shown.len() < 2 {
-        let n = raw.tick(now);
+        let n = raw.tick(now, u32::MAX);
         shown += &String::from_utf16(&out_units(&raw, n)).unwrap();
         now += 16.0;
         assert!(now < 5_000.0, "drains within drainMs");
