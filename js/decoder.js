@@ -18,7 +18,7 @@ var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
 // Plain text chunks at least this long have their complete, valid UTF-8 decoded by the
 // engine's builtins when `builtinUtf8` is on; shorter ones cost more in calls than they save.
-var BUILTIN_MIN_BYTES = 256; // measured: see README.md, "Speed and size"
+var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
 var builtinDefault = false;
 var fromCharCode = String.fromCharCode;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
