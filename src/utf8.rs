@@ -340,7 +340,8 @@ impl Utf8Decoder {
 
     /// Decodes bytes that neither start nor end inside a sequence (a range from `split`).
     pub fn decode_complete<S: TextSink>(input: &[u8], out: &mut S) {
-        Utf8Decoder { bom: BomSniffer { seen: 0, decided: true }, ..Utf8Decoder::default() }.decode_bulk(input, out, true);
+        Utf8Decoder { bom: BomSniffer { seen: 0, decided: true }, ..Utf8Decoder::default() }
+            .decode_bulk(input, out, true);
     }
 
     /// The BOM and the character held from the previous piece; returns the input after them.

@@ -123,7 +123,13 @@ fn wpt_textdecoder_split_path_all_splits() {
             }
             d.decode(&[], &mut out, true);
             if out != expected {
-                failures.push(format!("[{}] split {}: text {} != expected {}", name, describe_split(&pieces), show(&out), show(expected)));
+                failures.push(format!(
+                    "[{}] split {}: text {} != expected {}",
+                    name,
+                    describe_split(&pieces),
+                    show(&out),
+                    show(expected)
+                ));
                 break;
             }
         }

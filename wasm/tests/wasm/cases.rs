@@ -1,7 +1,7 @@
 // The wasm test cases, included by wasm/tests/wasm_node.rs and wasm/tests/wasm_browser.rs.
 
-use chunkwise_wasm::RawDecoder;
 use chunkwise::{Format, Options, StreamDecoder, Update};
+use chunkwise_wasm::RawDecoder;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const BODY: &str = concat!(
@@ -80,7 +80,7 @@ fn raw_decoder_leaves_complete_ranges_to_js() {
     let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
     let bytes = "\u{FEFF}流式 😀".as_bytes(); // EF BB BF, E6 B5 81, E5 BC 8F, 20, F0 9F 98 80
     assert_eq!(feed_split(&mut raw, &bytes[..5]), (String::new(), 3..3)); // BOM removed; 流 held
-    // 流 completed here; 式 and the space in the range; 😀 held.
+                                                                          // 流 completed here; 式 and the space in the range; 😀 held.
     assert_eq!(feed_split(&mut raw, &bytes[5..11]), ("流式 ".to_string(), 1..5));
     assert_eq!(feed_split(&mut raw, &bytes[11..]), ("😀".to_string(), 3..3));
     // Ill-formed bytes in the range are replaced by decode_split, one U+FFFD per maximal subpart.
