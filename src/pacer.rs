@@ -227,6 +227,15 @@ fn plain_run(b: &[u8], mut at: usize, max: usize) -> (usize, usize) {
     let mut clusters = 0;
     let mut len = plain_len(b, at);
     while len > 0 && clusters < max {
+        // One byte long, and eight printable ASCII characters after it: those eight are
+        // counted in one step, the first as followed by a plain character, the others as
+        // printable ASCII followed by one (most of any answer, Chinese ones too: Markdown,
+        // code, numbers, spaces).
+        if len == 1 && max - clusters >= 8 && at + 9 <= b.len() && crate::scan::printable8(b, at + 1) {
+            at += 8;
+            clusters += 8;
+            continue;
+        }
         let next = plain_len(b, at + len);
         if next == 0 {
             break;
