@@ -160,15 +160,17 @@ function utf8Vectors() {
 /**
  * Random UTF-8-ish bytes (valid characters, BOMs, cut, overlong, surrogate and out-of-range
  * sequences) cut at random: the builtins path gives what the wasm path gives, with the
- * default threshold and on every chunk, and the default of this realm is the builtins path
- * (WeChat on iOS).
+ * default threshold and on every chunk; and the default of the realm is the builtins path
+ * without JIT (WeChat on iOS), the wasm path with JIT.
  */
 function utf8RandomBytes() {
   var pieces = ['a', '\n', '\u4e2d', '\u00e9', '\ud83d\ude00'].map(utf8).concat([[0xef, 0xbb, 0xbf], [0xe4, 0xb8], [0xf0, 0x9f], [0x80], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe0, 0x80]].map(function (b) {
     return new Uint8Array(b);
   }));
+  // The default: builtins without JIT (WeChat on iOS), wasm with JIT (no mini program).
   var probe = new cw.StreamDecoder({ format: 'text', pace: false });
-  if (probe._utf8Min === -1 >>> 0) JSC.fail('JavaScriptCore without JIT (WeChat on iOS) does not default to the builtins path');
+  var jit = !!jscOptions().useJIT;
+  if ((probe._utf8Min !== -1 >>> 0) === jit) JSC.fail('JavaScriptCore ' + (jit ? 'with' : 'without') + ' JIT defaults to the ' + (jit ? 'builtins' : 'wasm') + ' path');
   probe.free();
   for (var n = 0; n < 300; n++) {
     var parts = [];
