@@ -6,7 +6,9 @@
 // - tests/fixtures/providers/*/*.txt: captured provider streams against their
 //   .expected.json (written by an independent oracle, see tests/fixtures/SOURCES.md);
 // each whole, cut at random positions (seeded, so a failure can be replayed), and the small
-// ones also one byte at a time; paced decoding is checked on the text vectors too.
+// ones also one byte at a time; paced decoding is checked on the text vectors too, and plain
+// text through both UTF-8 paths (wasm, and the engine's builtins for complete ranges), also
+// on random UTF-8-ish bodies.
 'use strict';
 var cw = JSC.require('/index.js');
 var SEED = Number(JSC.args[0] || 1);
