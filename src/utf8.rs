@@ -125,6 +125,7 @@ impl TextSink for Utf16Buffer {
         self.room(units.len()).copy_from_slice(units);
         self.len += units.len();
     }
+    #[inline(always)]
     fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
         let (read, written) = transcode_valid_prefix(bytes, self.room(bytes.len()));
         self.len += written;
@@ -304,8 +305,11 @@ impl Utf8Decoder {
 
     /// Decodes `input` into `out`. With `last`, the stream ends here: a held incomplete
     /// sequence becomes U+FFFD and the decoder is ready for a new stream.
-    pub fn decode<S: TextSink>(&mut self, input: &[u8], out: &mut S, last: bool) {
-        let input = self.decode_head(input, out, last);
+    pub fn decode<S: TextSink>(&mut self, mut input: &[u8], out: &mut S, last: bool) {
+        // (Tested here: a call costs where wasm is interpreted, and the head is rarely there.)
+        if !self.bom.is_decided() || self.partial_len > 0 {
+            input = self.decode_head(input, out, last);
+        }
         self.decode_bulk(input, out, last);
     }
 
