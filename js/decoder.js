@@ -16,8 +16,9 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
-// Plain text chunks at least this long have their complete, valid UTF-8 decoded by the
-// engine's builtins when `builtinUtf8` is on; shorter ones cost more in calls than they save.
+// With `builtinUtf8` on, UTF-8 at least this long (the complete middle of a plain-text
+// chunk, the text of a tick) is decoded by the engine's builtins; shorter text costs more in
+// calls than it saves.
 var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
 var builtinDefault = false;
 var fromCharCode = String.fromCharCode;
