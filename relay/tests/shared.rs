@@ -560,8 +560,8 @@ async fn a_failed_mirror_write_is_retried_and_leaves_no_hole() {
     for _ in 0..5 {
         local.next().await.unwrap();
     }
-    // Writes stall past the relay's 2 s response timeout: the mirror's write fails.
-    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(2500).arg("WRITE").query_async(&mut con).await.unwrap();
+    // Writes stall past the mirror's 2.5 s write timeout: its write fails.
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query_async(&mut con).await.unwrap();
     let local = local.all().await;
     assert_eq!(local.last().unwrap().data, "[DONE]");
     tokio::time::sleep(Duration::from_millis(1500)).await;
