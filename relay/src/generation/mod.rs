@@ -518,7 +518,7 @@ mod tests {
         let g = gen(1024);
         g.start();
         let (mut next, mut out) = (1, Vec::new());
-        let mut copy = |next: &mut u64, out: &mut Vec<u64>| g.copy_events(next, 1000, |seq, _, _| out.push(seq));
+        let copy = |next: &mut u64, out: &mut Vec<u64>| g.copy_events(next, 1000, |seq, _, _| out.push(seq));
         assert_eq!(copy(&mut next, &mut out), Ok(false));
         assert_eq!((next, out.len()), (2, 1));
         for i in 0..100 {
