@@ -680,3 +680,36 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
         client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", bytes.len() + 1)).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_redis_delays_new_answers_instead_of_refusing_them() {
+    // Redis answering late (paused here for 4.5 s) is busy, not gone: new answers wait for it
+    // and start, while answers already streaming go on from the holder's memory.
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let (script, expected) = numbered(60, 20);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    // Only the admission waits on Redis (the shared rate limit falls back to this instance's).
+    c.limits.per_ip_per_minute = 0;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let running = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(4500).arg("WRITE").query_async(&mut con).await.unwrap();
+    let t = Instant::now();
+    let starts: Vec<_> = (0..20)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { post(&base, "/v1/chat/completions", &chat("hi", true)).await })
+        })
+        .collect();
+    let evs = events(running).await;
+    assert_eq!(content(&evs), expected, "the running answer stalled behind Redis");
+    for start in starts {
+        let resp = start.await.unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        let evs = events(resp).await;
+        assert_eq!(content(&evs), expected);
+    }
+    assert!(t.elapsed() >= Duration::from_millis(4000), "Redis was not paused: {:?}", t.elapsed());
+}

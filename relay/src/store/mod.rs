@@ -263,7 +263,8 @@ impl RedisStore {
     async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
         let mut con = self.check(self.con().await)?;
         match pipe.query_async::<T>(&mut con).await {
-            Err(e) if broken(&e) => {
+            // Not after a timeout: Redis is busy, and the wait would double.
+            Err(e) if broken(&e) && !e.is_timeout() => {
                 let _ = self.check::<()>(Err(e));
                 let mut con = self.check(self.con().await)?;
                 let result = pipe.query_async::<T>(&mut con).await;
