@@ -37,11 +37,6 @@ use crate::generation::Generation;
 
 /// The most commands one batch carries; the rest go in the next.
 const MAX_BATCH: usize = 4096;
-/// The least time between two batches: events that arrive meanwhile share one round trip
-/// (at a few thousand events a second, one batch of dozens instead of a round trip each). It
-/// delays only the copy in Redis, which a resume elsewhere waits for; never this instance's
-/// own readers.
-const BATCH_EVERY: Duration = Duration::from_millis(5);
 /// How long a batch may wait for its answer before it counts as failed. Longer than a busy
 /// Redis takes (a batch is a few milliseconds of its time), shorter than [`LEASE`].
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_millis(2500);
@@ -81,17 +76,11 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
     let mut ready: VecDeque<String> = VecDeque::new();
     let mut con: Option<MultiplexedConnection> = None;
     let mut failing_since: Option<Instant> = None;
-    let mut sent_at = Instant::now();
     loop {
         if ready.is_empty() {
             let Some(gen) = rx.recv().await else { return };
             enqueue(&store, &mut mirrors, &mut ready, gen);
         }
-        let linger = BATCH_EVERY.saturating_sub(sent_at.elapsed());
-        if !linger.is_zero() {
-            tokio::time::sleep(linger).await;
-        }
-        sent_at = Instant::now();
         while let Ok(gen) = rx.try_recv() {
             enqueue(&store, &mut mirrors, &mut ready, gen);
         }
