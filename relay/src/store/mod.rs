@@ -30,7 +30,9 @@
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
 //! instance's generations, and its lease is renewed with all the others in one pipeline a
 //! second ([`mirror`]). Requests and the mirror use separate connections, so a client's
-//! round trip never queues behind a batch.
+//! round trip never queues behind a batch. The connections, the writer and the heartbeat run
+//! on a thread of their own: on a busy relay a reply from Redis would otherwise wait for its
+//! turn behind thousands of streams twice (the connection's task, then the request's).
 //!
 //! Timeouts mean "Redis is gone", not "Redis is busy": a request waits up to
 //! [`REQUEST_TIMEOUT`] for its answer, and a connection is dropped and made again only when it
@@ -170,6 +172,9 @@ pub struct RedisStore {
     held: Mutex<HashMap<String, mirror::Held>>,
     /// The writer's queue: a generation that changed (see [`Generation::follow`]).
     writer: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+    /// The runtime of the store's thread, which ends when the store is dropped.
+    io: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
     ttl_secs: u64,
     /// Bound on one generation's stream (`MAXLEN ~`): the oldest events go first, and a
     /// resume before them is refused with 410, as with the in-memory log.
@@ -201,7 +206,10 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
         let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
         let (writer, queue) = tokio::sync::mpsc::unbounded_channel();
+        let (io, _stop) = io_thread().map_err(|e| format!("cannot start the Redis thread: {e}"))?;
         let store = RedisStore {
+            io,
+            _stop,
             client,
             shared: Mutex::new(None),
             answered_at: AtomicU64::new(now_ms()),
@@ -221,8 +229,8 @@ impl RedisStore {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
         let store = Arc::new(store);
-        tokio::spawn(mirror::write(Arc::downgrade(&store), queue));
-        tokio::spawn(mirror::heartbeat(Arc::downgrade(&store)));
+        store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
+        store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
         Ok(store)
     }
 
@@ -231,12 +239,24 @@ impl RedisStore {
         AsyncConnectionConfig::new().set_connection_timeout(Duration::from_secs(1)).set_response_timeout(response)
     }
 
+    /// A new connection, driven on the store's thread.
+    async fn open(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
+        let client = self.client.clone();
+        let opening = self
+            .io
+            .spawn(async move { client.get_multiplexed_async_connection_with_config(&Self::config(response)).await });
+        match opening.await {
+            Ok(con) => con,
+            Err(_) => Err(RedisError::from(std::io::Error::other("the Redis thread stopped"))),
+        }
+    }
+
     /// The shared connection, connecting when there is none.
     async fn con(&self) -> Result<MultiplexedConnection, RedisError> {
         if let Some(con) = self.shared.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(con);
         }
-        let con = self.client.get_multiplexed_async_connection_with_config(&Self::config(REQUEST_TIMEOUT)).await?;
+        let con = self.open(REQUEST_TIMEOUT).await?;
         self.answered_at.store(now_ms(), Ordering::Relaxed);
         *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(con.clone());
         Ok(con)
@@ -426,7 +446,7 @@ impl RedisStore {
     /// of the process, resubscribing when the connection drops.
     pub fn serve_cancels(self: &Arc<Self>, registry: std::sync::Weak<crate::App>) {
         let store = self.clone();
-        tokio::spawn(async move {
+        store.io.clone().spawn(async move {
             loop {
                 if let Ok(mut pubsub) = store.client.get_async_pubsub().await {
                     if pubsub.subscribe(CANCEL_CHANNEL).await.is_ok() {
@@ -551,11 +571,7 @@ impl RedisStore {
         skip: usize,
     ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
         // XREAD BLOCK holds its connection: each remote reader has its own.
-        let con = self
-            .client
-            .get_multiplexed_async_connection_with_config(&Self::config(REQUEST_TIMEOUT))
-            .await
-            .map_err(unavailable)?;
+        let con = self.open(REQUEST_TIMEOUT).await.map_err(unavailable)?;
         let state = Remote {
             con,
             log: Self::log_key(id),
@@ -570,6 +586,19 @@ impl RedisStore {
         };
         Ok(futures_util::stream::unfold(state, Remote::next))
     }
+}
+
+/// A runtime on a thread of its own, which ends when the sender is dropped.
+fn io_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = rt.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("relay-redis".into()).spawn(move || {
+        rt.block_on(async {
+            let _ = stopped.await;
+        })
+    })?;
+    Ok((handle, stop))
 }
 
 fn broken(e: &RedisError) -> bool {
