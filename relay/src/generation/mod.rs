@@ -377,7 +377,14 @@ impl Generation {
             ));
         }
         let end = log.end_seq();
-        let mut sse = String::new();
+        // Sized once: grown from empty, one event's chunk took seven allocations.
+        let mut sse = match render {
+            Render::Sse if *next < end => {
+                let payload = log.payload_bytes_from((*next - log.first_seq) as usize);
+                String::with_capacity((end - *next) as usize * (self.chunk_head.len() + 96) + payload + payload / 4)
+            }
+            _ => String::new(),
+        };
         while *next < end {
             let i = (*next - log.first_seq) as usize;
             let kind = log.entries[i].kind;
