@@ -32,11 +32,17 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::{now_ms, seq_of, RedisStore, LEASE, LOST};
+use super::entry::{last_event, Packed};
+use super::{now_ms, RedisStore, LEASE, LOST};
 use crate::generation::Generation;
 
 /// The most commands one batch carries; the rest go in the next.
 const MAX_BATCH: usize = 4096;
+/// The least time between two batches. What one generation produced meanwhile goes to Redis
+/// as one entry ([`super::entry`]): at a delta every 20 ms, two or three events for the cost of
+/// one. It delays only the copy in Redis, which a resume elsewhere waits for; never this
+/// instance's own readers.
+const BATCH_EVERY: Duration = Duration::from_millis(50);
 /// How long a batch may wait for its answer before it counts as failed. Longer than a busy
 /// Redis takes (a batch is a few milliseconds of its time), shorter than [`LEASE`].
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_millis(2500);
@@ -76,11 +82,17 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
     let mut ready: VecDeque<String> = VecDeque::new();
     let mut con: Option<MultiplexedConnection> = None;
     let mut failing_since: Option<Instant> = None;
+    let mut sent_at = Instant::now();
     loop {
         if ready.is_empty() {
             let Some(gen) = rx.recv().await else { return };
             enqueue(&store, &mut mirrors, &mut ready, gen);
         }
+        let linger = BATCH_EVERY.saturating_sub(sent_at.elapsed());
+        if !linger.is_zero() {
+            tokio::time::sleep(linger).await;
+        }
+        sent_at = Instant::now();
         while let Ok(gen) = rx.try_recv() {
             enqueue(&store, &mut mirrors, &mut ready, gen);
         }
@@ -155,7 +167,7 @@ async fn batch(
     // Generations with events left over, queued after the batch (a generation is in a batch
     // once: its events' numbers in Redis must grow).
     let mut more = Vec::new();
-    let max_events = store.max_events.to_string();
+    let max_events = store.max_events as u64;
     while commands < MAX_BATCH {
         let Some(id) = ready.pop_front() else { break };
         let Some(m) = mirrors.get_mut(&id) else { continue };
@@ -168,21 +180,20 @@ async fn batch(
             (true, true)
         } else {
             let limit = MAX_BATCH.saturating_sub(commands).max(1);
-            let mut add = |seq: u64, kind: crate::generation::Kind, payload: &str| {
-                pipe.cmd("XADD")
-                    .arg(&log)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(&max_events)
-                    .arg(format!("{seq}-0"))
-                    .arg("k")
-                    .arg(kind.letter())
-                    .arg("p")
-                    .arg(payload)
-                    .ignore();
-                commands += 1;
-            };
-            match m.gen.copy_events(&mut next, limit, &mut add) {
+            let mut packed = Packed::default();
+            let copied = m.gen.copy_events(&mut next, limit, |seq, kind, payload| packed.push(seq, kind, payload));
+            if packed.count > 0 {
+                let mut xadd = redis::cmd("XADD");
+                xadd.arg(&log);
+                if packed.last > max_events {
+                    // Trimmed by event number, not entry count: about `max_events` events kept.
+                    xadd.arg("MINID").arg("~").arg(packed.last - max_events);
+                }
+                packed.args(&mut xadd);
+                pipe.add_command(xadd).ignore();
+                commands += packed.count;
+            }
+            match copied {
                 Ok(finished) => {
                     if !finished && next - m.next == limit as u64 {
                         // More than this batch holds: the rest goes in the next one.
@@ -283,8 +294,7 @@ async fn reconcile(
         let Some(m) = mirrors.get_mut(id) else { continue };
         m.unsure = false;
         let Some(last) = reply.ids.first() else { continue };
-        let kind = last.map.get("k").and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default();
-        let seq = seq_of(&last.id).unwrap_or(0);
+        let (seq, kind) = last_event(last);
         if seq >= m.next {
             m.next = seq + 1;
         }

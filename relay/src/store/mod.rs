@@ -6,15 +6,17 @@
 //! other instance serves `GET /v1/chat/stream/{id}` from Redis.
 //!
 //! Why Redis Streams: a generation is an append-only log read from a position, which is what a
-//! stream is. The relay's sequence number is the entry id (`<seq>-0`), so `after=<seq>` is
-//! `XREAD … <seq>-0` with nothing lost or repeated, and `XREAD BLOCK` wakes a remote reader
-//! when the next event lands (no polling, no pub/sub message to lose between a read and a
-//! subscribe).
+//! stream is. An entry holds one or more consecutive events and its id is the number of the
+//! last (`<seq>-0`, [`entry`]), so `after=<seq>` is `XREAD … <seq>-0` (skipping the events of
+//! the first entry up to `seq`) with nothing lost or repeated, and `XREAD BLOCK` wakes a
+//! remote reader when the next events land (no polling, no pub/sub message to lose between a
+//! read and a subscribe). Needs Redis 6.2 or later (`XADD … MINID`).
 //!
 //! Keys, for a generation `id` (all expire: `ttl_secs` after the last write):
 //! - `cw:g:{id}`: hash `owner`, `model`, `created`.
-//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind) and `p` (payload),
-//!   at most about `max_log_bytes / 16` events (the oldest are trimmed).
+//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind), `p` (the payloads)
+//!   and `n` (their lengths), at most about `max_log_bytes / 16` events (the oldest entries
+//!   are trimmed by event number).
 //! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
 //!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
 //!   ends the stream with an error.
@@ -48,9 +50,8 @@
 //! A text reader (`?format=text&offset=`) is placed by counting content bytes from the
 //! stream's first event, so it needs the stream untrimmed up to its offset (410 otherwise).
 //!
-//! A generation costs Redis about its payload bytes plus some 50 bytes per event (the stream's
-//! listpacks store ids as deltas): 12.5 KB for a 200-delta answer of short deltas, measured
-//! with `MEMORY USAGE` in `tests/shared.rs`.
+//! A generation costs Redis about its payload bytes plus some 50 bytes per entry (the stream's
+//! listpacks store ids as deltas), measured with `MEMORY USAGE` in `tests/shared.rs`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -67,6 +68,7 @@ use crate::error::ApiError;
 use crate::generation::{chunk_head, Generation, Kind, Render};
 use remote::Remote;
 
+mod entry;
 mod mirror;
 mod remote;
 
@@ -307,19 +309,12 @@ impl RedisStore {
         format!("cw:g:{id}:cancel")
     }
 
-    /// The sequence number of the last entry of a stream (0 when empty) and its kind letter.
+    /// The number of the last event of a stream (0 when empty) and its kind letter.
     async fn last_entry(&self, log: &str) -> Result<(u64, String), ApiError> {
         let mut pipe = redis::pipe();
         pipe.cmd("XREVRANGE").arg(log).arg("+").arg("-").arg("COUNT").arg(1);
         let (last,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-        Ok(last
-            .ids
-            .first()
-            .map(|e| {
-                let kind = e.map.get("k").and_then(|v| redis::from_redis_value::<String>(v).ok());
-                (seq_of(&e.id).unwrap_or(0), kind.unwrap_or_default())
-            })
-            .unwrap_or((0, String::new())))
+        Ok(last.ids.first().map(entry::last_event).unwrap_or((0, String::new())))
     }
 
     /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
@@ -494,7 +489,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1);
         let (first,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-        if let Some(first_seq) = first.ids.first().and_then(|e| seq_of(&e.id)) {
+        if let Some(first_seq) = first.ids.first().map(entry::first_seq) {
             if after + 1 < first_seq {
                 return Err(ApiError::new(
                     axum::http::StatusCode::GONE,
@@ -519,8 +514,10 @@ impl RedisStore {
             let mut pipe = redis::pipe();
             pipe.cmd("XRANGE").arg(&log).arg(format!("({last}-0")).arg("+").arg("COUNT").arg(512);
             let (page,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-            for e in &page.ids {
-                let Some(seq) = seq_of(&e.id) else { continue };
+            for (seq, letter, payload) in page.ids.iter().flat_map(entry::events) {
+                if seq <= last {
+                    continue;
+                }
                 if seq != last + 1 {
                     return Err(ApiError::new(
                         axum::http::StatusCode::GONE,
@@ -529,13 +526,11 @@ impl RedisStore {
                         format!("the start of this answer was dropped from the shared store; cannot resume at byte {offset}"),
                     ));
                 }
-                let field = |name: &str| e.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
-                let letter = field("k").unwrap_or_default();
                 if letter == LOST {
                     return Err(lost_error(seq));
                 }
                 if Kind::from_letter(&letter) == Some(Kind::Content) {
-                    let len = field("p").unwrap_or_default().len() as u64;
+                    let len = payload.len() as u64;
                     if left < len {
                         return Ok((last, left as usize));
                     }
