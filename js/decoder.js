@@ -16,6 +16,12 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
+// With `builtinUtf8` on, UTF-8 at least this long (the complete middle of a plain-text
+// chunk, the text of a tick) is decoded by the engine's builtins; shorter text costs more in
+// calls than it saves.
+var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
+var builtinDefault = false;
+var fromCharCode = String.fromCharCode;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
 var inputAt = 0;
@@ -25,11 +31,62 @@ var inputSize = 0;
 export function bindDecoder(loadedGlue) {
   glue = loadedGlue;
   heap = new WasmHeap(glue.wasm_memory());
+  builtinDefault = onIos() && builtinsDecodeUtf8();
+}
+
+/**
+ * Valid UTF-8 bytes u8[start, end) as text, by the engine's builtins: each byte as a Latin-1
+ * character (String.fromCharCode.apply), escape() makes the non-ASCII ones %XX, and
+ * decodeURIComponent reads %XX sequences as UTF-8 (ECMA-262 Decode), throwing a URIError
+ * at any ill-formed one. In JavaScriptCore without JIT these builtins are compiled code,
+ * several times faster than the same work done by interpreted wasm or JS.
+ */
+function decodeWithBuiltins(u8, start, end) {
+  var latin1 = '';
+  for (var at = start; at < end; at += 8192) latin1 += fromCharCode.apply(null, u8.subarray(at, Math.min(end, at + 8192)));
+  return decodeURIComponent(escape(latin1));
+}
+
+/**
+ * The engine's builtins reject what the spec calls ill-formed (overlong forms, surrogates,
+ * code points past U+10FFFF, stray and missing continuation bytes) and decode the rest
+ * exactly; checked once, so an engine that differs keeps every byte in the core's decoder.
+ */
+function builtinsDecodeUtf8() {
+  var ill = [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xff]];
+  try {
+    if (decodeWithBuiltins(new Uint8Array([0x25, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80]), 0, 10) !== '%\u00e9\u6d41\ud83d\ude00') return false;
+  } catch (e) {
+    return false;
+  }
+  for (var i = 0; i < ill.length; i++) {
+    try {
+      decodeWithBuiltins(new Uint8Array(ill[i]), 0, ill[i].length);
+      return false;
+    } catch (e) {
+      // rejected, as it must be
+    }
+  }
+  return true;
+}
+
+/**
+ * A WeChat (or Douyin) mini program on iOS, whose logic layer runs in JavaScriptCore without
+ * JIT: Apple allows no JIT outside WebKit's own processes, so there both JS and wasm are
+ * interpreted while builtins stay compiled. The mini program says so itself
+ * (`getDeviceInfo().platform`, or `getSystemInfoSync()` before base library 2.20.1).
+ */
+function onIos() {
+  try {
+    var api = typeof wx === 'object' ? wx : tt;
+    return (api.getDeviceInfo ? api.getDeviceInfo() : api.getSystemInfoSync()).platform === 'ios';
+  } catch (e) {
+    return false; // not a mini program
+  }
 }
 
 function toBytes(chunk) {
-  // onChunkReceived's ArrayBuffer first: each test costs in an interpreter.
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  // (push() tests for onChunkReceived's ArrayBuffer itself: each test costs in an interpreter.)
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   // A SharedArrayBuffer, or an ArrayBuffer from another realm (a mini program's wx.request
@@ -89,13 +146,18 @@ export function StreamDecoder(options) {
     drainMs = number(pace, 'drainMs', DEFAULT_PACE.drainMs, 0);
   }
   var maxBufferBytes = number(options, 'maxBufferBytes', DEFAULT_MAX_BUFFER_BYTES, 1);
+  var builtinUtf8 = options.builtinUtf8 === undefined ? builtinDefault : options.builtinUtf8;
   if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
   this.format = format;
   this.paced = pace !== false;
   // Paced text reaches JS once, from tick(), unless the updates are asked to carry it too.
   this._tickOnly = this.paced && options.pacedUpdateText === false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._tickOnly);
-  this._results = this._raw.results_ptr() >>> 2; // [out address, meta address, queued bytes], see wasm/src/lib.rs
+  this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, split range], see wasm/src/lib.rs
+  // Plain text without pacing: an update is its text alone, never done before finish().
+  this._plain = format === 'text' && pace === false;
+  // The least bytes of text the builtins decode (0xffffffff: never).
+  this._utf8Min = !builtinUtf8 ? -1 >>> 0 : builtinUtf8 === true ? BUILTIN_MIN_BYTES : builtinUtf8 >>> 0;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -105,15 +167,38 @@ StreamDecoder.prototype._live = function () {
 
 /** Decodes the next chunk: an ArrayBuffer (onChunkReceived's res.data) or a Uint8Array. */
 StreamDecoder.prototype.push = function (chunk) {
-  var raw = this._live();
-  var bytes = toBytes(chunk);
-  if (bytes.length > inputSize) {
-    inputAt = raw.input(bytes.length);
-    inputSize = bytes.length;
+  // Written out for interpreters, where each call and statement counts at small chunks.
+  var raw = this._raw;
+  if (raw === null) this._live();
+  var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
+  var n = bytes.length;
+  if (n > inputSize) {
+    inputAt = raw.input(n);
+    inputSize = n;
   }
   heap.refresh();
   heap.u8.set(bytes, inputAt);
-  return this._read(raw.push(bytes.length));
+  if (!this._plain) return this._read(raw.push(n));
+  if (n >= this._utf8Min) return emptyUpdate(this._pushSplit(raw, n), false);
+  var len = raw.push(n);
+  heap.refresh();
+  return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
+};
+
+/** Plain text, its complete middle decoded by the engine's builtins (see wasm/src/lib.rs). */
+StreamDecoder.prototype._pushSplit = function (raw, n) {
+  var len = raw.push_split(n);
+  heap.refresh();
+  var r = this._results;
+  var text = heap.readString(heap.u32[r], len);
+  try {
+    return text + decodeWithBuiltins(heap.u8, inputAt + heap.u32[r + 3], inputAt + heap.u32[r + 4]);
+  } catch (e) {
+    // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
+    len = raw.decode_split();
+    heap.refresh();
+    return text + heap.readString(heap.u32[r], len);
+  }
 };
 
 /** End of input: flushes what is held; `done` is then true. */
@@ -137,18 +222,20 @@ StreamDecoder.prototype.free = function () {
 /** The next characters to show at time nowMs (e.g. Date.now()); never splits a grapheme. */
 StreamDecoder.prototype.tick = function (nowMs) {
   if (typeof nowMs !== 'number') nowMs = Date.now();
-  var raw = this._live();
-  var len = raw.tick(nowMs);
-  heap.refresh();
-  return heap.readString(raw.out_ptr(), len);
+  return this._shown(this._live().tick(nowMs, this._utf8Min));
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
-  var raw = this._live();
-  var len = raw.skip();
+  return this._shown(this._live().skip(this._utf8Min));
+};
+
+/** The text of tick() or skip(): UTF-16 to read, or (MORE) valid UTF-8 for the builtins. */
+StreamDecoder.prototype._shown = function (result) {
   heap.refresh();
-  return heap.readString(raw.out_ptr(), len);
+  var r = this._results;
+  if ((result & MORE) !== 0) return decodeWithBuiltins(heap.u8, heap.u32[r + 3], heap.u32[r + 4]);
+  return heap.readString(heap.u32[r], result);
 };
 
 /** Grapheme clusters decoded but not yet shown by tick. */

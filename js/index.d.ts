@@ -56,6 +56,16 @@ export interface StreamDecoderOptions {
   pacedUpdateText?: boolean;
   /** The bound of one line, event, record or JSON value. Default 1048576 (1 MiB). */
   maxBufferBytes?: number;
+  /**
+   * Let the JS engine's builtins (`decodeURIComponent`) turn UTF-8 into text where there is
+   * at least 128 bytes of it (or at least this many, given a number): the complete middle
+   * of each plain-text chunk without pacing (the core still finds where it starts and ends
+   * and replaces any ill-formed byte, so the text is the same either way), and the
+   * typewriter's text from tick() and skip(). It pays where wasm is interpreted and builtins
+   * are not (JavaScriptCore without JIT), and costs where wasm is compiled. Default: true in
+   * a mini program on iOS (WeChat's logic layer there runs without JIT), false elsewhere.
+   */
+  builtinUtf8?: boolean | number;
 }
 
 export interface StreamErrorInfo {

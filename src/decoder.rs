@@ -354,9 +354,11 @@ impl Sink<'_> {
     /// A raw SSE event (`sse` format).
     fn sse_raw(&mut self, item: SseItem<'_>) {
         match item {
-            SseItem::Event(e) => {
-                self.out.events.push(Event { event: e.event.to_owned(), data: e.data.to_owned(), id: e.id.to_owned() })
-            }
+            SseItem::Event(e) => self.out.events.push(Event {
+                event: e.event.to_owned(),
+                data: decode_lossy(e.data).into_owned(),
+                id: e.id.to_owned(),
+            }),
             SseItem::Retry(_) => {}
             SseItem::Error(e) => self.out.errors.push(e),
         }
@@ -365,7 +367,7 @@ impl Sink<'_> {
     /// An SSE event of a provider format.
     fn sse(&mut self, item: SseItem<'_>) {
         match item {
-            SseItem::Event(e) => self.message_str(e.event, e.data),
+            SseItem::Event(e) => self.message(e.event, Ok(e.data)),
             SseItem::Retry(_) => {}
             SseItem::Error(e) => self.out.errors.push(e),
         }
@@ -390,13 +392,22 @@ impl Sink<'_> {
 
     fn message(&mut self, event: &str, data: Result<&[u8], StreamError>) {
         match data {
-            Ok(data) => self.message_str(event, &decode_lossy(data)),
+            // A message shaped as the last one is read on its bytes: only its text is checked
+            // for UTF-8 (the rest are the bytes checked then), not the whole message first.
+            Ok(data) => match self.extractor.extract_templated(event, data) {
+                Some(delta) => self.apply(delta),
+                None => {
+                    let data = decode_lossy(data);
+                    let delta = self.extractor.extract(event, &data);
+                    self.apply(delta);
+                }
+            },
             Err(e) => self.out.errors.push(e),
         }
     }
 
-    fn message_str(&mut self, event: &str, data: &str) {
-        let Delta { text, reasoning, finish_reason, usage, error, done, .. } = self.extractor.extract(event, data);
+    fn apply(&mut self, delta: Delta<'_>) {
+        let Delta { text, reasoning, finish_reason, usage, error, done, .. } = delta;
         self.text(text, false);
         self.text(reasoning, true);
         if let Some(reason) = finish_reason {

@@ -7,7 +7,10 @@
 //!   (lines come from [`crate::lines::LineSplitter`]).
 //! - The stream is decoded as UTF-8 with the BOM stripped once. Lines are found on bytes:
 //!   CR and LF never occur inside a multi-byte UTF-8 sequence, so decoding each field value
-//!   alone gives the same text as decoding the whole stream first.
+//!   alone gives the same text as decoding the whole stream first. An event's data is handed
+//!   over as those bytes (joined with LF), for the consumer to decode with
+//!   [`decode_lossy`](crate::utf8::decode_lossy): one that reads only part of it (a provider
+//!   message matching the last one's shape) then checks only that part.
 //! - Bounded: a line longer than `max_buffer_bytes`, or an event whose data grows longer,
 //!   is reported as a `buffer_limit` error and skipped; parsing goes on after it.
 
@@ -20,8 +23,8 @@ use crate::utf8::decode_lossy;
 pub struct EventRef<'a> {
     /// The event type; `"message"` when the stream gave none.
     pub event: &'a str,
-    /// The data lines joined with LF.
-    pub data: &'a str,
+    /// The data lines joined with LF, as the stream's bytes (see the module documentation).
+    pub data: &'a [u8],
     /// The last event ID string.
     pub id: &'a str,
 }
@@ -46,7 +49,7 @@ pub struct SseParser {
 #[derive(Debug, Clone, Default)]
 struct Fields {
     max_data_bytes: usize,
-    data: String,
+    data: Vec<u8>,
     /// A `data` field was seen in this event (its value may be empty).
     has_data: bool,
     event_type: String,
@@ -143,7 +146,7 @@ impl Fields {
                         format!(
                             "event data is longer than maxBufferBytes ({} bytes); the event was skipped: \"{}\"",
                             self.max_data_bytes,
-                            excerpt(self.data.as_bytes())
+                            excerpt(&self.data)
                         ),
                     )));
                     self.skipping_event = true;
@@ -151,10 +154,10 @@ impl Fields {
                     return;
                 }
                 if self.has_data {
-                    self.data.push('\n');
+                    self.data.push(b'\n');
                 }
                 self.has_data = true;
-                self.data.push_str(&decode_lossy(value));
+                self.data.extend_from_slice(value);
             }
             // "Set the event type buffer to the field value."
             b"event" => {

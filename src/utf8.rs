@@ -125,6 +125,7 @@ impl TextSink for Utf16Buffer {
         self.room(units.len()).copy_from_slice(units);
         self.len += units.len();
     }
+    #[inline(always)]
     fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
         let (read, written) = transcode_valid_prefix(bytes, self.room(bytes.len()));
         self.len += written;
@@ -305,9 +306,53 @@ impl Utf8Decoder {
     /// Decodes `input` into `out`. With `last`, the stream ends here: a held incomplete
     /// sequence becomes U+FFFD and the decoder is ready for a new stream.
     pub fn decode<S: TextSink>(&mut self, mut input: &[u8], out: &mut S, last: bool) {
+        // (Tested here: a call costs where wasm is interpreted, and the head is rarely there.)
+        if !self.bom.is_decided() || self.partial_len > 0 {
+            input = self.decode_head(input, out, last);
+        }
+        self.decode_bulk(input, out, last);
+    }
+
+    /// Decodes `input` (not the last piece) for a caller that turns complete UTF-8 into
+    /// text by other means (a JS engine's builtins): writes to `out` what the bytes held from
+    /// the previous piece give (and removes a BOM), holds an incomplete sequence at the end,
+    /// and returns the range of `input` in between. That range is complete: it decodes on
+    /// its own, exactly as [`Utf8Decoder::decode_complete`] does, because a sequence can only
+    /// start at a lead byte, whatever came before it.
+    pub fn split<S: TextSink>(&mut self, input: &[u8], out: &mut S) -> std::ops::Range<usize> {
+        let rest = self.decode_head(input, out, false);
+        let start = input.len() - rest.len();
+        // The last lead byte among the last three, if what follows it is a valid start.
+        let mut tail = 0;
+        for (k, &b) in rest.iter().rev().take(3).enumerate() {
+            if b & 0xC0 != 0x80 {
+                let held = rest.get(rest.len() - 1 - k..).unwrap_or_default();
+                if b >= 0xC0 && std::str::from_utf8(held).is_err_and(|e| e.error_len().is_none()) {
+                    // (Only when nothing is held: a character still incomplete after the
+                    // held bytes took all of the input, so `rest` is empty.)
+                    for (i, &h) in held.iter().enumerate() {
+                        self.partial[i & 3] = h;
+                    }
+                    self.partial_len = held.len() as u8;
+                    tail = held.len();
+                }
+                break;
+            }
+        }
+        start..input.len() - tail
+    }
+
+    /// Decodes bytes that neither start nor end inside a sequence (a range from `split`).
+    pub fn decode_complete<S: TextSink>(input: &[u8], out: &mut S) {
+        Utf8Decoder { bom: BomSniffer { seen: 0, decided: true }, ..Utf8Decoder::default() }
+            .decode_bulk(input, out, true);
+    }
+
+    /// The BOM and the character held from the previous piece; returns the input after them.
+    fn decode_head<'a, S: TextSink>(&mut self, mut input: &'a [u8], out: &mut S, last: bool) -> &'a [u8] {
         if !self.bom.is_decided() {
             let (held, rest) = match self.bom.step(input) {
-                BomStep::Wait if !last => return,
+                BomStep::Wait if !last => return &[],
                 BomStep::Wait => (self.bom.end(), &[][..]),
                 BomStep::Bom(rest) => (&[][..], rest),
                 BomStep::NoBom { held, rest } => (held, rest),
@@ -321,7 +366,7 @@ impl Utf8Decoder {
         if self.partial_len > 0 {
             input = self.complete_partial(input, out, last);
         }
-        self.decode_bulk(input, out, last);
+        input
     }
 
     /// Finishes the character held from the previous piece; returns the unused input.
@@ -380,7 +425,7 @@ impl Utf8Decoder {
                 break;
             }
             // Not valid from here: an ill-formed sequence, or one the piece cut.
-            let e = std::str::from_utf8(input).expect_err("the valid prefix was consumed");
+            let Err(e) = std::str::from_utf8(input) else { unreachable!("the valid prefix was consumed") };
             match e.error_len() {
                 // `error_len` is the length of the maximal subpart: one U+FFFD for it.
                 Some(n) => {

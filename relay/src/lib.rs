@@ -174,22 +174,25 @@ impl App {
         }
         let Some(store) = &self.store else { return self.start(source, prompt, owner, permits) };
         let limit = self.config.limits.per_ip_streams;
-        let mut slots = Vec::new();
-        match store.take_slot(&format!("cw:streams:{ip}"), limit).await? {
-            Some(slot) => slots.push(slot),
-            None => return Err(limits::too_many_streams(ip, limit)),
-        }
+        let mut limits = vec![(format!("cw:streams:{ip}"), limit)];
         if token_limited {
-            match store.take_slot(&format!("cw:streams:token:{owner}"), per_token).await? {
-                Some(slot) => slots.push(slot),
-                None => return Err(limits::too_many_token_streams(per_token)),
+            limits.push((format!("cw:streams:token:{owner}"), per_token));
+        }
+        // One round trip before the upstream request: the shared slots, the metadata and the
+        // lease together. The events follow behind this instance's own readers.
+        let (id, created) = (generation::new_id(), generation::now_secs());
+        let slots = match store.admit(&id, &owner, &source_model(&source), created, &limits).await? {
+            store::Admission::Admitted(slots) => slots,
+            store::Admission::Full(0) => return Err(limits::too_many_streams(ip, limit)),
+            store::Admission::Full(_) => return Err(limits::too_many_token_streams(per_token)),
+        };
+        let gen = match self.start_as(id.clone(), created, source, prompt, owner, permits) {
+            Ok(gen) => gen,
+            Err(e) => {
+                store.withdraw(&id);
+                return Err(e);
             }
-        }
-        let gen = self.start(source, prompt, owner, permits)?;
-        if let Err(e) = store.begin(&gen).await {
-            gen.cancel("store_unavailable");
-            return Err(e);
-        }
+        };
         store.mirror(gen.clone(), slots);
         Ok(gen)
     }
@@ -197,6 +200,19 @@ impl App {
     /// Starts a generation: registers it and spawns the task that feeds it.
     pub fn start(
         self: &Arc<Self>,
+        source: Source,
+        prompt: Prompt,
+        owner: String,
+        permits: Vec<StreamPermit>,
+    ) -> Result<Arc<Generation>, ApiError> {
+        self.start_as(generation::new_id(), generation::now_secs(), source, prompt, owner, permits)
+    }
+
+    /// Starts generation `id`, created at `created`.
+    fn start_as(
+        self: &Arc<Self>,
+        id: String,
+        created: u64,
         source: Source,
         prompt: Prompt,
         owner: String,
@@ -216,13 +232,10 @@ impl App {
                 )
             });
         }
-        let model = match &source {
-            Source::Demo => demo::MODEL.to_string(),
-            Source::Http { model, .. } => model.clone(),
-        };
-        let gen = Arc::new(Generation::new(
-            generation::new_id(),
-            model,
+        let gen = Arc::new(Generation::created_at(
+            id,
+            created,
+            source_model(&source),
             owner,
             self.config.generations.max_log_bytes,
             self.metrics.clone(),
@@ -266,6 +279,14 @@ impl App {
             return auth::verify(&auth.hmac_secret, token, now).ok().map(|subject| Owner::user(&subject));
         }
         None
+    }
+}
+
+/// The model name a source answers as.
+fn source_model(source: &Source) -> String {
+    match source {
+        Source::Demo => demo::MODEL.to_string(),
+        Source::Http { model, .. } => model.clone(),
     }
 }
 

@@ -414,7 +414,9 @@ async fn per_ip_limits_hold_across_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generations_stream_in_redis_is_bounded() {
     let redis = redis().await;
-    let (script, _) = numbered(3000, 0);
+    // Paced a little: an upstream bursting faster than Redis takes the events outruns the
+    // holder's 16 KiB log, and the stream then ends with a "lost" mark instead (tested below).
+    let (script, _) = numbered(3000, 1);
     let mock = Mock::start(script).await;
     let mut c = shared(&mock.url(), &redis);
     c.generations.max_log_bytes = 16 * 1024; // 1,024 events in Redis
@@ -560,8 +562,8 @@ async fn a_failed_mirror_write_is_retried_and_leaves_no_hole() {
     for _ in 0..5 {
         local.next().await.unwrap();
     }
-    // Writes stall past the relay's 2 s response timeout: the mirror's write fails.
-    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(2500).arg("WRITE").query_async(&mut con).await.unwrap();
+    // Writes stall past the mirror's 2.5 s write timeout: its write fails.
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query_async(&mut con).await.unwrap();
     let local = local.all().await;
     assert_eq!(local.last().unwrap().data, "[DONE]");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -679,4 +681,37 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     let resp =
         client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", bytes.len() + 1)).send().await.unwrap();
     assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_redis_delays_new_answers_instead_of_refusing_them() {
+    // Redis answering late (paused here for 4.5 s) is busy, not gone: new answers wait for it
+    // and start, while answers already streaming go on from the holder's memory.
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let (script, expected) = numbered(60, 20);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    // Only the admission waits on Redis (the shared rate limit falls back to this instance's).
+    c.limits.per_ip_per_minute = 0;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let running = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(4500).arg("WRITE").query_async(&mut con).await.unwrap();
+    let t = Instant::now();
+    let starts: Vec<_> = (0..20)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { post(&base, "/v1/chat/completions", &chat("hi", true)).await })
+        })
+        .collect();
+    let evs = events(running).await;
+    assert_eq!(content(&evs), expected, "the running answer stalled behind Redis");
+    for start in starts {
+        let resp = start.await.unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        let evs = events(resp).await;
+        assert_eq!(content(&evs), expected);
+    }
+    assert!(t.elapsed() >= Duration::from_millis(4000), "Redis was not paused: {:?}", t.elapsed());
 }

@@ -140,10 +140,12 @@ enum IdAt {
 }
 
 impl Template {
-    /// The delta of `data` if it is this template around one non-empty string token.
-    fn read<'a>(&self, event: &str, data: &'a str) -> Option<Delta<'a>> {
+    /// The delta of `bytes` if they are this template around one non-empty string token.
+    /// Only that token is checked for UTF-8: the bytes around it are the template's, checked
+    /// when it was read, and they end and start with a quote, so they cannot be part of a
+    /// character of the token.
+    fn read<'a>(&self, event: &str, bytes: &'a [u8]) -> Option<Delta<'a>> {
         let (before, after) = (self.before.as_bytes(), self.after.as_bytes());
-        let bytes = data.as_bytes();
         if event != self.event || bytes.len() < before.len() + after.len() + 2 {
             return None;
         }
@@ -154,16 +156,17 @@ impl Template {
         if !same(&bytes[..before.len()], before) || !same(&bytes[bytes.len() - after.len()..], after) {
             return None;
         }
-        let middle = &data[before.len()..data.len() - after.len()];
+        let middle = std::str::from_utf8(middle).ok()?;
         let text = Reader::parse(middle, |r| r.opt_str()).ok().flatten().filter(|t| !t.is_empty())?;
         let mut d = Delta::default();
         *(if self.reasoning { &mut d.reasoning } else { &mut d.text }) = Some(text);
-        d.id = self.id.map(|at| {
-            Cow::Borrowed(match at {
-                IdAt::FromStart(start, end) => &data[start..end],
-                IdAt::FromEnd(start, end) => &data[data.len() - start..data.len() - end],
-            })
-        });
+        if let Some(at) = self.id {
+            let id = match at {
+                IdAt::FromStart(start, end) => &bytes[start..end],
+                IdAt::FromEnd(start, end) => &bytes[bytes.len() - start..bytes.len() - end],
+            };
+            d.id = Some(Cow::Borrowed(std::str::from_utf8(id).ok()?));
+        }
         Some(d)
     }
 
@@ -210,6 +213,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Extractor {
+    /// Reads a message, not yet decoded, that has the shape of the last text-only message
+    /// (see `Template`); `None` for any other, which [`Extractor::extract`] reads once decoded.
+    pub fn extract_templated<'a>(&self, event: &str, data: &'a [u8]) -> Option<Delta<'a>> {
+        self.template.as_ref().and_then(|t| t.read(event, data))
+    }
+
     pub fn new(format: Format) -> Extractor {
         Extractor { format, start_usage: None, response_id: None, template: None }
     }
@@ -228,7 +237,7 @@ impl Extractor {
     /// Reads one message. `event` is the SSE event type (`"message"` when there is none).
     /// A message that is not the JSON its format expects gives a `bad_event` error.
     pub fn extract<'a>(&mut self, event: &str, data: &'a str) -> Delta<'a> {
-        if let Some(d) = self.template.as_ref().and_then(|t| t.read(event, data)) {
+        if let Some(d) = self.extract_templated(event, data.as_bytes()) {
             return d;
         }
         let mut d = Delta::default();

@@ -6,7 +6,9 @@
 // - tests/fixtures/providers/*/*.txt: captured provider streams against their
 //   .expected.json (written by an independent oracle, see tests/fixtures/SOURCES.md);
 // each whole, cut at random positions (seeded, so a failure can be replayed), and the small
-// ones also one byte at a time; paced decoding is checked on the text vectors too.
+// ones also one byte at a time; paced decoding is checked on the text vectors too, and plain
+// text through both UTF-8 paths (wasm, and the engine's builtins for complete ranges), also
+// on random UTF-8-ish bodies.
 'use strict';
 var cw = JSC.require('/index.js');
 var SEED = Number(JSC.args[0] || 1);
@@ -113,7 +115,8 @@ function describe(pieces) {
   return pieces.length + ' pieces of ' + pieces.map(function (p) { return p.length; }).join(',').slice(0, 80);
 }
 
-var counts = { utf8: 0, sse: 0, providers: 0, decodes: 0 };
+var counts = { utf8: 0, random: 0, sse: 0, providers: 0, decodes: 0 };
+var UTF8_PATHS = [false, 1];
 var next = rng(SEED);
 
 function checkRealm() {
@@ -129,23 +132,74 @@ function utf8Vectors() {
     var cuts = splits(bytes, next);
     if (c.chunks_hex) cuts.push(c.chunks_hex.map(hexBytes));
     cuts.forEach(function (pieces, k) {
-      var options = k === 1 ? { format: 'text', pace: { cps: 1e9 } } : { format: 'text', pace: false };
-      var got = decode(options, pieces);
-      counts.decodes++;
-      if (got.text !== c.expected) JSC.fail('utf-8 ' + c.name + ' (' + describe(pieces) + (k === 1 ? ', paced' : '') + '): ' + JSON.stringify(got.text) + ' != ' + JSON.stringify(c.expected));
-      if (k === 1 && got.shown !== c.expected) JSC.fail('utf-8 ' + c.name + ' (' + describe(pieces) + ', shown by the typewriter): ' + JSON.stringify(got.shown));
+      // Both UTF-8 paths of plain text: all in wasm, and the engine's builtins for every
+      // chunk's complete middle (builtinUtf8: 1, so that even one-byte chunks take it).
+      UTF8_PATHS.forEach(function (builtinUtf8) {
+        // (Paced: the typewriter's text, shown by ticks, takes the builtins path when long.)
+        var options = { format: 'text', pace: k === 1 ? { cps: 1e9 } : false, builtinUtf8: builtinUtf8 };
+        var got = decode(options, pieces);
+        counts.decodes++;
+        var how = ' (' + describe(pieces) + (k === 1 ? ', paced' : '') + ', builtinUtf8: ' + builtinUtf8 + '): ';
+        if (got.text !== c.expected) JSC.fail('utf-8 ' + c.name + how + JSON.stringify(got.text) + ' != ' + JSON.stringify(c.expected));
+        if (k === 1 && got.shown !== c.expected) JSC.fail('utf-8 ' + c.name + how + 'shown by the typewriter: ' + JSON.stringify(got.shown));
+      });
     });
     // The per-call outputs upstream asserts.
     if (c.steps) {
-      var d = new cw.StreamDecoder({ format: 'text', pace: false });
-      c.steps.forEach(function (s, i) {
-        var out = s.kind === 'finish' ? d.finish().text : d.push(buffers([hexBytes(s.push_hex)])[0]).text + (s.kind === 'final' ? d.finish().text : '');
-        if (out !== s.out) JSC.fail('utf-8 ' + c.name + ' step ' + i + ': ' + JSON.stringify(out) + ' != ' + JSON.stringify(s.out));
+      UTF8_PATHS.forEach(function (builtinUtf8) {
+        var d = new cw.StreamDecoder({ format: 'text', pace: false, builtinUtf8: builtinUtf8 });
+        c.steps.forEach(function (s, i) {
+          var out = s.kind === 'finish' ? d.finish().text : d.push(buffers([hexBytes(s.push_hex)])[0]).text + (s.kind === 'final' ? d.finish().text : '');
+          if (out !== s.out) JSC.fail('utf-8 ' + c.name + ' step ' + i + ' (builtinUtf8: ' + builtinUtf8 + '): ' + JSON.stringify(out) + ' != ' + JSON.stringify(s.out));
+        });
+        d.free();
       });
-      d.free();
     }
     counts.utf8++;
   });
+}
+
+/**
+ * Random UTF-8-ish bytes (valid characters, BOMs, cut, overlong, surrogate and out-of-range
+ * sequences) cut at random: the builtins path gives what the wasm path gives, with the
+ * default threshold and on every chunk; and the default of the realm is the builtins path
+ * without JIT (WeChat on iOS), the wasm path with JIT.
+ */
+function utf8RandomBytes() {
+  var pieces = ['a', '\n', '\u4e2d', '\u00e9', '\ud83d\ude00'].map(utf8).concat([[0xef, 0xbb, 0xbf], [0xe4, 0xb8], [0xf0, 0x9f], [0x80], [0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe0, 0x80]].map(function (b) {
+    return new Uint8Array(b);
+  }));
+  // The default: builtins without JIT (WeChat on iOS), wasm with JIT (no mini program).
+  var probe = new cw.StreamDecoder({ format: 'text', pace: false });
+  var jit = !!jscOptions().useJIT;
+  if ((probe._utf8Min !== -1 >>> 0) === jit) JSC.fail('JavaScriptCore ' + (jit ? 'with' : 'without') + ' JIT defaults to the ' + (jit ? 'builtins' : 'wasm') + ' path');
+  probe.free();
+  for (var n = 0; n < 300; n++) {
+    var parts = [];
+    var len = 0;
+    var want = next(n % 3 === 0 ? 2000 : 40);
+    while (len < want) {
+      var p = pieces[next(pieces.length)];
+      parts.push(p);
+      len += p.length;
+    }
+    var bytes = new Uint8Array(len);
+    for (var i = 0, at = 0; i < parts.length; at += parts[i].length, i++) bytes.set(parts[i], at);
+    splits(bytes, next).forEach(function (cut, k) {
+      var want = decode({ format: 'text', pace: false, builtinUtf8: false }, cut).text;
+      [true, 1].forEach(function (builtinUtf8) {
+        var got = decode({ format: 'text', pace: false, builtinUtf8: builtinUtf8 }, cut).text;
+        counts.decodes++;
+        if (got !== want) JSC.fail('random bytes (' + describe(cut) + ', builtinUtf8: ' + builtinUtf8 + '): ' + JSON.stringify(got) + ' != ' + JSON.stringify(want));
+      });
+      if (k === 1) {
+        // The typewriter's ticks, each through the builtins.
+        var paced = decode({ format: 'text', pace: { cps: 1e9 }, builtinUtf8: 1 }, cut);
+        if (paced.text !== want || paced.shown !== want) JSC.fail('random bytes, paced (' + describe(cut) + '): ' + JSON.stringify(paced.shown) + ' != ' + JSON.stringify(want));
+      }
+    });
+    counts.random++;
+  }
 }
 
 function sseVectors() {
@@ -197,10 +251,11 @@ var started = JSC.now();
 cw.init({ wasmPath: '/chunkwise.wasm.br' }).then(function () {
   checkRealm.call(this);
   utf8Vectors();
+  utf8RandomBytes();
   sseVectors();
   providerFixtures();
   if (counts.utf8 < 300 || counts.sse < 60 || counts.providers < 16) JSC.fail('too few vectors: ' + JSON.stringify(counts));
-  JSC.finish(counts.utf8 + ' UTF-8 vectors, ' + counts.sse + ' SSE vectors, ' + counts.providers + ' provider fixtures, ' + counts.decodes + ' decodes, seed ' + SEED + ', ' + ((JSC.now() - started) / 1000).toFixed(1) + ' s');
+  JSC.finish(counts.utf8 + ' UTF-8 vectors, ' + counts.random + ' random UTF-8 bodies, ' + counts.sse + ' SSE vectors, ' + counts.providers + ' provider fixtures, ' + counts.decodes + ' decodes, seed ' + SEED + ', ' + ((JSC.now() - started) / 1000).toFixed(1) + ' s');
 }).catch(function (e) {
   JSC.fail('threw: ' + (e && e.stack ? e.message + '\n' + e.stack : e));
   JSC.finish();

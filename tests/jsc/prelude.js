@@ -30,6 +30,16 @@ var JSC = (function (global, shellArgs) {
     },
   };
 
+  // Without JIT this engine stands in for WeChat on iOS, so the realm says what WeChat on
+  // iOS says about the platform (the decoder reads it to choose its UTF-8 path).
+  if (!jscOptions().useJIT) {
+    global.wx = {
+      getDeviceInfo: function () {
+        return { platform: 'ios' };
+      },
+    };
+  }
+
   if (typeof global.console === 'undefined') {
     var line = function () {
       print(Array.prototype.map.call(arguments, String).join(' '));

@@ -11,6 +11,14 @@
 //! holds the address of `out` and of `meta`, so JS reads them without another call, and, for
 //! a decoder created `tick_only`, how many bytes of text the last `push`/`finish` queued for
 //! the typewriter (that text itself is left out of `out`: JS gets it once, from `tick`).
+//! After `push_split` it also holds the range of the input that JS decodes itself.
+//!
+//! `push_split` is for engines whose builtins outrun interpreted wasm (JavaScriptCore
+//! without JIT): for plain text it decodes only what the previous chunk left incomplete,
+//! holds what this chunk leaves incomplete, and hands JS the range in between, which starts
+//! and ends on character boundaries. JS turns it into text with the engine's own UTF-8
+//! decoding when the bytes are valid, and otherwise calls `decode_split`, so ill-formed
+//! bytes are always replaced here, as the spec says.
 //!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
@@ -95,8 +103,9 @@ pub struct RawDecoder {
     /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
     tick_only: bool,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
-    /// finish when `tick_only`]`, rewritten after every call.
-    results: Box<[u32; 3]>,
+    /// finish when `tick_only`, start and end of the range left to JS by `push_split`]`,
+    /// rewritten after every call.
+    results: Box<[u32; 5]>,
     update: Update,
     scratch: String,
 }
@@ -123,7 +132,7 @@ impl RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
             tick_only: tick_only && pace.is_some(),
-            results: Box::new([0; 3]),
+            results: Box::new([0; 5]),
             update: Update::default(),
             scratch: String::new(),
         })
@@ -169,6 +178,33 @@ impl RawDecoder {
         })
     }
 
+    /// Plain text without pacing: decodes the `len` bytes written at `input()` but for the
+    /// complete range it leaves to JS (results block); returns the length of the text before
+    /// that range. Only for such a decoder: any other ignores the bytes.
+    pub fn push_split(&mut self, len: usize) -> u32 {
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            let Some(utf8) = &mut self.text_only else { return 0 };
+            let range = utf8.split(&shared.input[..len.min(shared.input.len())], &mut shared.out);
+            self.results[3] = range.start as u32;
+            self.results[4] = range.end as u32;
+            self.publish(shared);
+            shared.out.len() as u32
+        })
+    }
+
+    /// The range `push_split` left to JS, decoded here (JS found it ill-formed); returns its
+    /// length in `out`.
+    pub fn decode_split(&mut self) -> u32 {
+        SHARED.with_borrow_mut(|shared| {
+            shared.out.clear();
+            let range = self.results[3] as usize..self.results[4] as usize;
+            Utf8Decoder::decode_complete(shared.input.get(range).unwrap_or_default(), &mut shared.out);
+            self.publish(shared);
+            shared.out.len() as u32
+        })
+    }
+
     /// End of input; same result as `push`.
     pub fn finish(&mut self) -> u32 {
         SHARED.with_borrow_mut(|shared| {
@@ -198,18 +234,19 @@ impl RawDecoder {
         self.update.clear();
     }
 
-    /// Paced text at `now_ms`, written to `out`; returns its length.
-    pub fn tick(&mut self, now_ms: f64) -> u32 {
+    /// Paced text at `now_ms`, written to `out`; returns its length. Text of at least
+    /// `utf8_min` bytes is left as UTF-8 instead (see `text_or_utf8`).
+    pub fn tick(&mut self, now_ms: f64, utf8_min: u32) -> u32 {
         self.scratch.clear();
         self.decoder.tick_into(now_ms, &mut self.scratch);
-        self.write_scratch()
+        self.text_or_utf8(utf8_min)
     }
 
-    /// Everything not yet shown, written to `out`; returns its length.
-    pub fn skip(&mut self) -> u32 {
+    /// Everything not yet shown, as `tick` gives it.
+    pub fn skip(&mut self, utf8_min: u32) -> u32 {
         self.scratch.clear();
         self.decoder.skip_into(&mut self.scratch);
-        self.write_scratch()
+        self.text_or_utf8(utf8_min)
     }
 
     pub fn pending(&self) -> u32 {
@@ -231,11 +268,6 @@ impl RawDecoder {
         self.write_scratch() + 1
     }
 
-    /// The address of the decoded UTF-16 (also in the results block).
-    pub fn out_ptr(&self) -> *const u16 {
-        SHARED.with_borrow(|shared| shared.out.as_ptr())
-    }
-
     /// Writes the addresses of the output to the results block.
     fn publish(&mut self, shared: &Shared) {
         self.results[0] = shared.out.as_ptr() as u32;
@@ -249,6 +281,19 @@ impl RawDecoder {
             self.results[2] = u32::try_from(self.update.text.len()).unwrap_or(u32::MAX);
             self.update.text.clear();
         }
+    }
+
+    /// Text of at least `utf8_min` bytes stays UTF-8, for the engine's builtins to decode
+    /// (it is a Rust string, so valid): its range is at `results[3..5]` as addresses and the
+    /// result is `MORE`. Shorter text is written to `out` as UTF-16; the result is its length.
+    fn text_or_utf8(&mut self, utf8_min: u32) -> u32 {
+        if self.scratch.len() < utf8_min as usize {
+            return self.write_scratch();
+        }
+        let at = self.scratch.as_ptr() as u32;
+        self.results[3] = at;
+        self.results[4] = at + self.scratch.len() as u32;
+        MORE
     }
 
     fn write_scratch(&mut self) -> u32 {

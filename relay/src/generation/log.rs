@@ -98,6 +98,12 @@ impl Default for Log {
 }
 
 impl Log {
+    /// Bytes of payload from entry `index` to the end.
+    pub(crate) fn payload_bytes_from(&self, index: usize) -> usize {
+        let start = if index == 0 { 0 } else { self.entries[index - 1].end as usize };
+        self.text.len() - start
+    }
+
     pub(crate) fn payload(&self, index: usize) -> &str {
         let start = if index == 0 { 0 } else { self.entries[index - 1].end as usize };
         &self.text[start..self.entries[index].end as usize]

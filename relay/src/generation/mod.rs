@@ -18,8 +18,8 @@ mod log;
 mod output;
 mod registry;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -52,11 +52,38 @@ pub struct Generation {
     started_at: Instant,
     max_log_bytes: usize,
     metrics: Arc<Metrics>,
+    /// The shared store's writer, told of changes (see [`Generation::follow`]).
+    follower: OnceLock<Follower>,
+}
+
+/// A queue that hears of a generation's changes: the generation is sent once, and not again
+/// until the follower has called [`Generation::take_change`] (so each generation is in the
+/// queue at most once, whatever the rate of its events).
+struct Follower {
+    queued: AtomicBool,
+    me: Weak<Generation>,
+    tx: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+}
+
+/// Seconds since the Unix epoch: a generation's `created`.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Generation {
     pub fn new(id: String, model: String, owner: String, max_log_bytes: usize, metrics: Arc<Metrics>) -> Generation {
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        Generation::created_at(id, now_secs(), model, owner, max_log_bytes, metrics)
+    }
+
+    /// A generation whose `created` was fixed before (the shared store wrote it already).
+    pub fn created_at(
+        id: String,
+        created: u64,
+        model: String,
+        owner: String,
+        max_log_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Generation {
         let chunk_head = output::chunk_head(&id, created, &model);
         Generation {
             id,
@@ -72,6 +99,35 @@ impl Generation {
             started_at: Instant::now(),
             max_log_bytes: max_log_bytes.max(1024),
             metrics,
+            follower: OnceLock::new(),
+        }
+    }
+
+    /// Wakes the readers and tells the follower, if any.
+    fn notify(&self) {
+        self.changed.send_replace(());
+        if let Some(f) = self.follower.get() {
+            if !f.queued.swap(true, Ordering::AcqRel) {
+                if let Some(me) = f.me.upgrade() {
+                    let _ = f.tx.send(me);
+                }
+            }
+        }
+    }
+
+    /// Sends this generation to `tx` now and after each change, once until the receiver calls
+    /// [`Generation::take_change`]. One follower per generation; a second call is ignored.
+    pub fn follow(self: &Arc<Self>, tx: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>) {
+        let follower = Follower { queued: AtomicBool::new(true), me: Arc::downgrade(self), tx: tx.clone() };
+        if self.follower.set(follower).is_ok() {
+            let _ = tx.send(self.clone());
+        }
+    }
+
+    /// The follower is about to read the log: the next change sends the generation again.
+    pub fn take_change(&self) {
+        if let Some(f) = self.follower.get() {
+            f.queued.store(false, Ordering::Release);
         }
     }
 
@@ -95,7 +151,7 @@ impl Generation {
             log.started = true;
             log.push(Kind::Role, "", self.max_log_bytes);
         }
-        self.changed.send_replace(());
+        self.notify();
     }
 
     pub fn push_delta(&self, kind: Kind, text: &str) {
@@ -118,7 +174,7 @@ impl Generation {
         if first {
             self.metrics.observe_ttft(self.started_at.elapsed());
         }
-        self.changed.send_replace(());
+        self.notify();
     }
 
     /// An error while streaming: an event (the stream goes on; call [`Generation::end`] after).
@@ -135,13 +191,13 @@ impl Generation {
                 log.finished = true;
                 log.finished_at = Some(Instant::now());
                 drop(log);
-                self.changed.send_replace(());
+                self.notify();
                 return;
             }
             let max = self.max_log_bytes;
             log.push(Kind::Error, &error.body(), max);
         }
-        self.changed.send_replace(());
+        self.notify();
     }
 
     /// Ends the stream: finish reason, usage, `[DONE]`. Later pushes are ignored.
@@ -166,7 +222,7 @@ impl Generation {
             log.text.shrink_to_fit();
             log.entries.shrink_to_fit();
         }
-        self.changed.send_replace(());
+        self.notify();
     }
 
     /// Stops the upstream now (dropping its connection) and ends the stream.
@@ -321,7 +377,14 @@ impl Generation {
             ));
         }
         let end = log.end_seq();
-        let mut sse = String::new();
+        // Sized once: grown from empty, one event's chunk took seven allocations.
+        let mut sse = match render {
+            Render::Sse if *next < end => {
+                let payload = log.payload_bytes_from((*next - log.first_seq) as usize);
+                String::with_capacity((end - *next) as usize * (self.chunk_head.len() + 96) + payload + payload / 4)
+            }
+            _ => String::new(),
+        };
         while *next < end {
             let i = (*next - log.first_seq) as usize;
             let kind = log.entries[i].kind;
@@ -336,23 +399,23 @@ impl Generation {
         Ok(log.finished)
     }
 
-    /// Copies every event from `*next` on into `out` as `(seq, kind, payload)`, advances
-    /// `*next`, and says whether the generation is finished and fully copied. The shared store
-    /// mirrors the log with it. `Err(first)` when events from `*next` on were already dropped
-    /// from the bounded log (the log now starts at `first`): nothing is copied, so a copy never
-    /// has a hole in it.
-    pub fn copy_events(&self, next: &mut u64, out: &mut Vec<(u64, Kind, String)>) -> Result<bool, u64> {
+    /// Hands up to `max` events from `*next` on to `each` as `(seq, kind, payload)`, advances
+    /// `*next`, and says whether the generation is finished and every event handed over. The
+    /// shared store mirrors the log with it. `Err(first)` when events from `*next` on were
+    /// already dropped from the bounded log (the log now starts at `first`): nothing is handed
+    /// over, so a copy never has a hole in it.
+    pub fn copy_events(&self, next: &mut u64, max: usize, mut each: impl FnMut(u64, Kind, &str)) -> Result<bool, u64> {
         let log = self.log();
         if *next < log.first_seq {
             return Err(log.first_seq);
         }
-        let end = log.end_seq();
+        let end = log.end_seq().min(next.saturating_add(max as u64));
         while *next < end {
             let i = (*next - log.first_seq) as usize;
-            out.push((*next, log.entries[i].kind, log.payload(i).to_string()));
+            each(*next, log.entries[i].kind, log.payload(i));
             *next += 1;
         }
-        Ok(log.finished)
+        Ok(log.finished && *next == log.end_seq())
     }
 
     /// The whole answer, once finished, as a `chat.completion` object (non-streaming mode).
@@ -462,14 +525,15 @@ mod tests {
         let g = gen(1024);
         g.start();
         let (mut next, mut out) = (1, Vec::new());
-        assert_eq!(g.copy_events(&mut next, &mut out), Ok(false));
+        let copy = |next: &mut u64, out: &mut Vec<u64>| g.copy_events(next, 1000, |seq, _, _| out.push(seq));
+        assert_eq!(copy(&mut next, &mut out), Ok(false));
         assert_eq!((next, out.len()), (2, 1));
         for i in 0..100 {
             g.push_delta(Kind::Content, &format!("{i:020}"));
         }
         let first = g.log().first_seq;
         out.clear();
-        assert_eq!(g.copy_events(&mut next, &mut out), Err(first));
+        assert_eq!(copy(&mut next, &mut out), Err(first));
         assert_eq!((next, out.len()), (2, 0), "nothing copied past the dropped events");
     }
 

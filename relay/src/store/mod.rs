@@ -6,15 +6,17 @@
 //! other instance serves `GET /v1/chat/stream/{id}` from Redis.
 //!
 //! Why Redis Streams: a generation is an append-only log read from a position, which is what a
-//! stream is. The relay's sequence number is the entry id (`<seq>-0`), so `after=<seq>` is
-//! `XREAD … <seq>-0` with nothing lost or repeated, and `XREAD BLOCK` wakes a remote reader
-//! when the next event lands (no polling, no pub/sub message to lose between a read and a
-//! subscribe).
+//! stream is. An entry holds one or more consecutive events and its id is the number of the
+//! last (`<seq>-0`, [`entry`]), so `after=<seq>` is `XREAD … <seq>-0` (skipping the events of
+//! the first entry up to `seq`) with nothing lost or repeated, and `XREAD BLOCK` wakes a
+//! remote reader when the next events land (no polling, no pub/sub message to lose between a
+//! read and a subscribe). Needs Redis 6.2 or later (`XADD … MINID`).
 //!
 //! Keys, for a generation `id` (all expire: `ttl_secs` after the last write):
 //! - `cw:g:{id}`: hash `owner`, `model`, `created`.
-//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind) and `p` (payload),
-//!   at most about `max_log_bytes / 16` events (the oldest are trimmed).
+//! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind), `p` (the payloads)
+//!   and `n` (their lengths), at most about `max_log_bytes / 16` events (the oldest entries
+//!   are trimmed by event number).
 //! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
 //!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
 //!   ends the stream with an error.
@@ -22,6 +24,21 @@
 //!   `cw:cancel`. The holder aborts its upstream when the message arrives, and reads the key
 //!   with every lease renewal, so a cancel published while its subscriber reconnects still
 //!   lands within a second.
+//! - `cw:streams:{ip}` and `cw:streams:token:{subject}`: a client's running answers on all
+//!   instances, a sorted set of generation ids scored by their lease's end.
+//!
+//! Round trips: a new answer costs one before its upstream request is sent (one script takes
+//! the client's stream slots and writes the metadata and lease, [`RedisStore::admit`]); its
+//! events then go to Redis behind the holder's own readers, in batches shared by all the
+//! instance's generations, and its lease is renewed with all the others in one pipeline a
+//! second ([`mirror`]). Requests and the mirror use separate connections, so a client's
+//! round trip never queues behind a batch. The connections, the writer and the heartbeat run
+//! on a thread of their own: on a busy relay a reply from Redis would otherwise wait for its
+//! turn behind thousands of streams twice (the connection's task, then the request's).
+//!
+//! Timeouts mean "Redis is gone", not "Redis is busy": a request waits up to
+//! [`REQUEST_TIMEOUT`] for its answer, and a connection is dropped and made again only when it
+//! fails (reset, closed) or has had no answer at all for [`GONE_AFTER`].
 //!
 //! The mirror never leaves a hole: a failed write is retried with the same events (after
 //! asking Redis which of them landed); if the holder's bounded log dropped events before they
@@ -33,12 +50,13 @@
 //! A text reader (`?format=text&offset=`) is placed by counting content bytes from the
 //! stream's first event, so it needs the stream untrimmed up to its offset (410 otherwise).
 //!
-//! A generation costs Redis about its payload bytes plus some 50 bytes per event (the stream's
-//! listpacks store ids as deltas): 12.5 KB for a 200-delta answer of short deltas, measured
-//! with `MEMORY USAGE` in `tests/shared.rs`.
+//! A generation costs Redis about its payload bytes plus some 50 bytes per entry (the stream's
+//! listpacks store ids as deltas), measured with `MEMORY USAGE` in `tests/shared.rs`.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -50,10 +68,16 @@ use crate::error::ApiError;
 use crate::generation::{chunk_head, Generation, Kind, Render};
 use remote::Remote;
 
+mod entry;
+mod mirror;
 mod remote;
 
 /// How long a lease lives without renewal: a holder that died is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(3);
+/// How long a client's request waits for Redis before it gets 503 `store_unavailable`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection with no answer at all for this long is taken for dead and made again.
+pub const GONE_AFTER: Duration = Duration::from_secs(10);
 const CANCEL_CHANNEL: &str = "cw:cancel";
 /// The kind letter of the entry that marks events the mirror could not copy.
 const LOST: &str = "x";
@@ -73,41 +97,62 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {ok, tostring(t)}
 ";
 
-/// One client's count of running answers (per IP or per token), shared: `KEYS[1]` a sorted
-/// set of slots scored by their lease's end; `ARGV` now (ms), limit, slot, lease end. Lapsed
-/// slots (an instance that died) are dropped first. Returns 1 when the slot was added, 0 at the limit.
-const TAKE_SLOT: &str = r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(ARGV[4]) - tonumber(ARGV[1])))
-return 1
+/// A new answer, admitted in one round trip. `KEYS`: the client's stream-slot sets (one or
+/// two: per IP, per token), then the generation's metadata and lease keys. `ARGV`: now (ms),
+/// lease end (ms), the generation id, ttl (s), lease (ms), this instance, owner, model,
+/// created, then the limit of each slot set. Slots whose lease lapsed (an instance that died)
+/// are dropped first. Returns 0 when admitted (the slots taken, the metadata and lease
+/// written), else the 1-based index of the slot set at its limit (nothing written).
+const ADMIT: &str = r"
+local n = #KEYS - 2
+for i = 1, n do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[9 + i]) then return i end
+end
+for i = 1, n do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], ARGV[5])
+end
+redis.call('HSET', KEYS[n + 1], 'owner', ARGV[7], 'model', ARGV[8], 'created', ARGV[9])
+redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
+redis.call('SET', KEYS[n + 2], ARGV[6], 'PX', ARGV[5])
+return 0
 ";
 
-fn now_ms() -> u64 {
+/// How a new answer fared at the shared limits.
+pub enum Admission {
+    /// Admitted: its slots (one per limit asked), released when dropped.
+    Admitted(Vec<Slot>),
+    /// Refused: the index of the limit that was full.
+    Full(usize),
+}
+
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// One running answer of one IP in the shared count; released when dropped (and lapsing by
-/// itself if this instance dies).
+/// One running answer of one client in a shared count; released when dropped (and lapsing
+/// by itself if this instance dies). The heartbeat renews it.
 pub struct Slot {
-    store: Arc<RedisStore>,
+    store: Weak<RedisStore>,
     key: String,
     member: String,
 }
 
 impl Slot {
-    fn renew(&self, pipe: &mut redis::Pipeline) {
-        let end = now_ms() + LEASE.as_millis() as u64;
-        pipe.cmd("ZADD").arg(&self.key).arg("XX").arg(end).arg(&self.member).ignore();
-        pipe.cmd("PEXPIRE").arg(&self.key).arg(LEASE.as_millis() as u64).ignore();
+    /// Its removal went to Redis with the generation's last write.
+    fn released(mut self) {
+        self.key.clear();
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let (store, key, member) =
-            (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.member));
+        if self.key.is_empty() {
+            return;
+        }
+        let Some(store) = self.store.upgrade() else { return };
+        let (key, member) = (std::mem::take(&mut self.key), std::mem::take(&mut self.member));
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let mut pipe = redis::pipe();
@@ -122,7 +167,16 @@ pub struct RedisStore {
     client: redis::Client,
     /// One multiplexed connection shared by all requests; dropped when it fails, so the next
     /// request connects again (service resumes by itself when Redis returns).
-    shared: std::sync::Mutex<Option<MultiplexedConnection>>,
+    shared: Mutex<Option<MultiplexedConnection>>,
+    /// When the shared connection last answered (ms since the Unix epoch).
+    answered_at: AtomicU64,
+    /// This instance's running generations, whose leases and slots the heartbeat renews.
+    held: Mutex<HashMap<String, mirror::Held>>,
+    /// The writer's queue: a generation that changed (see [`Generation::follow`]).
+    writer: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+    /// The runtime of the store's thread, which ends when the store is dropped.
+    io: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
     ttl_secs: u64,
     /// Bound on one generation's stream (`MAXLEN ~`): the oldest events go first, and a
     /// resume before them is refused with 410, as with the in-memory log.
@@ -153,9 +207,16 @@ impl RedisStore {
     pub async fn connect(url: &str, ttl_secs: u64, max_events: usize) -> Result<Arc<RedisStore>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
         let instance = crate::generation::new_id().replace("chatcmpl-", "relay-");
+        let (writer, queue) = tokio::sync::mpsc::unbounded_channel();
+        let (io, _stop) = io_thread().map_err(|e| format!("cannot start the Redis thread: {e}"))?;
         let store = RedisStore {
+            io,
+            _stop,
             client,
-            shared: std::sync::Mutex::new(None),
+            shared: Mutex::new(None),
+            answered_at: AtomicU64::new(now_ms()),
+            held: Mutex::new(HashMap::new()),
+            writer,
             ttl_secs: ttl_secs.max(1),
             max_events: max_events.max(16),
             instance,
@@ -169,13 +230,27 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
-        Ok(Arc::new(store))
+        let store = Arc::new(store);
+        store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
+        store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
+        Ok(store)
     }
 
-    fn config() -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2))
+    /// A connection that answers within `response` or fails.
+    fn config(response: Duration) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new().set_connection_timeout(Duration::from_secs(1)).set_response_timeout(response)
+    }
+
+    /// A new connection, driven on the store's thread.
+    async fn open(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
+        let client = self.client.clone();
+        let opening = self
+            .io
+            .spawn(async move { client.get_multiplexed_async_connection_with_config(&Self::config(response)).await });
+        match opening.await {
+            Ok(con) => con,
+            Err(_) => Err(RedisError::from(std::io::Error::other("the Redis thread stopped"))),
+        }
     }
 
     /// The shared connection, connecting when there is none.
@@ -183,17 +258,23 @@ impl RedisStore {
         if let Some(con) = self.shared.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(con);
         }
-        let con = self.client.get_multiplexed_async_connection_with_config(&Self::config()).await?;
+        let con = self.open(REQUEST_TIMEOUT).await?;
+        self.answered_at.store(now_ms(), Ordering::Relaxed);
         *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(con.clone());
         Ok(con)
     }
 
     /// Maps a Redis result to the relay's 503, forgetting the shared connection when the
-    /// error says it is broken.
+    /// error says it is broken: it failed, or it has answered nothing for [`GONE_AFTER`]. A
+    /// slow answer alone is Redis being busy, and the connection is kept.
     fn check<T>(&self, result: Result<T, RedisError>) -> Result<T, ApiError> {
-        if let Err(e) = &result {
-            if broken(e) {
-                *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        match &result {
+            Ok(_) => self.answered_at.store(now_ms(), Ordering::Relaxed),
+            Err(e) => {
+                let silent = now_ms().saturating_sub(self.answered_at.load(Ordering::Relaxed));
+                if broken(e) && (!e.is_timeout() || silent >= GONE_AFTER.as_millis() as u64) {
+                    *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
             }
         }
         result.map_err(unavailable)
@@ -204,7 +285,8 @@ impl RedisStore {
     async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, ApiError> {
         let mut con = self.check(self.con().await)?;
         match pipe.query_async::<T>(&mut con).await {
-            Err(e) if broken(&e) => {
+            // Not after a timeout: Redis is busy, and the wait would double.
+            Err(e) if broken(&e) && !e.is_timeout() => {
                 let _ = self.check::<()>(Err(e));
                 let mut con = self.check(self.con().await)?;
                 let result = pipe.query_async::<T>(&mut con).await;
@@ -227,19 +309,12 @@ impl RedisStore {
         format!("cw:g:{id}:cancel")
     }
 
-    /// The sequence number of the last entry of a stream (0 when empty) and its kind letter.
+    /// The number of the last event of a stream (0 when empty) and its kind letter.
     async fn last_entry(&self, log: &str) -> Result<(u64, String), ApiError> {
         let mut pipe = redis::pipe();
         pipe.cmd("XREVRANGE").arg(log).arg("+").arg("-").arg("COUNT").arg(1);
         let (last,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-        Ok(last
-            .ids
-            .first()
-            .map(|e| {
-                let kind = e.map.get("k").and_then(|v| redis::from_redis_value::<String>(v).ok());
-                (seq_of(&e.id).unwrap_or(0), kind.unwrap_or_default())
-            })
-            .unwrap_or((0, String::new())))
+        Ok(last.ids.first().map(entry::last_event).unwrap_or((0, String::new())))
     }
 
     /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
@@ -264,150 +339,62 @@ impl RedisStore {
         Ok(Some((((1.0 - tokens) / per_ms.max(1e-9)) / 1000.0).ceil().max(1.0) as u64))
     }
 
-    /// A slot among one client's running answers on all instances (`key`: `cw:streams:` and
-    /// the IP or `token:` and the subject), or `None` at `limit`.
-    pub async fn take_slot(self: &Arc<Self>, key: &str, limit: usize) -> Result<Option<Slot>, ApiError> {
-        let key = key.to_string();
-        let member = crate::generation::new_id();
+    /// Admits a new answer `id` in one round trip: a slot in each of `limits` (`(key, limit)`:
+    /// `cw:streams:` and the IP, or `token:` and the subject) and, when all have room, its
+    /// metadata and lease. An error means the store is unreachable (503).
+    pub async fn admit(
+        self: &Arc<Self>,
+        id: &str,
+        owner: &str,
+        model: &str,
+        created: u64,
+        limits: &[(String, usize)],
+    ) -> Result<Admission, ApiError> {
         let now = now_ms();
+        let lease_ms = LEASE.as_millis() as u64;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(ADMIT).arg(limits.len() + 2);
+        for (key, _) in limits {
+            eval.arg(key);
+        }
+        eval.arg(Self::meta_key(id)).arg(Self::lease_key(id));
+        eval.arg(now).arg(now + lease_ms).arg(id).arg(self.ttl_secs).arg(lease_ms).arg(&self.instance);
+        eval.arg(owner).arg(model).arg(created);
+        for (_, limit) in limits {
+            eval.arg(*limit);
+        }
         let mut pipe = redis::pipe();
-        pipe.cmd("EVAL")
-            .arg(TAKE_SLOT)
-            .arg(1)
-            .arg(&key)
-            .arg(now)
-            .arg(limit)
-            .arg(&member)
-            .arg(now + LEASE.as_millis() as u64);
-        let (taken,): (i64,) = self.run(&pipe).await?;
-        Ok((taken == 1).then(|| Slot { store: self.clone(), key, member }))
+        pipe.add_command(eval);
+        let (full,): (usize,) = self.run(&pipe).await?;
+        if full > 0 {
+            return Ok(Admission::Full(full - 1));
+        }
+        let slots = limits
+            .iter()
+            .map(|(key, _)| Slot { store: Arc::downgrade(self), key: key.clone(), member: id.to_string() })
+            .collect();
+        Ok(Admission::Admitted(slots))
     }
 
-    /// Records a new generation (its metadata and lease) before its answer starts; an error
-    /// means the store is unreachable and the request is refused with 503.
-    pub async fn begin(&self, gen: &Generation) -> Result<(), ApiError> {
-        let (meta, lease) = (Self::meta_key(&gen.id), Self::lease_key(&gen.id));
-        let fields = [("owner", gen.owner.clone()), ("model", gen.model.clone()), ("created", gen.created.to_string())];
-        let mut pipe = redis::pipe();
-        pipe.hset_multiple(&meta, &fields)
-            .ignore()
-            .expire(&meta, self.ttl_secs as i64)
-            .ignore()
-            .cmd("SET")
-            .arg(&lease)
-            .arg(&self.instance)
-            .arg("PX")
-            .arg(LEASE.as_millis() as u64)
-            .ignore();
-        self.run::<()>(&pipe).await
-    }
-
-    /// Mirrors a local generation into Redis until it ends: every event as it is logged,
-    /// renewing the lease (and reading the cancel flag) every second.
-    pub fn mirror(self: &Arc<Self>, gen: Arc<Generation>, slots: Vec<Slot>) {
+    /// Undoes an admission whose generation did not start (the relay was at its limit).
+    pub fn withdraw(self: &Arc<Self>, id: &str) {
         let store = self.clone();
+        let keys = [Self::meta_key(id), Self::lease_key(id)];
         tokio::spawn(async move {
-            let (meta, log, lease) = (Self::meta_key(&gen.id), Self::log_key(&gen.id), Self::lease_key(&gen.id));
-            let cancel = Self::cancel_key(&gen.id);
-            let ttl = store.ttl_secs as i64;
-            let lease_ms = LEASE.as_millis() as u64;
-            let mut rx = gen.subscribe();
-            let mut renew = tokio::time::interval(Duration::from_secs(1));
-            let mut next = 1;
-            let mut batch: Vec<(u64, Kind, String)> = Vec::new();
-            let mut first = true;
-            let mut lost = None;
-            // Set when a write failed: it may have landed without its answer reaching us.
-            let mut failing_since: Option<std::time::Instant> = None;
-            loop {
-                let mut finished = match lost {
-                    Some(_) => true,
-                    None => match gen.copy_events(&mut next, &mut batch) {
-                        Ok(finished) => finished,
-                        Err(_) => {
-                            lost = Some(next);
-                            true
-                        }
-                    },
-                };
-                if failing_since.is_some() {
-                    match store.last_entry(&log).await {
-                        Ok((last, kind)) => {
-                            batch.retain(|e| e.0 > last);
-                            if kind == LOST {
-                                finished = true;
-                                lost = None;
-                            }
-                        }
-                        Err(_) => {
-                            if failing_since.is_some_and(|t| t.elapsed() >= LEASE) {
-                                // The lease has lapsed: readers elsewhere ended with an error.
-                                return;
-                            }
-                            wait(&mut rx, &mut renew).await;
-                            continue;
-                        }
-                    }
-                }
-                let mut pipe = redis::pipe();
-                if first {
-                    pipe.hset_multiple(
-                        &meta,
-                        &[
-                            ("owner", gen.owner.clone()),
-                            ("model", gen.model.clone()),
-                            ("created", gen.created.to_string()),
-                        ],
-                    )
-                    .ignore();
-                }
-                for (seq, kind, payload) in &batch {
-                    pipe.cmd("XADD")
-                        .arg(&log)
-                        .arg("MAXLEN")
-                        .arg("~")
-                        .arg(store.max_events)
-                        .arg(format!("{seq}-0"))
-                        .arg("k")
-                        .arg(kind.letter())
-                        .arg("p")
-                        .arg(payload)
-                        .ignore();
-                }
-                if let Some(seq) = lost {
-                    pipe.cmd("XADD").arg(&log).arg(format!("{seq}-0")).arg("k").arg(LOST).arg("p").arg("").ignore();
-                }
-                if finished {
-                    pipe.del(&lease).ignore();
-                } else {
-                    pipe.cmd("SET").arg(&lease).arg(&store.instance).arg("PX").arg(lease_ms).ignore();
-                    for slot in &slots {
-                        slot.renew(&mut pipe);
-                    }
-                }
-                pipe.expire(&meta, ttl).ignore().expire(&log, ttl).ignore().exists(&cancel);
-                match store.run::<(bool,)>(&pipe).await {
-                    Ok((cancelled,)) => {
-                        batch.clear();
-                        first = false;
-                        failing_since = None;
-                        if finished {
-                            return;
-                        }
-                        if cancelled {
-                            gen.cancel("cancelled");
-                        }
-                    }
-                    Err(_) => {
-                        let since = *failing_since.get_or_insert_with(std::time::Instant::now);
-                        if since.elapsed() >= LEASE {
-                            return;
-                        }
-                    }
-                }
-                wait(&mut rx, &mut renew).await;
-            }
+            let mut pipe = redis::pipe();
+            pipe.del(&keys).ignore();
+            let _ = store.run::<()>(&pipe).await;
         });
+    }
+
+    /// Mirrors a local generation into Redis until it ends (see [`mirror`]); `slots` are
+    /// renewed until then.
+    pub fn mirror(&self, gen: Arc<Generation>, slots: Vec<Slot>) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(gen.id.clone(), mirror::Held { gen: gen.clone(), slots });
+        gen.follow(self.writer.clone());
     }
 
     /// The generation's metadata, if any instance started it and it has not expired.
@@ -454,7 +441,7 @@ impl RedisStore {
     /// of the process, resubscribing when the connection drops.
     pub fn serve_cancels(self: &Arc<Self>, registry: std::sync::Weak<crate::App>) {
         let store = self.clone();
-        tokio::spawn(async move {
+        store.io.clone().spawn(async move {
             loop {
                 if let Ok(mut pubsub) = store.client.get_async_pubsub().await {
                     if pubsub.subscribe(CANCEL_CHANNEL).await.is_ok() {
@@ -502,7 +489,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1);
         let (first,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-        if let Some(first_seq) = first.ids.first().and_then(|e| seq_of(&e.id)) {
+        if let Some(first_seq) = first.ids.first().map(entry::first_seq) {
             if after + 1 < first_seq {
                 return Err(ApiError::new(
                     axum::http::StatusCode::GONE,
@@ -527,8 +514,10 @@ impl RedisStore {
             let mut pipe = redis::pipe();
             pipe.cmd("XRANGE").arg(&log).arg(format!("({last}-0")).arg("+").arg("COUNT").arg(512);
             let (page,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-            for e in &page.ids {
-                let Some(seq) = seq_of(&e.id) else { continue };
+            for (seq, letter, payload) in page.ids.iter().flat_map(entry::events) {
+                if seq <= last {
+                    continue;
+                }
                 if seq != last + 1 {
                     return Err(ApiError::new(
                         axum::http::StatusCode::GONE,
@@ -537,13 +526,11 @@ impl RedisStore {
                         format!("the start of this answer was dropped from the shared store; cannot resume at byte {offset}"),
                     ));
                 }
-                let field = |name: &str| e.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
-                let letter = field("k").unwrap_or_default();
                 if letter == LOST {
                     return Err(lost_error(seq));
                 }
                 if Kind::from_letter(&letter) == Some(Kind::Content) {
-                    let len = field("p").unwrap_or_default().len() as u64;
+                    let len = payload.len() as u64;
                     if left < len {
                         return Ok((last, left as usize));
                     }
@@ -579,8 +566,7 @@ impl RedisStore {
         skip: usize,
     ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
         // XREAD BLOCK holds its connection: each remote reader has its own.
-        let con =
-            self.client.get_multiplexed_async_connection_with_config(&Self::config()).await.map_err(unavailable)?;
+        let con = self.open(REQUEST_TIMEOUT).await.map_err(unavailable)?;
         let state = Remote {
             con,
             log: Self::log_key(id),
@@ -597,16 +583,21 @@ impl RedisStore {
     }
 }
 
-fn broken(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
+/// A runtime on a thread of its own, which ends when the sender is dropped.
+fn io_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = rt.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("relay-redis".into()).spawn(move || {
+        rt.block_on(async {
+            let _ = stopped.await;
+        })
+    })?;
+    Ok((handle, stop))
 }
 
-/// Waits for the next event of a generation or the next lease renewal, whichever is first.
-async fn wait(rx: &mut tokio::sync::watch::Receiver<()>, renew: &mut tokio::time::Interval) {
-    tokio::select! {
-        changed = rx.changed() => if changed.is_err() { renew.tick().await; },
-        _ = renew.tick() => {}
-    }
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
 }
 
 /// Events from `seq` on never reached the shared store (the holder's bounded log dropped them

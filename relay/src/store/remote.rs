@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 
-use super::{lost_error, seq_of, LOST};
+use super::{entry, lost_error, LOST};
 use crate::error::ApiError;
 use crate::generation::{render_sse, render_text, Kind, Render};
 
@@ -63,11 +63,12 @@ impl Remote {
                     return Some((Ok(self.end_with("store_unavailable", "the relay lost its shared store")), self))
                 }
             };
-            for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
-                let Some(seq) = seq_of(&entry.id) else { continue };
-                let field = |name: &str| entry.map.get(name).and_then(|v| redis::from_redis_value::<String>(v).ok());
-                let letter = field("k").unwrap_or_default();
-                // Never skip: a gap (trimmed under a slow reader) or a lost marker ends the
+            for (seq, letter, payload) in reply.keys.iter().flat_map(|k| &k.ids).flat_map(entry::events) {
+                // An entry can start before this reader's position.
+                if seq <= self.last {
+                    continue;
+                }
+                // Never skip: a gap (trimmed under a slow reader) or a lost mark ends the
                 // stream with an error, as the in-memory log does.
                 let error = if seq != self.last + 1 {
                     Some(too_slow())
@@ -81,7 +82,7 @@ impl Remote {
                     self.done = true;
                     break;
                 }
-                let (Some(kind), payload) = (Kind::from_letter(&letter), field("p").unwrap_or_default()) else {
+                let Some(kind) = Kind::from_letter(&letter) else {
                     self.last = seq;
                     continue;
                 };
@@ -92,6 +93,7 @@ impl Remote {
                 self.last = seq;
                 if kind == Kind::Done {
                     self.done = true;
+                    break;
                 }
             }
             out.extend_from_slice(sse.as_bytes());
@@ -143,11 +145,10 @@ impl Remote {
             .query_async(&mut self.con)
             .await;
         let Ok(last) = last else { return false };
-        last.ids.first().is_some_and(|e| {
-            let done = e.map.get("k").and_then(|v| redis::from_redis_value::<String>(v).ok()).as_deref()
-                == Some(Kind::Done.letter());
-            done && seq_of(&e.id).is_some_and(|seq| seq <= self.last)
-        })
+        last.ids
+            .first()
+            .map(entry::last_event)
+            .is_some_and(|(seq, letter)| letter == Kind::Done.letter() && seq <= self.last)
     }
 
     /// An error that ends the stream where this reader is, as the in-memory reader writes it

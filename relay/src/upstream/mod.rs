@@ -7,6 +7,7 @@
 //! `upstream_overloaded`, `upstream_rejected`, `upstream_error`.
 
 pub mod decode;
+mod h1;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,6 +35,8 @@ use decode::UpstreamDecoder;
 pub struct Upstream {
     pub config: UpstreamConfig,
     clients: Vec<(reqwest::Client, AtomicUsize)>,
+    /// A plain `http://` upstream over HTTP/1.1: read in the generation's own task.
+    origin: Option<h1::Origin>,
 }
 
 /// One stream in flight on a client; returns its slot on drop.
@@ -63,7 +66,8 @@ impl Upstream {
                 .map_err(|e| format!("building the HTTP client: {e}"))?;
             clients.push((client, AtomicUsize::new(0)));
         }
-        Ok(Upstream { config, clients })
+        let origin = if config.http2 { None } else { h1::Origin::of(&config.base_url) };
+        Ok(Upstream { config, clients, origin })
     }
 
     /// The least busy client, with its in-flight count taken.
@@ -73,8 +77,8 @@ impl Upstream {
         (client, InFlight(count))
     }
 
-    /// The provider's streaming request for `prompt`.
-    fn request(&self, client: &reqwest::Client, model: &str, prompt: &Prompt) -> reqwest::RequestBuilder {
+    /// The provider's streaming request for `prompt`: URL, headers, body.
+    fn request(&self, model: &str, prompt: &Prompt) -> (String, Vec<(&'static str, String)>, String) {
         let c = &self.config;
         let (url, body) = match c.kind {
             Provider::Anthropic => {
@@ -88,50 +92,79 @@ impl Upstream {
                 (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage))
             }
         };
-        let mut req = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "text/event-stream")
-            .body(body.to_string());
+        let mut headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("accept", "text/event-stream".to_string()),
+            ("user-agent", concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")).to_string()),
+        ];
         if !c.api_key.is_empty() {
-            req = match c.kind {
-                Provider::Anthropic => req.header("x-api-key", &c.api_key).header("anthropic-version", "2023-06-01"),
-                Provider::Gemini => req.header("x-goog-api-key", &c.api_key),
-                _ => req.bearer_auth(&c.api_key),
-            };
+            match c.kind {
+                Provider::Anthropic => {
+                    headers.push(("x-api-key", c.api_key.clone()));
+                    headers.push(("anthropic-version", "2023-06-01".to_string()));
+                }
+                Provider::Gemini => headers.push(("x-goog-api-key", c.api_key.clone())),
+                _ => headers.push(("authorization", format!("Bearer {}", c.api_key))),
+            }
         } else if c.kind == Provider::Anthropic {
-            req = req.header("anthropic-version", "2023-06-01");
+            headers.push(("anthropic-version", "2023-06-01".to_string()));
         }
-        req
+        (url, headers, body.to_string())
     }
 
     /// Runs one generation to its end: every outcome, success or failure, ends up in `gen`.
     pub async fn run(&self, model: &str, prompt: &Prompt, gen: &Generation, metrics: &Metrics) {
         let c = &self.config;
         let first_byte = Duration::from_millis(c.first_byte_timeout_ms);
-        let (client, _in_flight) = self.client();
-        // Boxed so the request machinery is freed once the response arrives, instead of
-        // staying in the task for the whole stream.
-        let sending = Box::pin(tokio::time::timeout(first_byte, self.request(client, model, prompt).send()));
-        let resp = match sending.await {
-            Err(_) => {
-                return gen.fail(ApiError::upstream(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_first_byte_timeout",
-                    format!("the upstream did not answer within {} ms (first-byte timeout)", c.first_byte_timeout_ms),
-                ))
-            }
-            Ok(Err(e)) => return gen.fail(send_error(&e, c.connect_timeout_ms)),
-            Ok(Ok(resp)) => resp,
+        let (url, headers, body) = self.request(model, prompt);
+        let timed_out = || {
+            ApiError::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_first_byte_timeout",
+                format!("the upstream did not answer within {} ms (first-byte timeout)", c.first_byte_timeout_ms),
+            )
         };
-        if !resp.status().is_success() {
-            return gen.fail(status_error(resp).await);
+        // Held for the whole stream: the least busy of the HTTP/2 connections gets the next.
+        let mut in_flight = None;
+        let mut resp = if let Some(origin) = &self.origin {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let connect = Duration::from_millis(c.connect_timeout_ms);
+            let sending =
+                Box::pin(tokio::time::timeout(first_byte, origin.post(&url, &headers, body.as_bytes(), connect)));
+            match sending.await {
+                Err(_) => return gen.fail(timed_out()),
+                Ok(Err(e)) => return gen.fail(h1_send_error(e, c.connect_timeout_ms)),
+                Ok(Ok(resp)) => Body::H1(resp),
+            }
+        } else {
+            let (client, slot) = self.client();
+            in_flight = Some(slot);
+            let mut req = client.post(url);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            // Boxed so the request machinery is freed once the response arrives, instead of
+            // staying in the task for the whole stream.
+            let sending = Box::pin(tokio::time::timeout(first_byte, req.body(body).send()));
+            match sending.await {
+                Err(_) => return gen.fail(timed_out()),
+                Ok(Err(e)) => return gen.fail(send_error(&e, c.connect_timeout_ms)),
+                Ok(Ok(resp)) => Body::Reqwest(resp),
+            }
+        };
+        let (status, retry_after) = resp.status();
+        if !(200..300).contains(&status) {
+            let body = tokio::time::timeout(Duration::from_secs(5), read_limited(&mut resp, 64 * 1024))
+                .await
+                .unwrap_or_default();
+            return gen.fail(status_error(status, retry_after, &body));
         }
         gen.start();
         self.read_stream(resp, gen, metrics).await;
+        drop(in_flight);
     }
 
-    async fn read_stream(&self, mut resp: reqwest::Response, gen: &Generation, metrics: &Metrics) {
+    async fn read_stream(&self, mut resp: Body<'_>, gen: &Generation, metrics: &Metrics) {
         let idle = Duration::from_millis(self.config.idle_timeout_ms);
         let mut decoder = UpstreamDecoder::new(self.config.kind);
         let mut finish: Option<String> = None;
@@ -194,7 +227,7 @@ impl Upstream {
                             "the upstream closed the stream before the answer finished",
                         ));
                     }
-                    Err(_) => {
+                    Err(()) => {
                         break Err(ApiError::upstream(
                             StatusCode::BAD_GATEWAY,
                             "upstream_disconnected",
@@ -289,16 +322,53 @@ fn error_detail(body: &[u8]) -> (Option<String>, Option<String>) {
     (e.kind.as_deref().and_then(safe_identifier), code)
 }
 
+/// An upstream response, from the general client or read in place (plain HTTP/1.1).
+enum Body<'a> {
+    Reqwest(reqwest::Response),
+    H1(h1::Response<'a>),
+}
+
+impl Body<'_> {
+    /// The status and the `Retry-After` seconds, if given.
+    fn status(&self) -> (u16, Option<u64>) {
+        match self {
+            Body::Reqwest(r) => (
+                r.status().as_u16(),
+                r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()),
+            ),
+            Body::H1(r) => (r.status, r.retry_after),
+        }
+    }
+
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ()> {
+        match self {
+            Body::Reqwest(r) => r.chunk().await.map_err(|_| ()),
+            Body::H1(r) => r.chunk().await.map_err(|_| ()),
+        }
+    }
+}
+
+fn h1_send_error(e: h1::SendError, connect_ms: u64) -> ApiError {
+    match e {
+        h1::SendError::ConnectTimeout => ApiError::upstream(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_connect_timeout",
+            format!("could not connect to the upstream within {connect_ms} ms (connect timeout)"),
+        ),
+        h1::SendError::Unreachable => {
+            ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_unreachable", "could not connect to the upstream")
+        }
+        h1::SendError::Failed => {
+            ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
+        }
+    }
+}
+
 /// A non-2xx upstream answer as the error the client gets before its stream starts: the
 /// upstream's status, type and code in the relay's own message (the upstream's message can
 /// quote the relay's key: "Incorrect API key provided: sk-…").
-async fn status_error(resp: reqwest::Response) -> ApiError {
-    let status = resp.status();
-    let retry_after =
-        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    let body = tokio::time::timeout(Duration::from_secs(5), read_limited(resp, 64 * 1024)).await.unwrap_or_default();
-    let (kind, code) = error_detail(&body);
-    let n = status.as_u16();
+fn status_error(n: u16, retry_after: Option<u64>, body: &[u8]) -> ApiError {
+    let (kind, code) = error_detail(body);
     let mut message = match n {
         401 | 403 => format!("the upstream rejected the relay's API key ({n})"),
         429 => format!("the upstream is rate limiting the relay ({n})"),
@@ -326,7 +396,7 @@ async fn status_error(resp: reqwest::Response) -> ApiError {
     }
 }
 
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+async fn read_limited(resp: &mut Body<'_>, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]);

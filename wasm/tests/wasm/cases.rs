@@ -1,7 +1,7 @@
 // The wasm test cases, included by wasm/tests/wasm_node.rs and wasm/tests/wasm_browser.rs.
 
-use chunkwise_wasm::RawDecoder;
 use chunkwise::{Format, Options, StreamDecoder, Update};
+use chunkwise_wasm::RawDecoder;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const BODY: &str = concat!(
@@ -36,18 +36,56 @@ fn openai_stream_is_split_invariant_in_wasm() {
     assert_eq!(decode(&bytes.chunks(1).collect::<Vec<_>>()), whole);
 }
 
-/// What JS reads: the UTF-16 code units at `out_ptr`.
+/// The results block, as JS reads it.
+fn results(raw: &RawDecoder) -> [u32; 5] {
+    // SAFETY: results_ptr points at the decoder's five-number results block.
+    unsafe { *(raw.results_ptr() as *const [u32; 5]) }
+}
+
+/// What JS reads: the UTF-16 code units at the output address of the results block.
 fn out_units(raw: &RawDecoder, len: u32) -> Vec<u16> {
-    // SAFETY: out_ptr points at the decoder's output buffer of at least `len` units, which
-    // stays untouched until the next call on `raw`.
-    unsafe { std::slice::from_raw_parts(raw.out_ptr(), len as usize) }.to_vec()
+    // SAFETY: the address is the output buffer of at least `len` units, which stays
+    // untouched until the next call on `raw`.
+    unsafe { std::slice::from_raw_parts(results(raw)[0] as *const u16, len as usize) }.to_vec()
+}
+
+/// Writes `bytes` where JS writes a chunk; returns the input's address.
+fn write_input(raw: &mut RawDecoder, bytes: &[u8]) -> *mut u8 {
+    let ptr = raw.input(bytes.len());
+    // SAFETY: input(len) returned a buffer of at least len bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+    ptr
 }
 
 fn feed(raw: &mut RawDecoder, bytes: &[u8]) -> u32 {
-    let ptr = raw.input(bytes.len());
-    // SAFETY: input(len) returned a buffer of exactly len bytes.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+    write_input(raw, bytes);
     raw.push(bytes.len())
+}
+
+/// push_split as the glue runs it: the text before the range, then the range, here always
+/// through decode_split (the glue uses the engine's builtins when the range is valid).
+fn feed_split(raw: &mut RawDecoder, bytes: &[u8]) -> (String, std::ops::Range<usize>) {
+    write_input(raw, bytes);
+    let head = raw.push_split(bytes.len());
+    let mut text = String::from_utf16(&out_units(raw, head)).unwrap();
+    let r = results(raw);
+    let range = r[3] as usize..r[4] as usize;
+    let n = raw.decode_split();
+    text += &String::from_utf16(&out_units(raw, n)).unwrap();
+    (text, range)
+}
+
+#[wasm_bindgen_test]
+fn raw_decoder_leaves_complete_ranges_to_js() {
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let bytes = "\u{FEFF}流式 😀".as_bytes(); // EF BB BF, E6 B5 81, E5 BC 8F, 20, F0 9F 98 80
+    assert_eq!(feed_split(&mut raw, &bytes[..5]), (String::new(), 3..3)); // BOM removed; 流 held
+                                                                          // 流 completed here; 式 and the space in the range; 😀 held.
+    assert_eq!(feed_split(&mut raw, &bytes[5..11]), ("流式 ".to_string(), 1..5));
+    assert_eq!(feed_split(&mut raw, &bytes[11..]), ("😀".to_string(), 3..3));
+    // Ill-formed bytes in the range are replaced by decode_split, one U+FFFD per maximal subpart.
+    assert_eq!(feed_split(&mut raw, b"a\xE0\x80b\xED\xA0\x80").0, "a\u{FFFD}\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}");
+    assert_eq!(raw.finish() & ((1 << 30) - 1), 0);
 }
 
 #[wasm_bindgen_test]
@@ -73,7 +111,7 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
     let mut shown = String::new();
     let mut now = 0.0;
     while raw.pending() > 0 || shown.len() < 2 {
-        let n = raw.tick(now);
+        let n = raw.tick(now, u32::MAX);
         shown += &String::from_utf16(&out_units(&raw, n)).unwrap();
         now += 16.0;
         assert!(now < 5_000.0, "drains within drainMs");

@@ -1,0 +1,368 @@
+//! The holder's side of shared generations: one writer per instance copies the events of all
+//! its generations into Redis in batches, and one heartbeat renews their leases.
+//!
+//! Why one writer and not a task per generation: at 10,000 streams of 5 events a second a
+//! round trip per event is 50,000 round trips a second on the shared connection, each paying
+//! the client's and the server's per-request cost; and lease renewals, expiry refreshes and
+//! cancel checks sent with every event multiplied Redis's work by seven. The writer sends one
+//! pipeline at a time holding every event that arrived since the last one (at most
+//! [`MAX_BATCH`] commands), so the batch grows with the load instead of the queue, and one
+//! generation's events always reach Redis in order. Nothing waits on it before a client's
+//! first byte: the holder's own readers are served from memory.
+//!
+//! Bounds: each generation is queued at most once however fast its events come
+//! ([`Generation::follow`]), so the queue holds at most one entry per running generation;
+//! the events themselves are read from the generation's bounded log when a batch is built,
+//! never copied into a queue.
+//!
+//! A failed write is not retried blindly: it may have landed without its answer reaching us,
+//! so the next batch first asks Redis where each of those streams ends. A store that fails
+//! for [`LEASE`] is given up on (its leases have lapsed and readers elsewhere ended with an
+//! error); the holder's own readers go on from memory.
+//!
+//! The heartbeat has a connection of its own, so a large batch never delays a lease: every
+//! second it renews the lease of each running generation (`SET … XX`, so a lease the writer
+//! deleted at the end is not brought back), the shared stream slots, and reads the cancel
+//! flags.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::entry::{last_event, Packed};
+use super::{now_ms, RedisStore, LEASE, LOST};
+use crate::generation::Generation;
+
+/// The most commands one batch carries; the rest go in the next.
+const MAX_BATCH: usize = 4096;
+/// The least time between two batches. What one generation produced meanwhile goes to Redis
+/// as one entry ([`super::entry`]): at a delta every 20 ms, two or three events for the cost of
+/// one. It delays only the copy in Redis, which a resume elsewhere waits for; never this
+/// instance's own readers.
+const BATCH_EVERY: Duration = Duration::from_millis(50);
+/// How long a batch may wait for its answer before it counts as failed. Longer than a busy
+/// Redis takes (a batch is a few milliseconds of its time), shorter than [`LEASE`].
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_millis(2500);
+
+/// A running generation of this instance, as the heartbeat sees it.
+pub(super) struct Held {
+    pub(super) gen: Arc<Generation>,
+    pub(super) slots: Vec<super::Slot>,
+}
+
+/// The writer's record of one generation.
+struct Mirror {
+    gen: Arc<Generation>,
+    /// The first event not yet known to be in Redis.
+    next: u64,
+    /// Queued in `ready`.
+    queued: bool,
+    /// The last write failed: where the stream ends must be asked before writing again.
+    unsure: bool,
+    /// Redis holds the stream's end (`[DONE]` or the lost marker): only the lease and the
+    /// slots are left to clear.
+    ended: bool,
+    /// When the keys' expiry is next refreshed (`None`: with the next write).
+    refresh_at: Option<Instant>,
+}
+
+/// What one mirror put in a batch: where it will stand once the batch lands.
+struct Planned {
+    id: String,
+    next: u64,
+    ended: bool,
+    finished: bool,
+}
+
+pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc<Generation>>) {
+    let mut mirrors: HashMap<String, Mirror> = HashMap::new();
+    let mut ready: VecDeque<String> = VecDeque::new();
+    let mut con: Option<MultiplexedConnection> = None;
+    let mut failing_since: Option<Instant> = None;
+    let mut sent_at = Instant::now();
+    loop {
+        if ready.is_empty() {
+            let Some(gen) = rx.recv().await else { return };
+            enqueue(&store, &mut mirrors, &mut ready, gen);
+        }
+        let linger = BATCH_EVERY.saturating_sub(sent_at.elapsed());
+        if !linger.is_zero() {
+            tokio::time::sleep(linger).await;
+        }
+        sent_at = Instant::now();
+        while let Ok(gen) = rx.try_recv() {
+            enqueue(&store, &mut mirrors, &mut ready, gen);
+        }
+        let Some(store) = store.upgrade() else { return };
+        if con.is_none() {
+            con = store
+                .client
+                .get_multiplexed_async_connection_with_config(&RedisStore::config(WRITE_TIMEOUT))
+                .await
+                .ok();
+        }
+        let result = match con.as_mut() {
+            Some(c) => batch(&store, c, &mut mirrors, &mut ready).await,
+            None => Err(()),
+        };
+        match result {
+            Ok(()) => failing_since = None,
+            Err(()) => {
+                con = None;
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= LEASE {
+                    // The leases have lapsed: readers elsewhere have ended these answers.
+                    store.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    mirrors.clear();
+                    ready.clear();
+                    failing_since = None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Queues a generation that changed (the first time: starts mirroring it, if it is held).
+fn enqueue(
+    store: &Weak<RedisStore>,
+    mirrors: &mut HashMap<String, Mirror>,
+    ready: &mut VecDeque<String>,
+    gen: Arc<Generation>,
+) {
+    let m = match mirrors.get_mut(&gen.id) {
+        Some(m) => m,
+        None => {
+            // Not held (given up on after a failing store): nothing to mirror.
+            let held =
+                store.upgrade().is_some_and(|s| s.held.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&gen.id));
+            if !held {
+                return;
+            }
+            let m = Mirror { gen: gen.clone(), next: 1, queued: false, unsure: false, ended: false, refresh_at: None };
+            mirrors.entry(gen.id.clone()).or_insert(m)
+        }
+    };
+    if !m.queued {
+        m.queued = true;
+        ready.push_back(gen.id.clone());
+    }
+}
+
+/// Writes one batch: the events of the generations at the front of `ready`.
+async fn batch(
+    store: &RedisStore,
+    con: &mut MultiplexedConnection,
+    mirrors: &mut HashMap<String, Mirror>,
+    ready: &mut VecDeque<String>,
+) -> Result<(), ()> {
+    reconcile(con, mirrors, ready).await?;
+    let ttl = store.ttl_secs;
+    let mut pipe = redis::pipe();
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut commands = 0;
+    // Generations with events left over, queued after the batch (a generation is in a batch
+    // once: its events' numbers in Redis must grow).
+    let mut more = Vec::new();
+    let max_events = store.max_events as u64;
+    while commands < MAX_BATCH {
+        let Some(id) = ready.pop_front() else { break };
+        let Some(m) = mirrors.get_mut(&id) else { continue };
+        m.queued = false;
+        m.gen.take_change();
+        let (log, lease) = (RedisStore::log_key(&id), RedisStore::lease_key(&id));
+        let mut next = m.next;
+        let before = commands;
+        let (ended, finished) = if m.ended {
+            (true, true)
+        } else {
+            let limit = MAX_BATCH.saturating_sub(commands).max(1);
+            let mut packed = Packed::default();
+            let copied = m.gen.copy_events(&mut next, limit, |seq, kind, payload| packed.push(seq, kind, payload));
+            if packed.count > 0 {
+                let mut xadd = redis::cmd("XADD");
+                xadd.arg(&log);
+                if packed.last > max_events {
+                    // Trimmed by event number, not entry count: about `max_events` events kept.
+                    xadd.arg("MINID").arg("~").arg(packed.last - max_events);
+                }
+                packed.args(&mut xadd);
+                pipe.add_command(xadd).ignore();
+                commands += packed.count;
+            }
+            match copied {
+                Ok(finished) => {
+                    if !finished && next - m.next == limit as u64 {
+                        // More than this batch holds: the rest goes in the next one.
+                        more.push(id.clone());
+                    }
+                    (finished, finished)
+                }
+                Err(_) => {
+                    // The bounded log dropped events before they were copied: mark the hole.
+                    pipe.cmd("XADD").arg(&log).arg(format!("{next}-0")).arg("k").arg(LOST).arg("p").arg("").ignore();
+                    commands += 1;
+                    next += 1;
+                    (true, true)
+                }
+            }
+        };
+        let refresh = finished || m.refresh_at.is_none_or(|at| Instant::now() >= at);
+        if commands == before && !refresh {
+            continue;
+        }
+        if finished {
+            pipe.del(&lease).ignore();
+            let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
+            for slot in held.get(&id).map(|h| h.slots.as_slice()).unwrap_or_default() {
+                pipe.cmd("ZREM").arg(&slot.key).arg(&slot.member).ignore();
+            }
+        }
+        if refresh {
+            pipe.expire(RedisStore::meta_key(&id), ttl as i64).ignore().expire(&log, ttl as i64).ignore();
+        }
+        commands += 3;
+        planned.push(Planned { id, next, ended, finished });
+    }
+    let requeue = |mirrors: &mut HashMap<String, Mirror>, ready: &mut VecDeque<String>, id: String| {
+        if let Some(m) = mirrors.get_mut(&id) {
+            if !m.queued {
+                m.queued = true;
+                ready.push_back(id);
+            }
+        }
+    };
+    for id in more {
+        requeue(mirrors, ready, id);
+    }
+    if planned.is_empty() {
+        return Ok(());
+    }
+    let landed = tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<()>(con)).await;
+    let ok = matches!(landed, Ok(Ok(())));
+    let refresh_at = Instant::now() + Duration::from_secs((ttl / 4).max(1));
+    for p in planned {
+        let Some(m) = mirrors.get_mut(&p.id) else { continue };
+        if !ok {
+            m.unsure = true;
+            requeue(mirrors, ready, p.id);
+            continue;
+        }
+        m.next = p.next;
+        m.ended = p.ended;
+        m.refresh_at = Some(refresh_at);
+        if p.finished {
+            mirrors.remove(&p.id);
+            if let Some(h) = store.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&p.id) {
+                // Their ZREM went with the batch.
+                h.slots.into_iter().for_each(super::Slot::released);
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// Asks Redis where each stream whose last write failed ends, so nothing is written twice
+/// and nothing is skipped.
+async fn reconcile(
+    con: &mut MultiplexedConnection,
+    mirrors: &mut HashMap<String, Mirror>,
+    ready: &VecDeque<String>,
+) -> Result<(), ()> {
+    let unsure: Vec<&String> = ready.iter().filter(|id| mirrors.get(*id).is_some_and(|m| m.unsure)).collect();
+    if unsure.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for id in &unsure {
+        pipe.cmd("XREVRANGE").arg(RedisStore::log_key(id)).arg("+").arg("-").arg("COUNT").arg(1);
+    }
+    let replies: Vec<redis::streams::StreamRangeReply> =
+        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async(con)).await {
+            Ok(Ok(replies)) => replies,
+            _ => return Err(()),
+        };
+    let unsure: Vec<String> = unsure.into_iter().cloned().collect();
+    for (id, reply) in unsure.iter().zip(replies) {
+        let Some(m) = mirrors.get_mut(id) else { continue };
+        m.unsure = false;
+        let Some(last) = reply.ids.first() else { continue };
+        let (seq, kind) = last_event(last);
+        if seq >= m.next {
+            m.next = seq + 1;
+        }
+        if kind == LOST || kind == crate::generation::Kind::Done.letter() {
+            m.ended = true;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn heartbeat(store: Weak<RedisStore>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut con: Option<MultiplexedConnection> = None;
+    loop {
+        tick.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let lease_ms = LEASE.as_millis() as u64;
+        let end = now_ms() + lease_ms;
+        let mut pipe = redis::pipe();
+        let mut gens = Vec::new();
+        let mut slots: HashMap<&str, Vec<&str>> = HashMap::new();
+        {
+            let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held.is_empty() {
+                continue;
+            }
+            for (id, h) in held.iter() {
+                pipe.cmd("SET")
+                    .arg(RedisStore::lease_key(id))
+                    .arg(&store.instance)
+                    .arg("PX")
+                    .arg(lease_ms)
+                    .arg("XX")
+                    .ignore();
+                pipe.exists(RedisStore::cancel_key(id));
+                gens.push(Arc::downgrade(&h.gen));
+                for s in &h.slots {
+                    slots.entry(s.key.as_str()).or_default().push(s.member.as_str());
+                }
+            }
+            for (key, members) in slots.drain() {
+                let zadd = pipe.cmd("ZADD").arg(key).arg("XX");
+                for m in members {
+                    zadd.arg(end).arg(m);
+                }
+                zadd.ignore();
+                pipe.cmd("PEXPIRE").arg(key).arg(lease_ms).ignore();
+            }
+        }
+        if con.is_none() {
+            con = store
+                .client
+                .get_multiplexed_async_connection_with_config(&RedisStore::config(WRITE_TIMEOUT))
+                .await
+                .ok();
+        }
+        let Some(c) = con.as_mut() else { continue };
+        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<Vec<bool>>(c)).await {
+            Ok(Ok(cancelled)) => {
+                for (gen, cancelled) in gens.iter().zip(cancelled) {
+                    if let (true, Some(gen)) = (cancelled, gen.upgrade()) {
+                        gen.cancel("cancelled");
+                    }
+                }
+            }
+            Ok(Err(e)) if super::broken(&e) => con = None,
+            _ => {}
+        }
+    }
+}
