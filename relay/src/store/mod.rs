@@ -41,9 +41,12 @@
 //! fails (reset, closed) or has had no answer at all for [`GONE_AFTER`].
 //!
 //! The mirror never leaves a hole: a failed write is retried with the same events (after
-//! asking Redis which of them landed); if the holder's bounded log dropped events before they
-//! were mirrored, the stream ends with a "lost" entry at the first missing number and readers
-//! get an error there. A remote reader also checks that every entry it reads is the next
+//! asking Redis which of them landed), and the holder's bounded log keeps every event the
+//! mirror has not copied: an upstream that bursts faster than Redis takes the events is held
+//! back (the generation stops reading it) until the mirror catches up, at most
+//! [`crate::generation::MIRROR_WAIT`], and the answer then ends with an error rather than a
+//! hole. Should events be missing all the same, the stream ends with a "lost" entry at the
+//! first missing number and readers get an error there. A remote reader also checks that every entry it reads is the next
 //! number (trimming can outrun a slow reader) and answers `client_too_slow` otherwise, as the
 //! in-memory path does.
 //!
@@ -174,6 +177,8 @@ pub struct RedisStore {
     held: Mutex<HashMap<String, mirror::Held>>,
     /// The writer's queue: a generation that changed (see [`Generation::follow`]).
     writer: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+    /// Told by a generation that waits for the writer (see [`Generation::room`]).
+    hurry: Arc<tokio::sync::Notify>,
     /// The runtime of the store's thread, which ends when the store is dropped.
     io: tokio::runtime::Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -217,6 +222,7 @@ impl RedisStore {
             answered_at: AtomicU64::new(now_ms()),
             held: Mutex::new(HashMap::new()),
             writer,
+            hurry: Arc::new(tokio::sync::Notify::new()),
             ttl_secs: ttl_secs.max(1),
             max_events: max_events.max(16),
             instance,
@@ -394,7 +400,7 @@ impl RedisStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(gen.id.clone(), mirror::Held { gen: gen.clone(), slots });
-        gen.follow(self.writer.clone());
+        gen.follow(self.writer.clone(), self.hurry.clone());
     }
 
     /// The generation's metadata, if any instance started it and it has not expired.
