@@ -165,6 +165,13 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     let e = chunkwise_relay::App::connect(c).await.err().expect("no start without Redis");
     assert!(e.contains("Redis"), "{e}");
 
+    // A server too old for the store's streams: refused with its version.
+    let (url, _old) = old_redis("5.0.7").await;
+    let mut c = demo_config();
+    c.server.redis_url = url;
+    let e = chunkwise_relay::App::connect(c).await.err().expect("no start on Redis 5");
+    assert!(e.contains("5.0.7") && e.contains("6.2 or later"), "{e}");
+
     let redis = redis().await;
     let (script, _) = numbered(200, 0);
     let mock = Mock::start(script).await;
@@ -191,6 +198,45 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     }
     eprintln!("Redis memory of one 200-delta answer (204 events): {memory} bytes");
     assert!(memory < 64 * 1024, "{memory} bytes");
+}
+
+/// A loopback server that speaks just enough RESP to pass for Redis `version`: `+PONG` to
+/// PING, its version to INFO, `+OK` to anything else.
+async fn old_redis(version: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                // A command is `*N` then N pairs of `$len` and the argument.
+                while let Ok(Some(head)) = lines.next_line().await {
+                    let Some(n) = head.strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) else { return };
+                    let mut args = Vec::new();
+                    for _ in 0..n {
+                        let (Ok(Some(_)), Ok(Some(arg))) = (lines.next_line().await, lines.next_line().await) else {
+                            return;
+                        };
+                        args.push(arg.to_ascii_uppercase());
+                    }
+                    let reply = match args.first().map(String::as_str) {
+                        Some("PING") => "+PONG\r\n".to_string(),
+                        Some("INFO") => {
+                            let body = format!("# Server\r\nredis_version:{version}\r\n");
+                            format!("${}\r\n{body}\r\n", body.len())
+                        }
+                        _ => "+OK\r\n".to_string(),
+                    };
+                    if w.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

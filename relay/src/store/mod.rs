@@ -236,6 +236,9 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
+        let info: String =
+            redis::cmd("INFO").arg("server").query_async(&mut con).await.map_err(|e| format!("Redis: {e}"))?;
+        check_version(&info)?;
         let store = Arc::new(store);
         store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
         store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
@@ -602,6 +605,25 @@ fn io_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot:
     Ok((handle, stop))
 }
 
+/// The oldest Redis whose streams do what the store needs (`XADD … MINID`).
+const MIN_VERSION: (u32, u32) = (6, 2);
+
+/// Refuses a server older than [`MIN_VERSION`], from its `INFO server` text (`redis_version:`).
+/// A server that does not say (a compatible engine) is taken at its word.
+fn check_version(info: &str) -> Result<(), String> {
+    let Some(version) = info.lines().find_map(|l| l.strip_prefix("redis_version:")) else { return Ok(()) };
+    let version = version.trim();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if found < MIN_VERSION {
+        return Err(format!(
+            "Redis at REDIS_URL is version {version}; the relay needs {}.{} or later (XADD … MINID)",
+            MIN_VERSION.0, MIN_VERSION.1
+        ));
+    }
+    Ok(())
+}
+
 fn broken(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
 }
@@ -619,4 +641,18 @@ fn lost_error(seq: u64) -> ApiError {
 
 fn seq_of(entry_id: &str) -> Option<u64> {
     entry_id.split('-').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_before_6_2_are_refused() {
+        for ok in ["redis_version:6.2.0", "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone", "no version"] {
+            assert_eq!(super::check_version(ok), Ok(()), "{ok}");
+        }
+        for old in ["redis_version:6.0.16", "redis_version:5.0.7\r\n", "redis_version:4"] {
+            let e = super::check_version(old).unwrap_err();
+            assert!(e.contains("6.2 or later"), "{e}");
+        }
+    }
 }
