@@ -458,6 +458,49 @@ async fn per_ip_limits_hold_across_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_answer_takes_its_shared_request_token_in_the_admission() {
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.limits.per_ip_per_minute = 6;
+    c.limits.per_ip_burst = 6;
+    c.demo.token_ms = 0;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let evals = |info: String| -> u64 {
+        let line = info.lines().find(|l| l.starts_with("cmdstat_eval:")).unwrap_or("calls=0,");
+        line.split("calls=").nth(1).and_then(|v| v.split(',').next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let before: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.unwrap();
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 200);
+    let after: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.unwrap();
+    assert_eq!(evals(after) - evals(before), 1, "one script before the answer's first byte");
+    events(resp).await;
+    // Each instance alone would allow all of these; together they allow the bucket's 6.
+    let mut codes = Vec::new();
+    for i in 0..9 {
+        let base = if i % 2 == 0 { &b } else { &a };
+        let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+        codes.push(match resp.status().as_u16() {
+            200 => {
+                events(resp).await;
+                "ok".to_string()
+            }
+            429 => {
+                assert!(resp.headers().contains_key("retry-after"));
+                let v: serde_json::Value = resp.json().await.unwrap();
+                v["error"]["code"].as_str().unwrap().to_string()
+            }
+            other => panic!("{other}"),
+        });
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
+    assert!(codes.iter().all(|c| c == "ok" || c == "rate_limited"), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instant_burst_reaches_redis_whole_and_its_stream_is_bounded() {
     let redis = redis().await;
     // 3,000 events at once, some 45 KB: far more than the holder's 16 KiB log holds before a
