@@ -3,6 +3,7 @@
 #
 #   bench/relay/run.sh            # 1,000 streams vs nginx, then 10,000 through the relay
 #   STREAMS=200 BIG=0 REPEAT=1 bench/relay/run.sh   # a quick look
+#   RATE=60000000 PHASES="direct relay-h1 redis" bench/relay/run.sh   # with the rate limit on
 #
 # A fast mock OpenAI upstream (200 deltas, 20 ms apart) answers every stream; a load
 # generator checks every byte of every answer and measures, for each proxy in front of the
@@ -22,6 +23,9 @@ STREAMS="${STREAMS:-1000}"
 BIG="${BIG:-10000}"
 DELTAS="${DELTAS:-200}"
 REPEAT="${REPEAT:-3}"
+# The per-IP request rate limit (per minute; 0: off). On, it is one more Redis call per
+# request unless the store folds it into the admission.
+RATE="${RATE:-0}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d /tmp/relay-bench.XXXXXX)"
 OUT="$ROOT/bench/results/relay.md"
@@ -100,7 +104,7 @@ EOF
 
 start_relay() { # port upstream-port http2 -> RELAY_PID
   env ${RELAY_ENV:-} PORT="$1" UPSTREAM_BASE_URL="http://127.0.0.1:$2/v1" UPSTREAM_HTTP2="$3" UPSTREAM_MODEL=mock UPSTREAM_API_KEY=bench \
-    RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE=0 RELAY_MAX_GENERATIONS=100000 \
+    RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE="$RATE" RELAY_PER_IP_BURST=1000000 RELAY_MAX_GENERATIONS=100000 \
     UPSTREAM_FIRST_BYTE_TIMEOUT_MS=60000 \
     "$RELAY" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
   wait_port "$1"

@@ -181,10 +181,24 @@ impl App {
         // One round trip before the upstream request: the shared slots, the metadata and the
         // lease together. The events follow behind this instance's own readers.
         let (id, created) = (generation::new_id(), generation::now_secs());
-        let slots = match store.admit(&id, &owner, &source_model(&source), created, &limits).await? {
+        // The client's request token is taken here, not by the rate-limit layer (which leaves
+        // this route's shared bucket to the admission).
+        let l = &self.config.limits;
+        let rate = (l.per_ip_per_minute > 0).then_some(store::RateLimit {
+            ip,
+            per_minute: l.per_ip_per_minute,
+            burst: l.per_ip_burst,
+        });
+        let admitted = store.admit(&id, &owner, &source_model(&source), created, &limits, rate).await?;
+        let slots = match admitted {
             store::Admission::Admitted(slots) => slots,
             store::Admission::Full(0) => return Err(limits::too_many_streams(ip, limit)),
             store::Admission::Full(_) => return Err(limits::too_many_token_streams(per_token)),
+            store::Admission::Limited(wait) => {
+                let e = self.rate.refusal(ip, wait);
+                self.metrics.count_error(&e.code);
+                return Err(e);
+            }
         };
         let gen = match self.start_as(id.clone(), created, source, prompt, owner, permits) {
             Ok(gen) => gen,

@@ -266,11 +266,17 @@ pub async fn rate_limit(
     next: Next,
 ) -> Result<Response, ApiError> {
     // With a shared store the bucket is shared by all instances; if the store is unreachable
-    // this instance's own bucket still holds.
+    // this instance's own bucket still holds. A new answer takes its shared token in the
+    // admission (one round trip instead of two before its first byte): here it meets only
+    // this instance's bucket, which sees a part of what the shared one sees and so refuses
+    // no sooner, and which still bounds requests that fail before the admission.
     let limits = &app.config.limits;
+    let admitted_later = req.method() == axum::http::Method::POST && req.uri().path() == "/v1/chat/completions";
     let shared = match &app.store {
+        Some(_) if admitted_later => None,
         Some(store) if limits.per_ip_per_minute > 0 => {
-            store.take_token(ip, limits.per_ip_per_minute, limits.per_ip_burst).await.ok()
+            let rate = crate::store::RateLimit { ip, per_minute: limits.per_ip_per_minute, burst: limits.per_ip_burst };
+            store.take_token(rate).await.ok()
         }
         _ => None,
     };

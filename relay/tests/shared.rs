@@ -165,6 +165,13 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     let e = chunkwise_relay::App::connect(c).await.err().expect("no start without Redis");
     assert!(e.contains("Redis"), "{e}");
 
+    // A server too old for the store's streams: refused with its version.
+    let (url, _old) = old_redis("5.0.7").await;
+    let mut c = demo_config();
+    c.server.redis_url = url;
+    let e = chunkwise_relay::App::connect(c).await.err().expect("no start on Redis 5");
+    assert!(e.contains("5.0.7") && e.contains("6.2 or later"), "{e}");
+
     let redis = redis().await;
     let (script, _) = numbered(200, 0);
     let mock = Mock::start(script).await;
@@ -191,6 +198,45 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     }
     eprintln!("Redis memory of one 200-delta answer (204 events): {memory} bytes");
     assert!(memory < 64 * 1024, "{memory} bytes");
+}
+
+/// A loopback server that speaks just enough RESP to pass for Redis `version`: `+PONG` to
+/// PING, its version to INFO, `+OK` to anything else.
+async fn old_redis(version: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                // A command is `*N` then N pairs of `$len` and the argument.
+                while let Ok(Some(head)) = lines.next_line().await {
+                    let Some(n) = head.strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) else { return };
+                    let mut args = Vec::new();
+                    for _ in 0..n {
+                        let (Ok(Some(_)), Ok(Some(arg))) = (lines.next_line().await, lines.next_line().await) else {
+                            return;
+                        };
+                        args.push(arg.to_ascii_uppercase());
+                    }
+                    let reply = match args.first().map(String::as_str) {
+                        Some("PING") => "+PONG\r\n".to_string(),
+                        Some("INFO") => {
+                            let body = format!("# Server\r\nredis_version:{version}\r\n");
+                            format!("${}\r\n{body}\r\n", body.len())
+                        }
+                        _ => "+OK\r\n".to_string(),
+                    };
+                    if w.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, server)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,11 +458,54 @@ async fn per_ip_limits_hold_across_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generations_stream_in_redis_is_bounded() {
+async fn a_new_answer_takes_its_shared_request_token_in_the_admission() {
     let redis = redis().await;
-    // Paced a little: an upstream bursting faster than Redis takes the events outruns the
-    // holder's 16 KiB log, and the stream then ends with a "lost" mark instead (tested below).
-    let (script, _) = numbered(3000, 1);
+    let mut con = redis_con(&redis).await;
+    let mut c = demo_config();
+    c.server.redis_url = redis.url.clone();
+    c.limits.per_ip_per_minute = 6;
+    c.limits.per_ip_burst = 6;
+    c.demo.token_ms = 0;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let evals = |info: String| -> u64 {
+        let line = info.lines().find(|l| l.starts_with("cmdstat_eval:")).unwrap_or("calls=0,");
+        line.split("calls=").nth(1).and_then(|v| v.split(',').next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let before: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.unwrap();
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 200);
+    let after: String = redis::cmd("INFO").arg("commandstats").query_async(&mut con).await.unwrap();
+    assert_eq!(evals(after) - evals(before), 1, "one script before the answer's first byte");
+    events(resp).await;
+    // Each instance alone would allow all of these; together they allow the bucket's 6.
+    let mut codes = Vec::new();
+    for i in 0..9 {
+        let base = if i % 2 == 0 { &b } else { &a };
+        let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+        codes.push(match resp.status().as_u16() {
+            200 => {
+                events(resp).await;
+                "ok".to_string()
+            }
+            429 => {
+                assert!(resp.headers().contains_key("retry-after"));
+                let v: serde_json::Value = resp.json().await.unwrap();
+                v["error"]["code"].as_str().unwrap().to_string()
+            }
+            other => panic!("{other}"),
+        });
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
+    assert!(codes.iter().all(|c| c == "ok" || c == "rate_limited"), "{codes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instant_burst_reaches_redis_whole_and_its_stream_is_bounded() {
+    let redis = redis().await;
+    // 3,000 events at once, some 45 KB: far more than the holder's 16 KiB log holds before a
+    // mirror batch. The upstream is held back until the mirror catches up; nothing is lost.
+    let (script, _) = numbered(3000, 0);
     let mock = Mock::start(script).await;
     let mut c = shared(&mock.url(), &redis);
     c.generations.max_log_bytes = 16 * 1024; // 1,024 events in Redis
@@ -424,18 +513,85 @@ async fn a_generations_stream_in_redis_is_bounded() {
     let b = relay(c).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
     let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
-    events(resp).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let client_ = redis::Client::open(redis.url.as_str()).unwrap();
-    let mut con = client_.get_multiplexed_async_connection().await.unwrap();
-    let len: usize = redis::cmd("XLEN").arg(format!("cw:g:{id}:log")).query_async(&mut con).await.unwrap();
-    assert!(len < 1300, "{len} events kept");
+    // The holder's own client leaves at once (a reader this far behind a 16 KiB log would be
+    // told it is too slow; that is the in-memory log's bound, not the mirror's).
+    drop(resp);
+    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=3003")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(events(resp).await.last().unwrap().data, "[DONE]");
+    let mut con = redis_con(&redis).await;
+    let log = format!("cw:g:{id}:log");
+    let len: usize = redis::cmd("XLEN").arg(&log).query_async(&mut con).await.unwrap();
+    assert!(len < 1300, "{len} entries kept");
     let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=1")).send().await.unwrap();
     assert_eq!(resp.status(), 410);
-    let resp = client().get(format!("{b}/v1/chat/stream/{id}?after=3000")).send().await.unwrap();
+    // From the first entry Redis kept to the end: every event, once.
+    let first: redis::streams::StreamRangeReply =
+        redis::cmd("XRANGE").arg(&log).arg("-").arg("+").arg("COUNT").arg(1).query_async(&mut con).await.unwrap();
+    let kept: u64 = first.ids[0].id.split('-').next().unwrap().parse().unwrap();
+    assert!(kept > 1000, "{kept}");
+    // Resumed on the other instance inside what Redis keeps: the rest, whole and once.
+    // Event 1 is the role, event 2 + i the piece i.
+    for after in [kept, kept + 1, 2501, 2999, 3001] {
+        let resp = client().get(format!("{b}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "after={after}");
+        let tail = events(resp).await;
+        let want: String = (after.saturating_sub(1) as usize..3000).map(|i| format!("{i}·片段{i} ")).collect();
+        assert_eq!(content(&tail), want, "after={after}");
+        assert_eq!(tail.first().unwrap().id, (after + 1).to_string());
+        assert!(tail.iter().all(|e| e.data == "[DONE]" || e.json().get("error").is_none()), "after={after}");
+        assert_eq!(tail.last().unwrap().data, "[DONE]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_redis_cannot_take_is_held_back_never_cut_into() {
+    // Redis stops answering (SIGSTOP) as an upstream bursts past half the holder's log: the
+    // upstream is held back until the mirror gives up on the store (then the holder's reader
+    // goes on from memory) or the wait's bound passes (then store_unavailable): either way
+    // the text has no hole and no repeat, and a reader elsewhere ends with an error.
+    let redis = redis().await;
+    let (mut script, expected) = numbered(3000, 0);
+    script.insert(1, Step::Sleep(300));
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.generations.max_log_bytes = 64 * 1024;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
     assert_eq!(resp.status(), 200);
-    let tail = events(resp).await;
-    assert_eq!(tail.last().unwrap().data, "[DONE]");
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=0")).send().await.unwrap();
+    assert_eq!(remote.status(), 200);
+    let pid = redis.child.id().to_string();
+    let signal = |sig: &str| assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    signal("-STOP");
+    let t = Instant::now();
+    let (local, remote) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(15), events(resp)),
+        tokio::time::timeout(Duration::from_secs(15), events(remote)),
+    );
+    signal("-CONT");
+    let (local, remote) = (local.expect("the holder's reader hung"), remote.expect("the remote reader hung"));
+    assert!(t.elapsed() >= Duration::from_secs(2), "not held back: {:?}", t.elapsed());
+    for (name, evs) in [("local", &local), ("remote", &remote)] {
+        let text = content(evs);
+        assert!(expected.starts_with(&text), "{name}: text with a hole or a repeat");
+        let ids: Vec<u64> = evs.iter().map(|e| e.id.parse().unwrap()).collect();
+        assert!(ids.iter().enumerate().all(|(i, id)| *id == i as u64 + 1), "{name}: ids with a hole");
+        assert_eq!(evs.last().unwrap().data, "[DONE]", "{name}");
+        let errors: Vec<String> = evs
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .filter_map(|e| e.json()["error"]["code"].as_str().map(str::to_string))
+            .collect();
+        match (name, errors.as_slice()) {
+            ("local", []) => assert_eq!(text, expected),
+            ("local", [code]) => assert_eq!(code, "store_unavailable"),
+            ("remote", [code]) => assert!(code == "store_unavailable" || code == "generation_lost", "{code}"),
+            _ => panic!("{name}: {errors:?}"),
+        }
+    }
 }
 
 /// Writes a generation into Redis the way a holder's mirror does, so a test controls exactly

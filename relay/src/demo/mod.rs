@@ -88,6 +88,11 @@ pub async fn run(gen: &Generation, prompt: &Prompt, cfg: &DemoConfig) {
         } else if emitted % 32 == 31 {
             tokio::task::yield_now().await;
         }
+        if let Err(e) = gen.room().await {
+            gen.fail(e);
+            finish = "error";
+            break;
+        }
         gen.push_delta(kind, piece);
         emitted += 1;
     }

@@ -2,7 +2,8 @@
 //!
 //! Sequence numbers start at 1 and grow by one per event. When the text outgrows its bound the
 //! oldest whole events are dropped; `first_seq` says which event the log now starts at, so a
-//! reader asking for a dropped event is told so instead of silently skipping it.
+//! reader asking for a dropped event is told so instead of silently skipping it. Events a copy
+//! still needs (`hold_from`) are never dropped.
 
 use std::time::Instant;
 
@@ -79,6 +80,10 @@ pub(crate) struct Log {
     pub(crate) deltas: u64,
     /// Bytes of answer text (content events) dropped from the front.
     pub(crate) dropped_content: u64,
+    /// The first event a copy (the shared store's mirror) has not taken yet: it and the events
+    /// after it are never dropped, however far past its bound the text goes. The upstream
+    /// task waits for room instead ([`super::Generation::room`]), which bounds the overshoot.
+    pub(crate) hold_from: Option<u64>,
 }
 
 impl Default for Log {
@@ -93,6 +98,7 @@ impl Default for Log {
             finished_at: None,
             deltas: 0,
             dropped_content: 0,
+            hold_from: None,
         }
     }
 }
@@ -107,6 +113,16 @@ impl Log {
     pub(crate) fn payload(&self, index: usize) -> &str {
         let start = if index == 0 { 0 } else { self.entries[index - 1].end as usize };
         &self.text[start..self.entries[index].end as usize]
+    }
+
+    /// Bytes of payload the copy has not taken yet (0 when nothing is held).
+    pub(crate) fn held_bytes(&self) -> usize {
+        match self.hold_from {
+            Some(from) if from < self.end_seq() => {
+                self.payload_bytes_from(from.saturating_sub(self.first_seq) as usize)
+            }
+            _ => 0,
+        }
     }
 
     /// The sequence number the next pushed event will get.
@@ -131,6 +147,13 @@ impl Log {
             cut += 1;
         }
         cut = (cut + 1).min(self.entries.len());
+        if let Some(from) = self.hold_from {
+            // Never past what the copy still needs.
+            cut = cut.min(from.saturating_sub(self.first_seq) as usize);
+            if cut == 0 {
+                return;
+            }
+        }
         let removed = self.entries[cut - 1].end;
         let mut start = 0;
         for e in &self.entries[..cut] {

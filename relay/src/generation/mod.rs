@@ -13,6 +13,12 @@
 //! - A finished generation stays resumable for `ttl`; a running generation with no reader
 //!   attached is cancelled after `grace`.
 //! - Cancelling aborts the upstream task at once, which drops (closes) its connection.
+//! - With a follower (the shared store's mirror) the log never drops an event the follower
+//!   has not copied. The upstream task asks for [`Generation::room`] before each read: while
+//!   the uncopied text exceeds half the log's bound it stops reading (TCP flow control holds
+//!   the upstream) and wakes the follower, for at most [`MIRROR_WAIT`]; past that the answer
+//!   ends with a `store_unavailable` error instead of losing text. So the log exceeds its
+//!   bound by at most what one upstream read decodes to.
 
 mod log;
 mod output;
@@ -56,6 +62,11 @@ pub struct Generation {
     follower: OnceLock<Follower>,
 }
 
+/// The longest the upstream task waits for the follower to copy the log before the answer
+/// ends with an error: a store this slow is as good as gone (the relay's requests to it give
+/// up after the same time).
+pub const MIRROR_WAIT: Duration = Duration::from_secs(5);
+
 /// A queue that hears of a generation's changes: the generation is sent once, and not again
 /// until the follower has called [`Generation::take_change`] (so each generation is in the
 /// queue at most once, whatever the rate of its events).
@@ -63,6 +74,10 @@ struct Follower {
     queued: AtomicBool,
     me: Weak<Generation>,
     tx: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+    /// Told when a generation waits for room: the follower copies now instead of lingering.
+    hurry: Arc<tokio::sync::Notify>,
+    /// Told when the follower copied events (or let go): the upstream task looks again.
+    copied: tokio::sync::Notify,
 }
 
 /// Seconds since the Unix epoch: a generation's `created`.
@@ -117,10 +132,78 @@ impl Generation {
 
     /// Sends this generation to `tx` now and after each change, once until the receiver calls
     /// [`Generation::take_change`]. One follower per generation; a second call is ignored.
-    pub fn follow(self: &Arc<Self>, tx: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>) {
-        let follower = Follower { queued: AtomicBool::new(true), me: Arc::downgrade(self), tx: tx.clone() };
+    /// From now on the log keeps every event the follower has not copied (see
+    /// [`Generation::copied`]); `hurry` is told when the upstream waits for it.
+    pub fn follow(
+        self: &Arc<Self>,
+        tx: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+        hurry: Arc<tokio::sync::Notify>,
+    ) {
+        let follower = Follower {
+            queued: AtomicBool::new(true),
+            me: Arc::downgrade(self),
+            tx: tx.clone(),
+            hurry,
+            copied: tokio::sync::Notify::new(),
+        };
         if self.follower.set(follower).is_ok() {
+            {
+                let mut log = self.log();
+                log.hold_from = Some(log.first_seq);
+            }
             let _ = tx.send(self.clone());
+        }
+    }
+
+    /// The follower has every event before `next`: the log may drop them when it must.
+    pub fn copied(&self, next: u64) {
+        {
+            let mut log = self.log();
+            if let Some(from) = log.hold_from.as_mut() {
+                *from = (*from).max(next);
+            }
+        }
+        if let Some(f) = self.follower.get() {
+            f.copied.notify_one();
+        }
+    }
+
+    /// The follower stopped copying (it gave up on a failing store): nothing is held back.
+    pub fn let_go(&self) {
+        self.log().hold_from = None;
+        if let Some(f) = self.follower.get() {
+            f.copied.notify_one();
+        }
+    }
+
+    /// Waits until the follower has copied enough of the log that the next upstream read
+    /// cannot make it drop an uncopied event: at once without a follower or with room, at
+    /// most [`MIRROR_WAIT`] otherwise (then an error: the answer must end, not lose text).
+    /// `Ok(true)` when it waited.
+    pub async fn room(&self) -> Result<bool, ApiError> {
+        let Some(f) = self.follower.get() else { return Ok(false) };
+        let bound = self.max_log_bytes / 2;
+        if self.log().held_bytes() <= bound {
+            return Ok(false);
+        }
+        let deadline = tokio::time::Instant::now() + MIRROR_WAIT;
+        loop {
+            f.hurry.notify_one();
+            let copied = f.copied.notified();
+            if self.log().held_bytes() <= bound {
+                return Ok(true);
+            }
+            if tokio::time::timeout_at(deadline, copied).await.is_err() {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "store_unavailable",
+                    format!(
+                        "the relay's shared store did not keep up with this answer for {} s; it ends here rather than lose text",
+                        MIRROR_WAIT.as_secs()
+                    ),
+                ));
+            }
         }
     }
 
@@ -535,6 +618,44 @@ mod tests {
         out.clear();
         assert_eq!(copy(&mut next, &mut out), Err(first));
         assert_eq!((next, out.len()), (2, 0), "nothing copied past the dropped events");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_followed_log_keeps_uncopied_events_and_holds_the_upstream_back() {
+        let g = Arc::new(gen(1024));
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        g.follow(tx, Arc::new(tokio::sync::Notify::new()));
+        g.start();
+        for i in 0..100 {
+            g.push_delta(Kind::Content, &format!("{i:020}"));
+        }
+        // Nothing copied: nothing dropped, however far past the bound.
+        assert_eq!(g.log().first_seq, 1);
+        assert!(g.log().text.len() > 1024);
+        // No room until the copy catches up; past the bound the wait ends with an error.
+        let t = tokio::time::Instant::now();
+        let err = g.room().await.unwrap_err();
+        assert_eq!(err.code, "store_unavailable");
+        assert_eq!(t.elapsed(), MIRROR_WAIT);
+        // Copied up to near the end: room, and the log may now drop what was copied.
+        let waiting = {
+            let g = g.clone();
+            tokio::spawn(async move { g.room().await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        g.copied(95);
+        assert!(waiting.await.unwrap().unwrap());
+        g.push_delta(Kind::Content, "x");
+        let first = g.log().first_seq;
+        assert!(first > 1 && first <= 95, "{first}");
+        // A follower that lets go holds nothing back.
+        for i in 0..100 {
+            g.push_delta(Kind::Content, &format!("{i:020}"));
+        }
+        g.let_go();
+        assert!(!g.room().await.unwrap());
+        g.push_delta(Kind::Content, "y");
+        assert!(g.log().text.len() <= 1024);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! Bounds: each generation is queued at most once however fast its events come
 //! ([`Generation::follow`]), so the queue holds at most one entry per running generation;
 //! the events themselves are read from the generation's bounded log when a batch is built,
-//! never copied into a queue.
+//! never copied into a queue. The log keeps what the writer has not copied yet: a generation
+//! that fills half its log that way waits for the writer and tells it to hurry (a batch at
+//! once instead of after the linger).
 //!
 //! A failed write is not retried blindly: it may have landed without its answer reaching us,
 //! so the next batch first asks Redis where each of those streams ends. A store that fails
@@ -90,7 +92,13 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
         }
         let linger = BATCH_EVERY.saturating_sub(sent_at.elapsed());
         if !linger.is_zero() {
-            tokio::time::sleep(linger).await;
+            // A generation waiting for room (its log is half full of uncopied events) cuts
+            // the linger short.
+            let Some(hurry) = store.upgrade().map(|s| s.hurry.clone()) else { return };
+            tokio::select! {
+                () = tokio::time::sleep(linger) => {}
+                () = hurry.notified() => {}
+            }
         }
         sent_at = Instant::now();
         while let Ok(gen) = rx.try_recv() {
@@ -116,6 +124,7 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
                 if since.elapsed() >= LEASE {
                     // The leases have lapsed: readers elsewhere have ended these answers.
                     store.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    mirrors.values().for_each(|m| m.gen.let_go());
                     mirrors.clear();
                     ready.clear();
                     failing_since = None;
@@ -140,6 +149,7 @@ fn enqueue(
             let held =
                 store.upgrade().is_some_and(|s| s.held.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&gen.id));
             if !held {
+                gen.let_go();
                 return;
             }
             let m = Mirror { gen: gen.clone(), next: 1, queued: false, unsure: false, ended: false, refresh_at: None };
@@ -252,6 +262,7 @@ async fn batch(
             continue;
         }
         m.next = p.next;
+        m.gen.copied(p.next);
         m.ended = p.ended;
         m.refresh_at = Some(refresh_at);
         if p.finished {

@@ -28,7 +28,8 @@
 //!   instances, a sorted set of generation ids scored by their lease's end.
 //!
 //! Round trips: a new answer costs one before its upstream request is sent (one script takes
-//! the client's stream slots and writes the metadata and lease, [`RedisStore::admit`]); its
+//! the client's request token and stream slots and writes the metadata and lease,
+//! [`RedisStore::admit`]); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
 //! instance's generations, and its lease is renewed with all the others in one pipeline a
 //! second ([`mirror`]). Requests and the mirror use separate connections, so a client's
@@ -41,9 +42,12 @@
 //! fails (reset, closed) or has had no answer at all for [`GONE_AFTER`].
 //!
 //! The mirror never leaves a hole: a failed write is retried with the same events (after
-//! asking Redis which of them landed); if the holder's bounded log dropped events before they
-//! were mirrored, the stream ends with a "lost" entry at the first missing number and readers
-//! get an error there. A remote reader also checks that every entry it reads is the next
+//! asking Redis which of them landed), and the holder's bounded log keeps every event the
+//! mirror has not copied: an upstream that bursts faster than Redis takes the events is held
+//! back (the generation stops reading it) until the mirror catches up, at most
+//! [`crate::generation::MIRROR_WAIT`], and the answer then ends with an error rather than a
+//! hole. Should events be missing all the same, the stream ends with a "lost" entry at the
+//! first missing number and readers get an error there. A remote reader also checks that every entry it reads is the next
 //! number (trimming can outrun a slow reader) and answers `client_too_slow` otherwise, as the
 //! in-memory path does.
 //!
@@ -82,32 +86,58 @@ const CANCEL_CHANNEL: &str = "cw:cancel";
 /// The kind letter of the entry that marks events the mirror could not copy.
 const LOST: &str = "x";
 
-/// The per-IP token bucket, shared: `KEYS[1]` a hash (tokens, at), `ARGV` now (ms), refill
-/// per ms, burst, expiry (ms). Returns `{1, tokens}` when a token was taken, `{0, tokens}` not.
-const TAKE_TOKEN: &str = r"
-local b = redis.call('HMGET', KEYS[1], 't', 'at')
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = tonumber(b[1]) or burst
-local at = tonumber(b[2]) or now
-if now > at then t = math.min(burst, t + (now - at) * rate) end
-local ok = 0
-if t >= 1 then t = t - 1; ok = 1 end
-redis.call('HSET', KEYS[1], 't', tostring(t), 'at', tostring(math.max(now, at)))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {ok, tostring(t)}
-";
+/// The per-IP token bucket, as a Lua function both scripts below define: `take(key, now (ms),
+/// refill per ms, burst, expiry (ms))` takes one token from the hash `key` (tokens, at) and
+/// returns whether it did and the tokens left.
+macro_rules! bucket_lua {
+    () => {
+        r"
+local function take(key, now, rate, burst, expiry)
+  local b = redis.call('HMGET', key, 't', 'at')
+  local t = tonumber(b[1]) or burst
+  local at = tonumber(b[2]) or now
+  if now > at then t = math.min(burst, t + (now - at) * rate) end
+  local ok = 0
+  if t >= 1 then t = t - 1; ok = 1 end
+  redis.call('HSET', key, 't', tostring(t), 'at', tostring(math.max(now, at)))
+  redis.call('PEXPIRE', key, expiry)
+  return ok, t
+end
+"
+    };
+}
 
-/// A new answer, admitted in one round trip. `KEYS`: the client's stream-slot sets (one or
-/// two: per IP, per token), then the generation's metadata and lease keys. `ARGV`: now (ms),
-/// lease end (ms), the generation id, ttl (s), lease (ms), this instance, owner, model,
-/// created, then the limit of each slot set. Slots whose lease lapsed (an instance that died)
-/// are dropped first. Returns 0 when admitted (the slots taken, the metadata and lease
-/// written), else the 1-based index of the slot set at its limit (nothing written).
-const ADMIT: &str = r"
-local n = #KEYS - 2
+/// One request from an IP, shared: `KEYS[1]` the bucket, `ARGV` now (ms), refill per ms,
+/// burst, expiry (ms). Returns `{1, tokens}` when a token was taken, `{0, tokens}` not.
+const TAKE_TOKEN: &str = concat!(
+    bucket_lua!(),
+    r"
+local ok, t = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+return {ok, tostring(t)}
+"
+);
+
+/// A new answer, admitted in one round trip (the client's request token too, so an answer
+/// costs one round trip before its first byte). `KEYS`: the client's stream-slot sets (one or
+/// two: per IP, per token), the generation's metadata and lease keys, then the client's
+/// request bucket when the rate limit is on. `ARGV`: now (ms), lease end (ms), the generation
+/// id, ttl (s), lease (ms), this instance, owner, model, created, the number of slot sets,
+/// the bucket's refill per ms (0: no rate limit), burst and expiry (ms), then the limit of
+/// each slot set. Slots whose lease lapsed (an instance that died) are dropped first. Returns
+/// `{0}` when admitted (the slots taken, the metadata and lease written), `{1, i}` when slot
+/// set `i` (1-based) is at its limit, `{2, tokens}` when the bucket is empty; a refused
+/// answer writes nothing but the request's token.
+const ADMIT: &str = concat!(
+    bucket_lua!(),
+    r"
+local n = tonumber(ARGV[10])
+if tonumber(ARGV[11]) > 0 then
+  local ok, t = take(KEYS[n + 3], tonumber(ARGV[1]), tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13])
+  if ok == 0 then return {2, tostring(t)} end
+end
 for i = 1, n do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
-  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[9 + i]) then return i end
+  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[13 + i]) then return {1, i} end
 end
 for i = 1, n do
   redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
@@ -116,8 +146,35 @@ end
 redis.call('HSET', KEYS[n + 1], 'owner', ARGV[7], 'model', ARGV[8], 'created', ARGV[9])
 redis.call('EXPIRE', KEYS[n + 1], ARGV[4])
 redis.call('SET', KEYS[n + 2], ARGV[6], 'PX', ARGV[5])
-return 0
-";
+return {0}
+"
+);
+
+/// A client's shared request bucket: `per_minute` requests a minute, `burst` deep.
+#[derive(Clone, Copy)]
+pub struct RateLimit {
+    pub ip: std::net::IpAddr,
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    fn key(&self) -> String {
+        format!("cw:rate:{}", self.ip)
+    }
+    fn per_ms(&self) -> f64 {
+        self.per_minute as f64 / 60_000.0
+    }
+    /// How long the bucket lives unused: the time it takes to fill.
+    fn expiry_ms(&self) -> u64 {
+        ((self.burst as f64 / self.per_ms().max(1e-9)) as u64).clamp(1000, 3_600_000)
+    }
+    /// Seconds until a token is there, with `tokens` left.
+    fn wait_secs(&self, tokens: &str) -> u64 {
+        let tokens: f64 = tokens.parse().unwrap_or(0.0);
+        (((1.0 - tokens) / self.per_ms().max(1e-9)) / 1000.0).ceil().max(1.0) as u64
+    }
+}
 
 /// How a new answer fared at the shared limits.
 pub enum Admission {
@@ -125,6 +182,8 @@ pub enum Admission {
     Admitted(Vec<Slot>),
     /// Refused: the index of the limit that was full.
     Full(usize),
+    /// Refused: the client's request rate; retry in this many seconds.
+    Limited(u64),
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -174,6 +233,8 @@ pub struct RedisStore {
     held: Mutex<HashMap<String, mirror::Held>>,
     /// The writer's queue: a generation that changed (see [`Generation::follow`]).
     writer: tokio::sync::mpsc::UnboundedSender<Arc<Generation>>,
+    /// Told by a generation that waits for the writer (see [`Generation::room`]).
+    hurry: Arc<tokio::sync::Notify>,
     /// The runtime of the store's thread, which ends when the store is dropped.
     io: tokio::runtime::Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -217,6 +278,7 @@ impl RedisStore {
             answered_at: AtomicU64::new(now_ms()),
             held: Mutex::new(HashMap::new()),
             writer,
+            hurry: Arc::new(tokio::sync::Notify::new()),
             ttl_secs: ttl_secs.max(1),
             max_events: max_events.max(16),
             instance,
@@ -230,6 +292,9 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
+        let info: String =
+            redis::cmd("INFO").arg("server").query_async(&mut con).await.map_err(|e| format!("Redis: {e}"))?;
+        check_version(&info)?;
         let store = Arc::new(store);
         store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
         store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
@@ -317,29 +382,24 @@ impl RedisStore {
         Ok(last.ids.first().map(entry::last_event).unwrap_or((0, String::new())))
     }
 
-    /// Takes one request from `ip`'s bucket shared by all instances: `Ok(None)` when allowed,
-    /// `Ok(Some(seconds))` to wait when not.
-    pub async fn take_token(&self, ip: std::net::IpAddr, per_minute: u32, burst: u32) -> Result<Option<u64>, ApiError> {
-        let per_ms = per_minute as f64 / 60_000.0;
-        let full_ms = ((burst as f64 / per_ms.max(1e-9)) as u64).clamp(1000, 3_600_000);
+    /// Takes one request from the client's bucket shared by all instances: `Ok(None)` when
+    /// allowed, `Ok(Some(seconds))` to wait when not.
+    pub async fn take_token(&self, rate: RateLimit) -> Result<Option<u64>, ApiError> {
         let mut pipe = redis::pipe();
         pipe.cmd("EVAL")
             .arg(TAKE_TOKEN)
             .arg(1)
-            .arg(format!("cw:rate:{ip}"))
+            .arg(rate.key())
             .arg(now_ms())
-            .arg(per_ms)
-            .arg(burst)
-            .arg(full_ms);
+            .arg(rate.per_ms())
+            .arg(rate.burst)
+            .arg(rate.expiry_ms());
         let ((ok, tokens),): ((i64, String),) = self.run(&pipe).await?;
-        if ok == 1 {
-            return Ok(None);
-        }
-        let tokens: f64 = tokens.parse().unwrap_or(0.0);
-        Ok(Some((((1.0 - tokens) / per_ms.max(1e-9)) / 1000.0).ceil().max(1.0) as u64))
+        Ok((ok != 1).then(|| rate.wait_secs(&tokens)))
     }
 
-    /// Admits a new answer `id` in one round trip: a slot in each of `limits` (`(key, limit)`:
+    /// Admits a new answer `id` in one round trip: a request token from the client's bucket
+    /// (`rate`, when the rate limit is on), a slot in each of `limits` (`(key, limit)`:
     /// `cw:streams:` and the IP, or `token:` and the subject) and, when all have room, its
     /// metadata and lease. An error means the store is unreachable (503).
     pub async fn admit(
@@ -349,25 +409,38 @@ impl RedisStore {
         model: &str,
         created: u64,
         limits: &[(String, usize)],
+        rate: Option<RateLimit>,
     ) -> Result<Admission, ApiError> {
         let now = now_ms();
         let lease_ms = LEASE.as_millis() as u64;
         let mut eval = redis::cmd("EVAL");
-        eval.arg(ADMIT).arg(limits.len() + 2);
+        eval.arg(ADMIT).arg(limits.len() + 2 + rate.is_some() as usize);
         for (key, _) in limits {
             eval.arg(key);
         }
         eval.arg(Self::meta_key(id)).arg(Self::lease_key(id));
+        if let Some(rate) = &rate {
+            eval.arg(rate.key());
+        }
         eval.arg(now).arg(now + lease_ms).arg(id).arg(self.ttl_secs).arg(lease_ms).arg(&self.instance);
-        eval.arg(owner).arg(model).arg(created);
+        eval.arg(owner).arg(model).arg(created).arg(limits.len());
+        match &rate {
+            Some(rate) => eval.arg(rate.per_ms()).arg(rate.burst).arg(rate.expiry_ms()),
+            None => eval.arg(0).arg(0).arg(0),
+        };
         for (_, limit) in limits {
             eval.arg(*limit);
         }
         let mut pipe = redis::pipe();
         pipe.add_command(eval);
-        let (full,): (usize,) = self.run(&pipe).await?;
-        if full > 0 {
-            return Ok(Admission::Full(full - 1));
+        let (reply,): (Vec<String>,) = self.run(&pipe).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("0"), _) => {}
+            (Some("1"), Some(i)) => return Ok(Admission::Full(i.parse::<usize>().unwrap_or(1).saturating_sub(1))),
+            (Some("2"), Some(tokens)) => {
+                return Ok(Admission::Limited(rate.map(|r| r.wait_secs(tokens)).unwrap_or(1)));
+            }
+            _ => return Err(unavailable(())),
         }
         let slots = limits
             .iter()
@@ -394,7 +467,7 @@ impl RedisStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(gen.id.clone(), mirror::Held { gen: gen.clone(), slots });
-        gen.follow(self.writer.clone());
+        gen.follow(self.writer.clone(), self.hurry.clone());
     }
 
     /// The generation's metadata, if any instance started it and it has not expired.
@@ -596,6 +669,25 @@ fn io_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot:
     Ok((handle, stop))
 }
 
+/// The oldest Redis whose streams do what the store needs (`XADD … MINID`).
+const MIN_VERSION: (u32, u32) = (6, 2);
+
+/// Refuses a server older than [`MIN_VERSION`], from its `INFO server` text (`redis_version:`).
+/// A server that does not say (a compatible engine) is taken at its word.
+fn check_version(info: &str) -> Result<(), String> {
+    let Some(version) = info.lines().find_map(|l| l.strip_prefix("redis_version:")) else { return Ok(()) };
+    let version = version.trim();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if found < MIN_VERSION {
+        return Err(format!(
+            "Redis at REDIS_URL is version {version}; the relay needs {}.{} or later (XADD … MINID)",
+            MIN_VERSION.0, MIN_VERSION.1
+        ));
+    }
+    Ok(())
+}
+
 fn broken(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
 }
@@ -613,4 +705,18 @@ fn lost_error(seq: u64) -> ApiError {
 
 fn seq_of(entry_id: &str) -> Option<u64> {
     entry_id.split('-').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_before_6_2_are_refused() {
+        for ok in ["redis_version:6.2.0", "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone", "no version"] {
+            assert_eq!(super::check_version(ok), Ok(()), "{ok}");
+        }
+        for old in ["redis_version:6.0.16", "redis_version:5.0.7\r\n", "redis_version:4"] {
+            let e = super::check_version(old).unwrap_err();
+            assert!(e.contains("6.2 or later"), "{e}");
+        }
+    }
 }

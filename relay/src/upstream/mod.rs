@@ -197,6 +197,13 @@ impl Upstream {
         let sleep = tokio::time::sleep(idle);
         tokio::pin!(sleep);
         let outcome = loop {
+            // Before each read: a shared store's copy must keep up (TCP holds the upstream).
+            match gen.room().await {
+                Ok(false) => {}
+                // The wait was the relay's, not the upstream's: the idle clock restarts.
+                Ok(true) => last = Instant::now(),
+                Err(e) => break Err(e),
+            }
             tokio::select! {
                 biased;
                 chunk = resp.chunk() => match chunk {
