@@ -263,8 +263,9 @@ impl MarkdownRenderer {
     }
 
     /// Render work so far, in bytes: those given to pulldown-cmark, to the healing scan and
-    /// to the highlighter, plus those taken by the fast paths (a one-shot [`render`] of a
-    /// text costs its length). For benchmarks.
+    /// to the highlighter, plus those taken by the fast paths and the link reference
+    /// definitions merged as they are kept (a one-shot [`render`] of a text costs its
+    /// length). For benchmarks.
     pub fn work(&self) -> usize {
         self.work
     }
@@ -384,7 +385,7 @@ impl MarkdownRenderer {
         if n_final > 0 {
             for (label, end, dest, title) in found.iter() {
                 if region_start + end <= next_start {
-                    crate::parse::define(&mut self.defs, label, dest, title);
+                    self.work += crate::parse::define(&mut self.defs, label, dest, title);
                 }
             }
         }

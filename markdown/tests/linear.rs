@@ -13,6 +13,9 @@
 //! paragraph, a fenced code block, a list item, a table, each 2 KB and 32 KB) and checks that the render work of
 //! an append does not grow with the length of the block it lands in (a renderer that
 //! re-parses or re-highlights the open block on every append grows linearly in it).
+//! `definitions_cost_stays_flat_as_they_grow` streams thousands of link reference
+//! definitions (render work counts the entries merged to keep them searchable): the work
+//! per byte must not grow with their number.
 //! The absolute figures (time per append in JavaScriptCore and V8) are the benchmark's,
 //! `bench/markdown.js`.
 
@@ -167,4 +170,48 @@ fn open_block_append_cost_stays_flat_as_the_block_grows() {
             "{kind}: an append costs more in a longer block: {short:.2} -> {long:.2} work per byte"
         );
     }
+}
+
+/// `n` link reference definitions, each label sorting before the ones already given (a
+/// sorted list that inserts in place moves every entry on each one), with a reference to
+/// an earlier definition after every 16th.
+fn many_definitions(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!("[d{:06}]: https://example.com/{i} \"t{i}\"\n", n - i));
+        if i % 16 == 15 {
+            s.push_str(&format!("\nSee [d{:06}].\n\n", n - i / 2));
+        }
+    }
+    s
+}
+
+/// Render work per byte and seconds to stream `text` in `piece`-byte appends (the text
+/// is ASCII).
+fn stream_cost(text: &str, piece: usize) -> (f64, f64) {
+    let opts = RenderOptions::default();
+    let mut r = MarkdownRenderer::new(opts.clone());
+    let t = std::time::Instant::now();
+    for c in text.as_bytes().chunks(piece) {
+        r.append(std::str::from_utf8(c).unwrap());
+    }
+    r.finish();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(r.blocks(), render(text, &opts), "streamed render differs from one-shot");
+    (r.work() as f64 / text.len() as f64, secs)
+}
+
+#[test]
+fn definitions_cost_stays_flat_as_they_grow() {
+    let (small, large) = (many_definitions(3000), many_definitions(12000));
+    let (ws, ts) = stream_cost(&small, 64);
+    let (wl, tl) = stream_cost(&large, 64);
+    println!(
+        "64-byte appends: 3000 definitions {ws:.2} work per byte ({:.0} ms), 12000 {wl:.2} ({:.0} ms)",
+        ts * 1e3,
+        tl * 1e3
+    );
+    // Keeping the definitions in one sorted list, each inserted in place, makes the large
+    // case about 3× the small one here: its work per byte grows with their number.
+    assert!(wl <= ws * 1.3, "definitions cost more as they grow: {ws:.2} -> {wl:.2} work per byte");
 }
