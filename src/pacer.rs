@@ -587,6 +587,11 @@ impl Pacer {
         if last > self.head {
             let before = char_start(last);
             if plain_len(b, before) == last - before && plain_len(b, last) == len - last {
+                // Also where the next search from the end starts.
+                let home = self.dropped + last as u64;
+                if self.tail.0 != home {
+                    self.tail = (home, fresh_cursor());
+                }
                 return last;
             }
         }
@@ -637,7 +642,11 @@ impl Pacer {
                 (at, n) = (end, n + k);
                 continue;
             }
-            let Some(end) = self.cluster_end(at) else { return (at, n, Stop::Starved) };
+            // A plain character followed by another, stopped by a limit: no UAX #29 lookup
+            // to learn where it ends.
+            let len = plain_len(b, at);
+            let end = if len > 0 && plain_len(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
+            let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
                 return (at, n, Stop::Spent);
             }
