@@ -86,7 +86,7 @@
 //! assert_eq!(shown, "你好，世界 🇨🇳");
 //! ```
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use unicode_segmentation::{GraphemeCursor, GraphemeIncomplete};
 
@@ -181,9 +181,8 @@ pub struct Pacer {
     /// byte `counted_to` (ignored when `counted_to` is before `head`).
     counted_to: Cell<u64>,
     counted: Cell<u64>,
-    /// Segmenter states inside an incomplete cluster, with the stream byte the cluster starts
-    /// at: the walks' and `complete_end`'s.
-    walk_cursor: RefCell<(u64, GraphemeCursor)>,
+    /// `complete_end`'s segmenter inside the held-back cluster, with the stream byte that
+    /// cluster starts at.
     tail: (u64, GraphemeCursor),
 }
 
@@ -233,6 +232,12 @@ fn plain_len(b: &[u8], at: usize) -> usize {
     }
 }
 
+/// [`plain_len`] not inlined, for the places off the hot loop (the wasm stays small).
+#[inline(never)]
+fn plain_len_at(b: &[u8], at: usize) -> usize {
+    plain_len(b, at)
+}
+
 /// From `at`, the end of the longest run of plain characters each followed by another
 /// plain character (so each is a cluster of its own), at most `max` of them and none ending
 /// past `limit`, and how many there are.
@@ -277,7 +282,7 @@ fn next_boundary(buf: &str, at: usize, dropped: u64, cursor: &mut (u64, Grapheme
     let rest = &buf[at..];
     // A lone plain character ends where the next character starts, whatever that is: the
     // cursor would only ask for the next chunk, at the cost of a UAX #29 lookup.
-    if rest.is_empty() || plain_len(buf.as_bytes(), at) == rest.len() {
+    if rest.is_empty() || plain_len_at(buf.as_bytes(), at) == rest.len() {
         return (None, home);
     }
     // Every call passes the whole cluster from its start (offset 0), so the cursor never
@@ -301,8 +306,10 @@ struct Bounds {
     max: u64,
     /// None ending past this byte of `buf`.
     end: usize,
-    /// None starting at or past this byte of `buf`, but for one if `one_more`.
+    /// None starting at or past this byte of `buf`, but for one if `one_more` that starts
+    /// before `complete` (where the held-back cluster starts).
     start: usize,
+    complete: usize,
 }
 
 /// Why a walk stopped.
@@ -336,7 +343,6 @@ impl Pacer {
             due_len: 0,
             counted_to: Cell::new(0),
             counted: Cell::new(0),
-            walk_cursor: RefCell::new((u64::MAX, fresh_cursor())),
             tail: (u64::MAX, fresh_cursor()),
         }
     }
@@ -372,7 +378,8 @@ impl Pacer {
         if self.ended && self.drain_due.is_none() {
             self.drain_due = Some(self.clock + self.options.drain_ms);
         }
-        let complete = self.dropped + self.complete_end() as u64;
+        let complete_at = self.complete_end();
+        let complete = self.dropped + complete_at as u64;
         self.note_arrivals(complete);
         let (byte_rate, forced) = self.deadlines(self.clock - step);
         if step > 0.0 {
@@ -387,11 +394,14 @@ impl Pacer {
         // at once: this is what keeps a long background pause or an idle stream from
         // bursting afterwards.
         let forced = usize::try_from(forced.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
-        let (mut at, mut n, _) = self.walk(start, Bounds { max: u64::MAX, end: usize::MAX, start: forced }, false);
+        let (mut at, mut n) = (start, 0);
+        if forced > start {
+            (at, n, _) = self.walk(start, Bounds { max: u64::MAX, end: usize::MAX, start: forced, complete: complete_at }, false);
+        }
         let queued_then = usize::try_from(self.left_end.saturating_sub(self.dropped)).unwrap_or(usize::MAX).min(len);
         let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
-        let (end, more, mut stop) = self.walk(at, Bounds { max: (self.credit as u64).saturating_sub(n), end: usize::MAX, start: queued_then }, one_more);
+        let (end, more, mut stop) = self.walk(at, Bounds { max: (self.credit as u64).saturating_sub(n), end: usize::MAX, start: queued_then, complete: complete_at }, one_more);
         if more > 0 && end > queued_then {
             one_more = false;
         }
@@ -399,7 +409,7 @@ impl Pacer {
         if stop == Stop::Spent && self.byte_credit >= 1.0 {
             // `as` truncates and saturates.
             let end_at = start.saturating_add(self.byte_credit as usize);
-            let (end, more, s) = self.walk(at, Bounds { max: u64::MAX, end: end_at, start: queued_then }, one_more);
+            let (end, more, s) = self.walk(at, Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at }, one_more);
             (at, n, stop) = (end, n + more, s);
         }
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
@@ -432,7 +442,7 @@ impl Pacer {
             (to, counted) = (shown, 0);
         }
         let from = usize::try_from(to - self.dropped).unwrap_or(usize::MAX);
-        let (end, more, _) = self.walk(from, Bounds { max: u64::MAX, end: usize::MAX, start: usize::MAX }, false);
+        let (end, more, _) = self.walk(from, Bounds { max: u64::MAX, end: usize::MAX, start: usize::MAX, complete: usize::MAX }, false);
         self.counted_to.set(self.dropped + end as u64);
         self.counted.set(counted + more);
         usize::try_from(counted + more).unwrap_or(usize::MAX)
@@ -556,13 +566,16 @@ impl Pacer {
     /// boundary (the rules with long look-behind, GB11 emoji ZWJ and GB9c Indic conjuncts,
     /// match runs in which every position is a non-boundary, and GB12/13 pair regional
     /// indicators by the parity of the run, which is even at a boundary inside a run). A
-    /// cluster still incomplete is resumed where the previous call left it, so a huge one
-    /// arriving piece by piece is segmented once, not once per tick.
+    /// tick never asks about the held-back cluster (`complete_end` knows where it starts), so
+    /// a huge one arriving piece by piece is not segmented once per tick.
     fn cluster_end(&self, at: usize) -> Option<usize> {
-        let mut walk = self.walk_cursor.borrow_mut();
-        let (end, cursor_at) = next_boundary(&self.buf, at, self.dropped, &mut walk);
-        walk.0 = cursor_at;
-        end.or_else(|| (self.ended && at < self.buf.len()).then_some(self.buf.len()))
+        let rest = self.buf.get(at..).filter(|rest| !rest.is_empty())?;
+        // (The cursor `next_boundary` uses too, with the end known: one segmenter in the wasm.)
+        let end = match GraphemeCursor::new(0, rest.len(), true).next_boundary(rest, 0) {
+            Ok(Some(b)) if b > 0 => at + b,
+            _ => self.buf.len(),
+        };
+        (end < self.buf.len() || self.ended).then_some(end)
     }
 
     /// Where the complete clusters of the queue end: the start of the held-back last cluster,
@@ -586,7 +599,7 @@ impl Pacer {
         let last = char_start(len);
         if last > self.head {
             let before = char_start(last);
-            if plain_len(b, before) == last - before && plain_len(b, last) == len - last {
+            if plain_len_at(b, before) == last - before && plain_len_at(b, last) == len - last {
                 // Also where the next search from the end starts.
                 let home = self.dropped + last as u64;
                 if self.tail.0 != home {
@@ -595,7 +608,9 @@ impl Pacer {
                 return last;
             }
         }
-        let mut at = usize::try_from(self.tail.0.saturating_sub(self.dropped)).unwrap_or(len).max(self.head).min(len);
+        // From the last cluster start found, or from `head` if that is gone (shown, skipped).
+        let tail = usize::try_from(self.tail.0.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
+        let mut at = if (self.head..=len).contains(&tail) { tail } else { self.head };
         if self.dropped + (at as u64) != self.tail.0 {
             self.tail = (self.dropped + at as u64, fresh_cursor());
         }
@@ -631,7 +646,7 @@ impl Pacer {
                 return (at, n, Stop::Spent);
             }
             if at >= start_limit {
-                if !one_more {
+                if !one_more || at >= bounds.complete {
                     return (at, n, Stop::Starved);
                 }
                 one_more = false;
@@ -644,8 +659,8 @@ impl Pacer {
             }
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup
             // to learn where it ends.
-            let len = plain_len(b, at);
-            let end = if len > 0 && plain_len(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
+            let len = plain_len_at(b, at);
+            let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
             let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
                 return (at, n, Stop::Spent);
