@@ -28,17 +28,21 @@
 //!
 //! # Algorithm
 //!
-//! Pushed text is appended to one `String`. A [`GraphemeCursor`] walks it once, counting
-//! complete clusters and stopping at the start of the last (held-back) one, so each byte is
-//! segmented once on push and once more when it is shown: linear overall, and
-//! [`Pacer::pending`] is O(1).
+//! Pushed text is appended to one `String` and nothing else: a push does not look at the
+//! text. Clusters are found lazily, by the tick that shows them: it walks from the end of
+//! the last cluster shown only as far as it shows, so each byte a tick shows is segmented
+//! once, and text shown by [`Pacer::skip_into`] is not segmented at all. The deadlines are
+//! kept in bytes, which a push knows without a walk; [`Pacer::pending`] counts on demand and
+//! keeps its count, so each byte is counted at most once more.
 //!
-//! Each tick earns `rate × elapsed` credit, and shows `floor(credit)` clusters; the fraction is
-//! kept, so 60 Hz ticks at 40 cps show exactly 40 clusters a second on average. The rate is
-//! `cps`, raised when needed to meet deadlines: the text first seen by a tick is due
-//! `max_lag_ms` later (so a backlog `B` is shown at about `B / max_lag_s` per second, the
-//! lowest constant rate that meets every deadline), and after `end()` everything is due
-//! `drain_ms` after the first tick. A tick at or past a deadline shows everything due.
+//! Each tick earns `cps × elapsed` clusters of credit and shows `floor(credit)` clusters;
+//! the fraction is kept, so 60 Hz ticks at 40 cps show exactly 40 clusters a second on
+//! average. The deadlines raise the pace when needed: the text first seen by a tick is due
+//! `max_lag_ms` later, and after `end()` everything is due `drain_ms` after the first tick.
+//! They earn a second credit, in bytes, at the lowest constant byte rate that meets every
+//! deadline (so a backlog of `B` bytes is shown at about `B / max_lag_s` bytes a second); a
+//! tick shows whole clusters while either credit lasts, and a tick at or past a deadline
+//! shows everything due.
 //!
 //! # Defaults
 //!
@@ -82,7 +86,9 @@
 //! assert_eq!(shown, "你好，世界 🇨🇳");
 //! ```
 
-use unicode_segmentation::{GraphemeCursor, GraphemeIncomplete, UnicodeSegmentation};
+use std::cell::Cell;
+
+use unicode_segmentation::{GraphemeCursor, GraphemeIncomplete};
 
 /// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
 /// defaults are what they are.
@@ -133,8 +139,8 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 const DUE_SLOTS: usize = 20;
 const DUE_BUCKETS: f64 = 16.0;
 
-/// Clusters `..end` (counted since `new`/`reset`) were first seen by the tick at pacer time
-/// `born`, so they are due at `born + max_lag_ms`.
+/// The text up to byte `end` of the stream (counted since `new`/`reset`) was first seen by
+/// the tick at pacer time `born`, so it is due at `born + max_lag_ms`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Due {
     end: u64,
@@ -145,33 +151,39 @@ struct Due {
 #[derive(Debug, Clone)]
 pub struct Pacer {
     options: PaceOptions,
-    /// Queued text. `buf[..head]` is shown (kept until compaction), `buf[head..seg]` holds
-    /// complete clusters, `buf[seg..]` is the held-back last cluster (possibly empty).
+    /// Queued text; `buf[..head]` is shown (kept until compaction). `head` is always a
+    /// cluster boundary found with full context.
     buf: String,
     head: usize,
-    seg: usize,
-    /// Segmenter positioned inside `buf[seg..]`, in offsets relative to `seg`.
-    cursor: GraphemeCursor,
-    /// Complete clusters ever counted (those before `seg`) and those shown, since
-    /// `new`/`reset`: their difference is the backlog, so `pending` is O(1).
-    complete: u64,
-    shown: u64,
+    /// Bytes dropped from the front of `buf` since `new`/`reset`: byte `i` of `buf` is byte
+    /// `dropped + i` of the stream, the unit of the deadlines.
+    dropped: u64,
     ended: bool,
     /// Last finite `now_ms` seen; `None` until the first tick.
     last_now: Option<f64>,
     /// Pacer time in ms: the sum of forward clock steps, so a clock that jumps backwards
     /// costs one tick of progress instead of stalling until it catches up again.
     clock: f64,
-    /// Clusters earned but not yet shown (fractional).
+    /// Clusters earned at `cps` but not yet shown (fractional).
     credit: f64,
-    /// Backlog left after the previous tick: time elapsed since then may only be spent on it.
-    left_after_tick: u64,
+    /// Bytes earned at the deadlines' rate but not yet shown (fractional).
+    byte_credit: f64,
+    /// End of the queue (a stream byte) at the previous tick: time elapsed since then may
+    /// only be spent on the text before it (and one cluster more).
+    left_end: u64,
     /// Pacer time by which everything must be shown, fixed by the first tick after `end`.
     drain_due: Option<f64>,
     /// FIFO ring of lag deadlines, `end` increasing.
     dues: [Due; DUE_SLOTS],
     due_first: usize,
     due_len: usize,
+    /// `pending`'s count kept between calls: the complete clusters from `head` to stream
+    /// byte `counted_to` (ignored when `counted_to` is before `head`).
+    counted_to: Cell<u64>,
+    counted: Cell<u64>,
+    /// `complete_end`'s segmenter inside the held-back cluster, with the stream byte that
+    /// cluster starts at.
+    tail: (u64, GraphemeCursor),
 }
 
 /// Characters with a cluster boundary between any two of them: those whose
@@ -220,18 +232,24 @@ fn plain_len(b: &[u8], at: usize) -> usize {
     }
 }
 
+/// [`plain_len`] not inlined, for the places off the hot loop (the wasm stays small).
+#[inline(never)]
+fn plain_len_at(b: &[u8], at: usize) -> usize {
+    plain_len(b, at)
+}
+
 /// From `at`, the end of the longest run of plain characters each followed by another
-/// plain character (so each is a cluster of its own), at most `max` of them, and how many
-/// there are.
-fn plain_run(b: &[u8], mut at: usize, max: usize) -> (usize, usize) {
+/// plain character (so each is a cluster of its own), at most `max` of them and none ending
+/// past `limit`, and how many there are.
+fn plain_run(b: &[u8], mut at: usize, max: u64, limit: usize) -> (usize, u64) {
     let mut clusters = 0;
     let mut len = plain_len(b, at);
-    while len > 0 && clusters < max {
+    while len > 0 && clusters < max && at + len <= limit {
         // One byte long, and eight printable ASCII characters after it: those eight are
         // counted in one step, the first as followed by a plain character, the others as
         // printable ASCII followed by one (most of any answer, Chinese ones too: Markdown,
         // code, numbers, spaces).
-        if len == 1 && max - clusters >= 8 && at + 9 <= b.len() && crate::scan::printable8(b, at + 1) {
+        if len == 1 && max - clusters >= 8 && at + 9 <= b.len() && at + 8 <= limit && crate::scan::printable8(b, at + 1) {
             at += 8;
             clusters += 8;
             continue;
@@ -253,6 +271,56 @@ fn fresh_cursor() -> GraphemeCursor {
     GraphemeCursor::new(0, usize::MAX, true)
 }
 
+/// The end of the cluster at `buf[at..]` if the text after it has arrived, resuming `cursor`
+/// (the stream byte its cluster starts at, and its state) when it was left inside this
+/// cluster. Returns the end and the stream byte the cursor is now at home in.
+fn next_boundary(buf: &str, at: usize, dropped: u64, cursor: &mut (u64, GraphemeCursor)) -> (Option<usize>, u64) {
+    let home = dropped + at as u64;
+    if cursor.0 != home {
+        *cursor = (home, fresh_cursor());
+    }
+    let rest = &buf[at..];
+    // A lone plain character ends where the next character starts, whatever that is: the
+    // cursor would only ask for the next chunk, at the cost of a UAX #29 lookup.
+    if rest.is_empty() || plain_len_at(buf.as_bytes(), at) == rest.len() {
+        return (None, home);
+    }
+    // Every call passes the whole cluster from its start (offset 0), so the cursor never
+    // needs context before it: it only ever asks for the next chunk.
+    match cursor.1.next_boundary(rest, 0) {
+        Ok(Some(b)) if b > 0 && b <= rest.len() => (Some(at + b), u64::MAX),
+        Err(GraphemeIncomplete::NextChunk) => (None, home),
+        // Not reachable with a chunk starting at 0; if it were, the text would stay
+        // held back as one unit and still come out whole at `end` or `skip`.
+        _ => {
+            debug_assert!(false, "unexpected grapheme cursor state");
+            (None, home)
+        }
+    }
+}
+
+/// How far a [`Pacer::walk`] may go.
+#[derive(Clone, Copy)]
+struct Bounds {
+    /// At most this many clusters.
+    max: u64,
+    /// None ending past this byte of `buf`.
+    end: usize,
+    /// None starting at or past this byte of `buf`, but for one if `one_more` that starts
+    /// before `complete` (where the held-back cluster starts).
+    start: usize,
+    complete: usize,
+}
+
+/// Why a walk stopped.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// `max` or `end` reached: the credit is spent.
+    Spent,
+    /// No more text it may show.
+    Starved,
+}
+
 impl Pacer {
     /// A pacer with sanitized `options`, nothing queued, clock not started.
     pub fn new(options: PaceOptions) -> Pacer {
@@ -260,21 +328,22 @@ impl Pacer {
             options: options.sanitized(),
             buf: String::new(),
             head: 0,
-            seg: 0,
-            cursor: fresh_cursor(),
-            complete: 0,
-            shown: 0,
+            dropped: 0,
             ended: false,
             last_now: None,
             clock: 0.0,
             // One cluster of credit up front: the first tick shows the first cluster at once
             // instead of waiting 1/cps for the clock to earn it.
             credit: 1.0,
-            left_after_tick: 0,
+            byte_credit: 0.0,
+            left_end: 0,
             drain_due: None,
             dues: [Due::default(); DUE_SLOTS],
             due_first: 0,
             due_len: 0,
+            counted_to: Cell::new(0),
+            counted: Cell::new(0),
+            tail: (u64::MAX, fresh_cursor()),
         }
     }
 
@@ -283,63 +352,13 @@ impl Pacer {
         self.options
     }
 
-    /// Queue decoded text to be revealed.
+    /// Queue decoded text to be revealed. O(1) but for the copy: the text is looked at by
+    /// the tick that shows it.
     ///
     /// Text pushed after [`end`](Self::end) is still shown, on the same drain deadline (at
     /// once if it has passed); `end()` stays in force until [`reset`](Self::reset).
     pub fn push(&mut self, text: &str) {
-        if text.is_empty() {
-            return;
-        }
         self.buf.push_str(text);
-        self.scan();
-    }
-
-    /// Counts the clusters completed by newly pushed text.
-    ///
-    /// The cursor starts at `seg`, the start of the held-back cluster, and resumes where the
-    /// previous push left it, so no byte is segmented twice here. Starting a fresh cursor at
-    /// each boundary found (treating it as start of text) is valid because a boundary found
-    /// with full context stays a boundary, and no rule looks back across one: the rules with
-    /// long look-behind (GB11 emoji ZWJ, GB9c Indic conjuncts) match runs in which every
-    /// position is a non-boundary, and GB12/13 pair regional indicators by the parity of the
-    /// run, which is even at a boundary inside a run, so counting from the boundary gives the
-    /// same pairs. A boundary needs only the character after it, so one found now is final
-    /// whatever arrives later; the end of the queue is not a boundary until `end()`.
-    fn scan(&mut self) {
-        loop {
-            // The common case first: two plain characters in a row are always split (no
-            // rule but GB999, GB4 or GB5 applies), whatever state the cursor was in. A whole run of
-            // them is counted in one pass.
-            let (end, clusters) = plain_run(self.buf.as_bytes(), self.seg, usize::MAX);
-            if clusters > 0 {
-                self.seg = end;
-                self.complete += clusters as u64;
-                self.cursor = fresh_cursor();
-            }
-            // A lone plain character held back (the usual end of a push) ends where the next
-            // character starts, whatever that is: the cursor would only ask for the next
-            // chunk, at the cost of a UAX #29 lookup per push.
-            if plain_len(self.buf.as_bytes(), self.seg) == self.buf.len() - self.seg {
-                break;
-            }
-            // Every call passes the whole held-back region from its start (offset 0), so the
-            // cursor never needs context before it: it only ever asks for the next chunk.
-            match self.cursor.next_boundary(&self.buf[self.seg..], 0) {
-                Ok(Some(b)) if b > 0 && self.seg + b <= self.buf.len() => {
-                    self.seg += b;
-                    self.complete += 1;
-                    self.cursor = fresh_cursor();
-                }
-                Err(GraphemeIncomplete::NextChunk) => break,
-                // Not reachable with a chunk starting at 0; if it were, the text would stay
-                // held back as one unit and still come out whole at `end` or `skip`.
-                _ => {
-                    debug_assert!(false, "unexpected grapheme cursor state");
-                    break;
-                }
-            }
-        }
     }
 
     /// The stream has ended: everything queued (including the held-back last cluster) may be
@@ -359,25 +378,48 @@ impl Pacer {
         if self.ended && self.drain_due.is_none() {
             self.drain_due = Some(self.clock + self.options.drain_ms);
         }
-        self.note_arrivals();
-        let pending = self.pending_u64();
-        let (rate, forced) = self.deadlines(pending, self.clock - step);
+        let complete_at = self.complete_end();
+        let complete = self.dropped + complete_at as u64;
+        self.note_arrivals(complete);
+        let (byte_rate, forced) = self.deadlines(self.clock - step);
         if step > 0.0 {
-            // Time since the previous tick can only have been spent on what was queued then
-            // (the pacer cannot know when in the interval newer text arrived): this is what
-            // keeps a long background pause or an idle stream from bursting afterwards.
-            let cap = self.left_after_tick as f64 + 1.0;
-            self.credit = (self.credit + rate * step).min(cap);
+            self.credit += self.options.cps / 1000.0 * step;
+            self.byte_credit += byte_rate * step;
         }
+        let start = self.head;
+        let len = self.buf.len();
+        // What is due now, then what the credits pay for. Time since the previous tick can
+        // only have been spent on what was queued then (the pacer cannot know when in the
+        // interval newer text arrived), plus the one cluster an idle spell's credit may show
+        // at once: this is what keeps a long background pause or an idle stream from
+        // bursting afterwards.
+        let forced = usize::try_from(forced.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
+        let (mut at, mut n) = (start, 0);
+        if forced > start {
+            (at, n, _) = self.walk(start, Bounds { max: u64::MAX, end: usize::MAX, start: forced, complete: complete_at }, false);
+        }
+        let queued_then = usize::try_from(self.left_end.saturating_sub(self.dropped)).unwrap_or(usize::MAX).min(len);
+        let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
-        let earned = self.credit as u64;
-        let n = earned.max(forced).min(pending);
+        let (end, more, mut stop) = self.walk(at, Bounds { max: (self.credit as u64).saturating_sub(n), end: usize::MAX, start: queued_then, complete: complete_at }, one_more);
+        if more > 0 && end > queued_then {
+            one_more = false;
+        }
+        (at, n) = (end, n + more);
+        if stop == Stop::Spent && self.byte_credit >= 1.0 {
+            // `as` truncates and saturates.
+            let end_at = start.saturating_add(self.byte_credit as usize);
+            let (end, more, s) = self.walk(at, Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at }, one_more);
+            (at, n, stop) = (end, n + more, s);
+        }
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
         // worth, so the first cluster after an idle spell shows at once.
         self.credit = (self.credit - n as f64).clamp(0.0, 1.0);
-        self.emit(n, out);
-        self.left_after_tick = pending - n;
-        while self.due_len > 0 && self.dues[self.due_first].end <= self.shown {
+        self.byte_credit = if stop == Stop::Starved { 0.0 } else { (self.byte_credit - (at - start) as f64).max(0.0) };
+        self.emit(at, n, out);
+        self.left_end = complete;
+        let shown = self.dropped + self.head as u64;
+        while self.due_len > 0 && self.dues[self.due_first].end <= shown {
             self.due_first = (self.due_first + 1) % DUE_SLOTS;
             self.due_len -= 1;
         }
@@ -391,14 +433,19 @@ impl Pacer {
     }
 
     /// Number of grapheme clusters queued but not yet shown, not counting the held-back last
-    /// cluster before [`end`](Self::end). O(1).
+    /// cluster before [`end`](Self::end). Counted on demand from where the previous call
+    /// stopped, so calling it once per tick costs O(1) per byte overall.
     pub fn pending(&self) -> usize {
-        usize::try_from(self.pending_u64()).unwrap_or(usize::MAX)
-    }
-
-    fn pending_u64(&self) -> u64 {
-        let held = self.ended && self.seg < self.buf.len();
-        self.complete - self.shown + u64::from(held)
+        let shown = self.dropped + self.head as u64;
+        let (mut to, mut counted) = (self.counted_to.get(), self.counted.get());
+        if to < shown {
+            (to, counted) = (shown, 0);
+        }
+        let from = usize::try_from(to - self.dropped).unwrap_or(usize::MAX);
+        let (end, more, _) = self.walk(from, Bounds { max: u64::MAX, end: usize::MAX, start: usize::MAX, complete: usize::MAX }, false);
+        self.counted_to.set(self.dropped + end as u64);
+        self.counted.set(counted + more);
+        usize::try_from(counted + more).unwrap_or(usize::MAX)
     }
 
     /// Appends everything queued to `out` at once, including the held-back cluster; the pacer
@@ -406,16 +453,13 @@ impl Pacer {
     /// is then shown in two pieces (the concatenation is still exact).
     pub fn skip_into(&mut self, out: &mut String) {
         out.push_str(&self.buf[self.head..]);
-        if self.seg < self.buf.len() {
-            self.complete += 1;
-        }
-        self.shown = self.complete;
+        self.dropped += self.buf.len() as u64;
         self.buf.clear();
         self.head = 0;
-        self.seg = 0;
-        self.cursor = fresh_cursor();
         self.due_len = 0;
-        self.left_after_tick = 0;
+        self.left_end = self.dropped;
+        self.counted_to.set(self.dropped);
+        self.counted.set(0);
     }
 
     /// [`skip_into`](Self::skip_into) returning a new `String`.
@@ -436,7 +480,7 @@ impl Pacer {
 
     /// Whether [`end`](Self::end) was called and everything has been shown.
     pub fn is_drained(&self) -> bool {
-        self.ended && self.pending_u64() == 0
+        self.ended && self.head == self.buf.len()
     }
 
     /// Moves the pacer clock; returns the step in ms (0 on the first tick, on a clock that
@@ -454,10 +498,11 @@ impl Pacer {
         step
     }
 
-    /// Stamps clusters completed since the previous tick with this tick's time.
-    fn note_arrivals(&mut self) {
-        let recorded = if self.due_len > 0 { self.dues[self.last_due()].end } else { self.shown };
-        if self.complete <= recorded {
+    /// Stamps the clusters completed since the previous tick (up to stream byte `queued`)
+    /// with this tick's time.
+    fn note_arrivals(&mut self, queued: u64) {
+        let recorded = if self.due_len > 0 { self.dues[self.last_due()].end } else { self.dropped + self.head as u64 };
+        if queued <= recorded {
             return;
         }
         let bucket = self.options.max_lag_ms / DUE_BUCKETS;
@@ -466,12 +511,12 @@ impl Pacer {
             // Sharing the previous entry gives the new text an earlier deadline, never a later
             // one, so the lag bound still holds.
             if self.clock - self.dues[last].born < bucket || self.due_len == DUE_SLOTS {
-                self.dues[last].end = self.complete;
+                self.dues[last].end = queued;
                 return;
             }
         }
         let slot = (self.due_first + self.due_len) % DUE_SLOTS;
-        self.dues[slot] = Due { end: self.complete, born: self.clock };
+        self.dues[slot] = Due { end: queued, born: self.clock };
         self.due_len += 1;
     }
 
@@ -479,99 +524,177 @@ impl Pacer {
         (self.due_first + self.due_len - 1) % DUE_SLOTS
     }
 
-    /// The live deadlines, read in one pass per tick (where wasm is interpreted, a tick's
-    /// main cost at small chunks):
-    /// - the rate, in clusters per ms over the step that began at pacer time `since`: `cps`,
-    ///   or the lowest constant rate that, from `since` on, meets every deadline not yet
-    ///   passed, whichever is higher. Measuring from the start of the step rather than from
-    ///   now keeps a coarse tick from draining early: over steps of any size, a backlog goes
-    ///   out evenly until its deadline;
-    /// - the clusters that must be shown now because their deadline has come.
-    fn deadlines(&self, pending: u64, since: f64) -> (f64, u64) {
-        let mut rate = self.options.cps / 1000.0;
+    /// The live deadlines, read in one pass per tick:
+    /// - the byte rate, in bytes per ms over the step that began at pacer time `since`: the
+    ///   lowest constant rate that, from `since` on, meets every deadline not yet passed.
+    ///   Measuring from the start of the step rather than from now keeps a coarse tick from
+    ///   draining early: over steps of any size, a backlog goes out evenly until its deadline;
+    /// - the stream byte before which every cluster must be shown now because its deadline
+    ///   has come (`u64::MAX` after the drain deadline: everything, held-back cluster too).
+    fn deadlines(&self, since: f64) -> (f64, u64) {
+        let shown = self.dropped + self.head as u64;
+        let mut rate: f64 = 0.0;
         let mut forced = 0;
         let mut slot = self.due_first;
         for _ in 0..self.due_len {
             let due = self.dues[slot];
             slot = if slot + 1 == DUE_SLOTS { 0 } else { slot + 1 };
-            let count = due.end.saturating_sub(self.shown);
             let due_at = due.born + self.options.max_lag_ms;
             if due_at > self.clock {
-                rate = rate.max(count as f64 / (due_at - since));
+                rate = rate.max(due.end.saturating_sub(shown) as f64 / (due_at - since));
             } else {
-                forced = forced.max(count);
+                forced = forced.max(due.end);
             }
         }
         match self.drain_due {
-            Some(due_at) if due_at > self.clock => rate = rate.max(pending as f64 / (due_at - since)),
-            Some(_) => forced = pending,
+            Some(due_at) if due_at > self.clock => {
+                let queued = self.dropped + self.buf.len() as u64;
+                rate = rate.max((queued - shown) as f64 / (due_at - since));
+            }
+            Some(_) => forced = u64::MAX,
             None => {}
         }
         (rate, forced)
     }
 
-    /// Moves `n` clusters (`n <= pending`) from the queue to `out`.
-    fn emit(&mut self, n: u64, out: &mut String) {
+    /// The end of the cluster that starts at `at` in `buf`, if it is complete: the text after
+    /// it has arrived (a boundary needs only the character after it, so one found now is
+    /// final), or the stream has ended.
+    ///
+    /// `at` is a boundary found with full context, so segmenting from it on its own finds
+    /// the same boundaries as segmenting the whole text: no rule looks back across a
+    /// boundary (the rules with long look-behind, GB11 emoji ZWJ and GB9c Indic conjuncts,
+    /// match runs in which every position is a non-boundary, and GB12/13 pair regional
+    /// indicators by the parity of the run, which is even at a boundary inside a run). A
+    /// tick never asks about the held-back cluster (`complete_end` knows where it starts), so
+    /// a huge one arriving piece by piece is not segmented once per tick.
+    fn cluster_end(&self, at: usize) -> Option<usize> {
+        let rest = self.buf.get(at..).filter(|rest| !rest.is_empty())?;
+        // (The cursor `next_boundary` uses too, with the end known: one segmenter in the wasm.)
+        let end = match GraphemeCursor::new(0, rest.len(), true).next_boundary(rest, 0) {
+            Ok(Some(b)) if b > 0 => at + b,
+            _ => self.buf.len(),
+        };
+        (end < self.buf.len() || self.ended).then_some(end)
+    }
+
+    /// Where the complete clusters of the queue end: the start of the held-back last cluster,
+    /// or the end of the queue after `end()`. For a queue that ends in two plain characters
+    /// (the usual case) read from its last bytes; otherwise segmented forward from the
+    /// previous answer, so each byte at most once.
+    fn complete_end(&mut self) -> usize {
+        let b = self.buf.as_bytes();
+        let len = b.len();
+        if self.ended || self.head == len {
+            return len;
+        }
+        // The last character's start, and the one before it (UTF-8 lead bytes are not
+        // 10xxxxxx).
+        let char_start = |mut at: usize| {
+            while at > self.head && b[at - 1] & 0xC0 == 0x80 {
+                at -= 1;
+            }
+            at.saturating_sub(1).max(self.head)
+        };
+        let last = char_start(len);
+        if last > self.head {
+            let before = char_start(last);
+            if plain_len_at(b, before) == last - before && plain_len_at(b, last) == len - last {
+                // Also where the next search from the end starts.
+                let home = self.dropped + last as u64;
+                if self.tail.0 != home {
+                    self.tail = (home, fresh_cursor());
+                }
+                return last;
+            }
+        }
+        // From the last cluster start found, or from `head` if that is gone (shown, skipped).
+        let tail = usize::try_from(self.tail.0.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
+        let mut at = if (self.head..=len).contains(&tail) { tail } else { self.head };
+        if self.dropped + (at as u64) != self.tail.0 {
+            self.tail = (self.dropped + at as u64, fresh_cursor());
+        }
+        loop {
+            let (end, k) = plain_run(b, at, u64::MAX, usize::MAX);
+            if k > 0 {
+                at = end;
+            }
+            match next_boundary(&self.buf, at, self.dropped, &mut self.tail) {
+                (Some(end), _) => at = end,
+                (None, cursor_at) => {
+                    self.tail.0 = cursor_at;
+                    return at;
+                }
+            }
+        }
+    }
+
+    /// Walks complete clusters of `buf` from `at` within `bounds` (taking one that starts
+    /// past `bounds.start` if `one_more`); returns where it stopped, how many it walked and
+    /// why it stopped.
+    ///
+    /// Between two plain characters there is always a boundary: such a character is a
+    /// cluster of its own without asking the UAX #29 machinery, which is many times slower
+    /// (in an interpreted wasm engine, the difference between pacing costing a little or
+    /// most).
+    fn walk(&self, mut at: usize, bounds: Bounds, mut one_more: bool) -> (usize, u64, Stop) {
+        let b = self.buf.as_bytes();
+        let mut n = 0;
+        let mut start_limit = bounds.start;
+        loop {
+            if n >= bounds.max {
+                return (at, n, Stop::Spent);
+            }
+            if at >= start_limit {
+                if !one_more || at >= bounds.complete {
+                    return (at, n, Stop::Starved);
+                }
+                one_more = false;
+                start_limit = at + 1;
+            }
+            let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
+            if k > 0 {
+                (at, n) = (end, n + k);
+                continue;
+            }
+            // A plain character followed by another, stopped by a limit: no UAX #29 lookup
+            // to learn where it ends.
+            let len = plain_len_at(b, at);
+            let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
+            let Some(end) = end else { return (at, n, Stop::Starved) };
+            if end > bounds.end {
+                return (at, n, Stop::Spent);
+            }
+            (at, n) = (end, n + 1);
+        }
+    }
+
+    /// Moves `buf[head..end]`, `n` clusters, to `out`.
+    fn emit(&mut self, end: usize, n: u64, out: &mut String) {
         if n == 0 {
             return;
         }
-        let complete = self.complete - self.shown;
-        let end = if n >= complete { self.seg } else { self.clusters_end(n) };
         out.push_str(&self.buf[self.head..end]);
         self.head = end;
-        self.shown += n.min(complete);
-        if n > complete {
-            // Only after `end()`: the held-back text is the last cluster of the stream (the
-            // cursor found no boundary inside it), shown whole.
-            out.push_str(&self.buf[self.seg..]);
-            self.complete += 1;
-            self.shown += 1;
-            self.head = self.buf.len();
-            self.seg = self.buf.len();
-            self.cursor = fresh_cursor();
+        let counted = self.counted.get();
+        if self.counted_to.get() >= self.dropped + end as u64 && counted >= n {
+            self.counted.set(counted - n);
+        } else {
+            self.counted_to.set(0);
         }
         self.compact();
     }
 
-    /// Where the first `n` clusters of `buf[head..seg]` end (`n` < the clusters there).
-    ///
-    /// `head` and `seg` are both boundaries found with full context, so segmenting
-    /// `buf[head..seg]` on its own finds the same clusters the cursor counted; and every
-    /// boundary found is one too, so segmenting can start afresh there. Between two plain
-    /// characters there is always a boundary (see `scan`): such a character is a cluster of
-    /// its own without asking the UAX #29 machinery, which is many times slower (in an
-    /// interpreted wasm engine, the difference between pacing costing a little or most).
-    fn clusters_end(&self, n: u64) -> usize {
-        let bytes = &self.buf.as_bytes()[..self.seg];
-        let mut at = self.head;
-        let mut left = n as usize;
-        while left > 0 {
-            // Bounded by what is asked for: a tick walks only the clusters it shows, not the
-            // whole queue (which would make pacing quadratic in how far the text runs ahead).
-            let (end, clusters) = plain_run(bytes, at, left);
-            if clusters == left {
-                at = end;
-                break;
-            }
-            left -= clusters;
-            at = end;
-            at += self.buf[at..self.seg].graphemes(true).next().map_or(self.seg - at, str::len);
-            left -= 1;
-        }
-        at
-    }
-
     fn compact(&mut self) {
         if self.head == self.buf.len() {
+            self.dropped += self.buf.len() as u64;
             self.buf.clear();
             self.head = 0;
-            self.seg = 0;
         } else if self.head >= COMPACT_MIN && self.head >= self.buf.len() - self.head {
             // Copies at most `head` bytes, all shown since the previous compaction:
-            // amortized O(1) per byte. The cursor's offsets are relative to `seg`, so they
-            // survive the shift.
+            // amortized O(1) per byte.
             self.buf.drain(..self.head);
-            self.seg -= self.head;
+            self.dropped += self.head as u64;
             self.head = 0;
         }
     }

@@ -1,0 +1,122 @@
+'use strict';
+// Plain text's two UTF-8 paths in V8, inside the mini-program sandbox (pkg/miniprogram as a
+// phone loads it): the core's decoder in wasm, and the engine's builtins
+// (String.fromCharCode.apply + escape + decodeURIComponent) for each chunk's complete middle
+// and for the typewriter's text, which `builtinUtf8` turns on (the default on iOS). Both must
+// give exactly what the WHATWG/WPT UTF-8 vectors expect (tests/fixtures/wpt/textdecoder.json,
+// from upstream) with the input split at every position and at random, so that a difference
+// of V8's builtins cannot hide behind the wasm path; tests/jsc does the same in JavaScriptCore.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { createSandbox, rng, splitRandom } = require('./mp-sandbox');
+
+const ROOT = path.join(__dirname, '..', '..');
+const PKG = path.join(ROOT, 'pkg', 'miniprogram');
+const WASM_PATH = '/miniprogram_npm/chunkwise/chunkwise.wasm.br';
+const VECTORS = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests', 'fixtures', 'wpt', 'textdecoder.json'), 'utf8'));
+// The builtins from the first byte of a chunk (1), from a few bytes, at the default
+// threshold (true), and never (false).
+const PATHS = [1, 4, true, false];
+
+if (!fs.existsSync(path.join(PKG, 'index.js'))) throw new Error('pkg/miniprogram is not built: run ./build.sh first');
+
+const packageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'builtin-utf8-'));
+process.on('exit', () => fs.rmSync(packageRoot, { recursive: true, force: true }));
+fs.mkdirSync(path.join(packageRoot, 'miniprogram_npm', 'chunkwise'), { recursive: true });
+for (const f of fs.readdirSync(PKG)) fs.copyFileSync(path.join(PKG, f), path.join(packageRoot, 'miniprogram_npm', 'chunkwise', f));
+
+/** A sandbox whose wx says the device is `platform` (null: a wx without getDeviceInfo). */
+async function load(platform) {
+  const sb = createSandbox({ packageRoot });
+  if (platform !== null) sb.context.wx.getDeviceInfo = () => ({ platform });
+  const cw = sb.require('/miniprogram_npm/chunkwise/index.js');
+  await cw.init({ wasmPath: WASM_PATH });
+  return cw;
+}
+
+/** Every split into two pieces, three at random cut pairs, and random pieces of 1..7 bytes. */
+function splits(bytes, random) {
+  const out = [[bytes]];
+  for (let i = 0; i <= bytes.length; i++) out.push([bytes.subarray(0, i), bytes.subarray(i)]);
+  for (let k = 0; k < 8; k++) out.push(splitRandom(bytes, random, 1 + Math.floor(random() * 7)));
+  return out;
+}
+
+/** The text of `pieces` by a decoder of `options`: its updates, and what its typewriter shows. */
+function decode(cw, options, pieces, random) {
+  const d = new cw.StreamDecoder(options);
+  let text = '';
+  let shown = '';
+  let now = 0;
+  for (const p of pieces) {
+    text += d.push(p).text;
+    if (d.paced) shown += d.tick((now += random() < 0.5 ? 0 : 16));
+  }
+  text += d.finish().text;
+  if (d.paced) shown += d.tick((now += 16)) + d.skip();
+  d.free();
+  return { text, shown };
+}
+
+function hex(h) {
+  return Buffer.from(h, 'hex');
+}
+
+test('the WPT UTF-8 vectors, split everywhere and at random, on both paths', async () => {
+  const cw = await load(null);
+  const random = rng(8);
+  let decodes = 0;
+  for (const c of VECTORS) {
+    const cuts = splits(hex(c.bytes_hex), random);
+    if (c.chunks_hex) cuts.push(c.chunks_hex.map(hex));
+    for (const pieces of cuts) {
+      for (const builtinUtf8 of PATHS) {
+        const how = `${c.name} in ${pieces.map((p) => p.length).join('+')} bytes, builtinUtf8: ${builtinUtf8}`;
+        assert.equal(decode(cw, { format: 'text', pace: false, builtinUtf8 }, pieces, random).text, c.expected, how);
+        // Paced: every tick's text long enough takes the builtins too.
+        const paced = decode(cw, { format: 'text', pace: { cps: 1e9 }, builtinUtf8 }, pieces, random);
+        assert.equal(paced.text, c.expected, how + ', paced: updates');
+        assert.equal(paced.shown, c.expected, how + ', paced: shown by the typewriter');
+        decodes += 2;
+      }
+    }
+  }
+  assert.ok(decodes > 10000, `${decodes} decodes`);
+});
+
+test('long text crosses the default threshold: builtins and wasm agree with Buffer', async () => {
+  const cw = await load(null);
+  const random = rng(9);
+  // Valid text of every UTF-8 length, then the same with ill-formed bytes spliced in.
+  const valid = Buffer.from('流式输出 stream é ß 😀🇨🇳 '.repeat(40));
+  const dirty = Buffer.concat([valid.subarray(0, 301), Buffer.from([0xe4, 0xb8, 0xff, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf4, 0x90, 0x80, 0x80]), valid.subarray(301)]);
+  for (const bytes of [valid, dirty]) {
+    const expected = new TextDecoder().decode(bytes); // Node's own, outside the sandbox
+    for (let k = 0; k < 20; k++) {
+      const pieces = splitRandom(bytes, random, 1 + Math.floor(random() * 700));
+      for (const builtinUtf8 of PATHS) {
+        assert.equal(decode(cw, { format: 'text', pace: false, builtinUtf8 }, pieces, random).text, expected, `builtinUtf8: ${builtinUtf8}`);
+        assert.equal(decode(cw, { format: 'text', pace: {}, builtinUtf8 }, pieces, random).shown, expected, `paced, builtinUtf8: ${builtinUtf8}`);
+      }
+    }
+  }
+});
+
+test('the default: off outside iOS, on in a mini program on iOS, and right either way', async () => {
+  const random = rng(10);
+  for (const [platform, on] of [[null, false], ['android', false], ['devtools', false], ['ios', true]]) {
+    const cw = await load(platform);
+    const probe = new cw.StreamDecoder({ format: 'text', pace: false });
+    assert.equal(probe._utf8Min !== 0xffffffff, on, `platform ${platform}: builtins ${on ? 'on' : 'off'} by default`);
+    probe.free();
+    for (const c of VECTORS) {
+      for (const pieces of splits(hex(c.bytes_hex), random).slice(0, 6)) {
+        assert.equal(decode(cw, { format: 'text', pace: false }, pieces, random).text, c.expected, `${c.name} (platform ${platform})`);
+        assert.equal(decode(cw, { format: 'text', pace: { cps: 1e9 } }, pieces, random).shown, c.expected, `${c.name} (platform ${platform}, paced)`);
+      }
+    }
+  }
+});
