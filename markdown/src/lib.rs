@@ -30,8 +30,10 @@
 //! The source is split into top-level blocks. A block is *final*, and never parsed again,
 //! once a later top-level block has started and can no longer join it: its first line is
 //! complete, or it is an ATX heading with text, or it follows a blank line and cannot
-//! continue a list, or the block before is a heading, rule, code block or table. The
-//! *open region* runs from the first non-final block to the end. What Markdown forces to
+//! continue a list, or the block before is a heading, rule, code block or table. A link
+//! reference definition before the first open block, which renders nothing, is final once
+//! its last line and the next are complete and that next line cannot be its title. The
+//! *open region* runs from the first non-final block (or definition) to the end. What Markdown forces to
 //! stay open, and so may be re-parsed:
 //! - the block before the last while the last one's first line is typed: `Foo\n---` may still
 //!   be a setext heading, `- a\n\n` + ` -` may still be the same list;

@@ -382,7 +382,25 @@ impl MarkdownRenderer {
         } else {
             self.src.len()
         };
-        if n_final > 0 {
+        // A run of link reference definitions before the first open block renders nothing
+        // and is final once no later line can change it (CommonMark §4.7): each definition's
+        // own lines end in a line break, and the complete line after it cannot be its title
+        // (a title may follow the destination on the next line, and may span lines). A
+        // definition starts no paragraph, so later lines cannot make it text. The open
+        // region restarts after it, so an answer of definitions is not re-parsed whole.
+        let open_at = blocks.get(n_final).map_or(region.len(), |b| b.start).min(healed.edit_from);
+        let mut next_start = next_start;
+        for (_, end, ..) in &found {
+            if let Some((tail, next)) = region[(*end).min(open_at)..open_at].split_once('\n') {
+                if tail.trim().is_empty()
+                    && next.contains('\n')
+                    && !matches!(next.trim_start().bytes().next(), Some(b'"' | b'\'' | b'('))
+                {
+                    next_start = next_start.max(region_start + open_at - next.len());
+                }
+            }
+        }
+        if next_start > region_start {
             for (label, end, dest, title) in found.iter() {
                 if region_start + end <= next_start {
                     self.work += crate::parse::define(&mut self.defs, label, dest, title);

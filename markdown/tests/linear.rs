@@ -15,7 +15,9 @@
 //! re-parses or re-highlights the open block on every append grows linearly in it).
 //! `definitions_cost_stays_flat_as_they_grow` streams thousands of link reference
 //! definitions (render work counts the entries merged to keep them searchable): the work
-//! per byte must not grow with their number.
+//! per byte must not grow with their number, nor, in
+//! `an_answer_of_only_definitions_costs_flat_work_per_byte`, when the answer holds nothing
+//! else (no block ever becomes final there).
 //! The absolute figures (time per append in JavaScriptCore and V8) are the benchmark's,
 //! `bench/markdown.js`.
 
@@ -214,4 +216,20 @@ fn definitions_cost_stays_flat_as_they_grow() {
     // Keeping the definitions in one sorted list, each inserted in place, makes the large
     // case about 3× the small one here: its work per byte grows with their number.
     assert!(wl <= ws * 1.3, "definitions cost more as they grow: {ws:.2} -> {wl:.2} work per byte");
+}
+
+/// An answer made only of link reference definitions renders no block, so no block ever
+/// becomes final: the definitions themselves must leave the open region once no later line
+/// can change them, or every append re-parses them all.
+#[test]
+fn an_answer_of_only_definitions_costs_flat_work_per_byte() {
+    let defs = |n: usize| -> String {
+        (0..n).map(|i| format!("[d{i}]: https://example.com/{i}\n  \"title {i}\"\n\n[e{i}]:\n  /e{i} 'x'\n")).collect()
+    };
+    let (small, large) = (defs(100), defs(800));
+    let (ws, _) = stream_cost(&small, 2);
+    let (wl, _) = stream_cost(&large, 2);
+    println!("2-byte appends, definitions only: 200 {ws:.2} work per byte, 1600 {wl:.2}");
+    // Re-parsing the open region whole makes the large case about 8× the small one.
+    assert!(wl <= ws * 1.3, "definitions alone cost more as they grow: {ws:.2} -> {wl:.2} work per byte");
 }
