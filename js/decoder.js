@@ -20,7 +20,8 @@ var heap = null;
 // chunk, the text of a tick) is decoded by the engine's builtins; shorter text costs more in
 // calls than it saves.
 var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
-var builtinDefault = false;
+var ios = false; // a mini program on iOS: `builtinUtf8` defaults to on
+var builtinsOk = false; // the engine's builtins decode UTF-8 as the spec says (checked once)
 var fromCharCode = String.fromCharCode;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
@@ -31,7 +32,8 @@ var inputSize = 0;
 export function bindDecoder(loadedGlue) {
   glue = loadedGlue;
   heap = new WasmHeap(glue.wasm_memory());
-  builtinDefault = onIos() && builtinsDecodeUtf8();
+  builtinsOk = builtinsDecodeUtf8();
+  ios = onIos();
 }
 
 /**
@@ -146,7 +148,8 @@ export function StreamDecoder(options) {
     drainMs = number(pace, 'drainMs', DEFAULT_PACE.drainMs, 0);
   }
   var maxBufferBytes = number(options, 'maxBufferBytes', DEFAULT_MAX_BUFFER_BYTES, 1);
-  var builtinUtf8 = options.builtinUtf8 === undefined ? builtinDefault : options.builtinUtf8;
+  // A speed choice only: where the builtins are missing or decode otherwise, the core decodes.
+  var builtinUtf8 = builtinsOk && (options.builtinUtf8 === undefined ? ios : options.builtinUtf8);
   if (maxBufferBytes > 0xffffffff) throw new TypeError('chunkwise: option maxBufferBytes must be at most 4 GiB');
   this.format = format;
   this.paced = pace !== false;

@@ -64,6 +64,8 @@ export interface StreamDecoderOptions {
    * typewriter's text from tick() and skip(). It pays where wasm is interpreted and builtins
    * are not (JavaScriptCore without JIT), and costs where wasm is compiled. Default: true in
    * a mini program on iOS (WeChat's logic layer there runs without JIT), false elsewhere.
+   * Ignored (the core decodes) where the engine lacks these builtins or they fail the check
+   * `init()` makes once (ill-formed UTF-8 must throw).
    */
   builtinUtf8?: boolean | number;
 }

@@ -120,3 +120,38 @@ test('the default: off outside iOS, on in a mini program on iOS, and right eithe
     }
   }
 });
+
+test('builtinUtf8: true where the builtins are missing or decode otherwise: the core decodes, nothing is lost', async () => {
+  const random = rng(11);
+  const bytes = Buffer.concat([Buffer.from('流式输出 stream 😀 '.repeat(30)), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('尾'.repeat(200))]);
+  const expected = new TextDecoder().decode(bytes);
+  const engines = {
+    // An engine without Annex B's escape().
+    'no escape': 'delete globalThis.escape',
+    // An engine whose decodeURIComponent lets ill-formed UTF-8 through instead of throwing.
+    'a lenient decodeURIComponent': `(function (strict) {
+      globalThis.decodeURIComponent = function (s) {
+        try {
+          return strict(s);
+        } catch (e) {
+          return '?';
+        }
+      };
+    })(decodeURIComponent)`,
+  };
+  for (const [name, change] of Object.entries(engines)) {
+    const sb = createSandbox({ packageRoot });
+    sb.context.wx.getDeviceInfo = () => ({ platform: 'ios' });
+    sb.run(change, name);
+    const cw = sb.require('/miniprogram_npm/chunkwise/index.js');
+    await cw.init({ wasmPath: WASM_PATH });
+    for (let k = 0; k < 10; k++) {
+      const pieces = splitRandom(bytes, random, 1 + Math.floor(random() * 600));
+      for (const builtinUtf8 of [undefined, true, 1]) {
+        const how = `${name}, builtinUtf8: ${builtinUtf8}`;
+        assert.equal(decode(cw, { format: 'text', pace: false, builtinUtf8 }, pieces, random).text, expected, how);
+        assert.equal(decode(cw, { format: 'text', pace: {}, builtinUtf8 }, pieces, random).shown, expected, how + ', paced');
+      }
+    }
+  }
+});

@@ -443,7 +443,8 @@ function createSandbox(options) {
   // globalThis.X): Node's contextified global answers every global lookup through a C++
   // interceptor, several times slower than a phone's JS engine; lexical bindings avoid that
   // artifact (WeChat wraps modules in a function with parameters too).
-  const builtinValues = vm.runInContext(`[${BUILTINS.join(', ')}]`, context);
+  // Read when a module loads, so that a test may first take a built-in away (an engine without it).
+  const builtinList = `[${BUILTINS.map((n) => `typeof ${n} === 'undefined' ? undefined : ${n}`).join(', ')}]`;
   const cache = new Map();
   function resolveFile(p, fromDir) {
     const base = inPackage(p, fromDir);
@@ -482,7 +483,7 @@ function createSandbox(options) {
     cache.set(file, module);
     const pkgPath = packagePathOf(file);
     const code = fs.readFileSync(file, 'utf8');
-    const wrapper = vm.runInContext(`(function (${BUILTINS.join(', ')}) { return function (require, module, exports, __filename, __dirname) {${code}\n}; })`, context, { filename: pkgPath }).apply(undefined, builtinValues);
+    const wrapper = vm.runInContext(`(function (${BUILTINS.join(', ')}) { return function (require, module, exports, __filename, __dirname) {${code}\n}; })`, context, { filename: pkgPath }).apply(undefined, vm.runInContext(builtinList, context));
     try {
       wrapper.call(module.exports, makeRequire(path.posix.dirname(pkgPath)), module, module.exports, pkgPath, path.posix.dirname(pkgPath));
     } catch (e) {
