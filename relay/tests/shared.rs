@@ -172,6 +172,23 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     let e = chunkwise_relay::App::connect(c).await.err().expect("no start on Redis 5");
     assert!(e.contains("5.0.7") && e.contains("6.2 or later"), "{e}");
 
+    // A least-privilege user that may not run INFO: the version is not known, the start goes on.
+    let server = redis().await;
+    let client = redis::Client::open(server.url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let acl = ["SETUSER", "relay", "on", ">pw", "~*", "&*", "+@all", "-@dangerous"];
+    redis::cmd("ACL").arg(&acl[..]).query_async::<()>(&mut con).await.unwrap();
+    let limited = server.url.replace("redis://", "redis://relay:pw@");
+    let info = redis::Client::open(limited.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let denied = redis::cmd("INFO").arg("server").query_async::<String>(&mut info.clone()).await;
+    assert!(denied.is_err(), "the ACL did not deny INFO");
+    let mut c = demo_config();
+    c.server.redis_url = limited;
+    if let Err(e) = chunkwise_relay::App::connect(c).await {
+        panic!("refused a Redis that denies INFO: {e}");
+    }
+    drop(server);
+
     let redis = redis().await;
     let (script, _) = numbered(200, 0);
     let mock = Mock::start(script).await;

@@ -292,9 +292,13 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
-        let info: String =
-            redis::cmd("INFO").arg("server").query_async(&mut con).await.map_err(|e| format!("Redis: {e}"))?;
-        check_version(&info)?;
+        // A least-privilege ACL (`-@dangerous`) may deny INFO: then the server does not say
+        // its version, as when INFO leaves it out, and the start goes on.
+        match redis::cmd("INFO").arg("server").query_async::<String>(&mut con).await {
+            Ok(info) => check_version(&info)?,
+            Err(e) if broken(&e) => return Err(format!("Redis: {e}")),
+            Err(e) => eprintln!("chunkwise-relay: Redis did not say its version (INFO: {e}); it must be 6.2 or later"),
+        }
         let store = Arc::new(store);
         store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
         store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
