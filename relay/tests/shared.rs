@@ -888,3 +888,41 @@ async fn a_busy_redis_delays_new_answers_instead_of_refusing_them() {
     }
     assert!(t.elapsed() >= Duration::from_millis(4000), "Redis was not paused: {:?}", t.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_streams() {
+    let redis = redis().await;
+    let (script, _) = numbered(600, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let mut sse = Sse::new(resp);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let lease = format!("cw:g:{id}:lease");
+    let slots: Vec<String> = redis::cmd("KEYS").arg("cw:streams:*").query_async(&mut con).await.unwrap();
+    assert!(!slots.is_empty(), "no stream slot");
+    // Stopped longer than the lease (its keys expire by the clock, which goes on meanwhile).
+    let pid = redis.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    tokio::time::sleep(chunkwise_relay::store::LEASE + Duration::from_millis(300)).await;
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
+    assert_eq!(exists, 1, "the lease was not set again while the answer still streams");
+    for slot in &slots {
+        let n: i64 = redis::cmd("ZCARD").arg(slot).query_async(&mut con).await.unwrap();
+        assert_eq!(n, 1, "{slot} lost the running answer");
+    }
+    // And at the end it is gone, not brought back.
+    let rest = sse.all().await;
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
+    assert_eq!(exists, 0, "a finished answer's lease was brought back");
+}
