@@ -118,6 +118,8 @@ impl Origin {
 
     fn checkout(&self) -> Option<TcpStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Stale ones anywhere in the pool go, not only at its top (the oldest are at the bottom).
+        idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
         while let Some((stream, since)) = idle.pop() {
             // Closed by the upstream meanwhile (end of file), or sending unasked: not kept.
             let quiet = matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
@@ -528,6 +530,25 @@ mod tests {
         let origin = Origin::of(&url).unwrap();
         assert!(origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.is_err());
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stale_idle_connections_leave_the_whole_pool() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let origin = Origin::of(&url).unwrap();
+        let mut kept = Vec::new();
+        for _ in 0..3 {
+            let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            kept.push(listener.accept().await.unwrap().0);
+            origin.idle.lock().unwrap().push((stream, Instant::now()));
+        }
+        // The two at the bottom are old; the top one is fresh and taken.
+        let old = Instant::now().checked_sub(IDLE_FOR * 2).unwrap();
+        origin.idle.lock().unwrap()[0].1 = old;
+        origin.idle.lock().unwrap()[1].1 = old;
+        assert!(origin.checkout().is_some());
+        assert_eq!(origin.idle.lock().unwrap().len(), 0, "stale connections stayed in the pool");
     }
 
     #[tokio::test]
