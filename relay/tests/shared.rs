@@ -564,9 +564,9 @@ async fn an_instant_burst_reaches_redis_whole_and_its_stream_is_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_redis_cannot_take_is_held_back_never_cut_into() {
     // Redis stops answering (SIGSTOP) as an upstream bursts past half the holder's log: the
-    // upstream is held back until the mirror gives up on the store (then the holder's reader
-    // goes on from memory) or the wait's bound passes (then store_unavailable): either way
-    // the text has no hole and no repeat, and a reader elsewhere ends with an error.
+    // upstream is held back until the mirror gives up on the store, then the holder's reader
+    // goes on from memory (the wait's bound outlasts the give-up): the text has no hole and
+    // no repeat, and a reader elsewhere ends with an error.
     let redis = redis().await;
     let (mut script, expected) = numbered(3000, 0);
     script.insert(1, Step::Sleep(300));
@@ -585,8 +585,8 @@ async fn a_burst_redis_cannot_take_is_held_back_never_cut_into() {
     signal("-STOP");
     let t = Instant::now();
     let (local, remote) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(15), events(resp)),
-        tokio::time::timeout(Duration::from_secs(15), events(remote)),
+        tokio::time::timeout(Duration::from_secs(20), events(resp)),
+        tokio::time::timeout(Duration::from_secs(20), events(remote)),
     );
     signal("-CONT");
     let (local, remote) = (local.expect("the holder's reader hung"), remote.expect("the remote reader hung"));
@@ -604,7 +604,6 @@ async fn a_burst_redis_cannot_take_is_held_back_never_cut_into() {
             .collect();
         match (name, errors.as_slice()) {
             ("local", []) => assert_eq!(text, expected),
-            ("local", [code]) => assert_eq!(code, "store_unavailable"),
             ("remote", [code]) => assert!(code == "store_unavailable" || code == "generation_lost", "{code}"),
             _ => panic!("{name}: {errors:?}"),
         }
