@@ -401,7 +401,9 @@ async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::Ato
                         }
                     }
                     buf.drain(..end + len);
-                    let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+                    let mut out =
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                            .to_vec();
                     for event in [
                         r#"data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
                         r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,

@@ -5,8 +5,8 @@
 //! round trip per event is 50,000 round trips a second on the shared connection, each paying
 //! the client's and the server's per-request cost; and lease renewals, expiry refreshes and
 //! cancel checks sent with every event multiplied Redis's work by seven. The writer sends one
-//! pipeline at a time holding every event that arrived since the last one (at most
-//! [`MAX_BATCH`] commands), so the batch grows with the load instead of the queue, and one
+//! pipeline at a time holding every event that arrived since the last one (at most about
+//! [`MAX_BATCH`] events), so the batch grows with the load instead of the queue, and one
 //! generation's events always reach Redis in order. Nothing waits on it before a client's
 //! first byte: the holder's own readers are served from memory.
 //!
@@ -42,7 +42,8 @@ use super::entry::{last_event, Packed};
 use super::{now_ms, RedisStore, LEASE, LOST};
 use crate::generation::Generation;
 
-/// The most commands one batch carries; the rest go in the next.
+/// About the most events one batch carries (each generation's entry counts its events, plus
+/// three for its lease, slots and expiry); the rest go in the next.
 const MAX_BATCH: usize = 4096;
 /// The least time between two batches. What one generation produced meanwhile goes to Redis
 /// as one entry ([`super::entry`]): at a delta every 20 ms, two or three events for the cost of
