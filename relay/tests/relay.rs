@@ -361,3 +361,80 @@ async fn heartbeat_comments_keep_an_idle_stream_open() {
     let raw = String::from_utf8(sse.raw.clone()).unwrap();
     assert!(raw.contains(": ping\n\n"), "{raw}");
 }
+
+/// A plain-HTTP upstream that keeps its connections: each answer's `[DONE]` comes a moment
+/// before the body's terminating chunk. Counts the connections it accepted.
+async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        // Bounded: a test makes a few requests.
+        for _ in 0..8 {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 8192];
+                for _ in 0..8 {
+                    // The head and its content-length body.
+                    let end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    while buf.len() < end + len {
+                        match s.read(&mut tmp).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    buf.drain(..end + len);
+                    let mut out =
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                            .to_vec();
+                    for event in [
+                        r#"data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
+                        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+                        "data: [DONE]",
+                    ] {
+                        let event = format!("{event}\n\n");
+                        out.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+                    }
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    if s.write_all(b"0\r\n\r\n").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn two_answers_in_a_row_use_one_upstream_connection() {
+    let (url, accepted) = keep_alive_upstream().await;
+    let base = relay(config_for(&url)).await;
+    for _ in 0..2 {
+        let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
+        assert_eq!(content(&evs), "hi");
+        // The relay reads the body's end after [DONE] (the generation ends first).
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "the second answer opened a new connection");
+}

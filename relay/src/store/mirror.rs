@@ -5,8 +5,8 @@
 //! round trip per event is 50,000 round trips a second on the shared connection, each paying
 //! the client's and the server's per-request cost; and lease renewals, expiry refreshes and
 //! cancel checks sent with every event multiplied Redis's work by seven. The writer sends one
-//! pipeline at a time holding every event that arrived since the last one (at most
-//! [`MAX_BATCH`] commands), so the batch grows with the load instead of the queue, and one
+//! pipeline at a time holding every event that arrived since the last one (at most about
+//! [`MAX_BATCH`] events), so the batch grows with the load instead of the queue, and one
 //! generation's events always reach Redis in order. Nothing waits on it before a client's
 //! first byte: the holder's own readers are served from memory.
 //!
@@ -23,9 +23,13 @@
 //! error); the holder's own readers go on from memory.
 //!
 //! The heartbeat has a connection of its own, so a large batch never delays a lease: every
-//! second it renews the lease of each running generation (`SET … XX`, so a lease the writer
-//! deleted at the end is not brought back), the shared stream slots, and reads the cancel
-//! flags.
+//! second it renews the lease of each running generation and its shared stream slots, and
+//! reads the cancel flags, in one script per generation ([`RENEW`]). The script sets the
+//! lease and slots whether or not they still exist (after a Redis stall longer than the
+//! lease they have expired while the answer still streams), unless the generation's log
+//! already ends with its last event: the writer appends that event before it deletes the
+//! lease and releases the slots, in one pipeline, so a finished generation's lease is never
+//! brought back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -38,7 +42,8 @@ use super::entry::{last_event, Packed};
 use super::{now_ms, RedisStore, LEASE, LOST};
 use crate::generation::Generation;
 
-/// The most commands one batch carries; the rest go in the next.
+/// About the most events one batch carries (each generation's entry counts its events, plus
+/// three for its lease, slots and expiry); the rest go in the next.
 const MAX_BATCH: usize = 4096;
 /// The least time between two batches. What one generation produced meanwhile goes to Redis
 /// as one entry ([`super::entry`]): at a delta every 20 ms, two or three events for the cost of
@@ -316,47 +321,45 @@ async fn reconcile(
     Ok(())
 }
 
+/// Renews one generation. KEYS: lease, log, cancel flag, slot sets; ARGV: instance, lease ms,
+/// slot deadline, the kind letters that end a log, then one slot member per slot set.
+/// Answers 1 when the cancel flag is set.
+const RENEW: &str = r"
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+local ended = false
+if last then
+  local f = last[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'k' then
+      local k = string.sub(f[i + 1], -1)
+      ended = k == ARGV[4] or k == ARGV[5]
+    end
+  end
+end
+if not ended then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  for i = 4, #KEYS do
+    redis.call('ZADD', KEYS[i], ARGV[3], ARGV[i + 2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
+end
+return redis.call('EXISTS', KEYS[3])
+";
+
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut con: Option<MultiplexedConnection> = None;
+    // The script's digest, loaded on this connection's server (loaded again with a new one).
+    let mut sha: Option<String> = None;
     loop {
         tick.tick().await;
         let Some(store) = store.upgrade() else { return };
-        let lease_ms = LEASE.as_millis() as u64;
-        let end = now_ms() + lease_ms;
-        let mut pipe = redis::pipe();
-        let mut gens = Vec::new();
-        let mut slots: HashMap<&str, Vec<&str>> = HashMap::new();
-        {
-            let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held.is_empty() {
-                continue;
-            }
-            for (id, h) in held.iter() {
-                pipe.cmd("SET")
-                    .arg(RedisStore::lease_key(id))
-                    .arg(&store.instance)
-                    .arg("PX")
-                    .arg(lease_ms)
-                    .arg("XX")
-                    .ignore();
-                pipe.exists(RedisStore::cancel_key(id));
-                gens.push(Arc::downgrade(&h.gen));
-                for s in &h.slots {
-                    slots.entry(s.key.as_str()).or_default().push(s.member.as_str());
-                }
-            }
-            for (key, members) in slots.drain() {
-                let zadd = pipe.cmd("ZADD").arg(key).arg("XX");
-                for m in members {
-                    zadd.arg(end).arg(m);
-                }
-                zadd.ignore();
-                pipe.cmd("PEXPIRE").arg(key).arg(lease_ms).ignore();
-            }
+        if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            continue;
         }
         if con.is_none() {
+            sha = None;
             con = store
                 .client
                 .get_multiplexed_async_connection_with_config(&RedisStore::config(WRITE_TIMEOUT))
@@ -364,6 +367,42 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                 .ok();
         }
         let Some(c) = con.as_mut() else { continue };
+        if sha.is_none() {
+            let load = redis::cmd("SCRIPT").arg("LOAD").arg(RENEW).clone();
+            match tokio::time::timeout(WRITE_TIMEOUT, load.query_async::<String>(c)).await {
+                Ok(Ok(digest)) => sha = Some(digest),
+                _ => {
+                    con = None;
+                    continue;
+                }
+            }
+        }
+        let Some(digest) = sha.as_deref() else { continue };
+        let lease_ms = LEASE.as_millis() as u64;
+        let end = now_ms() + lease_ms;
+        let mut pipe = redis::pipe();
+        let mut gens = Vec::new();
+        {
+            let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, h) in held.iter() {
+                let mut renew = redis::cmd("EVALSHA");
+                renew.arg(digest).arg(3 + h.slots.len());
+                renew.arg(RedisStore::lease_key(id)).arg(RedisStore::log_key(id)).arg(RedisStore::cancel_key(id));
+                for s in &h.slots {
+                    renew.arg(&s.key);
+                }
+                renew.arg(&store.instance).arg(lease_ms).arg(end);
+                renew.arg(crate::generation::Kind::Done.letter()).arg(LOST);
+                for s in &h.slots {
+                    renew.arg(&s.member);
+                }
+                pipe.add_command(renew);
+                gens.push(Arc::downgrade(&h.gen));
+            }
+        }
+        if gens.is_empty() {
+            continue;
+        }
         match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<Vec<bool>>(c)).await {
             Ok(Ok(cancelled)) => {
                 for (gen, cancelled) in gens.iter().zip(cancelled) {
@@ -372,6 +411,8 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                     }
                 }
             }
+            // A server restarted or flushed its scripts: load it again.
+            Ok(Err(e)) if e.code() == Some("NOSCRIPT") => sha = None,
             Ok(Err(e)) if super::broken(&e) => con = None,
             _ => {}
         }

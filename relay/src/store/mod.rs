@@ -75,6 +75,7 @@ use remote::Remote;
 mod entry;
 mod mirror;
 mod remote;
+mod version;
 
 /// How long a lease lives without renewal: a holder that died is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(3);
@@ -239,8 +240,8 @@ pub struct RedisStore {
     io: tokio::runtime::Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
     ttl_secs: u64,
-    /// Bound on one generation's stream (`MAXLEN ~`): the oldest events go first, and a
-    /// resume before them is refused with 410, as with the in-memory log.
+    /// Bound on one generation's stream (`MINID ~`, by event number): the oldest events go
+    /// first, and a resume before them is refused with 410, as with the in-memory log.
     max_events: usize,
     /// The name this instance writes into leases.
     instance: String,
@@ -292,9 +293,7 @@ impl RedisStore {
         if pong != "PONG" {
             return Err(format!("Redis answered PING with {pong:?}"));
         }
-        let info: String =
-            redis::cmd("INFO").arg("server").query_async(&mut con).await.map_err(|e| format!("Redis: {e}"))?;
-        check_version(&info)?;
+        version::check(&mut con).await?;
         let store = Arc::new(store);
         store.io.spawn(mirror::write(Arc::downgrade(&store), queue));
         store.io.spawn(mirror::heartbeat(Arc::downgrade(&store)));
@@ -669,25 +668,6 @@ fn io_thread() -> std::io::Result<(tokio::runtime::Handle, tokio::sync::oneshot:
     Ok((handle, stop))
 }
 
-/// The oldest Redis whose streams do what the store needs (`XADD … MINID`).
-const MIN_VERSION: (u32, u32) = (6, 2);
-
-/// Refuses a server older than [`MIN_VERSION`], from its `INFO server` text (`redis_version:`).
-/// A server that does not say (a compatible engine) is taken at its word.
-fn check_version(info: &str) -> Result<(), String> {
-    let Some(version) = info.lines().find_map(|l| l.strip_prefix("redis_version:")) else { return Ok(()) };
-    let version = version.trim();
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if found < MIN_VERSION {
-        return Err(format!(
-            "Redis at REDIS_URL is version {version}; the relay needs {}.{} or later (XADD … MINID)",
-            MIN_VERSION.0, MIN_VERSION.1
-        ));
-    }
-    Ok(())
-}
-
 fn broken(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() || e.is_timeout()
 }
@@ -705,18 +685,4 @@ fn lost_error(seq: u64) -> ApiError {
 
 fn seq_of(entry_id: &str) -> Option<u64> {
     entry_id.split('-').next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn versions_before_6_2_are_refused() {
-        for ok in ["redis_version:6.2.0", "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone", "no version"] {
-            assert_eq!(super::check_version(ok), Ok(()), "{ok}");
-        }
-        for old in ["redis_version:6.0.16", "redis_version:5.0.7\r\n", "redis_version:4"] {
-            let e = super::check_version(old).unwrap_err();
-            assert!(e.contains("6.2 or later"), "{e}");
-        }
-    }
 }

@@ -9,9 +9,11 @@
 //!
 //! Connections are kept alive between answers, as the general client does, in a small LIFO
 //! pool ([`MAX_IDLE`], each at most [`IDLE_FOR`]). A kept connection the upstream has closed
-//! is seen closed when it is taken and not used; one that fails after the request was
-//! written but before any byte of the answer (closed at that moment) gets the request once
-//! more on a new connection. No HTTP proxy is used. `https://` upstreams and
+//! is seen closed when it is taken and not used. The request goes out once more, on a new
+//! connection, only when writing it to a kept connection failed: once the whole request was
+//! written the upstream may have acted on it (an answer is not to be asked for twice), so any
+//! failure after that, even an end of file before any byte of a response, is the request's
+//! failure (the rule hyper follows too). No HTTP proxy is used. `https://` upstreams and
 //! `upstream.http2` use the general client.
 //!
 //! Bounds: the response head is at most [`MAX_HEAD`] bytes, a chunk-size or trailer line at
@@ -93,11 +95,13 @@ impl Origin {
         }
         request.extend_from_slice(format!("\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
         request.extend_from_slice(body);
-        // A kept connection first; if it turns out closed before any byte of the answer, a
-        // new one (the upstream cannot have acted on a request it never read a reply to).
+        // A kept connection first; if the request could not be written to it, a new one. Once
+        // it was written, a failure is final: the upstream may have acted on it.
         if let Some(stream) = self.checkout() {
-            if let Ok(Some(resp)) = self.exchange(stream, &request).await {
-                return Ok(resp);
+            match self.exchange(stream, &request).await {
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) => {}
+                Err(e) => return Err(e),
             }
         }
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(&self.addr)).await {
@@ -114,6 +118,8 @@ impl Origin {
 
     fn checkout(&self) -> Option<TcpStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Stale ones anywhere in the pool go, not only at its top (the oldest are at the bottom).
+        idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
         while let Some((stream, since)) = idle.pop() {
             // Closed by the upstream meanwhile (end of file), or sending unasked: not kept.
             let quiet = matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
@@ -131,19 +137,23 @@ impl Origin {
         }
     }
 
-    /// Writes the request and reads the head: `Ok(None)` when the connection ended before any
-    /// byte of a response.
+    /// Writes the request and reads the head: `Ok(None)` when the request could not be written.
     async fn exchange(&self, mut stream: TcpStream, request: &[u8]) -> Result<Option<Response<'_>>, SendError> {
         if stream.write_all(request).await.is_err() {
             return Ok(None);
         }
         let mut buf = BytesMut::with_capacity(READ);
+        // After a 1xx, what is already read is parsed first: the final head may have come in
+        // the same segment.
+        let mut read = true;
         loop {
-            match stream.read_buf(&mut buf).await {
-                Ok(0) | Err(_) if buf.is_empty() => return Ok(None),
-                Ok(0) | Err(_) => return Err(SendError::Failed),
-                Ok(_) => {}
+            if read {
+                match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return Err(SendError::Failed),
+                    Ok(_) => {}
+                }
             }
+            read = true;
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut head = httparse::Response::new(&mut headers);
             match head.parse(&buf) {
@@ -152,6 +162,7 @@ impl Origin {
                     if (100..200).contains(&status) {
                         // 1xx: an interim answer; the real one follows.
                         buf.advance(len);
+                        read = buf.is_empty();
                         continue;
                     }
                     let header = |name: &str| {
@@ -409,6 +420,88 @@ mod tests {
         assert_eq!(server.await.unwrap(), 2);
     }
 
+    /// Answers every request on every connection it accepts: the first with `CHUNKED` on a
+    /// kept connection, the second with `second` and then a close, any later one with
+    /// `CHUNKED`. Counts the requests it read.
+    async fn serve_counting(second: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let (count, second) = (counted.clone(), second.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let mut req = Vec::new();
+                        let mut byte = [0u8; 1024];
+                        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match s.read(&mut byte).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => req.extend_from_slice(&byte[..n]),
+                            }
+                        }
+                        if count.fetch_add(1, Ordering::SeqCst) == 1 {
+                            let _ = s.write_all(&second).await;
+                            return;
+                        }
+                        let _ = s.write_all(CHUNKED).await;
+                    }
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_not_sent_again_once_it_was_written_to_a_kept_connection() {
+        let mut big_head = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
+        big_head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
+        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..70 {
+            many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let cases: [(&str, Vec<u8>); 5] = [
+            ("closed after the request", Vec::new()),
+            ("part of a head", b"HTTP/1.1 200 OK\r\ncontent-".to_vec()),
+            ("a malformed head", b"HTTQ/9 what\r\n\r\n".to_vec()),
+            ("a head over the bound", big_head),
+            ("more than 64 headers", many),
+        ];
+        let continued = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+        for (what, second) in cases.into_iter().chain([("a 1xx", continued)]) {
+            let (url, count) = serve_counting(second).await;
+            let origin = Origin::of(&url).unwrap();
+            assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+            assert!(body(&origin, &url).await.is_err(), "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2, "{what}: the request was sent again");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_final_head_in_the_same_segment_as_a_1xx_is_read_without_waiting() {
+        let both = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
+        // The server writes both heads at once and keeps the connection open.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req).await.unwrap();
+            s.write_all(&both).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(s);
+        });
+        let origin = Origin::of(&url).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), body(&origin, &url)).await;
+        assert_eq!(got.expect("waited for bytes it already had").unwrap(), (200, b"hi".to_vec()));
+        server.abort();
+    }
+
     #[tokio::test]
     async fn broken_framing_and_cut_bodies_are_errors() {
         let cases: [&[u8]; 4] = [
@@ -437,6 +530,25 @@ mod tests {
         let origin = Origin::of(&url).unwrap();
         assert!(origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.is_err());
         server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stale_idle_connections_leave_the_whole_pool() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let origin = Origin::of(&url).unwrap();
+        let mut kept = Vec::new();
+        for _ in 0..3 {
+            let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            kept.push(listener.accept().await.unwrap().0);
+            origin.idle.lock().unwrap().push((stream, Instant::now()));
+        }
+        // The two at the bottom are old; the top one is fresh and taken.
+        let old = Instant::now().checked_sub(IDLE_FOR * 2).unwrap();
+        origin.idle.lock().unwrap()[0].1 = old;
+        origin.idle.lock().unwrap()[1].1 = old;
+        assert!(origin.checkout().is_some());
+        assert_eq!(origin.idle.lock().unwrap().len(), 0, "stale connections stayed in the pool");
     }
 
     #[tokio::test]

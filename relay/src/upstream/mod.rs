@@ -255,13 +255,18 @@ impl Upstream {
                 }
             }
         };
-        drop(resp);
         match outcome {
-            Ok(()) => gen.end(
-                chunkwise::formats::openai_finish_reason(finish.as_deref().unwrap_or("stop")),
-                saw_usage.then_some(usage),
-            ),
+            Ok(()) => {
+                gen.end(
+                    chunkwise::formats::openai_finish_reason(finish.as_deref().unwrap_or("stop")),
+                    saw_usage.then_some(usage),
+                );
+                // After the end marker: the body's own end (the last chunk), so a kept-alive
+                // connection goes back to the pool.
+                resp.drain(idle.min(DRAIN_FOR)).await;
+            }
             Err(e) => {
+                drop(resp);
                 gen.fail(e);
                 gen.end("error", saw_usage.then_some(usage));
             }
@@ -353,7 +358,27 @@ impl Body<'_> {
             Body::H1(r) => r.chunk().await.map_err(|_| ()),
         }
     }
+
+    /// Reads what is left of the body, at most [`DRAIN_MAX`] bytes within `limit`; past either
+    /// the connection is closed instead of kept.
+    async fn drain(mut self, limit: Duration) {
+        let mut left = DRAIN_MAX;
+        let _ = tokio::time::timeout(limit, async {
+            while let Ok(Some(piece)) = self.chunk().await {
+                if piece.len() > left {
+                    return;
+                }
+                left -= piece.len();
+            }
+        })
+        .await;
+    }
 }
+
+/// What is read after an answer's end marker to keep its connection: the terminating chunk,
+/// perhaps a trailer or a stray keep-alive comment.
+const DRAIN_MAX: usize = 4 * 1024;
+const DRAIN_FOR: Duration = Duration::from_secs(2);
 
 fn h1_send_error(e: h1::SendError, connect_ms: u64) -> ApiError {
     match e {
