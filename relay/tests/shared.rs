@@ -834,6 +834,10 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     for _ in 0..10 {
         first.push(sse.next().await.unwrap());
     }
+    // Running: a reader at the answer's last byte waits for the rest to reach Redis, and
+    // gets nothing more (not a 400 for an answer that ended while it looked).
+    let at_end = client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", expected.len())).send();
+    let at_end = tokio::spawn(at_end);
     // Running: the text from the byte the client has on, served by the other instance.
     let have = content(&first);
     let resp = client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", have.len())).send().await.unwrap();
@@ -842,6 +846,9 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     let rest = resp.bytes().await.unwrap();
     assert_eq!([have.as_bytes(), &rest].concat(), expected.as_bytes());
     sse.all().await;
+    let at_end = at_end.await.unwrap().unwrap();
+    assert_eq!(at_end.status(), 200);
+    assert!(at_end.bytes().await.unwrap().is_empty());
     // Finished: any byte, inside a character too, and the end.
     let bytes = expected.as_bytes();
     for offset in [0, 1, 9, 10, bytes.len() / 2, bytes.len()] {

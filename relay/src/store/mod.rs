@@ -373,12 +373,16 @@ impl RedisStore {
         format!("cw:g:{id}:cancel")
     }
 
-    /// The number of the last event of a stream (0 when empty) and its kind letter.
-    async fn last_entry(&self, log: &str) -> Result<(u64, String), ApiError> {
+    /// Whether `id`'s lease is held, then its stream's last event number (0 when empty) and
+    /// kind letter. In this order: the writer appends the last event before it deletes the
+    /// lease, so an end read after the lease is gone is the end, never an older one.
+    async fn held_and_last(&self, id: &str) -> Result<(bool, u64, String), ApiError> {
         let mut pipe = redis::pipe();
-        pipe.cmd("XREVRANGE").arg(log).arg("+").arg("-").arg("COUNT").arg(1);
-        let (last,): (redis::streams::StreamRangeReply,) = self.run(&pipe).await?;
-        Ok(last.ids.first().map(entry::last_event).unwrap_or((0, String::new())))
+        pipe.exists(Self::lease_key(id));
+        pipe.cmd("XREVRANGE").arg(Self::log_key(id)).arg("+").arg("-").arg("COUNT").arg(1);
+        let (held, last): (bool, redis::streams::StreamRangeReply) = self.run(&pipe).await?;
+        let (seq, kind) = last.ids.first().map(entry::last_event).unwrap_or((0, String::new()));
+        Ok((held, seq, kind))
     }
 
     /// Takes one request from the client's bucket shared by all instances: `Ok(None)` when
@@ -543,11 +547,11 @@ impl RedisStore {
         let log = Self::log_key(id);
         let deadline = tokio::time::Instant::now() + LEASE;
         let (last_seq, last_kind) = loop {
-            let (last_seq, kind) = self.last_entry(&log).await?;
+            let (held, last_seq, kind) = self.held_and_last(id).await?;
             if after <= last_seq || kind == LOST {
                 break (last_seq, kind);
             }
-            if !self.is_held(id).await? || tokio::time::Instant::now() >= deadline {
+            if !held || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
                     format!("cannot resume after event {after}: the last event is {last_seq}"),
@@ -582,6 +586,7 @@ impl RedisStore {
         let log = Self::log_key(id);
         let deadline = tokio::time::Instant::now() + LEASE;
         let (mut left, mut last) = (offset, 0u64);
+        let mut released = false;
         loop {
             let mut pipe = redis::pipe();
             pipe.cmd("XRANGE").arg(&log).arg(format!("({last}-0")).arg("+").arg("COUNT").arg(512);
@@ -616,11 +621,16 @@ impl RedisStore {
             if left == 0 {
                 return Ok((last, 0));
             }
-            if !self.is_held(id).await? || tokio::time::Instant::now() >= deadline {
+            if released || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
                     format!("offset={offset} is past the {} bytes of answer so far", offset - left),
                 ));
+            }
+            if !self.is_held(id).await? {
+                // Its last events may have landed since that page ([`Self::held_and_last`]).
+                released = true;
+                continue;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
