@@ -17,7 +17,14 @@
 //! `upstream.http2` use the general client.
 //!
 //! Bounds: the response head is at most [`MAX_HEAD`] bytes, a chunk-size or trailer line at
-//! most [`MAX_LINE`]; anything longer is an error, not a bigger buffer.
+//! most [`MAX_LINE`], the trailer at most [`MAX_TRAILERS`] lines; anything longer is an error,
+//! not a bigger buffer.
+//!
+//! Framing (RFC 9112 §6.3): a 204 or 304 has no body whatever its header fields say; a
+//! `Transfer-Encoding` must be exactly `chunked` (the relay decodes no other coding, so a body
+//! in any other would reach the SSE decoder as noise); with a `Content-Length` beside it the
+//! chunked framing wins and the connection is not kept (§6.1: it may be a smuggling attempt);
+//! a `Content-Length` is digits only, and repeated only with the same value (§6.3 step 5).
 
 use std::io;
 use std::sync::Mutex;
@@ -29,6 +36,7 @@ use tokio::net::TcpStream;
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 64;
 /// Read size: an upstream's SSE events are small; a larger piece is read in several.
 const READ: usize = 2 * 1024;
 const MAX_IDLE: usize = 256;
@@ -41,6 +49,8 @@ pub enum SendError {
     Unreachable,
     /// The connection failed or the head was not HTTP/1.1 we can read.
     Failed,
+    /// The head's body framing is not one the relay can read: why.
+    Framing(&'static str),
 }
 
 /// One plain-HTTP upstream origin and its kept-alive connections.
@@ -112,6 +122,7 @@ impl Origin {
         let _ = stream.set_nodelay(true);
         match self.exchange(stream, &request).await {
             Ok(Some(resp)) => Ok(resp),
+            Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
             _ => Err(SendError::Failed),
         }
     }
@@ -173,15 +184,9 @@ impl Origin {
                             .collect::<Vec<_>>()
                             .join(",")
                     };
-                    let chunked = header("transfer-encoding").to_ascii_lowercase().contains("chunked");
                     let close = header("connection").to_ascii_lowercase().contains("close") || head.version == Some(0);
-                    let length = header("content-length").trim().parse::<u64>().ok();
                     let retry_after = header("retry-after").trim().parse::<u64>().ok();
-                    let framing = match (chunked, length) {
-                        (true, _) => Framing::Size,
-                        (false, Some(n)) => Framing::Data { left: n, chunked: false },
-                        (false, None) => Framing::UntilClose,
-                    };
+                    let (framing, keep) = body_framing(status, head.headers).map_err(SendError::Framing)?;
                     buf.advance(len);
                     return Ok(Some(Response {
                         origin: self,
@@ -190,7 +195,8 @@ impl Origin {
                         stream: Some(stream),
                         buf,
                         framing,
-                        keep: !close,
+                        keep: keep && !close,
+                        trailers: 0,
                     }));
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => buf.reserve(READ),
@@ -198,6 +204,50 @@ impl Origin {
             }
         }
     }
+}
+
+/// The body's framing from the final head (RFC 9112 §6.3), and whether the connection may be
+/// kept after it; an error for a framing the relay cannot read.
+fn body_framing(status: u16, headers: &[httparse::Header]) -> Result<(Framing, bool), &'static str> {
+    // Step 1: these end at the head, whatever their header fields say. An empty `Data` rather
+    // than `Done`, so that the first read of the body gives the connection back.
+    if status == 204 || status == 304 {
+        return Ok((Framing::Data { left: 0, chunked: false }, true));
+    }
+    // Elements of a list field over all its lines; empty elements are allowed (RFC 9110 §5.6.1).
+    let elements = |name: &str| -> Result<Vec<&str>, &'static str> {
+        let mut out = Vec::new();
+        for h in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name)) {
+            let value = std::str::from_utf8(h.value).map_err(|_| "a framing header field is not text")?;
+            out.extend(value.split(',').map(|e| e.trim_matches([' ', '\t'])).filter(|e| !e.is_empty()));
+        }
+        Ok(out)
+    };
+    let codings = elements("transfer-encoding")?;
+    let te = headers.iter().any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
+    let lengths = elements("content-length")?;
+    let cl = headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-length"));
+    if te {
+        // Step 4: chunked must be the final coding, and the relay decodes no other.
+        if codings.len() != 1 || !codings[0].eq_ignore_ascii_case("chunked") {
+            return Err("the upstream's transfer-encoding is not just chunked");
+        }
+        // Step 3: chunked wins over a content-length, and the connection is not kept.
+        return Ok((Framing::Size, !cl));
+    }
+    if cl {
+        // Step 5: 1*DIGIT, and a repeated value must be the same.
+        let valid = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        if lengths.is_empty() || !lengths.iter().all(|v| valid(v)) {
+            return Err("the upstream's content-length is not a number");
+        }
+        if lengths.iter().any(|v| v != &lengths[0]) {
+            return Err("the upstream sent differing content-lengths");
+        }
+        let left = lengths[0].parse::<u64>().map_err(|_| "the upstream's content-length is too large")?;
+        return Ok((Framing::Data { left, chunked: false }, true));
+    }
+    Ok((Framing::UntilClose, true))
 }
 
 /// Where the body's framing is.
@@ -227,6 +277,8 @@ pub struct Response<'a> {
     buf: BytesMut,
     framing: Framing,
     keep: bool,
+    /// Trailer lines read so far.
+    trailers: usize,
 }
 
 impl Response<'_> {
@@ -263,8 +315,11 @@ impl Response<'_> {
                         let line = &line[..end];
                         self.framing = match self.framing {
                             Framing::Size => {
+                                // chunk-size = 1*HEXDIG, then BWS before an extension: no sign,
+                                // which `from_str_radix` would take.
                                 let size = line.split(|b| *b == b';').next().unwrap_or_default();
-                                let size = std::str::from_utf8(size).ok().map(str::trim);
+                                let size = std::str::from_utf8(size).ok().map(|s| s.trim_end_matches([' ', '\t']));
+                                let size = size.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()));
                                 match size.and_then(|s| u64::from_str_radix(s, 16).ok()) {
                                     Some(0) => Framing::Trailers,
                                     Some(n) => Framing::Data { left: n, chunked: true },
@@ -274,7 +329,16 @@ impl Response<'_> {
                             Framing::DataEnd if line.is_empty() => Framing::Size,
                             Framing::DataEnd => return Err(broken_framing()),
                             _ if line.is_empty() => self.finish(),
-                            _ => Framing::Trailers,
+                            _ if self.trailers >= MAX_TRAILERS => {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    "the upstream's trailer has too many lines",
+                                ))
+                            }
+                            _ => {
+                                self.trailers += 1;
+                                Framing::Trailers
+                            }
                         };
                         continue;
                     }
@@ -314,253 +378,4 @@ fn broken_framing() -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::net::TcpListener;
-
-    /// Serves each accepted connection one `(request count, answer pieces)` script: reads a
-    /// request head (and its small body) per answer and writes the answer's pieces with a
-    /// pause between them, so they arrive as separate reads.
-    async fn serve(answers: Vec<Vec<Vec<u8>>>, keep: bool) -> (String, tokio::task::JoinHandle<usize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let mut accepted = 0;
-            let mut answers = answers.into_iter().peekable();
-            while answers.peek().is_some() {
-                let (mut s, _) = listener.accept().await.unwrap();
-                accepted += 1;
-                while let Some(pieces) = answers.next() {
-                    let mut req = Vec::new();
-                    let mut byte = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let n = s.read(&mut byte).await.unwrap();
-                        assert!(n > 0, "the client closed before its request");
-                        req.extend_from_slice(&byte[..n]);
-                    }
-                    for piece in pieces {
-                        s.write_all(&piece).await.unwrap();
-                        s.flush().await.unwrap();
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    if !keep || answers.peek().is_none() {
-                        break;
-                    }
-                }
-            }
-            accepted
-        });
-        (url, task)
-    }
-
-    async fn body(origin: &Origin, url: &str) -> io::Result<(u16, Vec<u8>)> {
-        let mut resp = origin
-            .post(&format!("{url}/chat/completions"), &[("accept", "text/event-stream")], b"{}", Duration::from_secs(1))
-            .await
-            .map_err(|e| io::Error::other(format!("{e:?}")))?;
-        let mut out = Vec::new();
-        while let Some(piece) = resp.chunk().await? {
-            out.extend_from_slice(&piece);
-        }
-        Ok((resp.status, out))
-    }
-
-    const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
-        7\r\ndata: a\r\n10;ext=1\r\n\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n\r\n0\r\ntrailer: x\r\n\r\n";
-    const CHUNKED_BODY: &[u8] = b"data: a\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n";
-
-    #[tokio::test]
-    async fn a_chunked_body_is_the_same_however_it_is_split() {
-        for at in 1..CHUNKED.len() {
-            let (url, server) = serve(vec![vec![CHUNKED[..at].to_vec(), CHUNKED[at..].to_vec()]], false).await;
-            let origin = Origin::of(&url).unwrap();
-            let (status, got) = body(&origin, &url).await.unwrap_or_else(|e| panic!("split at {at}: {e}"));
-            assert_eq!((status, &got[..]), (200, CHUNKED_BODY), "split at {at}");
-            server.await.unwrap();
-        }
-    }
-
-    #[tokio::test]
-    async fn length_and_close_delimited_bodies() {
-        let length = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 5\r\n\r\nhello".to_vec();
-        let close = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end".to_vec();
-        for at in [1, 20, length.len() - 2] {
-            let (url, server) = serve(vec![vec![length[..at].to_vec(), length[at..].to_vec()]], false).await;
-            let origin = Origin::of(&url).unwrap();
-            let mut resp = origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.unwrap();
-            assert_eq!((resp.status, resp.retry_after), (429, Some(7)));
-            let mut got = Vec::new();
-            while let Some(piece) = resp.chunk().await.unwrap() {
-                got.extend_from_slice(&piece);
-            }
-            assert_eq!(got, b"hello");
-            server.await.unwrap();
-        }
-        let (url, server) = serve(vec![vec![close.clone()]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert_eq!(body(&origin, &url).await.unwrap().1, b"until the end");
-        server.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_connection_is_kept_for_the_next_answer_and_a_closed_one_is_replaced() {
-        // Two answers on one connection.
-        let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], true).await;
-        let origin = Origin::of(&url).unwrap();
-        assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-        assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-        assert_eq!(server.await.unwrap(), 1, "the second answer did not reuse the connection");
-        // The upstream closes each connection after its answer: the kept one fails before any
-        // byte, and the request goes out again on a new one.
-        let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-        assert_eq!(server.await.unwrap(), 2);
-    }
-
-    /// Answers every request on every connection it accepts: the first with `CHUNKED` on a
-    /// kept connection, the second with `second` and then a close, any later one with
-    /// `CHUNKED`. Counts the requests it read.
-    async fn serve_counting(second: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let count = std::sync::Arc::new(AtomicUsize::new(0));
-        let counted = count.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = listener.accept().await else { return };
-                let (count, second) = (counted.clone(), second.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let mut req = Vec::new();
-                        let mut byte = [0u8; 1024];
-                        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match s.read(&mut byte).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => req.extend_from_slice(&byte[..n]),
-                            }
-                        }
-                        if count.fetch_add(1, Ordering::SeqCst) == 1 {
-                            let _ = s.write_all(&second).await;
-                            return;
-                        }
-                        let _ = s.write_all(CHUNKED).await;
-                    }
-                });
-            }
-        });
-        (url, count)
-    }
-
-    #[tokio::test]
-    async fn a_request_is_not_sent_again_once_it_was_written_to_a_kept_connection() {
-        let mut big_head = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
-        big_head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
-        let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
-        for i in 0..70 {
-            many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
-        }
-        many.extend_from_slice(b"\r\n");
-        let cases: [(&str, Vec<u8>); 5] = [
-            ("closed after the request", Vec::new()),
-            ("part of a head", b"HTTP/1.1 200 OK\r\ncontent-".to_vec()),
-            ("a malformed head", b"HTTQ/9 what\r\n\r\n".to_vec()),
-            ("a head over the bound", big_head),
-            ("more than 64 headers", many),
-        ];
-        let continued = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
-        for (what, second) in cases.into_iter().chain([("a 1xx", continued)]) {
-            let (url, count) = serve_counting(second).await;
-            let origin = Origin::of(&url).unwrap();
-            assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-            assert!(body(&origin, &url).await.is_err(), "{what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2, "{what}: the request was sent again");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_final_head_in_the_same_segment_as_a_1xx_is_read_without_waiting() {
-        let both = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
-        // The server writes both heads at once and keeps the connection open.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req).await.unwrap();
-            s.write_all(&both).await.unwrap();
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            drop(s);
-        });
-        let origin = Origin::of(&url).unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(2), body(&origin, &url)).await;
-        assert_eq!(got.expect("waited for bytes it already had").unwrap(), (200, b"hi".to_vec()));
-        server.abort();
-    }
-
-    #[tokio::test]
-    async fn broken_framing_and_cut_bodies_are_errors() {
-        let cases: [&[u8]; 4] = [
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n",
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nabc",
-            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc",
-        ];
-        for case in cases {
-            let (url, server) = serve(vec![vec![case.to_vec()]], false).await;
-            let origin = Origin::of(&url).unwrap();
-            assert!(body(&origin, &url).await.is_err(), "{:?}", String::from_utf8_lossy(case));
-            server.await.unwrap();
-        }
-        // A chunk-size line without an end is bounded.
-        let mut long = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
-        long.extend(std::iter::repeat_n(b'0', MAX_LINE + 10));
-        let (url, server) = serve(vec![vec![long]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert!(body(&origin, &url).await.is_err());
-        server.await.unwrap();
-        // So is a head.
-        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
-        head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
-        let (url, server) = serve(vec![vec![head]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert!(origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.is_err());
-        server.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn stale_idle_connections_leave_the_whole_pool() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let origin = Origin::of(&url).unwrap();
-        let mut kept = Vec::new();
-        for _ in 0..3 {
-            let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            kept.push(listener.accept().await.unwrap().0);
-            origin.idle.lock().unwrap().push((stream, Instant::now()));
-        }
-        // The two at the bottom are old; the top one is fresh and taken.
-        let old = Instant::now().checked_sub(IDLE_FOR * 2).unwrap();
-        origin.idle.lock().unwrap()[0].1 = old;
-        origin.idle.lock().unwrap()[1].1 = old;
-        assert!(origin.checkout().is_some());
-        assert_eq!(origin.idle.lock().unwrap().len(), 0, "stale connections stayed in the pool");
-    }
-
-    #[tokio::test]
-    async fn a_header_value_with_a_line_break_is_refused() {
-        let origin = Origin::of("http://127.0.0.1:9/v1").unwrap();
-        let sent = origin.post(
-            "http://127.0.0.1:9/v1/x",
-            &[("authorization", "Bearer a\r\nx-evil: 1")],
-            b"",
-            Duration::from_secs(1),
-        );
-        assert!(matches!(sent.await, Err(SendError::Failed)));
-        assert!(Origin::of("https://example.com/v1").is_none());
-    }
-}
+mod tests;

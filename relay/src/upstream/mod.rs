@@ -393,6 +393,7 @@ fn h1_send_error(e: h1::SendError, connect_ms: u64) -> ApiError {
         h1::SendError::Failed => {
             ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
         }
+        h1::SendError::Framing(why) => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", why),
     }
 }
 

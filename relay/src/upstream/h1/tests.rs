@@ -1,0 +1,368 @@
+use super::*;
+use tokio::net::TcpListener;
+
+/// Serves each accepted connection one `(request count, answer pieces)` script: reads a
+/// request head (and its small body) per answer and writes the answer's pieces with a
+/// pause between them, so they arrive as separate reads.
+async fn serve(answers: Vec<Vec<Vec<u8>>>, keep: bool) -> (String, tokio::task::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut accepted = 0;
+        let mut answers = answers.into_iter().peekable();
+        while answers.peek().is_some() {
+            let (mut s, _) = listener.accept().await.unwrap();
+            accepted += 1;
+            while let Some(pieces) = answers.next() {
+                let mut req = Vec::new();
+                let mut byte = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut byte).await.unwrap();
+                    assert!(n > 0, "the client closed before its request");
+                    req.extend_from_slice(&byte[..n]);
+                }
+                for piece in pieces {
+                    s.write_all(&piece).await.unwrap();
+                    s.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                if !keep || answers.peek().is_none() {
+                    break;
+                }
+            }
+        }
+        accepted
+    });
+    (url, task)
+}
+
+async fn body(origin: &Origin, url: &str) -> io::Result<(u16, Vec<u8>)> {
+    let mut resp = origin
+        .post(&format!("{url}/chat/completions"), &[("accept", "text/event-stream")], b"{}", Duration::from_secs(1))
+        .await
+        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+    let mut out = Vec::new();
+    while let Some(piece) = resp.chunk().await? {
+        out.extend_from_slice(&piece);
+    }
+    Ok((resp.status, out))
+}
+
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
+    7\r\ndata: a\r\n10;ext=1\r\n\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n\r\n0\r\ntrailer: x\r\n\r\n";
+const CHUNKED_BODY: &[u8] = b"data: a\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n";
+
+#[tokio::test]
+async fn a_chunked_body_is_the_same_however_it_is_split() {
+    for at in 1..CHUNKED.len() {
+        let (url, server) = serve(vec![vec![CHUNKED[..at].to_vec(), CHUNKED[at..].to_vec()]], false).await;
+        let origin = Origin::of(&url).unwrap();
+        let (status, got) = body(&origin, &url).await.unwrap_or_else(|e| panic!("split at {at}: {e}"));
+        assert_eq!((status, &got[..]), (200, CHUNKED_BODY), "split at {at}");
+        server.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn length_and_close_delimited_bodies() {
+    let length = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 5\r\n\r\nhello".to_vec();
+    let close = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end".to_vec();
+    for at in [1, 20, length.len() - 2] {
+        let (url, server) = serve(vec![vec![length[..at].to_vec(), length[at..].to_vec()]], false).await;
+        let origin = Origin::of(&url).unwrap();
+        let mut resp = origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.unwrap();
+        assert_eq!((resp.status, resp.retry_after), (429, Some(7)));
+        let mut got = Vec::new();
+        while let Some(piece) = resp.chunk().await.unwrap() {
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, b"hello");
+        server.await.unwrap();
+    }
+    let (url, server) = serve(vec![vec![close.clone()]], false).await;
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, b"until the end");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_is_kept_for_the_next_answer_and_a_closed_one_is_replaced() {
+    // Two answers on one connection.
+    let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], true).await;
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    assert_eq!(server.await.unwrap(), 1, "the second answer did not reuse the connection");
+    // The upstream closes each connection after its answer: the kept one fails before any
+    // byte, and the request goes out again on a new one.
+    let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], false).await;
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    assert_eq!(server.await.unwrap(), 2);
+}
+
+/// Answers every request on every connection it accepts: the first with `CHUNKED` on a
+/// kept connection, the second with `second` and then a close, any later one with
+/// `CHUNKED`. Counts the requests it read.
+async fn serve_counting(second: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let (count, second) = (counted.clone(), second.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut byte).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&byte[..n]),
+                        }
+                    }
+                    if count.fetch_add(1, Ordering::SeqCst) == 1 {
+                        let _ = s.write_all(&second).await;
+                        return;
+                    }
+                    let _ = s.write_all(CHUNKED).await;
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_request_is_not_sent_again_once_it_was_written_to_a_kept_connection() {
+    let mut big_head = b"HTTP/1.1 200 OK\r\nx: ".to_vec();
+    big_head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
+    let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..70 {
+        many.extend_from_slice(format!("h{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("closed after the request", Vec::new()),
+        ("part of a head", b"HTTP/1.1 200 OK\r\ncontent-".to_vec()),
+        ("a malformed head", b"HTTQ/9 what\r\n\r\n".to_vec()),
+        ("a head over the bound", big_head),
+        ("more than 64 headers", many),
+    ];
+    let continued = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+    for (what, second) in cases.into_iter().chain([("a 1xx", continued)]) {
+        let (url, count) = serve_counting(second).await;
+        let origin = Origin::of(&url).unwrap();
+        assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+        assert!(body(&origin, &url).await.is_err(), "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2, "{what}: the request was sent again");
+    }
+}
+
+#[tokio::test]
+async fn a_final_head_in_the_same_segment_as_a_1xx_is_read_without_waiting() {
+    let both = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi".to_vec();
+    // The server writes both heads at once and keeps the connection open.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = s.read(&mut req).await.unwrap();
+        s.write_all(&both).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(s);
+    });
+    let origin = Origin::of(&url).unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(2), body(&origin, &url)).await;
+    assert_eq!(got.expect("waited for bytes it already had").unwrap(), (200, b"hi".to_vec()));
+    server.abort();
+}
+
+#[tokio::test]
+async fn broken_framing_and_cut_bodies_are_errors() {
+    let cases: [&[u8]; 4] = [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nabc",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc",
+    ];
+    for case in cases {
+        let (url, server) = serve(vec![vec![case.to_vec()]], false).await;
+        let origin = Origin::of(&url).unwrap();
+        assert!(body(&origin, &url).await.is_err(), "{:?}", String::from_utf8_lossy(case));
+        server.await.unwrap();
+    }
+    // A chunk-size line without an end is bounded.
+    let mut long = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    long.extend(std::iter::repeat_n(b'0', MAX_LINE + 10));
+    let (url, server) = serve(vec![vec![long]], false).await;
+    let origin = Origin::of(&url).unwrap();
+    assert!(body(&origin, &url).await.is_err());
+    server.await.unwrap();
+    // So is a head.
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
+    let (url, server) = serve(vec![vec![head]], false).await;
+    let origin = Origin::of(&url).unwrap();
+    assert!(origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.is_err());
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn stale_idle_connections_leave_the_whole_pool() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let origin = Origin::of(&url).unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        kept.push(listener.accept().await.unwrap().0);
+        origin.idle.lock().unwrap().push((stream, Instant::now()));
+    }
+    // The two at the bottom are old; the top one is fresh and taken.
+    let old = Instant::now().checked_sub(IDLE_FOR * 2).unwrap();
+    origin.idle.lock().unwrap()[0].1 = old;
+    origin.idle.lock().unwrap()[1].1 = old;
+    assert!(origin.checkout().is_some());
+    assert_eq!(origin.idle.lock().unwrap().len(), 0, "stale connections stayed in the pool");
+}
+
+#[tokio::test]
+async fn a_header_value_with_a_line_break_is_refused() {
+    let origin = Origin::of("http://127.0.0.1:9/v1").unwrap();
+    let sent = origin.post(
+        "http://127.0.0.1:9/v1/x",
+        &[("authorization", "Bearer a\r\nx-evil: 1")],
+        b"",
+        Duration::from_secs(1),
+    );
+    assert!(matches!(sent.await, Err(SendError::Failed)));
+    assert!(Origin::of("https://example.com/v1").is_none());
+}
+/// One answer on a connection the server then keeps open for 5 s: a body read to its end
+/// does not wait for a close.
+async fn answer_and_hold(answer: &'static [u8]) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = s.read(&mut req).await.unwrap();
+        s.write_all(answer).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    (url, server)
+}
+
+#[tokio::test]
+async fn a_transfer_coding_other_than_just_chunked_is_an_error() {
+    for te in ["gzip", "gzip, chunked", "chunked, chunked", "chunked;x=1", "identity", ""] {
+        let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
+        let origin = Origin::of(&url).unwrap();
+        assert!(body(&origin, &url).await.is_err(), "transfer-encoding: {te}");
+        server.await.unwrap();
+    }
+    // Over two lines, chunked last is still two codings.
+    let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n";
+    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
+    assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err());
+    server.await.unwrap();
+    // Its case and spaces do not matter.
+    let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding:  Chunked \r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
+    assert_eq!(body(&Origin::of(&url).unwrap(), &url).await.unwrap().1, b"abc");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn chunked_wins_over_a_content_length_and_that_connection_is_not_kept() {
+    let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let both = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    for (answer, kept) in [(&chunked[..], 1), (&both[..], 0)] {
+        let (url, server) = answer_and_hold(answer).await;
+        let origin = Origin::of(&url).unwrap();
+        assert_eq!(body(&origin, &url).await.unwrap().1, b"abc");
+        assert_eq!(origin.idle.lock().unwrap().len(), kept, "{}", String::from_utf8_lossy(answer));
+        server.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_content_length_is_digits_and_repeated_only_with_its_value() {
+    for cl in ["+5", "-5", "0x5", "5 5", "5;", "", "5, 6", "99999999999999999999999"] {
+        let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {cl}\r\n\r\nhello");
+        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
+        assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "content-length: {cl}");
+        server.await.unwrap();
+    }
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!";
+    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
+    assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "two lines, two values");
+    server.await.unwrap();
+    // The same value twice is one length.
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello"[..],
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello"[..],
+    ] {
+        let (url, server) = answer_and_hold(answer).await;
+        let got = tokio::time::timeout(Duration::from_secs(2), body(&Origin::of(&url).unwrap(), &url)).await;
+        assert_eq!(got.expect("waited for a close").unwrap().1, b"hello");
+        server.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_size_with_a_sign_or_space_before_it_is_an_error() {
+    for size in ["+3", "-3", " 3", "0x3"] {
+        let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n");
+        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
+        assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "chunk size {size:?}");
+        server.await.unwrap();
+    }
+    // Whitespace before an extension is allowed (BWS).
+    let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3 ;x=1\r\nabc\r\n0\r\n\r\n";
+    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
+    assert_eq!(body(&Origin::of(&url).unwrap(), &url).await.unwrap().1, b"abc");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_204_or_304_ends_at_its_head_and_keeps_the_connection() {
+    let cases: [&[u8]; 3] = [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\ntransfer-encoding: gzip\r\n\r\n",
+    ];
+    for answer in cases {
+        let (url, server) = answer_and_hold(answer).await;
+        let origin = Origin::of(&url).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), body(&origin, &url)).await;
+        let (status, got) = got.expect("waited for a close").unwrap();
+        assert!(got.is_empty() && (status == 204 || status == 304));
+        assert_eq!(origin.idle.lock().unwrap().len(), 1, "{}", String::from_utf8_lossy(answer));
+        server.abort();
+    }
+}
+
+#[tokio::test]
+async fn the_trailer_has_a_bound_on_its_lines() {
+    for (lines, ok) in [(MAX_TRAILERS, true), (MAX_TRAILERS + 1, false)] {
+        let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n".to_vec();
+        for i in 0..lines {
+            answer.extend_from_slice(format!("t{i}: v\r\n").as_bytes());
+        }
+        answer.extend_from_slice(b"\r\n");
+        let (url, server) = serve(vec![vec![answer]], false).await;
+        let got = body(&Origin::of(&url).unwrap(), &url).await;
+        assert_eq!(got.is_ok(), ok, "{lines} trailer lines");
+        server.await.unwrap();
+    }
+}
