@@ -48,6 +48,14 @@ async fn body(origin: &Origin, url: &str) -> io::Result<(u16, Vec<u8>)> {
     Ok((resp.status, out))
 }
 
+/// The body of a request to a fresh origin whose one connection writes `answer` and closes.
+async fn answer_once(answer: Vec<u8>) -> io::Result<Vec<u8>> {
+    let (url, server) = serve(vec![vec![answer]], false).await;
+    let got = body(&Origin::of(&url).unwrap(), &url).await;
+    server.await.unwrap();
+    got.map(|(_, out)| out)
+}
+
 const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
     7\r\ndata: a\r\n10;ext=1\r\n\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n\r\n0\r\ntrailer: x\r\n\r\n";
 const CHUNKED_BODY: &[u8] = b"data: a\n\ndata: \xe7\x89\x87\xe6\xae\xb5b\n";
@@ -194,18 +202,12 @@ async fn broken_framing_and_cut_bodies_are_errors() {
         b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc",
     ];
     for case in cases {
-        let (url, server) = serve(vec![vec![case.to_vec()]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert!(body(&origin, &url).await.is_err(), "{:?}", String::from_utf8_lossy(case));
-        server.await.unwrap();
+        assert!(answer_once(case.to_vec()).await.is_err(), "{:?}", String::from_utf8_lossy(case));
     }
     // A chunk-size line without an end is bounded.
     let mut long = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
     long.extend(std::iter::repeat_n(b'0', MAX_LINE + 10));
-    let (url, server) = serve(vec![vec![long]], false).await;
-    let origin = Origin::of(&url).unwrap();
-    assert!(body(&origin, &url).await.is_err());
-    server.await.unwrap();
+    assert!(answer_once(long).await.is_err());
     // So is a head.
     let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
     head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
@@ -265,21 +267,14 @@ async fn answer_and_hold(answer: &'static [u8]) -> (String, tokio::task::JoinHan
 async fn a_transfer_coding_other_than_just_chunked_is_an_error() {
     for te in ["gzip", "gzip, chunked", "chunked, chunked", "chunked;x=1", "identity", ""] {
         let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
-        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
-        let origin = Origin::of(&url).unwrap();
-        assert!(body(&origin, &url).await.is_err(), "transfer-encoding: {te}");
-        server.await.unwrap();
+        assert!(answer_once(answer.into_bytes()).await.is_err(), "transfer-encoding: {te}");
     }
     // Over two lines, chunked last is still two codings.
     let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n";
-    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
-    assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err());
-    server.await.unwrap();
+    assert!(answer_once(answer.to_vec()).await.is_err());
     // Its case and spaces do not matter.
     let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding:  Chunked \r\n\r\n3\r\nabc\r\n0\r\n\r\n";
-    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
-    assert_eq!(body(&Origin::of(&url).unwrap(), &url).await.unwrap().1, b"abc");
-    server.await.unwrap();
+    assert_eq!(answer_once(answer.to_vec()).await.unwrap(), b"abc");
 }
 
 #[tokio::test]
@@ -299,14 +294,10 @@ async fn chunked_wins_over_a_content_length_and_that_connection_is_not_kept() {
 async fn a_content_length_is_digits_and_repeated_only_with_its_value() {
     for cl in ["+5", "-5", "0x5", "5 5", "5;", "", "5, 6", "99999999999999999999999"] {
         let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {cl}\r\n\r\nhello");
-        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
-        assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "content-length: {cl}");
-        server.await.unwrap();
+        assert!(answer_once(answer.into_bytes()).await.is_err(), "content-length: {cl}");
     }
     let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!";
-    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
-    assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "two lines, two values");
-    server.await.unwrap();
+    assert!(answer_once(answer.to_vec()).await.is_err(), "two lines, two values");
     // The same value twice is one length.
     for answer in [
         &b"HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello"[..],
@@ -323,15 +314,11 @@ async fn a_content_length_is_digits_and_repeated_only_with_its_value() {
 async fn a_chunk_size_with_a_sign_or_space_before_it_is_an_error() {
     for size in ["+3", "-3", " 3", "0x3"] {
         let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n");
-        let (url, server) = serve(vec![vec![answer.into_bytes()]], false).await;
-        assert!(body(&Origin::of(&url).unwrap(), &url).await.is_err(), "chunk size {size:?}");
-        server.await.unwrap();
+        assert!(answer_once(answer.into_bytes()).await.is_err(), "chunk size {size:?}");
     }
     // Whitespace before an extension is allowed (BWS).
     let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3 ;x=1\r\nabc\r\n0\r\n\r\n";
-    let (url, server) = serve(vec![vec![answer.to_vec()]], false).await;
-    assert_eq!(body(&Origin::of(&url).unwrap(), &url).await.unwrap().1, b"abc");
-    server.await.unwrap();
+    assert_eq!(answer_once(answer.to_vec()).await.unwrap(), b"abc");
 }
 
 #[tokio::test]
@@ -360,9 +347,6 @@ async fn the_trailer_has_a_bound_on_its_lines() {
             answer.extend_from_slice(format!("t{i}: v\r\n").as_bytes());
         }
         answer.extend_from_slice(b"\r\n");
-        let (url, server) = serve(vec![vec![answer]], false).await;
-        let got = body(&Origin::of(&url).unwrap(), &url).await;
-        assert_eq!(got.is_ok(), ok, "{lines} trailer lines");
-        server.await.unwrap();
+        assert_eq!(answer_once(answer).await.is_ok(), ok, "{lines} trailer lines");
     }
 }
