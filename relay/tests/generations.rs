@@ -14,7 +14,7 @@ async fn client_that_disconnects_resumes_with_nothing_lost_or_repeated() {
 
     // First connection: read until event 12, then drop it.
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     let mut seen = Vec::new();
     while let Some(e) = sse.next().await {
@@ -57,7 +57,7 @@ async fn resume_errors_are_clear() {
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "generation_not_found");
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     events(resp).await;
     let resp = client().get(format!("{base}/v1/chat/stream/{id}?after=x")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
@@ -106,7 +106,7 @@ async fn cancel_closes_the_upstream_connection_within_a_second() {
     let mock = Mock::start(script).await;
     let base = relay(config_for(&mock.url())).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..4 {
         sse.next().await.unwrap();
@@ -155,7 +155,7 @@ async fn resuming_within_the_grace_period_keeps_the_generation() {
     c.generations.grace_secs = 0.4;
     let base = relay(c).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     let first = sse.next().await.unwrap();
     drop(sse);

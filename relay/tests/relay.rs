@@ -106,7 +106,7 @@ async fn request_rate_and_concurrent_streams_are_limited_per_ip() {
     let (_, v) = error_of(resp).await;
     assert_eq!(v["error"]["code"], "too_many_streams");
     // Cancelling the first frees the slot.
-    let id = first.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&first);
     client().post(format!("{base}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(post(&base, "/v1/chat/completions", &chat("hi", true)).await.status(), 200);
@@ -131,7 +131,7 @@ async fn client_tokens_static_and_signed() {
     assert_eq!(with(&expired).await.unwrap().status(), 401);
     let resp = with(&alice).await.unwrap();
     assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     // Only alice may resume or cancel alice's generation.
     let bob = chunkwise_relay::auth::sign("s3cret", "bob", now + 60);
     let url = format!("{base}/v1/chat/stream/{id}");
@@ -291,7 +291,7 @@ async fn format_text_streams_the_bare_answer_and_resumes_by_offset() {
     let resp = post(&base, "/v1/chat/completions?format=text", &chat("hello", true)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let text = resp.text().await.unwrap();
     let answer = demo::answer(Lang::En).1;
     assert_eq!(text, answer);

@@ -161,7 +161,7 @@ async fn text_resume_of_a_trimmed_log_is_refused_not_truncated() {
     let (base, _mock) = start().await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
     assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     events(resp).await;
     for offset in ["0", "100"] {
         let resp =
@@ -178,7 +178,7 @@ async fn resume_positions_past_the_end_are_refused() {
     c.demo.token_ms = 40;
     let base = relay(c).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let running = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let running = generation_id(&resp);
     let quick = {
         let mut c = demo_config();
         c.demo.token_ms = 0;
@@ -186,7 +186,7 @@ async fn resume_positions_past_the_end_are_refused() {
     };
     let base2 = relay(quick).await;
     let resp2 = post(&base2, "/v1/chat/completions", &chat("hi", true)).await;
-    let finished = resp2.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let finished = generation_id(&resp2);
     let all = events(resp2).await;
     let last: u64 = all.last().unwrap().id.parse().unwrap();
 

@@ -180,7 +180,7 @@ async fn a_signed_token_cannot_take_a_static_tokens_generations() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     for subject in ["token0", "static-0", "static_0", "0"] {
         let forged = chunkwise_relay::auth::sign("s3cret", subject, now() + 60);
         let url = format!("{base}/v1/chat/stream/{id}");

@@ -63,7 +63,7 @@ async fn streams_cut_at_random_points_resume_on_other_instances() {
     let mock = Mock::start(script).await;
     let instances = [relay(shared(&mock.url(), &redis)).await, relay(shared(&mock.url(), &redis)).await];
     let resp = post(&instances[0], "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut rng = fastrand::Rng::with_seed(7);
     // Each cut resumes on the other instance.
     let (got, hop) = read_with_cuts(resp, &mut rng, 15, |hop, after| {
@@ -93,7 +93,7 @@ async fn cancel_sent_to_another_instance_closes_the_upstream_within_a_second() {
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..3 {
         sse.next().await.unwrap();
@@ -134,7 +134,7 @@ async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
     }
     let b = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     let mut first = Vec::new();
     for _ in 0..10 {
@@ -196,7 +196,7 @@ async fn an_unreachable_redis_stops_the_start_and_keys_expire() {
     c.generations.ttl_secs = 30;
     let base = relay(c).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     events(resp).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let client = redis::Client::open(redis.url.as_str()).unwrap();
@@ -265,7 +265,7 @@ async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recov
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut local = Sse::new(resp);
     for _ in 0..5 {
         local.next().await.unwrap();
@@ -299,7 +299,7 @@ async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recov
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..3 {
         sse.next().await.unwrap();
@@ -380,7 +380,7 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
         let resp =
             authed(client().post(format!("{lb}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
         assert_eq!(resp.status(), 200);
-        let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+        let id = generation_id(&resp);
         let mut rng = fastrand::Rng::with_seed(round);
         let (got, cuts) = read_with_cuts(resp, &mut rng, 25, |_, after| {
             let url = format!("{lb}/v1/chat/stream/{id}?after={after}");
@@ -406,7 +406,7 @@ async fn three_instances_behind_nginx_round_robin_resume_and_cancel() {
     let (_nginx2, lb2) = nginx(&holders).await;
     let resp =
         authed(client().post(format!("{lb2}/v1/chat/completions"))).json(&chat("hi", true)).send().await.unwrap();
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     sse.next().await.unwrap();
     let mut others = Vec::new();
@@ -458,7 +458,7 @@ async fn per_ip_limits_hold_across_instances() {
     assert_eq!((streams.len(), refused), (4, 2));
     // A finished answer frees its slot on every instance.
     let first = streams.remove(0);
-    let id = first.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&first);
     client().post(format!("{a}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
     drop(first);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -529,7 +529,7 @@ async fn an_instant_burst_reaches_redis_whole_and_its_stream_is_bounded() {
     let a = relay(c.clone()).await;
     let b = relay(c).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     // The holder's own client leaves at once (a reader this far behind a 16 KiB log would be
     // told it is too slow; that is the in-memory log's bound, not the mirror's).
     drop(resp);
@@ -577,7 +577,7 @@ async fn a_burst_redis_cannot_take_is_held_back_never_cut_into() {
     let b = relay(c).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
     assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=0")).send().await.unwrap();
     assert_eq!(remote.status(), 200);
     let pid = redis.child.id().to_string();
@@ -729,7 +729,7 @@ async fn a_failed_mirror_write_is_retried_and_leaves_no_hole() {
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut local = Sse::new(resp);
     for _ in 0..5 {
         local.next().await.unwrap();
@@ -756,7 +756,7 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
     // A cancel whose message nobody heard (published while the holder's subscriber was
     // reconnecting) still lands: the holder reads the flag with its lease.
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     sse.next().await.unwrap();
     let _: () = redis::cmd("SET")
@@ -775,7 +775,7 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
     let quick = Mock::start(script).await;
     let a = relay(shared(&quick.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     events(resp).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let v: serde_json::Value =
@@ -828,7 +828,7 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     let mut first = Vec::new();
     for _ in 0..10 {
@@ -902,7 +902,7 @@ async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_stre
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..3 {
         sse.next().await.unwrap();

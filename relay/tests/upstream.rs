@@ -346,7 +346,7 @@ async fn http2_upstream_streams_and_cancel_resets_the_stream() {
     c.upstream.http2 = true;
     let base = relay(c).await;
     let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string();
+    let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..3 {
         sse.next().await.unwrap();

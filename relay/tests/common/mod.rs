@@ -254,6 +254,11 @@ pub fn chat(content: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({ "model": "", "stream": stream, "messages": [{ "role": "user", "content": content }] })
 }
 
+/// The relay's id of the generation an answer belongs to (its `x-chunkwise-generation` header).
+pub fn generation_id(resp: &reqwest::Response) -> String {
+    resp.headers()["x-chunkwise-generation"].to_str().unwrap().to_string()
+}
+
 pub async fn post(base: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
     client().post(format!("{base}{path}")).json(body).send().await.unwrap()
 }
