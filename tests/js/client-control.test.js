@@ -3,15 +3,14 @@
 // controls: cancel(), abort(), pause() and resume() (onHide / onShow), and stall detection.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { streamChat, GEN, BASE, relayEvents, ANSWER, sleep, fakeNet, sendAll, run, joined } = require('./client-harness');
+const { streamChat, GEN, BASE, relayEvents, ANSWER, sleep, fakeNet, sendAll, sendFirst, run, joined } = require('./client-harness');
 
 test('cancel(): aborts, POSTs the relay cancel URL, ends as stopped with what arrived', async () => {
   const events = relayEvents({ content: ANSWER });
   let task;
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 4)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 4));
       await sleep(20);
       task.cancel();
       return;
@@ -58,8 +57,7 @@ test('pause() then a cut waits for resume() (onHide / onShow)', async () => {
   let statusWhilePaused = null;
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 3)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 3));
       task.pause(); // onHide
       await sleep(10);
       call.fail('request:fail interrupted'); // 5 s in the background
@@ -82,8 +80,7 @@ test('resume() replaces a connection that went silent; a stall is detected by it
   // A connection that stops sending without failing: stallMs finds it.
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 3)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 3));
       return; // silent forever
     }
     await sendAll(call, events.filter((e) => e.seq > 3));

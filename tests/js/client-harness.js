@@ -105,6 +105,12 @@ async function sendAll(call, events, { seed = 1, max = 17, gapMs = 0, end = true
   if (end) call.success(200);
 }
 
+/** Starts the relay's answer (its generation id in the head) and sends `events` whole, leaving it open. */
+function sendFirst(call, events) {
+  call.headers(200, { 'x-chunkwise-generation': GEN });
+  for (const e of events) call.chunk(e.bytes);
+}
+
 /** Runs streamChat to its end; resolves with { view, updates, error, done }. */
 function run(options, { timeoutMs = 10000, onTask, impl = streamChat } = {}) {
   return new Promise((resolve, reject) => {
@@ -143,5 +149,5 @@ const joined = ANSWER.join('');
 
 module.exports = {
   ROOT, StreamDecoder, streamChat, fetchRequest, GEN, BASE, relayEvents, ANSWER, THINK, joined,
-  split, toAB, sleep, fakeNet, sendAll, run,
+  split, toAB, sleep, fakeNet, sendAll, sendFirst, run,
 };

@@ -4,7 +4,7 @@
 // up, refusals, and the cuts that cannot be resumed.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { StreamDecoder, GEN, BASE, relayEvents, ANSWER, THINK, sleep, fakeNet, sendAll, run, joined } = require('./client-harness');
+const { StreamDecoder, GEN, BASE, relayEvents, ANSWER, THINK, sleep, fakeNet, sendAll, sendFirst, run, joined } = require('./client-harness');
 
 test('resumes after a cut with ?after=<last complete event>: nothing lost, nothing repeated', async () => {
   const events = relayEvents({ reasoning: THINK, content: ANSWER });
@@ -92,8 +92,7 @@ test('a connection closed normally before [DONE] is a cut too', async () => {
   const events = relayEvents({ content: ANSWER });
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 4)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 4));
       call.success(200);
       return;
     }
@@ -108,8 +107,7 @@ test('gives up after resume.maxAttempts failed resumes, keeping the text', async
   const events = relayEvents({ content: ANSWER });
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 3)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 3));
       call.fail('request:fail timeout');
       return;
     }
@@ -126,8 +124,7 @@ test('a resume refused by the relay (expired generation) is a resume_failed erro
   const events = relayEvents({ content: ANSWER });
   const net = fakeNet(async (call, n) => {
     if (n === 0) {
-      call.headers(200, { 'x-chunkwise-generation': GEN });
-      for (const e of events.slice(0, 3)) call.chunk(e.bytes);
+      sendFirst(call, events.slice(0, 3));
       call.fail('request:fail timeout');
       return;
     }
@@ -144,8 +141,7 @@ test('a resume refused by the relay (expired generation) is a resume_failed erro
 test('without resume, a cut is an error', async () => {
   const events = relayEvents({ content: ANSWER });
   const net = fakeNet((call) => {
-    call.headers(200, { 'x-chunkwise-generation': GEN });
-    for (const e of events.slice(0, 3)) call.chunk(e.bytes);
+    sendFirst(call, events.slice(0, 3));
     call.fail('request:fail timeout');
   });
   const r = await run({ request: net.request, resume: false });

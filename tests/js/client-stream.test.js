@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const { ROOT, StreamDecoder, streamChat, fetchRequest, GEN, BASE, relayEvents, ANSWER, THINK, split, toAB, sleep, fakeNet, sendAll, run, joined } = require('./client-harness');
+const { ROOT, StreamDecoder, streamChat, fetchRequest, GEN, BASE, relayEvents, ANSWER, THINK, split, toAB, sleep, fakeNet, sendAll, sendFirst, run, joined } = require('./client-harness');
 
 test('the mini-program client.js names none of the globals a device lacks and runs with only ECMAScript and timers', () => {
   const src = fs.readFileSync(path.join(ROOT, 'pkg', 'miniprogram', 'client.js'), 'utf8');
@@ -93,8 +93,7 @@ test('falls back to the success body when no chunk ever arrives (PC WeChat)', as
 test('skip() shows everything decoded at once', async () => {
   let task;
   const net = fakeNet(async (call) => {
-    call.headers(200, { 'x-chunkwise-generation': GEN });
-    for (const e of relayEvents({ content: ANSWER }).slice(0, 6)) call.chunk(e.bytes);
+    sendFirst(call, relayEvents({ content: ANSWER }).slice(0, 6));
     await sleep(20);
     task.skip();
     const v = task.view();
