@@ -37,15 +37,17 @@ export function bindDecoder(loadedGlue) {
 }
 
 /**
- * Valid UTF-8 bytes u8[start, end) as text, by the engine's builtins: each byte as a Latin-1
- * character (String.fromCharCode.apply), escape() makes the non-ASCII ones %XX, and
+ * Valid UTF-8 bytes (a Uint8Array) as text, by the engine's builtins: each byte as a
+ * Latin-1 character (String.fromCharCode.apply), escape() makes the non-ASCII ones %XX, and
  * decodeURIComponent reads %XX sequences as UTF-8 (ECMA-262 Decode), throwing a URIError
- * at any ill-formed one. In JavaScriptCore without JIT these builtins are compiled code,
+ * at any ill-formed or incomplete one. In JavaScriptCore without JIT these builtins are compiled code,
  * several times faster than the same work done by interpreted wasm or JS.
  */
-function decodeWithBuiltins(u8, start, end) {
-  var latin1 = '';
-  for (var at = start; at < end; at += 8192) latin1 += fromCharCode.apply(null, u8.subarray(at, Math.min(end, at + 8192)));
+function decodeWithBuiltins(u8) {
+  // (apply takes the bytes as arguments: a few thousand at a time, within any engine's limit.)
+  var n = u8.length;
+  var latin1 = n > 8192 ? '' : fromCharCode.apply(null, u8);
+  for (var at = 0; n > 8192 && at < n; at += 8192) latin1 += fromCharCode.apply(null, u8.subarray(at, at + 8192));
   return decodeURIComponent(escape(latin1));
 }
 
@@ -57,13 +59,13 @@ function decodeWithBuiltins(u8, start, end) {
 function builtinsDecodeUtf8() {
   var ill = [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xff]];
   try {
-    if (decodeWithBuiltins(new Uint8Array([0x25, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80]), 0, 10) !== '%\u00e9\u6d41\ud83d\ude00') return false;
+    if (decodeWithBuiltins(new Uint8Array([0x25, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80])) !== '%\u00e9\u6d41\ud83d\ude00') return false;
   } catch (e) {
     return false;
   }
   for (var i = 0; i < ill.length; i++) {
     try {
-      decodeWithBuiltins(new Uint8Array(ill[i]), 0, ill[i].length);
+      decodeWithBuiltins(new Uint8Array(ill[i]));
       return false;
     } catch (e) {
       // rejected, as it must be
@@ -159,8 +161,12 @@ export function StreamDecoder(options) {
   this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, split range], see wasm/src/lib.rs
   // Plain text without pacing: an update is its text alone, never done before finish().
   this._plain = format === 'text' && pace === false;
-  // The least bytes of text the builtins decode (0xffffffff: never).
+  // The least bytes of text the builtins decode (0xffffffff: never): of a range the core
+  // hands over, and of a whole chunk that needs no call of the core at all (any length).
   this._utf8Min = !builtinUtf8 ? -1 >>> 0 : builtinUtf8 === true ? BUILTIN_MIN_BYTES : builtinUtf8 >>> 0;
+  this._wholeMin = this._plain ? (builtinUtf8 === true ? 1 : this._utf8Min) : -1 >>> 0;
+  // The core's last answer: it holds no byte of plain text (see push).
+  this._clean = false;
 }
 
 StreamDecoder.prototype._live = function () {
@@ -175,6 +181,18 @@ StreamDecoder.prototype.push = function (chunk) {
   if (raw === null) this._live();
   var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
   var n = bytes.length;
+  // Plain text when the core's last answer said it holds nothing: if the builtins, which
+  // throw at anything ill-formed or incomplete, decode the chunk, the core would give the
+  // same text and still hold nothing (Utf8Decoder::holds_nothing in src/utf8.rs), so it is
+  // not called. Tried only on a chunk that ends in ASCII: one that ends inside a character
+  // would throw, which costs more than the call it saves.
+  if (this._clean && n >= this._wholeMin && bytes[n - 1] < 0x80) {
+    try {
+      return emptyUpdate(decodeWithBuiltins(bytes), false);
+    } catch (e) {
+      // Ill-formed: the core replaces it, below.
+    }
+  }
   if (n > inputSize) {
     inputAt = raw.input(n);
     inputSize = n;
@@ -182,35 +200,33 @@ StreamDecoder.prototype.push = function (chunk) {
   heap.refresh();
   heap.u8.set(bytes, inputAt);
   if (!this._plain) return this._read(raw.push(n));
-  if (n >= this._utf8Min) return emptyUpdate(this._pushSplit(raw, n), false);
-  var len = raw.push(n);
+  var len = n >= this._utf8Min ? raw.push_split(n) : raw.push(n);
   heap.refresh();
-  return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
-};
-
-/** Plain text, its complete middle decoded by the engine's builtins (see wasm/src/lib.rs). */
-StreamDecoder.prototype._pushSplit = function (raw, n) {
-  var len = raw.push_split(n);
-  heap.refresh();
+  var h32 = heap.u32;
   var r = this._results;
-  var text = heap.readString(heap.u32[r], len);
-  try {
-    return text + decodeWithBuiltins(heap.u8, inputAt + heap.u32[r + 3], inputAt + heap.u32[r + 4]);
-  } catch (e) {
-    // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
-    len = raw.decode_split();
-    heap.refresh();
-    return text + heap.readString(heap.u32[r], len);
+  var text = heap.readString(h32[r], len);
+  this._clean = h32[r + 5] === 0;
+  if (n >= this._utf8Min) {
+    // The complete middle push_split left to the builtins (see wasm/src/lib.rs).
+    try {
+      text += decodeWithBuiltins(bytes.subarray(h32[r + 3], h32[r + 4]));
+    } catch (e) {
+      // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
+      text += this._shown(raw.decode_split());
+    }
   }
+  return emptyUpdate(text, false);
 };
 
 /** End of input: flushes what is held; `done` is then true. */
 StreamDecoder.prototype.finish = function () {
+  this._clean = false;
   return this._read(this._live().finish());
 };
 
 /** Back to a fresh stream with the same options. */
 StreamDecoder.prototype.reset = function () {
+  this._clean = false;
   this._live().reset();
 };
 
@@ -233,11 +249,11 @@ StreamDecoder.prototype.skip = function () {
   return this._shown(this._live().skip(this._utf8Min));
 };
 
-/** The text of tick() or skip(): UTF-16 to read, or (MORE) valid UTF-8 for the builtins. */
+/** The text a call wrote: UTF-16 to read, or (MORE, from tick or skip) valid UTF-8 for the builtins. */
 StreamDecoder.prototype._shown = function (result) {
   heap.refresh();
   var r = this._results;
-  if ((result & MORE) !== 0) return decodeWithBuiltins(heap.u8, heap.u32[r + 3], heap.u32[r + 4]);
+  if ((result & MORE) !== 0) return decodeWithBuiltins(heap.u8.subarray(heap.u32[r + 3], heap.u32[r + 4]));
   return heap.readString(heap.u32[r], result);
 };
 
@@ -251,9 +267,7 @@ Object.defineProperty(StreamDecoder.prototype, 'pending', {
 /** The last SSE event ID seen ('' when none): resume a cut stream with ?after= or Last-Event-ID. */
 Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
   get: function () {
-    var len = this._live().last_event_id();
-    heap.refresh();
-    return heap.readString(heap.u32[this._results], len);
+    return this._shown(this._live().last_event_id());
   },
 });
 
@@ -263,9 +277,7 @@ Object.defineProperty(StreamDecoder.prototype, 'lastEventId', {
 Object.defineProperty(StreamDecoder.prototype, 'responseId', {
   get: function () {
     var lenPlusOne = this._live().response_id();
-    if (lenPlusOne === 0) return null;
-    heap.refresh();
-    return heap.readString(heap.u32[this._results], lenPlusOne - 1);
+    return lenPlusOne === 0 ? null : this._shown(lenPlusOne - 1);
   },
 });
 

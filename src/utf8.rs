@@ -303,6 +303,15 @@ impl Utf8Decoder {
         self.partial_len > 0
     }
 
+    /// Whether nothing is held: the BOM is decided (no byte of one is held) and no character
+    /// is incomplete. Then a next piece that is complete, valid UTF-8 decodes to exactly what
+    /// any UTF-8 decoder gives for it alone, and leaves nothing held either, so a caller with
+    /// a strict decoder of its own (one that rejects anything ill-formed or incomplete) may
+    /// decode such a piece itself, without calling this one.
+    pub fn holds_nothing(&self) -> bool {
+        self.bom.is_decided() && self.partial_len == 0
+    }
+
     /// Decodes `input` into `out`. With `last`, the stream ends here: a held incomplete
     /// sequence becomes U+FFFD and the decoder is ready for a new stream.
     pub fn decode<S: TextSink>(&mut self, mut input: &[u8], out: &mut S, last: bool) {

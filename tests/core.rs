@@ -72,6 +72,54 @@ fn utf8_split_path_equals_whatwg_utf8_decode_under_every_split() {
     }
 }
 
+/// The glue's whole-chunk path: when the decoder `holds_nothing`, a piece that a strict
+/// decoder (here `std::str::from_utf8`, which rejects anything ill-formed or incomplete, as
+/// the engine's builtins do) accepts is decoded by it alone, and the decoder is not called;
+/// otherwise the decoder decodes it. The same text under every split, BOMs and ill-formed
+/// bytes included, and the decoder is never left holding bytes it should not.
+#[test]
+fn utf8_whole_chunks_decoded_elsewhere_when_nothing_is_held_equal_whatwg_utf8_decode() {
+    use chunkwise::utf8::Utf8Decoder;
+    let mut rng = Rng::new(12);
+    let mut elsewhere = 0;
+    for _ in 0..300 {
+        let len = rng.below(24);
+        let mut input = random_utf8ish(&mut rng, len);
+        if rng.below(4) == 0 {
+            input.splice(0..0, *b"\xEF\xBB\xBF");
+        }
+        for pieces in all_splits(&input, 8) {
+            let mut d = Utf8Decoder::new();
+            let mut out = String::new();
+            for piece in &pieces {
+                match std::str::from_utf8(piece) {
+                    Ok(text) if d.holds_nothing() => {
+                        out.push_str(text);
+                        elsewhere += 1;
+                    }
+                    _ => d.decode(piece, &mut out, false),
+                }
+            }
+            d.decode(&[], &mut out, true);
+            assert_eq!(out, reference_utf8(&input), "input {input:02X?} in {} pieces", pieces.len());
+        }
+    }
+    assert!(elsewhere > 1000, "{elsewhere} pieces decoded elsewhere");
+    // What it reports: nothing held only once the BOM is decided and no character is cut.
+    let mut d = Utf8Decoder::new();
+    let mut out = String::new();
+    assert!(!d.holds_nothing(), "a new decoder has not decided the BOM");
+    d.decode(b"\xEF\xBB", &mut out, false);
+    assert!(!d.holds_nothing(), "the first bytes of a BOM");
+    d.decode(b"\xBFa\xE6", &mut out, false);
+    assert!(!d.holds_nothing(), "a cut character");
+    d.decode(b"\xB5\x81", &mut out, false);
+    assert!(d.holds_nothing());
+    assert_eq!(out, "a流");
+    d.decode(&[], &mut out, true);
+    assert!(!d.holds_nothing(), "after the last piece the next stream starts over");
+}
+
 #[test]
 fn text_equals_whatwg_utf8_decode_under_every_split() {
     let mut rng = Rng::new(7);

@@ -155,3 +155,53 @@ test('builtinUtf8: true where the builtins are missing or decode otherwise: the 
     }
   }
 });
+
+test('whole chunks skip the core only when it holds nothing and the chunk ends in ASCII', async () => {
+  const cw = await load('ios');
+  const b = (...parts) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  // [pieces, the pieces the core must see (by index), what the stream decodes to]
+  const cases = [
+    [['abc', 'def', '流式 ok'], [0], 'abcdef流式 ok'],
+    // The BOM is decided by the core: the first chunk goes there, and a later EF BB BF is U+FEFF.
+    [[b([0xef, 0xbb, 0xbf], 'a'), b([0xef, 0xbb, 0xbf], 'b')], [0], 'a\ufeffb'],
+    // A BOM cut after its first byte: nothing is decided yet, so the core sees the rest too.
+    [[b([0xef]), b([0xbb, 0xbf], 'a'), 'c'], [0, 1], 'ac'],
+    [[b([0xef]), 'a', 'b'], [0, 1], '\ufffdab'],
+    // Bytes held: a chunk ending in ASCII still goes to the core, which completes the character.
+    [[b('x', [0xe4, 0xb8]), b([0xad], 'y'), 'z'], [0, 1], 'x中yz'],
+    [[b('x', [0xe4, 0xb8]), 'y', 'z'], [0, 1], 'x\ufffdyz'],
+    // Ill-formed right after a fast chunk: the builtins throw, the core replaces it.
+    [['ab', 'c', b([0xff], 'd'), b([0xe4, 0xb8], 'e'), b([0xed, 0xa0, 0x80], 'f'), 'g'], [0, 2, 3, 4], 'abc\ufffdd\ufffde\ufffd\ufffd\ufffdfg'],
+    // A character cut at the end goes to the core, and the chunk after it too.
+    [['ab', b('c', [0xf0, 0x9f]), b([0x98, 0x80], '!'), 'end'], [0, 1, 2], 'abc😀!end'],
+  ];
+  for (const [strings, toCore, expected] of cases) {
+    const pieces = strings.map((p) => b(p));
+    const d = new cw.StreamDecoder({ format: 'text', pace: false });
+    const raw = d._raw;
+    let calls = 0;
+    for (const name of ['push', 'push_split']) {
+      const real = raw[name];
+      raw[name] = function (...args) {
+        calls++;
+        return real.apply(this, args);
+      };
+    }
+    let text = '';
+    const seen = [];
+    pieces.forEach((p, i) => {
+      const before = calls;
+      text += d.push(p).text;
+      if (calls > before) seen.push(i);
+    });
+    text += d.finish().text;
+    const how = pieces.map((p) => p.toString('hex')).join(' | ');
+    assert.equal(text, expected, how);
+    assert.deepEqual(seen, toCore, `${how}: the chunks the core saw`);
+    // After finish (and after reset) the next stream starts with an undecided BOM again.
+    assert.equal(d.push(b([0xef, 0xbb, 0xbf], 'n')).text, 'n', `${how}: a BOM after finish`);
+    d.reset();
+    assert.equal(d.push(b([0xef, 0xbb, 0xbf], 'r')).text, 'r', `${how}: a BOM after reset`);
+    d.free();
+  }
+});

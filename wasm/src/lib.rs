@@ -11,7 +11,10 @@
 //! holds the address of `out` and of `meta`, so JS reads them without another call, and, for
 //! a decoder created `tick_only`, how many bytes of text the last `push`/`finish` queued for
 //! the typewriter (that text itself is left out of `out`: JS gets it once, from `tick`).
-//! After `push_split` it also holds the range of the input that JS decodes itself.
+//! After `push_split` it also holds the range of the input that JS decodes itself, and after
+//! any call on plain text without pacing, whether the decoder holds bytes: when it holds
+//! none, JS may decode the next chunk with the engine's builtins without calling it, if they
+//! find the chunk complete and valid (`Utf8Decoder::holds_nothing`).
 //!
 //! `push_split` is for engines whose builtins outrun interpreted wasm (JavaScriptCore
 //! without JIT): for plain text it decodes only what the previous chunk left incomplete,
@@ -103,9 +106,9 @@ pub struct RawDecoder {
     /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
     tick_only: bool,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
-    /// finish when `tick_only`, start and end of the range left to JS by `push_split`]`,
-    /// rewritten after every call.
-    results: Box<[u32; 5]>,
+    /// finish when `tick_only`, start and end of the range left to JS by `push_split`, 0 when
+    /// this decodes plain text and holds no byte of it (else 1)]`, rewritten after every call.
+    results: Box<[u32; 6]>,
     update: Update,
     scratch: String,
 }
@@ -132,7 +135,7 @@ impl RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
             tick_only: tick_only && pace.is_some(),
-            results: Box::new([0; 5]),
+            results: Box::new([0, 0, 0, 0, 0, 1]),
             update: Update::default(),
             scratch: String::new(),
         })
@@ -232,6 +235,7 @@ impl RawDecoder {
             utf8.reset();
         }
         self.update.clear();
+        self.results[5] = 1;
     }
 
     /// Paced text at `now_ms`, written to `out`; returns its length. Text of at least
@@ -268,10 +272,12 @@ impl RawDecoder {
         self.write_scratch() + 1
     }
 
-    /// Writes the addresses of the output to the results block.
+    /// Writes the addresses of the output, and whether plain text is held, to the results
+    /// block.
     fn publish(&mut self, shared: &Shared) {
         self.results[0] = shared.out.as_ptr() as u32;
         self.results[1] = shared.meta.as_ptr() as u32;
+        self.results[5] = u32::from(!self.text_only.as_ref().is_some_and(Utf8Decoder::holds_nothing));
     }
 
     /// With `tick_only`, the text of an update is already queued in the pacer: only its
