@@ -131,6 +131,9 @@ const MAX_STEP_MS: f64 = MAX_TIME_MS;
 /// The shown prefix is dropped from the buffer once it is at least this long (and at least
 /// half the buffer): smaller drains would copy more often for little memory.
 const COMPACT_MIN: usize = 4096;
+/// How many bytes before the end of the queue `complete_end` looks for a boundary to segment
+/// forward from.
+const LAST_CLUSTER_LOOKBACK: usize = 64;
 /// `reset` keeps at most this much buffer capacity for the next answer.
 const KEEP_CAPACITY: usize = 16 * 1024;
 /// Deadline slots. Arrivals within `max_lag_ms / DUE_BUCKETS` of the previous entry share
@@ -580,8 +583,8 @@ impl Pacer {
 
     /// Where the complete clusters of the queue end: the start of the held-back last cluster,
     /// or the end of the queue after `end()`. For a queue that ends in two plain characters
-    /// (the usual case) read from its last bytes; otherwise segmented forward from the
-    /// previous answer, so each byte at most once.
+    /// (the usual case) read from its last bytes; otherwise segmented forward from the last
+    /// boundary known near the end, or from the previous answer, so each byte at most once.
     fn complete_end(&mut self) -> usize {
         let b = self.buf.as_bytes();
         let len = b.len();
@@ -608,9 +611,23 @@ impl Pacer {
                 return last;
             }
         }
-        // From the last cluster start found, or from `head` if that is gone (shown, skipped).
+        // Segmented forward, from the last boundary known without segmenting (between two
+        // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
+        // the previous answer: a tick that started at the previous answer would walk all the
+        // text that arrived since, shown by it or not. Else (a cluster longer than that: a
+        // long emoji sequence, a run of flags or of combining marks) from the previous
+        // answer, or from `head` if that is gone (shown, skipped).
         let tail = usize::try_from(self.tail.0.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&tail) { tail } else { self.head };
+        let mut known = last;
+        while known > at && known + LAST_CLUSTER_LOOKBACK > len {
+            let before = char_start(known);
+            if plain_len_at(b, before) == known - before && plain_len_at(b, known) > 0 {
+                at = known;
+                break;
+            }
+            known = before;
+        }
         if self.dropped + (at as u64) != self.tail.0 {
             self.tail = (self.dropped + at as u64, fresh_cursor());
         }
