@@ -187,6 +187,9 @@ pub struct Pacer {
     /// `complete_end`'s segmenter inside the held-back cluster, with the stream byte that
     /// cluster starts at.
     tail: (u64, GraphemeCursor),
+    /// The stream byte the held-back cluster started at in `complete_end`'s previous answer
+    /// (its next search starts there; the segmenter above is reused when it is at home there).
+    resume: u64,
 }
 
 /// Characters with a cluster boundary between any two of them: those whose
@@ -268,6 +271,17 @@ fn plain_run(b: &[u8], mut at: usize, max: u64, limit: usize) -> (usize, u64) {
     (at, clusters)
 }
 
+/// `a.max(b)` for numbers that are never NaN: `f64::max`'s NaN rule makes it a call of `fmax`
+/// in wasm32, which an interpreter pays for several times a tick.
+#[inline(always)]
+fn larger(a: f64, b: f64) -> f64 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
 fn fresh_cursor() -> GraphemeCursor {
     // The length is unknown while streaming: with `usize::MAX` the cursor never sees the end
     // of text and asks for the next chunk instead of assuming a boundary at the end.
@@ -347,6 +361,7 @@ impl Pacer {
             counted_to: Cell::new(0),
             counted: Cell::new(0),
             tail: (u64::MAX, fresh_cursor()),
+            resume: u64::MAX,
         }
     }
 
@@ -418,7 +433,7 @@ impl Pacer {
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
         // worth, so the first cluster after an idle spell shows at once.
         self.credit = (self.credit - n as f64).clamp(0.0, 1.0);
-        self.byte_credit = if stop == Stop::Starved { 0.0 } else { (self.byte_credit - (at - start) as f64).max(0.0) };
+        self.byte_credit = if stop == Stop::Starved { 0.0 } else { larger(self.byte_credit - (at - start) as f64, 0.0) };
         self.emit(at, n, out);
         self.left_end = complete;
         let shown = self.dropped + self.head as u64;
@@ -544,7 +559,7 @@ impl Pacer {
             slot = if slot + 1 == DUE_SLOTS { 0 } else { slot + 1 };
             let due_at = due.born + self.options.max_lag_ms;
             if due_at > self.clock {
-                rate = rate.max(due.end.saturating_sub(shown) as f64 / (due_at - since));
+                rate = larger(rate, due.end.saturating_sub(shown) as f64 / (due_at - since));
             } else {
                 forced = forced.max(due.end);
             }
@@ -552,7 +567,7 @@ impl Pacer {
         match self.drain_due {
             Some(due_at) if due_at > self.clock => {
                 let queued = self.dropped + self.buf.len() as u64;
-                rate = rate.max((queued - shown) as f64 / (due_at - since));
+                rate = larger(rate, (queued - shown) as f64 / (due_at - since));
             }
             Some(_) => forced = u64::MAX,
             None => {}
@@ -604,10 +619,7 @@ impl Pacer {
             let before = char_start(last);
             if plain_len_at(b, before) == last - before && plain_len_at(b, last) == len - last {
                 // Also where the next search from the end starts.
-                let home = self.dropped + last as u64;
-                if self.tail.0 != home {
-                    self.tail = (home, fresh_cursor());
-                }
+                self.resume = self.dropped + last as u64;
                 return last;
             }
         }
@@ -617,8 +629,8 @@ impl Pacer {
         // text that arrived since, shown by it or not. Else (a cluster longer than that: a
         // long emoji sequence, a run of flags or of combining marks) from the previous
         // answer, or from `head` if that is gone (shown, skipped).
-        let tail = usize::try_from(self.tail.0.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
-        let mut at = if (self.head..=len).contains(&tail) { tail } else { self.head };
+        let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
+        let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
         let mut known = last;
         while known > at && known + LAST_CLUSTER_LOOKBACK > len {
             let before = char_start(known);
@@ -640,6 +652,7 @@ impl Pacer {
                 (Some(end), _) => at = end,
                 (None, cursor_at) => {
                     self.tail.0 = cursor_at;
+                    self.resume = cursor_at;
                     return at;
                 }
             }
