@@ -37,9 +37,9 @@ fn openai_stream_is_split_invariant_in_wasm() {
 }
 
 /// The results block, as JS reads it.
-fn results(raw: &RawDecoder) -> [u32; 5] {
-    // SAFETY: results_ptr points at the decoder's five-number results block.
-    unsafe { *(raw.results_ptr() as *const [u32; 5]) }
+fn results(raw: &RawDecoder) -> [u32; 6] {
+    // SAFETY: results_ptr points at the decoder's six-number results block.
+    unsafe { *(raw.results_ptr() as *const [u32; 6]) }
 }
 
 /// What JS reads: the UTF-16 code units at the output address of the results block.
@@ -86,6 +86,36 @@ fn raw_decoder_leaves_complete_ranges_to_js() {
     // Ill-formed bytes in the range are replaced by decode_split, one U+FFFD per maximal subpart.
     assert_eq!(feed_split(&mut raw, b"a\xE0\x80b\xED\xA0\x80").0, "a\u{FFFD}\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}");
     assert_eq!(raw.finish() & ((1 << 30) - 1), 0);
+}
+
+/// The results block says when plain text holds nothing (JS then decodes a whole chunk that
+/// the builtins accept without calling the decoder): never before the BOM is decided, never
+/// with a character cut, never after the stream ended, never for other formats.
+#[wasm_bindgen_test]
+fn raw_decoder_says_when_it_holds_no_plain_text() {
+    let held = |raw: &RawDecoder| results(raw)[5];
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    assert_eq!(held(&raw), 1, "the BOM is undecided");
+    feed(&mut raw, b"\xEF\xBB");
+    assert_eq!(held(&raw), 1, "the first bytes of a BOM");
+    feed(&mut raw, b"\xBFa");
+    assert_eq!(held(&raw), 0);
+    feed_split(&mut raw, b"b\xE6\xB5");
+    assert_eq!(held(&raw), 1, "a cut character, after push_split");
+    feed_split(&mut raw, b"\x81c");
+    assert_eq!(held(&raw), 0);
+    raw.finish();
+    assert_eq!(held(&raw), 1, "the next stream starts with an undecided BOM");
+    feed(&mut raw, b"d");
+    assert_eq!(held(&raw), 0);
+    raw.reset();
+    assert_eq!(held(&raw), 1, "after reset");
+    let mut paced = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, false).unwrap();
+    feed(&mut paced, b"abc");
+    assert_eq!(held(&paced), 1, "paced text always goes through the decoder");
+    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    feed(&mut sse, b"data: x\n\n");
+    assert_eq!(held(&sse), 1, "not plain text");
 }
 
 #[wasm_bindgen_test]
