@@ -61,7 +61,9 @@ export interface StreamDecoderOptions {
    * at least 128 bytes of it (or at least this many, given a number): the complete middle
    * of each plain-text chunk without pacing (the core still finds where it starts and ends
    * and replaces any ill-formed byte, so the text is the same either way), and the
-   * typewriter's text from tick() and skip(). It pays where wasm is interpreted and builtins
+   * typewriter's text from tick() and skip(). A whole plain-text chunk that ends in ASCII,
+   * when the core holds no byte from earlier chunks, goes to the builtins without a call
+   * into the module at all (at any length with `true`; ill-formed, it goes to the core). It pays where wasm is interpreted and builtins
    * are not (JavaScriptCore without JIT), and costs where wasm is compiled. Default: true in
    * a mini program on iOS (WeChat's logic layer there runs without JIT), false elsewhere.
    * Ignored (the core decodes) where the engine lacks these builtins or they fail the check
