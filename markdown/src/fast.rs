@@ -361,14 +361,17 @@ fn highlight_tail(
     let mut tail = Vec::new();
     let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
     *work += line.len() - *split;
-    if let Some(q) = sep.filter(|&q| *split + q < line.len() && line.as_bytes()[*split + q] != b'#') {
-        let mut h = Vec::new();
-        highlight::highlight_line(l, &line[*split..*split + q], from, prefix, &mut h);
-        highlight::join(head, h);
-        tail.clear();
-        highlight::highlight_line(l, &line[*split + q..], highlight::State::Normal, prefix, &mut tail);
-        *work += line.len() - *split;
-        *split += q;
+    if let Some(sp) = sep {
+        // the tokens before the new split point join `head`
+        let mut after = tail.split_off(sp.nodes);
+        if let Some(Node::Text(t)) = tail.last_mut() {
+            if sp.text > 0 && t.len() > sp.text {
+                after.insert(0, Node::Text(t.split_off(sp.text)));
+            }
+        }
+        highlight::join(head, tail);
+        tail = after;
+        *split += sp.at;
     }
     (end, tail)
 }
