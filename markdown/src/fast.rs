@@ -358,19 +358,23 @@ fn highlight_tail(
     work: &mut usize,
 ) -> (highlight::State, Vec<Node>) {
     let from = if *split == 0 { state } else { highlight::State::Normal };
-    let mut tail = Vec::new();
+    let mut tail = Vec::with_capacity(4);
     let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
     *work += line.len() - *split;
     if let Some(sp) = sep {
-        // the tokens before the new split point join `head`
-        let mut after = tail.split_off(sp.nodes);
-        if let Some(Node::Text(t)) = tail.last_mut() {
+        // the tokens before the new split point join `head` (a text straddling it is cut)
+        if let Some(Node::Text(t)) = tail.get_mut(sp.nodes.wrapping_sub(1)) {
             if sp.text > 0 && t.len() > sp.text {
-                after.insert(0, Node::Text(t.split_off(sp.text)));
+                let more = t.split_off(sp.text);
+                tail.insert(sp.nodes, Node::Text(more));
             }
         }
-        highlight::join(head, tail);
-        tail = after;
+        let mut moved = tail.drain(..sp.nodes);
+        if let (Some(Node::Text(a)), Some(Node::Text(b))) = (head.last_mut(), moved.as_slice().first()) {
+            a.push_str(b);
+            moved.next();
+        }
+        head.extend(moved);
         *split += sp.at;
     }
     (end, tail)
