@@ -205,3 +205,36 @@ fn code_lines_typed_equal_a_fresh_render_at_every_prefix() {
         assert_eq!(page, render(&text, &opts), "{lang}: page differs after finish");
     }
 }
+
+/// Table body rows typed one and two characters at a time: a `|` that ends a cell and the
+/// first text of the next one take the parse-free path (`fast.rs`) when nothing else can
+/// change; escaped pipes, cells past the header's width, empty cells, code spans, bare
+/// URLs and trailing spaces fall back to a parse. At every prefix the render equals a fresh
+/// one and the page built from the patches equals the renderer's blocks.
+#[test]
+fn table_rows_typed_equal_a_fresh_render_at_every_prefix() {
+    let table = "| name | value | note |\n| :--- | ---: | :-: |\n\
+        | a | 1 | plain text here |\n\
+        |b|2|x|\n\
+        | c  \\| d | 3 |  spaced   |\n\
+        | e | | f |\n\
+        | g | 4 | 5 | beyond | width |\n\
+        | `h` | **i** | www.example.com |\n\
+        | 中文 | 单元格 | 第三列 |  \n\
+        | j\n\nafter\n";
+    let opts = RenderOptions::default();
+    for step in [1, 2] {
+        let mut r = MarkdownRenderer::new(opts.clone());
+        let mut page = Vec::new();
+        let cuts: Vec<usize> = table.char_indices().map(|(i, _)| i).step_by(step).chain([table.len()]).collect();
+        for w in cuts.windows(2) {
+            apply(&mut page, &r.append(&table[w[0]..w[1]]));
+            let mut fresh = MarkdownRenderer::new(opts.clone());
+            fresh.append(&table[..w[1]]);
+            assert_eq!(r.blocks(), fresh.blocks(), "step {step}: differs from a fresh render at {:?}", &table[..w[1]]);
+            assert_eq!(page, r.blocks(), "step {step}: page differs at {:?}", &table[..w[1]]);
+        }
+        apply(&mut page, &r.finish());
+        assert_eq!(page, render(table, &opts), "step {step}: page differs after finish");
+    }
+}
