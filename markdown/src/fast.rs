@@ -28,6 +28,9 @@ pub(crate) enum Fast {
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
     /// shows is the source before them rendered without healing (no closer was added).
     Hidden(heal::Hidden, usize, bool),
+    /// A table row's next cell was opened by `|`: the (empty) cell element is at `path` in
+    /// the last block. Text appended before any shows is cell padding.
+    Cell { path: Vec<usize> },
     /// Extend the last line of the open fenced code block whose code element is at `path`.
     /// `head` holds the nodes of `line[..split]`, a split point after which the line is
     /// re-highlighted alone.
@@ -104,6 +107,12 @@ impl MarkdownRenderer {
                 self.fast = Fast::Hidden(h, from, clean);
                 Some(Patch { blocks: Vec::new(), count: index + 1 })
             }
+            Fast::Text { path, span: false, clean: true, in_span: false, link: false, .. }
+                if text.contains('|') && !text.contains(['\n', '\r']) =>
+            {
+                self.next_cell(index, text, path)
+            }
+            Fast::Cell { path } => self.cell_text(index, text, path),
             Fast::Text { path, mut ws, span, clean, in_span, link } => {
                 // Text, then maybe a line break followed by blank lines and a last line of
                 // block markers only: the break shows nothing yet (see `heal`).
@@ -297,6 +306,70 @@ impl MarkdownRenderer {
 }
 
 impl MarkdownRenderer {
+    /// `text` (holding a `|`, no line break) was appended to the text of a table body row's
+    /// cell (`path`: div > table > tbody > tr > td > text, the cell's last node). GFM 4.10:
+    /// an unescaped `|` ends the cell, whose content is trimmed, so what it showed stays; the
+    /// next cell, padding the row to the header's width until now, starts empty. Without a
+    /// parse when the `|` is the only Markdown in `text` and the next cell exists (a cell
+    /// past the header's width is dropped: left to the parse).
+    fn next_cell(&mut self, index: usize, text: &str, path: Vec<usize>) -> Option<Patch> {
+        let (before, after) = text.split_once('|')?;
+        let escaped = self.src[..self.src.len() - text.len()].ends_with('\\');
+        if path.len() != 6 || escaped || !before.bytes().all(|b| b == b' ' || b == b'\t') {
+            return None;
+        }
+        let block = self.open.last()?;
+        let tr = match crate::nodes::node_at_ref(block, &path[..4]) {
+            Some(Node::Element(tr)) if tr.name == "tr" => tr,
+            _ => return None,
+        };
+        let cell = |j: usize| match tr.children.get(j) {
+            Some(Node::Element(td)) if td.name == "td" => Some(td),
+            _ => None,
+        };
+        if cell(path[4])?.children.len() != path[5] + 1 || !cell(path[4] + 1)?.children.is_empty() {
+            return None;
+        }
+        self.work += text.len();
+        let mut next = path;
+        next.truncate(5);
+        next[4] += 1;
+        self.cell_text(index, after, next)
+    }
+
+    /// `text` (no `|`) was appended to the table cell at `path`, which shows nothing yet: its
+    /// first inert text becomes the cell's text node (leading whitespace is trimmed, trailing
+    /// whitespace waits, as in a paragraph).
+    fn cell_text(&mut self, index: usize, text: &str, path: Vec<usize>) -> Option<Patch> {
+        let shown = text.trim_start_matches([' ', '\t']);
+        if !shown.bytes().all(inert) {
+            return None;
+        }
+        self.work += text.len();
+        let visible = shown.trim_end_matches([' ', '\t']);
+        if visible.is_empty() {
+            self.fast = Fast::Cell { path };
+            return Some(Patch { blocks: Vec::new(), count: index + 1 });
+        }
+        // a bare URL or email being typed becomes an autolink: parse
+        if self.opts.autolink && crate::autolink::maybe_link(visible) {
+            return None;
+        }
+        let block = self.open.last_mut()?;
+        let Some(Node::Element(td)) = node_at(block, &path) else { return None };
+        if !td.children.is_empty() {
+            return None;
+        }
+        td.children.push(Node::Text(visible.to_string()));
+        let patch =
+            BlockPatch { index, path: path.clone(), start: 0, nodes: td.children.clone(), links: None, page: None, kept: 0 };
+        let mut text_path = path;
+        text_path.push(0);
+        let ws = shown[visible.len()..].to_string();
+        self.fast = Fast::Text { path: text_path, ws, span: false, clean: true, in_span: false, link: false };
+        Some(Patch { blocks: vec![patch], count: index + 1 })
+    }
+
     /// The code line being typed, whose element is the code element's last child, grows by
     /// `text` (no line break): the line is re-highlighted from its last split point, and its
     /// element edited in place, the tokens before that point kept as they are.
@@ -361,14 +434,17 @@ fn highlight_tail(
     let mut tail = Vec::new();
     let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
     *work += line.len() - *split;
-    if let Some(q) = sep.filter(|&q| *split + q < line.len() && line.as_bytes()[*split + q] != b'#') {
-        let mut h = Vec::new();
-        highlight::highlight_line(l, &line[*split..*split + q], from, prefix, &mut h);
-        highlight::join(head, h);
-        tail.clear();
-        highlight::highlight_line(l, &line[*split + q..], highlight::State::Normal, prefix, &mut tail);
-        *work += line.len() - *split;
-        *split += q;
+    if let Some(sp) = sep {
+        // the tokens before the new split point join `head`
+        let mut after = tail.split_off(sp.nodes);
+        if let Some(Node::Text(t)) = tail.last_mut() {
+            if sp.text > 0 && t.len() > sp.text {
+                after.insert(0, Node::Text(t.split_off(sp.text)));
+            }
+        }
+        highlight::join(head, tail);
+        tail = after;
+        *split += sp.at;
     }
     (end, tail)
 }

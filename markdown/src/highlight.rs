@@ -64,8 +64,9 @@ pub(crate) struct Lang {
 
 /// A list of words kept as one string, words separated by spaces (an array of `&str` would
 /// store a pointer and a length per word, which the module's size budget feels), split into
-/// words the first time it is searched (scanning the string for every identifier would cost
-/// the interpreted wasm of iOS a byte search per keyword).
+/// words the first time it is searched, in byte order, so that a word is found by binary search
+/// (scanning the string, or the list, for every identifier cost the interpreted wasm of iOS
+/// a comparison per keyword: a fifth of a streamed code block's highlighting).
 #[derive(Debug)]
 pub(crate) struct Words {
     list: &'static str,
@@ -78,87 +79,88 @@ impl Words {
     }
 
     fn contains(&self, word: &str, nocase: bool) -> bool {
+        // (the lists are written in byte order: sorting here would cost the module kilobytes)
         let words = self.split.get_or_init(|| self.list.split(' ').filter(|w| !w.is_empty()).collect());
         if nocase {
-            words.iter().any(|k| k.eq_ignore_ascii_case(word))
+            // (the case-insensitive lists are written in lower case)
+            words.binary_search(&word.to_ascii_lowercase().as_str()).is_ok()
         } else {
-            words.contains(&word)
+            words.binary_search(&word).is_ok()
         }
     }
 }
 
 #[rustfmt::skip]
 const C_KW: &str = "\
-    auto break case const continue default do else enum extern for goto if inline register return \
-    sizeof static struct switch typedef union volatile while class namespace template typename \
-    public private protected virtual override new delete this try catch throw using operator \
-    friend constexpr nullptr true false NULL #include #define #ifdef #ifndef #endif #if #else \
-    #pragma noexcept mutable explicit co_await co_return";
+    #define #else #endif #if #ifdef #ifndef #include #pragma NULL auto break case catch class \
+    co_await co_return const constexpr continue default delete do else enum explicit extern false \
+    for friend goto if inline mutable namespace new noexcept nullptr operator override private \
+    protected public register return sizeof static struct switch template this throw true try \
+    typedef typename union using virtual volatile while";
 #[rustfmt::skip]
 const C_TY: &str = "\
-    int char float double long short void bool signed unsigned size_t int8_t int16_t int32_t \
-    int64_t uint8_t uint16_t uint32_t uint64_t string vector map std FILE";
+    FILE bool char double float int int16_t int32_t int64_t int8_t long map short signed size_t \
+    std string uint16_t uint32_t uint64_t uint8_t unsigned vector void";
 #[rustfmt::skip]
 const JS_KW: &str = "\
-    async await break case catch class const continue debugger default delete do else export \
-    extends finally for from function if import in instanceof let new of return static super \
-    switch this throw try typeof var void while yield true false null undefined as interface type \
-    implements enum public private protected readonly declare namespace abstract";
+    abstract as async await break case catch class const continue debugger declare default delete \
+    do else enum export extends false finally for from function if implements import in \
+    instanceof interface let namespace new null of private protected public readonly return \
+    static super switch this throw true try type typeof undefined var void while yield";
 #[rustfmt::skip]
 const JS_TY: &str = "\
-    string number boolean any unknown never object symbol bigint Array Promise Map Set Object \
-    String Number Date Error JSON Math console window document wx";
+    Array Date Error JSON Map Math Number Object Promise Set String any bigint boolean console \
+    document never number object string symbol unknown window wx";
 #[rustfmt::skip]
 const PY_KW: &str = "\
-    and as assert async await break class continue def del elif else except finally for from \
-    global if import in is lambda nonlocal not or pass raise return try while with yield True \
-    False None self match case";
+    False None True and as assert async await break case class continue def del elif else except \
+    finally for from global if import in is lambda match nonlocal not or pass raise return self \
+    try while with yield";
 #[rustfmt::skip]
 const PY_TY: &str = "\
-    int float str bool list dict tuple set bytes object type print len range open super isinstance \
-    Exception";
+    Exception bool bytes dict float int isinstance len list object open print range set str super \
+    tuple type";
 #[rustfmt::skip]
 const JAVA_KW: &str = "\
-    abstract assert break case catch class const continue default do else enum extends final \
-    finally for goto if implements import instanceof interface native new package private \
-    protected public return static strictfp super switch synchronized this throw throws transient \
-    try volatile while true false null var record val fun when object";
-const JAVA_TY: &str = "int long short byte char float double boolean void";
+    abstract assert break case catch class const continue default do else enum extends false \
+    final finally for fun goto if implements import instanceof interface native new null object \
+    package private protected public record return static strictfp super switch synchronized this \
+    throw throws transient true try val var volatile when while";
+const JAVA_TY: &str = "boolean byte char double float int long short void";
 #[rustfmt::skip]
 const GO_KW: &str = "\
-    break case chan const continue default defer else fallthrough for func go goto if import \
-    interface map package range return select struct switch type var true false nil iota";
+    break case chan const continue default defer else fallthrough false for func go goto if \
+    import interface iota map nil package range return select struct switch true type var";
 #[rustfmt::skip]
 const GO_TY: &str = "\
-    bool byte complex64 complex128 error float32 float64 int int8 int16 int32 int64 rune string \
-    uint uint8 uint16 uint32 uint64 uintptr any make len cap append new panic";
+    any append bool byte cap complex128 complex64 error float32 float64 int int16 int32 int64 \
+    int8 len make new panic rune string uint uint16 uint32 uint64 uint8 uintptr";
 #[rustfmt::skip]
 const RS_KW: &str = "\
-    as async await break const continue crate dyn else enum extern false fn for if impl in let \
-    loop match mod move mut pub ref return self Self static struct super trait true type unsafe \
+    Self as async await break const continue crate dyn else enum extern false fn for if impl in \
+    let loop match mod move mut pub ref return self static struct super trait true type unsafe \
     use where while";
-#[rustfmt::skip]
-const RS_TY: &str = "i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool char str";
-const JSON_KW: &str = "true false null";
+const RS_TY: &str = "bool char f32 f64 i128 i16 i32 i64 i8 isize str u128 u16 u32 u64 u8 usize";
+const JSON_KW: &str = "false null true";
 #[rustfmt::skip]
 const SH_KW: &str = "\
-    if then else elif fi for while until do done case esac in function return export local \
-    readonly source alias set unset echo cd exit sudo";
+    alias case cd do done echo elif else esac exit export fi for function if in local readonly \
+    return set source sudo then unset until while";
 #[rustfmt::skip]
 const SH_TY: &str = "\
-    npm npx yarn pnpm pip python python3 cargo git docker curl wget apt apt-get brew node go \
-    rustup make ls cat grep mkdir rm cp mv chmod kubectl";
+    apt apt-get brew cargo cat chmod cp curl docker git go grep kubectl ls make mkdir mv node npm \
+    npx pip pnpm python python3 rm rustup wget yarn";
 #[rustfmt::skip]
 const SQL_KW: &str = "\
-    select from where and or not insert into values update set delete create table drop alter add \
-    index primary key foreign references join left right inner outer on as group by order having \
-    limit offset distinct union all null is in like between case when then else end exists default \
-    unique desc asc with view begin commit rollback true false";
+    add all alter and as asc begin between by case commit create default delete desc distinct \
+    drop else end exists false foreign from group having in index inner insert into is join key \
+    left like limit not null offset on or order outer primary references right rollback select \
+    set table then true union unique update values view when where with";
 #[rustfmt::skip]
 const SQL_TY: &str = "\
-    int integer bigint smallint varchar char text date datetime timestamp boolean decimal numeric \
-    float real serial json count sum avg min max";
-const CSS_KW: &str = "@media @import @keyframes @font-face !important @supports";
+    avg bigint boolean char count date datetime decimal float int integer json max min numeric \
+    real serial smallint sum text timestamp varchar";
+const CSS_KW: &str = "!important @font-face @import @keyframes @media @supports";
 
 /// The language table.
 #[rustfmt::skip]
@@ -339,19 +341,36 @@ pub(crate) fn highlight_line(lang: &Lang, line: &str, state: State, prefix: &str
 }
 
 /// Separators after which a line may be split: tokens before never depend on what follows.
-const SEPS: &[u8] = b";,{}()=:[]";
+/// A space or tab is one when a character other than a space or tab follows it (that
+/// character decides an identifier before the spaces: a function if it is `(`).
+const SEPS: &[u8] = b";,{}()=:[] \t.";
+
+/// A point where a line may be split (see [`highlight_part`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Split {
+    /// The offset in the line.
+    pub at: usize,
+    /// How many nodes of `out` hold the text before it...
+    pub nodes: usize,
+    /// ...where the last one, if a text, held this many bytes (text after the point may
+    /// have been merged into it since).
+    pub text: usize,
+}
 
 /// Like [`highlight_line`], and also returns the last split point: the offset just after
-/// a separator (`;`, `,`, `(`, `=`, …) seen as plain text in the normal state. Highlighting
-/// `line[..p]` and then `line[p..]` from [`State::Normal`] gives the same tokens as the whole
-/// line (adjacent plain text merged), provided `line[p]` is not `#`.
+/// a separator (`;`, `,`, `(`, `=`, a space, …) seen as plain text in the normal state, with
+/// a character after it that is not `#`. The nodes of `out` before the point never change
+/// whatever is appended to the line, and highlighting `line[p..]` from [`State::Normal`]
+/// gives the nodes after it (adjacent plain text merged): a line being typed is
+/// re-highlighted from its last split point only.
 pub(crate) fn highlight_part(
     lang: &Lang,
     line: &str,
     state: State,
     prefix: &str,
     out: &mut Vec<Node>,
-) -> (State, Option<usize>) {
+) -> (State, Option<Split>) {
+    let base = out.len();
     let mut split = None;
     let b = line.as_bytes();
     let n = b.len();
@@ -548,8 +567,15 @@ pub(crate) fn highlight_part(
             }
             continue;
         }
-        if SEPS.contains(&c) {
-            split = Some(i + 1);
+        let space = |c: u8| c == b' ' || c == b'\t';
+        if SEPS.contains(&c) && i + 1 < n && b[i + 1] != b'#' && !(space(c) && space(b[i + 1])) {
+            // (the plain text before the point goes out now, so the point is a node boundary)
+            push(out, &mut plain, i + 1, i + 1, None);
+            let text = match out.last() {
+                Some(Node::Text(t)) if out.len() > base => t.len(),
+                _ => 0,
+            };
+            split = Some(Split { at: i + 1, nodes: out.len() - base, text });
         }
         i += c.len_utf8_hint();
     }
@@ -581,13 +607,12 @@ pub(crate) fn open_token(lang: &Lang, comment: bool, tok: &str) -> Option<Vec<u8
 }
 
 /// Appends `more` to `out`, merging a leading text node into a trailing one.
-pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
-    let mut it = more.into_iter().peekable();
-    if let (Some(Node::Text(a)), Some(Node::Text(b))) = (out.last_mut(), it.peek()) {
+pub(crate) fn join(out: &mut Vec<Node>, mut more: Vec<Node>) {
+    if let (Some(Node::Text(a)), Some(Node::Text(b))) = (out.last_mut(), more.first()) {
         a.push_str(b);
-        it.next();
+        more.remove(0);
     }
-    out.extend(it);
+    out.append(&mut more);
 }
 
 /// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):
@@ -627,5 +652,24 @@ fn push_text(out: &mut Vec<Node>, s: &str) {
         t.push_str(s);
     } else {
         out.push(Node::Text(s.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words are found by binary search: every list must be in byte order, and a
+    /// case-insensitive one in lower case.
+    #[test]
+    fn word_lists_are_sorted() {
+        for l in &LANGS {
+            for w in [&l.keywords, &l.types] {
+                let words: Vec<&str> = w.list.split(' ').filter(|w| !w.is_empty()).collect();
+                assert!(words.windows(2).all(|p| p[0] < p[1]), "{}: {:?} is not sorted", l.names, w.list);
+                assert!(!l.nocase || w.list == w.list.to_ascii_lowercase(), "{}", l.names);
+                assert!(words.iter().all(|k| w.contains(k, l.nocase)));
+            }
+        }
     }
 }

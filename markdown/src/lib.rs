@@ -46,7 +46,8 @@
 //! An append takes the cheapest of these paths that is exact:
 //! 1. *fast paths*, no parse: text without Markdown punctuation appended to the visible end
 //!    of a paragraph, heading, list item, table cell or open code span extends its last text
-//!    node; stray markers and hidden ends (a link destination, a fence or table header line
+//!    node; a `|` ending a table cell, and the next cell's first such text, leave the cell
+//!    as shown and fill the next one, which was padding; stray markers and hidden ends (a link destination, a fence or table header line
 //!    being typed, see `heal::Hidden`) that stay hidden change nothing; text appended to an
 //!    open fenced code block re-highlights its last line from the last split point
 //!    (`fast.rs`);

@@ -232,6 +232,10 @@ pub(crate) fn segments(t: &str) -> impl Iterator<Item = std::ops::Range<usize>> 
 
 /// How many nodes some children are on the page.
 pub(crate) fn page_len(nodes: &[Node], seg: bool) -> usize {
+    // (a code block's lines, counted on every append to it: no walk through them)
+    if !seg {
+        return nodes.len();
+    }
     nodes
         .iter()
         .map(|n| match n {

@@ -18,10 +18,25 @@ use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
 /// The deepest page path the compact form carries (deeper ones go as JSON).
 const MAX_PATH: usize = 10;
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console)]
+    fn error(message: &str);
+}
+
 #[wasm_bindgen(start)]
 fn start() {
-    // A panic would be a bug; make its message reach the console before the trap.
-    console_error_panic_hook::set_once();
+    // A panic would be a bug: where it happened reaches the console before the trap. (Its
+    // message is left out: formatting it would cost the module a kilobyte of brotli.)
+    std::panic::set_hook(Box::new(|info| {
+        let mut s = String::from("chunkwise markdown: panicked at ");
+        if let Some(at) = info.location() {
+            s.push_str(at.file());
+            s.push(':');
+            crate::nodes::push_number(&mut s, at.line() as usize);
+        }
+        error(&s);
+    }));
 }
 
 /// The module's linear memory, for the JS side's views.

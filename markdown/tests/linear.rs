@@ -10,7 +10,7 @@
 //! (a renderer that re-parses everything, or re-sends finished blocks, grows linearly in
 //! these ratios). Repeating answers keeps every block short, so
 //! `open_block_append_cost_stays_flat_as_the_block_grows` grows one open block instead (a
-//! paragraph, a fenced code block, a list item, a table, each 2 KB and 32 KB) and checks that the render work of
+//! paragraph, a fenced code block, one code line, a list item, a table, each 2 KB and 32 KB) and checks that the render work of
 //! an append does not grow with the length of the block it lands in (a renderer that
 //! re-parses or re-highlights the open block on every append grows linearly in it).
 //! `definitions_cost_stays_flat_as_they_grow` streams thousands of link reference
@@ -120,6 +120,15 @@ fn long_block(kind: &str, bytes: usize) -> String {
                 i += 1;
             }
         }
+        "code line" => {
+            // one line of words and member chains, no `;` `,` `(`: split points are the
+            // spaces and dots
+            s.push_str("```js\n");
+            while s.len() < bytes {
+                s.push_str(&format!("word{i} obj.field{i}.next   "));
+                i += 1;
+            }
+        }
         "list item" => {
             s.push_str("1. ");
             while s.len() < bytes {
@@ -161,7 +170,7 @@ fn tail_work(text: &str, tail: usize) -> f64 {
 
 #[test]
 fn open_block_append_cost_stays_flat_as_the_block_grows() {
-    for kind in ["paragraph", "code", "list item", "table"] {
+    for kind in ["paragraph", "code", "code line", "list item", "table"] {
         let short = tail_work(&long_block(kind, 2 * 1024), 1024);
         let long = tail_work(&long_block(kind, 32 * 1024), 1024);
         println!("{kind:>9}: render work per appended byte {short:.2} in a 2 KB block, {long:.2} in a 32 KB block");

@@ -169,3 +169,72 @@ fn json_and_set_data() {
     let links: Vec<_> = p.blocks.iter().filter_map(|b| b.links.clone()).collect();
     assert_eq!(links, vec![vec!["/a%20b".to_string(), "http://www.example.org".to_string()]]);
 }
+
+/// A code line is re-highlighted from its last split point only (`highlight.rs`): lines
+/// whose tokens depend on what follows a space, a `.` or a separator (an identifier before
+/// `(`, a number's `.`, `#` after `;`, openers of
+/// two or three characters), typed one character at a time, at every prefix equal a fresh
+/// render of that prefix, and the page built from the patches equals the renderer's blocks.
+#[test]
+fn code_lines_typed_equal_a_fresh_render_at_every_prefix() {
+    let code = [
+        ("js", "const a = foo (1) . bar  (x, 1.5, .5, a.b.c(2)) // done\nlet s = 'x y' + `t ${u}` /* c */ / 2;\n"),
+        ("js", "if (a) { wx . request ( { url: u } ) } else b.c .d( 3. 4 );\nx = y /z/ w\n"),
+        ("python", "def f(x): return x.y (1) ;# no\nx = 1 # yes\ns = \"\"\" a\n b \"\"\" + ''' c ''' \n"),
+        ("rust", "fn f<'a, T>(x: &'a str, y: T) -> &'a str { let c = 'c'; x }\nlet s = \"a b\"; // x\n"),
+        ("c", "#include <stdio.h>\nint main ( void ) { printf (\"%d\\n\", 1.0e3); return 0; } /* x */\n"),
+        ("sql", "SELECT a . b, COUNT (*) FROM t WHERE x = 'y z' -- c\n"),
+        ("html", "<div class=\"a b\"> <!-- c d --> <span id='x'>t</span></div>\n"),
+        ("bash", "echo ${HOME} $PATH && ls -la . # list\n"),
+        ("go", "func (s *S) F ( a int ) error { return fmt . Errorf (\"x\") }\n"),
+    ];
+    let opts = RenderOptions::default();
+    for (lang, body) in code {
+        let text = format!("```{lang}\n{body}{body}```\n\nafter\n");
+        let mut r = MarkdownRenderer::new(opts.clone());
+        let mut page = Vec::new();
+        for (i, ch) in text.char_indices() {
+            let end = i + ch.len_utf8();
+            apply(&mut page, &r.append(&text[i..end]));
+            let mut fresh = MarkdownRenderer::new(opts.clone());
+            fresh.append(&text[..end]);
+            assert_eq!(r.blocks(), fresh.blocks(), "{lang}: differs from a fresh render at {:?}", &text[..end]);
+            assert_eq!(page, r.blocks(), "{lang}: page differs at {:?}", &text[..end]);
+        }
+        apply(&mut page, &r.finish());
+        assert_eq!(page, render(&text, &opts), "{lang}: page differs after finish");
+    }
+}
+
+/// Table body rows typed one and two characters at a time: a `|` that ends a cell and the
+/// first text of the next one take the parse-free path (`fast.rs`) when nothing else can
+/// change; escaped pipes, cells past the header's width, empty cells, code spans, bare
+/// URLs and trailing spaces fall back to a parse. At every prefix the render equals a fresh
+/// one and the page built from the patches equals the renderer's blocks.
+#[test]
+fn table_rows_typed_equal_a_fresh_render_at_every_prefix() {
+    let table = "| name | value | note |\n| :--- | ---: | :-: |\n\
+        | a | 1 | plain text here |\n\
+        |b|2|x|\n\
+        | c  \\| d | 3 |  spaced   |\n\
+        | e | | f |\n\
+        | g | 4 | 5 | beyond | width |\n\
+        | `h` | **i** | www.example.com |\n\
+        | 中文 | 单元格 | 第三列 |  \n\
+        | j\n\nafter\n";
+    let opts = RenderOptions::default();
+    for step in [1, 2] {
+        let mut r = MarkdownRenderer::new(opts.clone());
+        let mut page = Vec::new();
+        let cuts: Vec<usize> = table.char_indices().map(|(i, _)| i).step_by(step).chain([table.len()]).collect();
+        for w in cuts.windows(2) {
+            apply(&mut page, &r.append(&table[w[0]..w[1]]));
+            let mut fresh = MarkdownRenderer::new(opts.clone());
+            fresh.append(&table[..w[1]]);
+            assert_eq!(r.blocks(), fresh.blocks(), "step {step}: differs from a fresh render at {:?}", &table[..w[1]]);
+            assert_eq!(page, r.blocks(), "step {step}: page differs at {:?}", &table[..w[1]]);
+        }
+        apply(&mut page, &r.finish());
+        assert_eq!(page, render(table, &opts), "step {step}: page differs after finish");
+    }
+}
