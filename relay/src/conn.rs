@@ -7,6 +7,10 @@
 //! - **hyper's own errors.** hyper answers an unparsable request (400) or an oversized head
 //!   (431) itself, with an empty body. Those heads are rewritten into the relay's JSON error
 //!   shape. Every response the relay writes has a body, so an empty-bodied 4xx is hyper's.
+//! - **The request already there.** A client sends its request with the connection, so it is
+//!   usually in the socket when the connection is accepted. The first read is tried at once
+//!   instead of after the event loop's next look at the socket: on a busy relay that look
+//!   comes behind every stream with data, and a new answer's first byte would wait for it.
 //! - **Client gone.** While a handler waits for the upstream's first byte, hyper does not read
 //!   the socket (`half_close`), so a client that disconnects would go unnoticed until the
 //!   first-byte timeout. [`PeerSocket::closed`] watches a duplicate of the socket with a
@@ -28,11 +32,13 @@ pub struct Conn {
     stalled: Option<Pin<Box<Sleep>>>,
     /// A rewritten error response being written: bytes, how far, and the length to report.
     rewrite: Option<(Vec<u8>, usize, usize)>,
+    /// Nothing read yet: the first read goes to the socket without waiting for readiness.
+    fresh: bool,
 }
 
 impl Conn {
     pub fn new(io: TcpStream, write_timeout: Duration) -> Conn {
-        Conn { io, write_timeout, stalled: None, rewrite: None }
+        Conn { io, write_timeout, stalled: None, rewrite: None, fresh: true }
     }
 
     /// Turns a `Pending` write into an error once it has lasted `write_timeout`.
@@ -94,6 +100,24 @@ fn rewrite_error_head(buf: &[u8]) -> Option<Vec<u8>> {
 
 impl AsyncRead for Conn {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if std::mem::take(&mut self.fresh) {
+            // The socket is non-blocking: nothing there yet is `WouldBlock`, and then the read
+            // waits for readiness as any other.
+            let socket = socket2::SockRef::from(&self.io);
+            // SAFETY: `recv` only writes into the unfilled part, and `n` bytes of it were written.
+            // Read into the unfilled part as it is, so no page of the buffer is touched beyond
+            // what the request fills.
+            match socket.recv(unsafe { buf.unfilled_mut() }) {
+                Ok(n) => {
+                    unsafe { buf.assume_init(n) };
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }

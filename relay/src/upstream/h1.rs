@@ -27,6 +27,7 @@
 //! a `Content-Length` is digits only, and repeated only with the same value (§6.3 step 5).
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,8 @@ pub enum SendError {
 pub struct Origin {
     /// `host:port` to connect to.
     addr: String,
+    /// The address itself when the host is an IP literal: no lookup per connection.
+    ip: Option<SocketAddr>,
     /// The `Host` header.
     authority: String,
     idle: Mutex<Vec<(TcpStream, Instant)>>,
@@ -75,7 +78,9 @@ impl Origin {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        Some(Origin { addr: format!("{host}:{port}"), authority, idle: Mutex::new(Vec::new()) })
+        let addr = format!("{host}:{port}");
+        let ip = host.trim_start_matches('[').trim_end_matches(']').parse().ok().map(|ip| SocketAddr::new(ip, port));
+        Some(Origin { addr, ip, authority, idle: Mutex::new(Vec::new()) })
     }
 
     /// Sends `POST url` with `headers` and `body`, and reads the response head.
@@ -114,17 +119,31 @@ impl Origin {
                 Err(e) => return Err(e),
             }
         }
-        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(&self.addr)).await {
+        let (stream, sent) = match tokio::time::timeout(connect_timeout, self.connect(&request)).await {
             Err(_) => return Err(SendError::ConnectTimeout),
-            Ok(Err(_)) => return Err(SendError::Unreachable),
-            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(connected)) => connected,
         };
-        let _ = stream.set_nodelay(true);
-        match self.exchange(stream, &request).await {
+        match self.exchange(stream, &request[sent..]).await {
             Ok(Some(resp)) => Ok(resp),
             Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
             _ => Err(SendError::Failed),
         }
+    }
+
+    /// A new connection, with as much of `request` as went out with it. Every address of the
+    /// host is tried in turn, as `TcpStream::connect` does.
+    async fn connect(&self, request: &[u8]) -> Result<(TcpStream, usize), SendError> {
+        let addrs: Vec<SocketAddr> = match self.ip {
+            Some(ip) => vec![ip],
+            None => tokio::net::lookup_host(&self.addr).await.map_err(|_| SendError::Unreachable)?.collect(),
+        };
+        for addr in addrs {
+            if let Ok(connected) = connect_sending(addr, request).await {
+                return Ok(connected);
+            }
+        }
+        Err(SendError::Unreachable)
     }
 
     fn checkout(&self) -> Option<TcpStream> {
@@ -148,9 +167,10 @@ impl Origin {
         }
     }
 
-    /// Writes the request and reads the head: `Ok(None)` when the request could not be written.
+    /// Writes the request (what is left of it) and reads the head: `Ok(None)` when the request
+    /// could not be written.
     async fn exchange(&self, mut stream: TcpStream, request: &[u8]) -> Result<Option<Response<'_>>, SendError> {
-        if stream.write_all(request).await.is_err() {
+        if !request.is_empty() && stream.write_all(request).await.is_err() {
             return Ok(None);
         }
         let mut buf = BytesMut::with_capacity(READ);
@@ -204,6 +224,50 @@ impl Origin {
             }
         }
     }
+}
+
+/// Connects to `addr` and sends the start of `request` in the same turn when the connection is
+/// already up, which it is on loopback and often on a LAN (the handshake completes inside
+/// `connect()`): no trip through the event loop between the connect and the request, a trip
+/// that waits behind every stream with data when the relay is busy. Otherwise it waits for the
+/// handshake and sends nothing yet. Returns the connection and the bytes sent.
+#[cfg(unix)]
+async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    // While the handshake runs this is EAGAIN; a refused or reset connection is its error.
+    // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = 0;
+    let sent = match socket.send_with_flags(request, flags) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    if sent == 0 {
+        stream.writable().await?;
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+    }
+    Ok((stream, sent))
+}
+
+#[cfg(not(unix))]
+async fn connect_sending(addr: SocketAddr, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok((stream, 0))
 }
 
 /// The body's framing from the final head (RFC 9112 §6.3), and whether the connection may be

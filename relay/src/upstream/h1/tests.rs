@@ -350,3 +350,50 @@ async fn the_trailer_has_a_bound_on_its_lines() {
         assert_eq!(answer_once(answer).await.is_ok(), ok, "{lines} trailer lines");
     }
 }
+
+#[tokio::test]
+async fn a_host_name_is_looked_up_and_each_address_tried() {
+    let (url, server) = serve(vec![vec![CHUNKED.to_vec()]], false).await;
+    // `localhost` may resolve to ::1 first, where nothing listens: the next address is tried.
+    let url = url.replace("127.0.0.1", "localhost");
+    let origin = Origin::of(&url).unwrap();
+    assert!(origin.ip.is_none());
+    let (status, out) = body(&origin, &url).await.unwrap();
+    assert_eq!((status, out.as_slice()), (200, CHUNKED_BODY));
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_larger_than_the_socket_buffer_goes_out_whole() {
+    // Sent partly with the connect, the rest once the upstream reads.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let big = vec![b'x'; 8 << 20];
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let want = loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the request was cut");
+            got.extend_from_slice(&buf[..n]);
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                if got.len() >= p + 4 + (8 << 20) {
+                    break got.len() - p - 4;
+                }
+            }
+        };
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        want
+    });
+    let origin = Origin::of(&url).unwrap();
+    let mut resp = origin
+        .post(&format!("{url}/chat/completions"), &[], &big, Duration::from_secs(1))
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"ok"[..]));
+    assert_eq!(server.await.unwrap(), 8 << 20);
+}
