@@ -30,7 +30,9 @@ pub(crate) enum Fast {
     Hidden(heal::Hidden, usize, bool),
     /// A table row's next cell was opened by `|`: the (empty) cell element is at `path` in
     /// the last block. Text appended before any shows is cell padding.
-    Cell { path: Vec<usize> },
+    Cell {
+        path: Vec<usize>,
+    },
     /// Extend the last line of the open fenced code block whose code element is at `path`.
     /// `head` holds the nodes of `line[..split]`, a split point after which the line is
     /// re-highlighted alone.
@@ -206,12 +208,62 @@ impl MarkdownRenderer {
                 let Some(Node::Text(t)) = tok.children.last_mut() else {
                     return None;
                 };
+                let kept = t.len();
                 t.push_str(text);
                 line.push_str(text);
                 let nodes = vec![Node::Text(t.clone())];
-                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None, page: None, kept: 0 };
+                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None, page: None, kept };
                 self.fast =
                     Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
+                Some(Patch { blocks: vec![patch], count: index + 1 })
+            }
+            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
+                if line_grows(lang.is_some(), &line, text, fence)
+                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
+                        Some(Node::Element(code)) if code.children.len() == node + 1) =>
+            {
+                // The token being typed grows (an identifier or number by word characters, a
+                // line without a language by anything): its text node grows, without a lex.
+                // Its class is the one its start got until a character that ends it arrives
+                // and the line goes through the highlighter (`con` is a keyword or not once
+                // `const` or `console` is complete).
+                self.work += text.len();
+                let block = self.open.last_mut()?;
+                let Some(Node::Element(code)) = node_at(block, &path) else {
+                    return None;
+                };
+                let mut at = path.clone();
+                let (kids, i) = if lang.is_none() {
+                    (&mut code.children, node)
+                } else {
+                    let Some(Node::Element(ln)) = code.children.get_mut(node) else { return None };
+                    at.push(node);
+                    let i = ln.children.len().checked_sub(1)?;
+                    // (a comment or string that is open takes the arm above; a closed one
+                    // does not end in a word character)
+                    let in_span = match &ln.children[i] {
+                        Node::Text(_) => false,
+                        Node::Element(tok) if !tok.class.ends_with("com") && !tok.class.ends_with("str") => true,
+                        _ => return None,
+                    };
+                    if in_span {
+                        at.push(i);
+                        let Some(Node::Element(tok)) = ln.children.get_mut(i) else { return None };
+                        (&mut tok.children, 0)
+                    } else {
+                        (&mut ln.children, i)
+                    }
+                };
+                if kids.len() != i + 1 {
+                    return None;
+                }
+                let Some(Node::Text(t)) = kids.get_mut(i) else { return None };
+                let kept = t.len();
+                t.push_str(text);
+                line.push_str(text);
+                let nodes = vec![Node::Text(t.clone())];
+                let patch = BlockPatch { index, path: at, start: i, nodes, links: None, page: None, kept };
+                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open };
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
@@ -361,8 +413,15 @@ impl MarkdownRenderer {
             return None;
         }
         td.children.push(Node::Text(visible.to_string()));
-        let patch =
-            BlockPatch { index, path: path.clone(), start: 0, nodes: td.children.clone(), links: None, page: None, kept: 0 };
+        let patch = BlockPatch {
+            index,
+            path: path.clone(),
+            start: 0,
+            nodes: td.children.clone(),
+            links: None,
+            page: None,
+            kept: 0,
+        };
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
@@ -460,6 +519,23 @@ fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>
     } else {
         None
     }
+}
+
+/// Whether `text`, appended to the code line being typed, `line`, only extends the line's
+/// last token: in a highlighted block, word characters after a word character (an identifier
+/// or a number grows; the highlighter's identifiers also take bytes past ASCII and a
+/// language's extra characters, left to it); without a language, anything but a line break.
+/// A line that starts with the fence character may become a closing fence: the parser's.
+fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let first = line.trim_start().bytes().next();
+    !text.is_empty()
+        && first.is_some_and(|b| b != fence)
+        && if highlighted {
+            line.bytes().last().is_some_and(word) && text.bytes().all(word)
+        } else {
+            !text.contains(['\n', '\r'])
+        }
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain
