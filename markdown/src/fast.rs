@@ -187,7 +187,10 @@ impl MarkdownRenderer {
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open: Some(stop) }
-                if !text.contains(['\n', '\r']) && !text.bytes().any(|b| stop.contains(&b)) && !line.is_empty() =>
+                if !text.contains(['\n', '\r'])
+                    && !text.bytes().any(|b| stop.contains(&b))
+                    && !line.is_empty()
+                    && !line.ends_with('\r') =>
             {
                 // the line ends in an open comment or string: it grows by `text`
                 self.work += text.len();
@@ -219,8 +222,7 @@ impl MarkdownRenderer {
             }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
                 if line_grows(lang.is_some(), &line, text, fence)
-                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
-                        Some(Node::Element(code)) if code.children.len() == node + 1) =>
+                    && grown_text_at(self.open.last()?, &path, node, lang.is_some()).is_some() =>
             {
                 // The token being typed grows (an identifier or number by word characters, a
                 // line without a language by anything): its text node grows, without a lex.
@@ -228,36 +230,9 @@ impl MarkdownRenderer {
                 // and the line goes through the highlighter (`con` is a keyword or not once
                 // `const` or `console` is complete).
                 self.work += text.len();
-                let block = self.open.last_mut()?;
-                let Some(Node::Element(code)) = node_at(block, &path) else {
-                    return None;
-                };
-                let mut at = path.clone();
-                let (kids, i) = if lang.is_none() {
-                    (&mut code.children, node)
-                } else {
-                    let Some(Node::Element(ln)) = code.children.get_mut(node) else { return None };
-                    at.push(node);
-                    let i = ln.children.len().checked_sub(1)?;
-                    // (a comment or string that is open takes the arm above; a closed one
-                    // does not end in a word character)
-                    let in_span = match &ln.children[i] {
-                        Node::Text(_) => false,
-                        Node::Element(tok) if !tok.class.ends_with("com") && !tok.class.ends_with("str") => true,
-                        _ => return None,
-                    };
-                    if in_span {
-                        at.push(i);
-                        let Some(Node::Element(tok)) = ln.children.get_mut(i) else { return None };
-                        (&mut tok.children, 0)
-                    } else {
-                        (&mut ln.children, i)
-                    }
-                };
-                if kids.len() != i + 1 {
-                    return None;
-                }
-                let Some(Node::Text(t)) = kids.get_mut(i) else { return None };
+                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some())?;
+                let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
+                let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
                 let kept = t.len();
                 t.push_str(text);
                 line.push_str(text);
@@ -268,6 +243,7 @@ impl MarkdownRenderer {
             }
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
                 if !line.is_empty()
+                    && !line.ends_with('\r')
                     && !text.contains(['\n', '\r'])
                     && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
                         Some(Node::Element(code)) if code.children.len() == node + 1) =>
@@ -277,6 +253,16 @@ impl MarkdownRenderer {
             Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
                 let mut probe = line.clone();
                 probe.push_str(text);
+                if probe.contains('\r') {
+                    // A line ends at LF, CR or CRLF (CommonMark 2.1), and code shows it as LF;
+                    // a CR at the very end shows as it is until what follows tells.
+                    let cr_end = probe.ends_with('\r');
+                    probe = probe.replace("\r\n", "\n").replace('\r', "\n");
+                    if cr_end {
+                        probe.pop();
+                        probe.push('\r');
+                    }
+                }
                 // A last line of fence characters only may be a closing fence being typed:
                 // healing hides it, so the code gets the lines before it only.
                 let fence_only = |l: &str| {
@@ -331,7 +317,11 @@ impl MarkdownRenderer {
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
-                    open = if complete { None } else { open_at_end(l, &el.children, piece) };
+                    open = if complete {
+                        None
+                    } else {
+                        highlight::open_in_state(l, end).or_else(|| open_at_end(l, &el.children, piece, state))
+                    };
                     code.children.push(Node::Element(el));
                     if complete {
                         state = end;
@@ -463,14 +453,14 @@ impl MarkdownRenderer {
         // The element's children are `head` joined with the tokens after the split point:
         // all but head's last token (which a join may have extended) stay.
         let keep = head.len().saturating_sub(1);
-        let (_, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
+        let (end, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
         highlight::join(&mut rest, tail);
-        let open = open_at_end(l, &rest, &line);
         // The page gets what changed in the line: usually the text of its last token.
         let mut at = path.clone();
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
+        let open = highlight::open_in_state(l, end).or_else(|| open_at_end(l, &el.children, &line, state));
         self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
@@ -510,7 +500,12 @@ fn highlight_tail(
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or
 /// string, the characters that could end it (see [`highlight::open_token`]).
-fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>> {
+/// `start`: the state at the line's start; a line that is one token and started inside a
+/// multi-line string or comment, ending outside it, ends in its closing delimiter.
+fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str, start: highlight::State) -> Option<Vec<u8>> {
+    if toks.len() == 1 && matches!(start, highlight::State::Comment | highlight::State::Str(_)) {
+        return None;
+    }
     let Some(Node::Element(tok)) = toks.last() else { return None };
     let [Node::Text(t)] = &tok.children[..] else { return None };
     let com = tok.class.ends_with("com");
@@ -518,6 +513,33 @@ fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>
         highlight::open_token(l, com, t)
     } else {
         None
+    }
+}
+
+/// Where the text that the code line being typed (code element at `path`, the line at
+/// child `node`, its last) ends in: the element holding it and its index. In a highlighted
+/// line, a plain text or a word's token (not a comment or string: an open one takes the
+/// open-token arm, a closed one does not end in a word character); without a language, the
+/// line's own text node.
+fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool) -> Option<(Vec<usize>, usize)> {
+    let Some(Node::Element(code)) = crate::nodes::node_at_ref(block, path) else { return None };
+    if code.children.len() != node + 1 {
+        return None;
+    }
+    let mut at = path.to_vec();
+    if !highlighted {
+        return matches!(code.children[node], Node::Text(_)).then_some((at, node));
+    }
+    let Node::Element(ln) = &code.children[node] else { return None };
+    at.push(node);
+    let i = ln.children.len().checked_sub(1)?;
+    match &ln.children[i] {
+        Node::Text(_) => Some((at, i)),
+        Node::Element(tok) if !tok.class.ends_with("com") && !tok.class.ends_with("str") => {
+            at.push(i);
+            matches!(tok.children[..], [Node::Text(_)]).then_some((at, 0))
+        }
+        _ => None,
     }
 }
 
@@ -534,7 +556,7 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
         && if highlighted {
             line.bytes().last().is_some_and(word) && text.bytes().all(word)
         } else {
-            !text.contains(['\n', '\r'])
+            !text.contains(['\n', '\r']) && !line.ends_with('\r')
         }
 }
 
