@@ -186,51 +186,26 @@ impl MarkdownRenderer {
                 self.fast = next(ws, path);
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
-            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open: Some(stop) }
-                if !text.contains(['\n', '\r'])
-                    && !text.bytes().any(|b| stop.contains(&b))
-                    && !line.is_empty()
-                    && !line.ends_with('\r') =>
-            {
-                // the line ends in an open comment or string: it grows by `text`
-                self.work += text.len();
-                let block = self.open.last_mut()?;
-                let Some(Node::Element(code)) = node_at(block, &path) else {
-                    return None;
-                };
-                let Some(Node::Element(ln)) = code.children.get_mut(node) else {
-                    return None;
-                };
-                // only the text of the token that grew goes to the page
-                let mut tok_path = path.clone();
-                tok_path.extend([node, ln.children.len().checked_sub(1)?]);
-                let Some(Node::Element(tok)) = ln.children.last_mut() else {
-                    return None;
-                };
-                let at = tok.children.len().checked_sub(1)?;
-                let Some(Node::Text(t)) = tok.children.last_mut() else {
-                    return None;
-                };
-                let kept = t.len();
-                t.push_str(text);
-                line.push_str(text);
-                let nodes = vec![Node::Text(t.clone())];
-                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None, page: None, kept };
-                self.fast =
-                    Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
-                Some(Patch { blocks: vec![patch], count: index + 1 })
-            }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
-                if line_grows(lang.is_some(), &line, text, fence)
-                    && grown_text_at(self.open.last()?, &path, node, lang.is_some()).is_some() =>
+                if match &open {
+                    // the line ends in an open comment or string: text without these extends it
+                    Some(stop) => {
+                        !line.is_empty()
+                            && !line.ends_with('\r')
+                            && !text.contains(['\n', '\r'])
+                            && !text.bytes().any(|b| stop.contains(&b))
+                    }
+                    None => line_grows(lang.is_some(), &line, text, fence),
+                } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
             {
-                // The token being typed grows (an identifier or number by word characters, a
-                // line without a language by anything): its text node grows, without a lex.
-                // Its class is the one its start got until a character that ends it arrives
-                // and the line goes through the highlighter (`con` is a keyword or not once
-                // `const` or `console` is complete).
+                // The token being typed grows (a comment or string that is open by what cannot
+                // end it, an identifier or number by word characters, a line without a
+                // language by anything): its text node grows, without a lex, and the page gets
+                // the grown text. A word's class is the one its start got until a character
+                // that ends it arrives and the line goes through the highlighter (`con` is a
+                // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some())?;
+                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
                 let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
                 let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
                 let kept = t.len();
@@ -256,12 +231,20 @@ impl MarkdownRenderer {
                 if probe.contains('\r') {
                     // A line ends at LF, CR or CRLF (CommonMark 2.1), and code shows it as LF;
                     // a CR at the very end shows as it is until what follows tells.
-                    let cr_end = probe.ends_with('\r');
-                    probe = probe.replace("\r\n", "\n").replace('\r', "\n");
-                    if cr_end {
-                        probe.pop();
-                        probe.push('\r');
+                    let mut b = probe.into_bytes();
+                    let (n, mut w) = (b.len(), 0);
+                    for r in 0..n {
+                        if b[r] == b'\r' && r + 1 < n {
+                            if b[r + 1] == b'\n' {
+                                continue;
+                            }
+                            b[r] = b'\n';
+                        }
+                        b[w] = b[r];
+                        w += 1;
                     }
+                    b.truncate(w);
+                    probe = String::from_utf8(b).ok()?;
                 }
                 // A last line of fence characters only may be a closing fence being typed:
                 // healing hides it, so the code gets the lines before it only.
@@ -317,11 +300,7 @@ impl MarkdownRenderer {
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
-                    open = if complete {
-                        None
-                    } else {
-                        highlight::open_in_state(l, end).or_else(|| open_at_end(l, &el.children, piece, state))
-                    };
+                    open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
                     code.children.push(Node::Element(el));
                     if complete {
                         state = end;
@@ -460,7 +439,7 @@ impl MarkdownRenderer {
         let mut at = path.clone();
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
-        let open = highlight::open_in_state(l, end).or_else(|| open_at_end(l, &el.children, &line, state));
+        let open = open_at_end(l, &el.children, &line, state, end);
         self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
@@ -499,12 +478,20 @@ fn highlight_tail(
 }
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or
-/// string, the characters that could end it (see [`highlight::open_token`]).
-/// `start`: the state at the line's start; a line that is one token and started inside a
-/// multi-line string or comment, ending outside it, ends in its closing delimiter.
-fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str, start: highlight::State) -> Option<Vec<u8>> {
-    if toks.len() == 1 && matches!(start, highlight::State::Comment | highlight::State::Str(_)) {
-        return None;
+/// string, the characters that could end it (see [`highlight::open_token`] and
+/// [`highlight::open_in_state`]; `end` is the state at the line's end). `start`: the state
+/// at the line's start; a line that is one token and started inside a multi-line string or
+/// comment, ending outside it, ends in its closing delimiter.
+fn open_at_end(
+    l: &highlight::Lang,
+    toks: &[Node],
+    line: &str,
+    start: highlight::State,
+    end: highlight::State,
+) -> Option<Vec<u8>> {
+    let open = highlight::open_in_state(l, end);
+    if open.is_some() || (toks.len() == 1 && matches!(start, highlight::State::Comment | highlight::State::Str(_))) {
+        return open;
     }
     let Some(Node::Element(tok)) = toks.last() else { return None };
     let [Node::Text(t)] = &tok.children[..] else { return None };
@@ -518,10 +505,16 @@ fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str, start: highlight:
 
 /// Where the text that the code line being typed (code element at `path`, the line at
 /// child `node`, its last) ends in: the element holding it and its index. In a highlighted
-/// line, a plain text or a word's token (not a comment or string: an open one takes the
-/// open-token arm, a closed one does not end in a word character); without a language, the
-/// line's own text node.
-fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool) -> Option<(Vec<usize>, usize)> {
+/// line, when `open`, the text of the comment or string it ends in; else a plain text or a
+/// word's token (a closed comment or string does not end in a word character); without a
+/// language, the line's own text node.
+fn grown_text_at(
+    block: &[Node],
+    path: &[usize],
+    node: usize,
+    highlighted: bool,
+    open: bool,
+) -> Option<(Vec<usize>, usize)> {
     let Some(Node::Element(code)) = crate::nodes::node_at_ref(block, path) else { return None };
     if code.children.len() != node + 1 {
         return None;
@@ -534,8 +527,8 @@ fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool)
     at.push(node);
     let i = ln.children.len().checked_sub(1)?;
     match &ln.children[i] {
-        Node::Text(_) => Some((at, i)),
-        Node::Element(tok) if !tok.class.ends_with("com") && !tok.class.ends_with("str") => {
+        Node::Text(_) if !open => Some((at, i)),
+        Node::Element(tok) if open == (tok.class.ends_with("com") || tok.class.ends_with("str")) => {
             at.push(i);
             matches!(tok.children[..], [Node::Text(_)]).then_some((at, 0))
         }
