@@ -395,7 +395,7 @@ impl<'o> Builder<'o> {
                 } else {
                     {
                         let p = &self.opts.class_prefix;
-                        [p, "pre-code ", p, "lang-", &word].concat()
+                        [p, "pre-code ", p, "lang-", word].concat()
                     }
                 };
                 let code = Element::new("code", class);
