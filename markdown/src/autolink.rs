@@ -15,7 +15,11 @@ pub(crate) fn encode_url(url: &str) -> String {
         if c.is_ascii_alphanumeric() || SAFE.contains(&c) || pct {
             out.push(c as char);
         } else {
-            out.push_str(&format!("%{c:02X}"));
+            // (by hand: core::fmt's hexadecimal formatting costs the module bytes)
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(c >> 4)] as char);
+            out.push(HEX[usize::from(c & 15)] as char);
         }
     }
     out
@@ -47,7 +51,7 @@ pub(crate) fn autolink(children: &mut Vec<Node>, prefix: &str) {
                     if i > last {
                         children.push(Node::Text(t[last..i].to_string()));
                     }
-                    let mut a = Element::new("a", format!("{prefix}a"));
+                    let mut a = Element::new("a", crate::nodes::class_name(prefix, "a"));
                     a.link = Some(Box::new(Link { href: encode_url(&href), title: String::new(), autolink: true }));
                     a.children.push(Node::Text(t[i..end].to_string()));
                     children.push(Node::Element(a));
@@ -86,7 +90,7 @@ fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
     let lower = |p: &str| rest.len() >= p.len() && rest.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
     if lower("www.") {
         let end = url_end(t, i, i)?;
-        return Some((end, format!("http://{}", &t[i..end])));
+        return Some((end, ["http://", &t[i..end]].concat()));
     }
     for scheme in ["http://", "https://", "ftp://"] {
         if lower(scheme) {
@@ -112,7 +116,7 @@ fn scan_autolink(t: &str, i: usize) -> Option<(usize, String)> {
         }
     }
     let (end, _) = email_end(t, i)?;
-    Some((end, format!("mailto:{}", &t[i..end])))
+    Some((end, ["mailto:", &t[i..end]].concat()))
 }
 
 /// Email: `[A-Za-z0-9.+_-]+@domain` with a period in the domain, not ending in `-` or `_`.

@@ -271,7 +271,10 @@ impl<'o> Builder<'o> {
                     _ => unreachable!(),
                 };
                 let class = if display {
-                    format!("{0}math {0}math-display", self.opts.class_prefix)
+                    {
+                        let p = &self.opts.class_prefix;
+                        [p, "math ", p, "math-display"].concat()
+                    }
                 } else {
                     self.class("math")
                 };
@@ -306,12 +309,16 @@ impl<'o> Builder<'o> {
                 self.attach(Node::Element(el));
             }
             Event::TaskListMarker(done) => {
-                let class =
-                    if done { format!("{0}task {0}task-done", self.opts.class_prefix) } else { self.class("task") };
+                let class = if done {
+                    let p = &self.opts.class_prefix;
+                    [p, "task ", p, "task-done"].concat()
+                } else {
+                    self.class("task")
+                };
                 let el = Element::new("span", class);
                 self.inline(Node::Element(el));
             }
-            Event::FootnoteReference(t) => self.text(&format!("[^{t}]")),
+            Event::FootnoteReference(t) => self.text(&["[^", &t, "]"].concat()),
         }
     }
 
@@ -386,7 +393,10 @@ impl<'o> Builder<'o> {
                 let class = if word.is_empty() {
                     self.class("pre-code")
                 } else {
-                    format!("{0}pre-code {0}lang-{1}", self.opts.class_prefix, word)
+                    {
+                        let p = &self.opts.class_prefix;
+                        [p, "pre-code ", p, "lang-", word].concat()
+                    }
                 };
                 let code = Element::new("code", class);
                 self.next_id += 1;
@@ -464,7 +474,7 @@ impl<'o> Builder<'o> {
             Tag::Link { link_type, dest_url, title, .. } => {
                 self.push("a", "a");
                 let href =
-                    if link_type == LinkType::Email { format!("mailto:{dest_url}") } else { encode_url(&dest_url) };
+                    if link_type == LinkType::Email { ["mailto:", &dest_url].concat() } else { encode_url(&dest_url) };
                 if let Some(f) = self.stack.last_mut() {
                     f.el.link = Some(Box::new(Link { href, title: title.to_string(), autolink: false }));
                 }

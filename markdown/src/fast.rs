@@ -30,7 +30,9 @@ pub(crate) enum Fast {
     Hidden(heal::Hidden, usize, bool),
     /// A table row's next cell was opened by `|`: the (empty) cell element is at `path` in
     /// the last block. Text appended before any shows is cell padding.
-    Cell { path: Vec<usize> },
+    Cell {
+        path: Vec<usize>,
+    },
     /// Extend the last line of the open fenced code block whose code element is at `path`.
     /// `head` holds the nodes of `line[..split]`, a split point after which the line is
     /// re-highlighted alone.
@@ -184,38 +186,39 @@ impl MarkdownRenderer {
                 self.fast = next(ws, path);
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
-            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open: Some(stop) }
-                if !text.contains(['\n', '\r']) && !text.bytes().any(|b| stop.contains(&b)) && !line.is_empty() =>
+            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
+                if match &open {
+                    // the line ends in an open comment or string: text without these extends it
+                    Some(stop) => {
+                        !line.is_empty()
+                            && !line.ends_with('\r')
+                            && !text.contains(['\n', '\r'])
+                            && !text.bytes().any(|b| stop.contains(&b))
+                    }
+                    None => line_grows(lang.is_some(), &line, text, fence),
+                } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
             {
-                // the line ends in an open comment or string: it grows by `text`
+                // The token being typed grows (a comment or string that is open by what cannot
+                // end it, an identifier or number by word characters, a line without a
+                // language by anything): its text node grows, without a lex, and the page gets
+                // the grown text. A word's class is the one its start got until a character
+                // that ends it arrives and the line goes through the highlighter (`con` is a
+                // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let block = self.open.last_mut()?;
-                let Some(Node::Element(code)) = node_at(block, &path) else {
-                    return None;
-                };
-                let Some(Node::Element(ln)) = code.children.get_mut(node) else {
-                    return None;
-                };
-                // only the text of the token that grew goes to the page
-                let mut tok_path = path.clone();
-                tok_path.extend([node, ln.children.len().checked_sub(1)?]);
-                let Some(Node::Element(tok)) = ln.children.last_mut() else {
-                    return None;
-                };
-                let at = tok.children.len().checked_sub(1)?;
-                let Some(Node::Text(t)) = tok.children.last_mut() else {
-                    return None;
-                };
+                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
+                let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
+                let kept = t.len();
                 t.push_str(text);
                 line.push_str(text);
                 let nodes = vec![Node::Text(t.clone())];
-                let patch = BlockPatch { index, path: tok_path, start: at, nodes, links: None, page: None, kept: 0 };
-                self.fast =
-                    Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open: Some(stop) };
+                let patch = BlockPatch { index, path: at, start: i, nodes, links: None, page: None, kept };
+                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open };
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
                 if !line.is_empty()
+                    && !line.ends_with('\r')
                     && !text.contains(['\n', '\r'])
                     && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
                         Some(Node::Element(code)) if code.children.len() == node + 1) =>
@@ -225,6 +228,24 @@ impl MarkdownRenderer {
             Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
                 let mut probe = line.clone();
                 probe.push_str(text);
+                if probe.contains('\r') {
+                    // A line ends at LF, CR or CRLF (CommonMark 2.1), and code shows it as LF;
+                    // a CR at the very end shows as it is until what follows tells.
+                    let mut b = probe.into_bytes();
+                    let (n, mut w) = (b.len(), 0);
+                    for r in 0..n {
+                        if b[r] == b'\r' && r + 1 < n {
+                            if b[r + 1] == b'\n' {
+                                continue;
+                            }
+                            b[r] = b'\n';
+                        }
+                        b[w] = b[r];
+                        w += 1;
+                    }
+                    b.truncate(w);
+                    probe = String::from_utf8(b).ok()?;
+                }
                 // A last line of fence characters only may be a closing fence being typed:
                 // healing hides it, so the code gets the lines before it only.
                 let fence_only = |l: &str| {
@@ -279,7 +300,7 @@ impl MarkdownRenderer {
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
-                    open = if complete { None } else { open_at_end(l, &el.children, piece) };
+                    open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
                     code.children.push(Node::Element(el));
                     if complete {
                         state = end;
@@ -361,8 +382,15 @@ impl MarkdownRenderer {
             return None;
         }
         td.children.push(Node::Text(visible.to_string()));
-        let patch =
-            BlockPatch { index, path: path.clone(), start: 0, nodes: td.children.clone(), links: None, page: None, kept: 0 };
+        let patch = BlockPatch {
+            index,
+            path: path.clone(),
+            start: 0,
+            nodes: td.children.clone(),
+            links: None,
+            page: None,
+            kept: 0,
+        };
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
@@ -404,14 +432,14 @@ impl MarkdownRenderer {
         // The element's children are `head` joined with the tokens after the split point:
         // all but head's last token (which a join may have extended) stay.
         let keep = head.len().saturating_sub(1);
-        let (_, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
+        let (end, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
         highlight::join(&mut rest, tail);
-        let open = open_at_end(l, &rest, &line);
         // The page gets what changed in the line: usually the text of its last token.
         let mut at = path.clone();
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
+        let open = open_at_end(l, &el.children, &line, state, end);
         self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
@@ -450,8 +478,21 @@ fn highlight_tail(
 }
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or
-/// string, the characters that could end it (see [`highlight::open_token`]).
-fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>> {
+/// string, the characters that could end it (see [`highlight::open_token`] and
+/// [`highlight::open_in_state`]; `end` is the state at the line's end). `start`: the state
+/// at the line's start; a line that is one token and started inside a multi-line string or
+/// comment, ending outside it, ends in its closing delimiter.
+fn open_at_end(
+    l: &highlight::Lang,
+    toks: &[Node],
+    line: &str,
+    start: highlight::State,
+    end: highlight::State,
+) -> Option<Vec<u8>> {
+    let open = highlight::open_in_state(l, end);
+    if open.is_some() || (toks.len() == 1 && matches!(start, highlight::State::Comment | highlight::State::Str(_))) {
+        return open;
+    }
     let Some(Node::Element(tok)) = toks.last() else { return None };
     let [Node::Text(t)] = &tok.children[..] else { return None };
     let com = tok.class.ends_with("com");
@@ -460,6 +501,56 @@ fn open_at_end(l: &highlight::Lang, toks: &[Node], line: &str) -> Option<Vec<u8>
     } else {
         None
     }
+}
+
+/// Where the text that the code line being typed (code element at `path`, the line at
+/// child `node`, its last) ends in: the element holding it and its index. In a highlighted
+/// line, when `open`, the text of the comment or string it ends in; else a plain text or a
+/// word's token (a closed comment or string does not end in a word character); without a
+/// language, the line's own text node.
+fn grown_text_at(
+    block: &[Node],
+    path: &[usize],
+    node: usize,
+    highlighted: bool,
+    open: bool,
+) -> Option<(Vec<usize>, usize)> {
+    let Some(Node::Element(code)) = crate::nodes::node_at_ref(block, path) else { return None };
+    if code.children.len() != node + 1 {
+        return None;
+    }
+    let mut at = path.to_vec();
+    if !highlighted {
+        return matches!(code.children[node], Node::Text(_)).then_some((at, node));
+    }
+    let Node::Element(ln) = &code.children[node] else { return None };
+    at.push(node);
+    let i = ln.children.len().checked_sub(1)?;
+    match &ln.children[i] {
+        Node::Text(_) if !open => Some((at, i)),
+        Node::Element(tok) if open == (tok.class.ends_with("com") || tok.class.ends_with("str")) => {
+            at.push(i);
+            matches!(tok.children[..], [Node::Text(_)]).then_some((at, 0))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `text`, appended to the code line being typed, `line`, only extends the line's
+/// last token: in a highlighted block, word characters after a word character (an identifier
+/// or a number grows; the highlighter's identifiers also take bytes past ASCII and a
+/// language's extra characters, left to it); without a language, anything but a line break.
+/// A line that starts with the fence character may become a closing fence: the parser's.
+fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let first = line.trim_start().bytes().next();
+    !text.is_empty()
+        && first.is_some_and(|b| b != fence)
+        && if highlighted {
+            line.bytes().last().is_some_and(word) && text.bytes().all(word)
+        } else {
+            !text.contains(['\n', '\r']) && !line.ends_with('\r')
+        }
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain

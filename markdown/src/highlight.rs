@@ -602,8 +602,20 @@ pub(crate) fn open_token(lang: &Lang, comment: bool, tok: &str) -> Option<Vec<u8
         .copied()
         .find(|d| tok.starts_with(d))
         .or_else(|| lang.quotes.iter().find(|&&q| tok.as_bytes()[0] == q).map(|_| &tok[..1]))?;
-    let closed = tok.len() >= 2 * d.len() && tok.ends_with(d) && !tok[..tok.len() - d.len()].ends_with('\\');
-    (!closed).then(|| vec![d.as_bytes()[0], b'\\'])
+    // (closed as the tokenizer closes it: `"a\\"` is, its backslash escaped)
+    let (end, closed) = close_string(tok.as_bytes(), d.len(), d);
+    (!(closed && end == tok.len())).then(|| vec![d.as_bytes()[0], b'\\'])
+}
+
+/// The characters that could end the token open at the end of a line whose state there is
+/// `st`, a block comment or a multi-line string that goes on to the next line (a line inside
+/// one is a single such token): text without them extends that token.
+pub(crate) fn open_in_state(lang: &Lang, st: State) -> Option<Vec<u8>> {
+    match st {
+        State::Comment => lang.block_comment.map(|(_, close)| close.bytes().collect()),
+        State::Str(k) => lang.multiline.get(k as usize).map(|d| vec![d.as_bytes()[0], b'\\']),
+        _ => None,
+    }
 }
 
 /// Appends `more` to `out`, merging a leading text node into a trailing one.

@@ -48,9 +48,11 @@
 //!    of a paragraph, heading, list item, table cell or open code span extends its last text
 //!    node; a `|` ending a table cell, and the next cell's first such text, leave the cell
 //!    as shown and fill the next one, which was padding; stray markers and hidden ends (a link destination, a fence or table header line
-//!    being typed, see `heal::Hidden`) that stay hidden change nothing; text appended to an
-//!    open fenced code block re-highlights its last line from the last split point
-//!    (`fast.rs`);
+//!    being typed, see `heal::Hidden`) that stay hidden change nothing; in an open fenced
+//!    code block, text that only extends the token being typed (word characters after a
+//!    word, what cannot end an open string or comment, anything on a line of a block without
+//!    a language) grows that token's text node, and other text re-highlights the last line
+//!    from the last split point (`fast.rs`);
 //! 2. the *suffix* (`suffix.rs`): the last line of the open paragraph or list item from its last
 //!    checkpoint (a point no later text on that line can change) is parsed alone;
 //! 3. a *restart* at the innermost last list item or the last table row (`restart.rs`);
@@ -64,8 +66,12 @@
 //! grows by re-sending its text (setData replaces values, it cannot extend a string; the
 //! patch is marked [`BlockPatch::grown`] and the page sets `….text` alone), and a paragraph's
 //! text reaches the page as segments of [`nodes::SEGMENT`] bytes, so an append re-sends at
-//! most one segment; a code line re-highlights from its last split point and sends the
-//! tokens that changed. Markdown forces more in these places, each
+//! most one segment; the token being typed on a code line grows like a text node, and a
+//! character that ends it re-highlights the line from its last split point and sends the
+//! tokens that changed. While a word is typed its class is the one its start got (`con` may
+//! become `const` or `console`): a streamed frame differs from a fresh render of the same
+//! prefix in that word's class only, until a character that ends it arrives, and after
+//! [`MarkdownRenderer::finish`] not at all. Markdown forces more in these places, each
 //! bounded by the block it happens in:
 //! - punctuation in a paragraph or list item: the suffix of the line from its last
 //!   checkpoint is parsed, and the line healed, its scan resuming where the previous

@@ -76,7 +76,7 @@ impl BlockPatch {
             for (d, i) in path.iter().enumerate() {
                 let _ = write!(key, "{}[{i}]", if d == 0 { "" } else { ".children" });
             }
-            let base = if path.is_empty() { key.clone() } else { format!("{key}.children") };
+            let base = if path.is_empty() { key.clone() } else { [&key, ".children"].concat() };
             let grown = self.grown();
             let mut j = start;
             nodes::write_page_nodes(

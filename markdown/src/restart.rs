@@ -315,7 +315,7 @@ impl MarkdownRenderer {
             (vec![0], root.children.clone())
         };
         let index = self.done.len() + self.open.len().checked_sub(1)?;
-        let p_class = format!("{}p", self.opts.class_prefix);
+        let p_class = crate::nodes::class_name(&self.opts.class_prefix, "p");
         let block = self.open.last_mut()?;
         let Some(Node::Element(container)) = node_at(block, &r.path) else {
             return None;

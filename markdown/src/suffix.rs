@@ -44,7 +44,7 @@ impl MarkdownRenderer {
             return None;
         }
         let healed = heal::Healed {
-            text: format!("a {}", whole.text),
+            text: ["a ", &whole.text].concat(),
             limit: whole.limit - off + 2,
             fenced: false,
             hidden: whole.hidden,

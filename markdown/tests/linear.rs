@@ -242,3 +242,74 @@ fn an_answer_of_only_definitions_costs_flat_work_per_byte() {
     // Re-parsing the open region whole makes the large case about 8× the small one.
     assert!(wl <= ws * 1.3, "definitions alone cost more as they grow: {ws:.2} -> {wl:.2} work per byte");
 }
+
+/// A code block whose last line ends in one token of about `bytes` bytes, being typed.
+fn long_token(kind: &str, bytes: usize) -> String {
+    let (mut s, unit) = match kind {
+        "identifier" => ("```js\nconst x = a".to_string(), "bc_de1"),
+        "number" => ("```go\nx := 1".to_string(), "234567890"),
+        "string" => ("```python\ns = \"a".to_string(), " 流式 b,c; "),
+        "line comment" => ("```rust\nlet a = 1; // a".to_string(), " note: x(y) \"z\" "),
+        "block comment" => ("```c\nint a; /* a".to_string(), " more; text 文字 "),
+        "plain line" => ("```text\nlog: a".to_string(), " key=value, 中文 "),
+        _ => unreachable!(),
+    };
+    while s.len() < bytes {
+        s.push_str(unit);
+    }
+    s
+}
+
+/// Render work and patch JSON bytes per appended byte over the last `tail` bytes of
+/// `text`, streamed 2 characters at a time.
+fn tail_cost(text: &str, tail: usize) -> (f64, f64) {
+    let opts = RenderOptions::default();
+    let mut r = MarkdownRenderer::new(opts.clone());
+    let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(2).chain([text.len()]).collect();
+    let mut at_tail = None;
+    let (mut json, mut bytes) = (String::new(), 0);
+    for w in cuts.windows(2) {
+        if at_tail.is_none() && w[0] + tail >= text.len() {
+            at_tail = Some((w[0], r.work()));
+            bytes = 0;
+        }
+        json.clear();
+        r.append(&text[w[0]..w[1]]).write_json(&mut json);
+        bytes += json.len();
+    }
+    let (from, work_from) = at_tail.unwrap();
+    let n = (text.len() - from) as f64;
+    let per_byte = ((r.work() - work_from) as f64 / n, bytes as f64 / n);
+    r.finish();
+    assert_eq!(r.blocks(), render(text, &opts), "streamed render differs from one-shot");
+    per_byte
+}
+
+/// The token being typed at the end of a code line (an identifier, a number, a string, a
+/// comment, a line in a block without a language) grows by what was appended: the work of
+/// an append and the patch it sends (but for a line without a language, see below) do not
+/// grow with the token, nor with the line (a
+/// renderer that re-lexes the open token, or re-sends its text, on every append grows
+/// linearly in it: about 16× from a 2 KB token to a 32 KB one).
+#[test]
+fn an_open_code_token_grows_by_what_was_appended() {
+    for kind in ["identifier", "number", "string", "line comment", "block comment", "plain line"] {
+        let (work_s, json_s) = tail_cost(&long_token(kind, 2 * 1024), 1024);
+        let (work_l, json_l) = tail_cost(&long_token(kind, 32 * 1024), 1024);
+        println!(
+            "{kind:>13}: per appended byte, render work {work_s:.2} / {work_l:.2}, patch JSON {json_s:.1} / {json_l:.1} B (2 KB / 32 KB token)"
+        );
+        // each appended byte is taken once, by the fast path
+        assert!(work_l <= 1.5, "{kind}: an append re-lexes the open token: {work_s:.2} -> {work_l:.2} work per byte");
+        // a patch carries the token's last segment (64 bytes or fewer), not the token; a
+        // line of a block without a language is one text node of the code element, whose
+        // text is not segmented: it is sent whole, bounded by the line
+        if kind == "plain line" {
+            continue;
+        }
+        assert!(
+            json_l <= json_s * 1.3 && json_l < 100.0,
+            "{kind}: an append re-sends the open token: {json_s:.1} -> {json_l:.1} patch bytes per byte"
+        );
+    }
+}

@@ -200,6 +200,41 @@ test('2 characters at a time, patches applied with path keys: the page equals a 
   }
 });
 
+// The blocks with the class taken off the word being typed at the end of a code block's open
+// line (its trailing run of [A-Za-z0-9_$#@!:-]): a streamed frame shows that word with the class
+// its start got until a character that ends it arrives (markdown/README.md), and may differ
+// from a fresh render of the same prefix there, and only there.
+function openWordUnclassed(blocks) {
+  const out = JSON.parse(JSON.stringify(blocks));
+  let kids = out[out.length - 1];
+  for (;;) {
+    const last = kids && kids[kids.length - 1];
+    if (!last || !last.children) return out;
+    kids = last.children;
+    if (last.name === 'code') break;
+  }
+  const line = kids[kids.length - 1];
+  if (!line || !line.children) return out;
+  const chars = [];
+  for (const n of line.children) {
+    if (n.type === 'text') for (const ch of n.text) chars.push([ch, null]);
+    else for (const ch of n.children.map((c) => c.text).join('')) chars.push([ch, n.attrs.class]);
+  }
+  for (let i = chars.length - 1; i >= 0 && /[A-Za-z0-9_$#@!:-]/.test(chars[i][0]); i--) chars[i][1] = null;
+  const rebuilt = [];
+  for (const [ch, cls] of chars) {
+    const prev = rebuilt[rebuilt.length - 1];
+    const prevCls = prev ? (prev.type === 'text' ? null : prev.attrs.class) : undefined;
+    if (prev && prevCls === cls) {
+      if (cls === null) prev.text += ch;
+      else prev.children[0].text += ch;
+    } else if (cls === null) rebuilt.push({ type: 'text', text: ch });
+    else rebuilt.push({ name: 'span', attrs: { class: cls }, children: [{ type: 'text', text: ch }] });
+  }
+  line.children = rebuilt;
+  return out;
+}
+
 test('while streaming, the page copy of each mode equals a fresh render of the same prefix (sampled)', () => {
   const text = corpus().find((c) => c.name === 'demo zh').text;
   const a = new md.MarkdownRenderer({ patches: 'blocks' });
@@ -218,7 +253,11 @@ test('while streaming, the page copy of each mode equals a fresh render of the s
       const pf = { blocks: [], count: 0 };
       applyPatch(fresh, pf, fresh.append(sofar));
       fresh.free();
-      assert.deepEqual(pa.blocks, pf.blocks, `a fresh render of the first ${sofar.length} characters`);
+      assert.deepEqual(
+        openWordUnclassed(pa.blocks),
+        openWordUnclassed(pf.blocks),
+        `a fresh render of the first ${sofar.length} characters`,
+      );
     }
   }
   a.free();

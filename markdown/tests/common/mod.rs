@@ -453,3 +453,69 @@ pub fn blocks_diff(a: &[Vec<Node>], b: &[Vec<Node>]) -> String {
         None => "same".to_string(),
     }
 }
+
+/// `blocks` with the class taken off the word being typed at the end of a code block's open
+/// line (the trailing run of `[A-Za-z0-9_]`, and of the characters some languages take in
+/// identifiers, `$#-@!:`, of the last block's last code line): a streamed
+/// render shows that token with the class its start got until a character that ends it
+/// arrives, so a streamed frame and a fresh render of the same prefix may differ there, and
+/// only there. Everything else, including where the text of each token begins and ends
+/// outside that word, must match.
+pub fn open_word_unclassed(blocks: &[Vec<Node>]) -> Vec<Vec<Node>> {
+    let mut out = blocks.to_vec();
+    let Some(last) = out.last_mut() else { return out };
+    let mut kids = last;
+    // down the rightmost path to a `code` element
+    loop {
+        let Some(Node::Element(e)) = kids.last_mut() else { return out };
+        if e.name == "code" {
+            kids = &mut e.children;
+            break;
+        }
+        kids = &mut e.children;
+    }
+    let Some(Node::Element(line)) = kids.last_mut() else { return out };
+    let mut chars: Vec<(char, Option<String>)> = Vec::new();
+    for n in &line.children {
+        match n {
+            Node::Text(t) => chars.extend(t.chars().map(|c| (c, None))),
+            Node::Element(tok) => {
+                let mut t = String::new();
+                for c in &tok.children {
+                    c.visible_text(&mut t);
+                }
+                chars.extend(t.chars().map(|c| (c, Some(tok.class.clone()))));
+            }
+            Node::Html(_) => return out,
+        }
+    }
+    for (c, class) in chars.iter_mut().rev() {
+        if !(c.is_ascii_alphanumeric() || "_$#-@!:".contains(*c)) {
+            break;
+        }
+        *class = None;
+    }
+    let mut rebuilt: Vec<Node> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let class = chars[i].1.clone();
+        let mut s = String::new();
+        while i < chars.len() && chars[i].1 == class {
+            s.push(chars[i].0);
+            i += 1;
+        }
+        rebuilt.push(match class {
+            None => Node::Text(s),
+            Some(class) => Node::Element(Element {
+                name: "span",
+                class,
+                style: String::new(),
+                attrs: Vec::new(),
+                link: None,
+                children: vec![Node::Text(s)],
+            }),
+        });
+    }
+    line.children = rebuilt;
+    out
+}
