@@ -44,10 +44,34 @@ const MORE: u32 = 1 << 31;
 const DONE: u32 = 1 << 30;
 const LEN_MASK: u32 = DONE - 1;
 
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console)]
+    fn error(message: &str);
+}
+
 #[wasm_bindgen(start)]
 fn start() {
-    // A panic would be a bug; make its message reach the console before the trap.
-    console_error_panic_hook::set_once();
+    // A panic would be a bug: where it happened reaches the console before the trap. (Its
+    // message is left out, as in the Markdown module: formatting it, and the stack trace a
+    // fuller hook asks JS for, cost the module and the glue more than the page can spare.)
+    std::panic::set_hook(Box::new(|info| {
+        let mut s = String::from("chunkwise: panicked at ");
+        if let Some(at) = info.location() {
+            s.push_str(at.file());
+            s.push(':');
+            let line = at.line();
+            let mut digits = 1;
+            while line / digits >= 10 {
+                digits *= 10;
+            }
+            while digits > 0 {
+                s.push(char::from(b'0' + (line / digits % 10) as u8));
+                digits /= 10;
+            }
+        }
+        error(&s);
+    }));
 }
 
 /// The module's linear memory, for the JS side's views.
