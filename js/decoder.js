@@ -40,8 +40,8 @@ export function bindDecoder(loadedGlue) {
  * Valid UTF-8 bytes (a Uint8Array) as text, by the engine's builtins: each byte as a
  * Latin-1 character (String.fromCharCode.apply), escape() makes the non-ASCII ones %XX, and
  * decodeURIComponent reads %XX sequences as UTF-8 (ECMA-262 Decode), throwing a URIError
- * at any ill-formed or incomplete one. In JavaScriptCore without JIT these builtins are compiled code,
- * several times faster than the same work done by interpreted wasm or JS.
+ * at any ill-formed or incomplete one. In JavaScriptCore without JIT these builtins are
+ * compiled code, several times faster than the same work done by interpreted wasm or JS.
  */
 function decodeWithBuiltins(u8) {
   // (apply takes the bytes as arguments: a few thousand at a time, within any engine's limit.)
@@ -57,7 +57,13 @@ function decodeWithBuiltins(u8) {
  * exactly; checked once, so an engine that differs keeps every byte in the core's decoder.
  */
 function builtinsDecodeUtf8() {
-  var ill = [[0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xff]];
+  // Overlong 2/3/4-byte forms (C0/C1 leads too), high and low surrogates, past U+10FFFF (F4 90,
+  // lead F5), a 5-byte form, a stray continuation, a cut sequence at the end and before ASCII.
+  var ill = [
+    [0xc0, 0x80], [0xc1, 0xbf], [0xe0, 0x80, 0x80], [0xf0, 0x80, 0x80, 0x80],
+    [0xed, 0xa0, 0x80], [0xed, 0xb0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80],
+    [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe6, 0xb5], [0xe6, 0xb5, 0x41], [0xff]
+  ];
   try {
     if (decodeWithBuiltins(new Uint8Array([0x25, 0xc3, 0xa9, 0xe6, 0xb5, 0x81, 0xf0, 0x9f, 0x98, 0x80])) !== '%\u00e9\u6d41\ud83d\ude00') return false;
   } catch (e) {

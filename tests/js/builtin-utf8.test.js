@@ -205,3 +205,34 @@ test('whole chunks skip the core only when it holds nothing and the chunk ends i
     d.free();
   }
 });
+
+test('init() turns the builtins off on an engine that lets any one ill-formed probe through', async () => {
+  // Each engine's decodeURIComponent is strict except for one input (as escape() spells it):
+  // the init-time check must catch each of them alone.
+  const probes = {
+    'overlong 4-byte F0 80 80 80': '%F0%80%80%80',
+    'overlong 2-byte C1 BF': '%C1%BF',
+    'low surrogate ED B0 80': '%ED%B0%80',
+    'lead F5 (past U+10FFFF)': '%F5%80%80%80',
+    'a cut sequence before ASCII E6 B5 41': '%E6%B5A',
+  };
+  const strictCw = await load('ios');
+  const strict = new strictCw.StreamDecoder({ format: 'text', pace: false });
+  assert.notEqual(strict._utf8Min, 0xffffffff, 'the strict engine keeps the builtins on');
+  strict.free();
+  for (const [name, escaped] of Object.entries(probes)) {
+    const sb = createSandbox({ packageRoot });
+    sb.context.wx.getDeviceInfo = () => ({ platform: 'ios' });
+    sb.run(`(function (strict) {
+      globalThis.decodeURIComponent = function (s) {
+        return s === ${JSON.stringify(escaped)} ? '\\ufffd' : strict(s);
+      };
+    })(decodeURIComponent)`, name);
+    const cw = sb.require('/miniprogram_npm/chunkwise/index.js');
+    await cw.init({ wasmPath: WASM_PATH });
+    const d = new cw.StreamDecoder({ format: 'text', pace: false });
+    assert.equal(d._utf8Min, 0xffffffff, `${name}: builtins off`);
+    assert.equal(d.push(Buffer.from('流式 ok '.repeat(40))).text, '流式 ok '.repeat(40), name);
+    d.free();
+  }
+});
