@@ -132,7 +132,7 @@ const MAX_STEP_MS: f64 = MAX_TIME_MS;
 /// half the buffer): smaller drains would copy more often for little memory.
 const COMPACT_MIN: usize = 4096;
 /// How many bytes before the end of the queue `complete_end` looks for a boundary to segment
-/// forward from.
+/// forward from: a bound on that look-back's cost, not a condition of the answer.
 const LAST_CLUSTER_LOOKBACK: usize = 64;
 /// `reset` keeps at most this much buffer capacity for the next answer.
 const KEEP_CAPACITY: usize = 16 * 1024;
@@ -626,9 +626,13 @@ impl Pacer {
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
         // the previous answer: a tick that started at the previous answer would walk all the
-        // text that arrived since, shown by it or not. Else (a cluster longer than that: a
-        // long emoji sequence, a run of flags or of combining marks) from the previous
-        // answer, or from `head` if that is gone (shown, skipped).
+        // text that arrived since, shown by it or not. Else from the previous answer, or from
+        // `head` if that is gone (shown, skipped): whenever those bytes hold no two adjacent
+        // plain characters, which is a long cluster (an emoji sequence, a run of flags or of
+        // combining marks) but also ordinary text in scripts outside `is_plain` (Hangul,
+        // kana, Cyrillic or Greek words between single spaces, densely accented Latin, emoji
+        // runs) until a ", " or ". " comes by. Either start gives the same answer; the
+        // number only bounds what the look-back costs, and each byte is walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
         let mut known = last;
