@@ -63,9 +63,10 @@ export interface StreamDecoderOptions {
    * and replaces any ill-formed byte, so the text is the same either way), and the
    * typewriter's text from tick() and skip(). A whole plain-text chunk that ends in ASCII,
    * when the core holds no byte from earlier chunks, goes to the builtins without a call
-   * into the module at all (at any length with `true`; ill-formed, it goes to the core). It pays where wasm is interpreted and builtins
-   * are not (JavaScriptCore without JIT), and costs where wasm is compiled. Default: true in
-   * a mini program on iOS (WeChat's logic layer there runs without JIT), false elsewhere.
+   * into the module at all (at any length with `true`; ill-formed, it goes to the core). It
+   * pays where wasm is interpreted and builtins are not (JavaScriptCore without JIT), and
+   * costs where wasm is compiled. Default: true in a mini program on iOS (WeChat's logic
+   * layer there runs without JIT), false elsewhere.
    * Ignored (the core decodes) where the engine lacks these builtins or they fail the check
    * `init()` makes once (ill-formed UTF-8 must throw).
    */
