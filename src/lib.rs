@@ -50,4 +50,3 @@ pub use decoder::{Options, StreamDecoder, DEFAULT_MAX_BUFFER_BYTES};
 pub use formats::Format;
 pub use pacer::{PaceOptions, Pacer};
 pub use update::{ErrorKind, Event, StreamError, Update};
-

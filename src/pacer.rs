@@ -305,12 +305,25 @@ impl Pacer {
         let forced = usize::try_from(forced.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
         let (mut at, mut n) = (start, 0);
         if forced > start {
-            (at, n, _) = self.walk(start, Bounds { max: u64::MAX, end: usize::MAX, start: forced, complete: complete_at }, false);
+            (at, n, _) = self.walk(
+                start,
+                Bounds { max: u64::MAX, end: usize::MAX, start: forced, complete: complete_at },
+                false,
+            );
         }
         let queued_then = usize::try_from(self.left_end.saturating_sub(self.dropped)).unwrap_or(usize::MAX).min(len);
         let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
-        let (end, more, mut stop) = self.walk(at, Bounds { max: (self.credit as u64).saturating_sub(n), end: usize::MAX, start: queued_then, complete: complete_at }, one_more);
+        let (end, more, mut stop) = self.walk(
+            at,
+            Bounds {
+                max: (self.credit as u64).saturating_sub(n),
+                end: usize::MAX,
+                start: queued_then,
+                complete: complete_at,
+            },
+            one_more,
+        );
         if more > 0 && end > queued_then {
             one_more = false;
         }
@@ -318,13 +331,18 @@ impl Pacer {
         if stop == Stop::Spent && self.byte_credit >= 1.0 {
             // `as` truncates and saturates.
             let end_at = start.saturating_add(self.byte_credit as usize);
-            let (end, more, s) = self.walk(at, Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at }, one_more);
+            let (end, more, s) = self.walk(
+                at,
+                Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at },
+                one_more,
+            );
             (at, n, stop) = (end, n + more, s);
         }
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
         // worth, so the first cluster after an idle spell shows at once.
         self.credit = (self.credit - n as f64).clamp(0.0, 1.0);
-        self.byte_credit = if stop == Stop::Starved { 0.0 } else { larger(self.byte_credit - (at - start) as f64, 0.0) };
+        self.byte_credit =
+            if stop == Stop::Starved { 0.0 } else { larger(self.byte_credit - (at - start) as f64, 0.0) };
         self.emit(at, n, out);
         self.left_end = complete;
         let shown = self.dropped + self.head as u64;
@@ -351,7 +369,8 @@ impl Pacer {
             (to, counted) = (shown, 0);
         }
         let from = usize::try_from(to - self.dropped).unwrap_or(usize::MAX);
-        let (end, more, _) = self.walk(from, Bounds { max: u64::MAX, end: usize::MAX, start: usize::MAX, complete: usize::MAX }, false);
+        let (end, more, _) =
+            self.walk(from, Bounds { max: u64::MAX, end: usize::MAX, start: usize::MAX, complete: usize::MAX }, false);
         self.counted_to.set(self.dropped + end as u64);
         self.counted.set(counted + more);
         usize::try_from(counted + more).unwrap_or(usize::MAX)
