@@ -151,3 +151,33 @@ impl Default for RenderOptions {
 pub fn render(text: &str, options: &RenderOptions) -> Vec<Vec<Node>> {
     parse::parse(text, text.len(), options, &parse::Defs::new()).blocks.into_iter().map(|b| b.nodes).collect()
 }
+
+/// Counts the allocations a closure makes on this thread (unit tests only).
+#[cfg(test)]
+pub(crate) mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local!(static N: Cell<usize> = const { Cell::new(0) });
+
+    struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let _ = N.try_with(|n| n.set(n.get() + 1));
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    #[global_allocator]
+    static A: Counting = Counting;
+
+    pub(crate) fn allocations(f: impl FnOnce()) -> usize {
+        let before = N.with(Cell::get);
+        f();
+        N.with(Cell::get) - before
+    }
+}
