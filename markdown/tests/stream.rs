@@ -290,8 +290,9 @@ fn open_code_tokens_typed_in_any_pieces() {
     }
 }
 
-/// Streams `text` in pieces of `steps[i % len]` characters and returns the page built from
-/// the patches after `finish()`.
+/// Streams `text` in pieces of `steps[i % len]` characters, checking that each prefix renders
+/// as a fresh renderer given it at once, and returns the page built from the patches after
+/// `finish()`.
 fn page_after_finish(text: &str, steps: &[usize], opts: &RenderOptions) -> Vec<Vec<Node>> {
     let mut r = MarkdownRenderer::new(opts.clone());
     let mut page = Vec::new();
@@ -300,6 +301,9 @@ fn page_after_finish(text: &str, steps: &[usize], opts: &RenderOptions) -> Vec<V
     while i + 1 < chars.len() {
         let j = (i + steps[k % steps.len()]).min(chars.len() - 1);
         apply(&mut page, &r.append(&text[chars[i]..chars[j]]));
+        let mut fresh = MarkdownRenderer::new(opts.clone());
+        fresh.append(&text[..chars[j]]);
+        assert!(r.blocks() == fresh.blocks(), "{steps:?}: differs from a fresh render at {:?}", &text[..chars[j]]);
         (i, k) = (j, k + 1);
     }
     apply(&mut page, &r.finish());
@@ -309,8 +313,8 @@ fn page_after_finish(text: &str, steps: &[usize], opts: &RenderOptions) -> Vec<V
 /// A table stays open while the line after it may still become one of its rows (GFM 0.29
 /// §4.10: a table ends at the first blank line or the start of another block): `|\` is a
 /// paragraph after a table, `|\|` a row again; `|  *` is a row once its line ends. Tables
-/// typed 1 to 3 characters at a time (seeded, bounded) end, after `finish()`, as the page a
-/// one-shot render gives.
+/// typed 1 to 3 characters at a time (seeded, bounded) render every prefix as a fresh
+/// renderer does and end, after `finish()`, as the page a one-shot render gives.
 #[test]
 fn tables_typed_in_pieces_finish_like_one_shot() {
     let opts = RenderOptions::default();
