@@ -61,7 +61,7 @@ function measureMarkdown(md, text, now, piece, options, runs) {
   var q = function (xs, p) {
     return xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
   };
-  // (summed before the sort below; each append's fastest, and the fastest finish)
+  // (each append's fastest, summed, and the fastest finish; the sort above leaves the sum as it is)
   var fastTotal = fastest.reduce(function (a, b) {
     return a + b;
   }, 0);

@@ -351,7 +351,8 @@ impl MarkdownRenderer {
         if cell(path[4])?.children.len() != path[5] + 1 || !cell(path[4] + 1)?.children.is_empty() {
             return None;
         }
-        self.work += text.len();
+        // (the text after the `|` is counted by `cell_text`)
+        self.work += before.len() + 1;
         let mut next = path;
         next.truncate(5);
         next[4] += 1;

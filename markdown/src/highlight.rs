@@ -81,12 +81,10 @@ impl Words {
     fn contains(&self, word: &str, nocase: bool) -> bool {
         // (the lists are written in byte order: sorting here would cost the module kilobytes)
         let words = self.split.get_or_init(|| self.list.split(' ').filter(|w| !w.is_empty()).collect());
-        if nocase {
-            // (the case-insensitive lists are written in lower case)
-            words.binary_search(&word.to_ascii_lowercase().as_str()).is_ok()
-        } else {
-            words.binary_search(&word).is_ok()
-        }
+        // (the case-insensitive lists are written in lower case: the word's bytes are
+        // lowered as they are compared, with no copy per identifier)
+        let fold = |b: u8| if nocase { b.to_ascii_lowercase() } else { b };
+        words.binary_search_by(|w| w.bytes().cmp(word.bytes().map(fold))).is_ok()
     }
 }
 
@@ -683,5 +681,18 @@ mod tests {
                 assert!(words.iter().all(|k| w.contains(k, l.nocase)));
             }
         }
+    }
+
+    /// SQL keywords match in any case, with no allocation per identifier.
+    #[test]
+    fn case_insensitive_lookup_allocates_nothing() {
+        let sql = lang_of("sql").unwrap();
+        assert!(sql.keywords.contains("select", true));
+        let n = crate::alloc_count::allocations(|| {
+            assert!(sql.keywords.contains("SELECT", true) && sql.keywords.contains("Where", true));
+            assert!(!sql.keywords.contains("SELECTS", true) && !sql.keywords.contains("sel", true));
+        });
+        assert_eq!(n, 0);
+        assert!(!lang_of("js").unwrap().keywords.contains("CONST", false));
     }
 }

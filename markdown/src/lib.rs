@@ -3,10 +3,10 @@
 //! Implements CommonMark 0.31.2 (<https://spec.commonmark.org/0.31.2/>) with the GFM
 //! extensions tables, strikethrough, task list items and autolinks
 //! (<https://github.github.com/gfm/>), plus `$…$`/`$$…$$` math shown as code. Parsing is
-//! pulldown-cmark's; this module renders its events as rich-text nodes
-//! ([`nodes`], tag mapping in `builder.rs`, autolinks in `autolink.rs`), keeps a streamed answer's render up to date
-//! ([`MarkdownRenderer`]), heals the open block while it streams (`heal.rs`) and highlights
-//! code (`highlight.rs`).
+//! pulldown-cmark's; this module renders its events as rich-text nodes ([`nodes`], tag
+//! mapping in `builder.rs`, autolinks in `autolink.rs`), keeps a streamed answer's render up
+//! to date ([`MarkdownRenderer`]), heals the open block while it streams (`heal.rs`) and
+//! highlights code (`highlight.rs`).
 //!
 //! # What it guarantees
 //! - After [`MarkdownRenderer::finish`], the blocks equal [`render`] of the whole text, however
@@ -18,8 +18,8 @@
 //!   prefixes in ten thousand heal differently from a fresh render (a transient styling,
 //!   never a different final result).
 //! - Every [`Patch`] is what changed since the previous one: a page applying it with
-//!   `setData` path keys ([`BlockPatch::write_set_data`]) holds exactly [`MarkdownRenderer::blocks`],
-//!   and after `finish()` exactly the one-shot render (`tests/page.rs` applies every patch to
+//!   `setData` path keys ([`BlockPatch::write_set_data`]) holds exactly
+//!   [`MarkdownRenderer::blocks`], and after `finish()` exactly the one-shot render (`tests/page.rs` applies every patch to
 //!   page data through those keys, for every CommonMark and GFM example and real answers
 //!   split every way). An append never sends a block that existed before it whole, unless
 //!   Markdown changed what the block is (see below); a finished block is never sent again.
@@ -30,11 +30,13 @@
 //! The source is split into top-level blocks. A block is *final*, and never parsed again,
 //! once a later top-level block has started and can no longer join it: its first line is
 //! complete, or it is an ATX heading with text, or it follows a blank line and cannot
-//! continue a list, or the block before is a heading, rule, code block or table. A link
-//! reference definition before the first open block, which renders nothing, is final once
-//! its last line and the next are complete and that next line cannot be its title. The
-//! *open region* runs from the first non-final block (or definition) to the end. What Markdown forces to
-//! stay open, and so may be re-parsed:
+//! continue a list, or the block before is a heading, rule or code block. (A table is not
+//! among those: it ends at a blank line or another block's start, GFM §4.10, so the line
+//! after it may still become a row until that line is complete.) A link reference
+//! definition before the first open block, which renders nothing, is final once its last
+//! line and the next are complete and that next line cannot be its title. The *open
+//! region* runs from the first non-final block (or definition) to the end. What Markdown
+//! forces to stay open, and so may be re-parsed:
 //! - the block before the last while the last one's first line is typed: `Foo\n---` may still
 //!   be a setext heading, `- a\n\n` + ` -` may still be the same list;
 //! - a list or block quote as long as it goes on: a blank line between two items makes every
@@ -47,8 +49,9 @@
 //! 1. *fast paths*, no parse: text without Markdown punctuation appended to the visible end
 //!    of a paragraph, heading, list item, table cell or open code span extends its last text
 //!    node; a `|` ending a table cell, and the next cell's first such text, leave the cell
-//!    as shown and fill the next one, which was padding; stray markers and hidden ends (a link destination, a fence or table header line
-//!    being typed, see `heal::Hidden`) that stay hidden change nothing; in an open fenced
+//!    as shown and fill the next one, which was padding; stray markers and hidden ends (a
+//!    link destination, a fence or table header line being typed, see `heal::Hidden`) that
+//!    stay hidden change nothing; in an open fenced
 //!    code block, text that only extends the token being typed (word characters after a
 //!    word, what cannot end an open string or comment, anything on a line of a block without
 //!    a language) grows that token's text node, and other text re-highlights the last line
@@ -150,4 +153,34 @@ impl Default for RenderOptions {
 /// Renders a whole text at once: the nodes of each top-level block.
 pub fn render(text: &str, options: &RenderOptions) -> Vec<Vec<Node>> {
     parse::parse(text, text.len(), options, &parse::Defs::new()).blocks.into_iter().map(|b| b.nodes).collect()
+}
+
+/// Counts the allocations a closure makes on this thread (unit tests only).
+#[cfg(test)]
+pub(crate) mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local!(static N: Cell<usize> = const { Cell::new(0) });
+
+    struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let _ = N.try_with(|n| n.set(n.get() + 1));
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    #[global_allocator]
+    static A: Counting = Counting;
+
+    pub(crate) fn allocations(f: impl FnOnce()) -> usize {
+        let before = N.with(Cell::get);
+        f();
+        N.with(Cell::get) - before
+    }
 }

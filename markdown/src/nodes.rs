@@ -239,7 +239,7 @@ pub(crate) fn page_len(nodes: &[Node], seg: bool) -> usize {
     nodes
         .iter()
         .map(|n| match n {
-            Node::Text(t) if seg => segments(t).count(),
+            Node::Text(t) => segments(t).count(),
             _ => 1,
         })
         .sum()

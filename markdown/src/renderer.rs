@@ -360,10 +360,11 @@ impl MarkdownRenderer {
         } else {
             for i in 0..blocks.len().saturating_sub(1) {
                 let next = blocks[i + 1].start.min(region.len());
-                // headings, rules, code blocks and tables cannot take in a later line
+                // Headings, rules and code blocks cannot take in a later line. A table can
+                // (GFM §4.10: it ends at a blank line or another block's start), so it is
+                // final only as the others are: once the next line is complete.
                 let closed = matches!(blocks[i].nodes.first(), Some(Node::Element(e))
-                    if matches!(e.name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "hr" | "pre")
-                        || (e.name == "div" && e.class.ends_with("table-wrap")));
+                    if matches!(e.name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "hr" | "pre"));
                 // (a line healing rewrote may parse as another block than it will be)
                 let complete = region[next..].contains('\n') && next < healed.edit_from;
                 if closed || complete || starts_for_good(region, next) {

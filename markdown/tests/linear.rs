@@ -10,9 +10,10 @@
 //! (a renderer that re-parses everything, or re-sends finished blocks, grows linearly in
 //! these ratios). Repeating answers keeps every block short, so
 //! `open_block_append_cost_stays_flat_as_the_block_grows` grows one open block instead (a
-//! paragraph, a fenced code block, one code line, a list item, a table, each 2 KB and 32 KB) and checks that the render work of
-//! an append does not grow with the length of the block it lands in (a renderer that
-//! re-parses or re-highlights the open block on every append grows linearly in it).
+//! paragraph, a fenced code block, one code line, a list item, a table, each 2 KB and
+//! 32 KB) and checks that the render work of an append does not grow with the length of the
+//! block it lands in (a renderer that re-parses or re-highlights the open block on every
+//! append grows linearly in it).
 //! `definitions_cost_stays_flat_as_they_grow` streams thousands of link reference
 //! definitions (render work counts the entries merged to keep them searchable): the work
 //! per byte must not grow with their number, nor, in
@@ -311,5 +312,19 @@ fn an_open_code_token_grows_by_what_was_appended() {
             json_l <= json_s * 1.3 && json_l < 100.0,
             "{kind}: an append re-sends the open token: {json_s:.1} -> {json_l:.1} patch bytes per byte"
         );
+    }
+}
+
+/// A `|` that ends a table cell, and the next cell's first text, are taken by the parse-free
+/// path (`fast.rs`), each byte once: an append's render work is its length.
+#[test]
+fn a_table_cell_typed_costs_its_bytes() {
+    let mut r = MarkdownRenderer::new(RenderOptions::default());
+    r.append("| a | b | c | d | e | f | g |\n|---|---|---|---|---|---|---|\n| x");
+    for piece in [" | yy", " |zz", "| w", " | 中文"] {
+        let before = r.work();
+        let patch = r.append(piece);
+        assert!(!patch.blocks.is_empty(), "{piece:?} shows nothing");
+        assert_eq!(r.work() - before, piece.len(), "{piece:?}");
     }
 }

@@ -200,6 +200,25 @@ test('2 characters at a time, patches applied with path keys: the page equals a 
   }
 });
 
+// GFM §4.10: a table ends at a blank line or another block's start, so the line after it may
+// turn back into a row while it is typed (`|\` is a paragraph, `|\|` a row).
+test('a table typed one character at a time keeps the row its next line becomes, in both modes', () => {
+  for (const text of ['| h0 |\n|---|\n|\\|\n', '| h0 |\n|:-:|\n|  *\n']) {
+    const want = oneShot(text);
+    for (const patches of ['blocks', 'children']) {
+      const r = new md.MarkdownRenderer({ patches });
+      const page = { blocks: [], count: 0 };
+      try {
+        for (const piece of pieces(text, 1)) applyPatch(r, page, r.append(piece));
+        applyPatch(r, page, r.finish());
+        assert.deepEqual(page.blocks, want, `${JSON.stringify(text)} (${patches})`);
+      } finally {
+        r.free();
+      }
+    }
+  }
+});
+
 // The blocks with the class taken off the word being typed at the end of a code block's open
 // line (its trailing run of [A-Za-z0-9_$#@!:-]): a streamed frame shows that word with the class
 // its start got until a character that ends it arrives (markdown/README.md), and may differ
