@@ -81,6 +81,8 @@ mod version;
 pub const LEASE: Duration = Duration::from_secs(3);
 /// How long a client's request waits for Redis before it gets 503 `store_unavailable`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long making a connection (with its handshake) may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A connection with no answer at all for this long is taken for dead and made again.
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
 const CANCEL_CHANNEL: &str = "cw:cancel";
@@ -302,7 +304,7 @@ impl RedisStore {
 
     /// A connection that answers within `response` or fails.
     fn config(response: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new().set_connection_timeout(Duration::from_secs(1)).set_response_timeout(response)
+        AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT).set_response_timeout(response)
     }
 
     /// A new connection, driven on the store's thread.
