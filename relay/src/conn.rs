@@ -233,6 +233,74 @@ impl PeerSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connection accepted while the client does `client` with its end.
+    async fn accepted<F, Fut>(client: F) -> (Conn, tokio::task::JoinHandle<()>)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move { client(TcpStream::connect(addr).await.unwrap()).await });
+        let (io, _) = listener.accept().await.unwrap();
+        (Conn::new(io, Duration::from_secs(1)), task)
+    }
+
+    #[tokio::test]
+    async fn the_first_read_takes_what_is_in_the_socket() {
+        let (mut conn, client) = accepted(|mut s| async move {
+            s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
+        client.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sent_nothing_yet_is_waited_for() {
+        let (mut conn, client) = accepted(|mut s| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s.write_all(b"late").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"late");
+        client.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_closed_at_once_is_the_end() {
+        let (mut conn, client) = accepted(|s| async move { drop(s) }).await;
+        client.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn a_first_read_into_a_buffer_partly_filled_keeps_what_was_there() {
+        let (mut conn, client) = accepted(|mut s| async move {
+            s.write_all(b"abc").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 16];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        buf.put_slice(b"xy");
+        std::future::poll_fn(|cx| Pin::new(&mut conn).poll_read(cx, &mut buf)).await.unwrap();
+        assert_eq!(buf.filled(), b"xyabc");
+        client.await.unwrap();
+    }
 
     #[test]
     fn only_empty_4xx_heads_are_rewritten() {

@@ -188,18 +188,15 @@ async fn remote_resume(
         Some(meta) if meta.owner == owner.0 => meta,
         _ => return Err(crate::generation_not_found(id)),
     };
-    let (render, after, skip) = match at {
-        Position::After(after) => {
-            store.check_resume(id, after).await?;
-            (Render::Sse, after, 0)
-        }
+    let (render, after, skip, ended) = match at {
+        Position::After(after) => (Render::Sse, after, 0, store.check_resume(id, after).await?),
         Position::Offset(offset) => {
-            let (after, skip) = store.text_offset(id, offset).await?;
-            (Render::Text, after, skip)
+            let (after, skip, ended) = store.text_offset(id, offset).await?;
+            (Render::Text, after, skip, ended)
         }
     };
     let heartbeat = Duration::from_secs(app.config.server.heartbeat_secs.max(1));
-    let body = Body::from_stream(store.stream(id, &meta, after, heartbeat, render, skip).await?);
+    let body = Body::from_stream(store.stream(id, &meta, after, heartbeat, render, skip, ended).await?);
     app.metrics.resumes_total.fetch_add(1, Relaxed);
     let mut res = Response::new(body);
     stream_headers(res.headers_mut(), render, id);

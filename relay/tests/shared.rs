@@ -932,3 +932,54 @@ async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_stre
     let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
     assert_eq!(exists, 0, "a finished answer's lease was brought back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_elsewhere_gets_the_end_as_soon_as_it_is_in_redis() {
+    // A remote reader waits in `XREAD BLOCK`; the end of the answer must reach it when it
+    // lands, not when the block times out, whether the reader waits for it or already has it.
+    let redis = redis().await;
+    let (mut script, _) = numbered(20, 0);
+    let finish = script.split_off(script.len() - openai_finish().len());
+    script.push(Step::Sleep(400));
+    script.extend(finish);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = generation_id(&resp);
+    let mut sse = Sse::new(resp);
+    let mut first = Vec::new();
+    while content(&first).matches('·').count() < 20 {
+        first.push(sse.next().await.unwrap());
+    }
+    // Waiting at the last delta on the other instance while the upstream pauses.
+    let after = first.last().unwrap().id.clone();
+    let waiting = client().get(format!("{b}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
+    assert_eq!(waiting.status(), 200);
+    let waiting = tokio::spawn(async move {
+        let rest = events(waiting).await;
+        (rest, Instant::now())
+    });
+    let rest = sse.all().await;
+    let holder_done = Instant::now();
+    let (remote_rest, remote_done) = waiting.await.unwrap();
+    assert_eq!(remote_rest.last().unwrap().data, "[DONE]");
+    assert_eq!(remote_rest.len(), rest.len());
+    let late = remote_done.saturating_duration_since(holder_done);
+    eprintln!("the end reached a blocked reader elsewhere {late:?} after the holder's reader");
+    assert!(late < Duration::from_millis(300), "{late:?}");
+    // Arriving after the end: an empty answer at once, in SSE and in text.
+    let done = rest.last().unwrap().id.clone();
+    let bytes = content(&first).len() + content(&rest).len();
+    for url in
+        [format!("{b}/v1/chat/stream/{id}?after={done}"), format!("{b}/v1/chat/stream/{id}?format=text&offset={bytes}")]
+    {
+        let t = Instant::now();
+        let resp = client().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{url}");
+        assert!(resp.bytes().await.unwrap().is_empty(), "{url}");
+        let took = t.elapsed();
+        eprintln!("{url}: the empty answer took {took:?}");
+        assert!(took < Duration::from_millis(300), "{url}: {took:?}");
+    }
+}

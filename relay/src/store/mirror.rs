@@ -50,9 +50,24 @@ const MAX_BATCH: usize = 4096;
 /// one. It delays only the copy in Redis, which a resume elsewhere waits for; never this
 /// instance's own readers.
 const BATCH_EVERY: Duration = Duration::from_millis(50);
-/// How long a batch may wait for its answer before it counts as failed. Longer than a busy
-/// Redis takes (a batch is a few milliseconds of its time), shorter than [`LEASE`].
+/// How long one attempt to write a batch (asking where unsure streams end, then the batch)
+/// may wait for its answers before it counts as failed. Longer than a busy Redis takes (a
+/// batch is a few milliseconds of its time), shorter than [`LEASE`].
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_millis(2500);
+/// The pause after a failed attempt.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The longest the writer goes on with a store that stopped answering before it gives up
+/// (and lets its generations go): the first failed attempt, the failures of [`LEASE`], then
+/// a last attempt that starts just before the lease ran out (a pause, a new connection, an
+/// attempt). Milliseconds, so that the bound below is checked when the relay is compiled.
+const GIVE_UP_MS: u128 = WRITE_TIMEOUT.as_millis()
+    + LEASE.as_millis()
+    + RETRY_PAUSE.as_millis()
+    + super::CONNECT_TIMEOUT.as_millis()
+    + WRITE_TIMEOUT.as_millis();
+// The holder's wait for the writer must outlast the writer giving up, so that the holder's own
+// readers go on from memory (as with no store) instead of ending with an error.
+const _: () = assert!(GIVE_UP_MS < crate::generation::MIRROR_WAIT.as_millis());
 
 /// A running generation of this instance, as the heartbeat sees it.
 pub(super) struct Held {
@@ -117,8 +132,11 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
                 .await
                 .ok();
         }
+        // One deadline for the whole attempt: a slow answer to the question where unsure
+        // streams end must not give the batch after it a second full wait.
+        let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
         let result = match con.as_mut() {
-            Some(c) => batch(&store, c, &mut mirrors, &mut ready).await,
+            Some(c) => batch(&store, c, &mut mirrors, &mut ready, deadline).await,
             None => Err(()),
         };
         match result {
@@ -134,7 +152,7 @@ pub(super) async fn write(store: Weak<RedisStore>, mut rx: UnboundedReceiver<Arc
                     ready.clear();
                     failing_since = None;
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
     }
@@ -173,8 +191,9 @@ async fn batch(
     con: &mut MultiplexedConnection,
     mirrors: &mut HashMap<String, Mirror>,
     ready: &mut VecDeque<String>,
+    deadline: tokio::time::Instant,
 ) -> Result<(), ()> {
-    reconcile(con, mirrors, ready).await?;
+    reconcile(con, mirrors, ready, deadline).await?;
     let ttl = store.ttl_secs;
     let mut pipe = redis::pipe();
     let mut planned: Vec<Planned> = Vec::new();
@@ -256,7 +275,7 @@ async fn batch(
     if planned.is_empty() {
         return Ok(());
     }
-    let landed = tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<()>(con)).await;
+    let landed = tokio::time::timeout_at(deadline, pipe.query_async::<()>(con)).await;
     let ok = matches!(landed, Ok(Ok(())));
     let refresh_at = Instant::now() + Duration::from_secs((ttl / 4).max(1));
     for p in planned {
@@ -291,6 +310,7 @@ async fn reconcile(
     con: &mut MultiplexedConnection,
     mirrors: &mut HashMap<String, Mirror>,
     ready: &VecDeque<String>,
+    deadline: tokio::time::Instant,
 ) -> Result<(), ()> {
     let unsure: Vec<&String> = ready.iter().filter(|id| mirrors.get(*id).is_some_and(|m| m.unsure)).collect();
     if unsure.is_empty() {
@@ -301,7 +321,7 @@ async fn reconcile(
         pipe.cmd("XREVRANGE").arg(RedisStore::log_key(id)).arg("+").arg("-").arg("COUNT").arg(1);
     }
     let replies: Vec<redis::streams::StreamRangeReply> =
-        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async(con)).await {
+        match tokio::time::timeout_at(deadline, pipe.query_async(con)).await {
             Ok(Ok(replies)) => replies,
             _ => return Err(()),
         };

@@ -81,6 +81,8 @@ mod version;
 pub const LEASE: Duration = Duration::from_secs(3);
 /// How long a client's request waits for Redis before it gets 503 `store_unavailable`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long making a connection (with its handshake) may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A connection with no answer at all for this long is taken for dead and made again.
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
 const CANCEL_CHANNEL: &str = "cw:cancel";
@@ -302,7 +304,7 @@ impl RedisStore {
 
     /// A connection that answers within `response` or fails.
     fn config(response: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new().set_connection_timeout(Duration::from_secs(1)).set_response_timeout(response)
+        AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT).set_response_timeout(response)
     }
 
     /// A new connection, driven on the store's thread.
@@ -543,7 +545,9 @@ impl RedisStore {
     /// events the holder could not mirror), 400 past its last. The holder sends events to its
     /// own readers before they reach Redis, so a position past the stored end of a running
     /// generation waits (at most [`LEASE`]) for Redis to catch up before it is refused.
-    pub async fn check_resume(&self, id: &str, after: u64) -> Result<(), ApiError> {
+    /// `Ok(true)`: the reader already has `[DONE]`, and its answer is empty (a blocked read
+    /// would only time out).
+    pub async fn check_resume(&self, id: &str, after: u64) -> Result<bool, ApiError> {
         let log = Self::log_key(id);
         let deadline = tokio::time::Instant::now() + LEASE;
         let (last_seq, last_kind) = loop {
@@ -575,17 +579,19 @@ impl RedisStore {
                 ));
             }
         }
-        Ok(())
+        Ok(after >= last_seq && last_kind == Kind::Done.letter())
     }
 
     /// Where a text reader that has `offset` bytes of answer starts: the event to read after,
     /// and the bytes of the next content payload to skip. 410 when the start of the answer was
     /// trimmed (the bytes before the stored events are unknown) or lost, 400 when `offset` is
     /// past the answer; a running generation gets [`LEASE`] for Redis to catch up first.
-    pub async fn text_offset(&self, id: &str, offset: u64) -> Result<(u64, usize), ApiError> {
+    /// The third value: the place is after `[DONE]` (nothing is left to send).
+    pub async fn text_offset(&self, id: &str, offset: u64) -> Result<(u64, usize, bool), ApiError> {
         let log = Self::log_key(id);
         let deadline = tokio::time::Instant::now() + LEASE;
         let (mut left, mut last) = (offset, 0u64);
+        let mut ended = false;
         let mut released = false;
         loop {
             let mut pipe = redis::pipe();
@@ -609,17 +615,18 @@ impl RedisStore {
                 if Kind::from_letter(&letter) == Some(Kind::Content) {
                     let len = payload.len() as u64;
                     if left < len {
-                        return Ok((last, left as usize));
+                        return Ok((last, left as usize, false));
                     }
                     left -= len;
                 }
                 last = seq;
+                ended = Kind::from_letter(&letter) == Some(Kind::Done);
             }
             if !page.ids.is_empty() {
                 continue;
             }
             if left == 0 {
-                return Ok((last, 0));
+                return Ok((last, 0, ended));
             }
             if released || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::bad_request(
@@ -637,7 +644,9 @@ impl RedisStore {
     }
 
     /// The body for a generation held by another instance, from event `after + 1` on (in
-    /// text mode skipping `skip` bytes of the first content).
+    /// text mode skipping `skip` bytes of the first content). `ended`: the reader already has
+    /// `[DONE]`, so the body is empty at once instead of after a blocked read's timeout.
+    #[allow(clippy::too_many_arguments)]
     pub async fn stream(
         self: &Arc<Self>,
         id: &str,
@@ -646,7 +655,11 @@ impl RedisStore {
         heartbeat: Duration,
         render: Render,
         skip: usize,
+        ended: bool,
     ) -> Result<impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send, ApiError> {
+        if ended {
+            return Ok(futures_util::stream::empty().left_stream());
+        }
         // XREAD BLOCK holds its connection: each remote reader has its own.
         let con = self.open(REQUEST_TIMEOUT).await.map_err(unavailable)?;
         let state = Remote {
@@ -661,7 +674,7 @@ impl RedisStore {
             render,
             skip,
         };
-        Ok(futures_util::stream::unfold(state, Remote::next))
+        Ok(futures_util::stream::unfold(state, Remote::next).right_stream())
     }
 }
 

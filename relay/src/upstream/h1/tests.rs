@@ -397,3 +397,29 @@ async fn a_request_larger_than_the_socket_buffer_goes_out_whole() {
     assert_eq!(resp.chunk().await.unwrap().as_deref(), Some(&b"ok"[..]));
     assert_eq!(server.await.unwrap(), 8 << 20);
 }
+
+#[tokio::test]
+async fn an_ipv6_literal_is_connected_to_without_a_lookup() {
+    let listener = TcpListener::bind("[::1]:0").await.expect("IPv6 loopback");
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before its request");
+            req.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        String::from_utf8(req).unwrap()
+    });
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(origin.ip, Some(SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), origin.ip.unwrap().port())));
+    let (status, out) = body(&origin, &url).await.unwrap();
+    assert_eq!((status, out.as_slice()), (200, &b"ok"[..]));
+    let req = server.await.unwrap();
+    // The Host header keeps the brackets (RFC 9110 §7.2 with RFC 3986's IP-literal).
+    assert!(req.contains("\r\nhost: [::1]:"), "{req}");
+}
