@@ -194,6 +194,9 @@ impl MarkdownRenderer {
                             && !line.ends_with('\r')
                             && !text.contains(['\n', '\r'])
                             && !text.bytes().any(|b| stop.contains(&b))
+                            // a line that may become a closing fence (its first character
+                            // but whitespace is a fence character) needs the parser or healing
+                            && line.trim_start().bytes().chain(text.trim_start().bytes()).next() != Some(fence)
                     }
                     None => line_grows(lang.is_some(), &line, text, fence),
                 } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
@@ -229,16 +232,17 @@ impl MarkdownRenderer {
                 let mut probe = line.clone();
                 probe.push_str(text);
                 if probe.contains('\r') {
-                    // A line ends at LF, CR or CRLF (CommonMark 2.1), and code shows it as LF;
-                    // a CR at the very end shows as it is until what follows tells.
+                    // Inside fenced code the parser keeps a bare CR as text, while CRLF ends
+                    // the line and shows as LF: only CRLF is rewritten here, a bare CR goes to
+                    // the parser. A CR at the very end shows as it is until what follows tells.
                     let mut b = probe.into_bytes();
                     let (n, mut w) = (b.len(), 0);
                     for r in 0..n {
                         if b[r] == b'\r' && r + 1 < n {
-                            if b[r + 1] == b'\n' {
-                                continue;
+                            if b[r + 1] != b'\n' {
+                                return None;
                             }
-                            b[r] = b'\n';
+                            continue;
                         }
                         b[w] = b[r];
                         w += 1;

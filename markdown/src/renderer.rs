@@ -500,6 +500,8 @@ impl MarkdownRenderer {
             && healed.fenced
             && !edge.nested
             && region[last_line..] == edge.line
+            // a bare CR stays text in fenced code: the parser places it
+            && !edge.line.contains('\r')
             && healed.limit == region.len()
             && heal::open_fence_at_margin(&region[..last_line])
         {
