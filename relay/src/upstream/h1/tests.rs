@@ -1,6 +1,20 @@
 use super::*;
 use tokio::net::TcpListener;
 
+/// Reads from `s` until a request head has arrived, and returns all that was read; `None` when
+/// the client closed (or the read failed) first.
+async fn read_head(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(req)
+}
+
 /// Serves each accepted connection one `(request count, answer pieces)` script: reads a
 /// request head (and its small body) per answer and writes the answer's pieces with a
 /// pause between them, so they arrive as separate reads.
@@ -14,13 +28,7 @@ async fn serve(answers: Vec<Vec<Vec<u8>>>, keep: bool) -> (String, tokio::task::
             let (mut s, _) = listener.accept().await.unwrap();
             accepted += 1;
             while let Some(pieces) = answers.next() {
-                let mut req = Vec::new();
-                let mut byte = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut byte).await.unwrap();
-                    assert!(n > 0, "the client closed before its request");
-                    req.extend_from_slice(&byte[..n]);
-                }
+                read_head(&mut s).await.expect("the client closed before its request");
                 for piece in pieces {
                     s.write_all(&piece).await.unwrap();
                     s.flush().await.unwrap();
@@ -126,13 +134,8 @@ async fn serve_counting(second: Vec<u8>) -> (String, std::sync::Arc<std::sync::a
             let (count, second) = (counted.clone(), second.clone());
             tokio::spawn(async move {
                 loop {
-                    let mut req = Vec::new();
-                    let mut byte = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut byte).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&byte[..n]),
-                        }
+                    if read_head(&mut s).await.is_none() {
+                        return;
                     }
                     if count.fetch_add(1, Ordering::SeqCst) == 1 {
                         let _ = s.write_all(&second).await;
@@ -405,13 +408,7 @@ async fn an_ipv6_literal_is_connected_to_without_a_lookup() {
     assert!(url.starts_with("http://[::1]:"), "{url}");
     let server = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the client closed before its request");
-            req.extend_from_slice(&buf[..n]);
-        }
+        let req = read_head(&mut s).await.expect("the client closed before its request");
         s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
         String::from_utf8(req).unwrap()
     });
