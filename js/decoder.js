@@ -23,6 +23,7 @@ var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
 var ios = false; // a mini program on iOS: `builtinUtf8` defaults to on
 var builtinsOk = false; // the engine's builtins decode UTF-8 as the spec says (checked once)
 var fromCharCode = String.fromCharCode;
+var fromCodePoint = String.fromCodePoint;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
 var inputAt = 0;
@@ -187,17 +188,37 @@ StreamDecoder.prototype.push = function (chunk) {
   if (raw === null) this._live();
   var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
   var n = bytes.length;
-  // Plain text when the core's last answer said it holds nothing: if the builtins, which
-  // throw at anything ill-formed or incomplete, decode the chunk, the core would give the
-  // same text and still hold nothing (Utf8Decoder::holds_nothing in src/utf8.rs), so it is
-  // not called. Tried only on a chunk that ends in ASCII: one that ends inside a character
-  // would throw, which costs more than the call it saves. (decodeWithBuiltins written out
-  // for a chunk apply takes at once: at 16 B chunks the call costs a tenth.)
-  if (this._clean && n >= this._wholeMin && bytes[n - 1] < 0x80 && n <= 8192) {
-    try {
-      return emptyUpdate(decodeURIComponent(escape(fromCharCode.apply(null, bytes))), false);
-    } catch (e) {
-      // Ill-formed: the core replaces it, below.
+  // Plain text, a chunk that apply takes at once: its bytes stay here, as one Latin-1
+  // string for the builtins (which throw at anything ill-formed or incomplete).
+  if (n >= this._wholeMin && n <= 8192) {
+    var latin1 = fromCharCode.apply(null, bytes);
+    // When the core's last answer said it holds nothing and the builtins decode the chunk,
+    // the core would give the same text and still hold nothing (Utf8Decoder::holds_nothing
+    // in src/utf8.rs), so it is not called. Tried only on a chunk that ends in ASCII: one
+    // that ends inside a character would throw, which costs more than the call it saves.
+    if (this._clean && bytes[n - 1] < 0x80) {
+      try {
+        return emptyUpdate(decodeURIComponent(escape(latin1)), false);
+      } catch (e) {
+        // Ill-formed: the core replaces it, below.
+      }
+    } else if (n >= 8) {
+      // Otherwise the core decides the chunk's ends from its first and last four bytes
+      // (Utf8Decoder::edges): the character it held, completed, and where the cut character
+      // it now holds starts; the builtins decode the complete middle.
+      var edges = raw.edges(n, bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, bytes[n - 4] | bytes[n - 3] << 8 | bytes[n - 2] << 16 | bytes[n - 1] << 24);
+      if (edges !== 0) {
+        var tail = (edges >>> 26) & 3;
+        try {
+          var middle = decodeURIComponent(escape(latin1.slice((edges >>> 24) & 3, n - tail)));
+          this._clean = tail === 0;
+          var completed = edges & 0xffffff;
+          return emptyUpdate(completed === 0 ? middle : fromCodePoint(completed - 1) + middle, false);
+        } catch (e) {
+          // Ill-formed: the core goes back to before the call and replaces it, below.
+          raw.undo_edges();
+        }
+      }
     }
   }
   if (n > inputSize) {

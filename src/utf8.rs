@@ -34,7 +34,10 @@ pub trait TextSink {
     fn push_valid_prefix(&mut self, bytes: &[u8]) -> usize {
         let valid = match std::str::from_utf8(bytes) {
             Ok(s) => s,
-            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("validated prefix"),
+            // SAFETY: `valid_up_to` is the length of the longest valid prefix (so documented);
+            // validating it again would double the cost of every piece that ends inside a
+            // character, most pieces of a CJK stream.
+            Err(e) => unsafe { std::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
         };
         self.push_str(valid);
         valid.len()
@@ -277,6 +280,33 @@ impl BomSniffer {
     }
 }
 
+/// The shortest piece [`Utf8Decoder::edges`] decides on: its first and last four bytes do
+/// not overlap.
+pub const EDGES_MIN: usize = 8;
+
+/// What [`Utf8Decoder::edges`] decided about a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edges {
+    /// Bytes at the start of the piece that went to the held character (0 to 3).
+    pub head: usize,
+    /// Bytes at the end of the piece now held: the start of a cut character (0 to 3).
+    pub tail: usize,
+    /// The held character, completed, or U+FFFD when the piece did not continue it.
+    pub completed: Option<char>,
+}
+
+/// A sink that keeps only the last character written to it.
+struct LastChar(Option<char>);
+
+impl TextSink for LastChar {
+    fn push_str(&mut self, s: &str) {
+        self.0 = s.chars().next_back().or(self.0);
+    }
+    fn push_char(&mut self, c: char) {
+        self.0 = Some(c);
+    }
+}
+
 /// A streaming WHATWG UTF-8 decoder (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct Utf8Decoder {
@@ -331,24 +361,53 @@ impl Utf8Decoder {
     pub fn split<S: TextSink>(&mut self, input: &[u8], out: &mut S) -> std::ops::Range<usize> {
         let rest = self.decode_head(input, out, false);
         let start = input.len() - rest.len();
-        // The last lead byte among the last three, if what follows it is a valid start.
-        let mut tail = 0;
-        for (k, &b) in rest.iter().rev().take(3).enumerate() {
+        // (Only when nothing is held: a character still incomplete after the held bytes took
+        // all of the input leaves `rest` empty.)
+        let tail = self.hold_tail(&rest[rest.len().saturating_sub(3)..]);
+        start..input.len() - tail
+    }
+
+    /// [`split`](Self::split) for a caller that keeps the piece's bytes to itself and passes
+    /// only its length and its first and last four bytes: completes the held character from
+    /// `first`, holds the incomplete sequence the piece ends with, and says how many bytes at
+    /// each end that took. The bytes in between, `head..len - tail`, are for the caller to
+    /// decode: if they are valid UTF-8 (a strict decoder accepts them), decoding the piece
+    /// here would have given `completed` followed by exactly their text, and left this
+    /// decoder as it now is. If they are not, the caller restores the decoder as it was
+    /// before this call (a clone) and decodes the whole piece with [`decode`](Self::decode).
+    ///
+    /// Returns `None`, changing nothing, when the edges cannot decide: the BOM is not yet
+    /// decided, or the piece is shorter than [`EDGES_MIN`] (its ends would overlap).
+    pub fn edges(&mut self, len: usize, first: [u8; 4], last: [u8; 4]) -> Option<Edges> {
+        if !self.bom.is_decided() || len < EDGES_MIN {
+            return None;
+        }
+        let mut completed = LastChar(None);
+        // The held bytes need at most three more, so four always complete (or end) it.
+        let head = if self.partial_len > 0 { 4 - self.complete_partial(&first, &mut completed, false).len() } else { 0 };
+        // At least five bytes follow the head, so the last three are the piece's own.
+        let tail = self.hold_tail(&last[1..]);
+        Some(Edges { head, tail, completed: completed.0 })
+    }
+
+    /// Holds the incomplete sequence that `end`, the last (up to three) bytes of a piece
+    /// after what the held character took, ends with: from its last lead byte, if what
+    /// follows that lead is a valid start of a sequence. Returns how many bytes are held.
+    fn hold_tail(&mut self, end: &[u8]) -> usize {
+        for (k, &b) in end.iter().rev().enumerate() {
             if b & 0xC0 != 0x80 {
-                let held = rest.get(rest.len() - 1 - k..).unwrap_or_default();
+                let held = &end[end.len() - 1 - k..];
                 if b >= 0xC0 && std::str::from_utf8(held).is_err_and(|e| e.error_len().is_none()) {
-                    // (Only when nothing is held: a character still incomplete after the
-                    // held bytes took all of the input, so `rest` is empty.)
                     for (i, &h) in held.iter().enumerate() {
                         self.partial[i & 3] = h;
                     }
                     self.partial_len = held.len() as u8;
-                    tail = held.len();
+                    return held.len();
                 }
                 break;
             }
         }
-        start..input.len() - tail
+        0
     }
 
     /// Decodes bytes that neither start nor end inside a sequence (a range from `split`).

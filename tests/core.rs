@@ -120,6 +120,70 @@ fn utf8_whole_chunks_decoded_elsewhere_when_nothing_is_held_equal_whatwg_utf8_de
     assert!(!d.holds_nothing(), "after the last piece the next stream starts over");
 }
 
+/// `Utf8Decoder::edges` as the glue runs it (the chunk's bytes stay in JS; the decoder sees
+/// its length and first and last four bytes): when the decoder holds nothing and a strict
+/// decoder (`std::str::from_utf8`, standing in for the engine's builtins) accepts the whole
+/// piece, the decoder is not called; else `edges` decides the ends, the strict decoder
+/// decodes the middle, and when it rejects the middle the decoder is restored to its state
+/// before `edges` and decodes the piece itself. The same text as WHATWG UTF-8 decode under
+/// every split, BOMs and ill-formed bytes included, and both ways out of `edges` are taken.
+#[test]
+fn utf8_edges_path_equals_whatwg_utf8_decode_under_every_split() {
+    use chunkwise::utf8::{Utf8Decoder, EDGES_MIN};
+    let mut rng = Rng::new(13);
+    let (mut middles, mut undone) = (0, 0);
+    for case in 0..400 {
+        let len = rng.below(48);
+        let mut input = random_utf8ish(&mut rng, len);
+        if case % 2 == 0 {
+            // Mostly valid text, so that middles are accepted too.
+            input = String::from_utf8_lossy(&input).into_owned().into_bytes();
+            input.insert(rng.below(input.len() + 1), [0x80, 0xE6, 0xFF][rng.below(3)]);
+        }
+        if rng.below(4) == 0 {
+            input.splice(0..0, *b"\xEF\xBB\xBF");
+        }
+        let mut splits = all_splits(&input, 8);
+        for seed in 0..8 {
+            splits.push(split_random(&input, 100 + seed, EDGES_MIN + seed as usize * 3));
+        }
+        for pieces in splits {
+            let mut d = Utf8Decoder::new();
+            let mut out = String::new();
+            for piece in &pieces {
+                if let (true, Ok(text)) = (d.holds_nothing(), std::str::from_utf8(piece)) {
+                    out.push_str(text);
+                    continue;
+                }
+                let n = piece.len();
+                let before = d.clone();
+                let edge = |at: usize| -> [u8; 4] { std::array::from_fn(|i| piece.get(at + i).copied().unwrap_or(0)) };
+                let Some(e) = d.edges(n, edge(0), edge(n.saturating_sub(4))) else {
+                    assert!(n < EDGES_MIN || !before.holds_nothing() && !d.has_partial(), "edges declined {piece:02X?}");
+                    d.decode(piece, &mut out, false);
+                    continue;
+                };
+                match std::str::from_utf8(&piece[e.head..n - e.tail]) {
+                    Ok(middle) => {
+                        out.extend(e.completed);
+                        out.push_str(middle);
+                        assert_eq!(d.holds_nothing(), e.tail == 0);
+                        middles += 1;
+                    }
+                    Err(_) => {
+                        d = before;
+                        d.decode(piece, &mut out, false);
+                        undone += 1;
+                    }
+                }
+            }
+            d.decode(&[], &mut out, true);
+            assert_eq!(out, reference_utf8(&input), "input {input:02X?} in pieces {pieces:02X?}");
+        }
+    }
+    assert!(middles > 2000 && undone > 2000, "{middles} middles decoded elsewhere, {undone} undone");
+}
+
 #[test]
 fn text_equals_whatwg_utf8_decode_under_every_split() {
     let mut rng = Rng::new(7);

@@ -137,6 +137,55 @@ fn wpt_textdecoder_split_path_all_splits() {
     assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The edges path (`Utf8Decoder::edges`, what the JS glue runs for a chunk of plain text it
+/// does not hand over: the decoder sees its length and first and last four bytes, a strict
+/// decoder decodes the middle, and the decoder is restored and decodes the chunk itself when
+/// the middle is ill-formed) gives the expected text under every split. `from_utf8` stands
+/// in for the engine's builtins, which reject what it rejects.
+#[test]
+fn wpt_textdecoder_edges_path_all_splits() {
+    use chunkwise::utf8::Utf8Decoder;
+    let cases = cases();
+    let mut failures = Vec::new();
+    let mut middles = 0;
+    for c in &cases {
+        let name = c["name"].as_str().unwrap();
+        let input = unhex(c["bytes_hex"].as_str().unwrap());
+        let expected = c["expected"].as_str().unwrap();
+        for pieces in common::all_splits(&input, RANDOM_RUNS) {
+            let mut d = Utf8Decoder::new();
+            let mut out = String::new();
+            for piece in &pieces {
+                let n = piece.len();
+                let edge = |at: usize| -> [u8; 4] { std::array::from_fn(|i| piece.get(at + i).copied().unwrap_or(0)) };
+                let before = d.clone();
+                let middle = d.edges(n, edge(0), edge(n.saturating_sub(4))).and_then(|e| {
+                    let text = std::str::from_utf8(&piece[e.head..n - e.tail]).ok()?;
+                    Some((e.completed, text))
+                });
+                match middle {
+                    Some((completed, text)) => {
+                        out.extend(completed);
+                        out.push_str(text);
+                        middles += 1;
+                    }
+                    None => {
+                        d = before;
+                        d.decode(piece, &mut out, false);
+                    }
+                }
+            }
+            d.decode(&[], &mut out, true);
+            if out != expected {
+                failures.push(format!("[{name}] split {}: text {} != expected {}", describe_split(&pieces), show(&out), show(expected)));
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(middles > 100, "{middles} middles decoded elsewhere");
+}
+
 #[test]
 fn wpt_textdecoder_upstream_chunking() {
     let cases = cases();

@@ -21,7 +21,10 @@
 //! holds what this chunk leaves incomplete, and hands JS the range in between, which starts
 //! and ends on character boundaries. JS turns it into text with the engine's own UTF-8
 //! decoding when the bytes are valid, and otherwise calls `decode_split`, so ill-formed
-//! bytes are always replaced here, as the spec says.
+//! bytes are always replaced here, as the spec says. `edges` does the same for a chunk that
+//! JS keeps (no copy into wasm memory, where a copy and a call cost more than the decoding
+//! at small chunks): it sees only the chunk's length and its first and last four bytes, and
+//! the rules of which bytes complete or start a character stay here.
 //!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
@@ -43,6 +46,8 @@ const MORE: u32 = 1 << 31;
 /// Set in a `push` result when the stream is done.
 const DONE: u32 = 1 << 30;
 const LEN_MASK: u32 = DONE - 1;
+/// Set in an `edges` result when it decided the chunk's ends.
+const EDGES: u32 = 1 << 30;
 
 #[wasm_bindgen]
 extern "C" {
@@ -135,6 +140,8 @@ pub struct RawDecoder {
     results: Box<[u32; 6]>,
     update: Update,
     scratch: String,
+    /// The plain-text decoder as it was before the last `edges` call, for `undo_edges`.
+    before_edges: Utf8Decoder,
 }
 
 #[wasm_bindgen]
@@ -162,6 +169,7 @@ impl RawDecoder {
             results: Box::new([0, 0, 0, 0, 0, 1]),
             update: Update::default(),
             scratch: String::new(),
+            before_edges: Utf8Decoder::new(),
         })
     }
 
@@ -218,6 +226,32 @@ impl RawDecoder {
             self.publish(shared);
             shared.out.len() as u32
         })
+    }
+
+    /// Plain text without pacing, for a chunk whose bytes stay in JS (none are copied here):
+    /// `first` and `last` are its first and last four bytes, little-endian. Completes the
+    /// held character from the first bytes and holds the cut character the chunk ends with
+    /// (`Utf8Decoder::edges`); returns `EDGES | tail << 26 | head << 24 | completed`, where
+    /// `completed` is the completed character's code point + 1 (0 = none) and JS decodes
+    /// the chunk's bytes `head..len - tail` itself. If they are ill-formed, JS calls
+    /// `undo_edges` and then `push` with the chunk, so that they are replaced here. Returns
+    /// 0, changing nothing, when the edges cannot decide (the BOM undecided, a chunk
+    /// shorter than 8 bytes, another kind of decoder): JS then calls `push`.
+    pub fn edges(&mut self, len: usize, first: u32, last: u32) -> u32 {
+        let Some(utf8) = &mut self.text_only else { return 0 };
+        let before = utf8.clone();
+        let Some(e) = utf8.edges(len, first.to_le_bytes(), last.to_le_bytes()) else { return 0 };
+        self.before_edges = before;
+        self.results[5] = u32::from(e.tail > 0);
+        EDGES | (e.tail as u32) << 26 | (e.head as u32) << 24 | e.completed.map_or(0, |c| c as u32 + 1)
+    }
+
+    /// Back to the state before the last `edges` call.
+    pub fn undo_edges(&mut self) {
+        if let Some(utf8) = &mut self.text_only {
+            *utf8 = self.before_edges.clone();
+            self.results[5] = u32::from(!utf8.holds_nothing());
+        }
     }
 
     /// The range `push_split` left to JS, decoded here (JS found it ill-formed); returns its
