@@ -16,14 +16,14 @@ var LEN_MASK = DONE - 1;
 
 var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
-// With `builtinUtf8` on, UTF-8 at least this long (the complete middle of a plain-text
-// chunk, the text of a tick) is decoded by the engine's builtins; shorter text costs more in
-// calls than it saves.
+// With `builtinUtf8` on, the text of a tick at least this long is decoded by the engine's
+// builtins; shorter text costs more in calls than it saves.
 var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
 var ios = false; // a mini program on iOS: `builtinUtf8` defaults to on
 var builtinsOk = false; // the engine's builtins decode UTF-8 as the spec says (checked once)
 var fromCharCode = String.fromCharCode;
 var fromCodePoint = String.fromCodePoint;
+var APPLY_MAX = 8192;
 // The module's one input buffer (wasm/src/lib.rs: shared by every decoder): address and size,
 // reused while chunks fit.
 var inputAt = 0;
@@ -45,11 +45,15 @@ export function bindDecoder(loadedGlue) {
  * compiled code, several times faster than the same work done by interpreted wasm or JS.
  */
 function decodeWithBuiltins(u8) {
-  // (apply takes the bytes as arguments: a few thousand at a time, within any engine's limit.)
-  var n = u8.length;
-  var latin1 = n > 8192 ? '' : fromCharCode.apply(null, u8);
-  for (var at = 0; n > 8192 && at < n; at += 8192) latin1 += fromCharCode.apply(null, u8.subarray(at, at + 8192));
-  return decodeURIComponent(escape(latin1));
+  return decodeURIComponent(escape(u8.length <= APPLY_MAX ? fromCharCode.apply(null, u8) : latin1Of(u8)));
+}
+
+/** Bytes as a Latin-1 string, APPLY_MAX at a time (apply takes them as arguments: a few
+ * thousand at a time are within any engine's limit). */
+function latin1Of(u8) {
+  var s = '';
+  for (var at = 0; at < u8.length; at += APPLY_MAX) s += fromCharCode.apply(null, u8.subarray(at, at + APPLY_MAX));
+  return s;
 }
 
 /**
@@ -165,11 +169,12 @@ export function StreamDecoder(options) {
   // Paced text reaches JS once, from tick(), unless the updates are asked to carry it too.
   this._tickOnly = this.paced && options.pacedUpdateText === false;
   this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._tickOnly);
-  this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, split range], see wasm/src/lib.rs
+  this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, UTF-8 range, held], see wasm/src/lib.rs
   // Plain text without pacing: an update is its text alone, never done before finish().
   this._plain = format === 'text' && pace === false;
-  // The least bytes of text the builtins decode (0xffffffff: never): of a range the core
-  // hands over, and of a whole chunk that needs no call of the core at all (any length).
+  // The least bytes of text the builtins decode (0xffffffff: never): of a tick's text, and
+  // of a plain-text chunk (any length: in a chunk too short for the core to decide from its
+  // ends, only a whole one that needs no call of the core at all).
   this._utf8Min = !builtinUtf8 ? -1 >>> 0 : builtinUtf8 === true ? BUILTIN_MIN_BYTES : builtinUtf8 >>> 0;
   this._wholeMin = this._plain ? (builtinUtf8 === true ? 1 : this._utf8Min) : -1 >>> 0;
   // The core's last answer: it holds no byte of plain text (see push).
@@ -188,10 +193,10 @@ StreamDecoder.prototype.push = function (chunk) {
   if (raw === null) this._live();
   var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
   var n = bytes.length;
-  // Plain text, a chunk that apply takes at once: its bytes stay here, as one Latin-1
-  // string for the builtins (which throw at anything ill-formed or incomplete).
-  if (n >= this._wholeMin && n <= 8192) {
-    var latin1 = fromCharCode.apply(null, bytes);
+  // Plain text with the builtins: the chunk's bytes stay here, as one Latin-1 string for
+  // the builtins (which throw at anything ill-formed or incomplete).
+  if (n >= this._wholeMin) {
+    var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
     // When the core's last answer said it holds nothing and the builtins decode the chunk,
     // the core would give the same text and still hold nothing (Utf8Decoder::holds_nothing
     // in src/utf8.rs), so it is not called. Tried only on a chunk that ends in ASCII: one
@@ -228,22 +233,10 @@ StreamDecoder.prototype.push = function (chunk) {
   heap.refresh();
   heap.u8.set(bytes, inputAt);
   if (!this._plain) return this._read(raw.push(n));
-  var len = n >= this._utf8Min ? raw.push_split(n) : raw.push(n);
+  var len = raw.push(n);
   heap.refresh();
-  var h32 = heap.u32;
-  var r = this._results;
-  var text = heap.readString(h32[r], len);
-  this._clean = h32[r + 5] === 0;
-  if (n >= this._utf8Min) {
-    // The complete middle push_split left to the builtins (see wasm/src/lib.rs).
-    try {
-      text += decodeWithBuiltins(bytes.subarray(h32[r + 3], h32[r + 4]));
-    } catch (e) {
-      // Ill-formed UTF-8: the core replaces it, one U+FFFD per maximal subpart as the spec says.
-      text += this._shown(raw.decode_split());
-    }
-  }
-  return emptyUpdate(text, false);
+  this._clean = heap.u32[this._results + 5] === 0;
+  return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
 };
 
 /** End of input: flushes what is held; `done` is then true. */

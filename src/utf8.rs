@@ -352,29 +352,17 @@ impl Utf8Decoder {
         self.decode_bulk(input, out, last);
     }
 
-    /// Decodes `input` (not the last piece) for a caller that turns complete UTF-8 into
-    /// text by other means (a JS engine's builtins): writes to `out` what the bytes held from
-    /// the previous piece give (and removes a BOM), holds an incomplete sequence at the end,
-    /// and returns the range of `input` in between. That range is complete: it decodes on
-    /// its own, exactly as [`Utf8Decoder::decode_complete`] does, because a sequence can only
-    /// start at a lead byte, whatever came before it.
-    pub fn split<S: TextSink>(&mut self, input: &[u8], out: &mut S) -> std::ops::Range<usize> {
-        let rest = self.decode_head(input, out, false);
-        let start = input.len() - rest.len();
-        // (Only when nothing is held: a character still incomplete after the held bytes took
-        // all of the input leaves `rest` empty.)
-        let tail = self.hold_tail(&rest[rest.len().saturating_sub(3)..]);
-        start..input.len() - tail
-    }
-
-    /// [`split`](Self::split) for a caller that keeps the piece's bytes to itself and passes
-    /// only its length and its first and last four bytes: completes the held character from
-    /// `first`, holds the incomplete sequence the piece ends with, and says how many bytes at
-    /// each end that took. The bytes in between, `head..len - tail`, are for the caller to
-    /// decode: if they are valid UTF-8 (a strict decoder accepts them), decoding the piece
-    /// here would have given `completed` followed by exactly their text, and left this
-    /// decoder as it now is. If they are not, the caller restores the decoder as it was
-    /// before this call (a clone) and decodes the whole piece with [`decode`](Self::decode).
+    /// Decodes the ends of a piece (not the last) for a caller that turns complete UTF-8 into
+    /// text by other means (a JS engine's builtins) and keeps the piece's bytes to itself,
+    /// passing only its length and its first and last four bytes: completes the held
+    /// character from `first` (and removes nothing else: the BOM must be decided), holds the
+    /// incomplete sequence the piece ends with, and says how many bytes at each end that
+    /// took. The bytes in between, `head..len - tail`, are for the caller to decode: a
+    /// sequence can only start at a lead byte, whatever came before it, so if they are valid
+    /// UTF-8 (a strict decoder accepts them), decoding the piece here would have given
+    /// `completed` followed by exactly their text, and left this decoder as it now is. If
+    /// they are not, the caller restores the decoder as it was before this call (a clone)
+    /// and decodes the whole piece with [`decode`](Self::decode).
     ///
     /// Returns `None`, changing nothing, when the edges cannot decide: the BOM is not yet
     /// decided, or the piece is shorter than [`EDGES_MIN`] (its ends would overlap).
@@ -390,8 +378,8 @@ impl Utf8Decoder {
         Some(Edges { head, tail, completed: completed.0 })
     }
 
-    /// Holds the incomplete sequence that `end`, the last (up to three) bytes of a piece
-    /// after what the held character took, ends with: from its last lead byte, if what
+    /// Holds the incomplete sequence that `end`, the last three bytes of a piece (none of
+    /// them taken by the held character), ends with: from its last lead byte, if what
     /// follows that lead is a valid start of a sequence. Returns how many bytes are held.
     fn hold_tail(&mut self, end: &[u8]) -> usize {
         for (k, &b) in end.iter().rev().enumerate() {
@@ -408,12 +396,6 @@ impl Utf8Decoder {
             }
         }
         0
-    }
-
-    /// Decodes bytes that neither start nor end inside a sequence (a range from `split`).
-    pub fn decode_complete<S: TextSink>(input: &[u8], out: &mut S) {
-        Utf8Decoder { bom: BomSniffer { seen: 0, decided: true }, ..Utf8Decoder::default() }
-            .decode_bulk(input, out, true);
     }
 
     /// The BOM and the character held from the previous piece; returns the input after them.

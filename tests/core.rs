@@ -50,28 +50,6 @@ fn random_utf8ish(rng: &mut Rng, len: usize) -> Vec<u8> {
     out
 }
 
-/// `Utf8Decoder::split` (the glue's path when an engine's builtins decode a chunk's complete
-/// middle) with `decode_complete` for the middle: the same text under every split.
-#[test]
-fn utf8_split_path_equals_whatwg_utf8_decode_under_every_split() {
-    use chunkwise::utf8::Utf8Decoder;
-    let mut rng = Rng::new(11);
-    for _ in 0..300 {
-        let len = rng.below(24);
-        let input = random_utf8ish(&mut rng, len);
-        for pieces in all_splits(&input, 8) {
-            let mut d = Utf8Decoder::new();
-            let mut out = String::new();
-            for piece in &pieces {
-                let middle = d.split(piece, &mut out);
-                Utf8Decoder::decode_complete(&piece[middle], &mut out);
-            }
-            d.decode(&[], &mut out, true);
-            assert_eq!(out, reference_utf8(&input), "input {input:02X?} in {} pieces", pieces.len());
-        }
-    }
-}
-
 /// The glue's whole-chunk path: when the decoder `holds_nothing`, a piece that a strict
 /// decoder (here `std::str::from_utf8`, which rejects anything ill-formed or incomplete, as
 /// the engine's builtins do) accepts is decoded by it alone, and the decoder is not called;

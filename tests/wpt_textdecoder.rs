@@ -96,47 +96,6 @@ fn wpt_textdecoder_all_splits() {
     assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The split path (`Utf8Decoder::split` + `decode_complete`, what the JS glue runs when the
-/// engine's builtins decode the complete middle of a chunk) gives the same text under every
-/// split; the middle is decoded here by `decode_complete`, which the glue falls back to
-/// whenever the builtins reject the bytes.
-#[test]
-fn wpt_textdecoder_split_path_all_splits() {
-    use chunkwise::utf8::Utf8Decoder;
-    let cases = cases();
-    let mut failures = Vec::new();
-    for c in &cases {
-        let name = c["name"].as_str().unwrap();
-        let input = unhex(c["bytes_hex"].as_str().unwrap());
-        let expected = c["expected"].as_str().unwrap();
-        for pieces in common::all_splits(&input, RANDOM_RUNS) {
-            let mut d = Utf8Decoder::new();
-            let mut out = String::new();
-            for piece in &pieces {
-                let middle = d.split(piece, &mut out);
-                let before = out.len();
-                Utf8Decoder::decode_complete(&piece[middle.clone()], &mut out);
-                // A valid middle is exactly what any UTF-8 decoder (an engine's builtin) gives.
-                if let Ok(valid) = std::str::from_utf8(&piece[middle]) {
-                    assert_eq!(&out[before..], valid, "[{name}] {}", describe_split(&pieces));
-                }
-            }
-            d.decode(&[], &mut out, true);
-            if out != expected {
-                failures.push(format!(
-                    "[{}] split {}: text {} != expected {}",
-                    name,
-                    describe_split(&pieces),
-                    show(&out),
-                    show(expected)
-                ));
-                break;
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
-}
-
 /// The edges path (`Utf8Decoder::edges`, what the JS glue runs for a chunk of plain text it
 /// does not hand over: the decoder sees its length and first and last four bytes, a strict
 /// decoder decodes the middle, and the decoder is restored and decodes the chunk itself when

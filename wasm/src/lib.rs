@@ -11,20 +11,19 @@
 //! holds the address of `out` and of `meta`, so JS reads them without another call, and, for
 //! a decoder created `tick_only`, how many bytes of text the last `push`/`finish` queued for
 //! the typewriter (that text itself is left out of `out`: JS gets it once, from `tick`).
-//! After `push_split` it also holds the range of the input that JS decodes itself, and after
-//! any call on plain text without pacing, whether the decoder holds bytes: when it holds
-//! none, JS may decode the next chunk with the engine's builtins without calling it, if they
-//! find the chunk complete and valid (`Utf8Decoder::holds_nothing`).
+//! After any call on plain text without pacing it also says whether the decoder holds
+//! bytes: when it holds none, JS may decode the next chunk with the engine's builtins without
+//! calling it, if they find the chunk complete and valid (`Utf8Decoder::holds_nothing`).
 //!
-//! `push_split` is for engines whose builtins outrun interpreted wasm (JavaScriptCore
-//! without JIT): for plain text it decodes only what the previous chunk left incomplete,
-//! holds what this chunk leaves incomplete, and hands JS the range in between, which starts
-//! and ends on character boundaries. JS turns it into text with the engine's own UTF-8
-//! decoding when the bytes are valid, and otherwise calls `decode_split`, so ill-formed
-//! bytes are always replaced here, as the spec says. `edges` does the same for a chunk that
-//! JS keeps (no copy into wasm memory, where a copy and a call cost more than the decoding
-//! at small chunks): it sees only the chunk's length and its first and last four bytes, and
-//! the rules of which bytes complete or start a character stay here.
+//! `edges` is for engines whose builtins outrun interpreted wasm (JavaScriptCore without
+//! JIT): for a plain-text chunk that JS keeps (no copy into wasm memory, where a copy and a
+//! call cost more than the decoding of a small chunk) it sees only the chunk's length and
+//! its first and last four bytes, completes the character the previous chunk left
+//! incomplete, holds the one this chunk leaves incomplete, and tells JS where the range in
+//! between starts and ends. JS decodes that range with the engine's own UTF-8 decoding when
+//! the bytes are valid; otherwise it calls `undo_edges` and `push`, so ill-formed bytes are
+//! always replaced here, as the spec says. Which bytes start or complete a character is
+//! decided here only.
 //!
 //! Output layout after `push`/`finish` (all lengths in UTF-16 code units):
 //! `out` = text, reasoning, finish reason, usage, then each error's type, message and code,
@@ -135,8 +134,9 @@ pub struct RawDecoder {
     /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
     tick_only: bool,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
-    /// finish when `tick_only`, start and end of the range left to JS by `push_split`, 0 when
-    /// this decodes plain text and holds no byte of it (else 1)]`, rewritten after every call.
+    /// finish when `tick_only`, start and end of the UTF-8 text `tick` or `skip` left to JS,
+    /// 0 when this decodes plain text and holds no byte of it (else 1)]`, rewritten after
+    /// every call.
     results: Box<[u32; 6]>,
     update: Update,
     scratch: String,
@@ -213,21 +213,6 @@ impl RawDecoder {
         })
     }
 
-    /// Plain text without pacing: decodes the `len` bytes written at `input()` but for the
-    /// complete range it leaves to JS (results block); returns the length of the text before
-    /// that range. Only for such a decoder: any other ignores the bytes.
-    pub fn push_split(&mut self, len: usize) -> u32 {
-        SHARED.with_borrow_mut(|shared| {
-            shared.out.clear();
-            let Some(utf8) = &mut self.text_only else { return 0 };
-            let range = utf8.split(&shared.input[..len.min(shared.input.len())], &mut shared.out);
-            self.results[3] = range.start as u32;
-            self.results[4] = range.end as u32;
-            self.publish(shared);
-            shared.out.len() as u32
-        })
-    }
-
     /// Plain text without pacing, for a chunk whose bytes stay in JS (none are copied here):
     /// `first` and `last` are its first and last four bytes, little-endian. Completes the
     /// held character from the first bytes and holds the cut character the chunk ends with
@@ -252,18 +237,6 @@ impl RawDecoder {
             *utf8 = self.before_edges.clone();
             self.results[5] = u32::from(!utf8.holds_nothing());
         }
-    }
-
-    /// The range `push_split` left to JS, decoded here (JS found it ill-formed); returns its
-    /// length in `out`.
-    pub fn decode_split(&mut self) -> u32 {
-        SHARED.with_borrow_mut(|shared| {
-            shared.out.clear();
-            let range = self.results[3] as usize..self.results[4] as usize;
-            Utf8Decoder::decode_complete(shared.input.get(range).unwrap_or_default(), &mut shared.out);
-            self.publish(shared);
-            shared.out.len() as u32
-        })
     }
 
     /// End of input; same result as `push`.

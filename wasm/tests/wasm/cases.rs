@@ -62,30 +62,47 @@ fn feed(raw: &mut RawDecoder, bytes: &[u8]) -> u32 {
     raw.push(bytes.len())
 }
 
-/// push_split as the glue runs it: the text before the range, then the range, here always
-/// through decode_split (the glue uses the engine's builtins when the range is valid).
-fn feed_split(raw: &mut RawDecoder, bytes: &[u8]) -> (String, std::ops::Range<usize>) {
-    write_input(raw, bytes);
-    let head = raw.push_split(bytes.len());
-    let mut text = String::from_utf16(&out_units(raw, head)).unwrap();
-    let r = results(raw);
-    let range = r[3] as usize..r[4] as usize;
-    let n = raw.decode_split();
-    text += &String::from_utf16(&out_units(raw, n)).unwrap();
-    (text, range)
+/// `edges` as the glue runs it: the chunk stays out of wasm memory; the text of its middle
+/// is decoded here by `from_utf8`, standing in for the engine's builtins, and when that
+/// rejects it the decoder is rolled back and decodes the chunk (`undo_edges` + `push`).
+/// Returns the text and whether `edges` decided (else the chunk went to `push` directly).
+fn feed_edges(raw: &mut RawDecoder, bytes: &[u8]) -> (String, bool) {
+    let n = bytes.len();
+    let word = |at: usize| u32::from_le_bytes(std::array::from_fn(|i| bytes.get(at + i).copied().unwrap_or(0)));
+    let e = raw.edges(n, word(0), word(n.saturating_sub(4)));
+    if e != 0 {
+        let (head, tail, completed) = ((e >> 24 & 3) as usize, (e >> 26 & 3) as usize, e & 0xFF_FFFF);
+        if let Ok(middle) = std::str::from_utf8(&bytes[head..n - tail]) {
+            let mut text: String = char::from_u32(completed.wrapping_sub(1)).into_iter().collect();
+            text.push_str(middle);
+            return (text, true);
+        }
+        raw.undo_edges();
+    }
+    let len = feed(raw, bytes);
+    (String::from_utf16(&out_units(raw, len)).unwrap(), false)
 }
 
 #[wasm_bindgen_test]
-fn raw_decoder_leaves_complete_ranges_to_js() {
+fn raw_decoder_decides_the_ends_of_chunks_that_js_keeps() {
     let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
-    let bytes = "\u{FEFF}流式 😀".as_bytes(); // EF BB BF, E6 B5 81, E5 BC 8F, 20, F0 9F 98 80
-    assert_eq!(feed_split(&mut raw, &bytes[..5]), (String::new(), 3..3)); // BOM removed; 流 held
-                                                                          // 流 completed here; 式 and the space in the range; 😀 held.
-    assert_eq!(feed_split(&mut raw, &bytes[5..11]), ("流式 ".to_string(), 1..5));
-    assert_eq!(feed_split(&mut raw, &bytes[11..]), ("😀".to_string(), 3..3));
-    // Ill-formed bytes in the range are replaced by decode_split, one U+FFFD per maximal subpart.
-    assert_eq!(feed_split(&mut raw, b"a\xE0\x80b\xED\xA0\x80").0, "a\u{FFFD}\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}");
+    let bytes = "\u{FEFF}流式 😀 ok 流式 😀".as_bytes(); // EF BB BF, E6 B5 81, E5 BC 8F, 20, F0 9F 98 80, ...
+    // The BOM is not decided yet: push decodes (and removes it); 流 is held.
+    assert_eq!(feed_edges(&mut raw, &bytes[..5]), (String::new(), false));
+    // 流 completed from the first bytes; 式 and the space in the middle; 😀 held (3 bytes).
+    assert_eq!(feed_edges(&mut raw, &bytes[5..13]), ("流式 ".to_string(), true));
+    assert_eq!(results(&raw)[5], 1, "a cut character is held");
+    assert_eq!(feed_edges(&mut raw, &bytes[13..]), ("😀 ok 流式 😀".to_string(), true));
+    assert_eq!(results(&raw)[5], 0);
+    // Ill-formed bytes in the middle: rolled back, then replaced by push, one U+FFFD per
+    // maximal subpart, and a held character is not lost on the way.
+    assert_eq!(feed_edges(&mut raw, b"a\xE0\x80b\xED\xA0\x80\xE6"), ("a\u{FFFD}\u{FFFD}b\u{FFFD}\u{FFFD}\u{FFFD}".to_string(), false));
+    assert_eq!(feed_edges(&mut raw, b"\xB5\x81\xFF cdefg"), ("流\u{FFFD} cdefg".to_string(), false));
+    // Too short to decide from its ends.
+    assert_eq!(feed_edges(&mut raw, "流式".as_bytes()), ("流式".to_string(), false));
     assert_eq!(raw.finish() & ((1 << 30) - 1), 0);
+    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    assert_eq!(sse.edges(16, 0, 0), 0, "only plain text");
 }
 
 /// The results block says when plain text holds nothing (JS then decodes a whole chunk that
@@ -100,9 +117,9 @@ fn raw_decoder_says_when_it_holds_no_plain_text() {
     assert_eq!(held(&raw), 1, "the first bytes of a BOM");
     feed(&mut raw, b"\xBFa");
     assert_eq!(held(&raw), 0);
-    feed_split(&mut raw, b"b\xE6\xB5");
-    assert_eq!(held(&raw), 1, "a cut character, after push_split");
-    feed_split(&mut raw, b"\x81c");
+    feed_edges(&mut raw, b"bcdefghi\xE6\xB5");
+    assert_eq!(held(&raw), 1, "a cut character, after edges");
+    feed_edges(&mut raw, b"\x81cdefghi");
     assert_eq!(held(&raw), 0);
     raw.finish();
     assert_eq!(held(&raw), 1, "the next stream starts with an undecided BOM");
