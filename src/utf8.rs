@@ -287,7 +287,7 @@ pub const EDGES_MIN: usize = 8;
 /// What [`Utf8Decoder::edges`] decided about a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edges {
-    /// Bytes at the start of the piece that went to the held character (0 to 3).
+    /// Bytes at the start of the piece that went to a BOM or the held character (0 to 3).
     pub head: usize,
     /// Bytes at the end of the piece now held: the start of a cut character (0 to 3).
     pub tail: usize,
@@ -354,8 +354,8 @@ impl Utf8Decoder {
 
     /// Decodes the ends of a piece (not the last) for a caller that turns complete UTF-8 into
     /// text by other means (a JS engine's builtins) and keeps the piece's bytes to itself,
-    /// passing only its length and its first and last four bytes: completes the held
-    /// character from `first` (and removes nothing else: the BOM must be decided), holds the
+    /// passing only its length and its first and last four bytes: removes a BOM and completes
+    /// the held character from `first`, holds the
     /// incomplete sequence the piece ends with, and says how many bytes at each end that
     /// took. The bytes in between, `head..len - tail`, are for the caller to decode: a
     /// sequence can only start at a lead byte, whatever came before it, so if they are valid
@@ -364,15 +364,18 @@ impl Utf8Decoder {
     /// they are not, the caller restores the decoder as it was before this call (a clone)
     /// and decodes the whole piece with [`decode`](Self::decode).
     ///
-    /// Returns `None`, changing nothing, when the edges cannot decide: the BOM is not yet
-    /// decided, or the piece is shorter than [`EDGES_MIN`] (its ends would overlap).
+    /// Returns `None`, changing nothing, when the piece is shorter than [`EDGES_MIN`]: its
+    /// ends would overlap.
     pub fn edges(&mut self, len: usize, first: [u8; 4], last: [u8; 4]) -> Option<Edges> {
-        if !self.bom.is_decided() || len < EDGES_MIN {
+        if len < EDGES_MIN {
             return None;
         }
         let mut completed = LastChar(None);
-        // The held bytes need at most three more, so four always complete (or end) it.
-        let head = if self.partial_len > 0 { 4 - self.complete_partial(&first, &mut completed, false).len() } else { 0 };
+        // The first four bytes decide the BOM and complete (or end) the held character: a
+        // BOM is three bytes, a held character needs at most three more, and the first bytes
+        // of a BOM held back are two at most, the start of a three-byte character.
+        let head = 4 - self.decode_head(&first, &mut completed, false).len();
+        debug_assert!(head < 4, "four bytes always decide the head");
         // At least five bytes follow the head, so the last three are the piece's own.
         let tail = self.hold_tail(&last[1..]);
         Some(Edges { head, tail, completed: completed.0 })
