@@ -174,13 +174,18 @@ test('whole chunks skip the core only when it holds nothing and the chunk ends i
     [['ab', 'c', b([0xff], 'd'), b([0xe4, 0xb8], 'e'), b([0xed, 0xa0, 0x80], 'f'), 'g'], [0, 2, 3, 4], 'abc\ufffdd\ufffde\ufffd\ufffd\ufffdfg'],
     // A character cut at the end goes to the core, and the chunk after it too.
     [['ab', b('c', [0xf0, 0x9f]), b([0x98, 0x80], '!'), 'end'], [0, 1, 2], 'abc😀!end'],
+    // The same from 8 bytes on, where the core sees only the chunk's ends (edges): a BOM in
+    // the first chunk, a cut character completed, one ill-formed middle rolled back.
+    [[b([0xef, 0xbb, 0xbf], 'abcdefgh'), 'x'], [0], 'abcdefghx'],
+    [[b('abcdefgh', [0xe4, 0xb8]), b([0xad], 'ijklmnop'), 'z'], [0, 1], 'abcdefgh中ijklmnopz'],
+    [[b('abcdefgh'), b('ijk', [0xff], 'lmn', [0xf0, 0x9f, 0x98]), b([0x80], 'opqrstu')], [0, 1, 2], 'abcdefghijk\ufffdlmn😀opqrstu'],
   ];
   for (const [strings, toCore, expected] of cases) {
     const pieces = strings.map((p) => b(p));
     const d = new cw.StreamDecoder({ format: 'text', pace: false });
     const raw = d._raw;
     let calls = 0;
-    for (const name of ['push', 'push_split']) {
+    for (const name of ['push', 'edges']) {
       const real = raw[name];
       raw[name] = function (...args) {
         calls++;
