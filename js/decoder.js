@@ -261,8 +261,12 @@ StreamDecoder.prototype.free = function () {
 
 /** The next characters to show at time nowMs (e.g. Date.now()); never splits a grapheme. */
 StreamDecoder.prototype.tick = function (nowMs) {
-  if (typeof nowMs !== 'number') nowMs = Date.now();
-  return this._shown(this._live().tick(nowMs, this._utf8Min));
+  // Called every animation frame, most often to show nothing or one character: kept to one
+  // call of the core and nothing to read when it shows nothing.
+  var raw = this._raw;
+  if (raw === null) this._live();
+  var result = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
+  return result === 0 ? '' : this._shown(result);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */

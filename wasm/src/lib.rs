@@ -324,6 +324,10 @@ impl RawDecoder {
     /// (it is a Rust string, so valid): its range is at `results[3..5]` as addresses and the
     /// result is `MORE`. Shorter text is written to `out` as UTF-16; the result is its length.
     fn text_or_utf8(&mut self, utf8_min: u32) -> u32 {
+        if self.scratch.is_empty() {
+            // Most ticks: nothing to write, nothing for JS to read.
+            return 0;
+        }
         if self.scratch.len() < utf8_min as usize {
             return self.write_scratch();
         }
