@@ -57,13 +57,14 @@ export interface StreamDecoderOptions {
   /** The bound of one line, event, record or JSON value. Default 1048576 (1 MiB). */
   maxBufferBytes?: number;
   /**
-   * Let the JS engine's builtins (`decodeURIComponent`) turn UTF-8 into text where there is
-   * at least 128 bytes of it (or at least this many, given a number): the complete middle
-   * of each plain-text chunk without pacing (the core still finds where it starts and ends
-   * and replaces any ill-formed byte, so the text is the same either way), and the
-   * typewriter's text from tick() and skip(). A whole plain-text chunk that ends in ASCII,
-   * when the core holds no byte from earlier chunks, goes to the builtins without a call
-   * into the module at all (at any length with `true`; ill-formed, it goes to the core). It
+   * Let the JS engine's builtins (`decodeURIComponent`) turn UTF-8 into text: the complete
+   * middle of each plain-text chunk without pacing of at least 8 bytes (or at least this
+   * many, given a number; the core still decides where the middle starts and ends from the
+   * chunk's first and last bytes, and replaces any ill-formed byte, so the text is the same
+   * either way), and the typewriter's text from tick() and skip() of at least 128 bytes (or
+   * this many). A whole plain-text chunk that ends in ASCII, when the core holds no byte
+   * from earlier chunks, goes to the builtins without a call into the module at all (at
+   * any length with `true`; ill-formed, it goes to the core). It
    * pays where wasm is interpreted and builtins are not (JavaScriptCore without JIT), and
    * costs where wasm is compiled. Default: true in a mini program on iOS (WeChat's logic
    * layer there runs without JIT), false elsewhere.

@@ -136,7 +136,12 @@ fn wpt_textdecoder_edges_path_all_splits() {
             }
             d.decode(&[], &mut out, true);
             if out != expected {
-                failures.push(format!("[{name}] split {}: text {} != expected {}", describe_split(&pieces), show(&out), show(expected)));
+                failures.push(format!(
+                    "[{name}] split {}: text {} != expected {}",
+                    describe_split(&pieces),
+                    show(&out),
+                    show(expected)
+                ));
                 break;
             }
         }
