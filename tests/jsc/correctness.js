@@ -132,8 +132,9 @@ function utf8Vectors() {
     var cuts = splits(bytes, next);
     if (c.chunks_hex) cuts.push(c.chunks_hex.map(hexBytes));
     cuts.forEach(function (pieces, k) {
-      // Both UTF-8 paths of plain text: all in wasm, and the engine's builtins for every
-      // chunk's complete middle (builtinUtf8: 1, so that even one-byte chunks take it).
+      // Both UTF-8 paths of plain text: all in wasm, and the engine's builtins (builtinUtf8: 1:
+      // a whole chunk when the core holds nothing, and the middle of every chunk of 8 bytes or
+      // more, its ends decided by the core).
       UTF8_PATHS.forEach(function (builtinUtf8) {
         // (Paced: the typewriter's text, shown by ticks, takes the builtins path when long.)
         var options = { format: 'text', pace: k === 1 ? { cps: 1e9 } : false, builtinUtf8: builtinUtf8 };
