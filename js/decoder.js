@@ -193,17 +193,16 @@ StreamDecoder.prototype.push = function (chunk) {
   if (raw === null) this._live();
   var bytes = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : toBytes(chunk);
   var n = bytes.length;
-  // Plain text with the builtins: the chunk's bytes stay here, as one Latin-1 string for
-  // the builtins (which throw at anything ill-formed or incomplete).
+  // Plain text with the builtins: the chunk's bytes stay here, as a Latin-1 string for the
+  // builtins (which throw at anything ill-formed or incomplete), built only when one is used.
   if (n >= this._wholeMin) {
-    var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
     // When the core's last answer said it holds nothing and the builtins decode the chunk,
     // the core would give the same text and still hold nothing (Utf8Decoder::holds_nothing
     // in src/utf8.rs), so it is not called. Tried only on a chunk that ends in ASCII: one
     // that ends inside a character would throw, which costs more than the call it saves.
     if (this._clean && bytes[n - 1] < 0x80) {
       try {
-        return emptyUpdate(decodeURIComponent(escape(latin1)), false);
+        return emptyUpdate(decodeURIComponent(escape(n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes))), false);
       } catch (e) {
         // Ill-formed: the core replaces it, below.
       }
@@ -214,6 +213,7 @@ StreamDecoder.prototype.push = function (chunk) {
       var edges = raw.edges(n, bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, bytes[n - 4] | bytes[n - 3] << 8 | bytes[n - 2] << 16 | bytes[n - 1] << 24);
       if (edges !== 0) {
         var tail = (edges >>> 26) & 3;
+        var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
         try {
           var middle = decodeURIComponent(escape(latin1.slice((edges >>> 24) & 3, n - tail)));
           this._clean = tail === 0;

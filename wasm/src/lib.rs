@@ -135,8 +135,8 @@ pub struct RawDecoder {
     tick_only: bool,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
     /// finish when `tick_only`, start and end of the UTF-8 text `tick` or `skip` left to JS,
-    /// 0 when this decodes plain text and holds no byte of it (else 1)]`, rewritten after
-    /// every call.
+    /// 0 when this decodes plain text and holds no byte of it (else 1)]`: `push`, `finish`
+    /// and a `tick` that shows text rewrite it; `edges` and `undo_edges` only its last entry.
     results: Box<[u32; 6]>,
     update: Update,
     scratch: String,
@@ -220,8 +220,8 @@ impl RawDecoder {
     /// `completed` is the completed character's code point + 1 (0 = none) and JS decodes
     /// the chunk's bytes `head..len - tail` itself. If they are ill-formed, JS calls
     /// `undo_edges` and then `push` with the chunk, so that they are replaced here. Returns
-    /// 0, changing nothing, when the edges cannot decide (the BOM undecided, a chunk
-    /// shorter than 8 bytes, another kind of decoder): JS then calls `push`.
+    /// 0, changing nothing, for a chunk shorter than 8 bytes or a decoder of another kind:
+    /// JS then calls `push`.
     pub fn edges(&mut self, len: usize, first: u32, last: u32) -> u32 {
         let Some(utf8) = &mut self.text_only else { return 0 };
         let before = utf8.clone();
