@@ -35,6 +35,54 @@ export function bindDecoder(loadedGlue) {
   heap = new WasmHeap(glue.wasm_memory());
   builtinsOk = builtinsDecodeUtf8();
   ios = onIos();
+  if (!ios) warmUp();
+}
+
+// A short OpenAI stream and plain text, as UTF-8 bytes written one per Latin-1 character:
+// the role chunk, a delta of ASCII, an escape, an emoji and CJK (the text ends inside a
+// character when cut 3 bytes before its end), then the last chunk, with usage.
+var WARM_SSE =
+  'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n' +
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi \\"x\\" \xf0\x9f\x98\x80 \xe4\xbd\xa0\xe5\xa5\xbd\\n"},"finish_reason":null}]}\n\n';
+var WARM_END = 'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"total_tokens":3}}\n\ndata: [DONE]\n\n';
+var WARM_TEXT = '# Hi w\xc3\xb6rld \xf0\x9f\x98\x80, some text \xe4\xbd\xa0\xe5\xa5\xbd\n';
+// Measured in JavaScriptCore with JIT: 20 rounds compile what the first 64 KB of an answer
+// run (README.md, "JavaScriptCore"); 10 leave part of it to the answer.
+var WARM_ROUNDS = 20;
+
+function latin1Bytes(s) {
+  var b = new Uint8Array(s.length);
+  for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+/**
+ * Decodes a short stream on throwaway decoders at load: plain text, OpenAI SSE, and OpenAI
+ * paced as streamChat paces it. An engine with a JIT compiles each wasm and JS function only
+ * once it has run a while (JavaScriptCore starts wasm in an interpreter), and that compiling
+ * was most of what the first answer cost; a page calls init() at launch, long before its
+ * first answer. Not done in a mini program on iOS: no JIT there, so nothing to compile, and
+ * the same work would only make init() slower. Each decoder is freed; what remains is the
+ * module's shared buffers, sized for these chunks.
+ */
+function warmUp() {
+  var chunks = [latin1Bytes(WARM_TEXT), latin1Bytes(WARM_SSE), latin1Bytes(WARM_SSE)];
+  var options = [{ format: 'text', pace: false }, { format: 'openai', pace: false }, { format: 'openai', pacedUpdateText: false }];
+  for (var f = 0; f < 3; f++) {
+    var d = new StreamDecoder(options[f]);
+    var b = chunks[f];
+    var n = b.length;
+    for (var r = 0; r < WARM_ROUNDS; r++) {
+      d.push(b.subarray(0, n - 21));
+      d.push(b.subarray(n - 21, n - 3));
+      d.push(b.subarray(n - 3));
+      if (f === 2) d.tick(r * 16);
+    }
+    if (f > 0) d.push(latin1Bytes(WARM_END));
+    d.finish();
+    if (f === 2) d.skip();
+    d.free();
+  }
 }
 
 /**

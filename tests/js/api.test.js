@@ -210,6 +210,29 @@ test('lastEventId: the last SSE id seen, across splits, in every build', () => {
   }
 });
 
+test('what init() decodes to warm the engine leaves nothing behind: new decoders start empty, in every build', () => {
+  // init() decodes an OpenAI stream (response id "c", "stop", usage) and text cut inside a
+  // character on throwaway decoders; none of it may show in the user's decoders.
+  for (const name of Object.keys(builds)) {
+    const cw = builds[name];
+    const d = new cw.StreamDecoder({ format: 'openai', pace: false });
+    assert.equal(d.responseId, null, name);
+    assert.equal(d.lastEventId, '', name);
+    assert.deepEqual(plain(d.push(new Uint8Array(Buffer.from('data: {"choices":[{"delta":{"content":"一"}}]}\n\n')))).text, '一', name);
+    const end = plain(d.finish());
+    assert.deepEqual([end.text, end.finishReason, end.usage, end.errors.length], ['', null, null, 0], name);
+    d.free();
+    const t = new cw.StreamDecoder({ format: 'text', pace: false });
+    // A continuation byte first: a held lead byte from earlier would complete it.
+    assert.equal(t.push(new Uint8Array([0xa5, 0xbd, 0x41])).text, '\ufffd\ufffdA', name);
+    t.free();
+    const p = new cw.StreamDecoder({ format: 'openai', pacedUpdateText: false });
+    assert.equal(p.pending, 0, name);
+    assert.equal(p.skip(), '', name);
+    p.free();
+  }
+});
+
 // ---- pacing ---------------------------------------------------------------------------------
 
 const segmenter = new Intl.Segmenter('und', { granularity: 'grapheme' });
