@@ -16,7 +16,8 @@
 // pipeline takes seconds, not minutes).
 // Measured: jsc --useJIT=false and with JIT, warmed up (bench/lib/measure.js); with JIT,
 // also the first 64 KB decoded in a fresh realm (one process per measurement, median of
-// FRESH_RUNS); init() (module load to ready) without JIT. Report: bench/results/decoder-jsc.md.
+// FRESH_RUNS, default 9); init() (module load to ready) without JIT (the target) and with JIT.
+// Report: bench/results/decoder-jsc.md.
 const fs = require('node:fs');
 const path = require('node:path');
 const { bundle, runJsc, passed } = require('../tests/jsc/run.js');
