@@ -193,9 +193,9 @@ pub fn write_json_array(nodes: &[Node], out: &mut String) {
 /// values, it cannot extend a string, and re-sending a whole paragraph per append would
 /// cost its length. rich-text shows adjacent text nodes as one text. An append re-sends half
 /// a segment on average and each segment adds a text node's `{"type":"text","text":""}` to
-/// the page: at 64 bytes (21 Chinese characters) a streamed answer's setData total is 3-8%
-/// lower than at 128, for 1% more page data.
-pub const SEGMENT: usize = 64;
+/// the page: in the demo page (`bench/setdata.js`) the setData total is least between 24
+/// and 32 bytes, at 28 (ten Chinese characters) 4% below 64, for 5% more page data.
+pub const SEGMENT: usize = 28;
 
 /// Whether the text children of an element are sent as segments: everywhere but in code,
 /// whose lines and spans are nodes of their own.
