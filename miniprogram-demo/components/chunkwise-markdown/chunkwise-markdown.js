@@ -112,6 +112,11 @@ function lineOf(node, ln) {
   return node && node.type === 'text' ? [node] : null;
 }
 
+/** A copy of a setData value (JSON: what setData carries). */
+function copyOf(value) {
+  return value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value;
+}
+
 function classOf(node) {
   return (node.attrs && node.attrs.class) || '';
 }
@@ -329,7 +334,8 @@ Component({
           put(key, value);
           return;
         }
-        this._code[i] = value;
+        // (the copy kept here is edited by later entries: it shares no object with page data)
+        this._code[i] = copyOf(value);
         this._showCode(put, i, code);
         return;
       }
@@ -338,7 +344,7 @@ Component({
         put(key, value);
         return;
       }
-      setAt(this._code, keys.slice(1), value);
+      setAt(this._code, keys.slice(1), copyOf(value));
       // keys: b, i, 0, children, 0, children, j, … (a line of pre > code)
       const line = keys.length >= 7 && keys[2] === 0 && keys[3] === 'children' && keys[4] === 0 && keys[5] === 'children' ? keys[6] : -1;
       const ln = this._pre[i].ln;
