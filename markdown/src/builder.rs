@@ -264,12 +264,8 @@ impl<'o> Builder<'o> {
                 el.children.push(Node::Text(t.to_string()));
                 self.inline(Node::Element(el));
             }
-            Event::InlineMath(_) | Event::DisplayMath(_) => {
-                let (display, t) = match ev {
-                    Event::DisplayMath(t) => (true, t),
-                    Event::InlineMath(t) => (false, t),
-                    _ => unreachable!(),
-                };
+            Event::InlineMath(ref t) | Event::DisplayMath(ref t) => {
+                let display = matches!(ev, Event::DisplayMath(_));
                 let class = if display {
                     {
                         let p = &self.opts.class_prefix;
@@ -280,7 +276,7 @@ impl<'o> Builder<'o> {
                 };
                 // braces a healing closer added are not shown
                 let syn = range.end.saturating_sub(self.limit).saturating_sub(if display { 2 } else { 1 });
-                let mut t: &str = &t;
+                let mut t: &str = t;
                 if syn > 0 && syn <= t.len() && t.is_char_boundary(t.len() - syn) {
                     t = &t[..t.len() - syn];
                 }
@@ -423,7 +419,9 @@ impl<'o> Builder<'o> {
                     self.push("ol", "ol");
                     if n != 1 {
                         if let Some(f) = self.stack.last_mut() {
-                            f.el.attrs.push(("start", n.to_string()));
+                            let mut s = String::new();
+                            crate::nodes::push_number(&mut s, n as usize);
+                            f.el.attrs.push(("start", s));
                         }
                     }
                 }

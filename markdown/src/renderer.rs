@@ -183,7 +183,9 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
             };
-            b.page = Some(crate::patch::PagePos { path, start, seg, skip });
+            // (a grown text sent from a later segment on: the page nodes before it, see `fast`)
+            let cut = b.page.take().map_or(0, |p| p.start);
+            b.page = Some(crate::patch::PagePos { path, start: start + cut, seg, skip });
         }
         self.counted = counted;
         patch
@@ -493,7 +495,15 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
                 _ => true,
             };
-            return Fast::Text { path, ws: rest.to_string(), span: edge.span, clean, in_span: healed.in_span, link };
+            return Fast::Text {
+                path,
+                ws: rest.to_string(),
+                span: edge.span,
+                clean,
+                in_span: healed.in_span,
+                link,
+                seg: (0, 0),
+            };
         }
         let last_line = line_start(region, region.len());
         if edge.code

@@ -213,8 +213,7 @@ impl MarkdownRenderer {
         known: Option<(&[usize], usize)>,
     ) -> Option<Restart> {
         let mark = |p: &[usize]| marks.iter().find(|(mp, _)| mp == p).map(|m| m.1);
-        let (parent_path, index) = path.split_at(path.len() - 1);
-        let index = index[0];
+        let (&index, parent_path) = path.split_last()?;
         let start = mark(path)?;
         let line = self.src[..start].rfind('\n').map_or(0, |p| p + 1);
         if e.name == "li" {
