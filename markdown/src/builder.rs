@@ -141,9 +141,9 @@ impl<'o> Builder<'o> {
         self.marks.push((path, start));
     }
 
-    /// The innermost open paragraph or list item.
+    /// The innermost open paragraph, list item or table body cell.
     fn leaf_frame(&mut self) -> Option<&mut Frame> {
-        self.stack.iter_mut().rev().find(|f| matches!(f.el.name, "p" | "li"))
+        self.stack.iter_mut().rev().find(|f| matches!(f.el.name, "p" | "li" | "td"))
     }
 
     /// Attaches a finished node to the innermost open element, or makes it a block.
@@ -288,7 +288,7 @@ impl<'o> Builder<'o> {
                 if range.start >= self.limit {
                     return;
                 }
-                if self.opts.html {
+                if self.opts.raw_html() {
                     let node = Node::Html(t.to_string());
                     self.inline(node);
                 } else {
@@ -340,7 +340,7 @@ impl<'o> Builder<'o> {
             None => !matches!(top.el.children.last(), Some(Node::Text(prev))
                 if maybe_link(prev.rsplit(char::is_whitespace).next().unwrap_or(""))),
         };
-        if ok && matches!(top.el.name, "p" | "li") && !top.pending && top.code.is_none() {
+        if ok && matches!(top.el.name, "p" | "li" | "td") && !top.pending && top.code.is_none() {
             self.cp = Some((range.start, top.el.children.len(), top.id));
         }
         if text.is_some() && src.bytes().any(|b| SPECIAL.contains(&b)) {
@@ -412,7 +412,7 @@ impl<'o> Builder<'o> {
             }
             // Raw HTML lines are grouped in a transparent frame (name ""), unwrapped on pop;
             // without `html` they are text in a paragraph.
-            Tag::HtmlBlock if self.opts.html => self.push("", ""),
+            Tag::HtmlBlock if self.opts.raw_html() => self.push("", ""),
             Tag::HtmlBlock => self.push("p", "p"),
             Tag::List(first) => match first {
                 Some(n) => {

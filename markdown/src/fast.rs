@@ -400,6 +400,13 @@ impl MarkdownRenderer {
             return None;
         }
         td.children.push(Node::Text(visible.to_string()));
+        // The row's checkpoint moves to this cell's start: what follows in it is re-parsed
+        // from there alone (see `suffix`), not with the row.
+        if let Some(cp) = self.cp.as_mut().filter(|c| c.path.len() == 5 && c.path[..4] == path[..4]) {
+            cp.pos = self.src.len() - shown.len();
+            cp.k = 0;
+            cp.path = path.clone();
+        }
         let patch = BlockPatch {
             index,
             path: path.clone(),
@@ -607,12 +614,7 @@ pub(crate) fn rightmost_text(nodes: &[Node], span: bool) -> Option<Vec<usize>> {
                 {
                     return None;
                 }
-                // a table row is padded with empty cells up to the header's width
-                let i = if e.name == "tr" {
-                    e.children.iter().rposition(|c| matches!(c, Node::Element(td) if !td.children.is_empty()))?
-                } else {
-                    e.children.len().checked_sub(1)?
-                };
+                let i = last_shown(e)?;
                 path.push(i);
                 siblings = &e.children[..=i];
                 n = &e.children[i];
@@ -634,5 +636,15 @@ pub(crate) fn rightmost_code(nodes: &[Node]) -> Option<Vec<usize>> {
             }
             _ => return None,
         }
+    }
+}
+
+/// The index of an element's last child, but in a table row, which is padded with empty
+/// cells up to the header's width, of its last cell that shows something.
+pub(crate) fn last_shown(e: &Element) -> Option<usize> {
+    if e.name == "tr" {
+        e.children.iter().rposition(|c| matches!(c, Node::Element(td) if !td.children.is_empty()))
+    } else {
+        e.children.len().checked_sub(1)
     }
 }

@@ -357,7 +357,7 @@ fn text_node_json(t: &str, out: &mut String) {
 /// Writes one block's `nodes` value: a JSON array, or, when the block holds raw HTML, a
 /// JSON string of its HTML (rich-text takes either).
 pub fn write_block_json(nodes: &[Node], out: &mut String) {
-    if nodes.iter().any(Node::has_html) {
+    if !cfg!(target_arch = "wasm32") && nodes.iter().any(Node::has_html) {
         let html = nodes_to_html(nodes);
         write_str(out, &html);
     } else {

@@ -1,22 +1,24 @@
-//! The suffix re-parse: the last line of the open paragraph or list item, from its last
-//! checkpoint, parsed alone.
+//! The suffix re-parse: the last line of the open paragraph or list item, or the open table
+//! cell, from its last checkpoint, parsed alone.
 
 use crate::heal;
 use crate::nodes::{node_at, Node};
 use crate::parse::{parse, Parsed};
 use crate::patch::{self, Patch};
-use crate::renderer::{line_before, Cp, MarkdownRenderer};
+use crate::renderer::{Cp, MarkdownRenderer};
 
 impl MarkdownRenderer {
     /// Re-parses only the last line from the checkpoint on, as `a ` + the rest (the `a `
     /// keeps it a paragraph line and is dropped from the result), and splices the nodes into
-    /// the open paragraph or list item. Valid while the text after the checkpoint stays on
+    /// the open paragraph, list item or table cell (whose inline content, up to the `|`
+    /// ending it, is a paragraph's). Valid while the text after the checkpoint stays on
     /// one line: nothing after a checkpoint can change what comes before it (see
     /// `Builder::checkpoint`), and mid-line text cannot change the block structure.
     pub(crate) fn suffix(&mut self) -> Option<Patch> {
         let cp = self.cp.take()?;
         let rest = &self.src[cp.pos..];
-        if rest.contains(['\n', '\r']) {
+        // (in a table row, a `|` ends the cell)
+        if rest.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'|')) {
             return None;
         }
         // `[label]: …` may become a link reference definition, which the `a ` prefix hides
@@ -24,22 +26,18 @@ impl MarkdownRenderer {
         if line[heal::content_start(line)..].starts_with('[') {
             return None;
         }
-        // Healing decides on the whole last line and the one before (for a table header),
-        // exactly as for a full parse, but resumes its scan of the line where the last append
-        // left it (`heal::Resume`) and copies only the part from the checkpoint: the cost is
-        // what was appended, not the line's length. (A line before that may open a fence would
-        // make this line code: left to a full parse.)
-        let before = line_before(&self.src, cp.line);
-        if before.contains("```") || before.contains("~~~") {
-            return None;
-        }
+        // Healing decides on the whole last line and the one before (for a table header:
+        // `cp.pipe`), exactly as for a full parse, but resumes its scan of the line where the
+        // last append left it (`heal::Resume`) and copies only the part from the checkpoint:
+        // the cost is what was appended, not the line's length.
+        let before = if cp.pipe { "|" } else { "" };
         let mut sub = String::with_capacity(rest.len() + 2);
         sub.push_str("a ");
         sub.push_str(rest);
         let off = cp.pos - cp.line;
         let mut ctx = heal::Line { abs: cp.line, resume: &mut self.resume, copy_from: off, scanned: 0 };
         let whole = heal::heal_in(line, before, Some(&mut ctx));
-        self.work += ctx.scanned + before.len() + sub.len();
+        self.work += ctx.scanned + sub.len();
         if whole.limit < off || matches!(whole.hidden, heal::Hidden::Line | heal::Hidden::Markers) {
             return None;
         }
@@ -96,9 +94,7 @@ impl MarkdownRenderer {
         self.cp = match edge.cp {
             // (after a merge the checkpoint's node holds suffix text: parse in full next time)
             _ if merged => None,
-            Some((pos, k)) if pos >= 2 && k >= shift => {
-                Some(Cp { pos: cp.pos + pos - 2, line: cp.line, k: cp.k + k - shift, path: cp.path })
-            }
+            Some((pos, k)) if pos >= 2 && k >= shift => Some(Cp { pos: cp.pos + pos - 2, k: cp.k + k - shift, ..cp }),
             _ => Some(cp),
         };
         Some(out)

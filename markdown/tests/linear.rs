@@ -390,3 +390,31 @@ fn a_long_text_run_grows_by_what_was_appended() {
         "an append copies the open text: {short:.1} -> {long:.1} bytes per byte"
     );
 }
+
+/// One table body row of about `bytes` bytes being typed (under a header as wide), each
+/// cell holding Markdown punctuation (the parse-free path cannot take it) and ending in
+/// plain text.
+fn wide_row(bytes: usize) -> String {
+    let cells = bytes / 24;
+    let mut s = "|".to_string() + &" h |".repeat(cells) + "\n|" + &" --- |".repeat(cells) + "\n|";
+    for i in 0..cells {
+        s.push_str(&format!(" c{i} **b** `x` _y_ z |"));
+    }
+    // (the row's last `|` ends it: the row is parsed once, as a whole, then)
+    s.truncate(s.len() - 2);
+    s
+}
+
+/// An append to a table row re-parses at most the open cell from its last checkpoint,
+/// not the row: the render work of an append does not grow with the row (a renderer that
+/// re-parses the row on each append grows linearly in it: about 16× from a 2 KB row to a
+/// 32 KB one; here the row's first 1 KB against its last).
+#[test]
+fn a_wide_table_row_append_costs_flat_work() {
+    let row = wide_row(32 * 1024);
+    let first = &row[..row.rfind('\n').unwrap() + 1024];
+    let short = tail_work(first, 1024);
+    let long = tail_work(&row, 1024);
+    println!("table row: render work per appended byte {short:.2} in its first 1 KB, {long:.2} in its last (of 32 KB)");
+    assert!(long <= short * 1.5 + 1.0, "an append costs more in a wider row: {short:.2} -> {long:.2} work per byte");
+}
