@@ -82,7 +82,7 @@
 //!   append's left off (`heal::Resume`), so a long line costs no more per append than a
 //!   short one;
 //! - a new list item or table row: that item or row is parsed (`restart.rs`), and so is a
-//!   row when its last `|` arrives, or a `|` right after an inline element;
+//!   row when its last `|` arrives, or a `|` while healing shows a closer on the line;
 //! - a block's first line right after another block (`Foo` + `\n---` may be a setext
 //!   underline, a `|---|` line a table's delimiter row, `- a\n\n` + `- b` a list turning
 //!   loose): the open region, that block and the one before, is parsed again, and a block
