@@ -271,7 +271,7 @@ async function main() {
       '',
       '| page | setData calls | total | final page data | total / final (target ≤ 4×) | path keys alone / final | max call (target ≤ 2 KB) |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...rows.map((r) => `| ${r.label} | ${r.calls} | ${kb(r.total)} | ${kb(r.final)} | ${(r.total / r.final).toFixed(1)}× | ${(r.keys / r.final).toFixed(1)}× | ${r.max} B |`),
+      ...rows.map((r) => `| ${r.label} | ${r.calls} | ${kb(r.total)} | ${kb(r.final)} | ${(r.total / r.final).toFixed(2)}× | ${(r.keys / r.final).toFixed(1)}× | ${r.max} B |`),
       '',
       `Plain text floor: one setData per 2-character tick carries at least its path key and the characters it adds: ${kb(floor(32))} = ${(floor(32) / readmeRow.final).toFixed(1)}× the README page's final data (parts of 32).`,
     ];

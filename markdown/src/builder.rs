@@ -141,9 +141,9 @@ impl<'o> Builder<'o> {
         self.marks.push((path, start));
     }
 
-    /// The innermost open paragraph or list item.
+    /// The innermost open paragraph, list item or table body cell.
     fn leaf_frame(&mut self) -> Option<&mut Frame> {
-        self.stack.iter_mut().rev().find(|f| matches!(f.el.name, "p" | "li"))
+        self.stack.iter_mut().rev().find(|f| matches!(f.el.name, "p" | "li" | "td"))
     }
 
     /// Attaches a finished node to the innermost open element, or makes it a block.
@@ -264,12 +264,8 @@ impl<'o> Builder<'o> {
                 el.children.push(Node::Text(t.to_string()));
                 self.inline(Node::Element(el));
             }
-            Event::InlineMath(_) | Event::DisplayMath(_) => {
-                let (display, t) = match ev {
-                    Event::DisplayMath(t) => (true, t),
-                    Event::InlineMath(t) => (false, t),
-                    _ => unreachable!(),
-                };
+            Event::InlineMath(ref t) | Event::DisplayMath(ref t) => {
+                let display = matches!(ev, Event::DisplayMath(_));
                 let class = if display {
                     {
                         let p = &self.opts.class_prefix;
@@ -280,7 +276,7 @@ impl<'o> Builder<'o> {
                 };
                 // braces a healing closer added are not shown
                 let syn = range.end.saturating_sub(self.limit).saturating_sub(if display { 2 } else { 1 });
-                let mut t: &str = &t;
+                let mut t: &str = t;
                 if syn > 0 && syn <= t.len() && t.is_char_boundary(t.len() - syn) {
                     t = &t[..t.len() - syn];
                 }
@@ -292,7 +288,7 @@ impl<'o> Builder<'o> {
                 if range.start >= self.limit {
                     return;
                 }
-                if self.opts.html {
+                if self.opts.raw_html() {
                     let node = Node::Html(t.to_string());
                     self.inline(node);
                 } else {
@@ -344,7 +340,7 @@ impl<'o> Builder<'o> {
             None => !matches!(top.el.children.last(), Some(Node::Text(prev))
                 if maybe_link(prev.rsplit(char::is_whitespace).next().unwrap_or(""))),
         };
-        if ok && matches!(top.el.name, "p" | "li") && !top.pending && top.code.is_none() {
+        if ok && matches!(top.el.name, "p" | "li" | "td") && !top.pending && top.code.is_none() {
             self.cp = Some((range.start, top.el.children.len(), top.id));
         }
         if text.is_some() && src.bytes().any(|b| SPECIAL.contains(&b)) {
@@ -416,14 +412,16 @@ impl<'o> Builder<'o> {
             }
             // Raw HTML lines are grouped in a transparent frame (name ""), unwrapped on pop;
             // without `html` they are text in a paragraph.
-            Tag::HtmlBlock if self.opts.html => self.push("", ""),
+            Tag::HtmlBlock if self.opts.raw_html() => self.push("", ""),
             Tag::HtmlBlock => self.push("p", "p"),
             Tag::List(first) => match first {
                 Some(n) => {
                     self.push("ol", "ol");
                     if n != 1 {
                         if let Some(f) = self.stack.last_mut() {
-                            f.el.attrs.push(("start", n.to_string()));
+                            let mut s = String::new();
+                            crate::nodes::push_number(&mut s, n as usize);
+                            f.el.attrs.push(("start", s));
                         }
                     }
                 }

@@ -23,6 +23,9 @@ pub(crate) enum Fast {
         in_span: bool,
         /// The text node's last word may be a bare URL or email being typed.
         link: bool,
+        /// Where the text's last page segment starts and how many come before it (see
+        /// `nodes::segments`): an append sends the text from there, and its walks start there.
+        seg: (usize, usize),
     },
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
@@ -115,7 +118,7 @@ impl MarkdownRenderer {
                 self.next_cell(index, text, path)
             }
             Fast::Cell { path } => self.cell_text(index, text, path),
-            Fast::Text { path, mut ws, span, clean, in_span, link } => {
+            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg } => {
                 // Text, then maybe a line break followed by blank lines and a last line of
                 // block markers only: the break shows nothing yet (see `heal`).
                 let (text, newline) = match text.find('\n') {
@@ -158,13 +161,13 @@ impl MarkdownRenderer {
                 let link = false; // (the check above returned otherwise)
                 let shown = text.trim_end_matches([' ', '\t']);
                 self.work += text.len();
-                let next = |ws: String, path: Vec<usize>| match newline {
+                let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link },
+                    None => Fast::Text { path, ws, span, clean, in_span, link, seg },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
-                    self.fast = next(ws, path);
+                    self.fast = next(ws, path, seg);
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
                 }
                 let kept = t.len();
@@ -172,18 +175,28 @@ impl MarkdownRenderer {
                 t.push_str(shown);
                 ws.clear();
                 ws.push_str(&text[shown.len()..]);
-                let node = node.clone();
-                let (parent, last) = path.split_at(path.len() - 1);
+                // The page holds the text's segments before the last one: the patch carries
+                // the text from the last segment on (`page.start`: the segments before it; a
+                // code span's text is one page node: whole). The next append starts from the
+                // new last segment.
+                let (from, before) = seg;
+                let tail = t[from..].to_string();
+                for (n, r) in crate::nodes::segments(&tail).enumerate() {
+                    if !span {
+                        seg = (from + r.start, before + n);
+                    }
+                }
+                let (&last, parent) = path.split_last()?;
                 let patch = BlockPatch {
                     index,
                     path: parent.to_vec(),
-                    start: last[0],
-                    nodes: vec![node],
+                    start: last,
+                    nodes: vec![Node::Text(tail)],
                     links: None,
-                    page: None,
-                    kept,
+                    page: Some(patch::PagePos { path: Vec::new(), start: before, seg: true, skip: 0 }),
+                    kept: kept - from,
                 };
-                self.fast = next(ws, path);
+                self.fast = next(ws, path, seg);
                 Some(Patch { blocks: vec![patch], count: index + 1 })
             }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
@@ -387,6 +400,13 @@ impl MarkdownRenderer {
             return None;
         }
         td.children.push(Node::Text(visible.to_string()));
+        // The row's checkpoint moves to this cell's start: what follows in it is re-parsed
+        // from there alone (see `suffix`), not with the row.
+        if let Some(cp) = self.cp.as_mut().filter(|c| c.path.len() == 5 && c.path[..4] == path[..4]) {
+            cp.pos = self.src.len() - shown.len();
+            cp.k = 0;
+            cp.path = path.clone();
+        }
         let patch = BlockPatch {
             index,
             path: path.clone(),
@@ -399,7 +419,8 @@ impl MarkdownRenderer {
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
-        self.fast = Fast::Text { path: text_path, ws, span: false, clean: true, in_span: false, link: false };
+        self.fast =
+            Fast::Text { path: text_path, ws, span: false, clean: true, in_span: false, link: false, seg: (0, 0) };
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
 
@@ -525,13 +546,14 @@ fn grown_text_at(
         return None;
     }
     let mut at = path.to_vec();
+    let last = code.children.last();
     if !highlighted {
-        return matches!(code.children[node], Node::Text(_)).then_some((at, node));
+        return matches!(last, Some(Node::Text(_))).then_some((at, node));
     }
-    let Node::Element(ln) = &code.children[node] else { return None };
+    let Some(Node::Element(ln)) = last else { return None };
     at.push(node);
     let i = ln.children.len().checked_sub(1)?;
-    match &ln.children[i] {
+    match ln.children.last()? {
         Node::Text(_) if !open => Some((at, i)),
         Node::Element(tok) if open == (tok.class.ends_with("com") || tok.class.ends_with("str")) => {
             at.push(i);
@@ -592,12 +614,7 @@ pub(crate) fn rightmost_text(nodes: &[Node], span: bool) -> Option<Vec<usize>> {
                 {
                     return None;
                 }
-                // a table row is padded with empty cells up to the header's width
-                let i = if e.name == "tr" {
-                    e.children.iter().rposition(|c| matches!(c, Node::Element(td) if !td.children.is_empty()))?
-                } else {
-                    e.children.len().checked_sub(1)?
-                };
+                let i = last_shown(e)?;
                 path.push(i);
                 siblings = &e.children[..=i];
                 n = &e.children[i];
@@ -619,5 +636,15 @@ pub(crate) fn rightmost_code(nodes: &[Node]) -> Option<Vec<usize>> {
             }
             _ => return None,
         }
+    }
+}
+
+/// The index of an element's last child, but in a table row, which is padded with empty
+/// cells up to the header's width, of its last cell that shows something.
+pub(crate) fn last_shown(e: &Element) -> Option<usize> {
+    if e.name == "tr" {
+        e.children.iter().rposition(|c| matches!(c, Node::Element(td) if !td.children.is_empty()))
+    } else {
+        e.children.len().checked_sub(1)
     }
 }

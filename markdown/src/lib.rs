@@ -56,8 +56,9 @@
 //!    word, what cannot end an open string or comment, anything on a line of a block without
 //!    a language) grows that token's text node, and other text re-highlights the last line
 //!    from the last split point (`fast.rs`);
-//! 2. the *suffix* (`suffix.rs`): the last line of the open paragraph or list item from its last
-//!    checkpoint (a point no later text on that line can change) is parsed alone;
+//! 2. the *suffix* (`suffix.rs`): the last line of the open paragraph or list item, or the
+//!    open table cell, from its last checkpoint (a point no later text on that line can
+//!    change; a cell's start is one) is parsed alone;
 //! 3. a *restart* at the innermost last list item or the last table row (`restart.rs`);
 //! 4. the open region (`renderer.rs`), parsed as one text (`parse.rs`).
 //!
@@ -69,18 +70,19 @@
 //! grows by re-sending its text (setData replaces values, it cannot extend a string; the
 //! patch is marked [`BlockPatch::grown`] and the page sets `….text` alone), and a paragraph's
 //! text reaches the page as segments of [`nodes::SEGMENT`] bytes, so an append re-sends at
-//! most one segment; the token being typed on a code line grows like a text node, and a
+//! most one segment, and copies and walks the text from its last segment on only; the token being typed on a code line grows like a text node, and a
 //! character that ends it re-highlights the line from its last split point and sends the
 //! tokens that changed. While a word is typed its class is the one its start got (`con` may
 //! become `const` or `console`): a streamed frame differs from a fresh render of the same
 //! prefix in that word's class only, until a character that ends it arrives, and after
 //! [`MarkdownRenderer::finish`] not at all. Markdown forces more in these places, each
 //! bounded by the block it happens in:
-//! - punctuation in a paragraph or list item: the suffix of the line from its last
-//!   checkpoint is parsed, and the line healed, its scan resuming where the previous
+//! - punctuation in a paragraph, list item or table cell: the suffix of the line from its
+//!   last checkpoint is parsed, and the line healed, its scan resuming where the previous
 //!   append's left off (`heal::Resume`), so a long line costs no more per append than a
 //!   short one;
-//! - a new list item or table row: that item or row is parsed (`restart.rs`);
+//! - a new list item or table row: that item or row is parsed (`restart.rs`), and so is a
+//!   row when its last `|` arrives, or a `|` while healing shows a closer on the line;
 //! - a block's first line right after another block (`Foo` + `\n---` may be a setext
 //!   underline, a `|---|` line a table's delimiter row, `- a\n\n` + `- b` a list turning
 //!   loose): the open region, that block and the one before, is parsed again, and a block
@@ -138,10 +140,17 @@ pub struct RenderOptions {
     /// Highlight fenced code blocks whose language is known. Default `true`.
     pub highlight: bool,
     /// Pass raw HTML through (a block holding some becomes an HTML string, which rich-text
-    /// sanitizes). Default `false`: raw HTML is shown as text, as chat sites do.
+    /// sanitizes). Default `false`: raw HTML is shown as text, as chat sites do. Not in a
+    /// wasm32 build, whose binding has no such option (the module's size limit leaves it out).
     pub html: bool,
     /// GFM autolinks for bare `www.`, `https://` and email addresses. Default `true`.
     pub autolink: bool,
+}
+
+impl RenderOptions {
+    pub(crate) fn raw_html(&self) -> bool {
+        self.html && !cfg!(target_arch = "wasm32")
+    }
 }
 
 impl Default for RenderOptions {

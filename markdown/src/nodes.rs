@@ -12,8 +12,6 @@
 //!   serialized as one HTML *string* instead of an array, which rich-text also accepts and
 //!   sanitizes with its own whitelist.
 
-use std::fmt::Write as _;
-
 use chunkwise::json::write_str;
 
 /// One rich-text node.
@@ -131,7 +129,9 @@ impl Node {
                     }
                 }
                 for (k, v) in &e.attrs {
-                    let _ = write!(out, " {k}=\"");
+                    out.push(' ');
+                    out.push_str(k);
+                    out.push_str("=\"");
                     escape_html(v, true, out);
                     out.push('"');
                 }
@@ -193,9 +193,9 @@ pub fn write_json_array(nodes: &[Node], out: &mut String) {
 /// values, it cannot extend a string, and re-sending a whole paragraph per append would
 /// cost its length. rich-text shows adjacent text nodes as one text. An append re-sends half
 /// a segment on average and each segment adds a text node's `{"type":"text","text":""}` to
-/// the page: at 64 bytes (21 Chinese characters) a streamed answer's setData total is 3-8%
-/// lower than at 128, for 1% more page data.
-pub const SEGMENT: usize = 64;
+/// the page: in the demo page (`bench/setdata.js`) the setData total is least between 24
+/// and 32 bytes, at 28 (ten Chinese characters) 4% below 64, for 5% more page data.
+pub const SEGMENT: usize = 28;
 
 /// Whether the text children of an element are sent as segments: everywhere but in code,
 /// whose lines and spans are nodes of their own.
@@ -206,28 +206,38 @@ pub(crate) fn segmented(parent: &str) -> bool {
 /// The byte ranges of a text's segments: from the start, each ends at the first character
 /// boundary [`SEGMENT`] bytes or more after it begins, the last one takes the rest. So the
 /// segments of a text that grows only ever change from its last one on.
-pub(crate) fn segments(t: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-    let mut start = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
+pub(crate) fn segments(t: &str) -> Segments<'_> {
+    Segments { t, start: 0, done: false }
+}
+
+pub(crate) struct Segments<'a> {
+    t: &'a str,
+    start: usize,
+    done: bool,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = std::ops::Range<usize>;
+
+    // (one copy of the walk for every caller: the module's size limit)
+    #[inline(never)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (t, start) = (self.t, self.start);
+        if self.done {
             return None;
         }
         if t.len() - start <= SEGMENT {
-            done = true;
+            self.done = true;
             return Some(start..t.len());
         }
         let mut end = start + SEGMENT;
         while !t.is_char_boundary(end) {
             end += 1;
         }
-        if end == t.len() {
-            done = true;
-        }
-        let r = start..end;
-        start = end;
-        Some(r)
-    })
+        self.done = end == t.len();
+        self.start = end;
+        Some(start..end)
+    }
 }
 
 /// How many nodes some children are on the page.
@@ -347,7 +357,7 @@ fn text_node_json(t: &str, out: &mut String) {
 /// Writes one block's `nodes` value: a JSON array, or, when the block holds raw HTML, a
 /// JSON string of its HTML (rich-text takes either).
 pub fn write_block_json(nodes: &[Node], out: &mut String) {
-    if nodes.iter().any(Node::has_html) {
+    if !cfg!(target_arch = "wasm32") && nodes.iter().any(Node::has_html) {
         let html = nodes_to_html(nodes);
         write_str(out, &html);
     } else {

@@ -28,7 +28,8 @@ pub struct BlockPatch {
     pub path: Vec<usize>,
     /// First child replaced.
     pub start: usize,
-    /// The new children from `start` on.
+    /// The new children from `start` on; but for a text that grew (`kept` > 0), the first
+    /// is its text from a point in the old text on (see `kept`).
     pub nodes: Vec<Node>,
     /// The block's link and image URLs in order, sent once when the block becomes final
     /// (or at `finish`), if it has any. rich-text carries no `href`: a page lists these for
@@ -37,9 +38,10 @@ pub struct BlockPatch {
     /// Where the page holds the change, in page nodes (a text is sent as segments, see
     /// [`nodes::SEGMENT`]); set by the renderer. `None`: path and start as they are.
     pub(crate) page: Option<PagePos>,
-    /// The first node is a text that grew from one of this many bytes (else 0): its segments
-    /// within them are what the page holds, and are not sent again.
-    pub(crate) kept: usize,
+    /// The first node is a text that grew, and its first `kept` bytes are the last `kept`
+    /// bytes of the old text (else 0): the new text is the old one's first `len - kept` bytes,
+    /// then the node's. Its segments within them are what the page holds, not sent again.
+    pub kept: usize,
 }
 
 /// A change's position counted in the nodes a page holds.
@@ -184,13 +186,12 @@ impl Patch {
     pub fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
         let [b] = &self.blocks[..] else { return None };
         let [Node::Text(t)] = &b.nodes[..] else { return None };
-        if b.links.is_some() || b.is_whole() || b.kept == 0 {
+        if b.links.is_some() || !b.grown() {
             return None;
         }
-        // (as `BlockPatch::grown`: the page holds the segment the old text ended in)
         let (path, start, seg, skip) = b.position();
         let mut rest = nodes::segments(t);
-        let r = if seg { rest.nth(skip).filter(|r| r.start < b.kept)? } else { 0..t.len() };
+        let r = if seg { rest.nth(skip)? } else { 0..t.len() };
         let t = &t[r];
         // (a text with `&` is escaped in the JSON form, see `nodes::text_json`)
         let more = seg && rest.next().is_some();
@@ -292,11 +293,11 @@ pub(crate) fn replace_children(
             Some(BlockPatch { index, path: full, start, nodes, links: None, page: None, kept })
         }
         Splice::Shrinks => {
-            let (parent, last) = path.split_at(path.len() - 1);
+            let (&last, parent) = path.split_last()?;
             Some(BlockPatch {
                 index,
                 path: parent.to_vec(),
-                start: last[0],
+                start: last,
                 nodes: vec![Node::Element(e.clone())],
                 links: None,
                 page: None,

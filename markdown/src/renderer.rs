@@ -73,9 +73,9 @@ impl Counted {
     }
 }
 
-/// A position on the last line after which the open paragraph or list item may be
-/// re-parsed alone: `path` leads to that element in the last block, and its children
-/// before `k` come from the source before `pos`.
+/// A position on the last line after which the open paragraph, list item or table cell
+/// may be re-parsed alone: `path` leads to that element in the last block, and its
+/// children before `k` come from the source before `pos`.
 #[derive(Debug, Clone)]
 pub(crate) struct Cp {
     pub(crate) pos: usize,
@@ -83,6 +83,19 @@ pub(crate) struct Cp {
     pub(crate) line: usize,
     pub(crate) k: usize,
     pub(crate) path: Vec<usize>,
+    /// The line before starts with `|` (all that healing asks of it: see `heal`).
+    pub(crate) pipe: bool,
+}
+
+impl Cp {
+    /// The line before is looked at once, here, not on every append (it may be a table row
+    /// as long as this one); a line that may open a fence would make this line code: none.
+    pub(crate) fn new(src: &str, pos: usize, k: usize, path: Vec<usize>) -> Option<Cp> {
+        let line = line_start(src, pos);
+        let before = line_before(src, line);
+        let pipe = before[heal::content_start(before)..].starts_with('|');
+        (!before.contains("```") && !before.contains("~~~")).then_some(Cp { pos, line, k, path, pipe })
+    }
 }
 
 impl MarkdownRenderer {
@@ -183,7 +196,9 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
             };
-            b.page = Some(crate::patch::PagePos { path, start, seg, skip });
+            // (a grown text sent from a later segment on: the page nodes before it, see `fast`)
+            let cut = b.page.take().map_or(0, |p| p.start);
+            b.page = Some(crate::patch::PagePos { path, start: start + cut, seg, skip });
         }
         self.counted = counted;
         patch
@@ -193,7 +208,7 @@ impl MarkdownRenderer {
     /// [`crate::nodes::write_block_json`]), which no path key can reach into: any change to such a
     /// block, or to one the page holds as a string, is sent whole.
     fn html_whole(&mut self, mut patch: Patch) -> Patch {
-        if !self.opts.html {
+        if !self.opts.raw_html() {
             return patch;
         }
         for b in &mut patch.blocks {
@@ -436,10 +451,11 @@ impl MarkdownRenderer {
         let region = &self.src[region_start..];
         self.fast = if last { Fast::None } else { self.fast_state(region, &edge, &healed) };
         self.cp = match (last, edge.cp) {
-            (false, Some((pos, k))) => self.open.last().and_then(|b| leaf_path(b)).map(|path| {
-                let pos = region_start + pos;
-                Cp { pos, line: line_start(&self.src, pos), k, path }
-            }),
+            (false, Some((pos, k))) => self
+                .open
+                .last()
+                .and_then(|b| leaf_path(b))
+                .and_then(|path| Cp::new(&self.src, region_start + pos, k, path)),
             _ => None,
         };
         marks.iter_mut().for_each(|m| m.1 += region_start);
@@ -493,7 +509,15 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
                 _ => true,
             };
-            return Fast::Text { path, ws: rest.to_string(), span: edge.span, clean, in_span: healed.in_span, link };
+            return Fast::Text {
+                path,
+                ws: rest.to_string(),
+                span: edge.span,
+                clean,
+                in_span: healed.in_span,
+                link,
+                seg: (0, 0),
+            };
         }
         let last_line = line_start(region, region.len());
         if edge.code
@@ -564,17 +588,18 @@ fn has_code(n: &Node) -> bool {
     }
 }
 
-/// Path of the deepest paragraph or list item on the rightmost path.
+/// Path of the deepest paragraph, list item or table body cell on the rightmost path.
 pub(crate) fn leaf_path(nodes: &[Node]) -> Option<Vec<usize>> {
     let mut path = vec![nodes.len().checked_sub(1)?];
     let mut n = nodes.last()?;
     let mut found = None;
     while let Node::Element(e) = n {
-        if matches!(e.name, "p" | "li") {
+        if matches!(e.name, "p" | "li" | "td") {
             found = Some(path.clone());
         }
-        let Some(last) = e.children.last() else { break };
-        path.push(e.children.len() - 1);
+        let i = crate::fast::last_shown(e);
+        let Some(last) = i.and_then(|i| e.children.get(i)) else { break };
+        path.extend(i);
         n = last;
     }
     found

@@ -213,8 +213,7 @@ impl MarkdownRenderer {
         known: Option<(&[usize], usize)>,
     ) -> Option<Restart> {
         let mark = |p: &[usize]| marks.iter().find(|(mp, _)| mp == p).map(|m| m.1);
-        let (parent_path, index) = path.split_at(path.len() - 1);
-        let index = index[0];
+        let (&index, parent_path) = path.split_last()?;
         let start = mark(path)?;
         let line = self.src[..start].rfind('\n').map_or(0, |p| p + 1);
         if e.name == "li" {
@@ -350,10 +349,8 @@ impl MarkdownRenderer {
         let header = r.header.len();
         self.fast = self.fast_state(&text, &edge, &healed);
         self.cp = match edge.cp {
-            Some((pos, k)) if pos >= header => crate::renderer::leaf_path(self.open.last()?).map(|path| {
-                let pos = to_source(&map, pos);
-                Cp { pos, line: crate::renderer::line_start(&self.src, pos), k, path }
-            }),
+            Some((pos, k)) if pos >= header => crate::renderer::leaf_path(self.open.last()?)
+                .and_then(|path| Cp::new(&self.src, to_source(&map, pos), k, path)),
             _ => None,
         };
         let deeper = self.plan_restart(&marks, Some((&r.path, r.strip)));

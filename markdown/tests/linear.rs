@@ -328,3 +328,93 @@ fn a_table_cell_typed_costs_its_bytes() {
         assert_eq!(r.work() - before, piece.len(), "{piece:?}");
     }
 }
+
+/// Text bytes a patch carries (its nodes' texts, at any depth): what an append copies out
+/// of the tree for the page.
+fn carried(p: &Patch) -> usize {
+    fn text(n: &[Node]) -> usize {
+        n.iter()
+            .map(|n| match n {
+                Node::Text(t) | Node::Html(t) => t.len(),
+                Node::Element(e) => text(&e.children),
+            })
+            .sum()
+    }
+    p.blocks.iter().map(|b| text(&b.nodes)).sum()
+}
+
+/// Text bytes carried per appended byte over the last `tail` bytes of `text`, streamed 2
+/// characters at a time and applied as a page applies patches.
+fn tail_carried(text: &str, tail: usize) -> f64 {
+    let opts = RenderOptions::default();
+    let mut r = MarkdownRenderer::new(opts.clone());
+    let mut page = Vec::new();
+    let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(2).chain([text.len()]).collect();
+    let (mut from, mut bytes) = (None, 0);
+    for w in cuts.windows(2) {
+        if from.is_none() && w[0] + tail >= text.len() {
+            from = Some(w[0]);
+        }
+        let p = r.append(&text[w[0]..w[1]]);
+        if from.is_some() {
+            bytes += carried(&p);
+        }
+        common::apply(&mut page, &p);
+    }
+    common::apply(&mut page, &r.finish());
+    assert_eq!(page, render(text, &opts), "streamed render applied as a page differs from one-shot");
+    bytes as f64 / (text.len() - from.unwrap()) as f64
+}
+
+/// A paragraph that is one long text (prose without Markdown punctuation) grows by what was
+/// appended: an append copies the text's last page segment (see `nodes::SEGMENT`) and what
+/// was appended, not the text, and walks the segments from the last one (a renderer that
+/// copies the open text node per append carries about 16× more in a 32 KB paragraph than
+/// in a 2 KB one).
+#[test]
+fn a_long_text_run_grows_by_what_was_appended() {
+    let para = |bytes: usize| {
+        let mut s = String::new();
+        let mut i = 0;
+        while s.len() < bytes {
+            s.push_str(&format!("sentence {i} goes on, 流式渲染第{i}句的成本与追加的文字成正比。 "));
+            i += 1;
+        }
+        s
+    };
+    let short = tail_carried(&para(2 * 1024), 1024);
+    let long = tail_carried(&para(32 * 1024), 1024);
+    println!("one text run: text bytes carried per appended byte {short:.1} in 2 KB, {long:.1} in 32 KB");
+    assert!(
+        long <= short * 1.3 && long < 40.0,
+        "an append copies the open text: {short:.1} -> {long:.1} bytes per byte"
+    );
+}
+
+/// One table body row of about `bytes` bytes being typed (under a header as wide), each
+/// cell holding Markdown punctuation (the parse-free path cannot take it), every other one
+/// ending in an inline element.
+fn wide_row(bytes: usize) -> String {
+    let cells = bytes / 24;
+    let mut s = "|".to_string() + &" h |".repeat(cells) + "\n|" + &" --- |".repeat(cells) + "\n|";
+    for i in 0..cells {
+        s.push_str(&if i % 2 == 0 { format!(" c{i} **b** `x` _y_ z |") } else { format!(" c{i} `x` _y_ **b** |") });
+    }
+    // (the row's last `|` ends it: the row is parsed once, as a whole, then)
+    s.truncate(s.len() - 2);
+    s
+}
+
+/// An append to a table row re-parses at most the open cell from its last checkpoint,
+/// not the row: the render work of an append does not grow with the row (a renderer that
+/// re-parses the row on each append grows linearly in it: about 16× from a 2 KB row to a
+/// 32 KB one; here the row's first 1 KB against its last).
+#[test]
+fn a_wide_table_row_append_costs_flat_work() {
+    let row = wide_row(32 * 1024);
+    let first = &row[..row.rfind('\n').unwrap() + 1024];
+    let short = tail_work(first, 1024);
+    let long = tail_work(&row, 1024);
+    println!("table row: render work per appended byte {short:.2} in its first 1 KB, {long:.2} in its last (of 32 KB)");
+    assert!(long <= short * 1.5 + 1.0, "an append costs more in a wider row: {short:.2} -> {long:.2} work per byte");
+}

@@ -215,7 +215,8 @@ fn code_lines_typed_equal_a_fresh_render_at_every_prefix() {
 
 /// Table body rows typed one and two characters at a time: a `|` that ends a cell and the
 /// first text of the next one take the parse-free path (`fast.rs`) when nothing else can
-/// change; escaped pipes, cells past the header's width, empty cells, code spans, bare
+/// change, punctuation in a cell re-parses the cell from its checkpoint (`suffix.rs`);
+/// escaped pipes, pipes in code spans, cells past the header's width, empty cells, bare
 /// URLs and trailing spaces fall back to a parse. At every prefix the render equals a fresh
 /// one and the page built from the patches equals the renderer's blocks.
 #[test]
@@ -228,9 +229,16 @@ fn table_rows_typed_equal_a_fresh_render_at_every_prefix() {
         | g | 4 | 5 | beyond | width |\n\
         | `h` | **i** | www.example.com |\n\
         | 中文 | 单元格 | 第三列 |  \n\
+        | k **l** _m_ `n` o | p [q](https://e.com) r\\* s | t ~~u~~ v **w |\n\
+        | x *y* z\\| w | `a|b` c | d <e> f & g \\|\n\
+        | 1 **2** 3 | 4 ** 5 | 6 * 7 * 8 | 9 |\n\
+        | q **r** s | t _u_ v\n\
         | j\n\nafter\n";
+    // (tables in a list item and a block quote: cell checkpoints at deeper paths)
+    let nested = "- item\n\n  | h | i |\n  | - | - |\n  | a **b** c | d `e` f |\n  | g _h_ | i |\n\n\
+        > | q | r |\n> | - | - |\n> | s **t** u | v *w* x |\n";
     let opts = RenderOptions::default();
-    for step in [1, 2] {
+    for (table, step) in [(table, 1), (table, 2), (nested, 1), (nested, 2)] {
         let mut r = MarkdownRenderer::new(opts.clone());
         let mut page = Vec::new();
         let cuts: Vec<usize> = table.char_indices().map(|(i, _)| i).step_by(step).chain([table.len()]).collect();

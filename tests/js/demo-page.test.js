@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const { createPageSandbox, preparePackage, startRelay, httpRequest } = require('./mp-page-sandbox');
+const { createPageSandbox, preparePackage, startRelay, httpRequest, componentBlocks } = require('./mp-page-sandbox');
 const { markdownOneShot } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -115,7 +115,7 @@ function renderedAnswers(data) {
 
 /** The blocks an answer component shows, in order. */
 function blocksOf(md) {
-  return md.data.ids.map((i) => md.data.b[i]);
+  return componentBlocks(md.data);
 }
 
 /** The relay's events of generation `id` from the start: { content, reasoning, finishReason }. */

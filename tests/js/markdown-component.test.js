@@ -14,6 +14,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const { markdownOneShot: oneShot } = require('./helpers');
+const { componentBlocks, parsePath } = require('./mp-page-sandbox');
 const path = require('node:path');
 const vm = require('node:vm');
 const zlib = require('node:zlib');
@@ -105,6 +106,10 @@ function mount(props) {
   return { comp, log };
 }
 
+// The template's classes as simulate renders them (style isolation prefixes the component's
+// name; the nodes of a rich-text keep theirs).
+const C = 'chunkwise-markdown--';
+
 const settle = () => new Promise((r) => setTimeout(r, 20));
 async function waitFor(pred, ms, what) {
   const t0 = Date.now();
@@ -148,17 +153,20 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
     shown = now;
   }
   // While streaming: blocks are there, the open code fence already a code block, the table too.
-  assert.ok(comp.dom.querySelector('pre.md-pre code.md-pre-code'), 'code block');
+  assert.ok(comp.dom.querySelector(`.${C}md-pre .${C}md-pre-code`), 'code block');
   comp.setData({ done: true });
   await settle();
 
   // The final blocks are a one-shot render of the answer.
   const want = oneShot(ANSWER);
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), want);
+  assert.deepEqual(JSON.parse(JSON.stringify(componentBlocks(comp.data))), want);
   assert.deepEqual(comp.data.ids, want.map((_, i) => i));
-  const blocks = comp.dom.querySelectorAll('wx-rich-text');
-  assert.equal(blocks.length, want.length, 'one rich-text per block');
-  blocks.forEach((el, i) => assert.equal(el.textContent, textOfNodes(want[i]), `block ${i} text`));
+  // One element per block: a rich-text, or a code block's view with a rich-text per line.
+  const blocks = comp.dom.querySelectorAll(`.${C}md-block`);
+  assert.equal(blocks.length, want.length, 'one element per block');
+  blocks.forEach((el, i) => assert.equal((el.querySelector(`.${C}md-code-body`) || el).textContent, textOfNodes(want[i]), `block ${i} text`));
+  const lines = comp.dom.querySelectorAll(`.${C}md-code-body wx-rich-text.${C}md-code-line`);
+  assert.equal(lines.length, want.filter((b) => b[0].name === 'pre').reduce((n, b) => n + b[0].children[0].children.length, 0), 'one rich-text per code line');
 
   // What a reader sees.
   const dom = comp.dom;
@@ -167,7 +175,7 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
   assert.deepEqual([...dom.querySelectorAll('ol.md-ol > li.md-li')].length, 3);
   assert.equal(dom.querySelector('p.md-p code.md-code').textContent, 'wx.request');
   assert.equal(dom.querySelector('strong.md-strong').textContent, '分块传输');
-  const code = dom.querySelector('pre.md-pre code.md-pre-code.md-lang-js');
+  const code = dom.querySelector(`.${C}md-pre .${C}md-pre-code.${C}md-lang-js`);
   assert.ok(code, 'the js block');
   assert.match(code.textContent, /^const task = wx\.request\(\{\n  url: 'https:\/\/example\.com\/v1\/chat\/completions',/);
   const kws = [...code.querySelectorAll('.md-kw')].map((e) => e.textContent);
@@ -186,9 +194,12 @@ test('miniprogram-simulate: a streamed answer renders as Markdown, block by bloc
 
   // setData: one call per text change at most, path keys of changed blocks only, small.
   assert.ok(log.length <= steps.length + 2, `${log.length} setData calls for ${steps.length} text changes`);
-  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)$/;
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|pre|pre\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?|c|c\[\d+\](\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)?)$/;
   for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
   assert.ok(log.some((c) => c.keys.some((k) => k.includes('.children['))), 'parts of blocks are sent, not whole blocks each time');
+  // A code line's keys start at its line: c[i][j][k], not b[i][0].children[0].children[j].children[k].
+  assert.ok(log.some((c) => c.keys.some((k) => /^c\[\d+\]\[\d+\]\[\d+\]\.text$/.test(k))), 'a code token grows at c[i][j][k].text');
+  assert.ok(!log.some((c) => c.keys.some((k) => /^b\[\d+\]\[0\]\.children\[0\]\.children\[\d+\]\.children/.test(k) && comp.data.kinds[Number(/\d+/.exec(k)[0])] === 'code')), 'no code line by the b path');
   // Bytes: far fewer than whole changed blocks (the 'blocks' mode) for the same steps. (With a
   // few characters a step, each setData still re-sends the changed text node and its key:
   // bench/markdown.js measures the ratio to the final nodes.)
@@ -256,6 +267,49 @@ test('miniprogram-simulate: a text that does not extend the previous one starts 
   comp.detach();
 });
 
+test('miniprogram-simulate: a code block\'s lines apart (c[i][j]) show what a page applying the renderer\'s patches shows, at every append', { skip: missing }, async () => {
+  // Code blocks that grow, gain their first highlighted line, close, sit in a list or a quote
+  // (not top-level: they stay rich-text), turn into something else while typed, or are
+  // indented code; each appended a character at a time and in pieces of 2 to 5.
+  const texts = [
+    '```js\nconst a = "x y"; // c\nlet b = 1;\n```\n\nafter\n',
+    '```\nplain one\nplain two\n```\n~~~python\ndef f(x):\n    return x  # y\n~~~\n',
+    '- item\n\n  ```js\n  let a;\n  ```\n> ```\n> q\n> ```\n\n    indented\n    code\n\ntext\n',
+    '``` unknownlang\nfoo bar\n```\n\n```js\n```\n\n```rust\nfn main() {}\n',
+    '```js\nlet s = `multi\nline`;\n/* a\nb */\n``\n```\n',
+    'para\n```\ncode\n```\n``` x\n\n\n',
+  ];
+  for (const text of texts) {
+    for (const step of [1, 2, 5]) {
+      const { comp } = mount();
+      await waitFor(() => comp.instance._renderer, 5000, 'the renderer');
+      const ref = new md.MarkdownRenderer();
+      const page = { b: [] };
+      const apply = (patch) => {
+        const data = ref.dataFor(patch, 'b');
+        for (const key in data) {
+          const keys = parsePath(key);
+          let o = page;
+          for (let k = 0; k < keys.length - 1; k++) o = o[keys[k]];
+          o[keys[keys.length - 1]] = JSON.parse(JSON.stringify(data[key]));
+        }
+        page.b.length = patch.count;
+      };
+      for (let i = 0; i < text.length; i += step) {
+        comp.instance.append(text.slice(i, i + step));
+        apply(ref.append(text.slice(i, i + step)));
+        assert.deepEqual(JSON.parse(JSON.stringify(componentBlocks(comp.data))), page.b, `${JSON.stringify(text.slice(0, i + step))}`);
+      }
+      comp.instance.finish();
+      apply(ref.finish());
+      assert.deepEqual(JSON.parse(JSON.stringify(componentBlocks(comp.data))), page.b);
+      assert.deepEqual(page.b, oneShot(text));
+      ref.free();
+      comp.detach();
+    }
+  }
+});
+
 test('miniprogram-simulate: fed deltas with append(); copy button, image preview and link taps', { skip: missing }, async () => {
   calls.actionSheet = [];
   calls.clipboard = [];
@@ -286,12 +340,12 @@ test('miniprogram-simulate: fed deltas with append(); copy button, image preview
   comp.setData({ done: true });
   await settle();
   const want = oneShot(text);
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b)), want, 'append() + done: a one-shot render');
+  assert.deepEqual(JSON.parse(JSON.stringify(componentBlocks(comp.data))), want, 'append() + done: a one-shot render');
   assert.equal(comp.data.kinds[1], 'image');
   assert.equal(comp.data.kinds[2], 'code');
   assert.equal(comp.data.langs[2], 'js');
   // every setData is small and by path (the answer's largest is a new block, sent whole)
-  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)$/;
+  const keyRe = /^(ids|ids\[\d+\]|kinds|kinds\[\d+\]|langs|langs\[\d+\]|pre|pre\[\d+\]|b|b\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?|c|c\[\d+\](\[\d+\](\[\d+\](\.children\[\d+\])*(\.text)?)?)?)$/;
   for (const c of log) for (const k of c.keys) assert.match(k, keyRe);
   const total = log.reduce((s, c) => s + c.bytes, 0);
   const final = Buffer.byteLength(JSON.stringify({ b: want }));
@@ -332,7 +386,7 @@ test('miniprogram-simulate: fed deltas with append(); copy button, image preview
   // finish() then append(): a new message; reset() clears.
   comp.instance.append('**next**');
   comp.instance.finish();
-  assert.deepEqual(JSON.parse(JSON.stringify(comp.data.b.slice(0, comp.data.ids.length))), oneShot('**next**'));
+  assert.deepEqual(JSON.parse(JSON.stringify(componentBlocks(comp.data))), oneShot('**next**'));
   comp.instance.reset();
   assert.deepEqual(comp.data.ids, []);
   comp.detach();
@@ -398,19 +452,28 @@ test('wcc compiles the component\'s WXML; $gwx renders one rich-text per block i
   tree = render(data({ ids: [0], b: [blocks[0], blocks[1]], failed: false, text: '', userSelect: true }), {}, {});
   assert.equal(findAll(tree, (n) => n.tag === 'wx-rich-text').length, 1);
   // A code block gets a bar with a copy button; a lone image is an <image>.
-  const mixed = oneShot('```js\nlet a = 1;\n```\n\n![i](https://example.com/i.png)\n\ntext\n');
-  tree = render(data({ ids: [0, 1, 2], b: mixed, kinds: ['code', 'image', 'rich'], langs: ['js'], failed: false, userSelect: true }), {}, {});
+  const mixed = oneShot('```js\nlet a = 1;\nb();\n```\n\n![i](https://example.com/i.png)\n\ntext\n');
+  // (the code block's lines apart: pre and code are views of the template)
+  const codeEl = mixed[0][0].children[0];
+  const c = [codeEl.children.map((ln) => ln.children)];
+  const pre = [{ pre: mixed[0][0].attrs.class, code: codeEl.attrs.class, ln: codeEl.children[0].attrs.class }];
+  tree = render(data({ ids: [0, 1, 2], b: [[], mixed[1], mixed[2]], c, pre, kinds: ['code', 'image'], langs: ['js'], failed: false, userSelect: true }), {}, {});
   const copy = findAll(tree, (n) => n.attr && n.attr.bindtap === 'onCopyCode');
   assert.equal(copy.length, 1);
   assert.equal(copy[0].attr['data-index'], 0);
   assert.equal(findAll(tree, (n) => n.attr && n.attr.class === 'md-code-lang')[0].children.join(''), 'js');
-  const code = findAll(tree, (n) => n.tag === 'wx-rich-text' && n.attr.class === 'md-code-body');
-  assert.deepEqual(JSON.parse(JSON.stringify(code[0].attr.nodes)), mixed[0]);
+  const body = findAll(tree, (n) => n.tag === 'wx-view' && n.attr.class === 'md-code-body md-pre');
+  assert.equal(body.length, 1);
+  assert.equal(findAll(body[0], (n) => n.tag === 'wx-view' && n.attr.class === 'md-pre-code md-lang-js').length, 1);
+  const lines = findAll(body[0], (n) => n.tag === 'wx-rich-text');
+  assert.deepEqual(lines.map((l) => l.attr.class), ['md-code-line md-ln', 'md-code-line md-ln']);
+  assert.deepEqual(JSON.parse(JSON.stringify(lines.map((l) => l.attr.nodes))), c[0]);
   const image = findAll(tree, (n) => n.tag === 'wx-image');
   assert.equal(image.length, 1);
   assert.equal(image[0].attr.src, 'https://example.com/i.png');
   assert.equal(image[0].attr.bindtap, 'onImageTap');
   const rich = findAll(tree, (n) => n.tag === 'wx-rich-text' && n.attr.class === 'md-block');
+  assert.deepEqual(JSON.parse(JSON.stringify(rich[0].attr.nodes)), mixed[2], 'a block without a kind is rich-text');
   assert.equal(rich.length, 1);
   assert.equal(rich[0].attr.bindtap, 'onBlockTap');
   tree = render(data({ ids: [], b: [], failed: true, plain: '**x**', userSelect: false }), {}, {});

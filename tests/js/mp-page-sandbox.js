@@ -460,4 +460,17 @@ function httpRequest(url, { method = 'GET', body = null, headers = {}, timeoutMs
   });
 }
 
-module.exports = { createPageSandbox, preparePackage, parsePath, startRelay, httpRequest, freePort };
+/**
+ * The blocks a chunkwise-markdown component shows, from its data, as the renderer's nodes: a
+ * code block's lines (`c[i]`, classes in `pre[i]`) are put back under its pre and code.
+ */
+function componentBlocks(data) {
+  return data.ids.map((i) => {
+    const pre = data.pre && data.pre[i];
+    if (data.kinds[i] !== 'code' || !pre) return data.b[i];
+    const lines = data.c[i].map((line) => (pre.ln === '' ? line[0] : { name: 'span', attrs: { class: pre.ln }, children: line }));
+    return [{ name: 'pre', attrs: { class: pre.pre }, children: [{ name: 'code', attrs: { class: pre.code }, children: lines }] }];
+  });
+}
+
+module.exports = { createPageSandbox, preparePackage, parsePath, startRelay, httpRequest, freePort, componentBlocks };

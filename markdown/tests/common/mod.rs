@@ -384,7 +384,12 @@ pub fn apply(page: &mut Vec<Vec<Node>>, patch: &Patch) {
         for (j, n) in b.nodes.iter().enumerate() {
             let k = b.start + j;
             if k < arr.len() {
-                arr[k] = n.clone();
+                // a text that grew: sent from a point in the old text on
+                let mut n = n.clone();
+                if let (true, Node::Text(old), Node::Text(t)) = (j == 0 && b.kept > 0, &arr[k], &mut n) {
+                    t.insert_str(0, &old[..old.len() - b.kept]);
+                }
+                arr[k] = n;
             } else {
                 assert_eq!(k, arr.len(), "setData would leave a hole");
                 arr.push(n.clone());

@@ -15,7 +15,11 @@
 //
 // The component setData's only what changed, with path keys ('children' patches:
 // 'b[7]' for a new block, 'b[7][0].children[3]' for a part of one, 'b[7][0].children[3].text'
-// for a text that grew). The blocks' field is `b`: it starts every key, one a tick.
+// for a text that grew). The blocks' field is `b`: it starts every key, one a tick. A code
+// block's lines live apart, in `c[7]` (line j's nodes at `c[7][j]`, `pre` and `code` are
+// elements of the template): a code line's key is `c[7][31][2].text`, not
+// `b[7][0].children[0].children[31].children[2].text`, and most of a streamed answer's
+// keys are a code line's.
 //
 // Events (rich-text carries none inside, so each lives where the component can catch it):
 // - a code block is a rich-text inside a view with a bar: its language and a copy button
@@ -66,11 +70,61 @@ function imagesOf(nodes, out) {
   return out;
 }
 
-/** How a block is shown: a code block, a lone image, or rich-text. */
+/** The keys of a setData path ('b[7][0].children[3].text' → ['b', 7, 0, 'children', 3, 'text']). */
+function pathOf(key) {
+  const keys = [];
+  key.replace(/([^.[\]]+)|\[(\d+)\]/g, (m, name, idx) => keys.push(idx !== undefined ? Number(idx) : name));
+  return keys;
+}
+
+/** Sets `value` at path `keys` below `root`, as setData does. */
+function setAt(root, keys, value) {
+  let o = root;
+  for (let i = 0; i < keys.length - 1; i++) o = o[keys[i]];
+  o[keys[keys.length - 1]] = value;
+}
+
+/**
+ * A code block's lines, each as the nodes of its own rich-text, or null if the block is not
+ * a code block of that shape: [pre > code > lines], every line a highlighted line (a `span`
+ * of class `ln`: its tokens) or, without highlighting, every line a text node. `pre`: the
+ * classes of pre, code and the lines ('' for text lines), which the template gives its views.
+ */
+function linesOf(nodes) {
+  if (!Array.isArray(nodes) || nodes.length !== 1 || nodes[0].name !== 'pre') return null;
+  const pre = nodes[0];
+  const code = pre.children && pre.children.length === 1 ? pre.children[0] : null;
+  if (!code || code.name !== 'code' || !Array.isArray(code.children)) return null;
+  const lines = code.children;
+  const ln = lines.length > 0 && lines[0].name === 'span' ? classOf(lines[0]) : '';
+  const out = [];
+  for (let j = 0; j < lines.length; j++) {
+    const line = lineOf(lines[j], ln);
+    if (line === null) return null;
+    out.push(line);
+  }
+  return { pre: { pre: classOf(pre), code: classOf(code), ln: ln }, lines: out };
+}
+
+/** A code line's rich-text nodes: a highlighted line's tokens (`ln`: its class), or a plain line's text node. */
+function lineOf(node, ln) {
+  if (ln !== '') return node && node.name === 'span' && Array.isArray(node.children) && classOf(node) === ln ? node.children : null;
+  return node && node.type === 'text' ? [node] : null;
+}
+
+/** A copy of a setData value (JSON: what setData carries). */
+function copyOf(value) {
+  return value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value;
+}
+
+function classOf(node) {
+  return (node.attrs && node.attrs.class) || '';
+}
+
+/** How a block that is not a code block of lines (see linesOf) is shown: a lone image, or rich-text. */
 function kindOf(nodes) {
   if (!Array.isArray(nodes) || nodes.length !== 1) return 'rich';
   const n = nodes[0];
-  if (n.name === 'pre') return 'code';
   const kids = n.children || [];
   if (n.name === 'p' && kids.length === 1 && kids[0].name === 'img') return 'image';
   return 'rich';
@@ -96,7 +150,9 @@ Component({
   data: {
     ids: [], // 0..count-1: the loop's keys
     b: [], // b[i]: the rich-text nodes of block i (a short name: it starts every setData key)
-    kinds: [], // kinds[i]: 'rich' | 'code' | 'image' (how block i is shown)
+    c: [], // c[i]: a code block's lines, c[i][j] the rich-text nodes of line j (b[i] unused)
+    pre: [], // pre[i]: a code block's classes {pre, code, ln} (ln: its lines', '' for plain text)
+    kinds: [], // kinds[i]: 'rich' (or none) | 'code' | 'image' (how block i is shown)
     langs: [], // langs[i]: a code block's language
     failed: false, // the wasm did not load: the text shows as plain text
     plain: '', // the text, when failed
@@ -114,6 +170,8 @@ Component({
       this._failed = false;
       this._count = 0;
       this._links = []; // _links[i]: the link and image URLs of block i (from Patch.links)
+      this._code = []; // _code[i]: code block i's nodes as the renderer has them (its lines are in c[i])
+      this._pre = []; // _pre[i]: what pre[i] holds
       this._detached = false;
     },
     attached() {
@@ -201,9 +259,13 @@ Component({
         this._cleared = false;
         r.reset();
         this._links = [];
+        this._code = [];
+        this._pre = [];
         this._count = 0;
         data.ids = [];
         data.b = [];
+        data.c = [];
+        data.pre = [];
         data.kinds = [];
         data.langs = [];
       }
@@ -228,7 +290,7 @@ Component({
         data[key] = value;
       };
       const entries = this._renderer.dataFor(patch, 'b');
-      for (const key in entries) put(key, entries[key]);
+      for (const key in entries) this._put(put, key, entries[key]);
       for (let i = 0; i < patch.blocks.length; i++) {
         const b = patch.blocks[i];
         if (b.links) this._links[b.index] = b.links;
@@ -238,17 +300,83 @@ Component({
       if (count > this._count) {
         for (let i = this._count; i < count; i++) {
           put('ids[' + i + ']', i);
-          put('kinds[' + i + ']', 'rich');
+          // (a block without a kind shows as rich-text: a kind is sent only to change one)
+          if (!this._code[i] && (this.data.kinds[i] || 'rich') !== 'rich') put('kinds[' + i + ']', 'rich');
         }
       } else if (count < this._count) {
         // Blocks merged (e.g. "Foo\n---" became a heading): drop the keys and the old nodes.
         const ids = [];
         for (let i = 0; i < count; i++) ids.push(i);
         put('ids', ids);
-        for (let i = count; i < this._count; i++) put('b[' + i + ']', []);
+        for (let i = count; i < this._count; i++) {
+          put('b[' + i + ']', []);
+          if (this._code[i]) put('c[' + i + ']', []);
+          this._code[i] = undefined;
+        }
         this._links.length = Math.min(this._links.length, count);
       }
       this._count = count;
+    },
+
+    /**
+     * Puts one of the renderer's entries (`key` below `b`) into `data`: a code block's go to
+     * its lines in `c`, one line's part at `c[i][j][k]…`; a change that the lines cannot take
+     * (the block turns into something else, or `pre` or `code` changes) re-sends the lines
+     * whole, or the block as rich-text.
+     */
+    _put(put, key, value) {
+      const keys = pathOf(key);
+      const i = keys[1];
+      if (keys.length === 2) {
+        const code = linesOf(value);
+        if (code === null) {
+          if (this._code[i]) this._code[i] = undefined; // (its kind follows in _classify)
+          put(key, value);
+          return;
+        }
+        // (the copy kept here is edited by later entries: it shares no object with page data)
+        this._code[i] = copyOf(value);
+        this._showCode(put, i, code);
+        return;
+      }
+      const nodes = this._code[i];
+      if (!nodes) {
+        put(key, value);
+        return;
+      }
+      setAt(this._code, keys.slice(1), copyOf(value));
+      // keys: b, i, 0, children, 0, children, j, … (a line of pre > code)
+      const line = keys.length >= 7 && keys[2] === 0 && keys[3] === 'children' && keys[4] === 0 && keys[5] === 'children' ? keys[6] : -1;
+      const ln = this._pre[i].ln;
+      const rest = keys.slice(7);
+      if (line >= 0 && rest.length === 0) {
+        const l = lineOf(value, ln);
+        if (l !== null) return put('c[' + i + '][' + line + ']', l);
+      } else if (line >= 0 && ln !== '' && rest[0] === 'children' && typeof rest[1] === 'number') {
+        return put('c[' + i + '][' + line + ']' + rest.slice(1).map((k) => (typeof k === 'number' ? '[' + k + ']' : '.' + k)).join(''), value);
+      } else if (line >= 0 && ln === '' && rest.length === 1 && rest[0] === 'text') {
+        return put('c[' + i + '][' + line + '][0].text', value);
+      }
+      // (a change above the lines, or a line of another shape: the block again, whole)
+      const code = linesOf(nodes);
+      if (code !== null) return this._showCode(put, i, code);
+      this._code[i] = undefined;
+      put('b[' + i + ']', nodes);
+    },
+
+    /** Shows block `i` as a code block: its classes (if new) and all its lines. */
+    _showCode(put, i, code) {
+      const was = this._pre[i];
+      if (!was || was.pre !== code.pre.pre || was.code !== code.pre.code || was.ln !== code.pre.ln) put('pre[' + i + ']', code.pre);
+      this._pre[i] = code.pre;
+      if (this.data.kinds[i] !== 'code') put('kinds[' + i + ']', 'code');
+      if (this.data.langs[i] === undefined) put('langs[' + i + ']', langOf(this._code[i]));
+      put('c[' + i + ']', code.lines);
+    },
+
+    /** The nodes of block `i` as the renderer has them. */
+    _nodes(i) {
+      return this._code[i] || this.data.b[i] || [];
     },
 
     /** Shows touched blocks as code, image or rich-text; a second setData only on a change. */
@@ -256,11 +384,9 @@ Component({
       const data = {};
       for (let k = 0; k < touched.length; k++) {
         const i = touched[k];
-        if (i >= this._count) continue;
-        const nodes = this.data.b[i];
-        const kind = kindOf(nodes);
-        if (kind !== this.data.kinds[i]) data['kinds[' + i + ']'] = kind;
-        if (kind === 'code' && this.data.langs[i] === undefined) data['langs[' + i + ']'] = langOf(nodes);
+        if (i >= this._count || this._code[i]) continue;
+        const kind = kindOf(this.data.b[i]);
+        if (kind !== (this.data.kinds[i] || 'rich')) data['kinds[' + i + ']'] = kind;
       }
       if (Object.keys(data).length > 0) this.setData(data);
     },
@@ -268,14 +394,14 @@ Component({
     /** Every image of the answer, in order. */
     _images() {
       const urls = [];
-      for (let i = 0; i < this._count; i++) imagesOf(this.data.b[i] || [], urls);
+      for (let i = 0; i < this._count; i++) imagesOf(this._nodes(i), urls);
       return unique(urls);
     },
 
     /** The copy button of a code block. */
     onCopyCode(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const code = textOf(this.data.b[i] || [], []).join('').replace(/\n$/, '');
+      const code = textOf(this._nodes(i), []).join('').replace(/\n$/, '');
       wx.setClipboardData({ data: code });
       this.triggerEvent('copycode', { index: i, code: code });
     },
@@ -283,14 +409,14 @@ Component({
     /** A tap on an image shown alone. */
     onImageTap(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const mine = imagesOf(this.data.b[i] || [], []);
+      const mine = imagesOf(this._nodes(i), []);
       wx.previewImage({ current: mine[0], urls: this._images() });
     },
 
     /** A tap on a rich-text block: its images open in the previewer, else its link goes to the page. */
     onBlockTap(e) {
       const i = Number(e.currentTarget.dataset.index);
-      const images = imagesOf(this.data.b[i] || [], []);
+      const images = imagesOf(this._nodes(i), []);
       const urls = unique((this._links[i] || []).filter((u) => images.indexOf(u) < 0));
       if (images.length > 0 && urls.length === 0) {
         wx.previewImage({ current: images[0], urls: this._images() });
