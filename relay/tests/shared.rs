@@ -475,6 +475,31 @@ async fn per_ip_limits_hold_across_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_refused_at_the_shared_limit_sends_the_upstream_nothing() {
+    // The upstream connection is made while the admission runs: a refused answer must not
+    // have sent its request on it.
+    let redis = redis().await;
+    let (script, _) = numbered(100, 20);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.limits.per_ip_streams = 1;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let held = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(held.status(), 200);
+    let refused = post(&b, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(refused.status(), 429);
+    let v: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_streams");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
+    // Nor is the refused answer left behind on its instance.
+    let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_answer_takes_its_shared_request_token_in_the_admission() {
     let redis = redis().await;
     let mut con = redis_con(&redis).await;

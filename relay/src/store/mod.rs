@@ -29,7 +29,8 @@
 //!
 //! Round trips: a new answer costs one before its upstream request is sent (one script takes
 //! the client's request token and stream slots and writes the metadata and lease,
-//! [`RedisStore::admit`]); its
+//! [`RedisStore::admit`]), while its task connects to the upstream (the request itself waits
+//! for the admission: a refused answer costs the upstream nothing); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
 //! instance's generations, and its lease is renewed with all the others in one pipeline a
 //! second ([`mirror`]). Requests and the mirror use separate connections, so a client's
@@ -452,17 +453,6 @@ impl RedisStore {
             .map(|(key, _)| Slot { store: Arc::downgrade(self), key: key.clone(), member: id.to_string() })
             .collect();
         Ok(Admission::Admitted(slots))
-    }
-
-    /// Undoes an admission whose generation did not start (the relay was at its limit).
-    pub fn withdraw(self: &Arc<Self>, id: &str) {
-        let store = self.clone();
-        let keys = [Self::meta_key(id), Self::lease_key(id)];
-        tokio::spawn(async move {
-            let mut pipe = redis::pipe();
-            pipe.del(&keys).ignore();
-            let _ = store.run::<()>(&pipe).await;
-        });
     }
 
     /// Mirrors a local generation into Redis until it ends (see [`mirror`]); `slots` are

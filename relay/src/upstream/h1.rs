@@ -52,6 +52,10 @@ pub enum SendError {
     Failed,
     /// The head's body framing is not one the relay can read: why.
     Framing(&'static str),
+    /// No head within the first-byte timeout (counted from when the request could go out).
+    FirstByteTimeout,
+    /// The gate stayed shut: nothing was sent.
+    Refused,
 }
 
 /// One plain-HTTP upstream origin and its kept-alive connections.
@@ -83,13 +87,18 @@ impl Origin {
         Some(Origin { addr, ip, authority, idle: Mutex::new(Vec::new()) })
     }
 
-    /// Sends `POST url` with `headers` and `body`, and reads the response head.
+    /// Sends `POST url` with `headers` and `body`, and reads the response head. The request
+    /// goes out when `open` says yes: a connection is taken or made meanwhile, so a caller
+    /// that waits for something else first (the shared store's admission) pays for the
+    /// connect only once. `first_byte` counts from then; `connect_timeout` bounds the connect.
     pub async fn post(
         &self,
         url: &str,
         headers: &[(&str, &str)],
         body: &[u8],
         connect_timeout: Duration,
+        first_byte: Duration,
+        open: impl std::future::Future<Output = bool>,
     ) -> Result<Response<'_>, SendError> {
         let url = reqwest::Url::parse(url).map_err(|_| SendError::Failed)?;
         let mut request = Vec::with_capacity(256 + body.len());
@@ -110,25 +119,59 @@ impl Origin {
         }
         request.extend_from_slice(format!("\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
         request.extend_from_slice(body);
-        // A kept connection first; if the request could not be written to it, a new one. Once
-        // it was written, a failure is final: the upstream may have acted on it.
-        if let Some(stream) = self.checkout() {
-            match self.exchange(stream, &request).await {
-                Ok(Some(resp)) => return Ok(resp),
-                Ok(None) => {}
-                Err(e) => return Err(e),
+        let mut open = std::pin::pin!(open);
+        // Already open (no store, or admitted): the request goes out with a new connection's
+        // handshake. Otherwise the connection is made (or taken) first and the request waits.
+        let mut open = match futures_util::FutureExt::now_or_never(open.as_mut()) {
+            Some(false) => return Err(SendError::Refused),
+            Some(true) => None,
+            None => Some(open),
+        };
+        let kept = self.checkout();
+        let fresh = match (&kept, open.is_some()) {
+            (Some(_), _) => None,
+            (None, waiting) => {
+                let with = if waiting { &[][..] } else { &request[..] };
+                match tokio::time::timeout(connect_timeout, self.connect(with)).await {
+                    Err(_) => return Err(SendError::ConnectTimeout),
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(connected)) => Some(connected),
+                }
+            }
+        };
+        if let Some(open) = open.take() {
+            if !open.await {
+                if let Some(stream) = kept {
+                    self.checkin(stream);
+                }
+                return Err(SendError::Refused);
             }
         }
-        let (stream, sent) = match tokio::time::timeout(connect_timeout, self.connect(&request)).await {
-            Err(_) => return Err(SendError::ConnectTimeout),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(connected)) => connected,
+        let exchanged = async {
+            // A kept connection first; if the request could not be written to it, a new one.
+            // Once it was written, a failure is final: the upstream may have acted on it.
+            if let Some(stream) = kept {
+                match self.exchange(stream, &request).await {
+                    Ok(Some(resp)) => return Ok(resp),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let (stream, sent) = match fresh {
+                Some(connected) => connected,
+                None => match tokio::time::timeout(connect_timeout, self.connect(&request)).await {
+                    Err(_) => return Err(SendError::ConnectTimeout),
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(connected)) => connected,
+                },
+            };
+            match self.exchange(stream, &request[sent..]).await {
+                Ok(Some(resp)) => Ok(resp),
+                Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
+                _ => Err(SendError::Failed),
+            }
         };
-        match self.exchange(stream, &request[sent..]).await {
-            Ok(Some(resp)) => Ok(resp),
-            Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
-            _ => Err(SendError::Failed),
-        }
+        tokio::time::timeout(first_byte, exchanged).await.unwrap_or(Err(SendError::FirstByteTimeout))
     }
 
     /// A new connection, with as much of `request` as went out with it. Every address of the
@@ -243,6 +286,7 @@ async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStr
         Err(e) => return Err(e),
     }
     // While the handshake runs this is EAGAIN; a refused or reset connection is its error.
+    // An empty request (the caller sends later) sends nothing and waits for the handshake.
     // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = libc::MSG_NOSIGNAL;
