@@ -642,6 +642,30 @@ fn report(files: &[String]) -> String {
             get("relay-redis", "errors"),
         ));
     }
+    // Each path's repetitions in run order: their spread is what this machine can resolve.
+    s.push_str("\n| path | TTFT p50 (ms), each repetition | TTFT p99 (ms), each repetition | CPU per delta (µs), median |\n| --- | --- | --- | --- |\n");
+    let each = |vs: &[Value], key: &str| {
+        vs.iter().map(|v| format!("{:.1}", v[key].as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", ")
+    };
+    for (label, vs) in runs.iter().filter(|(label, _)| !label.ends_with("10k")) {
+        s.push_str(&format!(
+            "| {label} | {} | {} | {:.1} |\n",
+            each(vs, "ttft_p50_ms"),
+            each(vs, "ttft_p99_ms"),
+            get(label, "cpu_us_per_delta")
+        ));
+    }
+    // With BEFORE=<binary>: the same paths through another build, in the same repetitions.
+    for before in runs.keys().filter(|label| label.ends_with("-before")) {
+        let after = before.trim_end_matches("-before");
+        let pair = |key: &str| format!("{:.1} → {:.1}", get(before, key), get(after, key));
+        s.push_str(&format!(
+            "\n**{after}, before → after** (medians): TTFT p50 {} ms, p99 {} ms; CPU per delta {} µs\n",
+            pair("ttft_p50_ms"),
+            pair("ttft_p99_ms"),
+            pair("cpu_us_per_delta"),
+        ));
+    }
     for (label, what) in [
         ("relay-10k", "one relay, in memory, `UPSTREAM_HTTP2=1`"),
         ("relay-redis-10k", "two instances + Redis, `UPSTREAM_HTTP2=1`"),

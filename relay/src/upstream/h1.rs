@@ -128,16 +128,11 @@ impl Origin {
             None => Some(open),
         };
         let kept = self.checkout();
-        let fresh = match (&kept, open.is_some()) {
-            (Some(_), _) => None,
-            (None, waiting) => {
-                let with = if waiting { &[][..] } else { &request[..] };
-                match tokio::time::timeout(connect_timeout, self.connect(with)).await {
-                    Err(_) => return Err(SendError::ConnectTimeout),
-                    Ok(Err(e)) => return Err(e),
-                    Ok(Ok(connected)) => Some(connected),
-                }
-            }
+        // Waiting: a new connection's handshake starts now, and the request goes out on it
+        // the moment the gate opens, with no turn of the event loop in between.
+        let dialed = match (&kept, &open) {
+            (None, Some(_)) => self.dial(connect_timeout).await,
+            _ => None,
         };
         if let Some(open) = open.take() {
             if !open.await {
@@ -157,13 +152,19 @@ impl Origin {
                     Err(e) => return Err(e),
                 }
             }
-            let (stream, sent) = match fresh {
-                Some(connected) => connected,
-                None => match tokio::time::timeout(connect_timeout, self.connect(&request)).await {
-                    Err(_) => return Err(SendError::ConnectTimeout),
-                    Ok(Err(e)) => return Err(e),
-                    Ok(Ok(connected)) => connected,
-                },
+            let sending = async {
+                if let Some(socket) = dialed {
+                    // Nothing is sent when this fails: the ordinary connect below says why.
+                    if let Ok(connected) = send_first(socket, &request).await {
+                        return Ok(connected);
+                    }
+                }
+                self.connect(&request).await
+            };
+            let (stream, sent) = match tokio::time::timeout(connect_timeout, sending).await {
+                Err(_) => return Err(SendError::ConnectTimeout),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(connected)) => connected,
             };
             match self.exchange(stream, &request[sent..]).await {
                 Ok(Some(resp)) => Ok(resp),
@@ -187,6 +188,19 @@ impl Origin {
             }
         }
         Err(SendError::Unreachable)
+    }
+
+    /// Starts a connection's handshake to the first address that takes it, sending nothing
+    /// and leaving it out of the event loop until [`send_first`]. `None` when none does (or
+    /// on a platform without it): the ordinary connect runs later and says why.
+    async fn dial(&self, connect_timeout: Duration) -> Option<socket2::Socket> {
+        let addrs: Vec<SocketAddr> = match self.ip {
+            Some(ip) => vec![ip],
+            None => {
+                tokio::time::timeout(connect_timeout, tokio::net::lookup_host(&self.addr)).await.ok()?.ok()?.collect()
+            }
+        };
+        addrs.into_iter().find_map(|addr| dial(addr).ok())
     }
 
     fn checkout(&self) -> Option<TcpStream> {
@@ -276,17 +290,40 @@ impl Origin {
 /// handshake and sends nothing yet. Returns the connection and the bytes sent.
 #[cfg(unix)]
 async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    send_first(dial(addr)?, request).await
+}
+
+#[cfg(not(unix))]
+async fn connect_sending(addr: SocketAddr, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok((stream, 0))
+}
+
+/// A non-blocking socket whose handshake with `addr` has started.
+#[cfg(unix)]
+fn dial(addr: SocketAddr) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
     match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) => Err(e),
     }
+}
+
+#[cfg(not(unix))]
+fn dial(_addr: SocketAddr) -> io::Result<socket2::Socket> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Sends the start of `request` on a dialed socket, then hands the socket to the event loop.
+/// Nothing is sent when this fails.
+#[cfg(unix)]
+async fn send_first(socket: socket2::Socket, request: &[u8]) -> io::Result<(TcpStream, usize)> {
     // While the handshake runs this is EAGAIN; a refused or reset connection is its error.
-    // An empty request (the caller sends later) sends nothing and waits for the handshake.
     // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = libc::MSG_NOSIGNAL;
@@ -308,9 +345,9 @@ async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStr
 }
 
 #[cfg(not(unix))]
-async fn connect_sending(addr: SocketAddr, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
+async fn send_first(socket: socket2::Socket, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    stream.writable().await?;
     Ok((stream, 0))
 }
 

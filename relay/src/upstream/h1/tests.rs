@@ -157,6 +157,20 @@ async fn the_connection_is_made_while_the_gate_is_shut_and_the_request_waits_for
 }
 
 #[tokio::test]
+async fn an_unreachable_upstream_behind_a_gate_is_unreachable_once_it_opens() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let origin = Origin::of(&url).unwrap();
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        true
+    };
+    let sent = origin.post(&format!("{url}/x"), &[], b"", T, T, later).await;
+    assert!(matches!(sent, Err(SendError::Unreachable)), "{:?}", sent.err());
+}
+
+#[tokio::test]
 async fn a_gate_that_stays_shut_sends_nothing_and_keeps_the_connection() {
     // Two answers on one connection: the refused request between them must not reach it (the
     // second answer would then go to it, and the third request would find none).
