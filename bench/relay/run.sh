@@ -70,7 +70,8 @@ wait_port "$MOCK_H2_PORT"
 run() { # label url timeout pids... -> $WORK/label.json
   local label="$1" url="$2" streams="$3" ramp="$4" timeout="$5" pids="$6"
   echo "• $label: $streams streams → $url"
-  "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
+  # DUMP_DIR: each stream's start, port and TTFT, per run (see relay-load's RELAY_LOAD_DUMP).
+  ${DUMP_DIR:+env RELAY_LOAD_DUMP="$DUMP_DIR/$label-${REP:-1}.txt"} "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
     --timeout-s "$timeout" --pids "$pids" --clk-tck "$(getconf CLK_TCK)" | tee "$WORK/$label-${REP:-1}.json"
   sleep 1
 }
