@@ -772,7 +772,7 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
     let b = relay(shared(&mock.url(), &redis)).await;
     // A cancel whose message nobody heard (published while the holder's subscriber was
     // reconnecting) still lands: the holder reads the flag with its lease.
-    let (id, mut sse, _) = start_answer(&a, 1).await;
+    let (id, sse, _) = start_answer(&a, 1).await;
     let _: () = redis::cmd("SET")
         .arg(format!("cw:g:{id}:cancel"))
         .arg(1)
@@ -841,7 +841,7 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let (id, mut sse, first) = start_answer(&a, 10).await;
+    let (id, sse, first) = start_answer(&a, 10).await;
     // Running: a reader at the answer's last byte waits for the rest to reach Redis, and
     // gets nothing more (not a 400 for an answer that ended while it looked).
     let at_end = client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", expected.len())).send();
@@ -909,7 +909,7 @@ async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_stre
     let (script, _) = numbered(600, 20);
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
-    let (id, mut sse, _) = start_answer(&a, 3).await;
+    let (id, sse, _) = start_answer(&a, 3).await;
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let lease = format!("cw:g:{id}:lease");
