@@ -52,7 +52,8 @@ command -v nginx >/dev/null || { echo "nginx is missing: apt-get install -y ngin
 echo "building (release)…"
 cargo build --release --quiet -p chunkwise-relay -p chunkwise-relay-bench --bins --manifest-path "$ROOT/Cargo.toml"
 LOAD="$TARGET/release/relay-load"
-RELAY="$TARGET/release/chunkwise-relay"
+# RELAY_BIN: measure another relay binary than the one just built.
+RELAY="${RELAY_BIN:-$TARGET/release/chunkwise-relay}"
 BEFORE="${BEFORE:-}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -111,7 +112,7 @@ start_relay() { # port upstream-port http2 -> RELAY_PID
   env ${RELAY_ENV:-} PORT="$1" UPSTREAM_BASE_URL="http://127.0.0.1:$2/v1" UPSTREAM_HTTP2="$3" UPSTREAM_MODEL=mock UPSTREAM_API_KEY=bench \
     RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE="$RATE" RELAY_PER_IP_BURST=1000000 RELAY_MAX_GENERATIONS=100000 \
     UPSTREAM_FIRST_BYTE_TIMEOUT_MS=60000 \
-    "${RELAY_BIN:-$RELAY}" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
+    "${VARIANT_BIN:-$RELAY}" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
   wait_port "$1"
   sleep 0.3
 }
@@ -143,7 +144,7 @@ for REP in $(seq "$REPEAT"); do
     if (( REP % 2 )); then VARIANTS=("-before" ""); else VARIANTS=("" "-before"); fi
   fi
   for V in "${VARIANTS[@]}"; do
-    if [ -n "$V" ]; then RELAY_BIN="$BEFORE"; else RELAY_BIN=""; fi
+    if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi
     if want relay-h1; then
       RELAY_PORT="$(free_port)"
       start_relay "$RELAY_PORT" "$MOCK_PORT" 0
@@ -151,7 +152,7 @@ for REP in $(seq "$REPEAT"); do
       kill "$RELAY_PID"
     fi
   done
-  RELAY_BIN=""
+  VARIANT_BIN=""
   if want relay; then
     RELAY_PORT="$(free_port)"
     start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
@@ -160,7 +161,7 @@ for REP in $(seq "$REPEAT"); do
   fi
   # 4. Two instances sharing a redis-server, HTTP/1.1 upstream; CPU counts both relays and Redis.
   for V in "${VARIANTS[@]}"; do
-    if [ -n "$V" ]; then RELAY_BIN="$BEFORE"; else RELAY_BIN=""; fi
+    if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi
     if want redis && command -v redis-server >/dev/null; then
       REDIS_PORT="$(free_port)"
       redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 & REDIS_PID=$!; PIDS+=($REDIS_PID)
@@ -174,7 +175,7 @@ for REP in $(seq "$REPEAT"); do
       kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
     fi
   done
-  RELAY_BIN=""
+  VARIANT_BIN=""
 done
 REP=1
 

@@ -179,17 +179,24 @@ impl App {
             limits.push((format!("cw:streams:token:{owner}"), per_token));
         }
         // One round trip before the upstream request: the shared slots, the metadata and the
-        // lease together. The generation's task starts first and connects to the upstream
-        // while that round trip runs; it sends the request once the answer is admitted (not
-        // before: a refused answer must cost the upstream nothing). The events follow behind
+        // lease together. With a plain `http://` upstream the generation's task starts first
+        // and connects while that round trip runs, and sends the request once the answer is
+        // admitted (not before: a refused answer must cost the upstream nothing). Otherwise
+        // there is nothing to overlap, and it starts once admitted. The events follow behind
         // this instance's own readers.
         let (id, created) = (generation::new_id(), generation::now_secs());
         let model = source_model(&source);
-        let (admit, gate) = tokio::sync::oneshot::channel();
-        let gen = self.start_as(id.clone(), created, source, prompt, owner.clone(), permits, Some(gate))?;
-        // Until admitted, the generation is this request's alone: refused, failed or dropped
-        // (the client left), it goes.
-        let pending = Pending { app: self, id: &id };
+        let ahead = matches!(&source, Source::Http { upstream, .. } if upstream.connects_ahead());
+        let start = if ahead {
+            let (admit, gate) = tokio::sync::oneshot::channel();
+            let gen = self.start_as(id.clone(), created, source, prompt, owner.clone(), permits, Some(gate))?;
+            Start::Early(gen, admit)
+        } else {
+            Start::Admitted(source, prompt, permits)
+        };
+        // Until admitted, an early generation is this request's alone: refused, failed or
+        // dropped (the client left), it goes.
+        let pending = matches!(start, Start::Early(..)).then_some(Pending { app: self, id: &id });
         // The client's request token is taken here, not by the rate-limit layer (which leaves
         // this route's shared bucket to the admission).
         let l = &self.config.limits;
@@ -209,10 +216,24 @@ impl App {
             }
         };
         std::mem::forget(pending);
+        let (gen, admit) = match start {
+            Start::Early(gen, admit) => (gen, Some(admit)),
+            Start::Admitted(source, prompt, permits) => {
+                match self.start_as(id.clone(), created, source, prompt, owner, permits, None) {
+                    Ok(gen) => (gen, None),
+                    Err(e) => {
+                        store.withdraw(&id);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
         // Mirrored before the request goes out: the log holds every event for the mirror.
         store.mirror(gen.clone(), slots);
-        let _ = admit.send(());
+        if let Some(admit) = admit {
+            let _ = admit.send(());
+        }
         Ok(gen)
     }
 
@@ -325,6 +346,13 @@ pub fn generation_not_found(id: &str) -> ApiError {
         "generation_not_found",
         format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"),
     )
+}
+
+/// When a generation with a shared store starts: before its admission (its task connects
+/// meanwhile, and sends once told), or once admitted.
+enum Start {
+    Early(Arc<Generation>, tokio::sync::oneshot::Sender<()>),
+    Admitted(Source, Prompt, Vec<StreamPermit>),
 }
 
 /// A generation started before its admission: forgotten unless the admission went through.

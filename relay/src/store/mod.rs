@@ -455,6 +455,17 @@ impl RedisStore {
         Ok(Admission::Admitted(slots))
     }
 
+    /// Undoes an admission whose generation did not start (the relay was at its limit).
+    pub fn withdraw(self: &Arc<Self>, id: &str) {
+        let store = self.clone();
+        let keys = [Self::meta_key(id), Self::lease_key(id)];
+        tokio::spawn(async move {
+            let mut pipe = redis::pipe();
+            pipe.del(&keys).ignore();
+            let _ = store.run::<()>(&pipe).await;
+        });
+    }
+
     /// Mirrors a local generation into Redis until it ends (see [`mirror`]); `slots` are
     /// renewed until then.
     pub fn mirror(&self, gen: Arc<Generation>, slots: Vec<Slot>) {

@@ -90,6 +90,12 @@ impl Upstream {
         Ok(Upstream { config, clients, origin })
     }
 
+    /// Whether a stream's connection is made by its own task (a plain `http://` upstream over
+    /// HTTP/1.1), so that it can be made while something else is awaited first.
+    pub fn connects_ahead(&self) -> bool {
+        self.origin.is_some()
+    }
+
     /// The least busy client, with its in-flight count taken.
     fn client(&self) -> (&reqwest::Client, InFlight<'_>) {
         let (client, count) = self.clients.iter().min_by_key(|(_, n)| n.load(Relaxed)).expect("at least one client");
