@@ -196,7 +196,7 @@ impl App {
         };
         // Until admitted, an early generation is this request's alone: refused, failed or
         // dropped (the client left), it goes.
-        let pending = matches!(start, Start::Early(..)).then_some(Pending { app: self, id: &id });
+        let pending = matches!(start, Start::Early(..)).then(|| Pending { app: self, id: &id });
         // The client's request token is taken here, not by the rate-limit layer (which leaves
         // this route's shared bucket to the admission).
         let l = &self.config.limits;
