@@ -4,6 +4,7 @@
 #   bench/relay/run.sh            # 1,000 streams vs nginx, then 10,000 through the relay
 #   STREAMS=200 BIG=0 REPEAT=1 bench/relay/run.sh   # a quick look
 #   RATE=60000000 PHASES="direct relay-h1 redis" bench/relay/run.sh   # with the rate limit on
+#   BEFORE=/tmp/old-relay PHASES="direct nginx relay-h1 redis" bench/relay/run.sh   # a change, before → after
 #
 # A fast mock OpenAI upstream (200 deltas, 20 ms apart) answers every stream; a load
 # generator checks every byte of every answer and measures, for each proxy in front of the
@@ -14,8 +15,10 @@
 # the error rate; Redis memory per generation and the relays' errors by code go beside the
 # table. The 1,000-stream phases run REPEAT times (default 3), interleaved, and the table takes
 # each metric's median, so a burst of other work on a shared machine skews one repetition, not
-# the result. Everything stops by itself; results go
-# to bench/results/relay.md (gitignored) and are printed.
+# the result. With BEFORE (the path of another relay binary), relay-h1 and redis also run
+# with it in each repetition, as relay-h1-before and redis-before, alternating which goes
+# first. Everything stops by itself; results go to bench/results/relay.md (gitignored) and
+# are printed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -49,7 +52,9 @@ command -v nginx >/dev/null || { echo "nginx is missing: apt-get install -y ngin
 echo "building (release)…"
 cargo build --release --quiet -p chunkwise-relay -p chunkwise-relay-bench --bins --manifest-path "$ROOT/Cargo.toml"
 LOAD="$TARGET/release/relay-load"
-RELAY="$TARGET/release/chunkwise-relay"
+# RELAY_BIN: measure another relay binary than the one just built.
+RELAY="${RELAY_BIN:-$TARGET/release/chunkwise-relay}"
+BEFORE="${BEFORE:-}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
@@ -66,7 +71,8 @@ wait_port "$MOCK_H2_PORT"
 run() { # label url timeout pids... -> $WORK/label.json
   local label="$1" url="$2" streams="$3" ramp="$4" timeout="$5" pids="$6"
   echo "• $label: $streams streams → $url"
-  "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
+  # DUMP_DIR: each stream's start, port and TTFT, per run (see relay-load's RELAY_LOAD_DUMP).
+  ${DUMP_DIR:+env RELAY_LOAD_DUMP="$DUMP_DIR/$label-${REP:-1}.txt"} "$LOAD" run --label "$label" --url "$url" --streams "$streams" --deltas "$DELTAS" --ramp-ms "$ramp" \
     --timeout-s "$timeout" --pids "$pids" --clk-tck "$(getconf CLK_TCK)" | tee "$WORK/$label-${REP:-1}.json"
   sleep 1
 }
@@ -106,7 +112,7 @@ start_relay() { # port upstream-port http2 -> RELAY_PID
   env ${RELAY_ENV:-} PORT="$1" UPSTREAM_BASE_URL="http://127.0.0.1:$2/v1" UPSTREAM_HTTP2="$3" UPSTREAM_MODEL=mock UPSTREAM_API_KEY=bench \
     RELAY_PER_IP_STREAMS=100000 RELAY_PER_IP_PER_MINUTE="$RATE" RELAY_PER_IP_BURST=1000000 RELAY_MAX_GENERATIONS=100000 \
     UPSTREAM_FIRST_BYTE_TIMEOUT_MS=60000 \
-    "$RELAY" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
+    "${VARIANT_BIN:-$RELAY}" 2>"$WORK/relay-$1.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
   wait_port "$1"
   sleep 0.3
 }
@@ -132,12 +138,21 @@ for REP in $(seq "$REPEAT"); do
   fi
 
   # 3. The relay in front of the same mock: HTTP/1.1 upstream (the default), then HTTP/2.
-  if want relay-h1; then
-    RELAY_PORT="$(free_port)"
-    start_relay "$RELAY_PORT" "$MOCK_PORT" 0
-    run relay-h1 "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
-    kill "$RELAY_PID"
+  # With BEFORE, the other binary too (suffix -before), first in odd repetitions.
+  VARIANTS=("")
+  if [ -n "$BEFORE" ]; then
+    if (( REP % 2 )); then VARIANTS=("-before" ""); else VARIANTS=("" "-before"); fi
   fi
+  for V in "${VARIANTS[@]}"; do
+    if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi
+    if want relay-h1; then
+      RELAY_PORT="$(free_port)"
+      start_relay "$RELAY_PORT" "$MOCK_PORT" 0
+      run "relay-h1$V" "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+      kill "$RELAY_PID"
+    fi
+  done
+  VARIANT_BIN=""
   if want relay; then
     RELAY_PORT="$(free_port)"
     start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
@@ -145,18 +160,22 @@ for REP in $(seq "$REPEAT"); do
     kill "$RELAY_PID"
   fi
   # 4. Two instances sharing a redis-server, HTTP/1.1 upstream; CPU counts both relays and Redis.
-  if want redis && command -v redis-server >/dev/null; then
-    REDIS_PORT="$(free_port)"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 & REDIS_PID=$!; PIDS+=($REDIS_PID)
-    wait_port "$REDIS_PORT"
-    R1="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R1" "$MOCK_PORT" 0; P1=$RELAY_PID
-    R2="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R2" "$MOCK_PORT" 0; P2=$RELAY_PID
-    REDIS_IDLE="$(redis_used "$REDIS_PORT")"
-    run relay-redis "http://127.0.0.1:$R1/v1/chat/completions,http://127.0.0.1:$R2/v1/chat/completions" "$STREAMS" 1000 120 "$P1,$P2,$REDIS_PID"
-    # Finished generations stay in Redis until their TTL, so used_memory now holds all of them.
-    redis_note "$REDIS_PORT" "$REDIS_IDLE" "$STREAMS" >>"$WORK/redis-memory-$REP.txt"
-    kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  for V in "${VARIANTS[@]}"; do
+    if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi
+    if want redis && command -v redis-server >/dev/null; then
+      REDIS_PORT="$(free_port)"
+      redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 & REDIS_PID=$!; PIDS+=($REDIS_PID)
+      wait_port "$REDIS_PORT"
+      R1="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R1" "$MOCK_PORT" 0; P1=$RELAY_PID
+      R2="$(free_port)"; RELAY_ENV="REDIS_URL=redis://127.0.0.1:$REDIS_PORT/" start_relay "$R2" "$MOCK_PORT" 0; P2=$RELAY_PID
+      REDIS_IDLE="$(redis_used "$REDIS_PORT")"
+      run "relay-redis$V" "http://127.0.0.1:$R1/v1/chat/completions,http://127.0.0.1:$R2/v1/chat/completions" "$STREAMS" 1000 120 "$P1,$P2,$REDIS_PID"
+      # Finished generations stay in Redis until their TTL, so used_memory now holds all of them.
+      if [ -z "$V" ]; then redis_note "$REDIS_PORT" "$REDIS_IDLE" "$STREAMS" >>"$WORK/redis-memory-$REP.txt"; fi
+      kill "$P1" "$P2" "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+    fi
+  done
+  VARIANT_BIN=""
 done
 REP=1
 

@@ -179,8 +179,24 @@ impl App {
             limits.push((format!("cw:streams:token:{owner}"), per_token));
         }
         // One round trip before the upstream request: the shared slots, the metadata and the
-        // lease together. The events follow behind this instance's own readers.
+        // lease together. With a plain `http://` upstream the generation's task starts first
+        // and connects while that round trip runs, and sends the request once the answer is
+        // admitted (not before: a refused answer must cost the upstream nothing). Otherwise
+        // there is nothing to overlap, and it starts once admitted. The events follow behind
+        // this instance's own readers.
         let (id, created) = (generation::new_id(), generation::now_secs());
+        let model = source_model(&source);
+        let ahead = matches!(&source, Source::Http { upstream, .. } if upstream.connects_ahead());
+        let start = if ahead {
+            let (admit, gate) = tokio::sync::oneshot::channel();
+            let gen = self.start_as(id.clone(), created, source, prompt, owner.clone(), permits, Some(gate))?;
+            Start::Early(gen, admit)
+        } else {
+            Start::Admitted(source, prompt, permits)
+        };
+        // Until admitted, an early generation is this request's alone: refused, failed or
+        // dropped (the client left), it goes.
+        let pending = matches!(start, Start::Early(..)).then(|| Pending { app: self, id: &id });
         // The client's request token is taken here, not by the rate-limit layer (which leaves
         // this route's shared bucket to the admission).
         let l = &self.config.limits;
@@ -189,8 +205,7 @@ impl App {
             per_minute: l.per_ip_per_minute,
             burst: l.per_ip_burst,
         });
-        let admitted = store.admit(&id, &owner, &source_model(&source), created, &limits, rate).await?;
-        let slots = match admitted {
+        let slots = match store.admit(&id, &owner, &model, created, &limits, rate).await? {
             store::Admission::Admitted(slots) => slots,
             store::Admission::Full(0) => return Err(limits::too_many_streams(ip, limit)),
             store::Admission::Full(_) => return Err(limits::too_many_token_streams(per_token)),
@@ -200,14 +215,25 @@ impl App {
                 return Err(e);
             }
         };
-        let gen = match self.start_as(id.clone(), created, source, prompt, owner, permits) {
-            Ok(gen) => gen,
-            Err(e) => {
-                store.withdraw(&id);
-                return Err(e);
+        std::mem::forget(pending);
+        let (gen, admit) = match start {
+            Start::Early(gen, admit) => (gen, Some(admit)),
+            Start::Admitted(source, prompt, permits) => {
+                match self.start_as(id.clone(), created, source, prompt, owner, permits, None) {
+                    Ok(gen) => (gen, None),
+                    Err(e) => {
+                        store.withdraw(&id);
+                        return Err(e);
+                    }
+                }
             }
         };
+        self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
+        // Mirrored before the request goes out: the log holds every event for the mirror.
         store.mirror(gen.clone(), slots);
+        if let Some(admit) = admit {
+            let _ = admit.send(());
+        }
         Ok(gen)
     }
 
@@ -219,10 +245,14 @@ impl App {
         owner: String,
         permits: Vec<StreamPermit>,
     ) -> Result<Arc<Generation>, ApiError> {
-        self.start_as(generation::new_id(), generation::now_secs(), source, prompt, owner, permits)
+        let gen = self.start_as(generation::new_id(), generation::now_secs(), source, prompt, owner, permits, None)?;
+        self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
+        Ok(gen)
     }
 
-    /// Starts generation `id`, created at `created`.
+    /// Starts generation `id`, created at `created`. With a `gate`, its task may connect to
+    /// the upstream but sends nothing until the gate opens, and ends quietly if it is dropped.
+    #[allow(clippy::too_many_arguments)]
     fn start_as(
         self: &Arc<Self>,
         id: String,
@@ -231,6 +261,7 @@ impl App {
         prompt: Prompt,
         owner: String,
         permits: Vec<StreamPermit>,
+        gate: Option<upstream::Gate>,
     ) -> Result<Arc<Generation>, ApiError> {
         let running = self.registry.running();
         if running.fetch_add(1, Ordering::SeqCst) >= self.config.limits.max_generations {
@@ -255,7 +286,6 @@ impl App {
             self.metrics.clone(),
         ));
         self.registry.insert(gen.clone());
-        self.metrics.generations_total.fetch_add(1, Ordering::Relaxed);
         self.metrics.active_generations.fetch_add(1, Ordering::Relaxed);
         let (app, g) = (self.clone(), gen.clone());
         let task = tokio::spawn(async move {
@@ -263,8 +293,14 @@ impl App {
             let _running = Running { app: app.clone(), generation: g.clone(), _permits: permits };
             // Boxed: the task then holds only the branch it runs, not the larger of the two.
             match source {
-                Source::Demo => Box::pin(demo::run(&g, &prompt, &app.config.demo)).await,
-                Source::Http { upstream, model } => Box::pin(upstream.run(&model, &prompt, &g, &app.metrics)).await,
+                Source::Demo => {
+                    if upstream::admitted(gate, &g).await {
+                        Box::pin(demo::run(&g, &prompt, &app.config.demo)).await
+                    }
+                }
+                Source::Http { upstream, model } => {
+                    Box::pin(upstream.run(&model, &prompt, &g, &app.metrics, gate)).await
+                }
             }
         });
         gen.set_task(task.abort_handle());
@@ -310,6 +346,25 @@ pub fn generation_not_found(id: &str) -> ApiError {
         "generation_not_found",
         format!("no generation {id:?} here (unknown, expired after the TTL, or not yours)"),
     )
+}
+
+/// When a generation with a shared store starts: before its admission (its task connects
+/// meanwhile, and sends once told), or once admitted.
+enum Start {
+    Early(Arc<Generation>, tokio::sync::oneshot::Sender<()>),
+    Admitted(Source, Prompt, Vec<StreamPermit>),
+}
+
+/// A generation started before its admission: forgotten unless the admission went through.
+struct Pending<'a> {
+    app: &'a App,
+    id: &'a str,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.app.registry.remove(self.id);
+    }
 }
 
 struct Running {

@@ -129,3 +129,21 @@ async fn rss_stays_bounded_under_slow_bodies_and_clients_that_never_read() {
     assert!(metrics.contains("chunkwise_relay_open_streams 0\n"), "clients that never read are still connected");
     drop(sockets);
 }
+
+/// The descriptor table is grown once at start, while the process has one thread: grown later,
+/// each doubling stalls the thread that opened the descriptor for an RCU grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_descriptor_table_is_grown_before_the_first_stream() {
+    let relay = start("http://127.0.0.1:9").await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", relay.child.id())).unwrap();
+    let size: u64 = status.lines().find_map(|l| l.strip_prefix("FDSize:")).unwrap().trim().parse().unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", relay.child.id())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(size >= soft.min(65_536), "FDSize {size} with a limit of {soft}");
+    drop(relay);
+}

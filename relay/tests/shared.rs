@@ -56,6 +56,19 @@ fn shared(upstream: &str, redis: &Redis) -> chunkwise_relay::config::Config {
     c
 }
 
+/// An answer started on `base` with its first `n` events read: its generation id, its stream
+/// (to read on, or to drop) and those events.
+async fn start_answer(base: &str, n: usize) -> (String, Sse, Vec<Ev>) {
+    let resp = post(base, "/v1/chat/completions", &chat("hi", true)).await;
+    let id = generation_id(&resp);
+    let mut sse = Sse::new(resp);
+    let mut first = Vec::with_capacity(n);
+    for _ in 0..n {
+        first.push(sse.next().await.unwrap());
+    }
+    (id, sse, first)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_cut_at_random_points_resume_on_other_instances() {
     let redis = redis().await;
@@ -92,12 +105,7 @@ async fn cancel_sent_to_another_instance_closes_the_upstream_within_a_second() {
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    for _ in 0..3 {
-        sse.next().await.unwrap();
-    }
+    let (id, sse, _) = start_answer(&a, 3).await;
     let t = Instant::now();
     let cancel = client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
     assert_eq!(cancel.status(), 200);
@@ -133,13 +141,7 @@ async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    let mut first = Vec::new();
-    for _ in 0..10 {
-        first.push(sse.next().await.unwrap());
-    }
+    let (id, _sse, first) = start_answer(&a, 10).await;
     let after = first.last().unwrap().id.clone();
     let resp = client().get(format!("{b}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -264,12 +266,7 @@ async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recov
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut local = Sse::new(resp);
-    for _ in 0..5 {
-        local.next().await.unwrap();
-    }
+    let (id, mut local, _) = start_answer(&a, 5).await;
     let remote = client().get(format!("{b}/v1/chat/stream/{id}?after=3")).send().await.unwrap();
     assert_eq!(remote.status(), 200);
     drop(redis);
@@ -472,6 +469,31 @@ async fn per_ip_limits_hold_across_instances() {
     }
     // 8 requests above were counted too: 38 in all against a bucket of 20.
     assert!(limited >= 15, "only {limited} of 30 limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_refused_at_the_shared_limit_sends_the_upstream_nothing() {
+    // The upstream connection is made while the admission runs: a refused answer must not
+    // have sent its request on it.
+    let redis = redis().await;
+    let (script, _) = numbered(100, 20);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.limits.per_ip_streams = 1;
+    let a = relay(c.clone()).await;
+    let b = relay(c).await;
+    let held = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(held.status(), 200);
+    let refused = post(&b, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(refused.status(), 429);
+    let v: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_streams");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
+    // Nor is the refused answer left behind on its instance.
+    let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
+    drop(held);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -728,12 +750,7 @@ async fn a_failed_mirror_write_is_retried_and_leaves_no_hole() {
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut local = Sse::new(resp);
-    for _ in 0..5 {
-        local.next().await.unwrap();
-    }
+    let (id, local, _) = start_answer(&a, 5).await;
     // Writes stall past the mirror's 2.5 s write timeout: its write fails.
     let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query_async(&mut con).await.unwrap();
     let local = local.all().await;
@@ -755,10 +772,7 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
     let b = relay(shared(&mock.url(), &redis)).await;
     // A cancel whose message nobody heard (published while the holder's subscriber was
     // reconnecting) still lands: the holder reads the flag with its lease.
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    sse.next().await.unwrap();
+    let (id, sse, _) = start_answer(&a, 1).await;
     let _: () = redis::cmd("SET")
         .arg(format!("cw:g:{id}:cancel"))
         .arg(1)
@@ -827,13 +841,7 @@ async fn text_resume_by_byte_offset_works_on_another_instance() {
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    let mut first = Vec::new();
-    for _ in 0..10 {
-        first.push(sse.next().await.unwrap());
-    }
+    let (id, sse, first) = start_answer(&a, 10).await;
     // Running: a reader at the answer's last byte waits for the rest to reach Redis, and
     // gets nothing more (not a 400 for an answer that ended while it looked).
     let at_end = client().get(format!("{b}/v1/chat/stream/{id}?format=text&offset={}", expected.len())).send();
@@ -901,12 +909,7 @@ async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_stre
     let (script, _) = numbered(600, 20);
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    for _ in 0..3 {
-        sse.next().await.unwrap();
-    }
+    let (id, sse, _) = start_answer(&a, 3).await;
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let lease = format!("cw:g:{id}:lease");
@@ -945,10 +948,7 @@ async fn a_reader_elsewhere_gets_the_end_as_soon_as_it_is_in_redis() {
     let mock = Mock::start(script).await;
     let a = relay(shared(&mock.url(), &redis)).await;
     let b = relay(shared(&mock.url(), &redis)).await;
-    let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-    let id = generation_id(&resp);
-    let mut sse = Sse::new(resp);
-    let mut first = Vec::new();
+    let (id, mut sse, mut first) = start_answer(&a, 0).await;
     while content(&first).matches('·').count() < 20 {
         first.push(sse.next().await.unwrap());
     }

@@ -228,6 +228,15 @@ struct RunConfig {
 struct Outcome {
     ttft: Option<Duration>,
     error: Option<String>,
+    /// The connection's local port, and when the stream started and its request was written
+    /// (ns since the Unix epoch): with `RELAY_LOAD_DUMP`, to line streams up with a trace.
+    port: u16,
+    start_ns: u128,
+    sent_ns: u128,
+}
+
+fn wall_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 /// HTTP/1.1 chunked transfer decoding, incremental.
@@ -285,7 +294,7 @@ async fn one_stream(
     received: Arc<AtomicU64>,
 ) -> Outcome {
     let start = Instant::now();
-    let mut out = Outcome::default();
+    let mut out = Outcome { start_ns: wall_ns(), ..Outcome::default() };
     let mut s = match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -298,10 +307,12 @@ async fn one_stream(
         }
     };
     let _ = s.set_nodelay(true);
+    out.port = s.local_addr().map(|a| a.port()).unwrap_or(0);
     if let Err(e) = s.write_all(&request).await {
         out.error = Some(format!("write: {}", e.kind()));
         return out;
     }
+    out.sent_ns = wall_ns();
     let mut buf = vec![0u8; 16 * 1024];
     let mut head = Vec::new();
     let mut body = Vec::new();
@@ -485,13 +496,15 @@ async fn run(cfg: RunConfig) -> Value {
     let wall = t0.elapsed();
     let bytes_per_s = window.await.unwrap_or(f64::NAN);
     if let Ok(path) = std::env::var("RELAY_LOAD_DUMP") {
-        // Per stream: start offset (ms) and time to first token (ms), for looking at tails.
+        // Per stream: start offset (ms), time to first token (ms), local port, and when it
+        // started and its request was written (ns since the Unix epoch), for looking at tails.
         let lines: Vec<String> = outcomes
             .iter()
             .enumerate()
             .map(|(i, o)| {
                 let at = cfg.ramp.as_secs_f64() * 1000.0 * i as f64 / cfg.streams.max(1) as f64;
-                format!("{at:.1} {:.2}", o.ttft.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(-1.0))
+                let ttft = o.ttft.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(-1.0);
+                format!("{at:.1} {ttft:.2} {} {} {}", o.port, o.start_ns, o.sent_ns)
             })
             .collect();
         let _ = std::fs::write(path, lines.join("\n"));
@@ -571,7 +584,8 @@ fn report(files: &[String]) -> String {
         xs.sort_by(|a, b| a.total_cmp(b));
         xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let reps = runs.get("relay").map(|v| v.len()).unwrap_or(0);
+    let main = if runs.contains_key("relay") { "relay" } else { "relay-h1" };
+    let reps = runs.get(main).map(|v| v.len()).unwrap_or(0);
     let direct = get("direct", "ttft_p99_ms");
     let added = |label: &str| get(label, "ttft_p99_ms") - direct;
     let ratio = |a: f64, b: f64| if b.abs() > 1e-9 { format!("{:.2}×", a / b) } else { "–".into() };
@@ -579,8 +593,8 @@ fn report(files: &[String]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "## Relay beside nginx: {} concurrent streams, {} deltas 20 ms apart, loopback (median of {reps} interleaved runs)\n\n",
-        get("relay", "streams"),
-        get("relay", "deltas_per_stream"),
+        get(main, "streams"),
+        get(main, "deltas_per_stream"),
     ));
     s.push_str("The relay column runs with `UPSTREAM_HTTP2=1`: HTTP/2 to the mock upstream, streams spread over 4 connections; nginx can only proxy HTTP/1.1 upstreams. The relay over HTTP/1.1 (one upstream connection per stream, like nginx; the default, and what self-hosted upstreams speak) is shown too. Targets are checked on the HTTP/1.1 column.\n\n");
     s.push_str("| metric | nginx (`proxy_buffering off`) | chunkwise-relay | relay / nginx | relay, HTTP/1.1 upstream | relay-h1 / nginx | target | |\n");
@@ -640,6 +654,30 @@ fn report(files: &[String]) -> String {
             verdict(ts <= tm + 10.0),
             get("relay-redis", "kib_per_stream"),
             get("relay-redis", "errors"),
+        ));
+    }
+    // Each path's repetitions in run order: their spread is what this machine can resolve.
+    s.push_str("\n| path | TTFT p50 (ms), each repetition | TTFT p99 (ms), each repetition | CPU per delta (µs), median |\n| --- | --- | --- | --- |\n");
+    let each = |vs: &[Value], key: &str| {
+        vs.iter().map(|v| format!("{:.1}", v[key].as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", ")
+    };
+    for (label, vs) in runs.iter().filter(|(label, _)| !label.ends_with("10k")) {
+        s.push_str(&format!(
+            "| {label} | {} | {} | {:.1} |\n",
+            each(vs, "ttft_p50_ms"),
+            each(vs, "ttft_p99_ms"),
+            get(label, "cpu_us_per_delta")
+        ));
+    }
+    // With BEFORE=<binary>: the same paths through another build, in the same repetitions.
+    for before in runs.keys().filter(|label| label.ends_with("-before")) {
+        let after = before.trim_end_matches("-before");
+        let pair = |key: &str| format!("{:.1} → {:.1}", get(before, key), get(after, key));
+        s.push_str(&format!(
+            "\n**{after}, before → after** (medians): TTFT p50 {} ms, p99 {} ms; CPU per delta {} µs\n",
+            pair("ttft_p50_ms"),
+            pair("ttft_p99_ms"),
+            pair("cpu_us_per_delta"),
         ));
     }
     for (label, what) in [

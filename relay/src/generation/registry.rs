@@ -28,6 +28,10 @@ impl Registry {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
+    pub fn remove(&self, id: &str) -> Option<Arc<Generation>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
     pub fn running(&self) -> &AtomicUsize {
         &self.running
     }

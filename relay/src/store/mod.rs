@@ -29,7 +29,8 @@
 //!
 //! Round trips: a new answer costs one before its upstream request is sent (one script takes
 //! the client's request token and stream slots and writes the metadata and lease,
-//! [`RedisStore::admit`]); its
+//! [`RedisStore::admit`]), while its task connects to the upstream (the request itself waits
+//! for the admission: a refused answer costs the upstream nothing); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
 //! instance's generations, and its lease is renewed with all the others in one pipeline a
 //! second ([`mirror`]). Requests and the mirror use separate connections, so a client's

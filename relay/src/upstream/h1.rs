@@ -52,6 +52,10 @@ pub enum SendError {
     Failed,
     /// The head's body framing is not one the relay can read: why.
     Framing(&'static str),
+    /// No head within the first-byte timeout (counted from when the request could go out).
+    FirstByteTimeout,
+    /// The gate stayed shut: nothing was sent.
+    Refused,
 }
 
 /// One plain-HTTP upstream origin and its kept-alive connections.
@@ -83,13 +87,18 @@ impl Origin {
         Some(Origin { addr, ip, authority, idle: Mutex::new(Vec::new()) })
     }
 
-    /// Sends `POST url` with `headers` and `body`, and reads the response head.
+    /// Sends `POST url` with `headers` and `body`, and reads the response head. The request
+    /// goes out when `open` says yes: a connection is taken or made meanwhile, so a caller
+    /// that waits for something else first (the shared store's admission) pays for the
+    /// connect only once. `first_byte` counts from then; `connect_timeout` bounds the connect.
     pub async fn post(
         &self,
         url: &str,
         headers: &[(&str, &str)],
         body: &[u8],
         connect_timeout: Duration,
+        first_byte: Duration,
+        open: impl std::future::Future<Output = bool>,
     ) -> Result<Response<'_>, SendError> {
         let url = reqwest::Url::parse(url).map_err(|_| SendError::Failed)?;
         let mut request = Vec::with_capacity(256 + body.len());
@@ -110,25 +119,60 @@ impl Origin {
         }
         request.extend_from_slice(format!("\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
         request.extend_from_slice(body);
-        // A kept connection first; if the request could not be written to it, a new one. Once
-        // it was written, a failure is final: the upstream may have acted on it.
-        if let Some(stream) = self.checkout() {
-            match self.exchange(stream, &request).await {
-                Ok(Some(resp)) => return Ok(resp),
-                Ok(None) => {}
-                Err(e) => return Err(e),
+        let mut open = std::pin::pin!(open);
+        // Already open (no store, or admitted): the request goes out with a new connection's
+        // handshake. Otherwise the connection is made (or taken) first and the request waits.
+        let mut open = match futures_util::FutureExt::now_or_never(open.as_mut()) {
+            Some(false) => return Err(SendError::Refused),
+            Some(true) => None,
+            None => Some(open),
+        };
+        let kept = self.checkout();
+        // Waiting: a new connection's handshake starts now, and the request goes out on it
+        // the moment the gate opens, with no turn of the event loop in between.
+        let dialed = match (&kept, &open) {
+            (None, Some(_)) => self.dial(connect_timeout).await,
+            _ => None,
+        };
+        if let Some(open) = open.take() {
+            if !open.await {
+                if let Some(stream) = kept {
+                    self.checkin(stream);
+                }
+                return Err(SendError::Refused);
             }
         }
-        let (stream, sent) = match tokio::time::timeout(connect_timeout, self.connect(&request)).await {
-            Err(_) => return Err(SendError::ConnectTimeout),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(connected)) => connected,
+        let exchanged = async {
+            // A kept connection first; if the request could not be written to it, a new one.
+            // Once it was written, a failure is final: the upstream may have acted on it.
+            if let Some(stream) = kept {
+                match self.exchange(stream, &request).await {
+                    Ok(Some(resp)) => return Ok(resp),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let sending = async {
+                if let Some(socket) = dialed {
+                    // Nothing is sent when this fails: the ordinary connect below says why.
+                    if let Ok(connected) = send_first(socket, &request).await {
+                        return Ok(connected);
+                    }
+                }
+                self.connect(&request).await
+            };
+            let (stream, sent) = match tokio::time::timeout(connect_timeout, sending).await {
+                Err(_) => return Err(SendError::ConnectTimeout),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(connected)) => connected,
+            };
+            match self.exchange(stream, &request[sent..]).await {
+                Ok(Some(resp)) => Ok(resp),
+                Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
+                _ => Err(SendError::Failed),
+            }
         };
-        match self.exchange(stream, &request[sent..]).await {
-            Ok(Some(resp)) => Ok(resp),
-            Err(SendError::Framing(why)) => Err(SendError::Framing(why)),
-            _ => Err(SendError::Failed),
-        }
+        tokio::time::timeout(first_byte, exchanged).await.unwrap_or(Err(SendError::FirstByteTimeout))
     }
 
     /// A new connection, with as much of `request` as went out with it. Every address of the
@@ -144,6 +188,19 @@ impl Origin {
             }
         }
         Err(SendError::Unreachable)
+    }
+
+    /// Starts a connection's handshake to the first address that takes it, sending nothing
+    /// and leaving it out of the event loop until [`send_first`]. `None` when none does (or
+    /// on a platform without it): the ordinary connect runs later and says why.
+    async fn dial(&self, connect_timeout: Duration) -> Option<socket2::Socket> {
+        let addrs: Vec<SocketAddr> = match self.ip {
+            Some(ip) => vec![ip],
+            None => {
+                tokio::time::timeout(connect_timeout, tokio::net::lookup_host(&self.addr)).await.ok()?.ok()?.collect()
+            }
+        };
+        addrs.into_iter().find_map(|addr| dial(addr).ok())
     }
 
     fn checkout(&self) -> Option<TcpStream> {
@@ -233,15 +290,39 @@ impl Origin {
 /// handshake and sends nothing yet. Returns the connection and the bytes sent.
 #[cfg(unix)]
 async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    send_first(dial(addr)?, request).await
+}
+
+#[cfg(not(unix))]
+async fn connect_sending(addr: SocketAddr, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok((stream, 0))
+}
+
+/// A non-blocking socket whose handshake with `addr` has started.
+#[cfg(unix)]
+fn dial(addr: SocketAddr) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
     match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) => Err(e),
     }
+}
+
+#[cfg(not(unix))]
+fn dial(_addr: SocketAddr) -> io::Result<socket2::Socket> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Sends the start of `request` on a dialed socket, then hands the socket to the event loop.
+/// Nothing is sent when this fails.
+#[cfg(unix)]
+async fn send_first(socket: socket2::Socket, request: &[u8]) -> io::Result<(TcpStream, usize)> {
     // While the handshake runs this is EAGAIN; a refused or reset connection is its error.
     // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE.
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -264,9 +345,9 @@ async fn connect_sending(addr: SocketAddr, request: &[u8]) -> io::Result<(TcpStr
 }
 
 #[cfg(not(unix))]
-async fn connect_sending(addr: SocketAddr, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
+async fn send_first(socket: socket2::Socket, _request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    stream.writable().await?;
     Ok((stream, 0))
 }
 

@@ -39,6 +39,26 @@ pub struct Upstream {
     origin: Option<h1::Origin>,
 }
 
+/// Opened when a shared store has admitted the answer (see [`crate::App::begin`]): until then
+/// the generation's task may connect, but sends nothing. Dropped unopened: the answer was
+/// refused, or its client left.
+pub type Gate = tokio::sync::oneshot::Receiver<()>;
+
+/// Waits for `gate` (at once without one): `false` when it was dropped unopened, and then the
+/// generation ends quietly, since nobody will read it (it is no longer registered).
+pub async fn admitted(gate: Option<Gate>, gen: &Generation) -> bool {
+    match gate {
+        None => true,
+        Some(gate) => {
+            let open = gate.await.is_ok();
+            if !open {
+                gen.end("error", None);
+            }
+            open
+        }
+    }
+}
+
 /// One stream in flight on a client; returns its slot on drop.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -68,6 +88,12 @@ impl Upstream {
         }
         let origin = if config.http2 { None } else { h1::Origin::of(&config.base_url) };
         Ok(Upstream { config, clients, origin })
+    }
+
+    /// Whether a stream's connection is made by its own task (a plain `http://` upstream over
+    /// HTTP/1.1), so that it can be made while something else is awaited first.
+    pub fn connects_ahead(&self) -> bool {
+        self.origin.is_some()
     }
 
     /// The least busy client, with its in-flight count taken.
@@ -113,7 +139,9 @@ impl Upstream {
     }
 
     /// Runs one generation to its end: every outcome, success or failure, ends up in `gen`.
-    pub async fn run(&self, model: &str, prompt: &Prompt, gen: &Generation, metrics: &Metrics) {
+    /// With a `gate`, the request goes out when it opens (an `http://` upstream is connected
+    /// meanwhile); the first-byte timeout counts from then.
+    pub async fn run(&self, model: &str, prompt: &Prompt, gen: &Generation, metrics: &Metrics, gate: Option<Gate>) {
         let c = &self.config;
         let first_byte = Duration::from_millis(c.first_byte_timeout_ms);
         let (url, headers, body) = self.request(model, prompt);
@@ -129,14 +157,19 @@ impl Upstream {
         let mut resp = if let Some(origin) = &self.origin {
             let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let connect = Duration::from_millis(c.connect_timeout_ms);
-            let sending =
-                Box::pin(tokio::time::timeout(first_byte, origin.post(&url, &headers, body.as_bytes(), connect)));
+            let open = admitted(gate, gen);
+            let sending = Box::pin(origin.post(&url, &headers, body.as_bytes(), connect, first_byte, open));
             match sending.await {
-                Err(_) => return gen.fail(timed_out()),
-                Ok(Err(e)) => return gen.fail(h1_send_error(e, c.connect_timeout_ms)),
-                Ok(Ok(resp)) => Body::H1(resp),
+                // Not admitted: the generation has ended, unread.
+                Err(h1::SendError::Refused) => return,
+                Err(h1::SendError::FirstByteTimeout) => return gen.fail(timed_out()),
+                Err(e) => return gen.fail(h1_send_error(e, c.connect_timeout_ms)),
+                Ok(resp) => Body::H1(resp),
             }
         } else {
+            if !admitted(gate, gen).await {
+                return;
+            }
             let (client, slot) = self.client();
             in_flight = Some(slot);
             let mut req = client.post(url);
@@ -390,7 +423,8 @@ fn h1_send_error(e: h1::SendError, connect_ms: u64) -> ApiError {
         h1::SendError::Unreachable => {
             ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_unreachable", "could not connect to the upstream")
         }
-        h1::SendError::Failed => {
+        // The first two are answered by the caller; here only for completeness.
+        h1::SendError::Failed | h1::SendError::Refused | h1::SendError::FirstByteTimeout => {
             ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", "the upstream request failed")
         }
         h1::SendError::Framing(why) => ApiError::upstream(StatusCode::BAD_GATEWAY, "upstream_error", why),

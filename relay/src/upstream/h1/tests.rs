@@ -1,6 +1,14 @@
 use super::*;
 use tokio::net::TcpListener;
 
+/// The connect and first-byte timeouts of these tests.
+const T: Duration = Duration::from_secs(1);
+/// A gate that is open (no shared store to wait for).
+#[allow(non_snake_case)]
+fn OPEN() -> std::future::Ready<bool> {
+    std::future::ready(true)
+}
+
 /// Reads from `s` until a request head has arrived, and returns all that was read; `None` when
 /// the client closed (or the read failed) first.
 async fn read_head(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
@@ -46,7 +54,7 @@ async fn serve(answers: Vec<Vec<Vec<u8>>>, keep: bool) -> (String, tokio::task::
 
 async fn body(origin: &Origin, url: &str) -> io::Result<(u16, Vec<u8>)> {
     let mut resp = origin
-        .post(&format!("{url}/chat/completions"), &[("accept", "text/event-stream")], b"{}", Duration::from_secs(1))
+        .post(&format!("{url}/chat/completions"), &[("accept", "text/event-stream")], b"{}", T, T, OPEN())
         .await
         .map_err(|e| io::Error::other(format!("{e:?}")))?;
     let mut out = Vec::new();
@@ -86,7 +94,7 @@ async fn length_and_close_delimited_bodies() {
     for at in [1, 20, length.len() - 2] {
         let (url, server) = serve(vec![vec![length[..at].to_vec(), length[at..].to_vec()]], false).await;
         let origin = Origin::of(&url).unwrap();
-        let mut resp = origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.unwrap();
+        let mut resp = origin.post(&format!("{url}/x"), &[], b"", T, T, OPEN()).await.unwrap();
         assert_eq!((resp.status, resp.retry_after), (429, Some(7)));
         let mut got = Vec::new();
         while let Some(piece) = resp.chunk().await.unwrap() {
@@ -117,6 +125,72 @@ async fn a_connection_is_kept_for_the_next_answer_and_a_closed_one_is_replaced()
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
     assert_eq!(server.await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn the_connection_is_made_while_the_gate_is_shut_and_the_request_waits_for_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (silent_tx, silent) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        // Connected, and nothing arrives while the gate is shut.
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(200), s.read(&mut byte)).await;
+        assert!(early.is_err(), "the request went out before the gate opened: {early:?}");
+        silent_tx.send(()).unwrap();
+        let head = read_head(&mut s).await.expect("no request after the gate opened");
+        assert!(head.starts_with(b"POST /v1/x HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&head));
+        s.write_all(CHUNKED).await.unwrap();
+    });
+    let (open_tx, open_rx) = tokio::sync::oneshot::channel::<()>();
+    let origin = Origin::of(&url).unwrap();
+    let target = format!("{url}/x");
+    let sending = origin.post(&target, &[], b"", T, T, async { open_rx.await.is_ok() });
+    let opener = async {
+        silent.await.unwrap();
+        open_tx.send(()).unwrap();
+    };
+    let (resp, ()) = tokio::join!(sending, opener);
+    assert_eq!(resp.map(|r| r.status).map_err(|e| format!("{e:?}")), Ok(200));
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_behind_a_gate_is_unreachable_once_it_opens() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let origin = Origin::of(&url).unwrap();
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        true
+    };
+    let sent = origin.post(&format!("{url}/x"), &[], b"", T, T, later).await;
+    assert!(matches!(sent, Err(SendError::Unreachable)), "{:?}", sent.err());
+}
+
+#[tokio::test]
+async fn a_gate_that_stays_shut_sends_nothing_and_keeps_the_connection() {
+    // Two answers on one connection: the refused request between them must not reach it (the
+    // second answer would then go to it, and the third request would find none).
+    let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], true).await;
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    // Shut after the kept connection was taken: it goes back.
+    let (shut_tx, shut_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(shut_tx);
+    });
+    let target = format!("{url}/chat/completions");
+    let refused = origin.post(&target, &[], b"{}", T, T, async { shut_rx.await.is_ok() }).await;
+    assert!(matches!(refused, Err(SendError::Refused)), "{:?}", refused.err());
+    // Shut before any connection: no connection is made either.
+    let shut = origin.post(&target, &[], b"{}", T, T, std::future::ready(false)).await;
+    assert!(matches!(shut, Err(SendError::Refused)));
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    assert_eq!(server.await.unwrap(), 1, "the refused request did not give its connection back");
 }
 
 /// Answers every request on every connection it accepts: the first with `CHUNKED` on a
@@ -216,7 +290,7 @@ async fn broken_framing_and_cut_bodies_are_errors() {
     head.extend(std::iter::repeat_n(b'x', MAX_HEAD + 10));
     let (url, server) = serve(vec![vec![head]], false).await;
     let origin = Origin::of(&url).unwrap();
-    assert!(origin.post(&format!("{url}/x"), &[], b"", Duration::from_secs(1)).await.is_err());
+    assert!(origin.post(&format!("{url}/x"), &[], b"", T, T, OPEN()).await.is_err());
     server.await.unwrap();
 }
 
@@ -242,12 +316,7 @@ async fn stale_idle_connections_leave_the_whole_pool() {
 #[tokio::test]
 async fn a_header_value_with_a_line_break_is_refused() {
     let origin = Origin::of("http://127.0.0.1:9/v1").unwrap();
-    let sent = origin.post(
-        "http://127.0.0.1:9/v1/x",
-        &[("authorization", "Bearer a\r\nx-evil: 1")],
-        b"",
-        Duration::from_secs(1),
-    );
+    let sent = origin.post("http://127.0.0.1:9/v1/x", &[("authorization", "Bearer a\r\nx-evil: 1")], b"", T, T, OPEN());
     assert!(matches!(sent.await, Err(SendError::Failed)));
     assert!(Origin::of("https://example.com/v1").is_none());
 }
@@ -392,7 +461,7 @@ async fn a_request_larger_than_the_socket_buffer_goes_out_whole() {
     });
     let origin = Origin::of(&url).unwrap();
     let mut resp = origin
-        .post(&format!("{url}/chat/completions"), &[], &big, Duration::from_secs(1))
+        .post(&format!("{url}/chat/completions"), &[], &big, T, T, OPEN())
         .await
         .map_err(|e| format!("{e:?}"))
         .unwrap();
