@@ -88,9 +88,10 @@ impl Origin {
     }
 
     /// Sends `POST url` with `headers` and `body`, and reads the response head. The request
-    /// goes out when `open` says yes: a connection is taken or made meanwhile, so a caller
-    /// that waits for something else first (the shared store's admission) pays for the
-    /// connect only once. `first_byte` counts from then; `connect_timeout` bounds the connect.
+    /// goes out when `open` says yes; with no connection kept, a new one is made meanwhile, so
+    /// a caller that waits for something else first (the shared store's admission) pays for
+    /// the connect only once. `first_byte` counts from then; `connect_timeout` bounds the
+    /// connect (what is left of it once the gate is open).
     pub async fn post(
         &self,
         url: &str,
@@ -121,23 +122,39 @@ impl Origin {
         request.extend_from_slice(body);
         let mut open = std::pin::pin!(open);
         // Already open (no store, or admitted): the request goes out with a new connection's
-        // handshake. Otherwise the connection is made (or taken) first and the request waits.
-        let mut open = match futures_util::FutureExt::now_or_never(open.as_mut()) {
+        // handshake. Otherwise a new connection's handshake runs while the gate is shut.
+        let waiting = match futures_util::FutureExt::now_or_never(open.as_mut()) {
             Some(false) => return Err(SendError::Refused),
-            Some(true) => None,
-            None => Some(open),
+            Some(true) => false,
+            None => true,
         };
-        let kept = self.checkout();
-        // Waiting: a new connection's handshake starts now, and the request goes out on it
-        // the moment the gate opens, with no turn of the event loop in between.
-        let dialed = match (&kept, &open) {
-            (None, Some(_)) => self.dial(connect_timeout).await,
-            _ => None,
-        };
-        if let Some(open) = open.take() {
-            if !open.await {
-                if let Some(stream) = kept {
-                    self.checkin(stream);
+        let dialing = self.dial(connect_timeout);
+        let mut dialing = std::pin::pin!(dialing);
+        let mut early = Early::No;
+        if waiting {
+            // A kept connection has no handshake to overlap: it is taken only once the gate is
+            // open, so that one the upstream closed meanwhile is seen closed then. With none
+            // kept, the lookup and handshake race the gate: a refusal ends the wait at once.
+            let mut admitted = None;
+            if self.idle_is_empty() {
+                tokio::select! {
+                    biased;
+                    ok = open.as_mut() => {
+                        admitted = Some(ok);
+                        early = Early::Pending;
+                    }
+                    dialed = dialing.as_mut() => early = Early::Done(dialed),
+                }
+            }
+            let admitted = match admitted {
+                Some(ok) => ok,
+                None => open.as_mut().await,
+            };
+            if !admitted {
+                // A connection made for nothing is kept for the next answer, not left in
+                // TIME_WAIT.
+                if let Early::Done(Ok(Dialed { socket: Some(socket), .. })) = early {
+                    self.keep_dialed(socket);
                 }
                 return Err(SendError::Refused);
             }
@@ -145,21 +162,36 @@ impl Origin {
         let exchanged = async {
             // A kept connection first; if the request could not be written to it, a new one.
             // Once it was written, a failure is final: the upstream may have acted on it.
-            if let Some(stream) = kept {
-                match self.exchange(stream, &request).await {
-                    Ok(Some(resp)) => return Ok(resp),
-                    Ok(None) => {}
-                    Err(e) => return Err(e),
+            if matches!(early, Early::No) {
+                if let Some(stream) = self.checkout() {
+                    match self.exchange(stream, &request).await {
+                        Ok(Some(resp)) => return Ok(resp),
+                        Ok(None) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
             let sending = async {
-                if let Some(socket) = dialed {
-                    // Nothing is sent when this fails: the ordinary connect below says why.
-                    if let Ok(connected) = send_first(socket, &request).await {
-                        return Ok(connected);
+                let dialed = match early {
+                    Early::No => None,
+                    Early::Done(dialed) => Some(dialed),
+                    Early::Pending => Some(dialing.as_mut().await),
+                };
+                let addrs = match dialed {
+                    None => self.addrs().await?,
+                    Some(dialed) => {
+                        let Dialed { socket, addrs } = dialed?;
+                        if let Some(socket) = socket {
+                            // Nothing was sent when this fails: a new connect below, to the
+                            // addresses already looked up.
+                            if let Ok(connected) = send_first(socket, &request).await {
+                                return Ok(connected);
+                            }
+                        }
+                        addrs
                     }
-                }
-                self.connect(&request).await
+                };
+                connect(&addrs, &request).await
             };
             let (stream, sent) = match tokio::time::timeout(connect_timeout, sending).await {
                 Err(_) => return Err(SendError::ConnectTimeout),
@@ -175,32 +207,37 @@ impl Origin {
         tokio::time::timeout(first_byte, exchanged).await.unwrap_or(Err(SendError::FirstByteTimeout))
     }
 
-    /// A new connection, with as much of `request` as went out with it. Every address of the
-    /// host is tried in turn, as `TcpStream::connect` does.
-    async fn connect(&self, request: &[u8]) -> Result<(TcpStream, usize), SendError> {
-        let addrs: Vec<SocketAddr> = match self.ip {
-            Some(ip) => vec![ip],
-            None => tokio::net::lookup_host(&self.addr).await.map_err(|_| SendError::Unreachable)?.collect(),
-        };
-        for addr in addrs {
-            if let Ok(connected) = connect_sending(addr, request).await {
-                return Ok(connected);
-            }
+    /// The addresses to connect to: the IP literal, or the host's, looked up.
+    async fn addrs(&self) -> Result<Vec<SocketAddr>, SendError> {
+        match self.ip {
+            Some(ip) => Ok(vec![ip]),
+            None => Ok(tokio::net::lookup_host(&self.addr).await.map_err(|_| SendError::Unreachable)?.collect()),
         }
-        Err(SendError::Unreachable)
     }
 
-    /// Starts a connection's handshake to the first address that takes it, sending nothing
-    /// and leaving it out of the event loop until [`send_first`]. `None` when none does (or
-    /// on a platform without it): the ordinary connect runs later and says why.
-    async fn dial(&self, connect_timeout: Duration) -> Option<socket2::Socket> {
-        let addrs: Vec<SocketAddr> = match self.ip {
-            Some(ip) => vec![ip],
-            None => {
-                tokio::time::timeout(connect_timeout, tokio::net::lookup_host(&self.addr)).await.ok()?.ok()?.collect()
-            }
-        };
-        addrs.into_iter().find_map(|addr| dial(addr).ok())
+    /// Looks the host up and starts a connection's handshake to the first address that takes
+    /// it, sending nothing and leaving it out of the event loop until [`send_first`]. With no
+    /// socket (none took it, or a platform without it) the ordinary connect runs later, to the
+    /// same addresses, and says why.
+    async fn dial(&self, connect_timeout: Duration) -> Result<Dialed, SendError> {
+        let addrs = tokio::time::timeout(connect_timeout, self.addrs()).await.map_err(|_| SendError::ConnectTimeout)??;
+        let socket = addrs.iter().find_map(|addr| dial(*addr).ok());
+        Ok(Dialed { socket, addrs })
+    }
+
+    /// Puts a dialed connection no request went out on into the pool, if its handshake is
+    /// complete (a socket still connecting has no peer).
+    fn keep_dialed(&self, socket: socket2::Socket) {
+        if !matches!(socket.take_error(), Ok(None)) || socket.peer_addr().is_err() {
+            return;
+        }
+        if let Ok(stream) = TcpStream::from_std(std::net::TcpStream::from(socket)) {
+            self.checkin(stream, Instant::now());
+        }
+    }
+
+    fn idle_is_empty(&self) -> bool {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     fn checkout(&self) -> Option<TcpStream> {
@@ -217,10 +254,11 @@ impl Origin {
         None
     }
 
-    fn checkin(&self, stream: TcpStream) {
+    /// Puts `stream` into the pool, idle `since` then.
+    fn checkin(&self, stream: TcpStream, since: Instant) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push((stream, Instant::now()));
+            idle.push((stream, since));
         }
     }
 
@@ -281,6 +319,32 @@ impl Origin {
             }
         }
     }
+}
+
+/// A new connection to the first of `addrs` that takes it, with as much of `request` as went
+/// out with it. Every address is tried in turn, as `TcpStream::connect` does.
+async fn connect(addrs: &[SocketAddr], request: &[u8]) -> Result<(TcpStream, usize), SendError> {
+    for addr in addrs {
+        if let Ok(connected) = connect_sending(*addr, request).await {
+            return Ok(connected);
+        }
+    }
+    Err(SendError::Unreachable)
+}
+
+/// What became of the connection started while the gate was shut.
+enum Early {
+    /// None was started: a kept one is taken, or a new one made, once the gate is open.
+    No,
+    /// The gate opened first; the lookup or handshake is still running.
+    Pending,
+    Done(Result<Dialed, SendError>),
+}
+
+/// The host's addresses and a socket connecting to one of them.
+struct Dialed {
+    socket: Option<socket2::Socket>,
+    addrs: Vec<SocketAddr>,
 }
 
 /// Connects to `addr` and sends the start of `request` in the same turn when the connection is
@@ -511,7 +575,7 @@ impl Response<'_> {
     fn finish(&mut self) -> Framing {
         if let Some(stream) = self.stream.take() {
             if self.keep && self.buf.is_empty() {
-                self.origin.checkin(stream);
+                self.origin.checkin(stream, Instant::now());
             }
         }
         Framing::Done

@@ -3,6 +3,8 @@ use tokio::net::TcpListener;
 
 /// The connect and first-byte timeouts of these tests.
 const T: Duration = Duration::from_secs(1);
+/// The bound on each wait of a test that could otherwise hang.
+const W: Duration = Duration::from_secs(3);
 /// A gate that is open (no shared store to wait for).
 #[allow(non_snake_case)]
 fn OPEN() -> std::future::Ready<bool> {
@@ -133,13 +135,15 @@ async fn the_connection_is_made_while_the_gate_is_shut_and_the_request_waits_for
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let (silent_tx, silent) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
+        let accepted = tokio::time::timeout(W, listener.accept()).await;
+        let (mut s, _) = accepted.expect("no connection was made while the gate was shut").unwrap();
         // Connected, and nothing arrives while the gate is shut.
         let mut byte = [0u8; 1];
         let early = tokio::time::timeout(Duration::from_millis(200), s.read(&mut byte)).await;
         assert!(early.is_err(), "the request went out before the gate opened: {early:?}");
         silent_tx.send(()).unwrap();
-        let head = read_head(&mut s).await.expect("no request after the gate opened");
+        let head = tokio::time::timeout(W, read_head(&mut s)).await.expect("no request after the gate opened");
+        let head = head.expect("the client closed before its request");
         assert!(head.starts_with(b"POST /v1/x HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&head));
         s.write_all(CHUNKED).await.unwrap();
     });
@@ -148,12 +152,13 @@ async fn the_connection_is_made_while_the_gate_is_shut_and_the_request_waits_for
     let target = format!("{url}/x");
     let sending = origin.post(&target, &[], b"", T, T, async { open_rx.await.is_ok() });
     let opener = async {
-        silent.await.unwrap();
+        // The server fails (and drops `silent_tx`) if no connection came.
+        tokio::time::timeout(W, silent).await.expect("the server heard nothing").expect("the server failed");
         open_tx.send(()).unwrap();
     };
-    let (resp, ()) = tokio::join!(sending, opener);
+    let (resp, ()) = tokio::time::timeout(W * 2, async { tokio::join!(sending, opener) }).await.expect("stuck");
     assert_eq!(resp.map(|r| r.status).map_err(|e| format!("{e:?}")), Ok(200));
-    server.await.unwrap();
+    tokio::time::timeout(W, server).await.expect("the server is stuck").unwrap();
 }
 
 #[tokio::test]
@@ -170,27 +175,109 @@ async fn an_unreachable_upstream_behind_a_gate_is_unreachable_once_it_opens() {
     assert!(matches!(sent, Err(SendError::Unreachable)), "{:?}", sent.err());
 }
 
+/// Answers every request on every connection it accepts with `CHUNKED`, keeping each
+/// connection; counts the connections it accepted.
+async fn serve_all() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                while read_head(&mut s).await.is_some() {
+                    if s.write_all(CHUNKED).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// A gate that opens (or stays shut, `false`) after `ms`.
+async fn gate(ms: u64, open: bool) -> bool {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    open
+}
+
 #[tokio::test]
 async fn a_gate_that_stays_shut_sends_nothing_and_keeps_the_connection() {
-    // Two answers on one connection: the refused request between them must not reach it (the
-    // second answer would then go to it, and the third request would find none).
-    let (url, server) = serve(vec![vec![CHUNKED.to_vec()], vec![CHUNKED.to_vec()]], true).await;
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = serve_all().await;
     let origin = Origin::of(&url).unwrap();
     assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-    // Shut after the kept connection was taken: it goes back.
-    let (shut_tx, shut_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(shut_tx);
-    });
+    // Shut while a connection is kept: it stays in the pool, untouched, and no other is made.
     let target = format!("{url}/chat/completions");
-    let refused = origin.post(&target, &[], b"{}", T, T, async { shut_rx.await.is_ok() }).await;
+    let refused = origin.post(&target, &[], b"{}", T, T, gate(20, false)).await;
     assert!(matches!(refused, Err(SendError::Refused)), "{:?}", refused.err());
-    // Shut before any connection: no connection is made either.
-    let shut = origin.post(&target, &[], b"{}", T, T, std::future::ready(false)).await;
-    assert!(matches!(shut, Err(SendError::Refused)));
+    assert_eq!(origin.idle.lock().unwrap().len(), 1);
     assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
-    assert_eq!(server.await.unwrap(), 1, "the refused request did not give its connection back");
+    // Shut before anything: no connection is made.
+    let fresh = Origin::of(&url).unwrap();
+    let shut = fresh.post(&target, &[], b"{}", T, T, std::future::ready(false)).await;
+    assert!(matches!(shut, Err(SendError::Refused)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "a refused request made a connection");
+}
+
+#[tokio::test]
+async fn a_connection_made_for_a_refused_answer_is_kept_for_the_next() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = serve_all().await;
+    let origin = Origin::of(&url).unwrap();
+    let refused = origin.post(&format!("{url}/x"), &[], b"", T, T, gate(50, false)).await;
+    assert!(matches!(refused, Err(SendError::Refused)), "{:?}", refused.err());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "no connection was made while the gate was shut");
+    assert_eq!(origin.idle.lock().unwrap().len(), 1, "the connection made for nothing was dropped");
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "the kept connection was not reused");
+}
+
+#[tokio::test]
+async fn a_kept_connection_closed_while_the_gate_is_shut_is_not_used() {
+    // The upstream keeps the first connection 50 ms after its answer (an idle timeout), then
+    // closes it; the gate opens at 100 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        read_head(&mut s).await.expect("no first request");
+        s.write_all(CHUNKED).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(s);
+        let (mut s, _) = listener.accept().await.unwrap();
+        read_head(&mut s).await.expect("no second request");
+        s.write_all(CHUNKED).await.unwrap();
+    });
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    let mut resp = origin
+        .post(&format!("{url}/x"), &[], b"", T, T, gate(100, true))
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .expect("the request went to the closed connection");
+    let mut got = Vec::new();
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        got.extend_from_slice(&piece);
+    }
+    assert_eq!((resp.status, &got[..]), (200, CHUNKED_BODY));
+    tokio::time::timeout(Duration::from_secs(2), server).await.expect("no second connection").unwrap();
+}
+
+#[tokio::test]
+async fn a_kept_connection_keeps_its_idle_time_through_a_refusal() {
+    let (url, _accepted) = serve_all().await;
+    let origin = Origin::of(&url).unwrap();
+    assert_eq!(body(&origin, &url).await.unwrap().1, CHUNKED_BODY);
+    let since = origin.idle.lock().unwrap()[0].1;
+    let refused = origin.post(&format!("{url}/x"), &[], b"", T, T, gate(20, false)).await;
+    assert!(matches!(refused, Err(SendError::Refused)));
+    assert_eq!(origin.idle.lock().unwrap()[0].1, since, "a refusal restarted the idle time");
 }
 
 /// Answers every request on every connection it accepts: the first with `CHUNKED` on a
