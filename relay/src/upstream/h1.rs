@@ -383,22 +383,23 @@ fn dial(_addr: SocketAddr) -> io::Result<socket2::Socket> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// Sends the start of `request` on a dialed socket, then hands the socket to the event loop.
-/// Nothing is sent when this fails.
+/// Sends the start of `request` on a dialed socket, handed to the event loop first. Nothing
+/// has been sent when this fails: once a byte went out, it returns the connection.
 #[cfg(unix)]
 async fn send_first(socket: socket2::Socket, request: &[u8]) -> io::Result<(TcpStream, usize)> {
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
     // While the handshake runs this is EAGAIN; a refused or reset connection is its error.
-    // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE.
+    // MSG_NOSIGNAL: a reset connection is an error here, not a SIGPIPE. Sent past tokio (whose
+    // `try_write` waits for a readiness event first) so that it goes out in this turn.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = libc::MSG_NOSIGNAL;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let flags = 0;
-    let sent = match socket.send_with_flags(request, flags) {
+    let sent = match socket2::SockRef::from(&stream).send_with_flags(request, flags) {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
         Err(e) => return Err(e),
     };
-    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
     if sent == 0 {
         stream.writable().await?;
         if let Some(e) = stream.take_error()? {
