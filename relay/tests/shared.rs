@@ -490,10 +490,35 @@ async fn an_answer_refused_at_the_shared_limit_sends_the_upstream_nothing() {
     assert_eq!(v["error"]["code"], "too_many_streams");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
+    // It did connect while the admission ran (the held answer's connection and its own).
+    assert_eq!(mock.accepted.load(std::sync::atomic::Ordering::SeqCst), 2, "no connection made ahead");
     // Nor is the refused answer left behind on its instance.
     let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
     assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
     drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_admission_fails_with_redis_sends_the_upstream_nothing() {
+    // Redis stops answering (SIGSTOP) while the admission runs: the upstream connection made
+    // meanwhile carries no request, and nothing stays open on the instance.
+    let redis = redis().await;
+    let (script, _) = numbered(10, 1);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let pid = redis.child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let resp = tokio::time::timeout(Duration::from_secs(15), post(&a, "/v1/chat/completions", &chat("hi", true))).await;
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let resp = resp.expect("the admission did not end");
+    assert_eq!(resp.status(), 503);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "store_unavailable");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "no connection made ahead");
+    assert!(mock.seen().is_empty(), "the request reached the upstream: {:?}", mock.seen());
+    let health: serde_json::Value = client().get(format!("{a}/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,8 @@ pub struct Mock {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub changed: Arc<Notify>,
+    /// Connections accepted, whether or not a request came on them.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Mock {
@@ -60,15 +62,17 @@ impl Mock {
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let changed = Arc::new(Notify::new());
-        let (s2, c2) = (seen.clone(), changed.clone());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s2, c2, a2) = (seen.clone(), changed.clone(), accepted.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else { return };
+                a2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (seen, changed, script) = (s2.clone(), c2.clone(), script.clone());
                 tokio::spawn(async move { serve_one(sock, script, seen, changed).await });
             }
         });
-        Mock { addr, seen, changed }
+        Mock { addr, seen, changed, accepted }
     }
 
     pub fn url(&self) -> String {
