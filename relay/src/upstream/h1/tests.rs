@@ -576,3 +576,29 @@ async fn an_ipv6_literal_is_connected_to_without_a_lookup() {
     // The Host header keeps the brackets (RFC 9110 §7.2 with RFC 3986's IP-literal).
     assert!(req.contains("\r\nhost: [::1]:"), "{req}");
 }
+
+/// A gate that is shut when first asked and says `open` when asked again: it settles while a
+/// host name's lookup (on a thread of its own) is still running.
+async fn next_turn(open: bool) -> bool {
+    tokio::task::yield_now().await;
+    open
+}
+
+#[tokio::test]
+async fn a_gate_that_settles_during_the_lookup_does_not_wait_for_it() {
+    use std::sync::atomic::Ordering;
+    let (url, accepted) = serve_all().await;
+    let url = url.replace("127.0.0.1", "localhost");
+    let target = format!("{url}/x");
+    // Refused: the lookup is abandoned and no connection is made.
+    let origin = Origin::of(&url).unwrap();
+    let refused = origin.post(&target, &[], b"", T, T, next_turn(false)).await;
+    assert!(matches!(refused, Err(SendError::Refused)), "{:?}", refused.err());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a connection was made for a refused answer");
+    // Admitted: the request goes out on the connection the lookup leads to, once.
+    let mut resp = origin.post(&target, &[], b"", T, T, next_turn(true)).await.map_err(|e| format!("{e:?}")).unwrap();
+    assert_eq!(resp.status, 200);
+    while resp.chunk().await.unwrap().is_some() {}
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
