@@ -481,20 +481,32 @@ async fn an_answer_refused_at_the_shared_limit_sends_the_upstream_nothing() {
     let mut c = shared(&mock.url(), &redis);
     c.limits.per_ip_streams = 1;
     let a = relay(c.clone()).await;
-    let b = relay(c).await;
     let held = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
     assert_eq!(held.status(), 200);
-    let refused = post(&b, "/v1/chat/completions", &chat("hi", true)).await;
-    assert_eq!(refused.status(), 429);
-    let v: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "too_many_streams");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
-    // It did connect while the admission ran (the held answer's connection and its own).
-    assert_eq!(mock.accepted.load(std::sync::atomic::Ordering::SeqCst), 2, "no connection made ahead");
-    // Nor is the refused answer left behind on its instance.
-    let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
-    assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
+    let accepted = || mock.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // A fresh instance per try: a refused answer's connection is kept, and the next answer on
+    // that instance has none to make. On a busy machine the answer's task may first run after
+    // the refusal (and then connects to nothing), hence more than one try.
+    let mut ahead = false;
+    for _ in 0..5 {
+        let b = relay(c.clone()).await;
+        let before = accepted();
+        let refused = post(&b, "/v1/chat/completions", &chat("hi", true)).await;
+        assert_eq!(refused.status(), 429);
+        let v: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "too_many_streams");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
+        // Nor is the refused answer left behind on its instance.
+        let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
+        assert!(accepted() <= before + 1);
+        if accepted() == before + 1 {
+            ahead = true;
+            break;
+        }
+    }
+    assert!(ahead, "no refused answer connected while its admission ran");
     drop(held);
 }
 
