@@ -498,7 +498,8 @@ async fn an_answer_refused_at_the_shared_limit_sends_the_upstream_nothing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(mock.seen().len(), 1, "the refused answer's request reached the upstream");
         // Nor is the refused answer left behind on its instance.
-        let health: serde_json::Value = client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
+        let health: serde_json::Value =
+            client().get(format!("{b}/healthz")).send().await.unwrap().json().await.unwrap();
         assert_eq!((health["generations"].as_u64(), health["active"].as_u64()), (Some(0), Some(0)), "{health}");
         assert!(accepted() <= before + 1);
         if accepted() == before + 1 {

@@ -220,7 +220,8 @@ impl Origin {
     /// socket (none took it, or a platform without it) the ordinary connect runs later, to the
     /// same addresses, and says why.
     async fn dial(&self, connect_timeout: Duration) -> Result<Dialed, SendError> {
-        let addrs = tokio::time::timeout(connect_timeout, self.addrs()).await.map_err(|_| SendError::ConnectTimeout)??;
+        let addrs =
+            tokio::time::timeout(connect_timeout, self.addrs()).await.map_err(|_| SendError::ConnectTimeout)??;
         let socket = addrs.iter().find_map(|addr| dial(*addr).ok());
         Ok(Dialed { socket, addrs })
     }
