@@ -1,6 +1,7 @@
 //! Test support: a scripted mock upstream on 127.0.0.1 (raw TCP, so a test controls every
 //! byte, every pause and every disconnect, and sees when the relay closes its connection),
-//! a relay on an ephemeral port, and SSE helpers built on the chunkwise decoder.
+//! a relay on an ephemeral port, SSE helpers built on the chunkwise decoder, and (`store`) a
+//! loopback Redis for the tests of shared generations.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use chunkwise_relay::config::{Config, Provider};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+
+pub mod store;
 
 /// One step of what the mock upstream does on a connection.
 #[derive(Debug, Clone)]
