@@ -56,7 +56,7 @@
 //! stream's first event, so it needs the stream untrimmed up to its offset (410 otherwise).
 //!
 //! A generation costs Redis about its payload bytes plus some 50 bytes per entry (the stream's
-//! listpacks store ids as deltas), measured with `MEMORY USAGE` in `tests/shared.rs`.
+//! listpacks store ids as deltas), measured with `MEMORY USAGE` in `tests/shared_faults.rs`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
