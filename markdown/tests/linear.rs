@@ -139,12 +139,12 @@ fn long_block(kind: &str, bytes: usize) -> String {
             }
         }
         "pipe paragraph" | "pipe list item" => {
-            // `|` in code spans, outside any table
+            // `|` in code spans and in prose, outside any table
             if kind == "pipe list item" {
                 s.push_str("- ");
             }
             while s.len() < bytes {
-                s.push_str(&format!("the type `string | null` means it may be absent ({i}), "));
+                s.push_str(&format!("the type `string | null` means it may be absent, a | b is {i}, "));
                 i += 1;
             }
         }
