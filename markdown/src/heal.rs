@@ -227,7 +227,8 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     // end leaves with block markers only (`-|-&`: a delimiter row would make the lines
     // before a table, and end the paragraph before them, which the `&` never does).
     let closers = if kept.len() > cs
-        && (kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b)) || (kept.len() < base.len() && markers_only(&kept[cs..])))
+        && (kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b))
+            || (kept.len() < base.len() && markers_only(&kept[cs..])))
     {
         kept = base[..cs].trim_end_matches([' ', '\t']);
         String::new()

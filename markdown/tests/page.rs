@@ -339,7 +339,9 @@ fn a_hidden_end_that_would_leave_block_markers_streams_into_one_shot() {
     let opts = RenderOptions::default();
     let mut failures = Vec::new();
     let mut total = 0;
-    for text in ["|\n||-\n-|-&", "|\n||-\n-|-&\n", "x\n|a|\n|-|*", "> |\n> ||-\n> -|-&x", "- |\n  ||-\n  :-|-`\n\nafter\n"] {
+    for text in
+        ["|\n||-\n-|-&", "|\n||-\n-|-&\n", "x\n|a|\n|-|*", "> |\n> ||-\n> -|-&x", "- |\n  ||-\n  :-|-`\n\nafter\n"]
+    {
         for n in [1, 2, 3] {
             total += 1;
             check("block markers", &format!("pieces of {n}"), text, &pieces(text, n), &opts, &mut failures);

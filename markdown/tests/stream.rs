@@ -327,7 +327,8 @@ fn page_after_finish(text: &str, steps: &[usize], opts: &RenderOptions) -> Vec<V
 #[test]
 fn tables_typed_in_pieces_finish_like_one_shot() {
     let opts = RenderOptions::default();
-    for text in ["| h0 |\n|---|\n|\\|\n", "| h0 |\n|:-:|\n|  *\n", "| a | b |\n|---|---|\n|\\|\n\nx\n", "|\n||-\n-|-&"] {
+    for text in ["| h0 |\n|---|\n|\\|\n", "| h0 |\n|:-:|\n|  *\n", "| a | b |\n|---|---|\n|\\|\n\nx\n", "|\n||-\n-|-&"]
+    {
         for step in [1, 2, 3] {
             assert_eq!(page_after_finish(text, &[step], &opts), render(text, &opts), "step {step}: {text:?}");
         }
