@@ -343,7 +343,8 @@ impl<'o> Builder<'o> {
         if ok && matches!(top.el.name, "p" | "li" | "td") && !top.pending && top.code.is_none() {
             self.cp = Some((range.start, top.el.children.len(), top.id));
         }
-        if text.is_some() && src.bytes().any(|b| SPECIAL.contains(&b)) {
+        // (a `|` in a paragraph's text pairs with nothing on its line; in a cell it is escaped)
+        if text.is_some() && src.bytes().any(|b| b != b'|' && SPECIAL.contains(&b)) {
             if let Some(f) = self.leaf_frame() {
                 f.pending = true;
             }

@@ -223,8 +223,13 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     let end = cut.unwrap_or(end);
     let mut kept = base[..end].trim_end_matches([' ', '\t']);
     // A line left with openers only shows nothing: drop it, so that its closers cannot turn
-    // it into block syntax (`~~` + `~~` would be a fence).
-    let closers = if kept.len() > cs && kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b)) {
+    // it into block syntax (`~~` + `~~` would be a fence). So does a line that its hidden
+    // end leaves with block markers only (`-|-&`: a delimiter row would make the lines
+    // before a table, and end the paragraph before them, which the `&` never does).
+    let closers = if kept.len() > cs
+        && (kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b))
+            || (kept.len() < base.len() && markers_only(&kept[cs..])))
+    {
         kept = base[..cs].trim_end_matches([' ', '\t']);
         String::new()
     } else {

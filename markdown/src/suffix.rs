@@ -23,12 +23,16 @@ impl MarkdownRenderer {
         }
         // A `|` ends a table cell (GFM 4.10): with only whitespace after it, the cell's
         // content is what comes before it, and the next cell, padding until now, is empty.
+        // (In a paragraph or list item a `|` is text, in prose or in a code span.)
+        let in_cell = matches!(node_at_ref(self.open.last()?, &cp.path), Some(Node::Element(td)) if td.name == "td");
         let (rest, pipe) = match self.src[cp.pos..].split_once('|') {
-            Some((cell, after)) if !cell.ends_with('\\') && after.bytes().all(|b| b == b' ' || b == b'\t') => {
+            Some((cell, after))
+                if in_cell && !cell.ends_with('\\') && after.bytes().all(|b| b == b' ' || b == b'\t') =>
+            {
                 (cell, true)
             }
-            Some(_) => return None,
-            None => (&self.src[cp.pos..], false),
+            Some(_) if in_cell => return None,
+            _ => (&self.src[cp.pos..], false),
         };
         if rest.bytes().any(|b| matches!(b, b'\n' | b'\r')) {
             return None;

@@ -329,3 +329,27 @@ fn answers_streamed_into_a_page_equal_one_shot() {
     }
     report(failures, total);
 }
+
+/// A last line that its hidden end (`&`, `*`, `` ` ``, …) would leave as block markers only
+/// (`-|-&` without the `&` is a delimiter row, making the line before a table header and
+/// ending the paragraph above it): streamed in pieces of 1 to 3 characters or split in two
+/// anywhere, the page ends as the one-shot render (the paragraph above is not closed early).
+#[test]
+fn a_hidden_end_that_would_leave_block_markers_streams_into_one_shot() {
+    let opts = RenderOptions::default();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for text in
+        ["|\n||-\n-|-&", "|\n||-\n-|-&\n", "x\n|a|\n|-|*", "> |\n> ||-\n> -|-&x", "- |\n  ||-\n  :-|-`\n\nafter\n"]
+    {
+        for n in [1, 2, 3] {
+            total += 1;
+            check("block markers", &format!("pieces of {n}"), text, &pieces(text, n), &opts, &mut failures);
+        }
+        for (i, _) in text.char_indices().skip(1) {
+            total += 1;
+            check("block markers", &format!("split at {i}"), text, &[&text[..i], &text[i..]], &opts, &mut failures);
+        }
+    }
+    report(failures, total);
+}

@@ -320,13 +320,15 @@ fn page_after_finish(text: &str, steps: &[usize], opts: &RenderOptions) -> Vec<V
 
 /// A table stays open while the line after it may still become one of its rows (GFM 0.29
 /// §4.10: a table ends at the first blank line or the start of another block): `|\` is a
-/// paragraph after a table, `|\|` a row again; `|  *` is a row once its line ends. Tables
-/// typed 1 to 3 characters at a time (seeded, bounded) render every prefix as a fresh
-/// renderer does and end, after `finish()`, as the page a one-shot render gives.
+/// paragraph after a table, `|\|` a row again; `|  *` is a row once its line ends; `-|-&`
+/// is no delimiter row, nor is `-|-` while the `&` is hidden. Tables typed 1 to 3 characters
+/// at a time (seeded, bounded) render every prefix as a fresh renderer does and end, after
+/// `finish()`, as the page a one-shot render gives.
 #[test]
 fn tables_typed_in_pieces_finish_like_one_shot() {
     let opts = RenderOptions::default();
-    for text in ["| h0 |\n|---|\n|\\|\n", "| h0 |\n|:-:|\n|  *\n", "| a | b |\n|---|---|\n|\\|\n\nx\n"] {
+    for text in ["| h0 |\n|---|\n|\\|\n", "| h0 |\n|:-:|\n|  *\n", "| a | b |\n|---|---|\n|\\|\n\nx\n", "|\n||-\n-|-&"]
+    {
         for step in [1, 2, 3] {
             assert_eq!(page_after_finish(text, &[step], &opts), render(text, &opts), "step {step}: {text:?}");
         }

@@ -172,6 +172,7 @@ Component({
       this._links = []; // _links[i]: the link and image URLs of block i (from Patch.links)
       this._code = []; // _code[i]: code block i's nodes as the renderer has them (its lines are in c[i])
       this._pre = []; // _pre[i]: what pre[i] holds
+      this._kinds = []; // _kinds[i]: what kinds[i] holds (page data may still hold a cleared message's)
       this._detached = false;
     },
     attached() {
@@ -261,6 +262,7 @@ Component({
         this._links = [];
         this._code = [];
         this._pre = [];
+        this._kinds = [];
         this._count = 0;
         data.ids = [];
         data.b = [];
@@ -301,7 +303,10 @@ Component({
         for (let i = this._count; i < count; i++) {
           put('ids[' + i + ']', i);
           // (a block without a kind shows as rich-text: a kind is sent only to change one)
-          if (!this._code[i] && (this.data.kinds[i] || 'rich') !== 'rich') put('kinds[' + i + ']', 'rich');
+          if (!this._code[i] && (this._kinds[i] || 'rich') !== 'rich') {
+            put('kinds[' + i + ']', 'rich');
+            this._kinds[i] = 'rich';
+          }
         }
       } else if (count < this._count) {
         // Blocks merged (e.g. "Foo\n---" became a heading): drop the keys and the old nodes.
@@ -369,8 +374,13 @@ Component({
       const was = this._pre[i];
       if (!was || was.pre !== code.pre.pre || was.code !== code.pre.code || was.ln !== code.pre.ln) put('pre[' + i + ']', code.pre);
       this._pre[i] = code.pre;
-      if (this.data.kinds[i] !== 'code') put('kinds[' + i + ']', 'code');
-      if (this.data.langs[i] === undefined) put('langs[' + i + ']', langOf(this._code[i]));
+      // (a block that becomes code gets its language again: the block may have been code in
+      // another language, or the page data still holds the last message's)
+      if (this._kinds[i] !== 'code') {
+        put('kinds[' + i + ']', 'code');
+        put('langs[' + i + ']', langOf(this._code[i]));
+      }
+      this._kinds[i] = 'code';
       put('c[' + i + ']', code.lines);
     },
 
@@ -386,7 +396,8 @@ Component({
         const i = touched[k];
         if (i >= this._count || this._code[i]) continue;
         const kind = kindOf(this.data.b[i]);
-        if (kind !== (this.data.kinds[i] || 'rich')) data['kinds[' + i + ']'] = kind;
+        if (kind !== (this._kinds[i] || 'rich')) data['kinds[' + i + ']'] = kind;
+        this._kinds[i] = kind;
       }
       if (Object.keys(data).length > 0) this.setData(data);
     },
