@@ -1,6 +1,7 @@
 //! Generations shared through Redis when something fails: the instance that holds the upstream
 //! killed (`kill -9`), Redis unreachable at the start, lost mid-stream and back, frozen (SIGSTOP)
-//! or with its writes paused, an admission that fails with Redis, and a burst Redis cannot take.
+//! or with its writes paused, an admission that fails with Redis, a burst Redis cannot take, and a
+//! cancel flag read with the lease renewals.
 //! Each test starts its own `redis-server` on a loopback port (Debian's package, installed by
 //! `build.sh`).
 
@@ -357,4 +358,33 @@ async fn a_lease_that_lapsed_in_a_redis_stall_is_set_again_while_the_answer_stre
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
     assert_eq!(exists, 0, "a finished answer's lease was brought back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_flag_read_with_the_renewals_cancels_that_answer_and_no_other() {
+    // The renewals of all of an instance's answers share script calls, and their answers come
+    // back as one list: the flag must reach the answer it was set for.
+    let redis = redis().await;
+    let (script, _) = numbered(500, 20);
+    let mock = Mock::start(script).await;
+    let a = relay(shared(&mock.url(), &redis)).await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(start_answer(&a, 2).await);
+    }
+    let mut con = redis_con(&redis).await;
+    // The flag alone, without the message a cancel also publishes: only the renewal reads it.
+    let flag = format!("cw:g:{}:cancel", answers[1].0);
+    let () = redis::cmd("SET").arg(&flag).arg(1).arg("EX").arg(60).query_async(&mut con).await.unwrap();
+    let closed = mock.wait_for(1, Duration::from_millis(2500), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "the flagged answer's upstream was still open");
+    for i in [0, 2] {
+        assert!(mock.seen()[i].closed_at.is_none(), "answer {i} was cancelled by another's flag");
+    }
+    let mut answers = answers.into_iter();
+    let (_, first, _) = answers.next().unwrap();
+    let (_, flagged, _) = answers.next().unwrap();
+    let rest = flagged.all().await;
+    assert_eq!(rest.last().unwrap().data, "[DONE]");
+    drop(first);
 }

@@ -24,12 +24,16 @@
 //!
 //! The heartbeat has a connection of its own, so a large batch never delays a lease: every
 //! second it renews the lease of each running generation and its shared stream slots, and
-//! reads the cancel flags, in one script per generation ([`RENEW`]). The script sets the
-//! lease and slots whether or not they still exist (after a Redis stall longer than the
-//! lease they have expired while the answer still streams), unless the generation's log
+//! reads the cancel flags, in one script call per [`RENEW_BATCH`] generations ([`RENEW`]):
+//! renewals that each read the log's end took Redis several times the time of all the event
+//! writes, and those of a busy instance then took longer than a second to be answered. The
+//! script sets the lease and slots whether or not they still exist (after a Redis stall
+//! longer than the lease they have expired while the answer still streams), unless the generation's log
 //! already ends with its last event: the writer appends that event before it deletes the
 //! lease and releases the slots, in one pipeline, so a finished generation's lease is never
-//! brought back.
+//! brought back. Only a lease that is gone needs that check (reading the log's last entry
+//! was most of the script's time): one that exists is of a running generation and is
+//! extended.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -341,29 +345,52 @@ async fn reconcile(
     Ok(())
 }
 
-/// Renews one generation. KEYS: lease, log, cancel flag, slot sets; ARGV: instance, lease ms,
-/// slot deadline, the kind letters that end a log, then one slot member per slot set.
-/// Answers 1 when the cancel flag is set.
+/// The most generations one renewal script call carries: a call holds Redis for the time of
+/// its generations (a few microseconds each), so a batch of them never stalls it, while the
+/// per-call cost (parsing the call, entering the script) is paid once for all of them.
+const RENEW_BATCH: usize = 256;
+
+/// Renews a batch of generations. Per generation, KEYS: lease, log, cancel flag, then its slot
+/// sets; ARGV: instance, lease ms, slot deadline, the kind letters that end a log, then per
+/// generation its number of slot sets and one slot member per set. Answers, per generation, 1
+/// when its cancel flag is set.
 const RENEW: &str = r"
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-local ended = false
-if last then
-  local f = last[2]
-  for i = 1, #f, 2 do
-    if f[i] == 'k' then
-      local k = string.sub(f[i + 1], -1)
-      ended = k == ARGV[4] or k == ARGV[5]
+local out = {}
+local k, a = 1, 6
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  -- A lease that still exists belongs to a running generation (the writer deletes it only
+  -- after appending the last event): extending it is all it takes. Reading the log's end,
+  -- the costlier check, is left to a lease that is gone, finished or lapsed.
+  local running = redis.call('PEXPIRE', KEYS[k], ARGV[2]) == 1
+  if not running then
+    local last = redis.call('XREVRANGE', KEYS[k + 1], '+', '-', 'COUNT', 1)[1]
+    running = true
+    if last then
+      local f = last[2]
+      for i = 1, #f, 2 do
+        if f[i] == 'k' then
+          local e = string.sub(f[i + 1], -1)
+          running = e ~= ARGV[4] and e ~= ARGV[5]
+          break
+        end
+      end
+    end
+    if running then
+      redis.call('SET', KEYS[k], ARGV[1], 'PX', ARGV[2])
     end
   end
-end
-if not ended then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  for i = 4, #KEYS do
-    redis.call('ZADD', KEYS[i], ARGV[3], ARGV[i + 2])
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  if running then
+    for i = 1, n do
+      redis.call('ZADD', KEYS[k + 2 + i], ARGV[3], ARGV[a + i])
+      redis.call('PEXPIRE', KEYS[k + 2 + i], ARGV[2])
+    end
   end
+  out[#out + 1] = redis.call('EXISTS', KEYS[k + 2])
+  k = k + 3 + n
+  a = a + 1 + n
 end
-return redis.call('EXISTS', KEYS[3])
+return out
 ";
 
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
@@ -404,28 +431,35 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
         let mut gens = Vec::new();
         {
             let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
-            for (id, h) in held.iter() {
+            let held: Vec<_> = held.iter().collect();
+            for batch in held.chunks(RENEW_BATCH) {
                 let mut renew = redis::cmd("EVALSHA");
-                renew.arg(digest).arg(3 + h.slots.len());
-                renew.arg(RedisStore::lease_key(id)).arg(RedisStore::log_key(id)).arg(RedisStore::cancel_key(id));
-                for s in &h.slots {
-                    renew.arg(&s.key);
+                let keys: usize = batch.iter().map(|(_, h)| 3 + h.slots.len()).sum();
+                renew.arg(digest).arg(keys);
+                for (id, h) in batch {
+                    renew.arg(RedisStore::lease_key(id)).arg(RedisStore::log_key(id)).arg(RedisStore::cancel_key(id));
+                    for s in &h.slots {
+                        renew.arg(&s.key);
+                    }
                 }
                 renew.arg(&store.instance).arg(lease_ms).arg(end);
                 renew.arg(crate::generation::Kind::Done.letter()).arg(LOST);
-                for s in &h.slots {
-                    renew.arg(&s.member);
+                for (_, h) in batch {
+                    renew.arg(h.slots.len());
+                    for s in &h.slots {
+                        renew.arg(&s.member);
+                    }
+                    gens.push(Arc::downgrade(&h.gen));
                 }
                 pipe.add_command(renew);
-                gens.push(Arc::downgrade(&h.gen));
             }
         }
         if gens.is_empty() {
             continue;
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<Vec<bool>>(c)).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<Vec<Vec<bool>>>(c)).await {
             Ok(Ok(cancelled)) => {
-                for (gen, cancelled) in gens.iter().zip(cancelled) {
+                for (gen, cancelled) in gens.iter().zip(cancelled.into_iter().flatten()) {
                     if let (true, Some(gen)) = (cancelled, gen.upgrade()) {
                         gen.cancel("cancelled");
                     }

@@ -32,8 +32,8 @@
 //! [`RedisStore::admit`]), while its task connects to the upstream (the request itself waits
 //! for the admission: a refused answer costs the upstream nothing); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
-//! instance's generations, and its lease is renewed with all the others in one pipeline a
-//! second ([`mirror`]). Requests and the mirror use separate connections, so a client's
+//! instance's generations, and its lease is renewed with all the others once a second, a
+//! few hundred per script call ([`mirror`]). Requests and the mirror use separate connections, so a client's
 //! round trip never queues behind a batch. The connections, the writer and the heartbeat run
 //! on a thread of their own: on a busy relay a reply from Redis would otherwise wait for its
 //! turn behind thousands of streams twice (the connection's task, then the request's).
