@@ -3,6 +3,7 @@
 // `bindDecoder(glue)`. Nothing here may use the Encoding API or browser globals: a mini
 // program has none of them (tools/make-packages.js checks the mini-program build for each).
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
+import { encodeUtf8 } from './utf8.js';
 
 /** The format names, in the order of `Format::ALL` in src/formats/mod.rs (a test checks it). */
 export var FORMATS = ['text', 'sse', 'ndjson', 'hex-records', 'openai', 'openai-responses', 'anthropic', 'gemini', 'ollama', 'dashscope', 'dify'];
@@ -38,23 +39,17 @@ export function bindDecoder(loadedGlue) {
   if (!ios) warmUp();
 }
 
-// A short OpenAI stream and plain text, as UTF-8 bytes written one per Latin-1 character:
-// the role chunk, a delta of ASCII, an escape, an emoji and CJK (the text ends inside a
-// character when cut 3 bytes before its end), then the last chunk, with usage.
+// A short OpenAI stream and plain text: the role chunk, a delta of ASCII, an escape, an
+// emoji and CJK, then the last chunk, with usage (the plain text's UTF-8 ends inside a
+// character when cut 3 bytes before its end).
 var WARM_SSE =
   'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n' +
-  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi \\"x\\" \xf0\x9f\x98\x80 \xe4\xbd\xa0\xe5\xa5\xbd\\n"},"finish_reason":null}]}\n\n';
+  'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi \\"x\\" \ud83d\ude00 \u4f60\u597d\\n"},"finish_reason":null}]}\n\n';
 var WARM_END = 'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"total_tokens":3}}\n\ndata: [DONE]\n\n';
-var WARM_TEXT = '# Hi w\xc3\xb6rld \xf0\x9f\x98\x80, some text \xe4\xbd\xa0\xe5\xa5\xbd\n';
+var WARM_TEXT = '# Hi w\u00f6rld \ud83d\ude00, some text \u4f60\u597d\n';
 // Measured in JavaScriptCore with JIT: 20 rounds compile what the first 64 KB of an answer
 // run (README.md, "JavaScriptCore"); 10 leave part of it to the answer.
 var WARM_ROUNDS = 20;
-
-function latin1Bytes(s) {
-  var b = new Uint8Array(s.length);
-  for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-  return b;
-}
 
 /**
  * Decodes a short stream on throwaway decoders at load: plain text, OpenAI SSE, and OpenAI
@@ -66,7 +61,7 @@ function latin1Bytes(s) {
  * module's shared buffers, sized for these chunks.
  */
 function warmUp() {
-  var chunks = [latin1Bytes(WARM_TEXT), latin1Bytes(WARM_SSE), latin1Bytes(WARM_SSE)];
+  var chunks = [encodeUtf8(WARM_TEXT), encodeUtf8(WARM_SSE), encodeUtf8(WARM_SSE)];
   var options = [{ format: 'text', pace: false }, { format: 'openai', pace: false }, { format: 'openai', pacedUpdateText: false }];
   for (var f = 0; f < 3; f++) {
     var d = new StreamDecoder(options[f]);
@@ -78,7 +73,7 @@ function warmUp() {
       d.push(b.subarray(n - 3));
       if (f === 2) d.tick(r * 16);
     }
-    if (f > 0) d.push(latin1Bytes(WARM_END));
+    if (f > 0) d.push(encodeUtf8(WARM_END));
     d.finish();
     if (f === 2) d.skip();
     d.free();
