@@ -26,6 +26,14 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<u64>()) })
 }
 
+/// The four bytes at `at` (callers check `at + 4 <= bytes.len()`), as `word` reads eight.
+#[inline(always)]
+fn word4(bytes: &[u8], at: usize) -> u32 {
+    assert!(at + 4 <= bytes.len());
+    // SAFETY: as in `word`, for four bytes.
+    u32::from_le(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<u32>()) })
+}
+
 /// The index of the first byte of `bytes` equal to `a` or `b`.
 pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
     let mut at = 0;
@@ -34,6 +42,11 @@ pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
         // equality tests per word; a control byte that is neither (a tab) is checked and
         // skipped. Lines of text and JSON rarely hold one.
         let below = LO * u64::from(a.max(b) + 1);
+        let below_in = |x: u64| x.wrapping_sub(below) & !x;
+        // Sixteen bytes per step over the run without a break, then the word with it.
+        while at + 16 <= bytes.len() && (below_in(word(bytes, at)) | below_in(word(bytes, at + 8))) & HI == 0 {
+            at += 16;
+        }
         while at + 8 <= bytes.len() {
             let x = word(bytes, at);
             let hits = x.wrapping_sub(below) & !x & HI;
@@ -47,7 +60,7 @@ pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
             }
             at = i + 1;
         }
-        return bytes[at..].iter().position(|&c| c == a || c == b).map(|i| at + i);
+        return tail(bytes, at, a, b, below_in);
     }
     let (wa, wb) = (LO * u64::from(a), LO * u64::from(b));
     while at + 8 <= bytes.len() {
@@ -58,7 +71,28 @@ pub(crate) fn find2(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
         }
         at += 8;
     }
-    bytes[at..].iter().position(|&c| c == a || c == b).map(|i| at + i)
+    tail(bytes, at, a, b, |x| zero_bytes(x ^ wa) | zero_bytes(x ^ wb))
+}
+
+/// The rest of `find2` from `at`, fewer than eight bytes before the end: the last word of
+/// `bytes` (overlapping bytes already searched, which are masked off) instead of a byte loop.
+/// `flags(x)` has the high bit set at least in the lowest byte of `x` that matches; it may
+/// flag bytes above it too, so each flagged byte is checked.
+#[inline(always)]
+fn tail(bytes: &[u8], at: usize, a: u8, b: u8, flags: impl Fn(u64) -> u64) -> Option<usize> {
+    if bytes.len() < 8 || at >= bytes.len() {
+        return bytes[at.min(bytes.len())..].iter().position(|&c| c == a || c == b).map(|i| at + i);
+    }
+    let last = bytes.len() - 8;
+    let mut hits = flags(word(bytes, last)) & HI & (!0u64 << ((at - last) * 8));
+    while hits != 0 {
+        let i = last + (hits.trailing_zeros() / 8) as usize;
+        if bytes[i] == a || bytes[i] == b {
+            return Some(i);
+        }
+        hits &= hits - 1;
+    }
+    None
 }
 
 /// Whether the eight bytes at `at` (callers check `at + 8 <= bytes.len()`) are all printable
@@ -70,19 +104,30 @@ pub(crate) fn printable8(bytes: &[u8], at: usize) -> bool {
     (x.wrapping_sub(LO * 0x20) & !x | x.wrapping_add(LO) | x) & HI == 0
 }
 
-/// Whether `a` and `b` (of the same length) are equal: eight bytes per step.
+/// Whether `a` and `b` are equal: sixteen bytes per step, and no byte loop for the tail
+/// (a call of `memcmp`, which compares a byte per step in wasm).
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
+    if n < 8 {
+        if n < 4 {
+            return a.iter().zip(b).all(|(x, y)| x == y);
+        }
+        // Four to seven bytes (an event type such as `message`): the first and last four.
+        return word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4);
+    }
     let mut at = 0;
-    while at + 8 <= a.len() {
-        if word(a, at) != word(b, at) {
+    while at + 16 <= n {
+        if (word(a, at) ^ word(b, at)) | (word(a, at + 8) ^ word(b, at + 8)) != 0 {
             return false;
         }
-        at += 8;
+        at += 16;
     }
-    a[at..] == b[at..]
+    // Up to 15 bytes are left: the word at `at` and the last word (they may overlap).
+    let last = word(a, n - 8) ^ word(b, n - 8);
+    (if at + 8 <= n { word(a, at) ^ word(b, at) } else { 0 }) | last == 0
 }
 
 /// From `from`, the index of the first `"`, `\` or control character (what ends the plain

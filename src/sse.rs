@@ -128,7 +128,7 @@ impl Fields {
         let (name, value) = match line.iter().position(|&b| b == b':') {
             Some(colon) => {
                 let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+                (&line[..colon], if value.first() == Some(&b' ') { &value[1..] } else { value })
             }
             None => (line, &b""[..]),
         };
