@@ -19,7 +19,7 @@ fn zero_bytes(x: u64) -> u64 {
 /// The eight bytes at `at` (callers check `at + 8 <= bytes.len()`), little-endian, in one
 /// unaligned load: the safe slice-to-array conversion stays a call at `opt-level = "z"`.
 #[inline(always)]
-fn word(bytes: &[u8], at: usize) -> u64 {
+pub(crate) fn word(bytes: &[u8], at: usize) -> u64 {
     assert!(at + 8 <= bytes.len());
     // SAFETY: the eight bytes at `at` are inside `bytes` (asserted above); any bit pattern is
     // a valid u64 and `read_unaligned` has no alignment requirement.
@@ -28,7 +28,7 @@ fn word(bytes: &[u8], at: usize) -> u64 {
 
 /// The four bytes at `at` (callers check `at + 4 <= bytes.len()`), as `word` reads eight.
 #[inline(always)]
-fn word4(bytes: &[u8], at: usize) -> u32 {
+pub(crate) fn word4(bytes: &[u8], at: usize) -> u32 {
     assert!(at + 4 <= bytes.len());
     // SAFETY: as in `word`, for four bytes.
     u32::from_le(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<u32>()) })
