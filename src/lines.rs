@@ -68,6 +68,8 @@ impl LineSplitter {
         let mut on = |line: Result<&[u8], StreamError>| on(line.map(|l| trim(breaks, l)));
         while !input.is_empty() {
             let found = match breaks {
+                // An empty line (the end of each SSE event) needs no search.
+                _ if input[0] == b'\n' => Some(0),
                 Breaks::CrLfOrEither => find2(input, b'\n', b'\r'),
                 Breaks::Lf => find2(input, b'\n', b'\n'),
             };
