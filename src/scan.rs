@@ -1,10 +1,11 @@
-//! Finding bytes eight at a time (SWAR: SIMD within a register).
+//! Finding and comparing bytes a word at a time (SWAR: SIMD within a register).
 //!
 //! The wasm module runs interpreted on iOS (WeChat's JavaScriptCore has no JIT): there every
 //! wasm instruction costs, and a byte-at-a-time loop with a closure costs a call per byte.
-//! These loops read eight bytes per step with 64-bit loads and find a match with a few
-//! arithmetic operations, so the long runs (SSE lines, JSON strings) take about a quarter of
-//! the instructions.
+//! These loops read eight bytes per 64-bit load and find a match with a few arithmetic
+//! operations; the long runs (SSE lines, template comparisons) take several words per step,
+//! so the loop's own counting and branching is paid once per 16 or 32 bytes; a run's last
+//! bytes are one more word that overlaps the ones already read, not a byte loop.
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
