@@ -227,7 +227,9 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     // end leaves with block markers only (`-|-&`: a delimiter row would make the lines
     // before a table, and end the paragraph before them, which the `&` never does).
     let closers = if kept.len() > cs
-        && (kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b))
+        && (kept[cs..]
+            .bytes()
+            .all(|b| matches!(b, b'*' | b'_' | b'~' | b'`' | b'$' | b'[' | b']' | b'!' | b'(' | b' ' | b'\t'))
             || (kept.len() < base.len() && markers_only(&kept[cs..])))
     {
         kept = base[..cs].trim_end_matches([' ', '\t']);
@@ -383,7 +385,9 @@ fn prefix_end(line: &str, heading: bool) -> usize {
 /// A line that is only block markers so far (or empty after its container prefix).
 pub(crate) fn markers_only(c: &str) -> bool {
     let t = c.trim();
-    if t.bytes().all(|b| b"#*+-=_|:~` \t>".contains(&b)) {
+    if t.bytes()
+        .all(|b| matches!(b, b'#' | b'*' | b'+' | b'-' | b'=' | b'_' | b'|' | b':' | b'~' | b'`' | b' ' | b'\t' | b'>'))
+    {
         return true;
     }
     let d = t.bytes().take_while(u8::is_ascii_digit).count();
