@@ -221,7 +221,11 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let mut at = Vec::with_capacity(path.len() + depth);
+                at.extend_from_slice(&path);
+                at.extend_from_slice(&[node, i][..depth]);
+                let i = [node, i, 0][depth];
                 let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
                 let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
                 let kept = t.len();
@@ -530,34 +534,26 @@ fn open_at_end(
 }
 
 /// Where the text that the code line being typed (code element at `path`, the line at
-/// child `node`, its last) ends in: the element holding it and its index. In a highlighted
-/// line, when `open`, the text of the comment or string it ends in; else a plain text or a
-/// word's token (a closed comment or string does not end in a word character); without a
-/// language, the line's own text node.
-fn grown_text_at(
-    block: &[Node],
-    path: &[usize],
-    node: usize,
-    highlighted: bool,
-    open: bool,
-) -> Option<(Vec<usize>, usize)> {
+/// child `node`, its last) ends in: how many of `node` and the line's last index extend
+/// `path` to the element holding it, and its index there. In a highlighted line, when
+/// `open`, the text of the comment or string it ends in; else a plain text or a word's token
+/// (a closed comment or string does not end in a word character); without a language, the
+/// line's own text node. (No path is built: a match guard asks first, on every append.)
+fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool, open: bool) -> Option<(usize, usize)> {
     let Some(Node::Element(code)) = crate::nodes::node_at_ref(block, path) else { return None };
     if code.children.len() != node + 1 {
         return None;
     }
-    let mut at = path.to_vec();
     let last = code.children.last();
     if !highlighted {
-        return matches!(last, Some(Node::Text(_))).then_some((at, node));
+        return matches!(last, Some(Node::Text(_))).then_some((0, node));
     }
     let Some(Node::Element(ln)) = last else { return None };
-    at.push(node);
     let i = ln.children.len().checked_sub(1)?;
     match ln.children.last()? {
-        Node::Text(_) if !open => Some((at, i)),
+        Node::Text(_) if !open => Some((1, i)),
         Node::Element(tok) if open == (tok.class.ends_with("com") || tok.class.ends_with("str")) => {
-            at.push(i);
-            matches!(tok.children[..], [Node::Text(_)]).then_some((at, 0))
+            matches!(tok.children[..], [Node::Text(_)]).then_some((2, i))
         }
         _ => None,
     }
