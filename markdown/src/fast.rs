@@ -128,7 +128,7 @@ impl MarkdownRenderer {
                     Some(_) => return None,
                     None => (text, None),
                 };
-                if !span && !in_span && newline.is_none() && !text.trim().is_empty() && heal::strays_only(text) {
+                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !text.trim().is_empty() {
                     // stray markers at the edge are hidden: nothing shows yet
                     self.work += text.len();
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
@@ -159,7 +159,7 @@ impl MarkdownRenderer {
                     return None;
                 }
                 let link = false; // (the check above returned otherwise)
-                let shown = text.trim_end_matches([' ', '\t']);
+                let shown = heal::trim_blank_end(text);
                 self.work += text.len();
                 let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
@@ -384,12 +384,12 @@ impl MarkdownRenderer {
     /// first inert text becomes the cell's text node (leading whitespace is trimmed, trailing
     /// whitespace waits, as in a paragraph).
     fn cell_text(&mut self, index: usize, text: &str, path: Vec<usize>) -> Option<Patch> {
-        let shown = text.trim_start_matches([' ', '\t']);
+        let shown = heal::trim_blank_start(text);
         if !shown.bytes().all(inert) {
             return None;
         }
         self.work += text.len();
-        let visible = shown.trim_end_matches([' ', '\t']);
+        let visible = heal::trim_blank_end(shown);
         if visible.is_empty() {
             self.fast = Fast::Cell { path };
             return Some(Patch { blocks: Vec::new(), count: index + 1 });

@@ -334,6 +334,7 @@ fn is_ident(b: u8, extra: &[u8]) -> bool {
 
 /// Whether a short set of bytes holds `b`: a loop where a slice's `contains` calls memchr,
 /// whose set-up costs more than these few compares, per byte of every line highlighted.
+#[allow(clippy::manual_contains)]
 fn has(set: &[u8], b: u8) -> bool {
     set.iter().any(|&x| x == b)
 }
@@ -559,7 +560,7 @@ pub(crate) fn highlight_part(
                 Some(Tok::Keyword)
             } else if lang.types.contains(word, lang.nocase) {
                 Some(Tok::Type)
-            } else if line[i..].trim_start_matches([' ', '\t']).starts_with('(') && !lang.markup {
+            } else if crate::heal::trim_blank_start(&line[i..]).starts_with('(') && !lang.markup {
                 Some(Tok::Function)
             } else if lang.capital_types && word.as_bytes()[0].is_ascii_uppercase() {
                 Some(Tok::Type)
