@@ -209,7 +209,7 @@ impl MarkdownRenderer {
                             && !text.bytes().any(|b| stop.contains(&b))
                             // a line that may become a closing fence (its first character
                             // but whitespace is a fence character) needs the parser or healing
-                            && line.trim_start().bytes().chain(text.trim_start().bytes()).next() != Some(fence)
+                            && first_shown(&line).or_else(|| first_shown(text)) != Some(fence)
                     }
                     None => line_grows(lang.is_some(), &line, text, fence),
                 } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
@@ -286,7 +286,7 @@ impl MarkdownRenderer {
                     _ => (probe, None),
                 };
                 // Any other line that could become a closing fence needs the parser.
-                if probe.split('\n').any(|l| l.trim_start().as_bytes().first() == Some(&fence)) {
+                if probe.split('\n').any(|l| first_shown(l) == Some(fence)) {
                     return None;
                 }
                 let prefix = &self.opts.class_prefix;
@@ -448,7 +448,7 @@ impl MarkdownRenderer {
     ) -> Option<Patch> {
         line.push_str(text);
         // A line that could become a closing fence needs the parser.
-        if line.trim_start().as_bytes().first() == Some(&fence) {
+        if first_shown(&line) == Some(fence) {
             return None;
         }
         let prefix = &self.opts.class_prefix;
@@ -566,7 +566,7 @@ fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool,
 /// A line that starts with the fence character may become a closing fence: the parser's.
 fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let first = line.trim_start().bytes().next();
+    let first = first_shown(line);
     !text.is_empty()
         && first.is_some_and(|b| b != fence)
         && if highlighted {
@@ -574,6 +574,17 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
         } else {
             !text.contains(['\n', '\r']) && !line.ends_with('\r')
         }
+}
+
+/// The first byte of `line` after the whitespace it starts with, as `trim_start` finds it, but
+/// byte by byte while the line is ASCII: `trim_start` decodes and classifies every character,
+/// which the interpreter running the module pays for each indented code line on every append.
+fn first_shown(line: &str) -> Option<u8> {
+    // (char::is_whitespace's ASCII members; past ASCII, Unicode's own spaces)
+    match line.bytes().find(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')) {
+        Some(b) if b >= 0x80 => line.trim_start().bytes().next(),
+        b => b,
+    }
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain
