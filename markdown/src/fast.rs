@@ -128,7 +128,7 @@ impl MarkdownRenderer {
                     Some(_) => return None,
                     None => (text, None),
                 };
-                if !span && !in_span && newline.is_none() && !text.trim().is_empty() && heal::strays_only(text) {
+                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !text.trim().is_empty() {
                     // stray markers at the edge are hidden: nothing shows yet
                     self.work += text.len();
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
@@ -159,7 +159,7 @@ impl MarkdownRenderer {
                     return None;
                 }
                 let link = false; // (the check above returned otherwise)
-                let shown = text.trim_end_matches([' ', '\t']);
+                let shown = heal::trim_blank_end(text);
                 self.work += text.len();
                 let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
@@ -209,7 +209,7 @@ impl MarkdownRenderer {
                             && !text.bytes().any(|b| stop.contains(&b))
                             // a line that may become a closing fence (its first character
                             // but whitespace is a fence character) needs the parser or healing
-                            && line.trim_start().bytes().chain(text.trim_start().bytes()).next() != Some(fence)
+                            && first_shown(&line).or_else(|| first_shown(text)) != Some(fence)
                     }
                     None => line_grows(lang.is_some(), &line, text, fence),
                 } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
@@ -221,7 +221,11 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (at, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let mut at = Vec::with_capacity(path.len() + depth);
+                at.extend_from_slice(&path);
+                at.extend_from_slice(&[node, i][..depth]);
+                let i = [node, i, 0][depth];
                 let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
                 let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
                 let kept = t.len();
@@ -282,7 +286,7 @@ impl MarkdownRenderer {
                     _ => (probe, None),
                 };
                 // Any other line that could become a closing fence needs the parser.
-                if probe.split('\n').any(|l| l.trim_start().as_bytes().first() == Some(&fence)) {
+                if probe.split('\n').any(|l| first_shown(l) == Some(fence)) {
                     return None;
                 }
                 let prefix = &self.opts.class_prefix;
@@ -380,12 +384,12 @@ impl MarkdownRenderer {
     /// first inert text becomes the cell's text node (leading whitespace is trimmed, trailing
     /// whitespace waits, as in a paragraph).
     fn cell_text(&mut self, index: usize, text: &str, path: Vec<usize>) -> Option<Patch> {
-        let shown = text.trim_start_matches([' ', '\t']);
+        let shown = heal::trim_blank_start(text);
         if !shown.bytes().all(inert) {
             return None;
         }
         self.work += text.len();
-        let visible = shown.trim_end_matches([' ', '\t']);
+        let visible = heal::trim_blank_end(shown);
         if visible.is_empty() {
             self.fast = Fast::Cell { path };
             return Some(Patch { blocks: Vec::new(), count: index + 1 });
@@ -444,7 +448,7 @@ impl MarkdownRenderer {
     ) -> Option<Patch> {
         line.push_str(text);
         // A line that could become a closing fence needs the parser.
-        if line.trim_start().as_bytes().first() == Some(&fence) {
+        if first_shown(&line) == Some(fence) {
             return None;
         }
         let prefix = &self.opts.class_prefix;
@@ -530,34 +534,26 @@ fn open_at_end(
 }
 
 /// Where the text that the code line being typed (code element at `path`, the line at
-/// child `node`, its last) ends in: the element holding it and its index. In a highlighted
-/// line, when `open`, the text of the comment or string it ends in; else a plain text or a
-/// word's token (a closed comment or string does not end in a word character); without a
-/// language, the line's own text node.
-fn grown_text_at(
-    block: &[Node],
-    path: &[usize],
-    node: usize,
-    highlighted: bool,
-    open: bool,
-) -> Option<(Vec<usize>, usize)> {
+/// child `node`, its last) ends in: how many of `node` and the line's last index extend
+/// `path` to the element holding it, and its index there. In a highlighted line, when
+/// `open`, the text of the comment or string it ends in; else a plain text or a word's token
+/// (a closed comment or string does not end in a word character); without a language, the
+/// line's own text node. (No path is built: a match guard asks first, on every append.)
+fn grown_text_at(block: &[Node], path: &[usize], node: usize, highlighted: bool, open: bool) -> Option<(usize, usize)> {
     let Some(Node::Element(code)) = crate::nodes::node_at_ref(block, path) else { return None };
     if code.children.len() != node + 1 {
         return None;
     }
-    let mut at = path.to_vec();
     let last = code.children.last();
     if !highlighted {
-        return matches!(last, Some(Node::Text(_))).then_some((at, node));
+        return matches!(last, Some(Node::Text(_))).then_some((0, node));
     }
     let Some(Node::Element(ln)) = last else { return None };
-    at.push(node);
     let i = ln.children.len().checked_sub(1)?;
     match ln.children.last()? {
-        Node::Text(_) if !open => Some((at, i)),
+        Node::Text(_) if !open => Some((1, i)),
         Node::Element(tok) if open == (tok.class.ends_with("com") || tok.class.ends_with("str")) => {
-            at.push(i);
-            matches!(tok.children[..], [Node::Text(_)]).then_some((at, 0))
+            matches!(tok.children[..], [Node::Text(_)]).then_some((2, i))
         }
         _ => None,
     }
@@ -570,7 +566,7 @@ fn grown_text_at(
 /// A line that starts with the fence character may become a closing fence: the parser's.
 fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let first = line.trim_start().bytes().next();
+    let first = first_shown(line);
     !text.is_empty()
         && first.is_some_and(|b| b != fence)
         && if highlighted {
@@ -578,6 +574,17 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
         } else {
             !text.contains(['\n', '\r']) && !line.ends_with('\r')
         }
+}
+
+/// The first byte of `line` after the whitespace it starts with, as `trim_start` finds it, but
+/// byte by byte while the line is ASCII: `trim_start` decodes and classifies every character,
+/// which the interpreter running the module pays for each indented code line on every append.
+fn first_shown(line: &str) -> Option<u8> {
+    // (char::is_whitespace's ASCII members; past ASCII, Unicode's own spaces)
+    match line.bytes().find(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')) {
+        Some(b) if b >= 0x80 => line.trim_start().bytes().next(),
+        b => b,
+    }
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain

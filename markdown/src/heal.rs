@@ -194,14 +194,14 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     let mut line = ctx.as_deref_mut();
     while !in_span(base, cs, end, &mut memo, &mut line) {
         let t = &base[cs..end];
-        let t2 = t.trim_end_matches([' ', '\t']);
+        let t2 = trim_blank_end(t);
         if t2.len() != t.len() {
             end = cs + t2.len();
             continue;
         }
         if t.ends_with("](") {
             end -= 2;
-        } else if t.ends_with(['*', '_', '~', '`', '$', '\\', '[', ']', '!', '<', '&']) {
+        } else if t.bytes().last().is_some_and(stray_marker) {
             end -= 1;
         } else {
             break;
@@ -221,16 +221,18 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
         hidden = why;
     }
     let end = cut.unwrap_or(end);
-    let mut kept = base[..end].trim_end_matches([' ', '\t']);
+    let mut kept = trim_blank_end(&base[..end]);
     // A line left with openers only shows nothing: drop it, so that its closers cannot turn
     // it into block syntax (`~~` + `~~` would be a fence). So does a line that its hidden
     // end leaves with block markers only (`-|-&`: a delimiter row would make the lines
     // before a table, and end the paragraph before them, which the `&` never does).
     let closers = if kept.len() > cs
-        && (kept[cs..].bytes().all(|b| b"*_~`$[]!( \t".contains(&b))
+        && (kept[cs..]
+            .bytes()
+            .all(|b| matches!(b, b'*' | b'_' | b'~' | b'`' | b'$' | b'[' | b']' | b'!' | b'(' | b' ' | b'\t'))
             || (kept.len() < base.len() && markers_only(&kept[cs..])))
     {
-        kept = base[..cs].trim_end_matches([' ', '\t']);
+        kept = trim_blank_end(&base[..cs]);
         String::new()
     } else {
         closers
@@ -312,15 +314,32 @@ pub(crate) fn strays_only(s: &str) -> bool {
     }
     let mut t = s;
     loop {
-        let u = t.trim_end_matches([' ', '\t']);
+        let u = trim_blank_end(t);
         if let Some(v) = u.strip_suffix("](") {
             t = v;
-        } else if u.ends_with(['*', '_', '~', '`', '$', '\\', '[', ']', '!', '<', '&']) {
+        } else if u.bytes().last().is_some_and(stray_marker) {
             t = &u[..u.len() - 1];
         } else {
             return u.is_empty();
         }
     }
+}
+
+/// A marker that healing strips from the end of a line while nothing follows it.
+fn stray_marker(b: u8) -> bool {
+    matches!(b, b'*' | b'_' | b'~' | b'`' | b'$' | b'\\' | b'[' | b']' | b'!' | b'<' | b'&')
+}
+
+/// `s` without the spaces and tabs it ends with. (Bytes: a `[char]` pattern decodes each
+/// character and searches the array for it, which an interpreter running the module pays on
+/// every append.)
+pub(crate) fn trim_blank_end(s: &str) -> &str {
+    &s[..s.bytes().rposition(|b| b != b' ' && b != b'\t').map_or(0, |i| i + 1)]
+}
+
+/// `s` without the spaces and tabs it starts with (see [`trim_blank_end`]).
+pub(crate) fn trim_blank_start(s: &str) -> &str {
+    &s[s.bytes().position(|b| b != b' ' && b != b'\t').unwrap_or(s.len())..]
 }
 
 /// Whether hidden lines (the source from the first hidden line on) still show nothing:
@@ -383,7 +402,9 @@ fn prefix_end(line: &str, heading: bool) -> usize {
 /// A line that is only block markers so far (or empty after its container prefix).
 pub(crate) fn markers_only(c: &str) -> bool {
     let t = c.trim();
-    if t.bytes().all(|b| b"#*+-=_|:~` \t>".contains(&b)) {
+    if t.bytes()
+        .all(|b| matches!(b, b'#' | b'*' | b'+' | b'-' | b'=' | b'_' | b'|' | b':' | b'~' | b'`' | b' ' | b'\t' | b'>'))
+    {
         return true;
     }
     let d = t.bytes().take_while(u8::is_ascii_digit).count();

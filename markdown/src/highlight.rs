@@ -329,7 +329,14 @@ pub(crate) enum State {
 }
 
 fn is_ident(b: u8, extra: &[u8]) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || extra.contains(&b)
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || has(extra, b)
+}
+
+/// Whether a short set of bytes holds `b`: a loop where a slice's `contains` calls memchr,
+/// whose set-up costs more than these few compares, per byte of every line highlighted.
+#[allow(clippy::manual_contains)]
+fn has(set: &[u8], b: u8) -> bool {
+    set.iter().any(|&x| x == b)
 }
 
 /// Highlights one line (with its `\n`), appending nodes to `out`; returns the state at the
@@ -425,7 +432,7 @@ pub(crate) fn highlight_part(
                 if c == b'>' || (c == b'/' && b.get(i + 1) == Some(&b'>')) {
                     st = State::Normal;
                     i += 1;
-                } else if lang.quotes.contains(&c) {
+                } else if has(lang.quotes, c) {
                     let e = line[i + 1..].find(c as char).map_or(n, |p| i + 2 + p);
                     push(out, &mut plain, i, e, Some(Tok::Str));
                     i = e;
@@ -499,7 +506,7 @@ pub(crate) fn highlight_part(
             }
             continue;
         }
-        if lang.quotes.contains(&c) && !lang.markup {
+        if has(lang.quotes, c) && !lang.markup {
             // Rust lifetimes ('a) look like char literals; accept only short closed ones.
             let mut j = i + 1;
             while j < n && b[j] != c && b[j] != b'\n' {
@@ -553,7 +560,7 @@ pub(crate) fn highlight_part(
                 Some(Tok::Keyword)
             } else if lang.types.contains(word, lang.nocase) {
                 Some(Tok::Type)
-            } else if line[i..].trim_start_matches([' ', '\t']).starts_with('(') && !lang.markup {
+            } else if crate::heal::trim_blank_start(&line[i..]).starts_with('(') && !lang.markup {
                 Some(Tok::Function)
             } else if lang.capital_types && word.as_bytes()[0].is_ascii_uppercase() {
                 Some(Tok::Type)
@@ -566,7 +573,7 @@ pub(crate) fn highlight_part(
             continue;
         }
         let space = |c: u8| c == b' ' || c == b'\t';
-        if SEPS.contains(&c) && i + 1 < n && b[i + 1] != b'#' && !(space(c) && space(b[i + 1])) {
+        if has(SEPS, c) && i + 1 < n && b[i + 1] != b'#' && !(space(c) && space(b[i + 1])) {
             // (the plain text before the point goes out now, so the point is a node boundary)
             push(out, &mut plain, i + 1, i + 1, None);
             let text = match out.last() {

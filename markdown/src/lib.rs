@@ -114,6 +114,8 @@
 //! assert_eq!(r.blocks(), render("Hello **world**\n\n- item", &RenderOptions::default()));
 //! ```
 
+#[cfg(target_arch = "wasm32")]
+mod allocator;
 mod autolink;
 mod builder;
 mod fast;

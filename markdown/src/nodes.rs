@@ -332,20 +332,13 @@ pub(crate) fn class_name(prefix: &str, name: &str) -> String {
     s
 }
 
-/// Appends a number in decimal.
-pub(crate) fn push_number(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Appends a number in decimal (its digits pushed one by one: no buffer to validate as UTF-8,
+/// which cost an interpreter more than the digits, several numbers per patch).
+pub(crate) fn push_number(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_number(out, n / 10);
     }
-    // (ASCII digits only)
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 fn text_node_json(t: &str, out: &mut String) {
