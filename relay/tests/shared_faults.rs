@@ -377,7 +377,9 @@ async fn a_cancel_flag_read_with_the_renewals_cancels_that_answer_and_no_other()
     // The flag alone, without the message a cancel also publishes: only the renewal reads it.
     let flag = format!("cw:g:{}:cancel", answers[1].0);
     let () = redis::cmd("SET").arg(&flag).arg(1).arg("EX").arg(60).query_async(&mut con).await.unwrap();
-    let closed = mock.wait_for(1, Duration::from_millis(2500), |s| s.closed_at.is_some()).await;
+    let closed = mock
+        .wait_for(1, chunkwise_relay::store::RENEW_EVERY + Duration::from_millis(1500), |s| s.closed_at.is_some())
+        .await;
     assert!(closed.is_some(), "the flagged answer's upstream was still open");
     for i in [0, 2] {
         assert!(mock.seen()[i].closed_at.is_none(), "answer {i} was cancelled by another's flag");

@@ -417,7 +417,7 @@ return out
 
 /// Renewals waiting for their answers at once. One goes out every [`RENEW_EVERY`] and waits at
 /// most [`LEASE`] (an answer later than that no longer matters: had the renewal not run by then,
-/// the lease has lapsed), so there are never more than five; the bound says so.
+/// the lease has lapsed), so there are never more than three; the bound says so.
 const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
 
 /// The answer to one pipeline of renewals, with the connection it went out on and the

@@ -23,7 +23,7 @@
 //! - `cw:g:{id}:cancel`: set by a cancel sent to any instance, and published on channel
 //!   `cw:cancel`. The holder aborts its upstream when the message arrives, and reads the key
 //!   with every lease renewal, so a cancel published while its subscriber reconnects still
-//!   lands within a second.
+//!   lands within [`RENEW_EVERY`].
 //! - `cw:streams:{ip}` and `cw:streams:token:{subject}`: a client's running answers on all
 //!   instances, a sorted set of generation ids scored by their lease's end.
 //!
@@ -32,7 +32,7 @@
 //! [`RedisStore::admit`]), while its task connects to the upstream (the request itself waits
 //! for the admission: a refused answer costs the upstream nothing); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
-//! instance's generations, and its lease is renewed with all the others once a second, a
+//! instance's generations, and its lease is renewed with all the others every [`RENEW_EVERY`], a
 //! few hundred per script call ([`mirror`]). Requests and the mirror use separate connections, so a client's
 //! round trip never queues behind a batch. The connections, the writer and the heartbeat run
 //! on a thread of their own: on a busy relay a reply from Redis would otherwise wait for its
@@ -85,9 +85,15 @@ mod version;
 /// measured to run 2.5 to 3 s apart, which a 3 s lease did not survive (readers elsewhere
 /// got `generation_lost`, and the admission script dropped live answers from their client's
 /// count).
-pub const LEASE: Duration = Duration::from_secs(5);
-/// How often the holder renews its leases and slots and reads the cancel flags.
-pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+pub const LEASE: Duration = Duration::from_secs(6);
+/// How often the holder renews its leases and slots and reads the cancel flags. Not every
+/// second: renewals are a large part of Redis's work (with 1,000 answers held open, renewals
+/// once a second took half the Redis time of all their event writes), and where Redis is
+/// starved of CPU that time is taken from the admissions. Renewals that waited for each
+/// other's answers came every 2.5 s or so on a saturated machine, so this costs Redis no more
+/// than they did, and leaves the same four seconds of lateness as a renewal a second and a 5 s
+/// lease would.
+pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 /// How long a resume past what Redis holds waits for the holder's mirror to catch up (it
 /// copies a batch every 50 ms) before it is refused.
 const CATCH_UP: Duration = Duration::from_secs(3);
@@ -506,7 +512,7 @@ impl RedisStore {
     }
 
     /// Cancels `id` on the instance that holds it: sets its cancel flag (read with the lease
-    /// renewal, at least every second) and publishes the cancel (heard at once). `false` when
+    /// renewal, at least every [`RENEW_EVERY`]) and publishes the cancel (heard at once). `false` when
     /// no instance is producing it any more (it finished, or its holder died).
     pub async fn cancel(&self, id: &str) -> Result<bool, ApiError> {
         if !self.is_held(id).await? {
