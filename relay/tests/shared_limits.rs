@@ -175,3 +175,59 @@ async fn per_token_stream_limits_hold_on_one_instance_and_across_instances() {
     assert_eq!(statuses, [200, 200, 429, 429]);
     assert_eq!(with("token-two", &b).await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_answers_keep_their_slots_in_every_set_past_the_lease() {
+    // The renewals give each slot set one ZADD for all its answers: every running answer must
+    // still be in each of its sets (its IP's, its token's) after the admission's expiry passed.
+    let redis = redis().await;
+    let mut c = demo_config();
+    c.limits.per_token_streams = 5;
+    c.limits.per_ip_streams = 10;
+    c.demo.token_ms = 30;
+    c.auth.tokens = vec!["token-one".into(), "token-two".into()];
+    c.server.redis_url = redis.url.clone();
+    let a = relay(c).await;
+    let mut open = Vec::new();
+    for token in ["token-one", "token-two", "token-one"] {
+        let resp = client()
+            .post(format!("{a}/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&chat("hi", true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        open.push((generation_id(&resp), resp));
+    }
+    let ids: Vec<String> = open.iter().map(|(id, _)| id.clone()).collect();
+    tokio::time::sleep(chunkwise_relay::store::LEASE + Duration::from_millis(1500)).await;
+    let mut con = redis_con(&redis).await;
+    let mut sets: Vec<String> = redis::cmd("KEYS").arg("cw:streams:*").query_async(&mut con).await.unwrap();
+    sets.sort();
+    assert_eq!(sets.len(), 3, "{sets:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as f64;
+    let mut found = Vec::new();
+    for set in &sets {
+        let members: Vec<(String, f64)> =
+            redis::cmd("ZRANGE").arg(set).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut con).await.unwrap();
+        for (member, score) in &members {
+            assert!(*score > now, "{set}: {member}'s slot is past its end ({score} <= {now})");
+        }
+        let ttl: i64 = redis::cmd("PTTL").arg(set).query_async(&mut con).await.unwrap();
+        assert!(ttl > 0, "{set} has no expiry: {ttl}");
+        let mut members: Vec<String> = members.into_iter().map(|(m, _)| m).collect();
+        members.sort();
+        found.push(members);
+    }
+    // The IP's set holds all three; token one's the first and third, token two's the second.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let mut want = vec![sorted(ids.clone()), sorted(vec![ids[0].clone(), ids[2].clone()]), vec![ids[1].clone()]];
+    want.sort();
+    found.sort();
+    assert_eq!(found, want);
+    drop(open);
+}

@@ -348,7 +348,8 @@ async fn cancel_elsewhere_is_truthful_and_lands_through_the_flag() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let closed = mock.wait_for(0, Duration::from_millis(1500), |s| s.closed_at.is_some()).await;
+    let within = chunkwise_relay::store::RENEW_EVERY + Duration::from_millis(500);
+    let closed = mock.wait_for(0, within, |s| s.closed_at.is_some()).await;
     assert!(closed.is_some(), "a cancel flag was not noticed");
     drop(sse);
     // A generation that already finished is reported so, not "cancelled".

@@ -64,11 +64,11 @@ pub struct Generation {
 
 /// The longest the upstream task waits for the follower to copy the log before the answer
 /// ends with an error. It outlasts the shared store's mirror giving up on a store that stopped
-/// answering (its first write fails after 2.5 s, it gives up after failing for the 3 s lease,
-/// and its last attempt takes at most 3.6 s: 9.1 s, `store::mirror::GIVE_UP_MS`, checked
+/// answering (its first write fails after 2.5 s, it gives up after failing for the 6 s lease,
+/// and its last attempt takes at most 3.6 s: 12.1 s, `store::mirror::GIVE_UP_MS`, checked
 /// against this when the relay is compiled), so the holder's own readers go on from memory,
 /// as with no store, instead of ending with an error.
-pub const MIRROR_WAIT: Duration = Duration::from_secs(10);
+pub const MIRROR_WAIT: Duration = Duration::from_secs(13);
 
 /// A queue that hears of a generation's changes: the generation is sent once, and not again
 /// until the follower has called [`Generation::take_change`] (so each generation is in the

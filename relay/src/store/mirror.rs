@@ -23,7 +23,8 @@
 //! error); the holder's own readers go on from memory.
 //!
 //! The heartbeat has a connection of its own, so a large batch never delays a lease: every
-//! second it renews the lease of each running generation and its shared stream slots, and
+//! [`RENEW_EVERY`], on a schedule that does not wait for the last answer ([`heartbeat`]), it
+//! renews the lease of each running generation and its shared stream slots, and
 //! reads the cancel flags, in one script call per [`RENEW_BATCH`] generations ([`RENEW`]):
 //! renewals that each read the log's end took Redis several times the time of all the event
 //! writes, and those of a busy instance then took longer than a second to be answered. The
@@ -39,11 +40,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::entry::{last_event, Packed};
-use super::{now_ms, RedisStore, LEASE, LOST};
+use super::{now_ms, RedisStore, LEASE, LOST, RENEW_EVERY};
 use crate::generation::Generation;
 
 /// About the most events one batch carries (each generation's entry counts its events, plus
@@ -350,14 +354,22 @@ async fn reconcile(
 /// per-call cost (parsing the call, entering the script) is paid once for all of them.
 const RENEW_BATCH: usize = 256;
 
-/// Renews a batch of generations. Per generation, KEYS: lease, log, cancel flag, then its slot
-/// sets; ARGV: instance, lease ms, slot deadline, the kind letters that end a log, then per
-/// generation its number of slot sets and one slot member per set. Answers, per generation, 1
+/// Renews a batch of generations. KEYS: per generation its lease, log and cancel flag, then
+/// the batch's slot sets, each once; ARGV: instance, lease ms, slot deadline, the kind letters
+/// that end a log, the number of generations, then per generation its number of slot sets and,
+/// per set, the set's place among the slot sets and the member. Answers, per generation, 1
 /// when its cancel flag is set.
+///
+/// A running generation's slots are gathered per set and each set gets one `ZADD` of all of
+/// them and one `PEXPIRE`: most of a batch's generations share a few sets (a client's IP, its
+/// token), and a `ZADD` and a `PEXPIRE` per slot were about half the script's time.
 const RENEW: &str = r"
+local g = tonumber(ARGV[6])
 local out = {}
-local k, a = 1, 6
-while a <= #ARGV do
+local adds = {}
+local a = 7
+for j = 0, g - 1 do
+  local k = 3 * j + 1
   local n = tonumber(ARGV[a])
   -- A lease that still exists belongs to a running generation (the writer deletes it only
   -- after appending the last event): extending it is all it takes. Reading the log's end,
@@ -382,93 +394,160 @@ while a <= #ARGV do
   end
   if running then
     for i = 1, n do
-      redis.call('ZADD', KEYS[k + 2 + i], ARGV[3], ARGV[a + i])
-      redis.call('PEXPIRE', KEYS[k + 2 + i], ARGV[2])
+      local set = tonumber(ARGV[a + 2 * i - 1])
+      local t = adds[set]
+      if not t then
+        t = {}
+        adds[set] = t
+      end
+      t[#t + 1] = ARGV[3]
+      t[#t + 1] = ARGV[a + 2 * i]
     end
   end
   out[#out + 1] = redis.call('EXISTS', KEYS[k + 2])
-  k = k + 3 + n
-  a = a + 1 + n
+  a = a + 1 + 2 * n
+end
+for set, t in pairs(adds) do
+  local key = KEYS[3 * g + set]
+  redis.call('ZADD', key, unpack(t))
+  redis.call('PEXPIRE', key, ARGV[2])
 end
 return out
 ";
 
+/// Renewals waiting for their answers at once. One goes out every [`RENEW_EVERY`] and waits at
+/// most [`LEASE`] (an answer later than that no longer matters: had the renewal not run by then,
+/// the lease has lapsed), so there are never more than three; the bound says so.
+const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
+
+/// The answer to one pipeline of renewals, with the connection it went out on and the
+/// generations it renewed, in order.
+type Renewed =
+    (u64, Result<Result<Vec<Vec<bool>>, redis::RedisError>, tokio::time::error::Elapsed>, Vec<Weak<Generation>>);
+
+/// Renews the leases and slots of this instance's running generations every [`RENEW_EVERY`],
+/// and reads their cancel flags.
+///
+/// The renewals go out on a fixed schedule, not one after the answer to the last: a Redis that
+/// answers late (starved of CPU, a deep queue) runs the renewals it has queued one period apart,
+/// where waiting for each answer before the next made the time between two renewals the
+/// period plus the round trip, which on a saturated machine grew to the length of the lease.
+/// What is left to the lease ([`LEASE`] minus the period) is how much later than its schedule
+/// a renewal may run. A late answer is not a failure: only a broken connection, or one that
+/// has answered nothing for [`super::GONE_AFTER`], is made again.
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let script = redis::Script::new(RENEW);
+    // The connection, its number (answers from an older one are only read for their cancel
+    // flags), whether the script is loaded on its server, and when it last answered.
     let mut con: Option<MultiplexedConnection> = None;
-    // The script's digest, loaded on this connection's server (loaded again with a new one).
-    let mut sha: Option<String> = None;
+    let mut epoch = 0u64;
+    let mut loaded = false;
+    let mut answered_at = Instant::now();
+    let mut in_flight: FuturesUnordered<BoxFuture<'static, Renewed>> = FuturesUnordered::new();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            Some((from, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
+                match answer {
+                    Ok(Ok(cancelled)) => {
+                        if from == epoch {
+                            answered_at = Instant::now();
+                        }
+                        for (gen, cancelled) in gens.iter().zip(cancelled.into_iter().flatten()) {
+                            if let (true, Some(gen)) = (cancelled, gen.upgrade()) {
+                                gen.cancel("cancelled");
+                            }
+                        }
+                    }
+                    // A server restarted or flushed its scripts: load it again.
+                    Ok(Err(e)) if from == epoch && e.code() == Some("NOSCRIPT") => loaded = false,
+                    Ok(Err(e)) if from == epoch && super::broken(&e) && !e.is_timeout() => con = None,
+                    _ => {}
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
         let Some(store) = store.upgrade() else { return };
         if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             continue;
         }
+        if con.is_some() && answered_at.elapsed() >= super::GONE_AFTER {
+            con = None;
+        }
         if con.is_none() {
-            sha = None;
-            con = store
-                .client
-                .get_multiplexed_async_connection_with_config(&RedisStore::config(WRITE_TIMEOUT))
-                .await
-                .ok();
+            con = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await.ok();
+            epoch += 1;
+            loaded = false;
+            answered_at = Instant::now();
         }
-        let Some(c) = con.as_mut() else { continue };
-        if sha.is_none() {
-            let load = redis::cmd("SCRIPT").arg("LOAD").arg(RENEW).clone();
-            match tokio::time::timeout(WRITE_TIMEOUT, load.query_async::<String>(c)).await {
-                Ok(Ok(digest)) => sha = Some(digest),
-                _ => {
-                    con = None;
-                    continue;
-                }
-            }
+        let Some(c) = con.clone() else { continue };
+        if in_flight.len() >= RENEW_IN_FLIGHT {
+            continue;
         }
-        let Some(digest) = sha.as_deref() else { continue };
-        let lease_ms = LEASE.as_millis() as u64;
-        let end = now_ms() + lease_ms;
         let mut pipe = redis::pipe();
-        let mut gens = Vec::new();
-        {
-            let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
-            let held: Vec<_> = held.iter().collect();
-            for batch in held.chunks(RENEW_BATCH) {
-                let mut renew = redis::cmd("EVALSHA");
-                let keys: usize = batch.iter().map(|(_, h)| 3 + h.slots.len()).sum();
-                renew.arg(digest).arg(keys);
-                for (id, h) in batch {
-                    renew.arg(RedisStore::lease_key(id)).arg(RedisStore::log_key(id)).arg(RedisStore::cancel_key(id));
-                    for s in &h.slots {
-                        renew.arg(&s.key);
-                    }
-                }
-                renew.arg(&store.instance).arg(lease_ms).arg(end);
-                renew.arg(crate::generation::Kind::Done.letter()).arg(LOST);
-                for (_, h) in batch {
-                    renew.arg(h.slots.len());
-                    for s in &h.slots {
-                        renew.arg(&s.member);
-                    }
-                    gens.push(Arc::downgrade(&h.gen));
-                }
-                pipe.add_command(renew);
-            }
+        if !loaded {
+            // In the same pipeline as the renewals that need it: no round trip of its own.
+            pipe.cmd("SCRIPT").arg("LOAD").arg(RENEW).ignore();
+            loaded = true;
         }
+        let gens = renewals(&store, script.get_hash(), &mut pipe);
         if gens.is_empty() {
             continue;
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, pipe.query_async::<Vec<Vec<bool>>>(c)).await {
-            Ok(Ok(cancelled)) => {
-                for (gen, cancelled) in gens.iter().zip(cancelled.into_iter().flatten()) {
-                    if let (true, Some(gen)) = (cancelled, gen.upgrade()) {
-                        gen.cancel("cancelled");
-                    }
-                }
-            }
-            // A server restarted or flushed its scripts: load it again.
-            Ok(Err(e)) if e.code() == Some("NOSCRIPT") => sha = None,
-            Ok(Err(e)) if super::broken(&e) => con = None,
-            _ => {}
-        }
+        in_flight.push(Box::pin(renew(epoch, c, pipe, gens)));
     }
+}
+
+/// Sends one pipeline of renewals and waits at most [`LEASE`] for its answer.
+async fn renew(
+    from: u64,
+    mut con: MultiplexedConnection,
+    pipe: redis::Pipeline,
+    gens: Vec<Weak<Generation>>,
+) -> Renewed {
+    (from, tokio::time::timeout(LEASE, pipe.query_async::<Vec<Vec<bool>>>(&mut con)).await, gens)
+}
+
+/// Adds one renewal script call per [`RENEW_BATCH`] running generations to `pipe`, and returns
+/// the generations in the order of the answers.
+fn renewals(store: &RedisStore, digest: &str, pipe: &mut redis::Pipeline) -> Vec<Weak<Generation>> {
+    let lease_ms = LEASE.as_millis() as u64;
+    let end = now_ms() + lease_ms;
+    let mut gens = Vec::new();
+    let held = store.held.lock().unwrap_or_else(|p| p.into_inner());
+    let held: Vec<_> = held.iter().collect();
+    for batch in held.chunks(RENEW_BATCH) {
+        // The batch's slot sets, each once, in the order first met.
+        let mut sets: Vec<&str> = Vec::new();
+        let mut place: HashMap<&str, usize> = HashMap::new();
+        for (_, h) in batch {
+            for s in &h.slots {
+                place.entry(s.key.as_str()).or_insert_with(|| {
+                    sets.push(s.key.as_str());
+                    sets.len()
+                });
+            }
+        }
+        let mut renew = redis::cmd("EVALSHA");
+        renew.arg(digest).arg(3 * batch.len() + sets.len());
+        for (id, _) in batch {
+            renew.arg(RedisStore::lease_key(id)).arg(RedisStore::log_key(id)).arg(RedisStore::cancel_key(id));
+        }
+        for key in &sets {
+            renew.arg(*key);
+        }
+        renew.arg(&store.instance).arg(lease_ms).arg(end);
+        renew.arg(crate::generation::Kind::Done.letter()).arg(LOST).arg(batch.len());
+        for (_, h) in batch {
+            renew.arg(h.slots.len());
+            for s in &h.slots {
+                renew.arg(place.get(s.key.as_str()).copied().unwrap_or(1)).arg(&s.member);
+            }
+            gens.push(Arc::downgrade(&h.gen));
+        }
+        pipe.add_command(renew);
+    }
+    gens
 }

@@ -17,13 +17,13 @@
 //! - `cw:g:{id}:log`: the stream; fields `k` (a letter per event kind), `p` (the payloads)
 //!   and `n` (their lengths), at most about `max_log_bytes / 16` events (the oldest entries
 //!   are trimmed by event number).
-//! - `cw:g:{id}:lease`: set while the upstream runs, renewed every second, expiring after
+//! - `cw:g:{id}:lease`: set while the upstream runs, renewed every [`RENEW_EVERY`], expiring after
 //!   [`LEASE`]: a reader that finds neither the lease nor `[DONE]` knows the instance died and
 //!   ends the stream with an error.
 //! - `cw:g:{id}:cancel`: set by a cancel sent to any instance, and published on channel
 //!   `cw:cancel`. The holder aborts its upstream when the message arrives, and reads the key
 //!   with every lease renewal, so a cancel published while its subscriber reconnects still
-//!   lands within a second.
+//!   lands within [`RENEW_EVERY`].
 //! - `cw:streams:{ip}` and `cw:streams:token:{subject}`: a client's running answers on all
 //!   instances, a sorted set of generation ids scored by their lease's end.
 //!
@@ -32,7 +32,7 @@
 //! [`RedisStore::admit`]), while its task connects to the upstream (the request itself waits
 //! for the admission: a refused answer costs the upstream nothing); its
 //! events then go to Redis behind the holder's own readers, in batches shared by all the
-//! instance's generations, and its lease is renewed with all the others once a second, a
+//! instance's generations, and its lease is renewed with all the others every [`RENEW_EVERY`], a
 //! few hundred per script call ([`mirror`]). Requests and the mirror use separate connections, so a client's
 //! round trip never queues behind a batch. The connections, the writer and the heartbeat run
 //! on a thread of their own: on a busy relay a reply from Redis would otherwise wait for its
@@ -78,8 +78,25 @@ mod mirror;
 mod remote;
 mod version;
 
-/// How long a lease lives without renewal: a holder that died is noticed within it.
-pub const LEASE: Duration = Duration::from_secs(3);
+/// How long a lease lives without renewal: a holder that died is noticed within it (and a
+/// remote reader's blocked read, a second). Its holder renews it every [`RENEW_EVERY`] on a
+/// fixed schedule, so a renewal may run up to four seconds later than planned before a live
+/// generation's lease lapses: under 10,000 streams on two saturated cores, renewals were
+/// measured to run 2.5 to 3 s apart, which a 3 s lease did not survive (readers elsewhere
+/// got `generation_lost`, and the admission script dropped live answers from their client's
+/// count).
+pub const LEASE: Duration = Duration::from_secs(6);
+/// How often the holder renews its leases and slots and reads the cancel flags. Not every
+/// second: renewals are a large part of Redis's work (with 1,000 answers held open, renewals
+/// once a second took half the Redis time of all their event writes), and where Redis is
+/// starved of CPU that time is taken from the admissions. Renewals that waited for each
+/// other's answers came every 2.5 s or so on a saturated machine, so this costs Redis no more
+/// than they did, and leaves the same four seconds of lateness as a renewal a second and a 5 s
+/// lease would.
+pub const RENEW_EVERY: Duration = Duration::from_secs(2);
+/// How long a resume past what Redis holds waits for the holder's mirror to catch up (it
+/// copies a batch every 50 ms) before it is refused.
+const CATCH_UP: Duration = Duration::from_secs(3);
 /// How long a client's request waits for Redis before it gets 503 `store_unavailable`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long making a connection (with its handshake) may take.
@@ -495,7 +512,7 @@ impl RedisStore {
     }
 
     /// Cancels `id` on the instance that holds it: sets its cancel flag (read with the lease
-    /// renewal, at least every second) and publishes the cancel (heard at once). `false` when
+    /// renewal, at least every [`RENEW_EVERY`]) and publishes the cancel (heard at once). `false` when
     /// no instance is producing it any more (it finished, or its holder died).
     pub async fn cancel(&self, id: &str) -> Result<bool, ApiError> {
         if !self.is_held(id).await? {
@@ -545,12 +562,12 @@ impl RedisStore {
     /// Checks a resume position against the stored stream: 410 before its first event (or at
     /// events the holder could not mirror), 400 past its last. The holder sends events to its
     /// own readers before they reach Redis, so a position past the stored end of a running
-    /// generation waits (at most [`LEASE`]) for Redis to catch up before it is refused.
+    /// generation waits (at most [`CATCH_UP`]) for Redis to catch up before it is refused.
     /// `Ok(true)`: the reader already has `[DONE]`, and its answer is empty (a blocked read
     /// would only time out).
     pub async fn check_resume(&self, id: &str, after: u64) -> Result<bool, ApiError> {
         let log = Self::log_key(id);
-        let deadline = tokio::time::Instant::now() + LEASE;
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
         let (last_seq, last_kind) = loop {
             let (held, last_seq, kind) = self.held_and_last(id).await?;
             if after <= last_seq || kind == LOST {
@@ -586,11 +603,11 @@ impl RedisStore {
     /// Where a text reader that has `offset` bytes of answer starts: the event to read after,
     /// and the bytes of the next content payload to skip. 410 when the start of the answer was
     /// trimmed (the bytes before the stored events are unknown) or lost, 400 when `offset` is
-    /// past the answer; a running generation gets [`LEASE`] for Redis to catch up first.
+    /// past the answer; a running generation gets [`CATCH_UP`] for Redis to catch up first.
     /// The third value: the place is after `[DONE]` (nothing is left to send).
     pub async fn text_offset(&self, id: &str, offset: u64) -> Result<(u64, usize, bool), ApiError> {
         let log = Self::log_key(id);
-        let deadline = tokio::time::Instant::now() + LEASE;
+        let deadline = tokio::time::Instant::now() + CATCH_UP;
         let (mut left, mut last) = (offset, 0u64);
         let mut ended = false;
         let mut released = false;
