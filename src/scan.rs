@@ -185,4 +185,26 @@ mod tests {
             }
         }
     }
+
+    /// A difference anywhere is seen, not only in the last word (which always overlaps).
+    #[test]
+    fn same_sees_a_difference_at_every_position() {
+        for n in 0..=40 {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(same(&a, &a.clone()));
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!same(&a, &b), "{n} {i}");
+            }
+        }
+    }
+
+    /// The last word may flag a byte that is not searched for (a tab below the threshold)
+    /// before the byte that is.
+    #[test]
+    fn find2_looks_past_a_flagged_byte_in_the_last_word() {
+        assert_eq!(find2(b"abcdefgh\t\n", b'\n', b'\r'), Some(9));
+        assert_eq!(find2(b"abcdefgh\t\x01\r", b'\n', b'\r'), Some(10));
+    }
 }

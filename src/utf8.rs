@@ -583,7 +583,7 @@ mod tests {
     fn valid_up_to_agrees_with_std() {
         let edges = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xE0, 0xED, 0xF0, 0xF4, 0xFF];
         let mut bytes = Vec::new();
-        for prefix in [&b""[..], b"abcdefghi"] {
+        for prefix in [&b""[..], b"abcdefghi", "文".as_bytes()] {
             for b0 in 0..=255u8 {
                 for &b1 in &edges {
                     for &b2 in &edges {

@@ -451,4 +451,24 @@ mod tests {
             }
         }
     }
+
+    /// The template takes a text without escapes between its quotes unread, so its own UTF-8
+    /// check is all that stands between ill-formed bytes and a `&str`: a message of the
+    /// template's shape whose text is not UTF-8, or whose event only starts like the template's,
+    /// is left to the full reader.
+    #[test]
+    fn the_template_refuses_ill_formed_text_and_other_events() {
+        let mut ex = Extractor::new(Format::OpenAi);
+        ex.extract("message", r#"{"id":"c1","choices":[{"delta":{"content":"Hi"}}]}"#);
+        for bad in [&b"\xFF"[..], b"\xED\xA0\x80", b"a\xE6\x96", b"\xC0\xAF", b"\xF4\x90\x80\x80"] {
+            let mut m = br#"{"id":"c1","choices":[{"delta":{"content":""#.to_vec();
+            m.extend_from_slice(bad);
+            m.extend_from_slice(br#""}}]}"#);
+            assert!(ex.extract_templated("message", &m).is_none(), "{bad:02X?}");
+        }
+        let ok = "{\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"文\"}}]}";
+        assert!(ex.extract_templated("message", ok.as_bytes()).is_some());
+        assert!(ex.extract_templated("messag", ok.as_bytes()).is_none());
+        assert!(ex.extract_templated("messages", ok.as_bytes()).is_none());
+    }
 }
