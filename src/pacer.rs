@@ -147,11 +147,13 @@ const DUE_SLOTS: usize = 20;
 const DUE_BUCKETS: f64 = 16.0;
 
 /// The text up to byte `end` of the stream (counted since `new`/`reset`) was first seen by
-/// the tick at pacer time `born`, so it is due at `born + max_lag_ms`.
+/// the tick at pacer time `born`, so it is due at `at = born + max_lag_ms` (added once, not
+/// by every tick that reads it).
 #[derive(Debug, Clone, Copy, Default)]
 struct Due {
     end: u64,
     born: f64,
+    at: f64,
 }
 
 /// Paces streamed text; see the [module docs](self).
@@ -444,7 +446,7 @@ impl Pacer {
             }
         }
         let slot = (self.due_first + self.due_len) % DUE_SLOTS;
-        self.dues[slot] = Due { end: queued, born: self.clock };
+        self.dues[slot] = Due { end: queued, born: self.clock, at: self.clock + self.options.max_lag_ms };
         self.due_len += 1;
     }
 
@@ -467,9 +469,9 @@ impl Pacer {
         for _ in 0..self.due_len {
             let due = self.dues[slot];
             slot = if slot + 1 == DUE_SLOTS { 0 } else { slot + 1 };
-            let due_at = due.born + self.options.max_lag_ms;
-            if due_at > self.clock {
-                rate = larger(rate, due.end.saturating_sub(shown) as f64 / (due_at - since));
+            // Every live deadline's text is unshown: a tick drops the ones it has shown.
+            if due.at > self.clock {
+                rate = larger(rate, (due.end - shown) as f64 / (due.at - since));
             } else {
                 forced = forced.max(due.end);
             }
