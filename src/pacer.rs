@@ -587,6 +587,9 @@ impl Pacer {
         let b = self.buf.as_bytes();
         let mut n = 0;
         let mut start_limit = bounds.start;
+        // Whether a plain run may start here: not right after one, which would find nothing
+        // (it stopped for a reason that still holds) for the price of a call.
+        let mut run = true;
         loop {
             if n >= bounds.max {
                 return (at, n, Stop::Spent);
@@ -597,12 +600,16 @@ impl Pacer {
                 }
                 one_more = false;
                 start_limit = at + 1;
+                run = true;
             }
-            let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
-            if k > 0 {
-                (at, n) = (end, n + k);
-                continue;
+            if run {
+                let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
+                if k > 0 {
+                    (at, n, run) = (end, n + k, false);
+                    continue;
+                }
             }
+            run = true;
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup
             // to learn where it ends.
             let len = plain_len_at(b, at);
