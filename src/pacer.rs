@@ -518,7 +518,26 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
-        // The last character's start, and the one before it (UTF-8 lead bytes are not
+        // Where the plain character that ends at `end` starts (`usize::MAX` if there is none,
+        // which has none before it either): plain characters are one byte long or three, so
+        // no walk back over continuation bytes. The one before the last may be the last one
+        // shown: `head` is then its end, the same answer as segmenting from `head` gives.
+        let plain_start = |end: usize| {
+            if plain_len_at(b, end.wrapping_sub(1)) == 1 {
+                end - 1
+            } else if plain_len_at(b, end.wrapping_sub(3)) == 3 {
+                end - 3
+            } else {
+                usize::MAX
+            }
+        };
+        let last = plain_start(len);
+        if plain_start(last) != usize::MAX {
+            // Also where the next search from the end starts.
+            self.resume = self.dropped + last as u64;
+            return last;
+        }
+        // The start of the character before `at`, or `head` (UTF-8 lead bytes are not
         // 10xxxxxx).
         let char_start = |mut at: usize| {
             while at > self.head && b[at - 1] & 0xC0 == 0x80 {
@@ -527,14 +546,6 @@ impl Pacer {
             at.saturating_sub(1).max(self.head)
         };
         let last = char_start(len);
-        if last > self.head {
-            let before = char_start(last);
-            if plain_len_at(b, before) == last - before && plain_len_at(b, last) == len - last {
-                // Also where the next search from the end starts.
-                self.resume = self.dropped + last as u64;
-                return last;
-            }
-        }
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
         // the previous answer: a tick that started at the previous answer would walk all the
