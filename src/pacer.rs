@@ -537,15 +537,6 @@ impl Pacer {
             self.resume = self.dropped + last as u64;
             return last;
         }
-        // The start of the character before `at`, or `head` (UTF-8 lead bytes are not
-        // 10xxxxxx).
-        let char_start = |mut at: usize| {
-            while at > self.head && b[at - 1] & 0xC0 == 0x80 {
-                at -= 1;
-            }
-            at.saturating_sub(1).max(self.head)
-        };
-        let last = char_start(len);
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
         // the previous answer: a tick that started at the previous answer would walk all the
@@ -558,14 +549,15 @@ impl Pacer {
         // number only bounds what the look-back costs, and each byte is walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
-        let mut known = last;
+        // Back a byte at a time: a plain character starts with an ASCII or a lead byte, so
+        // a byte inside a character fails the first test.
+        let mut known = len - 1;
         while known > at && known + LAST_CLUSTER_LOOKBACK > len {
-            let before = char_start(known);
-            if plain_len_at(b, before) == known - before && plain_len_at(b, known) > 0 {
+            if plain_len_at(b, known) > 0 && plain_start(known) != usize::MAX {
                 at = known;
                 break;
             }
-            known = before;
+            known -= 1;
         }
         if self.dropped + (at as u64) != self.tail.0 {
             self.tail = (self.dropped + at as u64, fresh_cursor());
