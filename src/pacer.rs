@@ -64,9 +64,9 @@
 //! The queue is one `String` whose shown prefix is dropped once it is at least 4 KiB and at
 //! least half the buffer (amortized O(1) per byte), so the buffer holds at most
 //! `2 × unshown bytes + 4 KiB`; its allocation is the high-water mark of that. The deadline
-//! bookkeeping is a fixed array of 20 entries. Nothing is allocated per cluster or per tick
-//! (apart from the `String` that the convenience methods [`Pacer::tick`] and [`Pacer::skip`]
-//! return).
+//! bookkeeping is a fixed array of 20 entries, each kept twice. Nothing is allocated per
+//! cluster or per tick (apart from the `String` that the convenience methods [`Pacer::tick`]
+//! and [`Pacer::skip`] return).
 //!
 //! # Example
 //!
@@ -147,12 +147,11 @@ const DUE_SLOTS: usize = 20;
 const DUE_BUCKETS: f64 = 16.0;
 
 /// The text up to byte `end` of the stream (counted since `new`/`reset`) was first seen by
-/// the tick at pacer time `born`, so it is due at `at = born + max_lag_ms` (added once, not
-/// by every tick that reads it).
+/// the tick at pacer time `born` (kept for the newest deadline only), so it is due at
+/// `at = born + max_lag_ms` (added once, not by every tick that reads it).
 #[derive(Debug, Clone, Copy, Default)]
 struct Due {
     end: u64,
-    born: f64,
     at: f64,
 }
 
@@ -182,10 +181,14 @@ pub struct Pacer {
     left_end: u64,
     /// Pacer time by which everything must be shown, fixed by the first tick after `end`.
     drain_due: Option<f64>,
-    /// FIFO ring of lag deadlines, `end` increasing.
-    dues: [Due; DUE_SLOTS],
+    /// FIFO ring of lag deadlines, `end` increasing. Each is kept twice, at its slot and
+    /// `DUE_SLOTS` after it, so the live ones are always one slice
+    /// (`dues[due_first..due_first + due_len]`) that a tick reads without wrapping an index.
+    dues: [Due; 2 * DUE_SLOTS],
     due_first: usize,
     due_len: usize,
+    /// `born` of the newest deadline.
+    last_born: f64,
     /// `pending`'s count kept between calls: the complete clusters from `head` to stream
     /// byte `counted_to` (ignored when `counted_to` is before `head`).
     counted_to: Cell<u64>,
@@ -248,9 +251,10 @@ impl Pacer {
             byte_credit: 0.0,
             left_end: 0,
             drain_due: None,
-            dues: [Due::default(); DUE_SLOTS],
+            dues: [Due::default(); 2 * DUE_SLOTS],
             due_first: 0,
             due_len: 0,
+            last_born: 0.0,
             counted_to: Cell::new(0),
             counted: Cell::new(0),
             tail: (u64::MAX, fresh_cursor()),
@@ -440,13 +444,16 @@ impl Pacer {
             let last = self.last_due();
             // Sharing the previous entry gives the new text an earlier deadline, never a later
             // one, so the lag bound still holds.
-            if self.clock - self.dues[last].born < bucket || self.due_len == DUE_SLOTS {
+            if self.clock - self.last_born < bucket || self.due_len == DUE_SLOTS {
                 self.dues[last].end = queued;
+                self.dues[last + DUE_SLOTS].end = queued;
                 return;
             }
         }
         let slot = (self.due_first + self.due_len) % DUE_SLOTS;
-        self.dues[slot] = Due { end: queued, born: self.clock, at: self.clock + self.options.max_lag_ms };
+        let due = Due { end: queued, at: self.clock + self.options.max_lag_ms };
+        self.last_born = self.clock;
+        (self.dues[slot], self.dues[slot + DUE_SLOTS]) = (due, due);
         self.due_len += 1;
     }
 
@@ -465,15 +472,13 @@ impl Pacer {
         let shown = self.dropped + self.head as u64;
         let mut rate: f64 = 0.0;
         let mut forced = 0;
-        let mut slot = self.due_first;
-        for _ in 0..self.due_len {
-            let due = self.dues[slot];
-            slot = if slot + 1 == DUE_SLOTS { 0 } else { slot + 1 };
+        for due in &self.dues[self.due_first..self.due_first + self.due_len] {
             // Every live deadline's text is unshown: a tick drops the ones it has shown.
             if due.at > self.clock {
                 rate = larger(rate, (due.end - shown) as f64 / (due.at - since));
             } else {
-                forced = forced.max(due.end);
+                // The deadlines that have come are the first ones, `end` increasing.
+                forced = due.end;
             }
         }
         match self.drain_due {
