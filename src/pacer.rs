@@ -621,6 +621,11 @@ impl Pacer {
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup
             // to learn where it ends.
             let len = plain_len_at(b, at);
+            // A complete cluster that starts here ends past `bounds.end` anyway: no need to
+            // learn where.
+            if at + len.max(1) > bounds.end && at < bounds.complete {
+                return (at, n, Stop::Spent);
+            }
             let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
             let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
