@@ -320,16 +320,13 @@ impl Pacer {
         let queued_then = usize::try_from(self.left_end.saturating_sub(self.dropped)).unwrap_or(usize::MAX).min(len);
         let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
-        let (end, more, mut stop) = self.walk(
-            at,
-            Bounds {
-                max: (self.credit as u64).saturating_sub(n),
-                end: usize::MAX,
-                start: queued_then,
-                complete: complete_at,
-            },
-            one_more,
-        );
+        let max = (self.credit as u64).saturating_sub(n);
+        // Most ticks at the default pace earn less than a cluster: no walk to learn that.
+        let (end, more, mut stop) = if max == 0 {
+            (at, 0, Stop::Spent)
+        } else {
+            self.walk(at, Bounds { max, end: usize::MAX, start: queued_then, complete: complete_at }, one_more)
+        };
         if more > 0 && end > queued_then {
             one_more = false;
         }
