@@ -220,8 +220,10 @@ struct Bounds {
     /// None ending past this byte of `buf`.
     end: usize,
     /// None starting at or past this byte of `buf`, but for one if `one_more` that starts
-    /// before `complete` (where the held-back cluster starts).
+    /// before `complete`.
     start: usize,
+    /// Where the held-back cluster starts: every cluster before it is complete. (`usize::MAX`
+    /// for a walk with no `end` to reach, which does not need to know.)
     complete: usize,
 }
 
