@@ -64,9 +64,9 @@
 //! The queue is one `String` whose shown prefix is dropped once it is at least 4 KiB and at
 //! least half the buffer (amortized O(1) per byte), so the buffer holds at most
 //! `2 × unshown bytes + 4 KiB`; its allocation is the high-water mark of that. The deadline
-//! bookkeeping is a fixed array of 20 entries. Nothing is allocated per cluster or per tick
-//! (apart from the `String` that the convenience methods [`Pacer::tick`] and [`Pacer::skip`]
-//! return).
+//! bookkeeping is a fixed array of 20 entries, each kept twice. Nothing is allocated per
+//! cluster or per tick (apart from the `String` that the convenience methods [`Pacer::tick`]
+//! and [`Pacer::skip`] return).
 //!
 //! # Example
 //!
@@ -147,11 +147,12 @@ const DUE_SLOTS: usize = 20;
 const DUE_BUCKETS: f64 = 16.0;
 
 /// The text up to byte `end` of the stream (counted since `new`/`reset`) was first seen by
-/// the tick at pacer time `born`, so it is due at `born + max_lag_ms`.
+/// the tick at pacer time `born` (kept for the newest deadline only), so it is due at
+/// `at = born + max_lag_ms` (added once, not by every tick that reads it).
 #[derive(Debug, Clone, Copy, Default)]
 struct Due {
     end: u64,
-    born: f64,
+    at: f64,
 }
 
 /// Paces streamed text; see the [module docs](self).
@@ -180,10 +181,14 @@ pub struct Pacer {
     left_end: u64,
     /// Pacer time by which everything must be shown, fixed by the first tick after `end`.
     drain_due: Option<f64>,
-    /// FIFO ring of lag deadlines, `end` increasing.
-    dues: [Due; DUE_SLOTS],
+    /// FIFO ring of lag deadlines, `end` increasing. Each is kept twice, at its slot and
+    /// `DUE_SLOTS` after it, so the live ones are always one slice
+    /// (`dues[due_first..due_first + due_len]`) that a tick reads without wrapping an index.
+    dues: [Due; 2 * DUE_SLOTS],
     due_first: usize,
     due_len: usize,
+    /// `born` of the newest deadline.
+    last_born: f64,
     /// `pending`'s count kept between calls: the complete clusters from `head` to stream
     /// byte `counted_to` (ignored when `counted_to` is before `head`).
     counted_to: Cell<u64>,
@@ -215,8 +220,10 @@ struct Bounds {
     /// None ending past this byte of `buf`.
     end: usize,
     /// None starting at or past this byte of `buf`, but for one if `one_more` that starts
-    /// before `complete` (where the held-back cluster starts).
+    /// before `complete`.
     start: usize,
+    /// Where the held-back cluster starts: every cluster before it is complete. (`usize::MAX`
+    /// for a walk with no `end` to reach, which does not need to know.)
     complete: usize,
 }
 
@@ -246,9 +253,10 @@ impl Pacer {
             byte_credit: 0.0,
             left_end: 0,
             drain_due: None,
-            dues: [Due::default(); DUE_SLOTS],
+            dues: [Due::default(); 2 * DUE_SLOTS],
             due_first: 0,
             due_len: 0,
+            last_born: 0.0,
             counted_to: Cell::new(0),
             counted: Cell::new(0),
             tail: (u64::MAX, fresh_cursor()),
@@ -314,16 +322,13 @@ impl Pacer {
         let queued_then = usize::try_from(self.left_end.saturating_sub(self.dropped)).unwrap_or(usize::MAX).min(len);
         let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
-        let (end, more, mut stop) = self.walk(
-            at,
-            Bounds {
-                max: (self.credit as u64).saturating_sub(n),
-                end: usize::MAX,
-                start: queued_then,
-                complete: complete_at,
-            },
-            one_more,
-        );
+        let max = (self.credit as u64).saturating_sub(n);
+        // Most ticks at the default pace earn less than a cluster: no walk to learn that.
+        let (end, more, mut stop) = if max == 0 {
+            (at, 0, Stop::Spent)
+        } else {
+            self.walk(at, Bounds { max, end: usize::MAX, start: queued_then, complete: complete_at }, one_more)
+        };
         if more > 0 && end > queued_then {
             one_more = false;
         }
@@ -438,13 +443,16 @@ impl Pacer {
             let last = self.last_due();
             // Sharing the previous entry gives the new text an earlier deadline, never a later
             // one, so the lag bound still holds.
-            if self.clock - self.dues[last].born < bucket || self.due_len == DUE_SLOTS {
+            if self.clock - self.last_born < bucket || self.due_len == DUE_SLOTS {
                 self.dues[last].end = queued;
+                self.dues[last + DUE_SLOTS].end = queued;
                 return;
             }
         }
         let slot = (self.due_first + self.due_len) % DUE_SLOTS;
-        self.dues[slot] = Due { end: queued, born: self.clock };
+        let due = Due { end: queued, at: self.clock + self.options.max_lag_ms };
+        self.last_born = self.clock;
+        (self.dues[slot], self.dues[slot + DUE_SLOTS]) = (due, due);
         self.due_len += 1;
     }
 
@@ -463,15 +471,13 @@ impl Pacer {
         let shown = self.dropped + self.head as u64;
         let mut rate: f64 = 0.0;
         let mut forced = 0;
-        let mut slot = self.due_first;
-        for _ in 0..self.due_len {
-            let due = self.dues[slot];
-            slot = if slot + 1 == DUE_SLOTS { 0 } else { slot + 1 };
-            let due_at = due.born + self.options.max_lag_ms;
-            if due_at > self.clock {
-                rate = larger(rate, due.end.saturating_sub(shown) as f64 / (due_at - since));
+        for due in &self.dues[self.due_first..self.due_first + self.due_len] {
+            // Every live deadline's text is unshown: a tick drops the ones it has shown.
+            if due.at > self.clock {
+                rate = larger(rate, (due.end - shown) as f64 / (due.at - since));
             } else {
-                forced = forced.max(due.end);
+                // The deadlines that have come are the first ones, `end` increasing.
+                forced = due.end;
             }
         }
         match self.drain_due {
@@ -516,22 +522,24 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
-        // The last character's start, and the one before it (UTF-8 lead bytes are not
-        // 10xxxxxx).
-        let char_start = |mut at: usize| {
-            while at > self.head && b[at - 1] & 0xC0 == 0x80 {
-                at -= 1;
+        // Where the plain character that ends at `end` starts (`usize::MAX` if there is none,
+        // which has none before it either): plain characters are one byte long or three, so
+        // no walk back over continuation bytes. The one before the last may be the last one
+        // shown: `head` is then its end, the same answer as segmenting from `head` gives.
+        let plain_start = |end: usize| {
+            if plain_len_at(b, end.wrapping_sub(1)) == 1 {
+                end - 1
+            } else if plain_len_at(b, end.wrapping_sub(3)) == 3 {
+                end - 3
+            } else {
+                usize::MAX
             }
-            at.saturating_sub(1).max(self.head)
         };
-        let last = char_start(len);
-        if last > self.head {
-            let before = char_start(last);
-            if plain_len_at(b, before) == last - before && plain_len_at(b, last) == len - last {
-                // Also where the next search from the end starts.
-                self.resume = self.dropped + last as u64;
-                return last;
-            }
+        let last = plain_start(len);
+        if plain_start(last) != usize::MAX {
+            // Also where the next search from the end starts.
+            self.resume = self.dropped + last as u64;
+            return last;
         }
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
@@ -545,14 +553,15 @@ impl Pacer {
         // number only bounds what the look-back costs, and each byte is walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
-        let mut known = last;
+        // Back a byte at a time: a plain character starts with an ASCII or a lead byte, so
+        // a byte inside a character fails the first test.
+        let mut known = len - 1;
         while known > at && known + LAST_CLUSTER_LOOKBACK > len {
-            let before = char_start(known);
-            if plain_len_at(b, before) == known - before && plain_len_at(b, known) > 0 {
+            if plain_len_at(b, known) > 0 && plain_start(known) != usize::MAX {
                 at = known;
                 break;
             }
-            known = before;
+            known -= 1;
         }
         if self.dropped + (at as u64) != self.tail.0 {
             self.tail = (self.dropped + at as u64, fresh_cursor());
@@ -585,6 +594,9 @@ impl Pacer {
         let b = self.buf.as_bytes();
         let mut n = 0;
         let mut start_limit = bounds.start;
+        // Whether a plain run may start here: not right after one, which would find nothing
+        // (it stopped for a reason that still holds) for the price of a call.
+        let mut run = true;
         loop {
             if n >= bounds.max {
                 return (at, n, Stop::Spent);
@@ -595,15 +607,24 @@ impl Pacer {
                 }
                 one_more = false;
                 start_limit = at + 1;
+                run = true;
             }
-            let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
-            if k > 0 {
-                (at, n) = (end, n + k);
-                continue;
+            if run {
+                let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
+                if k > 0 {
+                    (at, n, run) = (end, n + k, false);
+                    continue;
+                }
             }
+            run = true;
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup
             // to learn where it ends.
             let len = plain_len_at(b, at);
+            // A complete cluster that starts here ends past `bounds.end` anyway: no need to
+            // learn where.
+            if at + len.max(1) > bounds.end && at < bounds.complete {
+                return (at, n, Stop::Spent);
+            }
             let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
             let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
