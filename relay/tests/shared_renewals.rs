@@ -1,12 +1,14 @@
 //! Lease renewals of generations shared through Redis when their connection misbehaves while
-//! Redis itself is fine: renewals that Redis runs late (a deep queue, a starved CPU), and a
-//! server that forgot the renewal script (`SCRIPT FLUSH`, a restart). Through all of them
+//! Redis itself is fine: renewals that Redis runs late (a deep queue, a starved CPU), a
+//! connection that goes silent (a NAT or a firewall dropped it, a failover left it half-open),
+//! and a server that forgot the renewal script (`SCRIPT FLUSH`, a restart). Through all of them
 //! a running answer keeps its lease and its client's slots, and a cancel still reaches it.
 //! Each test starts its own `redis-server` on a loopback port (Debian's package, installed by
 //! `build.sh`).
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -163,6 +165,118 @@ async fn renewals_that_redis_runs_late_keep_a_running_answer_held() {
         !expired.iter().any(|k| k.ends_with(":lease") || k.starts_with("cw:streams:")),
         "a running answer's lease or slot lapsed: {expired:?}"
     );
+}
+
+/// A loopback proxy to `target` (host:port) whose [`Silencer::cut`] silences, both ways, each
+/// connection that has carried a lease renewal so far: its sockets stay open and nothing more
+/// passes, as when a NAT or a firewall drops the connection's state or a failover leaves it
+/// half-open. Redis stays healthy, and every other connection, and every one made after the
+/// cut, passes.
+async fn silenced_renewals(target: String) -> (String, Silencer) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let silencer = Silencer { renewing: Arc::default() };
+    let renewing = silencer.renewing.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else { return };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            let silent = Arc::new(AtomicBool::new(false));
+            let renewing = renewing.clone();
+            let (flag, known) = (silent.clone(), AtomicBool::new(false));
+            let mark = move |chunk: &[u8]| {
+                if renews(chunk) && !known.swap(true, Ordering::SeqCst) {
+                    renewing.lock().unwrap().push(flag.clone());
+                }
+            };
+            tokio::spawn(pass(cr, sw, silent.clone(), mark));
+            tokio::spawn(pass(sr, cw, silent, |_: &[u8]| {}));
+        }
+    });
+    (url, silencer)
+}
+
+/// One direction of a proxied connection: chunks pass until the connection is silenced; then
+/// the halves are held (dropping a write half would send a FIN) for longer than a test runs.
+async fn pass(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<AtomicBool>,
+    on_chunk: impl Fn(&[u8]),
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        on_chunk(&buf[..n]);
+        if silent.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            drop((from, to));
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Silencer {
+    /// The silence flag of each connection that has carried a renewal.
+    renewing: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+}
+
+impl Silencer {
+    /// Silences the connections that have carried a renewal; returns how many.
+    fn cut(&self) -> usize {
+        let renewing = std::mem::take(&mut *self.renewing.lock().unwrap());
+        renewing.iter().for_each(|s| s.store(true, Ordering::SeqCst));
+        renewing.len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_connection_gone_silent_is_replaced_before_the_lease_lapses() {
+    // The heartbeat's connection stops answering while Redis is fine. Its renewals must go
+    // another way before the lease runs out: a lapsed lease makes a cancel sent to another
+    // instance answer "finished" while the upstream runs on, ends readers elsewhere with
+    // `generation_lost`, and frees the client's slot for an answer past its limit.
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let (url, silencer) = silenced_renewals(target).await;
+    let (script, _) = numbered(200, 100);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.server.redis_url = url;
+    let a = relay(c).await;
+    let b = relay(shared(&mock.url(), &redis)).await;
+    let started = Instant::now();
+    let (id, sse, _) = start_answer(&a, 2).await;
+    tokio::time::sleep_until((started + Duration::from_secs(3)).into()).await;
+    assert!(silencer.cut() >= 1, "no renewal connection to silence");
+    let cut = Instant::now();
+    let lease = format!("cw:g:{id}:lease");
+    while cut.elapsed() < Duration::from_secs(7) {
+        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
+        assert_eq!(exists, 1, "the lease lapsed {:?} after its renewals went silent", cut.elapsed());
+        let lapsed = lapsed_slots(&mut con).await;
+        assert!(lapsed.is_empty(), "{:?} after the cut: {lapsed:?}", cut.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = Instant::now();
+    let resp = client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "cancelled", "{v}");
+    let closed =
+        mock.wait_for(0, Duration::from_secs(3), |s| s.closed_at.is_some()).await.expect("the upstream ran on");
+    let took = closed.closed_at.unwrap().saturating_duration_since(t);
+    assert!(took < Duration::from_secs(1), "the upstream closed {took:?} after the cancel");
+    drop(sse);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
