@@ -528,12 +528,15 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
         if !loaded {
             // In the same pipeline as the renewals that need it: no round trip of its own.
             pipe.cmd("SCRIPT").arg("LOAD").arg(RENEW).ignore();
-            loaded = true;
         }
         let gens = renewals(&store, script.get_hash(), &mut pipe);
         if gens.is_empty() {
+            // They ended since the check above: the pipeline, its SCRIPT LOAD with it, is not sent.
             continue;
         }
+        // Only now: a script marked loaded that never reached the server costs a round of
+        // renewals (NOSCRIPT, then a load with the next).
+        loaded = true;
         let sent = tokio::time::Instant::now();
         waiting.push_back(sent);
         in_flight.push(Box::pin(renew(epoch, sent, c, pipe, gens)));
