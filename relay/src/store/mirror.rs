@@ -417,6 +417,13 @@ end
 return out
 ";
 
+/// The most values a C function may have on Lua's stack (`LUAI_MAXCSTACK` in Redis's Lua 5.1):
+/// an `unpack` of more fails the whole script ("too many results to unpack").
+const LUA_STACK: usize = 8000;
+// A slot set's `ZADD` in [`RENEW`] unpacks a deadline and a member per generation of the batch (a
+// generation has one slot per set at most), after the command, its key and `GT`.
+const _: () = assert!(3 + 2 * RENEW_BATCH < LUA_STACK);
+
 /// Renewals waiting for their answers on one connection at once. One goes out every
 /// [`RENEW_EVERY`], and the connection is replaced once one has waited [`SWITCH_AFTER`], so
 /// there are never more than two; the bound is a backstop. Those left on a replaced connection
