@@ -46,8 +46,11 @@ async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
     let killed = Instant::now();
     let rest = tokio::time::timeout(Duration::from_secs(10), events(resp)).await.expect("the reader was left hanging");
     let waited = killed.elapsed();
-    // Within the lease and a reader's blocked read (a second).
-    assert!(waited < chunkwise_relay::store::LEASE + Duration::from_secs(2), "{waited:?}");
+    // Within the lease and a reader's blocked read (a second), as the README says, and a few
+    // round trips on a loaded machine (half a second).
+    let promised = chunkwise_relay::store::LEASE + Duration::from_secs(1);
+    assert!(waited < promised + Duration::from_millis(500), "{waited:?}");
+    eprintln!("readers elsewhere ended {waited:?} after the holder died");
     let err = rest.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
     assert_eq!(err.json()["error"]["code"], "generation_lost");
     assert_eq!(rest.last().unwrap().data, "[DONE]");
