@@ -610,3 +610,58 @@ fn renewals(store: &RedisStore, digest: &str, pipe: &mut redis::Pipeline) -> Vec
     }
     gens
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A `redis-server`, killed when dropped (a failed assertion too).
+    struct Server(std::process::Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A renewal that runs after a newer one (it went out on a connection since replaced) must
+    /// leave the newer slot deadline alone.
+    #[tokio::test]
+    async fn a_late_renewal_never_lowers_a_slot_deadline() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let _server = Server(
+            Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (apt-get install redis-server; ./build.sh test installs it)"),
+        );
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut con = loop {
+            if let Ok(con) = client.get_multiplexed_async_connection().await {
+                break con;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (lease, set) = ("cw:g:a:lease", "cw:streams:127.0.0.1");
+        let () = redis::cmd("SET").arg(lease).arg("relay-a").query_async(&mut con).await.unwrap();
+        // KEYS: lease, log, cancel flag, the slot set; ARGV: instance, lease ms, slot deadline,
+        // the ending kind letters, one generation with one slot in set 1.
+        let renew = |end: u64| {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(super::RENEW).arg(4).arg(lease).arg("cw:g:a:log").arg("cw:g:a:cancel").arg(set);
+            cmd.arg("relay-a").arg(6000).arg(end).arg(crate::generation::Kind::Done.letter()).arg(super::LOST);
+            cmd.arg(1).arg(1).arg(1).arg("a");
+            cmd
+        };
+        let _: Vec<i64> = renew(2_000_000).query_async(&mut con).await.unwrap();
+        let _: Vec<i64> = renew(1_000_000).query_async(&mut con).await.unwrap();
+        let score: u64 = redis::cmd("ZSCORE").arg(set).arg("a").query_async(&mut con).await.unwrap();
+        assert_eq!(score, 2_000_000, "the late renewal lowered the slot's deadline");
+    }
+}
