@@ -1,7 +1,8 @@
 //! Generations shared through Redis when something fails: the instance that holds the upstream
 //! killed (`kill -9`), Redis unreachable at the start, lost mid-stream and back, frozen (SIGSTOP)
 //! or with its writes paused, an admission that fails with Redis, a burst Redis cannot take, a
-//! cancel flag read with the lease renewals, and renewals that Redis runs late.
+//! cancel flag read with the lease renewals (renewals that Redis runs late or never answers:
+//! `shared_renewals.rs`).
 //! Each test starts its own `redis-server` on a loopback port (Debian's package, installed by
 //! `build.sh`).
 
@@ -45,8 +46,11 @@ async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
     let killed = Instant::now();
     let rest = tokio::time::timeout(Duration::from_secs(10), events(resp)).await.expect("the reader was left hanging");
     let waited = killed.elapsed();
-    // Within the lease and a reader's blocked read (a second).
-    assert!(waited < chunkwise_relay::store::LEASE + Duration::from_secs(2), "{waited:?}");
+    // Within the lease and a reader's blocked read (a second), as the README says, and a few
+    // round trips on a loaded machine (half a second).
+    let promised = chunkwise_relay::store::LEASE + Duration::from_secs(1);
+    assert!(waited < promised + Duration::from_millis(500), "{waited:?}");
+    eprintln!("readers elsewhere ended {waited:?} after the holder died");
     let err = rest.iter().find(|e| e.json().get("error").is_some()).expect("an error event");
     assert_eq!(err.json()["error"]["code"], "generation_lost");
     assert_eq!(rest.last().unwrap().data, "[DONE]");
@@ -390,105 +394,4 @@ async fn a_cancel_flag_read_with_the_renewals_cancels_that_answer_and_no_other()
     let rest = flagged.all().await;
     assert_eq!(rest.last().unwrap().data, "[DONE]");
     drop(first);
-}
-
-/// A loopback proxy to `target` (host:port) that holds back by `delay` what a client sends on a
-/// connection once it has sent a lease renewal (`SCRIPT LOAD` or `EVALSHA`): Redis runs that
-/// connection's commands `delay` late, as a Redis with a deep queue or starved of CPU does.
-/// Answers, and every other connection, pass at once.
-async fn late_renewals(target: String, delay: Duration) -> (String, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("redis://{}/", listener.local_addr().unwrap());
-    let proxy = tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(&target).await else { return };
-            let (mut cr, mut cw) = client.into_split();
-            let (mut sr, mut sw) = server.into_split();
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut sr, &mut cw).await;
-            });
-            // Chunks with the time they may go, in order (the times never decrease).
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
-            tokio::spawn(async move {
-                while let Some((at, chunk)) = rx.recv().await {
-                    tokio::time::sleep_until(at).await;
-                    if sw.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let mut late = false;
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    let chunk = buf[..n].to_vec();
-                    late = late || [&b"EVALSHA"[..], b"SCRIPT"].iter().any(|w| chunk.windows(w.len()).any(|x| x == *w));
-                    let at = tokio::time::Instant::now() + if late { delay } else { Duration::ZERO };
-                    if tx.send((at, chunk)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, proxy)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn renewals_that_redis_runs_late_keep_a_running_answer_held() {
-    // Redis busy is not Redis gone: renewals that run 2.8 s after they were sent (renewals 2.5
-    // to 3 s apart were measured under 10,000 streams on two saturated cores) must keep a
-    // running answer's lease and its client's slot, or readers elsewhere end it with
-    // `generation_lost` and new answers are admitted past the client's limit.
-    let redis = redis().await;
-    let mut con = redis_con(&redis).await;
-    let () =
-        redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("Ex").query_async(&mut con).await.unwrap();
-    let expired = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut pubsub = redis::Client::open(redis.url.as_str()).unwrap().get_async_pubsub().await.unwrap();
-    pubsub.subscribe("__keyevent@0__:expired").await.unwrap();
-    let seen = expired.clone();
-    let listening = tokio::spawn(async move {
-        use futures_util::StreamExt;
-        let mut messages = pubsub.on_message();
-        while let Some(msg) = messages.next().await {
-            seen.lock().unwrap().push(msg.get_payload().unwrap_or_default());
-        }
-    });
-    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
-    let (late_url, _proxy) = late_renewals(target, Duration::from_millis(2800)).await;
-    // Deltas 1.5 s apart: a reader elsewhere finds the stream empty for a second between them,
-    // and then checks the lease.
-    let (script, expected) = numbered(8, 1500);
-    let mock = Mock::start(script).await;
-    let mut c = shared(&mock.url(), &redis);
-    c.server.redis_url = late_url;
-    let a = relay(c).await;
-    let b = relay(shared(&mock.url(), &redis)).await;
-    let (id, local, first) = start_answer(&a, 2).await;
-    let after = first.last().unwrap().id.clone();
-    let remote = client().get(format!("{b}/v1/chat/stream/{id}?after={after}")).send().await.unwrap();
-    assert_eq!(remote.status(), 200);
-    let (local, remote) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(30), local.all()),
-        tokio::time::timeout(Duration::from_secs(30), events(remote))
-    );
-    let (local, remote) = (local.expect("the answer hung"), remote.expect("the reader elsewhere hung"));
-    assert!(remote.iter().all(|e| e.json().get("error").is_none()), "{remote:?}");
-    assert_eq!(remote.last().unwrap().data, "[DONE]");
-    let all: Vec<Ev> = first.into_iter().chain(local).collect();
-    assert_eq!(content(&all), expected);
-    assert_sequential(&remote, after.parse::<u64>().unwrap() + 1);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    listening.abort();
-    let expired = expired.lock().unwrap().clone();
-    assert!(
-        !expired.iter().any(|k| k.ends_with(":lease") || k.starts_with("cw:streams:")),
-        "a running answer's lease or slot lapsed: {expired:?}"
-    );
 }

@@ -362,7 +362,9 @@ const RENEW_BATCH: usize = 256;
 ///
 /// A running generation's slots are gathered per set and each set gets one `ZADD` of all of
 /// them and one `PEXPIRE`: most of a batch's generations share a few sets (a client's IP, its
-/// token), and a `ZADD` and a `PEXPIRE` per slot were about half the script's time.
+/// token), and a `ZADD` and a `PEXPIRE` per slot were about half the script's time. The
+/// `ZADD` only raises a deadline (`GT`): a renewal that runs after a newer one (it went out on a
+/// connection since replaced, [`SWITCH_AFTER`]) must not shorten the slot.
 const RENEW: &str = r"
 local g = tonumber(ARGV[6])
 local out = {}
@@ -409,21 +411,54 @@ for j = 0, g - 1 do
 end
 for set, t in pairs(adds) do
   local key = KEYS[3 * g + set]
-  redis.call('ZADD', key, unpack(t))
+  redis.call('ZADD', key, 'GT', unpack(t))
   redis.call('PEXPIRE', key, ARGV[2])
 end
 return out
 ";
 
-/// Renewals waiting for their answers at once. One goes out every [`RENEW_EVERY`] and waits at
-/// most [`LEASE`] (an answer later than that no longer matters: had the renewal not run by then,
-/// the lease has lapsed), so there are never more than three; the bound says so.
-const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
+/// The most values a C function may have on Lua's stack (`LUAI_MAXCSTACK` in Redis's Lua 5.1):
+/// an `unpack` of more fails the whole script ("too many results to unpack").
+const LUA_STACK: usize = 8000;
+// A slot set's `ZADD` in [`RENEW`] unpacks a deadline and a member per generation of the batch (a
+// generation has one slot per set at most), after the command, its key and `GT`.
+const _: () = assert!(3 + 2 * RENEW_BATCH < LUA_STACK);
 
-/// The answer to one pipeline of renewals, with the connection it went out on and the
-/// generations it renewed, in order.
-type Renewed =
-    (u64, Result<Result<Vec<Vec<bool>>, redis::RedisError>, tokio::time::error::Elapsed>, Vec<Weak<Generation>>);
+/// Renewals waiting for their answers on one connection at once. One goes out every
+/// [`RENEW_EVERY`], and the connection is replaced once one has waited [`SWITCH_AFTER`], so
+/// there are never more than two; the bound is a backstop. Those left on a replaced connection
+/// wait at most [`LEASE`] each, so a handful are in flight in all.
+const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
+const _: () = assert!(RENEW_IN_FLIGHT >= 1);
+
+/// How long the oldest renewal on the heartbeat's connection may wait for its answer before the
+/// renewals go out on a new connection. The renewal before it went out [`RENEW_EVERY`] earlier,
+/// so the leases it extended run out [`LEASE`] minus [`RENEW_EVERY`] after the waiting one went
+/// out; this leaves [`super::CONNECT_TIMEOUT`] of that for making a connection and renewing on
+/// it.
+///
+/// Not [`super::GONE_AFTER`], as for the requests' connection: a connection can go silent while
+/// Redis is fine (a NAT or a firewall dropped its state, a failover left it half-open), and
+/// nothing but the missing answers tells; waiting 10 s for them let every lease and slot of
+/// the instance lapse for seconds, so a cancel sent elsewhere answered "finished" and the
+/// upstream ran on. The old connection is not closed, only no longer used: it may be merely
+/// slow, and its renewals do no harm when they run late (a lease is extended from when the
+/// script runs, a slot's deadline is only ever raised), so they are left to answer, and the
+/// cancel flags they read still count. Where Redis is this late without being gone, a switch
+/// costs a connection and one renewal more than the schedule every few seconds.
+const SWITCH_AFTER: Duration =
+    Duration::from_millis((LEASE.as_millis() - RENEW_EVERY.as_millis() - super::CONNECT_TIMEOUT.as_millis()) as u64);
+// Renewals run up to 2.5–3 s late under load (see [`LEASE`]): a switch must not be the rule.
+const _: () = assert!(SWITCH_AFTER.as_millis() >= RENEW_EVERY.as_millis());
+
+/// The answer to one pipeline of renewals, with the connection it went out on, when it went
+/// out, and the generations it renewed, in order.
+type Renewed = (
+    u64,
+    tokio::time::Instant,
+    Result<Result<Vec<Vec<bool>>, redis::RedisError>, tokio::time::error::Elapsed>,
+    Vec<Weak<Generation>>,
+);
 
 /// Renews the leases and slots of this instance's running generations every [`RENEW_EVERY`],
 /// and reads their cancel flags.
@@ -433,27 +468,34 @@ type Renewed =
 /// where waiting for each answer before the next made the time between two renewals the
 /// period plus the round trip, which on a saturated machine grew to the length of the lease.
 /// What is left to the lease ([`LEASE`] minus the period) is how much later than its schedule
-/// a renewal may run. A late answer is not a failure: only a broken connection, or one that
-/// has answered nothing for [`super::GONE_AFTER`], is made again.
+/// a renewal may run. A late answer is not a failure: the connection is made again when it
+/// breaks, or when a renewal has waited [`SWITCH_AFTER`] for its answer, and then at once
+/// rather than at the next tick.
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let script = redis::Script::new(RENEW);
     // The connection, its number (answers from an older one are only read for their cancel
-    // flags), whether the script is loaded on its server, and when it last answered.
+    // flags), whether the script is loaded on its server, and when each renewal still waiting
+    // on it went out, oldest first.
     let mut con: Option<MultiplexedConnection> = None;
     let mut epoch = 0u64;
     let mut loaded = false;
-    let mut answered_at = Instant::now();
+    let mut waiting: VecDeque<tokio::time::Instant> = VecDeque::new();
     let mut in_flight: FuturesUnordered<BoxFuture<'static, Renewed>> = FuturesUnordered::new();
     loop {
+        let switch_at = waiting.front().map(|sent| *sent + SWITCH_AFTER);
         tokio::select! {
-            Some((from, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((from, sent, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
+                if from == epoch {
+                    // A connection answers in the order the renewals went out: those before this
+                    // one are answered too.
+                    while waiting.front().is_some_and(|s| *s <= sent) {
+                        waiting.pop_front();
+                    }
+                }
                 match answer {
                     Ok(Ok(cancelled)) => {
-                        if from == epoch {
-                            answered_at = Instant::now();
-                        }
                         for (gen, cancelled) in gens.iter().zip(cancelled.into_iter().flatten()) {
                             if let (true, Some(gen)) = (cancelled, gen.upgrade()) {
                                 gen.cancel("cancelled");
@@ -462,10 +504,17 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                     }
                     // A server restarted or flushed its scripts: load it again.
                     Ok(Err(e)) if from == epoch && e.code() == Some("NOSCRIPT") => loaded = false,
-                    Ok(Err(e)) if from == epoch && super::broken(&e) && !e.is_timeout() => con = None,
+                    Ok(Err(e)) if from == epoch && super::broken(&e) && !e.is_timeout() => {
+                        con = None;
+                        waiting.clear();
+                    }
                     _ => {}
                 }
                 continue;
+            }
+            () = sleep_until(switch_at) => {
+                con = None;
+                waiting.clear();
             }
             _ = tick.tick() => {}
         }
@@ -473,41 +522,51 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
         if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             continue;
         }
-        if con.is_some() && answered_at.elapsed() >= super::GONE_AFTER {
-            con = None;
-        }
         if con.is_none() {
             con = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await.ok();
             epoch += 1;
             loaded = false;
-            answered_at = Instant::now();
         }
         let Some(c) = con.clone() else { continue };
-        if in_flight.len() >= RENEW_IN_FLIGHT {
+        if waiting.len() >= RENEW_IN_FLIGHT {
             continue;
         }
         let mut pipe = redis::pipe();
         if !loaded {
             // In the same pipeline as the renewals that need it: no round trip of its own.
             pipe.cmd("SCRIPT").arg("LOAD").arg(RENEW).ignore();
-            loaded = true;
         }
         let gens = renewals(&store, script.get_hash(), &mut pipe);
         if gens.is_empty() {
+            // They ended since the check above: the pipeline, its SCRIPT LOAD with it, is not sent.
             continue;
         }
-        in_flight.push(Box::pin(renew(epoch, c, pipe, gens)));
+        // Only now: a script marked loaded that never reached the server costs a round of
+        // renewals (NOSCRIPT, then a load with the next).
+        loaded = true;
+        let sent = tokio::time::Instant::now();
+        waiting.push_back(sent);
+        in_flight.push(Box::pin(renew(epoch, sent, c, pipe, gens)));
+    }
+}
+
+/// Waits until `at`, or for ever.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
 /// Sends one pipeline of renewals and waits at most [`LEASE`] for its answer.
 async fn renew(
     from: u64,
+    sent: tokio::time::Instant,
     mut con: MultiplexedConnection,
     pipe: redis::Pipeline,
     gens: Vec<Weak<Generation>>,
 ) -> Renewed {
-    (from, tokio::time::timeout(LEASE, pipe.query_async::<Vec<Vec<bool>>>(&mut con)).await, gens)
+    (from, sent, tokio::time::timeout(LEASE, pipe.query_async::<Vec<Vec<bool>>>(&mut con)).await, gens)
 }
 
 /// Adds one renewal script call per [`RENEW_BATCH`] running generations to `pipe`, and returns
@@ -550,4 +609,59 @@ fn renewals(store: &RedisStore, digest: &str, pipe: &mut redis::Pipeline) -> Vec
         pipe.add_command(renew);
     }
     gens
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A `redis-server`, killed when dropped (a failed assertion too).
+    struct Server(std::process::Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A renewal that runs after a newer one (it went out on a connection since replaced) must
+    /// leave the newer slot deadline alone.
+    #[tokio::test]
+    async fn a_late_renewal_never_lowers_a_slot_deadline() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let _server = Server(
+            Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (apt-get install redis-server; ./build.sh test installs it)"),
+        );
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut con = loop {
+            if let Ok(con) = client.get_multiplexed_async_connection().await {
+                break con;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (lease, set) = ("cw:g:a:lease", "cw:streams:127.0.0.1");
+        let () = redis::cmd("SET").arg(lease).arg("relay-a").query_async(&mut con).await.unwrap();
+        // KEYS: lease, log, cancel flag, the slot set; ARGV: instance, lease ms, slot deadline,
+        // the ending kind letters, one generation with one slot in set 1.
+        let renew = |end: u64| {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(super::RENEW).arg(4).arg(lease).arg("cw:g:a:log").arg("cw:g:a:cancel").arg(set);
+            cmd.arg("relay-a").arg(6000).arg(end).arg(crate::generation::Kind::Done.letter()).arg(super::LOST);
+            cmd.arg(1).arg(1).arg(1).arg("a");
+            cmd
+        };
+        let _: Vec<i64> = renew(2_000_000).query_async(&mut con).await.unwrap();
+        let _: Vec<i64> = renew(1_000_000).query_async(&mut con).await.unwrap();
+        let score: u64 = redis::cmd("ZSCORE").arg(set).arg("a").query_async(&mut con).await.unwrap();
+        assert_eq!(score, 2_000_000, "the late renewal lowered the slot's deadline");
+    }
 }

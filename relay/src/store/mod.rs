@@ -10,7 +10,7 @@
 //! last (`<seq>-0`, [`entry`]), so `after=<seq>` is `XREAD … <seq>-0` (skipping the events of
 //! the first entry up to `seq`) with nothing lost or repeated, and `XREAD BLOCK` wakes a
 //! remote reader when the next events land (no polling, no pub/sub message to lose between a
-//! read and a subscribe). Needs Redis 6.2 or later (`XADD … MINID`).
+//! read and a subscribe). Needs Redis 6.2 or later (`XADD … MINID`, `ZADD … GT`).
 //!
 //! Keys, for a generation `id` (all expire: `ttl_secs` after the last write):
 //! - `cw:g:{id}`: hash `owner`, `model`, `created`.
@@ -40,7 +40,9 @@
 //!
 //! Timeouts mean "Redis is gone", not "Redis is busy": a request waits up to
 //! [`REQUEST_TIMEOUT`] for its answer, and a connection is dropped and made again only when it
-//! fails (reset, closed) or has had no answer at all for [`GONE_AFTER`].
+//! fails (reset, closed) or has had no answer at all for [`GONE_AFTER`]. The heartbeat's
+//! connection is replaced sooner, before a renewal it has not answered lets the leases lapse
+//! ([`mirror`]).
 //!
 //! The mirror never leaves a hole: a failed write is retried with the same events (after
 //! asking Redis which of them landed), and the holder's bounded log keeps every event the
@@ -101,7 +103,8 @@ const CATCH_UP: Duration = Duration::from_secs(3);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long making a connection (with its handshake) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// A connection with no answer at all for this long is taken for dead and made again.
+/// A requests' connection with no answer at all for this long is taken for dead and made again
+/// (the heartbeat's has less: a lease does not last this long).
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
 const CANCEL_CHANNEL: &str = "cw:cancel";
 /// The kind letter of the entry that marks events the mirror could not copy.

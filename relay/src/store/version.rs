@@ -1,4 +1,4 @@
-//! The Redis version check at start: the store's streams need `XADD … MINID` (6.2).
+//! The Redis version check at start: the store needs `XADD … MINID` and `ZADD … GT` (6.2).
 
 use redis::aio::MultiplexedConnection;
 
@@ -16,7 +16,7 @@ pub(super) async fn check(con: &mut MultiplexedConnection) -> Result<(), String>
     }
 }
 
-/// The oldest Redis whose streams do what the store needs (`XADD … MINID`).
+/// The oldest Redis that does what the store needs (`XADD … MINID`, `ZADD … GT`).
 const MIN_VERSION: (u32, u32) = (6, 2);
 
 /// Refuses a server older than [`MIN_VERSION`], from its `INFO server` text (`redis_version:`).
