@@ -142,7 +142,8 @@ const LAST_CLUSTER_LOOKBACK: usize = 64;
 const KEEP_CAPACITY: usize = 16 * 1024;
 /// Deadline slots. Arrivals within `max_lag_ms / DUE_BUCKETS` of the previous entry share
 /// it, and entries are gone once their deadline passes, so at most `DUE_BUCKETS + 1` are
-/// live; the spare slots only absorb floating-point edge cases.
+/// live for a lag whose bucket is non-zero (a denormal lag's is zero); when the ring is full,
+/// new text shares the newest entry.
 const DUE_SLOTS: usize = 20;
 const DUE_BUCKETS: f64 = 16.0;
 
@@ -323,7 +324,8 @@ impl Pacer {
         let mut one_more = true;
         // `as` truncates (credit is never negative) and saturates.
         let max = (self.credit as u64).saturating_sub(n);
-        // Most ticks at the default pace earn less than a cluster: no walk to learn that.
+        // A credit under one cluster (at the default 40 cps and 60 Hz, one tick in three)
+        // shows nothing: no walk to learn that.
         let (end, more, mut stop) = if max == 0 {
             (at, 0, Stop::Spent)
         } else {
