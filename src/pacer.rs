@@ -716,4 +716,181 @@ mod tests {
             assert!(p.due_len <= (DUE_BUCKETS as usize) + 1, "{} live deadlines", p.due_len);
         }
     }
+
+    /// The start of the last cluster of the queue by UAX #29 over all of `buf` (which starts
+    /// at a boundary), or the end of the queue when nothing is held back.
+    fn held_back_reference(p: &Pacer) -> usize {
+        use unicode_segmentation::UnicodeSegmentation;
+        if p.ended || p.head == p.buf.len() {
+            return p.buf.len();
+        }
+        // Forward, as the pacer segments (`next_back` would run the reverse rules).
+        p.buf.grapheme_indices(true).fold(p.buf.len(), |_, (i, _)| i)
+    }
+
+    fn check_held_back(p: &mut Pacer, case: &str) {
+        let want = held_back_reference(p);
+        let (head, buf) = (p.head, p.buf.clone());
+        assert_eq!(p.complete_end(), want, "{case}: head {head}, buf {buf:?}");
+    }
+
+    /// Queues where the fast path and the look-back must not take a plain character for a
+    /// cluster of its own: one that ends a Prepend cluster or a CRLF, endings of other
+    /// lengths, and runs with no two plain characters in a row for more than the look-back.
+    #[test]
+    fn held_back_cluster_starts_where_segmentation_says() {
+        let hangul = "한".repeat(30);
+        let marks = "\u{301}".repeat(40);
+        let cases = [
+            "ab\u{600}c".to_owned(),
+            "\u{600}c".to_owned(),
+            "中\u{600}文".to_owned(),
+            "ab\r\ncd\r\n".to_owned(),
+            "x\r\n".to_owned(),
+            "abé".to_owned(),
+            "中文é".to_owned(),
+            "ab😀".to_owned(),
+            "ab😀\u{200D}😀".to_owned(),
+            "a中\u{302A}".to_owned(),
+            format!("xy{hangul}"),
+            format!("xy{hangul}\u{600}c"),
+            format!("xy{hangul}\r\n"),
+            format!("xya{marks}"),
+            format!("xya{marks}\u{600}\u{600}c"),
+            format!("x{hangul}b{hangul}\u{600}c"),
+        ];
+        for case in &cases {
+            for compacted in [false, true] {
+                let mut p = Pacer::new(PaceOptions { cps: 1.0e9, ..PaceOptions::default() });
+                let mut shown = String::new();
+                let mut now = 0.0;
+                if compacted {
+                    // Shown, then dropped from the buffer: `head` is 0 and the byte before it
+                    // is gone.
+                    p.push(&"a".repeat(2 * COMPACT_MIN));
+                    for _ in 0..2 {
+                        p.tick_into(now, &mut shown);
+                        now += 16.0;
+                    }
+                    assert_eq!((p.head, p.buf.as_str()), (0, "a"), "{case}");
+                    assert!(p.dropped > 0);
+                }
+                // One character a push, each followed by a check; every other one also by a
+                // tick, which shows all but the last cluster (a shown prefix before `head`).
+                for (i, c) in case.chars().enumerate() {
+                    p.push(c.encode_utf8(&mut [0; 4]));
+                    check_held_back(&mut p, case);
+                    if i % 2 == 1 {
+                        p.tick_into(now, &mut shown);
+                        now += 16.0;
+                        check_held_back(&mut p, case);
+                    }
+                }
+                // The whole case in one push, after what is there already.
+                p.push(case);
+                check_held_back(&mut p, case);
+                p.tick_into(now, &mut shown);
+                check_held_back(&mut p, case);
+            }
+        }
+    }
+
+    /// Checks the doubled ring: each live entry equals its copy, and the slice `deadlines`
+    /// reads gives what a walk of the ring gives.
+    fn check_ring(p: &Pacer) {
+        assert!(p.due_len <= DUE_SLOTS);
+        let since = p.clock - 1.0;
+        let shown = p.dropped + p.head as u64;
+        let (mut rate, mut forced): (f64, u64) = (0.0, 0);
+        for i in 0..p.due_len {
+            let s = (p.due_first + i) % DUE_SLOTS;
+            let (due, copy) = (p.dues[s], p.dues[s + DUE_SLOTS]);
+            assert_eq!((due.end, due.at.to_bits()), (copy.end, copy.at.to_bits()), "slot {s} of {}", p.due_len);
+            if due.at > p.clock {
+                rate = rate.max((due.end - shown) as f64 / (due.at - since));
+            } else {
+                forced = due.end;
+            }
+        }
+        assert!(p.drain_due.is_none());
+        let (got_rate, got_forced) = p.deadlines(since);
+        assert_eq!((got_rate.to_bits(), got_forced), (rate.to_bits(), forced));
+    }
+
+    /// A denormal lag, which sanitizing keeps, has a zero bucket: every tick opens an entry
+    /// until all `DUE_SLOTS` are live, and from then on new text shares the newest one. A
+    /// clock that stands still keeps them all live.
+    #[test]
+    fn full_ring_shares_the_newest_entry_in_both_copies() {
+        let mut p = Pacer::new(PaceOptions { cps: 40.0, max_lag_ms: 5.0e-324, drain_ms: 1000.0 });
+        assert!(p.options().max_lag_ms > 0.0 && p.options().max_lag_ms / DUE_BUCKETS == 0.0);
+        let mut shown = String::new();
+        let mut pushed = String::new();
+        let mut shared = 0;
+        for _ in 0..30 {
+            p.push("ab");
+            pushed.push_str("ab");
+            let full = p.due_len == DUE_SLOTS;
+            p.tick_into(0.0, &mut shown);
+            check_ring(&p);
+            if full {
+                // The new text went into the newest entry.
+                assert_eq!(p.due_len, DUE_SLOTS);
+                assert_eq!(p.dues[p.last_due()].end, (pushed.len() - 1) as u64);
+                shared += 1;
+            }
+        }
+        // The first entry was shown by the first tick (its one cluster of credit up front);
+        // the ring has wrapped, so the live slice runs into the copies.
+        assert_eq!((p.due_len, p.due_first, shared), (DUE_SLOTS, 1, 9));
+        assert_eq!(shown, "a");
+        // Every deadline has passed a moment later: everything but the held-back cluster is
+        // due, the text that shared the newest entry too.
+        p.tick_into(1.0, &mut shown);
+        assert_eq!(shown, pushed[..pushed.len() - 1]);
+        assert_eq!(p.due_len, 0);
+        p.end();
+        let mut now = 2.0;
+        while !p.is_drained() {
+            p.tick_into(now, &mut shown);
+            now += 16.0;
+            assert!(now < 2000.0, "not drained within drain_ms");
+        }
+        assert_eq!(shown, pushed);
+    }
+
+    /// The ring filled up to exactly `DUE_SLOTS` live entries (a zero bucket) and emptied
+    /// again, over and over, wrapping around the end of the ring.
+    #[test]
+    fn doubled_ring_matches_a_ring_walk() {
+        let mut p = Pacer::new(PaceOptions { cps: 0.001, max_lag_ms: 5.0e-324, drain_ms: 1000.0 });
+        let mut shown = String::new();
+        let mut now = 0.0;
+        let mut most = 0;
+        for i in 0..200 {
+            p.push(if i % 3 == 0 { "中文" } else { "x" });
+            p.tick_into(now, &mut shown);
+            check_ring(&p);
+            most = most.max(p.due_len);
+            // Mostly standing still (every entry stays live), now and then a step past every
+            // deadline (the ring empties and starts again further on).
+            if i % 37 == 36 {
+                now += 1.0;
+            }
+        }
+        assert_eq!(most, DUE_SLOTS);
+    }
+
+    /// A walk from the start of the held-back cluster with a byte limit inside it: the
+    /// cluster's end is unknown, so the walk is starved rather than out of credit.
+    #[test]
+    fn walk_from_the_held_back_cluster_is_starved() {
+        let mut p = Pacer::new(PaceOptions::default());
+        p.push("ab\u{301}");
+        let complete = p.complete_end();
+        assert_eq!(complete, 1);
+        let bounds = Bounds { max: u64::MAX, end: complete + 1, start: usize::MAX, complete };
+        assert!(p.walk(complete, bounds, false) == (complete, 0, Stop::Starved));
+        assert!(p.walk(complete, Bounds { end: complete, ..bounds }, true) == (complete, 0, Stop::Starved));
+    }
 }

@@ -135,4 +135,13 @@ mod tests {
             assert_eq!(super::plain_len(&buf[..n], 0), want, "{c:?}");
         }
     }
+
+    /// The pacer finds the plain character before a position from its length alone, trying
+    /// one byte back and three.
+    #[test]
+    fn plain_characters_are_one_byte_long_or_three() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| super::is_plain(c)) {
+            assert!(matches!(c.len_utf8(), 1 | 3), "{c:?}");
+        }
+    }
 }
