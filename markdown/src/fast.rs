@@ -68,7 +68,7 @@ impl MarkdownRenderer {
                 let tail = &self.src[from..];
                 let (fence, rest) = tail.split_once('\n')?;
                 let top = matches!(self.open.last()?.first(), Some(Node::Element(e)) if e.name == "pre");
-                let f = fence.trim_end();
+                let f = fence.trim_end_matches([' ', '\t', '\r']);
                 let indent = f.len() - f.trim_start_matches(' ').len();
                 let f = f.trim_start_matches(' ');
                 self.work += tail.len();
@@ -128,7 +128,7 @@ impl MarkdownRenderer {
                     Some(_) => return None,
                     None => (text, None),
                 };
-                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !text.trim().is_empty() {
+                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !heal::is_blank(text) {
                     // stray markers at the edge are hidden: nothing shows yet
                     self.work += text.len();
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
