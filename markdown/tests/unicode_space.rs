@@ -8,29 +8,11 @@
 mod common;
 
 use chunkwise_markdown::*;
-use common::{blocks_diff, open_word_unclassed};
-
-/// Streams `text` in pieces of `step` characters; at every prefix compares with a fresh
-/// render of the prefix, and after `finish()` with the one-shot render.
-fn check(text: &str, step: usize) {
-    let opts = RenderOptions::default();
-    let mut r = MarkdownRenderer::new(opts.clone());
-    let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(step).chain([text.len()]).collect();
-    for w in cuts.windows(2) {
-        r.append(&text[w[0]..w[1]]);
-        let mut fresh = MarkdownRenderer::new(opts.clone());
-        fresh.append(&text[..w[1]]);
-        let (a, b) = (open_word_unclassed(&r.blocks()), open_word_unclassed(&fresh.blocks()));
-        assert!(a == b, "step {step}, prefix {:?}:\n{}", &text[..w[1]], blocks_diff(&a, &b));
-    }
-    r.finish();
-    let (a, one) = (r.blocks(), render(text, &opts));
-    assert!(a == one, "step {step}, finish of {text:?}:\n{}", blocks_diff(&a, &one));
-}
+use common::assert_streams_like_fresh;
 
 fn check_all_steps(text: &str) {
     for step in 1..=4 {
-        check(text, step);
+        assert_streams_like_fresh(text, step);
     }
 }
 
@@ -57,6 +39,6 @@ fn the_reported_streams_finish_as_one_paragraph() {
     for text in ["\u{3000}\n| a | b |\n", "x\n\u{3000}\n| a | b |\n"] {
         let one = render(text, &RenderOptions::default());
         assert_eq!(one.len(), 1, "{text:?}: {one:?}");
-        check(text, 1);
+        assert_streams_like_fresh(text, 1);
     }
 }
