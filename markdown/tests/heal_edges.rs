@@ -85,7 +85,8 @@ fn a_last_line_of_quote_markers() {
 }
 
 /// A line that starts with a Unicode space then fence characters is code, not a closing
-/// fence (only spaces indent one): typed in a code block, it extends the block.
+/// fence (only spaces indent one): typed in a code block, it extends the block; one indented
+/// by spaces closes it.
 #[test]
 fn fence_characters_after_a_unicode_space_in_code() {
     for space in ["\u{3000}", "\u{A0}", "\u{85}"] {
@@ -97,4 +98,11 @@ fn fence_characters_after_a_unicode_space_in_code() {
             &format!("```\n{space}``` x\n```\n"),
         ]);
     }
+    // (up to three spaces do indent a closing fence)
+    each_step(&[
+        "```\ncode\n ```\nafter\n",
+        "```js\nlet a;\n   ```\n\nb",
+        "~~~\nx\n  ~~~\ny",
+        "- ```\n  a\n   ```\n  b",
+    ]);
 }
