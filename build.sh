@@ -141,9 +141,12 @@ build() {
   done
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:-}$remap"
   for module in decoder markdown; do
-    if [ $module = decoder ]; then crate=chunkwise-wasm name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue; fi
+    # (the Markdown module's own allocator is a feature only its build turns on: see
+    # markdown/src/allocator.rs)
+    local features=()
+    if [ $module = decoder ]; then crate=chunkwise-wasm name=chunkwise_glue; else crate=chunkwise-markdown name=chunkwise_markdown_glue features=(--features wasm-allocator); fi
     log "building the $module wasm module"
-    cargo build --target wasm32-unknown-unknown --profile wasm -p $crate
+    cargo build --target wasm32-unknown-unknown --profile wasm -p $crate "${features[@]}"
     local wasm=target/wasm32-unknown-unknown/wasm/${crate//-/_}.wasm
     local prefix=""; [ $module = markdown ] && prefix="markdown-"
     wasm-bindgen --target web --out-dir "$bg/${prefix}web" --out-name $name "$wasm"

@@ -68,7 +68,7 @@ impl MarkdownRenderer {
                 let tail = &self.src[from..];
                 let (fence, rest) = tail.split_once('\n')?;
                 let top = matches!(self.open.last()?.first(), Some(Node::Element(e)) if e.name == "pre");
-                let f = fence.trim_end();
+                let f = fence.trim_end_matches([' ', '\t', '\r']);
                 let indent = f.len() - f.trim_start_matches(' ').len();
                 let f = f.trim_start_matches(' ');
                 self.work += tail.len();
@@ -128,7 +128,7 @@ impl MarkdownRenderer {
                     Some(_) => return None,
                     None => (text, None),
                 };
-                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !text.trim().is_empty() {
+                if !span && !in_span && newline.is_none() && heal::strays_only(text) && !heal::is_blank(text) {
                     // stray markers at the edge are hidden: nothing shows yet
                     self.work += text.len();
                     return Some(Patch { blocks: Vec::new(), count: index + 1 });
@@ -576,15 +576,13 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
         }
 }
 
-/// The first byte of `line` after the whitespace it starts with, as `trim_start` finds it, but
-/// byte by byte while the line is ASCII: `trim_start` decodes and classifies every character,
-/// which the interpreter running the module pays for each indented code line on every append.
+/// The first byte of `line` after the ASCII whitespace it starts with: whether the line may
+/// be a closing fence. Only spaces indent a fence (CommonMark 4.5; pulldown-cmark also skips
+/// tabs, VT and FF there); a Unicode space such as U+3000 is text, so a line starting with
+/// one is code. (Bytes: no character is decoded, which the interpreter running the module
+/// would pay for each code line on every append.)
 fn first_shown(line: &str) -> Option<u8> {
-    // (char::is_whitespace's ASCII members; past ASCII, Unicode's own spaces)
-    match line.bytes().find(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')) {
-        Some(b) if b >= 0x80 => line.trim_start().bytes().next(),
-        b => b,
-    }
+    line.bytes().find(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'))
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain

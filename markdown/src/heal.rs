@@ -80,7 +80,7 @@ impl Hidden {
             Hidden::Markers => markers_tail(line, false),
             Hidden::Line => true,
             // (a complete closing fence without its line break is hidden by rule 2 as well)
-            Hidden::Fence(ch, _) => line[content_start(line)..].trim().bytes().all(|b| b == ch),
+            Hidden::Fence(ch, _) => trim_blank(&line[content_start(line)..]).bytes().all(|b| b == ch),
             Hidden::Dest => !added.contains(['(', ')', '\\', '<', '>']),
             Hidden::Image => !added.contains([']', ')', '\\', '[']),
             Hidden::Angle => !added.contains(['>', '<', ' ', '\t']),
@@ -141,7 +141,7 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     {
         let line = &src[last_start..];
         let c = &line[content_start(line)..];
-        let t = c.trim();
+        let t = trim_blank(c);
         let mut hidden = Hidden::None;
         if !t.is_empty() && t.bytes().all(|b| b == ch) {
             keep = last_start;
@@ -279,7 +279,7 @@ fn open_fence_in(src: &str) -> Option<(u8, usize, usize, bool, bool)> {
                 let in_item = line[..cs].trim_end().ends_with(['-', '*', '+', '.', ')']) || cs >= 4;
                 open = Some((b, run, if in_item && !quoted { cs } else { 0 }, quoted, cs == 0));
             }
-            (Some((b, n, _, _, _)), Some(x)) if x == b && run >= n && c[run..].trim().is_empty() => open = None,
+            (Some((b, n, _, _, _)), Some(x)) if x == b && run >= n && is_blank(&c[run..]) => open = None,
             _ => {}
         }
     }
@@ -302,7 +302,7 @@ fn too_indented(lead: &str) -> bool {
 /// Whether `line` leaves the list item or block quote of a fence opened in it.
 fn leaves(line: &str, col: usize, quoted: bool) -> bool {
     let indent = line.len() - line.trim_start_matches(' ').len();
-    !line.trim().is_empty() && (indent < col || (quoted && !line.trim_start().starts_with('>')))
+    !is_blank(line) && (indent < col || (quoted && !trim_blank_start(line).starts_with('>')))
 }
 
 /// Whether `s`, appended after visible text, is only stray markers and spaces that healing
@@ -330,6 +330,19 @@ fn stray_marker(b: u8) -> bool {
     matches!(b, b'*' | b'_' | b'~' | b'`' | b'$' | b'\\' | b'[' | b']' | b'!' | b'<' | b'&')
 }
 
+/// Whether `s` is blank: spaces, tabs and line endings only. CommonMark 0.31.2, 4.9: "a line
+/// containing no characters, or a line containing only spaces (U+0020) or tabs (U+0009)".
+/// Other Unicode spaces (U+3000 IDEOGRAPHIC SPACE, U+00A0, U+0085) are text, which `str::trim`
+/// would drop.
+pub(crate) fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// `s` without the spaces, tabs and line endings it starts and ends with (see [`is_blank`]).
+pub(crate) fn trim_blank(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
+}
+
 /// `s` without the spaces and tabs it ends with. (Bytes: a `[char]` pattern decodes each
 /// character and searches the array for it, which an interpreter running the module pays on
 /// every append.)
@@ -349,8 +362,8 @@ pub(crate) fn markers_tail(tail: &str, mid_line: bool) -> bool {
     let mut lines = tail.split('\n');
     let last = lines.next_back().unwrap_or("");
     let has_break = tail.contains('\n');
-    lines.all(|l| l.trim().is_empty())
-        && if mid_line && !has_break { last.trim().is_empty() } else { markers_only(&last[content_start(last)..]) }
+    lines.all(is_blank)
+        && if mid_line && !has_break { is_blank(last) } else { markers_only(&last[content_start(last)..]) }
 }
 
 /// A fence opening line: three or more backticks or tildes.
@@ -401,7 +414,7 @@ fn prefix_end(line: &str, heading: bool) -> usize {
 
 /// A line that is only block markers so far (or empty after its container prefix).
 pub(crate) fn markers_only(c: &str) -> bool {
-    let t = c.trim();
+    let t = trim_blank(c);
     if t.bytes()
         .all(|b| matches!(b, b'#' | b'*' | b'+' | b'-' | b'=' | b'_' | b'|' | b':' | b'~' | b'`' | b' ' | b'\t' | b'>'))
     {

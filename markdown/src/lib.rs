@@ -114,7 +114,11 @@
 //! assert_eq!(r.blocks(), render("Hello **world**\n\n- item", &RenderOptions::default()));
 //! ```
 
-#[cfg(target_arch = "wasm32")]
+// (the module's allocator: only where it is sound, see its doc)
+#[cfg(any(
+    test,
+    all(feature = "wasm-allocator", target_arch = "wasm32", target_os = "unknown", not(target_feature = "atomics"))
+))]
 mod allocator;
 mod autolink;
 mod builder;

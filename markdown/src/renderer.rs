@@ -324,7 +324,8 @@ impl MarkdownRenderer {
             // and the new last line starts a block that cannot join them: they are final.
             let region = &self.src[self.open_start..];
             let ls = line_start(region, region.len());
-            let blank_between = ls + self.open_start >= from && self.src[from..self.open_start + ls].trim().is_empty();
+            let blank_between =
+                ls + self.open_start >= from && crate::heal::is_blank(&self.src[from..self.open_start + ls]);
             // (not for code and HTML blocks, whose last line break healing drops, nor where a
             // link reference definition may hide)
             let plain = !self.open.iter().flatten().any(has_code)
@@ -408,7 +409,7 @@ impl MarkdownRenderer {
         let mut next_start = next_start;
         for (_, end, ..) in &found {
             if let Some((tail, next)) = region[(*end).min(open_at)..open_at].split_once('\n') {
-                if tail.trim().is_empty()
+                if crate::heal::is_blank(tail)
                     && next.contains('\n')
                     && !matches!(next.trim_start().bytes().next(), Some(b'"' | b'\'' | b'('))
                 {
@@ -469,7 +470,7 @@ impl MarkdownRenderer {
             // clean: no closer added and nothing but the hidden lines dropped
             let from = line_start(region, region.len());
             let clean = healed.text.len() == healed.limit
-                && region[..healed.limit.min(from)].trim_end() == region[..from].trim_end();
+                && trim_blank_end(&region[..healed.limit.min(from)]) == trim_blank_end(&region[..from]);
             return Fast::Hidden(healed.hidden, self.src.rfind('\n').map_or(0, |p| p + 1), clean);
         }
         let Some(block) = self.open.last() else {
@@ -480,11 +481,11 @@ impl MarkdownRenderer {
         let last_line = &region[line_start(region, region.len())..];
         let closed = match block.first() {
             Some(Node::Element(e)) if e.name == "pre" => {
-                let t = last_line.trim();
+                let t = crate::heal::trim_blank(last_line);
                 t.len() >= 3 && (t.bytes().all(|b| b == b'`') || t.bytes().all(|b| b == b'~')) && !healed.fenced
             }
             Some(Node::Element(e)) if e.name == "div" && e.class.ends_with("table-wrap") => {
-                last_line.trim_end().ends_with('|')
+                trim_blank_end(last_line).ends_with('|')
             }
             _ => false,
         };
@@ -557,13 +558,19 @@ pub(crate) fn starts_for_good(region: &str, start: usize) -> bool {
     let ls = line_start(region, start);
     let line = &region[ls..];
     let h = line.bytes().take_while(|&b| b == b'#').count();
-    if (1..=6).contains(&h) && line[h..].starts_with(' ') && !line[h..].trim().is_empty() {
+    if (1..=6).contains(&h) && line[h..].starts_with(' ') && !crate::heal::is_blank(&line[h..]) {
         return true;
     }
     let before = &region[..ls.saturating_sub(1)];
-    let blank_before = before[line_start(before, before.len())..].trim().is_empty();
+    let blank_before = crate::heal::is_blank(&before[line_start(before, before.len())..]);
     let first = line.bytes().next();
     blank_before && ls > 0 && first.is_some_and(|b| !b.is_ascii_whitespace() && !b"-*+0123456789".contains(&b))
+}
+
+/// `s` without the spaces, tabs and line endings it ends with: blank per CommonMark (see
+/// [`crate::heal::is_blank`]), where `str::trim_end` would also drop other Unicode spaces.
+fn trim_blank_end(s: &str) -> &str {
+    s.trim_end_matches([' ', '\t', '\n', '\r'])
 }
 
 /// The line that ends just before `pos` (a line start), without its line break.

@@ -99,7 +99,7 @@ fn content_col(src: &str, o: usize) -> Option<usize> {
         return None;
     }
     let n = line.bytes().take_while(|&b| b == b' ').count();
-    Some(if line.trim().is_empty() || n >= 5 { m + w + 1 } else { m + w + n })
+    Some(if crate::heal::is_blank(line) || n >= 5 { m + w + 1 } else { m + w + n })
 }
 
 /// The restarted text: the synthetic header, then the lines from `r.start` with `r.strip`
@@ -109,7 +109,7 @@ fn restart_text(src: &str, r: &Restart) -> Option<(String, Vec<(usize, usize)>)>
     let mut map = Vec::new();
     let mut orig = r.start;
     for (i, line) in src[r.start..].split_inclusive('\n').enumerate() {
-        let blank = line.trim().is_empty();
+        let blank = crate::heal::is_blank(line);
         if i > 0 && !blank && indent_cols(line) < r.strip {
             return None; // the line leaves the parent item
         }

@@ -63,6 +63,11 @@ const FRAGMENTS: &[&str] = &[
     "// c",
     "\"s\"",
     "}",
+    // Unicode spaces are text, not blank lines or indentation (CommonMark 4.9)
+    "\u{3000}",
+    "\u{A0}",
+    "\u{3000}\n",
+    "\u{85}",
 ];
 
 fn next(seed: &mut u64) -> u64 {

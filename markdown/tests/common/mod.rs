@@ -524,3 +524,22 @@ pub fn open_word_unclassed(blocks: &[Vec<Node>]) -> Vec<Vec<Node>> {
     line.children = rebuilt;
     out
 }
+
+/// Streams `text` in pieces of `step` characters; at every prefix the blocks must equal a
+/// fresh renderer's given the prefix at once (but for the class of the word being typed on a
+/// code line), and after `finish()` a one-shot render.
+pub fn assert_streams_like_fresh(text: &str, step: usize) {
+    let opts = RenderOptions::default();
+    let mut r = MarkdownRenderer::new(opts.clone());
+    let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(step).chain([text.len()]).collect();
+    for w in cuts.windows(2) {
+        r.append(&text[w[0]..w[1]]);
+        let mut fresh = MarkdownRenderer::new(opts.clone());
+        fresh.append(&text[..w[1]]);
+        let (a, b) = (open_word_unclassed(&r.blocks()), open_word_unclassed(&fresh.blocks()));
+        assert!(a == b, "step {step}, prefix {:?}:\n{}", &text[..w[1]], blocks_diff(&a, &b));
+    }
+    r.finish();
+    let (a, one) = (r.blocks(), render(text, &opts));
+    assert!(a == one, "step {step}, finish of {text:?}:\n{}", blocks_diff(&a, &one));
+}
