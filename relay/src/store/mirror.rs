@@ -425,17 +425,21 @@ const LUA_STACK: usize = 8000;
 const _: () = assert!(3 + 2 * RENEW_BATCH < LUA_STACK);
 
 /// Renewals waiting for their answers on one connection at once. One goes out every
-/// [`RENEW_EVERY`], and the connection is replaced once one has waited [`SWITCH_AFTER`], so
-/// there are never more than two; the bound is a backstop. Those left on a replaced connection
-/// wait at most [`LEASE`] each, so a handful are in flight in all.
+/// [`RENEW_EVERY`], and a new connection is tried once one has waited [`SWITCH_AFTER`]; while
+/// none can be made the renewals stay on the old one (one more goes out with each failed try),
+/// so this bound is what holds them back. Those left on a replaced connection wait at most
+/// [`LEASE`] each, so a handful are in flight in all.
 const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
 const _: () = assert!(RENEW_IN_FLIGHT >= 1);
 
-/// How long the oldest renewal on the heartbeat's connection may wait for its answer before the
-/// renewals go out on a new connection. The renewal before it went out [`RENEW_EVERY`] earlier,
-/// so the leases it extended run out [`LEASE`] minus [`RENEW_EVERY`] after the waiting one went
-/// out; this leaves [`super::CONNECT_TIMEOUT`] of that for making a connection and renewing on
-/// it.
+/// How long the oldest renewal on the heartbeat's connection may wait for its answer before a
+/// new connection is made for the renewals. In the usual case (the renewal before it went out
+/// [`RENEW_EVERY`] earlier and ran at once) the leases have at least [`super::CONNECT_TIMEOUT`]
+/// left at that time, and making the connection and renewing on it must fit in it; where the
+/// earlier renewals ran late too, less is left, or none. The old connection stays in use until
+/// the new one is made: where that fails (making one takes longer than the timeout, as when
+/// Redis is late with every connection), the renewals go on over the old one, and a new one is
+/// tried again no sooner than [`RENEW_EVERY`] later.
 ///
 /// Not [`super::GONE_AFTER`], as for the requests' connection: a connection can go silent while
 /// Redis is fine (a NAT or a firewall dropped its state, a failover left it half-open), and
@@ -470,7 +474,8 @@ type Renewed = (
 /// What is left to the lease ([`LEASE`] minus the period) is how much later than its schedule
 /// a renewal may run. A late answer is not a failure: the connection is made again when it
 /// breaks, or when a renewal has waited [`SWITCH_AFTER`] for its answer, and then at once
-/// rather than at the next tick.
+/// rather than at the next tick; in the second case the old connection is used until the new
+/// one is made.
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -483,8 +488,17 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut loaded = false;
     let mut waiting: VecDeque<tokio::time::Instant> = VecDeque::new();
     let mut in_flight: FuturesUnordered<BoxFuture<'static, Renewed>> = FuturesUnordered::new();
+    // When the last attempt to make a new connection while the current one was still in use
+    // started: a failed attempt is tried again no sooner than a period later.
+    let mut tried: Option<tokio::time::Instant> = None;
     loop {
-        let switch_at = waiting.front().map(|sent| *sent + SWITCH_AFTER);
+        let switch_at = match (con.is_some(), waiting.front()) {
+            (true, Some(sent)) => {
+                let at = *sent + SWITCH_AFTER;
+                Some(tried.map_or(at, |t| at.max(t + RENEW_EVERY)))
+            }
+            _ => None,
+        };
         tokio::select! {
             Some((from, sent, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
                 if from == epoch {
@@ -512,20 +526,31 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                 }
                 continue;
             }
-            () = sleep_until(switch_at) => {
-                con = None;
-                waiting.clear();
-            }
+            () = sleep_until(switch_at) => {}
             _ = tick.tick() => {}
+        }
+        // Marked tried before anything else: a switch that is due and not tried would wake the
+        // loop again at once.
+        let switch = switch_at.is_some_and(|at| at <= tokio::time::Instant::now());
+        if switch {
+            tried = Some(tokio::time::Instant::now());
         }
         let Some(store) = store.upgrade() else { return };
         if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             continue;
         }
-        if con.is_none() {
-            con = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await.ok();
-            epoch += 1;
-            loaded = false;
+        if con.is_none() || switch {
+            // The old connection, if any, stays in use until a new one is made: a late one still
+            // renews, and while Redis is late with every connection, making one can take longer
+            // than its timeout every time.
+            let made = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await;
+            if let Ok(made) = made {
+                con = Some(made);
+                epoch += 1;
+                loaded = false;
+                waiting.clear();
+                tried = None;
+            }
         }
         let Some(c) = con.clone() else { continue };
         if waiting.len() >= RENEW_IN_FLIGHT {
