@@ -426,9 +426,9 @@ const _: () = assert!(3 + 2 * RENEW_BATCH < LUA_STACK);
 
 /// Renewals waiting for their answers on one connection at once. One goes out every
 /// [`RENEW_EVERY`], and a new connection is tried once one has waited [`SWITCH_AFTER`]; while
-/// none can be made the renewals stay on the old one (one more goes out with each failed try),
-/// so this bound is what holds them back. Those left on a replaced connection wait at most
-/// [`LEASE`] each, so a handful are in flight in all.
+/// none can be made the renewals stay on the old one, and this bound is what holds them back.
+/// Those left on a replaced connection wait at most [`LEASE`] each, so a handful are in flight
+/// in all.
 const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
 const _: () = assert!(RENEW_IN_FLIGHT >= 1);
 
@@ -488,18 +488,20 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut loaded = false;
     let mut waiting: VecDeque<tokio::time::Instant> = VecDeque::new();
     let mut in_flight: FuturesUnordered<BoxFuture<'static, Renewed>> = FuturesUnordered::new();
-    // When the last attempt to make a new connection while the current one was still in use
-    // started: a failed attempt is tried again no sooner than a period later.
+    // A new connection being made (the current one, if any, stays in use meanwhile), and when
+    // the last try to replace a connection in use started: a failed try is made again no sooner
+    // than a period later.
+    let mut making: Option<BoxFuture<'static, redis::RedisResult<MultiplexedConnection>>> = None;
     let mut tried: Option<tokio::time::Instant> = None;
     loop {
-        let switch_at = match (con.is_some(), waiting.front()) {
+        let switch_at = match (con.is_some() && making.is_none(), waiting.front()) {
             (true, Some(sent)) => {
                 let at = *sent + SWITCH_AFTER;
                 Some(tried.map_or(at, |t| at.max(t + RENEW_EVERY)))
             }
             _ => None,
         };
-        tokio::select! {
+        let ticked = tokio::select! {
             Some((from, sent, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
                 if from == epoch {
                     // A connection answers in the order the renewals went out: those before this
@@ -526,9 +528,21 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                 }
                 continue;
             }
-            () = sleep_until(switch_at) => {}
-            _ = tick.tick() => {}
-        }
+            made = async { making.as_mut().expect("guarded").await }, if making.is_some() => {
+                making = None;
+                // Renewed on at once, not at the next tick. On failure the old connection, if
+                // any, stays in use.
+                let Ok(made) = made else { continue };
+                con = Some(made);
+                epoch += 1;
+                loaded = false;
+                waiting.clear();
+                tried = None;
+                true
+            }
+            () = sleep_until(switch_at) => false,
+            _ = tick.tick() => true,
+        };
         // Marked tried before anything else: a switch that is due and not tried would wake the
         // loop again at once.
         let switch = switch_at.is_some_and(|at| at <= tokio::time::Instant::now());
@@ -539,18 +553,17 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
         if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             continue;
         }
-        if con.is_none() || switch {
-            // The old connection, if any, stays in use until a new one is made: a late one still
-            // renews, and while Redis is late with every connection, making one can take longer
-            // than its timeout every time.
-            let made = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await;
-            if let Ok(made) = made {
-                con = Some(made);
-                epoch += 1;
-                loaded = false;
-                waiting.clear();
-                tried = None;
-            }
+        if making.is_none() && (con.is_none() || switch) {
+            // Made beside the renewals, not before them: the old connection, if any, stays in
+            // use until the new one is made, for a late one still renews, and while Redis is late
+            // with every connection, making one can take longer than its timeout every time.
+            let client = store.client.clone();
+            making = Some(Box::pin(async move {
+                client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await
+            }));
+        }
+        if !ticked {
+            continue;
         }
         let Some(c) = con.clone() else { continue };
         if waiting.len() >= RENEW_IN_FLIGHT {
