@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,20 @@ fn watch_lease_and_slots(redis: &Redis, id: &str, mock: &Mock) -> tokio::task::J
 /// connection's commands `delay` late, as a Redis with a deep queue or starved of CPU does.
 /// Answers, and every other connection, pass at once.
 async fn late_renewals(target: String, delay: Duration) -> (String, tokio::task::JoinHandle<()>) {
+    let delay = Arc::new(AtomicU64::new(delay.as_millis() as u64));
+    late_connections(target, delay, false).await
+}
+
+/// A loopback proxy to `target` (host:port) that holds back by `delay` (milliseconds, read for
+/// each chunk, which still pass in order) what a client sends on a connection once it has sent a
+/// lease renewal and, with `new_late`, on every connection accepted while `delay` is not zero:
+/// such a connection's handshake then takes as long. Answers, and every other connection, pass
+/// at once.
+async fn late_connections(
+    target: String,
+    delay: Arc<AtomicU64>,
+    new_late: bool,
+) -> (String, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("redis://{}/", listener.local_addr().unwrap());
@@ -87,8 +101,9 @@ async fn late_renewals(target: String, delay: Duration) -> (String, tokio::task:
                     }
                 }
             });
+            let delay = delay.clone();
+            let mut late = new_late && delay.load(Ordering::SeqCst) > 0;
             tokio::spawn(async move {
-                let mut late = false;
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = match cr.read(&mut buf).await {
@@ -97,7 +112,8 @@ async fn late_renewals(target: String, delay: Duration) -> (String, tokio::task:
                     };
                     let chunk = buf[..n].to_vec();
                     late = late || renews(&chunk);
-                    let at = tokio::time::Instant::now() + if late { delay } else { Duration::ZERO };
+                    let ms = if late { delay.load(Ordering::SeqCst) } else { 0 };
+                    let at = tokio::time::Instant::now() + Duration::from_millis(ms);
                     if tx.send((at, chunk)).is_err() {
                         return;
                     }
@@ -276,6 +292,44 @@ async fn a_renewal_connection_gone_silent_is_replaced_before_the_lease_lapses() 
         mock.wait_for(0, Duration::from_secs(3), |s| s.closed_at.is_some()).await.expect("the upstream ran on");
     let took = closed.closed_at.unwrap().saturating_duration_since(t);
     assert!(took < Duration::from_secs(1), "the upstream closed {took:?} after the cancel");
+    drop(sse);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_stay_on_a_slow_connection_while_new_ones_take_too_long_to_make() {
+    // Redis runs the heartbeat's commands late: a spike, then a steady lateness that still
+    // leaves the lease time to spare. A renewal waits long enough for the heartbeat to want a new
+    // connection, but making one takes longer than its timeout (its handshake is late too). The
+    // renewals must go on over the old connection, which still answers, until a new one is
+    // made: giving it up first left no connection to renew on, and the lease lapsed.
+    let redis = redis().await;
+    let mut con = redis_con(&redis).await;
+    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let delay = Arc::new(AtomicU64::new(0));
+    let (url, _proxy) = late_connections(target, delay.clone(), true).await;
+    let (script, _) = numbered(300, 100);
+    let mock = Mock::start(script).await;
+    let mut c = shared(&mock.url(), &redis);
+    c.server.redis_url = url;
+    let a = relay(c).await;
+    let started = Instant::now();
+    let (id, sse, _) = start_answer(&a, 2).await;
+    tokio::time::sleep_until((started + Duration::from_secs(3)).into()).await;
+    delay.store(3500, Ordering::SeqCst);
+    let spike = Instant::now();
+    let lease = format!("cw:g:{id}:lease");
+    let mut steady = false;
+    while spike.elapsed() < Duration::from_secs(18) {
+        if !steady && spike.elapsed() >= Duration::from_millis(2500) {
+            delay.store(1500, Ordering::SeqCst);
+            steady = true;
+        }
+        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
+        assert_eq!(exists, 1, "the lease lapsed {:?} after the renewals turned late", spike.elapsed());
+        let lapsed = lapsed_slots(&mut con).await;
+        assert!(lapsed.is_empty(), "{:?} after the renewals turned late: {lapsed:?}", spike.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(sse);
 }
 

@@ -425,17 +425,21 @@ const LUA_STACK: usize = 8000;
 const _: () = assert!(3 + 2 * RENEW_BATCH < LUA_STACK);
 
 /// Renewals waiting for their answers on one connection at once. One goes out every
-/// [`RENEW_EVERY`], and the connection is replaced once one has waited [`SWITCH_AFTER`], so
-/// there are never more than two; the bound is a backstop. Those left on a replaced connection
-/// wait at most [`LEASE`] each, so a handful are in flight in all.
+/// [`RENEW_EVERY`], and a new connection is tried once one has waited [`SWITCH_AFTER`]; while
+/// none can be made the renewals stay on the old one, and this bound is what holds them back.
+/// Those left on a replaced connection wait at most [`LEASE`] each, so a handful are in flight
+/// in all.
 const RENEW_IN_FLIGHT: usize = (LEASE.as_millis() / RENEW_EVERY.as_millis()) as usize;
 const _: () = assert!(RENEW_IN_FLIGHT >= 1);
 
-/// How long the oldest renewal on the heartbeat's connection may wait for its answer before the
-/// renewals go out on a new connection. The renewal before it went out [`RENEW_EVERY`] earlier,
-/// so the leases it extended run out [`LEASE`] minus [`RENEW_EVERY`] after the waiting one went
-/// out; this leaves [`super::CONNECT_TIMEOUT`] of that for making a connection and renewing on
-/// it.
+/// How long the oldest renewal on the heartbeat's connection may wait for its answer before a
+/// new connection is made for the renewals. In the usual case (the renewal before it went out
+/// [`RENEW_EVERY`] earlier and ran at once) the leases have at least [`super::CONNECT_TIMEOUT`]
+/// left at that time, and making the connection and renewing on it must fit in it; where the
+/// earlier renewals ran late too, less is left, or none. The old connection stays in use until
+/// the new one is made: where that fails (making one takes longer than the timeout, as when
+/// Redis is late with every connection), the renewals go on over the old one, and a new one is
+/// tried again no sooner than [`RENEW_EVERY`] later.
 ///
 /// Not [`super::GONE_AFTER`], as for the requests' connection: a connection can go silent while
 /// Redis is fine (a NAT or a firewall dropped its state, a failover left it half-open), and
@@ -470,7 +474,8 @@ type Renewed = (
 /// What is left to the lease ([`LEASE`] minus the period) is how much later than its schedule
 /// a renewal may run. A late answer is not a failure: the connection is made again when it
 /// breaks, or when a renewal has waited [`SWITCH_AFTER`] for its answer, and then at once
-/// rather than at the next tick.
+/// rather than at the next tick; in the second case the old connection is used until the new
+/// one is made.
 pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -483,9 +488,20 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
     let mut loaded = false;
     let mut waiting: VecDeque<tokio::time::Instant> = VecDeque::new();
     let mut in_flight: FuturesUnordered<BoxFuture<'static, Renewed>> = FuturesUnordered::new();
+    // A new connection being made (the current one, if any, stays in use meanwhile), and when
+    // the last try to replace a connection in use started: a failed try is made again no sooner
+    // than a period later.
+    let mut making: Option<BoxFuture<'static, redis::RedisResult<MultiplexedConnection>>> = None;
+    let mut tried: Option<tokio::time::Instant> = None;
     loop {
-        let switch_at = waiting.front().map(|sent| *sent + SWITCH_AFTER);
-        tokio::select! {
+        let switch_at = match (con.is_some() && making.is_none(), waiting.front()) {
+            (true, Some(sent)) => {
+                let at = *sent + SWITCH_AFTER;
+                Some(tried.map_or(at, |t| at.max(t + RENEW_EVERY)))
+            }
+            _ => None,
+        };
+        let ticked = tokio::select! {
             Some((from, sent, answer, gens)) = in_flight.next(), if !in_flight.is_empty() => {
                 if from == epoch {
                     // A connection answers in the order the renewals went out: those before this
@@ -512,20 +528,42 @@ pub(super) async fn heartbeat(store: Weak<RedisStore>) {
                 }
                 continue;
             }
-            () = sleep_until(switch_at) => {
-                con = None;
+            made = async { making.as_mut().expect("guarded").await }, if making.is_some() => {
+                making = None;
+                // Renewed on at once, not at the next tick. On failure the old connection, if
+                // any, stays in use.
+                let Ok(made) = made else { continue };
+                con = Some(made);
+                epoch += 1;
+                loaded = false;
                 waiting.clear();
+                tried = None;
+                true
             }
-            _ = tick.tick() => {}
+            () = sleep_until(switch_at) => false,
+            _ = tick.tick() => true,
+        };
+        // Marked tried before anything else: a switch that is due and not tried would wake the
+        // loop again at once.
+        let switch = switch_at.is_some_and(|at| at <= tokio::time::Instant::now());
+        if switch {
+            tried = Some(tokio::time::Instant::now());
         }
         let Some(store) = store.upgrade() else { return };
         if store.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
             continue;
         }
-        if con.is_none() {
-            con = store.client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await.ok();
-            epoch += 1;
-            loaded = false;
+        if making.is_none() && (con.is_none() || switch) {
+            // Made beside the renewals, not before them: the old connection, if any, stays in
+            // use until the new one is made, for a late one still renews, and while Redis is late
+            // with every connection, making one can take longer than its timeout every time.
+            let client = store.client.clone();
+            making = Some(Box::pin(async move {
+                client.get_multiplexed_async_connection_with_config(&RedisStore::config(LEASE)).await
+            }));
+        }
+        if !ticked {
+            continue;
         }
         let Some(c) = con.clone() else { continue };
         if waiting.len() >= RENEW_IN_FLIGHT {
