@@ -565,12 +565,21 @@ pub fn decode_lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     // Valid text is the rule: the strict check (with its ASCII fast path) is much faster than
     // the lossy iterator, which is only needed when there is something to replace. std's
     // lossy decoding substitutes maximal subparts, as WHATWG does.
-    if valid_up_to(bytes) == bytes.len() {
-        // SAFETY: all of `bytes` is valid UTF-8 (checked just above).
-        std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) })
-    } else {
-        String::from_utf8_lossy(bytes)
+    match valid_str(bytes) {
+        Some(text) => std::borrow::Cow::Borrowed(text),
+        None => String::from_utf8_lossy(bytes),
     }
+}
+
+/// `bytes` as a `&str` when all of it is valid UTF-8: `std::str::from_utf8(bytes).ok()`,
+/// checked by [`valid_up_to`].
+#[inline(always)]
+pub(crate) fn valid_str(bytes: &[u8]) -> Option<&str> {
+    if valid_up_to(bytes) != bytes.len() {
+        return None;
+    }
+    // SAFETY: all of `bytes` is valid UTF-8 (checked just above).
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
 #[cfg(test)]

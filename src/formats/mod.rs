@@ -161,11 +161,7 @@ impl Template {
         // only their UTF-8 is left to check, without a JSON reader.
         let inner = &middle[1..middle.len() - 1];
         let text = if string_run_end(inner, 0) == inner.len() {
-            if crate::utf8::valid_up_to(inner) != inner.len() {
-                return None;
-            }
-            // SAFETY: all of `inner` is valid UTF-8 (checked just above).
-            Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(inner) })
+            Cow::Borrowed(crate::utf8::valid_str(inner)?)
         } else {
             Reader::parse(std::str::from_utf8(middle).ok()?, |r| r.opt_str()).ok().flatten()?
         };
