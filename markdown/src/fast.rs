@@ -159,7 +159,7 @@ impl MarkdownRenderer {
                     return None;
                 }
                 let link = false; // (the check above returned otherwise)
-                let shown = heal::trim_blank_end(text);
+                let shown = heal::trim_spaces_end(text);
                 self.work += text.len();
                 let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
@@ -384,12 +384,12 @@ impl MarkdownRenderer {
     /// first inert text becomes the cell's text node (leading whitespace is trimmed, trailing
     /// whitespace waits, as in a paragraph).
     fn cell_text(&mut self, index: usize, text: &str, path: Vec<usize>) -> Option<Patch> {
-        let shown = heal::trim_blank_start(text);
+        let shown = heal::trim_spaces_start(text);
         if !shown.bytes().all(inert) {
             return None;
         }
         self.work += text.len();
-        let visible = heal::trim_blank_end(shown);
+        let visible = heal::trim_spaces_end(shown);
         if visible.is_empty() {
             self.fast = Fast::Cell { path };
             return Some(Patch { blocks: Vec::new(), count: index + 1 });

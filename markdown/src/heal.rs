@@ -194,7 +194,7 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
     let mut line = ctx.as_deref_mut();
     while !in_span(base, cs, end, &mut memo, &mut line) {
         let t = &base[cs..end];
-        let t2 = trim_blank_end(t);
+        let t2 = trim_spaces_end(t);
         if t2.len() != t.len() {
             end = cs + t2.len();
             continue;
@@ -221,7 +221,7 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
         hidden = why;
     }
     let end = cut.unwrap_or(end);
-    let mut kept = trim_blank_end(&base[..end]);
+    let mut kept = trim_spaces_end(&base[..end]);
     // A line left with openers only shows nothing: drop it, so that its closers cannot turn
     // it into block syntax (`~~` + `~~` would be a fence). So does a line that its hidden
     // end leaves with block markers only (`-|-&`: a delimiter row would make the lines
@@ -232,7 +232,7 @@ pub(crate) fn heal_in(src: &str, before: &str, mut ctx: Option<&mut Line>) -> He
             .all(|b| matches!(b, b'*' | b'_' | b'~' | b'`' | b'$' | b'[' | b']' | b'!' | b'(' | b' ' | b'\t'))
             || (kept.len() < base.len() && markers_only(&kept[cs..])))
     {
-        kept = trim_blank_end(&base[..cs]);
+        kept = trim_spaces_end(&base[..cs]);
         String::new()
     } else {
         closers
@@ -302,7 +302,7 @@ fn too_indented(lead: &str) -> bool {
 /// Whether `line` leaves the list item or block quote of a fence opened in it.
 fn leaves(line: &str, col: usize, quoted: bool) -> bool {
     let indent = line.len() - line.trim_start_matches(' ').len();
-    !is_blank(line) && (indent < col || (quoted && !trim_blank_start(line).starts_with('>')))
+    !is_blank(line) && (indent < col || (quoted && !trim_spaces_start(line).starts_with('>')))
 }
 
 /// Whether `s`, appended after visible text, is only stray markers and spaces that healing
@@ -314,7 +314,7 @@ pub(crate) fn strays_only(s: &str) -> bool {
     }
     let mut t = s;
     loop {
-        let u = trim_blank_end(t);
+        let u = trim_spaces_end(t);
         if let Some(v) = u.strip_suffix("](") {
             t = v;
         } else if u.bytes().last().is_some_and(stray_marker) {
@@ -343,15 +343,21 @@ pub(crate) fn trim_blank(s: &str) -> &str {
     s.trim_matches([' ', '\t', '\n', '\r'])
 }
 
+/// `s` without the spaces, tabs and line endings it ends with (see [`is_blank`]), where
+/// `str::trim_end` would also drop other Unicode spaces.
+pub(crate) fn trim_blank_end(s: &str) -> &str {
+    s.trim_end_matches([' ', '\t', '\n', '\r'])
+}
+
 /// `s` without the spaces and tabs it ends with. (Bytes: a `[char]` pattern decodes each
 /// character and searches the array for it, which an interpreter running the module pays on
 /// every append.)
-pub(crate) fn trim_blank_end(s: &str) -> &str {
+pub(crate) fn trim_spaces_end(s: &str) -> &str {
     &s[..s.bytes().rposition(|b| b != b' ' && b != b'\t').map_or(0, |i| i + 1)]
 }
 
-/// `s` without the spaces and tabs it starts with (see [`trim_blank_end`]).
-pub(crate) fn trim_blank_start(s: &str) -> &str {
+/// `s` without the spaces and tabs it starts with (see [`trim_spaces_end`]).
+pub(crate) fn trim_spaces_start(s: &str) -> &str {
     &s[s.bytes().position(|b| b != b' ' && b != b'\t').unwrap_or(s.len())..]
 }
 

@@ -560,7 +560,7 @@ pub(crate) fn highlight_part(
                 Some(Tok::Keyword)
             } else if lang.types.contains(word, lang.nocase) {
                 Some(Tok::Type)
-            } else if crate::heal::trim_blank_start(&line[i..]).starts_with('(') && !lang.markup {
+            } else if crate::heal::trim_spaces_start(&line[i..]).starts_with('(') && !lang.markup {
                 Some(Tok::Function)
             } else if lang.capital_types && word.as_bytes()[0].is_ascii_uppercase() {
                 Some(Tok::Type)

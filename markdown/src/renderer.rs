@@ -470,7 +470,8 @@ impl MarkdownRenderer {
             // clean: no closer added and nothing but the hidden lines dropped
             let from = line_start(region, region.len());
             let clean = healed.text.len() == healed.limit
-                && trim_blank_end(&region[..healed.limit.min(from)]) == trim_blank_end(&region[..from]);
+                && crate::heal::trim_blank_end(&region[..healed.limit.min(from)])
+                    == crate::heal::trim_blank_end(&region[..from]);
             return Fast::Hidden(healed.hidden, self.src.rfind('\n').map_or(0, |p| p + 1), clean);
         }
         let Some(block) = self.open.last() else {
@@ -485,7 +486,7 @@ impl MarkdownRenderer {
                 t.len() >= 3 && (t.bytes().all(|b| b == b'`') || t.bytes().all(|b| b == b'~')) && !healed.fenced
             }
             Some(Node::Element(e)) if e.name == "div" && e.class.ends_with("table-wrap") => {
-                trim_blank_end(last_line).ends_with('|')
+                crate::heal::trim_blank_end(last_line).ends_with('|')
             }
             _ => false,
         };
@@ -565,12 +566,6 @@ pub(crate) fn starts_for_good(region: &str, start: usize) -> bool {
     let blank_before = crate::heal::is_blank(&before[line_start(before, before.len())..]);
     let first = line.bytes().next();
     blank_before && ls > 0 && first.is_some_and(|b| !b.is_ascii_whitespace() && !b"-*+0123456789".contains(&b))
-}
-
-/// `s` without the spaces, tabs and line endings it ends with: blank per CommonMark (see
-/// [`crate::heal::is_blank`]), where `str::trim_end` would also drop other Unicode spaces.
-fn trim_blank_end(s: &str) -> &str {
-    s.trim_end_matches([' ', '\t', '\n', '\r'])
 }
 
 /// The line that ends just before `pos` (a line start), without its line break.

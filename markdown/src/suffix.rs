@@ -19,7 +19,7 @@ impl MarkdownRenderer {
         let mut cp = self.cp.take()?;
         // (an element's first text starts after whitespace, which a table cell trims)
         if cp.k == 0 {
-            cp.pos = self.src.len() - crate::heal::trim_blank_start(&self.src[cp.pos..]).len();
+            cp.pos = self.src.len() - crate::heal::trim_spaces_start(&self.src[cp.pos..]).len();
         }
         // A `|` ends a table cell (GFM 4.10): with only whitespace after it, the cell's
         // content is what comes before it, and the next cell, padding until now, is empty.
