@@ -31,11 +31,7 @@ async fn readers_elsewhere_get_an_error_and_done_when_the_holder_dies() {
         .spawn()
         .unwrap();
     let a = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client().get(format!("{a}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the holder did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    started("the holder did not start", || async { client().get(format!("{a}/healthz")).send().await.is_ok() }).await;
     let b = relay(shared(&mock.url(), &redis)).await;
     let (id, _sse, first) = start_answer(&a, 10).await;
     let after = first.last().unwrap().id.clone();
@@ -187,15 +183,10 @@ async fn redis_lost_mid_stream_ends_remote_readers_refuses_new_answers_and_recov
 
     // Redis comes back on the same address: service resumes by itself.
     let _redis = redis_on(port).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let resp = loop {
-        let resp = post(&a, "/v1/chat/completions", &chat("hi", true)).await;
-        if resp.status() == 200 || Instant::now() > deadline {
-            break resp;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(resp.status(), 200);
+    let resp = until(Duration::from_secs(10), Duration::from_millis(200), "no answer once Redis was back", || async {
+        Some(post(&a, "/v1/chat/completions", &chat("hi", true)).await).filter(|r| r.status() == 200)
+    })
+    .await;
     let id = generation_id(&resp);
     let mut sse = Sse::new(resp);
     for _ in 0..3 {

@@ -35,6 +35,29 @@ async fn lapsed_slots(con: &mut redis::aio::MultiplexedConnection) -> Vec<String
     lapsed
 }
 
+/// Checks every 100 ms for `span` from `since` that the lease of answer `id` exists and, with
+/// `slots`, that no client slot has lapsed; `after` says what `since` was, for the failure.
+/// `each` runs before every check, with the time since `since`.
+async fn lease_holds(
+    con: &mut redis::aio::MultiplexedConnection,
+    id: &str,
+    (since, span, after): (Instant, Duration, &str),
+    slots: bool,
+    mut each: impl FnMut(Duration),
+) {
+    let lease = format!("cw:g:{id}:lease");
+    while since.elapsed() < span {
+        each(since.elapsed());
+        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(con).await.unwrap();
+        assert_eq!(exists, 1, "the lease lapsed {:?} after {after}", since.elapsed());
+        if slots {
+            let lapsed = lapsed_slots(con).await;
+            assert!(lapsed.is_empty(), "{:?} after {after}: {lapsed:?}", since.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Checks every 100 ms, until the answer `id` ends (its upstream script finished or was
 /// closed) or 60 s have passed, that its lease exists and no client slot has lapsed; returns
 /// what it found wrong, with the time.
@@ -274,15 +297,8 @@ async fn a_renewal_connection_gone_silent_is_replaced_before_the_lease_lapses() 
     let (id, sse, _) = start_answer(&a, 2).await;
     tokio::time::sleep_until((started + Duration::from_secs(3)).into()).await;
     assert!(silencer.cut() >= 1, "no renewal connection to silence");
-    let cut = Instant::now();
-    let lease = format!("cw:g:{id}:lease");
-    while cut.elapsed() < Duration::from_secs(7) {
-        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
-        assert_eq!(exists, 1, "the lease lapsed {:?} after its renewals went silent", cut.elapsed());
-        let lapsed = lapsed_slots(&mut con).await;
-        assert!(lapsed.is_empty(), "{:?} after the cut: {lapsed:?}", cut.elapsed());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let cut = (Instant::now(), Duration::from_secs(7), "its renewals went silent");
+    lease_holds(&mut con, &id, cut, true, |_| {}).await;
     let t = Instant::now();
     let resp = client().post(format!("{b}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -316,20 +332,13 @@ async fn renewals_stay_on_a_slow_connection_while_new_ones_take_too_long_to_make
     let (id, sse, _) = start_answer(&a, 2).await;
     tokio::time::sleep_until((started + Duration::from_secs(3)).into()).await;
     delay.store(3500, Ordering::SeqCst);
-    let spike = Instant::now();
-    let lease = format!("cw:g:{id}:lease");
-    let mut steady = false;
-    while spike.elapsed() < Duration::from_secs(18) {
-        if !steady && spike.elapsed() >= Duration::from_millis(2500) {
+    let spike = (Instant::now(), Duration::from_secs(18), "the renewals turned late");
+    lease_holds(&mut con, &id, spike, true, |since| {
+        if since >= Duration::from_millis(2500) {
             delay.store(1500, Ordering::SeqCst);
-            steady = true;
         }
-        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
-        assert_eq!(exists, 1, "the lease lapsed {:?} after the renewals turned late", spike.elapsed());
-        let lapsed = lapsed_slots(&mut con).await;
-        assert!(lapsed.is_empty(), "{:?} after the renewals turned late: {lapsed:?}", spike.elapsed());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     drop(sse);
 }
 
@@ -347,13 +356,8 @@ async fn renewals_load_their_script_again_after_a_script_flush() {
     // A renewal has loaded the script by then.
     tokio::time::sleep(RENEW_EVERY + Duration::from_millis(500)).await;
     let () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut con).await.unwrap();
-    let flushed = Instant::now();
-    let lease = format!("cw:g:{id}:lease");
-    while flushed.elapsed() < LEASE + Duration::from_secs(1) {
-        let exists: i64 = redis::cmd("EXISTS").arg(&lease).query_async(&mut con).await.unwrap();
-        assert_eq!(exists, 1, "the lease lapsed {:?} after SCRIPT FLUSH", flushed.elapsed());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let flushed = (Instant::now(), LEASE + Duration::from_secs(1), "SCRIPT FLUSH");
+    lease_holds(&mut con, &id, flushed, false, |_| {}).await;
     // The flag alone, without the message a cancel also publishes: only a renewal reads it.
     let flag = format!("cw:g:{id}:cancel");
     let () = redis::cmd("SET").arg(&flag).arg(1).arg("EX").arg(60).query_async(&mut con).await.unwrap();

@@ -104,11 +104,8 @@ async fn nginx(backends: &[String]) -> (Nginx, String) {
         .spawn()
         .expect("nginx (apt-get install nginx; ./build.sh test installs it)");
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    started("nginx did not start", || async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() })
+        .await;
     (Nginx { child, dir }, base)
 }
 

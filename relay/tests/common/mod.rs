@@ -373,6 +373,36 @@ pub fn numbered(n: usize, ms: u64) -> (Vec<Step>, String) {
     (script, text)
 }
 
+/// Asks `ready` every `every` until it gives a value, and returns it; past `within` the test
+/// fails with `what`.
+pub async fn until<T, F, Fut>(within: Duration, every: Duration, what: &str, mut ready: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = ready().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what} (waited {within:?})");
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Waits for a process the test started to answer (`ready` is true), for up to 10 s.
+pub async fn started<F, Fut>(what: &str, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let ready = || {
+        let answered = ready();
+        async move { answered.await.then_some(()) }
+    };
+    until(Duration::from_secs(10), Duration::from_millis(50), what, ready).await
+}
+
 /// A loopback port nothing listens on (at the moment of asking).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

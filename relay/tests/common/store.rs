@@ -3,7 +3,6 @@
 //! answer started on one instance.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -32,18 +31,13 @@ pub async fn redis_on(port: u16) -> Redis {
         .expect("redis-server (apt-get install redis-server; ./build.sh test installs it)");
     let url = format!("redis://127.0.0.1:{port}/");
     let redis = Redis { child, url };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(client) = redis::Client::open(redis.url.as_str()) {
-            if let Ok(mut con) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING").query_async::<String>(&mut con).await.is_ok() {
-                    return redis;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    super::started("redis-server did not start", || async {
+        let Ok(client) = redis::Client::open(redis.url.as_str()) else { return false };
+        let Ok(mut con) = client.get_multiplexed_async_connection().await else { return false };
+        redis::cmd("PING").query_async::<String>(&mut con).await.is_ok()
+    })
+    .await;
+    redis
 }
 
 pub fn shared(upstream: &str, redis: &Redis) -> chunkwise_relay::config::Config {
