@@ -524,18 +524,18 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
-        // Where the plain character that ends at `end` starts (`usize::MAX` if there is none,
-        // which has none before it either): plain characters are one byte long or three, so
-        // no walk back over continuation bytes. The one before the last may be the last one
+        // Where the plain character that ends at `end` (a character boundary) starts
+        // (`usize::MAX` if there is none, which has none before it either): the one that
+        // starts `n` bytes back and is `n` bytes long, for `n` up to 3 (at most one character
+        // of the UTF-8 before `end` does). The one before the last may be the last one
         // shown: `head` is then its end, the same answer as segmenting from `head` gives.
         let plain_start = |end: usize| {
-            if plain_len_at(b, end.wrapping_sub(1)) == 1 {
-                end - 1
-            } else if plain_len_at(b, end.wrapping_sub(3)) == 3 {
-                end - 3
-            } else {
-                usize::MAX
+            for n in 1..=3 {
+                if plain_len_at(b, end.wrapping_sub(n)) == n {
+                    return end - n;
+                }
             }
+            usize::MAX
         };
         let last = plain_start(len);
         if plain_start(last) != usize::MAX {
@@ -549,10 +549,11 @@ impl Pacer {
         // text that arrived since, shown by it or not. Else from the previous answer, or from
         // `head` if that is gone (shown, skipped): whenever those bytes hold no two adjacent
         // plain characters, which is a long cluster (an emoji sequence, a run of flags or of
-        // combining marks) but also ordinary text in scripts outside `is_plain` (Hangul,
-        // kana, Cyrillic or Greek words between single spaces, densely accented Latin, emoji
-        // runs) until a ", " or ". " comes by. Either start gives the same answer; the
-        // number only bounds what the look-back costs, and each byte is walked forward once.
+        // combining marks) but also ordinary text in scripts outside `is_plain` (Arabic,
+        // Thai, Devanagari or Vietnamese words between single spaces, Latin written with
+        // combining marks, emoji runs) until a ", " or ". " comes by. Either start gives the
+        // same answer; the number only bounds what the look-back costs, and each byte is
+        // walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
         // Back a byte at a time: a plain character starts with an ASCII or a lead byte, so
@@ -739,7 +740,8 @@ mod tests {
     /// lengths, and runs with no two plain characters in a row for more than the look-back.
     #[test]
     fn held_back_cluster_starts_where_segmentation_says() {
-        let hangul = "한".repeat(30);
+        // Thai letters: one cluster each, but not plain (U+0E33 is a SpacingMark).
+        let thai = "ก".repeat(30);
         let marks = "\u{301}".repeat(40);
         let cases = [
             "ab\u{600}c".to_owned(),
@@ -752,12 +754,23 @@ mod tests {
             "ab😀".to_owned(),
             "ab😀\u{200D}😀".to_owned(),
             "a中\u{302A}".to_owned(),
-            format!("xy{hangul}"),
-            format!("xy{hangul}\u{600}c"),
-            format!("xy{hangul}\r\n"),
+            format!("xy{thai}"),
+            format!("xy{thai}\u{600}c"),
+            format!("xy{thai}\r\n"),
             format!("xya{marks}"),
             format!("xya{marks}\u{600}\u{600}c"),
-            format!("x{hangul}b{hangul}\u{600}c"),
+            format!("x{thai}b{thai}\u{600}c"),
+            "абв\u{483}".to_owned(),
+            "аб\u{600}в".to_owned(),
+            "γλώσσα\u{301}".to_owned(),
+            "ÀÿƀɏʯˆͿ΄".to_owned(),
+            "かな\u{3099}".to_owned(),
+            "한글\u{11A8}".to_owned(),
+            "가나\u{1161}".to_owned(),
+            "가\u{D7B0}".to_owned(),
+            "각\u{D7CB}".to_owned(),
+            format!("xy{}\u{301}", "ж".repeat(40)),
+            format!("xy{}\u{600}c", "한".repeat(30)),
         ];
         for case in &cases {
             for compacted in [false, true] {
