@@ -525,17 +525,20 @@ impl Pacer {
             return len;
         }
         // Where the plain character that ends at `end` (a character boundary) starts
-        // (`usize::MAX` if there is none, which has none before it either): the one that
-        // starts `n` bytes back and is `n` bytes long, for `n` up to 3 (at most one character
-        // of the UTF-8 before `end` does). The one before the last may be the last one
-        // shown: `head` is then its end, the same answer as segmenting from `head` gives.
+        // (`usize::MAX` if there is none, which has none before it either): the character
+        // before `end` starts at the last byte before it that is not a continuation byte
+        // (at most three back). The one before the last may be the last one shown: `head`
+        // is then its end, the same answer as segmenting from `head` gives.
         let plain_start = |end: usize| {
-            for n in 1..=3 {
-                if plain_len_at(b, end.wrapping_sub(n)) == n {
-                    return end - n;
-                }
+            let mut start = end.wrapping_sub(1);
+            while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
+                start -= 1;
             }
-            usize::MAX
+            if plain_len_at(b, start) > 0 {
+                start
+            } else {
+                usize::MAX
+            }
         };
         let last = plain_start(len);
         if plain_start(last) != usize::MAX {
@@ -805,6 +808,23 @@ mod tests {
                 p.tick_into(now, &mut shown);
                 check_held_back(&mut p, case);
             }
+        }
+    }
+
+    /// A queue that ends in two plain characters, of any length, has its held-back cluster
+    /// read from the last bytes: the segmenter is not asked (its cursor stays unused).
+    #[test]
+    fn queue_ending_in_two_plain_characters_needs_no_segmenter() {
+        for (text, want) in [("xab", 2), ("xаб", 3), ("x中文", 4), ("x한국", 4), ("中a", 3), ("бa", 2), ("a中", 1)]
+        {
+            let mut p = Pacer::new(PaceOptions::default());
+            p.push(text);
+            assert_eq!(p.complete_end(), want, "{text:?}");
+            assert_eq!(p.tail.0, u64::MAX, "{text:?}: segmented");
+            // After a `\u{301}` the segmenter is needed: the check above can fail.
+            p.push("\u{301}");
+            assert_eq!(p.complete_end(), want, "{text:?}");
+            assert_ne!(p.tail.0, u64::MAX, "{text:?}");
         }
     }
 
