@@ -471,16 +471,23 @@ impl Pacer {
     ///   has come (`u64::MAX` after the drain deadline: everything, held-back cluster too).
     fn deadlines(&self, since: f64) -> (f64, u64) {
         let shown = self.dropped + self.head as u64;
-        let mut rate: f64 = 0.0;
+        let live = &self.dues[self.due_first..self.due_first + self.due_len];
+        // The deadlines that have come are the first ones: `at` increases along the ring
+        // (each is its birth on the pacer clock, which never goes back, plus the same lag),
+        // and so does `end`. Passing them first leaves the rate's loop, over up to 17 live
+        // deadlines a tick, without a test per deadline.
         let mut forced = 0;
-        for due in &self.dues[self.due_first..self.due_first + self.due_len] {
-            // Every live deadline's text is unshown: a tick drops the ones it has shown.
+        let mut future = live;
+        while let [due, rest @ ..] = future {
             if due.at > self.clock {
-                rate = larger(rate, (due.end - shown) as f64 / (due.at - since));
-            } else {
-                // The deadlines that have come are the first ones, `end` increasing.
-                forced = due.end;
+                break;
             }
+            (forced, future) = (due.end, rest);
+        }
+        let mut rate: f64 = 0.0;
+        for due in future {
+            // Every live deadline's text is unshown: a tick drops the ones it has shown.
+            rate = larger(rate, (due.end - shown) as f64 / (due.at - since));
         }
         match self.drain_due {
             Some(due_at) if due_at > self.clock => {
@@ -524,15 +531,18 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
-        // Where the plain character that ends at `end` starts (`usize::MAX` if there is none,
-        // which has none before it either): plain characters are one byte long or three, so
-        // no walk back over continuation bytes. The one before the last may be the last one
-        // shown: `head` is then its end, the same answer as segmenting from `head` gives.
+        // Where the plain character that ends at `end` (a character boundary) starts
+        // (`usize::MAX` if there is none, which has none before it either): the character
+        // before `end` starts at the last byte before it that is not a continuation byte
+        // (at most three back). The one before the last may be the last one shown: `head`
+        // is then its end, the same answer as segmenting from `head` gives.
         let plain_start = |end: usize| {
-            if plain_len_at(b, end.wrapping_sub(1)) == 1 {
-                end - 1
-            } else if plain_len_at(b, end.wrapping_sub(3)) == 3 {
-                end - 3
+            let mut start = end.wrapping_sub(1);
+            while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
+                start -= 1;
+            }
+            if plain_len_at(b, start) > 0 {
+                start
             } else {
                 usize::MAX
             }
@@ -549,10 +559,11 @@ impl Pacer {
         // text that arrived since, shown by it or not. Else from the previous answer, or from
         // `head` if that is gone (shown, skipped): whenever those bytes hold no two adjacent
         // plain characters, which is a long cluster (an emoji sequence, a run of flags or of
-        // combining marks) but also ordinary text in scripts outside `is_plain` (Hangul,
-        // kana, Cyrillic or Greek words between single spaces, densely accented Latin, emoji
-        // runs) until a ", " or ". " comes by. Either start gives the same answer; the
-        // number only bounds what the look-back costs, and each byte is walked forward once.
+        // combining marks) but also ordinary text in scripts outside `is_plain` (Arabic,
+        // Thai, Devanagari or Vietnamese words between single spaces, Latin written with
+        // combining marks, emoji runs) until a ", " or ". " comes by. Either start gives the
+        // same answer; the number only bounds what the look-back costs, and each byte is
+        // walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
         let mut at = if (self.head..=len).contains(&resume) { resume } else { self.head };
         // Back a byte at a time: a plain character starts with an ASCII or a lead byte, so
@@ -739,7 +750,8 @@ mod tests {
     /// lengths, and runs with no two plain characters in a row for more than the look-back.
     #[test]
     fn held_back_cluster_starts_where_segmentation_says() {
-        let hangul = "한".repeat(30);
+        // Thai letters: one cluster each, but not plain (U+0E33 is a SpacingMark).
+        let thai = "ก".repeat(30);
         let marks = "\u{301}".repeat(40);
         let cases = [
             "ab\u{600}c".to_owned(),
@@ -752,12 +764,23 @@ mod tests {
             "ab😀".to_owned(),
             "ab😀\u{200D}😀".to_owned(),
             "a中\u{302A}".to_owned(),
-            format!("xy{hangul}"),
-            format!("xy{hangul}\u{600}c"),
-            format!("xy{hangul}\r\n"),
+            format!("xy{thai}"),
+            format!("xy{thai}\u{600}c"),
+            format!("xy{thai}\r\n"),
             format!("xya{marks}"),
             format!("xya{marks}\u{600}\u{600}c"),
-            format!("x{hangul}b{hangul}\u{600}c"),
+            format!("x{thai}b{thai}\u{600}c"),
+            "абв\u{483}".to_owned(),
+            "аб\u{600}в".to_owned(),
+            "γλώσσα\u{301}".to_owned(),
+            "ÀÿƀɏʯˆͿ΄".to_owned(),
+            "かな\u{3099}".to_owned(),
+            "한글\u{11A8}".to_owned(),
+            "가나\u{1161}".to_owned(),
+            "가\u{D7B0}".to_owned(),
+            "각\u{D7CB}".to_owned(),
+            format!("xy{}\u{301}", "ж".repeat(40)),
+            format!("xy{}\u{600}c", "한".repeat(30)),
         ];
         for case in &cases {
             for compacted in [false, true] {
@@ -792,6 +815,23 @@ mod tests {
                 p.tick_into(now, &mut shown);
                 check_held_back(&mut p, case);
             }
+        }
+    }
+
+    /// A queue that ends in two plain characters, of any length, has its held-back cluster
+    /// read from the last bytes: the segmenter is not asked (its cursor stays unused).
+    #[test]
+    fn queue_ending_in_two_plain_characters_needs_no_segmenter() {
+        for (text, want) in [("xab", 2), ("xаб", 3), ("x中文", 4), ("x한국", 4), ("中a", 3), ("бa", 2), ("a中", 1)]
+        {
+            let mut p = Pacer::new(PaceOptions::default());
+            p.push(text);
+            assert_eq!(p.complete_end(), want, "{text:?}");
+            assert_eq!(p.tail.0, u64::MAX, "{text:?}: segmented");
+            // After a `\u{301}` the segmenter is needed: the check above can fail.
+            p.push("\u{301}");
+            assert_eq!(p.complete_end(), want, "{text:?}");
+            assert_ne!(p.tail.0, u64::MAX, "{text:?}");
         }
     }
 

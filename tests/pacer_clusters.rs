@@ -25,6 +25,9 @@ const TEXTS: &[&str] = &[
     "👨\u{200D}👩\u{200D}👧\u{200D}👦👨\u{200D}👩\u{200D}👧\u{200D}👦🇨🇳🇨🇳e\u{301}",
     "𝄞 music, ﷽ wide, \u{0600}\u{0661} prepend, end👩\u{200D}",
     "plain ASCII, nothing special at all.",
+    "Привет, мир! Ёжик и ѣ, д\u{483}а\u{489}, ґанок; Ελληνικά ά\u{301}; café, naïve, Łódź",
+    "ひらがな か\u{3099}き\u{309A}、カタカナ ー・゛ テ\u{3099}ータ",
+    "가\u{11A8}각\u{11A8}\u{11A8}\u{1100}가 한\u{1161}힣\u{11A8}힣 \u{D7B0}\u{D7CB} 가\u{D7B0}각\u{D7CB}",
 ];
 
 /// Pieces that join with their neighbours in many ways, for random texts.
@@ -67,6 +70,21 @@ const FRAGMENTS: &[&str] = &[
     "\u{0600}",
     "𝄞",
     "\u{903}",
+    "я",
+    "ё",
+    "\u{483}",
+    "α",
+    "é",
+    "ß",
+    "か",
+    "カ",
+    "ー",
+    "\u{3099}",
+    "가",
+    "각",
+    "힣",
+    "\u{D7B0}",
+    "\u{D7CB}",
 ];
 
 #[test]
@@ -315,7 +333,8 @@ fn skip_shows_everything_including_the_held_back_cluster() {
 #[test]
 fn plain_fast_path_agrees_with_segmentation() {
     use unicode_segmentation::UnicodeSegmentation;
-    let text = "中\u{302A}文a\u{301}b\u{200D}c😀\u{FE0F}d，\u{3029}\u{302B}Ａ\u{FE0F}#\u{FE0F}\u{20E3}e\r\nf한국어";
+    let text = "中\u{302A}文a\u{301}b\u{200D}c😀\u{FE0F}d，\u{3029}\u{302B}Ａ\u{FE0F}#\u{FE0F}\u{20E3}e\r\nf한국어\
+                ф\u{483}я\u{488}ω\u{301}ü\u{308}ß\u{200D}か\u{3099}ゟ\u{309A}가\u{1161}각\u{11A8}힣\u{D7CB}";
     let mut p = Pacer::new(PaceOptions::default());
     for c in text.chars() {
         p.push(c.encode_utf8(&mut [0; 4]));
@@ -330,4 +349,36 @@ fn plain_fast_path_agrees_with_segmentation() {
     }
     let expected: Vec<String> = text.graphemes(true).map(str::to_owned).collect();
     assert_eq!(shown, expected);
+}
+
+/// The benchmark answers (Chinese, English, Korean, Russian), pushed in pieces of 1 to 200
+/// bytes and paced: the fast path covers nearly all of their text, and every tick still ends
+/// where UAX #29 puts a boundary.
+#[test]
+fn real_answers_in_four_scripts_keep_their_clusters() {
+    for name in ["answer-zh.md", "answer-en.md", "answer-ko.md", "answer-ru.md"] {
+        let path = format!("{}/bench/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        for (options, piece) in [(EAGER, 7), (PaceOptions::default(), 200)] {
+            let mut run = Run::new(options);
+            let mut rng = Rng::new(piece as u64);
+            let (mut at, mut now) = (0, 0.0);
+            while at < text.len() {
+                let mut to = (at + 1 + rng.below(piece)).min(text.len());
+                while !text.is_char_boundary(to) {
+                    to += 1;
+                }
+                run.push(&text[at..to]);
+                run.tick(now);
+                (at, now) = (to, now + 16.0);
+            }
+            run.end();
+            while !run.pacer.is_drained() {
+                run.tick(now);
+                now += 16.0;
+            }
+            assert!(run.cuts.len() > 100, "{name}: {} ticks showed text", run.cuts.len());
+            run.finish(&text);
+        }
+    }
 }
