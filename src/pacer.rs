@@ -560,8 +560,8 @@ impl Pacer {
         // `head` if that is gone (shown, skipped): whenever those bytes hold no two adjacent
         // plain characters, which is a long cluster (an emoji sequence, a run of flags or of
         // combining marks) but also ordinary text in scripts outside `is_plain` (Arabic,
-        // Thai, Devanagari or Vietnamese words between single spaces, Latin written with
-        // combining marks, emoji runs) until a ", " or ". " comes by. Either start gives the
+        // Thai or Devanagari words between single spaces, Latin written with combining
+        // marks, emoji runs) until a ", " or ". " comes by. Either start gives the
         // same answer; the number only bounds what the look-back costs, and each byte is
         // walked forward once.
         let resume = usize::try_from(self.resume.wrapping_sub(self.dropped)).unwrap_or(usize::MAX);
