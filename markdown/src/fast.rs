@@ -295,7 +295,8 @@ impl MarkdownRenderer {
                     return None;
                 };
                 let start = node;
-                let old_tail = code.children.split_off(start);
+                // (the new lines are built apart, and compared with the old ones in place)
+                let mut new_tail = Vec::new();
                 let mut work = 0;
                 let mut open = None;
                 for (i, piece) in probe.split_inclusive('\n').enumerate() {
@@ -307,9 +308,9 @@ impl MarkdownRenderer {
                     }
                     let Some(l) = lang else {
                         work += piece.len();
-                        code.children.push(Node::Text(piece.to_string()));
+                        new_tail.push(Node::Text(piece.to_string()));
                         if complete {
-                            node = code.children.len();
+                            node = start + new_tail.len();
                         }
                         continue;
                     };
@@ -322,10 +323,10 @@ impl MarkdownRenderer {
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
                     open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
-                    code.children.push(Node::Element(el));
+                    new_tail.push(Node::Element(el));
                     if complete {
                         state = end;
-                        node = code.children.len();
+                        node = start + new_tail.len();
                         split = 0;
                         head.clear();
                     }
@@ -334,8 +335,6 @@ impl MarkdownRenderer {
                 line = probe.rsplit_once('\n').map_or(probe.clone(), |(_, l)| l.to_string());
                 // The page gets what changed from the old lines: usually the last token of
                 // the last line, not the line.
-                let new_tail = code.children.split_off(start);
-                code.children.extend(old_tail);
                 let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
@@ -466,7 +465,8 @@ impl MarkdownRenderer {
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
         highlight::join(&mut rest, tail);
         // The page gets what changed in the line: usually the text of its last token.
-        let mut at = path.clone();
+        let mut at = Vec::with_capacity(path.len() + 1);
+        at.extend_from_slice(&path);
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
         let open = open_at_end(l, &el.children, &line, state, end);

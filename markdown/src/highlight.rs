@@ -624,12 +624,16 @@ pub(crate) fn open_in_state(lang: &Lang, st: State) -> Option<Vec<u8>> {
 }
 
 /// Appends `more` to `out`, merging a leading text node into a trailing one.
-pub(crate) fn join(out: &mut Vec<Node>, mut more: Vec<Node>) {
-    if let (Some(Node::Text(a)), Some(Node::Text(b))) = (out.last_mut(), more.first()) {
-        a.push_str(b);
-        more.remove(0);
+pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
+    // (the nodes moved on one by one: no shift of `more` to drop its first)
+    let mut more = more.into_iter();
+    if let Some(first) = more.next() {
+        match (out.last_mut(), first) {
+            (Some(Node::Text(a)), Node::Text(b)) => a.push_str(&b),
+            (_, first) => out.push(first),
+        }
     }
-    out.append(&mut more);
+    out.extend(more);
 }
 
 /// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):

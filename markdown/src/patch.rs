@@ -276,10 +276,12 @@ pub(crate) fn replace_children(
     k: usize,
     kids: Vec<Node>,
 ) -> Option<BlockPatch> {
-    let old_tail = e.children.split_off(k);
-    e.children.extend(kids);
+    // (compared before the children are replaced: no copy of the old ones)
     let mut sub_path = Vec::new();
-    match splice(&old_tail, &e.children[k..], &mut sub_path, nodes::segmented(e.name)) {
+    let change = splice(&e.children[k..], &kids, &mut sub_path, nodes::segmented(e.name));
+    e.children.truncate(k);
+    e.children.extend(kids);
+    match change {
         Splice::Same => None,
         Splice::At(start, nodes, kept) => {
             let mut full = path.to_vec();
