@@ -83,8 +83,22 @@ impl Words {
         let words = self.split.get_or_init(|| self.list.split(' ').filter(|w| !w.is_empty()).collect());
         // (the case-insensitive lists are written in lower case: the word's bytes are
         // lowered as they are compared, with no copy per identifier)
-        let fold = |b: u8| if nocase { b.to_ascii_lowercase() } else { b };
-        words.binary_search_by(|w| w.bytes().cmp(word.bytes().map(fold))).is_ok()
+        let word = word.as_bytes();
+        words
+            .binary_search_by(|w| {
+                // (byte by byte: an iterator `cmp` over a folding `map` cost the interpreter
+                // several times the compares, for each identifier of every line highlighted)
+                let w = w.as_bytes();
+                for (i, &a) in w.iter().enumerate() {
+                    let Some(&b) = word.get(i) else { return std::cmp::Ordering::Greater };
+                    let b = if nocase { b.to_ascii_lowercase() } else { b };
+                    if a != b {
+                        return a.cmp(&b);
+                    }
+                }
+                w.len().cmp(&word.len())
+            })
+            .is_ok()
     }
 }
 
@@ -452,7 +466,7 @@ pub(crate) fn highlight_part(
         let c = b[i];
         let rest = &line[i..];
         if let Some((open, _)) = lang.block_comment {
-            if rest.starts_with(open) {
+            if opens(rest, open) {
                 push(out, &mut plain, i, i, None);
                 st = State::Comment;
                 // the opener itself is part of the comment token
@@ -473,7 +487,7 @@ pub(crate) fn highlight_part(
         if lang
             .line_comment
             .iter()
-            .any(|lc| rest.starts_with(lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace()))
+            .any(|lc| opens(rest, lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace()))
         {
             let e = n - usize::from(b[n - 1] == b'\n');
             push(out, &mut plain, i, e, Some(Tok::Comment));
@@ -493,7 +507,7 @@ pub(crate) fn highlight_part(
                 continue;
             }
         }
-        if let Some(k) = lang.multiline.iter().position(|d| rest.starts_with(d)) {
+        if let Some(k) = lang.multiline.iter().position(|d| opens(rest, d)) {
             let d = lang.multiline[k];
             let s = i;
             let (e, closed) = close_string(b, i + d.len(), d);
@@ -534,7 +548,7 @@ pub(crate) fn highlight_part(
             push(out, &mut plain, s, i, Some(Tok::Number));
             continue;
         }
-        if lang.names.starts_with("bash ") && c == b'$' {
+        if c == b'$' && lang.names.starts_with("bash ") {
             let s = i;
             i += 1;
             if i < n && b[i] == b'{' {
@@ -634,6 +648,14 @@ pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
         }
     }
     out.extend(more);
+}
+
+/// Whether `rest` starts with the delimiter `d` (not empty). Asked at every byte of a line
+/// being highlighted, for each comment and string delimiter of its language: the first bytes
+/// are compared before a `starts_with`, which the interpreter running the module pays as a
+/// call to `memcmp`.
+fn opens(rest: &str, d: &str) -> bool {
+    rest.as_bytes().first() == d.as_bytes().first() && rest.starts_with(d)
 }
 
 /// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):
