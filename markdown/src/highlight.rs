@@ -347,9 +347,10 @@ fn is_ident(b: u8, extra: &[u8]) -> bool {
 }
 
 /// Whether a short set of bytes holds `b`: a loop where a slice's `contains` calls memchr,
-/// whose set-up costs more than these few compares, per byte of every line highlighted.
+/// whose set-up costs more than these few compares, per byte of every line highlighted (and
+/// per append, in the few bytes appended).
 #[allow(clippy::manual_contains)]
-fn has(set: &[u8], b: u8) -> bool {
+pub(crate) fn has(set: &[u8], b: u8) -> bool {
     set.iter().any(|&x| x == b)
 }
 

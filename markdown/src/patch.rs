@@ -195,7 +195,7 @@ impl Patch {
         let t = &t[r];
         // (a text with `&` is escaped in the JSON form, see `nodes::text_json`)
         let more = seg && rest.next().is_some();
-        (!more && !t.contains('&')).then_some((b.index, path, start, t))
+        (!more && !crate::highlight::has(t.as_bytes(), b'&')).then_some((b.index, path, start, t))
     }
 
     /// Whether nothing changed.
