@@ -7,7 +7,8 @@
 //! fastest path. The results block: `[out address, 0]` for JSON; for a patch that only grows
 //! a text node the page holds (see `Patch::grown_text`; most appends), the text alone and
 //! `[out address, 1, index, count, start, path length, path…]`, from which JS builds the
-//! same patch without JSON.
+//! same patch without JSON; for a patch that changes nothing (a marker being typed, or a
+//! parse that found the page as it was), `[0, 2, count]` and no text: `{blocks: [], count}`.
 
 use wasm_bindgen::prelude::*;
 
@@ -131,6 +132,10 @@ impl RawRenderer {
     }
 
     fn write(&mut self, patch: Patch) -> u32 {
+        if patch.is_empty() {
+            self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
+            return 0;
+        }
         if let Some((index, path, start, text)) =
             patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH)
         {

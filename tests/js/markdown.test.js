@@ -345,6 +345,25 @@ test('reset() starts over; a renderer per message; the same text gives the same 
   r.free();
 });
 
+test('an append that shows nothing gives no blocks and the block count, in both builds', () => {
+  for (const build of [md, mp]) {
+    const r = new build.MarkdownRenderer();
+    try {
+      r.append('# Title\n\nSome text');
+      // (stray markers at the end of a paragraph are hidden until what follows tells; the
+      // mini-program build's objects are its sandbox realm's: compared as JSON)
+      assert.equal(JSON.stringify(r.append(' **')), '{"blocks":[],"count":2}');
+      assert.equal(JSON.stringify(r.append('*')), '{"blocks":[],"count":2}');
+      assert.equal(JSON.stringify(r.dataFor(r.append(''), 'blocks')), '{}');
+      const p = r.append('x');
+      assert.equal(p.count, 2);
+      assert.equal(p.blocks.length, 1);
+    } finally {
+      r.free();
+    }
+  }
+});
+
 test('a surrogate pair split across appends, with an empty append between, is one character', () => {
   // ('blocks' patches: each changed block whole, so the last one sent is what the page holds)
   const r = new md.MarkdownRenderer({ patches: 'blocks' });
