@@ -342,6 +342,7 @@ pub(crate) enum State {
     Tag,
 }
 
+#[inline(always)]
 fn is_ident(b: u8, extra: &[u8]) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || has(extra, b)
 }
@@ -350,6 +351,7 @@ fn is_ident(b: u8, extra: &[u8]) -> bool {
 /// whose set-up costs more than these few compares, per byte of every line highlighted (and
 /// per append, in the few bytes appended).
 #[allow(clippy::manual_contains)]
+#[inline(always)]
 pub(crate) fn has(set: &[u8], b: u8) -> bool {
     set.iter().any(|&x| x == b)
 }
@@ -465,7 +467,8 @@ pub(crate) fn highlight_part(
             State::Normal => {}
         }
         let c = b[i];
-        let rest = &line[i..];
+        // (bytes: slicing the str would check a char boundary, in a call, at every byte)
+        let rest = &b[i..];
         if let Some((open, _)) = lang.block_comment {
             if opens(rest, open) {
                 push(out, &mut plain, i, i, None);
@@ -655,8 +658,9 @@ pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
 /// being highlighted, for each comment and string delimiter of its language: the first bytes
 /// are compared before a `starts_with`, which the interpreter running the module pays as a
 /// call to `memcmp`.
-fn opens(rest: &str, d: &str) -> bool {
-    rest.as_bytes().first() == d.as_bytes().first() && rest.starts_with(d)
+#[inline(always)]
+fn opens(rest: &[u8], d: &str) -> bool {
+    rest.first() == d.as_bytes().first() && rest.starts_with(d.as_bytes())
 }
 
 /// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):

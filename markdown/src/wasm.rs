@@ -16,6 +16,20 @@ use chunkwise::utf8::{TextSink, Utf16Buffer};
 
 use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
 
+/// Appends the character that starts with the UTF-16 unit `u`, followed by `next`: a pair
+/// of surrogates is one character (and `i` steps past `next`), a lone surrogate U+FFFD.
+fn push_pair(out: &mut String, u: u16, next: Option<u16>, i: &mut usize) {
+    let c = match (u, next) {
+        (0xD800..=0xDBFF, Some(low @ 0xDC00..=0xDFFF)) => {
+            *i += 1;
+            0x10000 + ((u32::from(u) - 0xD800) << 10) + (u32::from(low) - 0xDC00)
+        }
+        (0xD800..=0xDFFF, _) => 0xFFFD,
+        _ => u32::from(u),
+    };
+    out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+}
+
 /// The deepest page path the compact form carries (deeper ones go as JSON).
 const MAX_PATH: usize = 10;
 
@@ -102,8 +116,16 @@ impl RawRenderer {
             }
         }
         // A lone surrogate (JS strings may hold one) becomes U+FFFD.
-        let units = held.into_iter().chain(input.iter().copied());
-        self.text.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+        let mut i = 0;
+        if let Some(high) = held {
+            push_pair(&mut self.text, high, input.first().copied(), &mut i);
+        }
+        // (a loop over the units: the iterator chain it replaces cost the interpreter
+        // several calls per character)
+        while let Some(&u) = input.get(i) {
+            i += 1;
+            push_pair(&mut self.text, u, input.get(i).copied(), &mut i);
+        }
         let patch = self.renderer.append(&self.text);
         self.write(patch)
     }

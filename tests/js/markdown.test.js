@@ -373,6 +373,18 @@ test('a surrogate pair split across appends, with an empty append between, is on
   r.free();
 });
 
+test('lone surrogates become U+FFFD, pairs one character, wherever the appends split them', () => {
+  const text = 'a \ud83d\ude00 \ude00b \ud83dc \ud83d\ud83d\ude00 d\ud83d';
+  const want = 'a \ud83d\ude00 \ufffdb \ufffdc \ufffd\ud83d\ude00 d\ufffd';
+  for (const n of [1, 2, 3, text.length]) {
+    const r = new md.MarkdownRenderer({ patches: 'blocks' });
+    const blocks = [];
+    for (const p of [...pieces(text, n).map((t) => r.append(t)), r.finish()]) for (const b of p.blocks) blocks[b.index] = b.nodes;
+    assert.deepEqual(blocks, [[{ name: 'p', attrs: { class: 'md-p' }, children: [{ type: 'text', text: want }] }]], `appends of ${n}`);
+    r.free();
+  }
+});
+
 test('options: highlight false leaves code plain; autolink false leaves bare URLs as text', () => {
   const code = '```js\nconst a = 1;\n```\n';
   const plain = oneShot(code, { highlight: false });
