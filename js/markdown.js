@@ -73,8 +73,11 @@ MarkdownRenderer.prototype._patch = function (len) {
   heap.refresh();
   var u = heap.u32;
   var r = this._results;
+  var form = u[r + 1];
+  // Nothing changed (a marker being typed): no JSON to read or parse.
+  if (form === 2) return { blocks: [], count: u[r + 2] };
   var s = heap.readString(u[r], len);
-  if (u[r + 1] === 0) return JSON.parse(s);
+  if (form === 0) return JSON.parse(s);
   // A text node the page holds, grown (most appends): the patch built without JSON.
   var path = [];
   for (var d = 0; d < u[r + 5]; d++) path.push(u[r + 6 + d]);

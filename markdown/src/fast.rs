@@ -1,7 +1,7 @@
 //! The fast paths: appends applied to the open block without a parse.
 
 use crate::heal;
-use crate::highlight;
+use crate::highlight::{self, has};
 use crate::nodes::{node_at, Element, Node};
 use crate::patch::{self, BlockPatch, Patch};
 use crate::renderer::MarkdownRenderer;
@@ -62,7 +62,7 @@ impl MarkdownRenderer {
         let fast = std::mem::replace(&mut self.fast, Fast::None);
         match fast {
             Fast::None => None,
-            Fast::Hidden(heal::Hidden::Fence(ch, n), from, _) if text.contains('\n') => {
+            Fast::Hidden(heal::Hidden::Fence(ch, n), from, _) if has(text.as_bytes(), b'\n') => {
                 // A closing fence of a top-level code block, then blank lines: the block
                 // closes, which shows nothing new.
                 let tail = &self.src[from..];
@@ -113,7 +113,7 @@ impl MarkdownRenderer {
                 Some(Patch { blocks: Vec::new(), count: index + 1 })
             }
             Fast::Text { path, span: false, clean: true, in_span: false, link: false, .. }
-                if text.contains('|') && !text.contains(['\n', '\r']) =>
+                if has(text.as_bytes(), b'|') && !breaks(text) =>
             {
                 self.next_cell(index, text, path)
             }
@@ -121,7 +121,7 @@ impl MarkdownRenderer {
             Fast::Text { path, mut ws, span, clean, in_span, link, mut seg } => {
                 // Text, then maybe a line break followed by blank lines and a last line of
                 // block markers only: the break shows nothing yet (see `heal`).
-                let (text, newline) = match text.find('\n') {
+                let (text, newline) = match text.bytes().position(|b| b == b'\n') {
                     Some(nl) if !span && heal::markers_tail(&text[nl + 1..], false) => {
                         (&text[..nl], Some(self.src.len() - text.len() + nl + 1))
                     }
@@ -204,9 +204,9 @@ impl MarkdownRenderer {
                     // the line ends in an open comment or string: text without these extends it
                     Some(stop) => {
                         !line.is_empty()
-                            && !line.ends_with('\r')
-                            && !text.contains(['\n', '\r'])
-                            && !text.bytes().any(|b| stop.contains(&b))
+                            && line.as_bytes().last() != Some(&b'\r')
+                            && !breaks(text)
+                            && !text.bytes().any(|b| has(stop, b))
                             // a line that may become a closing fence (its first character
                             // but whitespace is a fence character) needs the parser or healing
                             && first_shown(&line).or_else(|| first_shown(text)) != Some(fence)
@@ -238,8 +238,8 @@ impl MarkdownRenderer {
             }
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
                 if !line.is_empty()
-                    && !line.ends_with('\r')
-                    && !text.contains(['\n', '\r'])
+                    && line.as_bytes().last() != Some(&b'\r')
+                    && !breaks(text)
                     && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
                         Some(Node::Element(code)) if code.children.len() == node + 1) =>
             {
@@ -295,7 +295,8 @@ impl MarkdownRenderer {
                     return None;
                 };
                 let start = node;
-                let old_tail = code.children.split_off(start);
+                // (the new lines are built apart, and compared with the old ones in place)
+                let mut new_tail = Vec::new();
                 let mut work = 0;
                 let mut open = None;
                 for (i, piece) in probe.split_inclusive('\n').enumerate() {
@@ -307,9 +308,9 @@ impl MarkdownRenderer {
                     }
                     let Some(l) = lang else {
                         work += piece.len();
-                        code.children.push(Node::Text(piece.to_string()));
+                        new_tail.push(Node::Text(piece.to_string()));
                         if complete {
-                            node = code.children.len();
+                            node = start + new_tail.len();
                         }
                         continue;
                     };
@@ -322,10 +323,10 @@ impl MarkdownRenderer {
                     el.children = head.clone();
                     highlight::join(&mut el.children, tail);
                     open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
-                    code.children.push(Node::Element(el));
+                    new_tail.push(Node::Element(el));
                     if complete {
                         state = end;
-                        node = code.children.len();
+                        node = start + new_tail.len();
                         split = 0;
                         head.clear();
                     }
@@ -334,8 +335,6 @@ impl MarkdownRenderer {
                 line = probe.rsplit_once('\n').map_or(probe.clone(), |(_, l)| l.to_string());
                 // The page gets what changed from the old lines: usually the last token of
                 // the last line, not the line.
-                let new_tail = code.children.split_off(start);
-                code.children.extend(old_tail);
                 let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
@@ -466,7 +465,8 @@ impl MarkdownRenderer {
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
         highlight::join(&mut rest, tail);
         // The page gets what changed in the line: usually the text of its last token.
-        let mut at = path.clone();
+        let mut at = Vec::with_capacity(path.len() + 1);
+        at.extend_from_slice(&path);
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
         let open = open_at_end(l, &el.children, &line, state, end);
@@ -572,7 +572,7 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
         && if highlighted {
             line.bytes().last().is_some_and(word) && text.bytes().all(word)
         } else {
-            !text.contains(['\n', '\r']) && !line.ends_with('\r')
+            !breaks(text) && line.as_bytes().last() != Some(&b'\r')
         }
 }
 
@@ -583,6 +583,12 @@ fn line_grows(highlighted: bool, line: &str, text: &str, fence: u8) -> bool {
 /// would pay for each code line on every append.)
 fn first_shown(line: &str) -> Option<u8> {
     line.bytes().find(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'))
+}
+
+/// Whether an appended text holds a line ending (bytes: no `char` pattern to decode, and no
+/// memchr to set up, for the two or three bytes of an append).
+fn breaks(text: &str) -> bool {
+    text.bytes().any(|b| b == b'\n' || b == b'\r')
 }
 
 /// Characters that cannot change the structure of a paragraph when appended after plain

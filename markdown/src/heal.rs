@@ -309,14 +309,15 @@ fn leaves(line: &str, col: usize, quoted: bool) -> bool {
 /// hides (the same stripping as in [`heal`]).
 pub(crate) fn strays_only(s: &str) -> bool {
     // (a backtick may open a code span, inside which nothing is stripped)
-    if s.contains('`') {
+    // (bytes, not a searcher: this runs on the few bytes of most appends to a paragraph)
+    if s.bytes().any(|b| b == b'`') {
         return false;
     }
     let mut t = s;
     loop {
         let u = trim_spaces_end(t);
-        if let Some(v) = u.strip_suffix("](") {
-            t = v;
+        if let [.., b']', b'('] = u.as_bytes() {
+            t = &u[..u.len() - 2];
         } else if u.bytes().last().is_some_and(stray_marker) {
             t = &u[..u.len() - 1];
         } else {

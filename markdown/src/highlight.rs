@@ -83,8 +83,22 @@ impl Words {
         let words = self.split.get_or_init(|| self.list.split(' ').filter(|w| !w.is_empty()).collect());
         // (the case-insensitive lists are written in lower case: the word's bytes are
         // lowered as they are compared, with no copy per identifier)
-        let fold = |b: u8| if nocase { b.to_ascii_lowercase() } else { b };
-        words.binary_search_by(|w| w.bytes().cmp(word.bytes().map(fold))).is_ok()
+        let word = word.as_bytes();
+        words
+            .binary_search_by(|w| {
+                // (byte by byte: an iterator `cmp` over a folding `map` cost the interpreter
+                // several times the compares, for each identifier of every line highlighted)
+                let w = w.as_bytes();
+                for (i, &a) in w.iter().enumerate() {
+                    let Some(&b) = word.get(i) else { return std::cmp::Ordering::Greater };
+                    let b = if nocase { b.to_ascii_lowercase() } else { b };
+                    if a != b {
+                        return a.cmp(&b);
+                    }
+                }
+                w.len().cmp(&word.len())
+            })
+            .is_ok()
     }
 }
 
@@ -328,14 +342,17 @@ pub(crate) enum State {
     Tag,
 }
 
+#[inline(always)]
 fn is_ident(b: u8, extra: &[u8]) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || has(extra, b)
 }
 
 /// Whether a short set of bytes holds `b`: a loop where a slice's `contains` calls memchr,
-/// whose set-up costs more than these few compares, per byte of every line highlighted.
+/// whose set-up costs more than these few compares, per byte of every line highlighted (and
+/// per append, in the few bytes appended).
 #[allow(clippy::manual_contains)]
-fn has(set: &[u8], b: u8) -> bool {
+#[inline(always)]
+pub(crate) fn has(set: &[u8], b: u8) -> bool {
     set.iter().any(|&x| x == b)
 }
 
@@ -450,9 +467,10 @@ pub(crate) fn highlight_part(
             State::Normal => {}
         }
         let c = b[i];
-        let rest = &line[i..];
+        // (bytes: slicing the str would check a char boundary, in a call, at every byte)
+        let rest = &b[i..];
         if let Some((open, _)) = lang.block_comment {
-            if rest.starts_with(open) {
+            if opens(rest, open) {
                 push(out, &mut plain, i, i, None);
                 st = State::Comment;
                 // the opener itself is part of the comment token
@@ -473,7 +491,7 @@ pub(crate) fn highlight_part(
         if lang
             .line_comment
             .iter()
-            .any(|lc| rest.starts_with(lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace()))
+            .any(|lc| opens(rest, lc) && (*lc != "#" || i == 0 || b[i - 1].is_ascii_whitespace()))
         {
             let e = n - usize::from(b[n - 1] == b'\n');
             push(out, &mut plain, i, e, Some(Tok::Comment));
@@ -493,7 +511,7 @@ pub(crate) fn highlight_part(
                 continue;
             }
         }
-        if let Some(k) = lang.multiline.iter().position(|d| rest.starts_with(d)) {
+        if let Some(k) = lang.multiline.iter().position(|d| opens(rest, d)) {
             let d = lang.multiline[k];
             let s = i;
             let (e, closed) = close_string(b, i + d.len(), d);
@@ -534,7 +552,7 @@ pub(crate) fn highlight_part(
             push(out, &mut plain, s, i, Some(Tok::Number));
             continue;
         }
-        if lang.names.starts_with("bash ") && c == b'$' {
+        if c == b'$' && lang.names.starts_with("bash ") {
             let s = i;
             i += 1;
             if i < n && b[i] == b'{' {
@@ -624,12 +642,25 @@ pub(crate) fn open_in_state(lang: &Lang, st: State) -> Option<Vec<u8>> {
 }
 
 /// Appends `more` to `out`, merging a leading text node into a trailing one.
-pub(crate) fn join(out: &mut Vec<Node>, mut more: Vec<Node>) {
-    if let (Some(Node::Text(a)), Some(Node::Text(b))) = (out.last_mut(), more.first()) {
-        a.push_str(b);
-        more.remove(0);
+pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
+    // (the nodes moved on one by one: no shift of `more` to drop its first)
+    let mut more = more.into_iter();
+    if let Some(first) = more.next() {
+        match (out.last_mut(), first) {
+            (Some(Node::Text(a)), Node::Text(b)) => a.push_str(&b),
+            (_, first) => out.push(first),
+        }
     }
-    out.append(&mut more);
+    out.extend(more);
+}
+
+/// Whether `rest` starts with the delimiter `d` (not empty). Asked at every byte of a line
+/// being highlighted, for each comment and string delimiter of its language: the first bytes
+/// are compared before a `starts_with`, which the interpreter running the module pays as a
+/// call to `memcmp`.
+#[inline(always)]
+fn opens(rest: &[u8], d: &str) -> bool {
+    rest.first() == d.as_bytes().first() && rest.starts_with(d.as_bytes())
 }
 
 /// From `from`, the end of a string literal closed by `delim` (backslash escapes skipped):

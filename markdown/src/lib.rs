@@ -114,7 +114,7 @@
 //! assert_eq!(r.blocks(), render("Hello **world**\n\n- item", &RenderOptions::default()));
 //! ```
 
-// (the module's allocator: only where it is sound, see its doc)
+// (the module's allocator: only where it is sound, see its doc; its unit tests run anywhere)
 #[cfg(any(
     test,
     all(feature = "wasm-allocator", target_arch = "wasm32", target_os = "unknown", not(target_feature = "atomics"))

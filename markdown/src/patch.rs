@@ -195,7 +195,7 @@ impl Patch {
         let t = &t[r];
         // (a text with `&` is escaped in the JSON form, see `nodes::text_json`)
         let more = seg && rest.next().is_some();
-        (!more && !t.contains('&')).then_some((b.index, path, start, t))
+        (!more && !crate::highlight::has(t.as_bytes(), b'&')).then_some((b.index, path, start, t))
     }
 
     /// Whether nothing changed.
@@ -276,10 +276,12 @@ pub(crate) fn replace_children(
     k: usize,
     kids: Vec<Node>,
 ) -> Option<BlockPatch> {
-    let old_tail = e.children.split_off(k);
-    e.children.extend(kids);
+    // (compared before the children are replaced: no copy of the old ones)
     let mut sub_path = Vec::new();
-    match splice(&old_tail, &e.children[k..], &mut sub_path, nodes::segmented(e.name)) {
+    let change = splice(&e.children[k..], &kids, &mut sub_path, nodes::segmented(e.name));
+    e.children.truncate(k);
+    e.children.extend(kids);
+    match change {
         Splice::Same => None,
         Splice::At(start, nodes, kept) => {
             let mut full = path.to_vec();

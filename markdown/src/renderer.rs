@@ -63,7 +63,7 @@ impl Counted {
         if b.is_whole() {
             return false;
         }
-        if !self.path.starts_with(&b.path) {
+        if self.path.get(..b.path.len()).is_none_or(|p| !same_path(p, &b.path)) {
             return true;
         }
         match self.path.get(b.path.len()) {
@@ -180,13 +180,13 @@ impl MarkdownRenderer {
             // (the children before the change: counted on from the last append's count)
             let upto = b.start.min(children.len());
             let (from, base) = match &counted {
-                Some(c) if c.index == b.index && c.path == b.path && c.upto <= upto => (c.upto, c.len),
+                Some(c) if c.index == b.index && same_path(&c.path, &b.path) && c.upto <= upto => (c.upto, c.len),
                 _ => (0, 0),
             };
             let start = base + page_len(&children[from..upto], seg);
             match &mut counted {
                 // (the same list as the last append's: no new path to allocate)
-                Some(c) if c.index == b.index && c.path == b.path => {
+                Some(c) if c.index == b.index && same_path(&c.path, &b.path) => {
                     c.upto = upto;
                     c.len = start;
                 }
@@ -581,6 +581,23 @@ pub(crate) fn line_start(s: &str, pos: usize) -> usize {
     s[..pos.min(s.len())].rfind('\n').map_or(0, |p| p + 1)
 }
 
+/// Whether two child-index paths are equal: a loop, where a slice's `==` calls `memcmp`, which
+/// the interpreter running the module pays as a call and a loop over bytes (three times per
+/// append in `place`).
+fn same_path(a: &[usize], b: &[usize]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Whether a node holds a code block.
 fn has_code(n: &Node) -> bool {
     match n {
@@ -605,4 +622,18 @@ pub(crate) fn leaf_path(nodes: &[Node]) -> Option<Vec<usize>> {
         n = last;
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_path;
+
+    #[test]
+    fn same_path_compares_every_index() {
+        assert!(same_path(&[], &[]));
+        assert!(same_path(&[0, 3, 1], &[0, 3, 1]));
+        assert!(!same_path(&[0, 3, 1], &[0, 4, 1]));
+        assert!(!same_path(&[0, 3, 1], &[0, 3, 2]));
+        assert!(!same_path(&[0, 3], &[0, 3, 1]));
+    }
 }

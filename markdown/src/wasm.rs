@@ -7,13 +7,28 @@
 //! fastest path. The results block: `[out address, 0]` for JSON; for a patch that only grows
 //! a text node the page holds (see `Patch::grown_text`; most appends), the text alone and
 //! `[out address, 1, index, count, start, path length, path…]`, from which JS builds the
-//! same patch without JSON.
+//! same patch without JSON; for a patch that changes nothing (a marker being typed, or a
+//! parse that found the page as it was), `[0, 2, count]` and no text: `{blocks: [], count}`.
 
 use wasm_bindgen::prelude::*;
 
 use chunkwise::utf8::{TextSink, Utf16Buffer};
 
 use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
+
+/// Appends the character that starts with the UTF-16 unit `u`, followed by `next`: a pair
+/// of surrogates is one character (and `i` steps past `next`), a lone surrogate U+FFFD.
+fn push_pair(out: &mut String, u: u16, next: Option<u16>, i: &mut usize) {
+    let c = match (u, next) {
+        (0xD800..=0xDBFF, Some(low @ 0xDC00..=0xDFFF)) => {
+            *i += 1;
+            0x10000 + ((u32::from(u) - 0xD800) << 10) + (u32::from(low) - 0xDC00)
+        }
+        (0xD800..=0xDFFF, _) => 0xFFFD,
+        _ => u32::from(u),
+    };
+    out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+}
 
 /// The deepest page path the compact form carries (deeper ones go as JSON).
 const MAX_PATH: usize = 10;
@@ -101,8 +116,16 @@ impl RawRenderer {
             }
         }
         // A lone surrogate (JS strings may hold one) becomes U+FFFD.
-        let units = held.into_iter().chain(input.iter().copied());
-        self.text.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+        let mut i = 0;
+        if let Some(high) = held {
+            push_pair(&mut self.text, high, input.first().copied(), &mut i);
+        }
+        // (a loop over the units: the iterator chain it replaces cost the interpreter
+        // several calls per character)
+        while let Some(&u) = input.get(i) {
+            i += 1;
+            push_pair(&mut self.text, u, input.get(i).copied(), &mut i);
+        }
         let patch = self.renderer.append(&self.text);
         self.write(patch)
     }
@@ -131,6 +154,10 @@ impl RawRenderer {
     }
 
     fn write(&mut self, patch: Patch) -> u32 {
+        if patch.is_empty() {
+            self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
+            return 0;
+        }
         if let Some((index, path, start, text)) =
             patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH)
         {

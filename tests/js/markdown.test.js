@@ -345,6 +345,25 @@ test('reset() starts over; a renderer per message; the same text gives the same 
   r.free();
 });
 
+test('an append that shows nothing gives no blocks and the block count, in both builds', () => {
+  for (const build of [md, mp]) {
+    const r = new build.MarkdownRenderer();
+    try {
+      r.append('# Title\n\nSome text');
+      // (stray markers at the end of a paragraph are hidden until what follows tells; the
+      // mini-program build's objects are its sandbox realm's: compared as JSON)
+      assert.equal(JSON.stringify(r.append(' **')), '{"blocks":[],"count":2}');
+      assert.equal(JSON.stringify(r.append('*')), '{"blocks":[],"count":2}');
+      assert.equal(JSON.stringify(r.dataFor(r.append(''), 'blocks')), '{}');
+      const p = r.append('x');
+      assert.equal(p.count, 2);
+      assert.equal(p.blocks.length, 1);
+    } finally {
+      r.free();
+    }
+  }
+});
+
 test('a surrogate pair split across appends, with an empty append between, is one character', () => {
   // ('blocks' patches: each changed block whole, so the last one sent is what the page holds)
   const r = new md.MarkdownRenderer({ patches: 'blocks' });
@@ -352,6 +371,18 @@ test('a surrogate pair split across appends, with an empty append between, is on
   for (const p of [r.append('a \ud83d'), r.append(''), r.append('\ude00 b'), r.finish()]) for (const b of p.blocks) blocks[b.index] = b.nodes;
   assert.deepEqual(blocks, [[{ name: 'p', attrs: { class: 'md-p' }, children: [{ type: 'text', text: 'a \ud83d\ude00 b' }] }]]);
   r.free();
+});
+
+test('lone surrogates become U+FFFD, pairs one character, wherever the appends split them', () => {
+  const text = 'a \ud83d\ude00 \ude00b \ud83dc \ud83d\ud83d\ude00 d\ud83d';
+  const want = 'a \ud83d\ude00 \ufffdb \ufffdc \ufffd\ud83d\ude00 d\ufffd';
+  for (const n of [1, 2, 3, text.length]) {
+    const r = new md.MarkdownRenderer({ patches: 'blocks' });
+    const blocks = [];
+    for (const p of [...pieces(text, n).map((t) => r.append(t)), r.finish()]) for (const b of p.blocks) blocks[b.index] = b.nodes;
+    assert.deepEqual(blocks, [[{ name: 'p', attrs: { class: 'md-p' }, children: [{ type: 'text', text: want }] }]], `appends of ${n}`);
+    r.free();
+  }
 });
 
 test('options: highlight false leaves code plain; autolink false leaves bare URLs as text', () => {
