@@ -634,6 +634,7 @@ mod tests {
         assert!(same_path(&[0, 3, 1], &[0, 3, 1]));
         assert!(!same_path(&[0, 3, 1], &[0, 4, 1]));
         assert!(!same_path(&[0, 3, 1], &[0, 3, 2]));
+        assert!(!same_path(&[1, 3, 1], &[0, 3, 1]));
         assert!(!same_path(&[0, 3], &[0, 3, 1]));
     }
 }
