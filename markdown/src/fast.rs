@@ -26,6 +26,10 @@ pub(crate) enum Fast {
         /// Where the text's last page segment starts and how many come before it (see
         /// `nodes::segments`): an append sends the text from there, and its walks start there.
         seg: (usize, usize),
+        /// The open region holds `](`: a `)` may close a link's destination and turn the
+        /// text before it into a link, even with a line break between its `[` and the end
+        /// (healing looks at the last line only, so it shows such a text as written).
+        dest: bool,
     },
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
@@ -118,7 +122,14 @@ impl MarkdownRenderer {
                 self.next_cell(index, text, path)
             }
             Fast::Cell { path } => self.cell_text(index, text, path),
-            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg } => {
+            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest } => {
+                // `](` formed across the join (`]` itself is never appended here)
+                let joined = text.starts_with('(')
+                    && self.src.as_bytes().get(self.src.len().wrapping_sub(text.len() + 1)) == Some(&b']');
+                let dest = dest || joined;
+                if !span && dest && has(text.as_bytes(), b')') {
+                    return None;
+                }
                 // Text, then maybe a line break followed by blank lines and a last line of
                 // block markers only: the break shows nothing yet (see `heal`).
                 let (text, newline) = match text.bytes().position(|b| b == b'\n') {
@@ -163,7 +174,7 @@ impl MarkdownRenderer {
                 self.work += text.len();
                 let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link, seg },
+                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
@@ -422,8 +433,16 @@ impl MarkdownRenderer {
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
-        self.fast =
-            Fast::Text { path: text_path, ws, span: false, clean: true, in_span: false, link: false, seg: (0, 0) };
+        self.fast = Fast::Text {
+            path: text_path,
+            ws,
+            span: false,
+            clean: true,
+            in_span: false,
+            link: false,
+            seg: (0, 0),
+            dest: true,
+        };
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
 

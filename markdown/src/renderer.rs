@@ -519,6 +519,7 @@ impl MarkdownRenderer {
                 in_span: healed.in_span,
                 link,
                 seg: (0, 0),
+                dest: region.contains("]("),
             };
         }
         let last_line = line_start(region, region.len());

@@ -106,3 +106,26 @@ fn fence_characters_after_a_unicode_space_in_code() {
         "- ```\n  a\n   ```\n  b",
     ]);
 }
+
+/// Healing looks at the last line only, so a link whose `[` is on an earlier line shows as
+/// written until its `)` arrives: that `)` must turn it into a link (and an image), however
+/// the text is split, in a paragraph, a list item and a quote.
+#[test]
+fn a_link_cut_by_a_line_break_becomes_a_link_at_its_closing_parenthesis() {
+    for text in [
+        "[\nx](u)\n\nr",
+        "a [\n](u)\n\nr",
+        "[a\nb](u)\n",
+        "a [b\nc](u) d\n",
+        "![\nx](u)\n",
+        "[a](\nu)\n",
+        "[a\nb](u (t))\n",
+        "[a\n*b*](u)\n",
+        "- [a\n  b](u)\n",
+        "> [a\n> b](u)\n",
+    ] {
+        for step in 1..=4 {
+            assert_streams_like_fresh(text, step);
+        }
+    }
+}
