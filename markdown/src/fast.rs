@@ -123,11 +123,17 @@ impl MarkdownRenderer {
             }
             Fast::Cell { path } => self.cell_text(index, text, path),
             Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest } => {
-                // `](` formed across the join (`]` itself is never appended here)
-                let joined = text.starts_with('(')
-                    && self.src.as_bytes().get(self.src.len().wrapping_sub(text.len() + 1)) == Some(&b']');
-                let dest = dest || joined;
-                if !span && dest && has(text.as_bytes(), b')') {
+                // `](` or `]:` formed across the join (`]` itself is never appended here): a
+                // link's destination, or a link reference definition, whose `[` the parse
+                // that set this path saw as text
+                let after_bracket = self.src.as_bytes().get(self.src.len().wrapping_sub(text.len() + 1)) == Some(&b']');
+                if after_bracket && text.starts_with(':') {
+                    return None;
+                }
+                let dest = dest || (after_bracket && text.starts_with('('));
+                // (in an open code span too: healing may show a backtick in the destination
+                // as one, which the `)` ends along with the link)
+                if dest && has(text.as_bytes(), b')') {
                     return None;
                 }
                 // Text, then maybe a line break followed by blank lines and a last line of

@@ -494,9 +494,12 @@ impl MarkdownRenderer {
             return Fast::Hidden(heal::Hidden::Markers, self.src.len(), false);
         }
         // A line like `[label]: …` may be a link reference definition, which more text on
-        // the same line can make valid (and invisible): no fast path there.
+        // the same line can make valid (and invisible): no fast path there. Its label may
+        // start on an earlier line (a definition opens a paragraph, so on the region's first).
         let content = &last_line[heal::content_start(last_line)..];
-        let maybe_def = content.starts_with('[') && content.contains("]:");
+        let first_line = &region[..region.find('\n').unwrap_or(region.len())];
+        let maybe_def = (content.starts_with('[') && content.contains("]:"))
+            || (first_line[heal::content_start(first_line)..].starts_with('[') && region.contains("]:"));
         if (edge.text || edge.span) && !maybe_def {
             // The visible text must end where the source ends, but for trailing whitespace.
             let rest = &region[healed.limit.min(region.len())..];

@@ -129,3 +129,29 @@ fn a_link_cut_by_a_line_break_becomes_a_link_at_its_closing_parenthesis() {
         }
     }
 }
+
+/// The same for what ends a link while healing shows its destination's backtick as a code
+/// span, and for a link reference definition whose label starts on an earlier line: the
+/// definition disappears as it would at once, and a reference before it (which streaming
+/// links only at `finish()`, see the crate's docs) is a link when the stream finishes.
+#[test]
+fn a_definition_or_a_destination_cut_by_a_line_break_renders_as_at_once() {
+    for text in ["[a\n](u`x)\n", "[a](\nu`x)\n", "- [a\n  b](u`x)\n", "[\na]: u\n", "x\n\n[\na b]: u \"t\"\n"] {
+        for step in 1..=4 {
+            assert_streams_like_fresh(text, step);
+        }
+    }
+    let opts = RenderOptions::default();
+    for text in ["[a]\n\n[\na]: u\n", "[a]\n\n[\na]: u \"t\"\n", "[a b]\n\n[\na b]: u\n"] {
+        for step in 1..=4 {
+            let mut r = MarkdownRenderer::new(opts.clone());
+            let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(step).chain([text.len()]).collect();
+            for w in cuts.windows(2) {
+                r.append(&text[w[0]..w[1]]);
+            }
+            r.finish();
+            let (a, one) = (r.blocks(), render(text, &opts));
+            assert!(a == one, "step {step}, finish of {text:?}:\n{}", blocks_diff(&a, &one));
+        }
+    }
+}
