@@ -6,7 +6,7 @@
 mod common;
 
 use chunkwise_markdown::*;
-use common::{assert_streams_like_fresh, blocks_diff};
+use common::{assert_streams_like_fresh, blocks_diff, stream};
 
 /// What a renderer given `text` at once shows while it streams.
 fn shown(text: &str) -> Vec<Vec<Node>> {
@@ -144,13 +144,7 @@ fn a_definition_or_a_destination_cut_by_a_line_break_renders_as_at_once() {
     let opts = RenderOptions::default();
     for text in ["[a]\n\n[\na]: u\n", "[a]\n\n[\na]: u \"t\"\n", "[a b]\n\n[\na b]: u\n"] {
         for step in 1..=4 {
-            let mut r = MarkdownRenderer::new(opts.clone());
-            let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(step).chain([text.len()]).collect();
-            for w in cuts.windows(2) {
-                r.append(&text[w[0]..w[1]]);
-            }
-            r.finish();
-            let (a, one) = (r.blocks(), render(text, &opts));
+            let (a, one) = (stream(text, step, &opts).blocks(), render(text, &opts));
             assert!(a == one, "step {step}, finish of {text:?}:\n{}", blocks_diff(&a, &one));
         }
     }
