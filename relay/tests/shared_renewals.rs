@@ -168,7 +168,7 @@ async fn renewals_that_redis_runs_late_keep_a_running_answer_held() {
             seen.lock().unwrap().push(msg.get_payload().unwrap_or_default());
         }
     });
-    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let target = redis.addr();
     let (late_url, _proxy) = late_renewals(target, Duration::from_millis(2800)).await;
     // Deltas 1.5 s apart: a reader elsewhere finds the stream empty for a second between them,
     // and then checks the lease.
@@ -285,7 +285,7 @@ async fn a_renewal_connection_gone_silent_is_replaced_before_the_lease_lapses() 
     // `generation_lost`, and frees the client's slot for an answer past its limit.
     let redis = redis().await;
     let mut con = redis_con(&redis).await;
-    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let target = redis.addr();
     let (url, silencer) = silenced_renewals(target).await;
     let (script, _) = numbered(200, 100);
     let mock = Mock::start(script).await;
@@ -320,7 +320,7 @@ async fn renewals_stay_on_a_slow_connection_while_new_ones_take_too_long_to_make
     // made: giving it up first left no connection to renew on, and the lease lapsed.
     let redis = redis().await;
     let mut con = redis_con(&redis).await;
-    let target = redis.url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let target = redis.addr();
     let delay = Arc::new(AtomicU64::new(0));
     let (url, _proxy) = late_connections(target, delay.clone(), true).await;
     let (script, _) = numbered(300, 100);

@@ -11,6 +11,13 @@ pub struct Redis {
     pub url: String,
 }
 
+impl Redis {
+    /// The server's address (`127.0.0.1:port`), for a proxy put in front of it.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("redis://").trim_end_matches('/').to_string()
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
