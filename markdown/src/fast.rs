@@ -4,7 +4,7 @@ use crate::heal;
 use crate::highlight::{self, has};
 use crate::nodes::{node_at, Element, Node};
 use crate::patch::{self, BlockPatch, Patch};
-use crate::renderer::{MarkdownRenderer, PageAt, Step};
+use crate::renderer::{MarkdownRenderer, Step};
 
 /// What an append can do without parsing.
 #[derive(Debug, Clone)]
@@ -30,8 +30,9 @@ pub(crate) enum Fast {
         /// text before it into a link, even with a line break between its `[` and the end
         /// (healing looks at the last line only, so it shows such a text as written).
         dest: bool,
-        /// Where the page holds the text node, once an append has grown it.
-        page: Option<PageAt>,
+        /// The renderer's `Grown` holds where the page holds the text node (an append has
+        /// grown it).
+        placed: bool,
     },
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
@@ -57,9 +58,9 @@ pub(crate) enum Fast {
         head: Vec<Node>,
         /// The line ends in an open comment or string: text without these bytes extends it.
         open: Option<Vec<u8>>,
-        /// Where the page holds the text of the token being typed, once an append has grown
-        /// it: the two indices `grown_text_at` found, and its place.
-        grown: Option<(usize, usize, PageAt)>,
+        /// The renderer's `Grown` holds where the page holds the text of the token being
+        /// typed, which an append has grown: the two indices `grown_text_at` found.
+        grown: Option<(usize, usize)>,
     },
 }
 
@@ -127,7 +128,7 @@ impl MarkdownRenderer {
                 self.next_cell(index, text, path).map(Step::Patch)
             }
             Fast::Cell { path } => self.cell_text(index, text, path).map(Step::Patch),
-            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest, page } => {
+            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest, placed } => {
                 // `](` or `]:` formed across the join (`]` itself is never appended here): a
                 // link's destination, or a link reference definition, whose `[` the parse
                 // that set this path saw as text
@@ -165,10 +166,9 @@ impl MarkdownRenderer {
                 }
                 // (where the page holds the text node does not change while it grows: found
                 // once, kept in the fast state)
-                let page = match page {
-                    Some(page) => page,
-                    None => self.page_at(index, &path)?,
-                };
+                if !placed {
+                    self.place_grown(index, &path, &[])?;
+                }
                 let block = self.open.last_mut()?;
                 let node = node_at(block, &path)?;
                 let Node::Text(t) = node else { return None };
@@ -189,13 +189,13 @@ impl MarkdownRenderer {
                 let link = false; // (the check above returned otherwise)
                 let shown = heal::trim_spaces_end(text);
                 self.work += text.len();
-                let next = |ws: String, path: Vec<usize>, seg, page: PageAt| match newline {
+                let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest, page: Some(page) },
+                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest, placed: true },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
-                    self.fast = next(ws, path, seg, page);
+                    self.fast = next(ws, path, seg);
                     return Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }));
                 }
                 let kept = t.len();
@@ -213,8 +213,8 @@ impl MarkdownRenderer {
                         seg = (from + r.start, before + n);
                     }
                 }
-                let step = self.grown_step(index, &page, from, kept - from, before);
-                self.fast = next(ws, path, seg, page);
+                let step = self.grown_step(index, from, kept - from, before);
+                self.fast = next(ws, path, seg);
                 Some(step)
             }
             Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open, grown }
@@ -241,21 +241,15 @@ impl MarkdownRenderer {
                 self.work += text.len();
                 let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
                 // (where the page holds the token's text: found once while it grows)
-                let at = match grown {
-                    Some((d, j, at)) if (d, j) == (depth, i) => at,
-                    _ => {
-                        let mut at = Vec::with_capacity(path.len() + depth + 1);
-                        at.extend_from_slice(&path);
-                        at.extend_from_slice(&[node, i, 0][..depth + 1]);
-                        self.page_at(index, &at)?
-                    }
-                };
-                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &at.node) else { return None };
+                if grown != Some((depth, i)) {
+                    self.place_grown(index, &path, &[node, i, 0][..depth + 1])?;
+                }
+                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
                 let kept = t.len();
                 t.push_str(text);
                 line.push_str(text);
-                let step = self.grown_step(index, &at, 0, kept, 0);
-                let grown = Some((depth, i, at));
+                let step = self.grown_step(index, 0, kept, 0);
+                let grown = Some((depth, i));
                 self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown };
                 Some(step)
             }
@@ -457,7 +451,7 @@ impl MarkdownRenderer {
             link: false,
             seg: (0, 0),
             dest: true,
-            page: None,
+            placed: false,
         };
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }

@@ -83,50 +83,38 @@ pub(crate) enum Step {
     Grown,
 }
 
-/// Where the page holds a node (see `MarkdownRenderer::place`), computed once by a fast path
-/// that grows the node on many appends.
-#[derive(Debug, Clone)]
-pub(crate) struct PageAt {
-    /// The node's child-index path in its block.
-    pub(crate) node: Vec<usize>,
-    /// The page path of its parent.
-    pub(crate) page: Vec<usize>,
-    /// The page index of its first page node.
-    pub(crate) start: usize,
-    /// Its parent's text children are sent as segments.
-    pub(crate) seg: bool,
-}
-
-/// The text node the last [`Step::Grown`] grew, and the patch it stands for: `node` in block
-/// `index`, its text from `from` on sent from page node `start` of the parent at page path
-/// `page`, the page holding its first `kept` bytes; `count` blocks. Kept between appends:
-/// its paths are reused, not allocated.
+/// The text node a fast path grows, where the page holds it, and the patch the last
+/// [`Step::Grown`] stands for. Its place, found once by [`MarkdownRenderer::place_grown`]
+/// and kept while the fast path grows that node: child-index path `node`, the page path of
+/// its parent `page`, the page index of its first page node `at`, and whether its parent's
+/// text is sent as segments. The change: block `index` (of `count`), the node's text from
+/// `from` on sent from page node `start`, of which the page holds the first `kept` bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Grown {
+    pub(crate) node: Vec<usize>,
+    page: Vec<usize>,
+    at: usize,
+    seg: bool,
     index: usize,
     pub(crate) count: usize,
-    node: Vec<usize>,
-    page: Vec<usize>,
     start: usize,
-    seg: bool,
     from: usize,
     kept: usize,
 }
 
-/// The page path of the element at `path` in a block's nodes, its children, and whether
-/// their text is sent as segments.
-fn page_path<'a>(block: &'a [Node], path: &[usize]) -> Option<(Vec<usize>, &'a [Node], bool)> {
+/// Writes to `page` the page path of the element at `path` in a block's nodes; returns its
+/// children, and whether their text is sent as segments.
+fn page_path<'a>(block: &'a [Node], path: &[usize], page: &mut Vec<usize>) -> Option<(&'a [Node], bool)> {
     use crate::nodes::{page_len, segmented};
     let mut children = block;
     let mut seg = true;
-    let mut page = Vec::with_capacity(path.len());
     for &i in path {
         let Some(Node::Element(e)) = children.get(i) else { return None };
         page.push(page_len(&children[..i], seg));
         seg = segmented(e.name);
         children = &e.children;
     }
-    Some((page, children, seg))
+    Some((children, seg))
 }
 
 /// A position on the last line after which the open paragraph, list item or table cell
@@ -213,34 +201,40 @@ impl MarkdownRenderer {
         Step::Patch(self.place(patch))
     }
 
-    /// Where the page holds the node at `path` in block `index` (see `place`), for a fast path
-    /// to keep while it grows that node: its place does not change while only it changes.
-    pub(crate) fn page_at(&self, index: usize, path: &[usize]) -> Option<PageAt> {
-        let (&last, parent) = path.split_last()?;
-        let (page, children, seg) = page_path(self.block(index)?, parent)?;
-        let start = crate::nodes::page_len(children.get(..last)?, seg);
-        Some(PageAt { node: path.to_vec(), page, start, seg })
+    /// Finds where the page holds the text node at `path` + `more` in block `index` (see
+    /// `place`), for a fast path that grows that node to keep in [`Grown`] while it grows it:
+    /// its place does not change while only it changes (the fast state says it is kept).
+    pub(crate) fn place_grown(&mut self, index: usize, path: &[usize], more: &[usize]) -> Option<()> {
+        let g = &mut self.grown;
+        let (mut node, mut page) = (std::mem::take(&mut g.node), std::mem::take(&mut g.page));
+        node.clear();
+        node.extend_from_slice(path);
+        node.extend_from_slice(more);
+        page.clear();
+        let at = node.split_last().and_then(|(&last, parent)| {
+            let (children, seg) = page_path(self.block(index)?, parent, &mut page)?;
+            Some((crate::nodes::page_len(children.get(..last)?, seg), seg))
+        });
+        let g = &mut self.grown;
+        (g.node, g.page) = (node, page);
+        (g.at, g.seg) = at?;
+        Some(())
     }
 
-    /// The text node `at` in the last block (`index`) grew: its text from byte `from` on is
-    /// what a patch carries, of which the page holds the first `kept` bytes, at page node
-    /// `at.start + cut`. Kept for [`MarkdownRenderer::grown_text`] and
-    /// [`MarkdownRenderer::grown_patch`]; what `place` would have counted stays counted
+    /// The text node [`MarkdownRenderer::place_grown`] found, in the last block (`index`),
+    /// grew: its text from byte `from` on is what a patch carries, of which the page holds the
+    /// first `kept` bytes, at page node `cut` of it. Kept for [`MarkdownRenderer::grown_text`]
+    /// and [`MarkdownRenderer::grown_patch`]; what `place` would have counted stays counted
     /// unless this change reaches it.
-    pub(crate) fn grown_step(&mut self, index: usize, at: &PageAt, from: usize, kept: usize, cut: usize) -> Step {
-        let (&last, parent) = at.node.split_last().unwrap_or((&0, &[]));
+    pub(crate) fn grown_step(&mut self, index: usize, from: usize, kept: usize, cut: usize) -> Step {
+        let g = &mut self.grown;
+        let (&last, parent) = g.node.split_last().unwrap_or((&0, &[]));
         if self.counted.as_ref().is_some_and(|c| !c.survives(index, parent, last)) {
             self.counted = None;
         }
-        let g = &mut self.grown;
         g.index = index;
         g.count = index + 1;
-        g.node.clear();
-        g.node.extend_from_slice(&at.node);
-        g.page.clear();
-        g.page.extend_from_slice(&at.page);
-        g.start = at.start + cut;
-        g.seg = at.seg;
+        g.start = g.at + cut;
         g.from = from;
         g.kept = kept;
         Step::Grown
@@ -259,7 +253,7 @@ impl MarkdownRenderer {
 
     /// The last [`Step::Grown`] as [`Patch::grown_text`] reads its patch: block index, page
     /// path, page start and text, when the page gets one text node's text.
-    #[cfg(any(test, target_arch = "wasm32"))]
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // (the wasm binding's)
     pub(crate) fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
         let g = &self.grown;
         let (t, skip) = self.grown_tail()?;
@@ -307,7 +301,9 @@ impl MarkdownRenderer {
             if b.is_whole() {
                 continue;
             }
-            let Some((path, children, seg)) = self.block(b.index).and_then(|block| page_path(block, &b.path)) else {
+            let mut path = Vec::with_capacity(b.path.len());
+            let Some((children, seg)) = self.block(b.index).and_then(|block| page_path(block, &b.path, &mut path))
+            else {
                 continue;
             };
             // (the children before the change: counted on from the last append's count)
@@ -656,7 +652,7 @@ impl MarkdownRenderer {
                 link,
                 seg: (0, 0),
                 dest: region.contains("]("),
-                page: None,
+                placed: false,
             };
         }
         let last_line = line_start(region, region.len());
