@@ -4,7 +4,7 @@ use crate::heal;
 use crate::highlight::{self, has};
 use crate::nodes::{node_at, Element, Node};
 use crate::patch::{self, BlockPatch, Patch};
-use crate::renderer::MarkdownRenderer;
+use crate::renderer::{MarkdownRenderer, Step};
 
 /// What an append can do without parsing.
 #[derive(Debug, Clone)]
@@ -30,6 +30,9 @@ pub(crate) enum Fast {
         /// text before it into a link, even with a line break between its `[` and the end
         /// (healing looks at the last line only, so it shows such a text as written).
         dest: bool,
+        /// The renderer's `Grown` holds where the page holds the text node (an append has
+        /// grown it).
+        placed: bool,
     },
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
@@ -55,13 +58,16 @@ pub(crate) enum Fast {
         head: Vec<Node>,
         /// The line ends in an open comment or string: text without these bytes extends it.
         open: Option<Vec<u8>>,
+        /// The renderer's `Grown` holds where the page holds the text of the token being
+        /// typed, which an append has grown: the two indices `grown_text_at` found.
+        grown: Option<(usize, usize)>,
     },
 }
 
 impl MarkdownRenderer {
     /// Applies `text` (already pushed to the source) without parsing, when the fast state
     /// allows it.
-    pub(crate) fn try_fast(&mut self, text: &str) -> Option<Patch> {
+    pub(crate) fn try_fast(&mut self, text: &str) -> Option<Step> {
         let index = self.done.len() + self.open.len().checked_sub(1)?;
         let fast = std::mem::replace(&mut self.fast, Fast::None);
         match fast {
@@ -96,7 +102,7 @@ impl MarkdownRenderer {
                     self.restart.clear();
                 }
                 self.fast = Fast::Hidden(heal::Hidden::Markers, next, false);
-                Some(patch)
+                Some(Step::Patch(patch))
             }
             Fast::Hidden(h, from, clean) => {
                 let stays = if h == heal::Hidden::Markers {
@@ -114,15 +120,15 @@ impl MarkdownRenderer {
                     return None;
                 }
                 self.fast = Fast::Hidden(h, from, clean);
-                Some(Patch { blocks: Vec::new(), count: index + 1 })
+                Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }))
             }
             Fast::Text { path, span: false, clean: true, in_span: false, link: false, .. }
                 if has(text.as_bytes(), b'|') && !breaks(text) =>
             {
-                self.next_cell(index, text, path)
+                self.next_cell(index, text, path).map(Step::Patch)
             }
-            Fast::Cell { path } => self.cell_text(index, text, path),
-            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest } => {
+            Fast::Cell { path } => self.cell_text(index, text, path).map(Step::Patch),
+            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest, placed } => {
                 // `](` or `]:` formed across the join (`]` itself is never appended here): a
                 // link's destination, or a link reference definition, whose `[` the parse
                 // that set this path saw as text
@@ -148,7 +154,7 @@ impl MarkdownRenderer {
                 if !span && !in_span && newline.is_none() && heal::strays_only(text) && !heal::is_blank(text) {
                     // stray markers at the edge are hidden: nothing shows yet
                     self.work += text.len();
-                    return Some(Patch { blocks: Vec::new(), count: index + 1 });
+                    return Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }));
                 }
                 let ok = if span {
                     text.bytes().all(|b| !matches!(b, b'`' | b'\r' | b'|'))
@@ -157,6 +163,11 @@ impl MarkdownRenderer {
                 };
                 if !ok {
                     return None;
+                }
+                // (where the page holds the text node does not change while it grows: found
+                // once, kept in the fast state)
+                if !placed {
+                    self.place_grown(index, &path, &[])?;
                 }
                 let block = self.open.last_mut()?;
                 let node = node_at(block, &path)?;
@@ -180,12 +191,12 @@ impl MarkdownRenderer {
                 self.work += text.len();
                 let next = |ws: String, path: Vec<usize>, seg| match newline {
                     Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest },
+                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest, placed: true },
                 };
                 if shown.is_empty() {
                     ws.push_str(text);
                     self.fast = next(ws, path, seg);
-                    return Some(Patch { blocks: Vec::new(), count: index + 1 });
+                    return Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }));
                 }
                 let kept = t.len();
                 t.push_str(&ws);
@@ -197,26 +208,16 @@ impl MarkdownRenderer {
                 // code span's text is one page node: whole). The next append starts from the
                 // new last segment.
                 let (from, before) = seg;
-                let tail = t[from..].to_string();
-                for (n, r) in crate::nodes::segments(&tail).enumerate() {
-                    if !span {
+                if !span {
+                    for (n, r) in crate::nodes::segments(&t[from..]).enumerate() {
                         seg = (from + r.start, before + n);
                     }
                 }
-                let (&last, parent) = path.split_last()?;
-                let patch = BlockPatch {
-                    index,
-                    path: parent.to_vec(),
-                    start: last,
-                    nodes: vec![Node::Text(tail)],
-                    links: None,
-                    page: Some(patch::PagePos { path: Vec::new(), start: before, seg: true, skip: 0 }),
-                    kept: kept - from,
-                };
+                let step = self.grown_step(index, from, kept - from, before);
                 self.fast = next(ws, path, seg);
-                Some(Patch { blocks: vec![patch], count: index + 1 })
+                Some(step)
             }
-            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open }
+            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open, grown }
                 if match &open {
                     // the line ends in an open comment or string: text without these extends it
                     Some(stop) => {
@@ -239,19 +240,18 @@ impl MarkdownRenderer {
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
                 let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
-                let mut at = Vec::with_capacity(path.len() + depth);
-                at.extend_from_slice(&path);
-                at.extend_from_slice(&[node, i][..depth]);
-                let i = [node, i, 0][depth];
-                let Some(Node::Element(e)) = node_at(self.open.last_mut()?, &at) else { return None };
-                let Some(Node::Text(t)) = e.children.get_mut(i) else { return None };
+                // (where the page holds the token's text: found once while it grows)
+                if grown != Some((depth, i)) {
+                    self.place_grown(index, &path, &[node, i, 0][..depth + 1])?;
+                }
+                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
                 let kept = t.len();
                 t.push_str(text);
                 line.push_str(text);
-                let nodes = vec![Node::Text(t.clone())];
-                let patch = BlockPatch { index, path: at, start: i, nodes, links: None, page: None, kept };
-                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open };
-                Some(Patch { blocks: vec![patch], count: index + 1 })
+                let step = self.grown_step(index, 0, kept, 0);
+                let grown = Some((depth, i));
+                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown };
+                Some(step)
             }
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
                 if !line.is_empty()
@@ -261,6 +261,7 @@ impl MarkdownRenderer {
                         Some(Node::Element(code)) if code.children.len() == node + 1) =>
             {
                 self.grow_code_line(index, text, path, line, state, node, l, fence, fence_len, split, head)
+                    .map(Step::Patch)
             }
             Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
                 let mut probe = line.clone();
@@ -355,9 +356,11 @@ impl MarkdownRenderer {
                 let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
-                    None => Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open },
+                    None => {
+                        Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown: None }
+                    }
                 };
-                Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
+                Some(Step::Patch(Patch { blocks: patch.into_iter().collect(), count: index + 1 }))
             }
         }
     }
@@ -448,6 +451,7 @@ impl MarkdownRenderer {
             link: false,
             seg: (0, 0),
             dest: true,
+            placed: false,
         };
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
@@ -495,7 +499,8 @@ impl MarkdownRenderer {
         at.push(node);
         let patch = patch::replace_children(index, &at, el, keep, rest);
         let open = open_at_end(l, &el.children, &line, state, end);
-        self.fast = Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open };
+        self.fast =
+            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open, grown: None };
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
 }

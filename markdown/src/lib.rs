@@ -63,7 +63,10 @@
 //! 4. the open region (`renderer.rs`), parsed as one text (`parse.rs`).
 //!
 //! Each path's result reaches the page through one step (`patch.rs`): the changed node list
-//! is compared with the one sent, and the smallest change is sent.
+//! is compared with the one sent, and the smallest change is sent. The fast paths that grow
+//! a text node (most appends) skip that step: where the page holds the node is found once
+//! and kept while it grows, and the wasm binding reads the grown text from the tree, with no
+//! patch built (`renderer::Step::Grown`).
 //!
 //! # What an append costs
 //! On the fast paths, what was appended plus what the page must be re-sent: a text node

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 
 use chunkwise::utf8::{TextSink, Utf16Buffer};
 
+use crate::renderer::Step;
 use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
 
 /// Appends the character that starts with the UTF-16 unit `u`, followed by `next`: a pair
@@ -32,6 +33,24 @@ fn push_pair(out: &mut String, u: u16, next: Option<u16>, i: &mut usize) {
 
 /// The deepest page path the compact form carries (deeper ones go as JSON).
 const MAX_PATH: usize = 10;
+
+/// Writes a grown text node's change in the compact form (see the module doc): its text to
+/// `out`, the rest to `results`; returns the text's length in UTF-16 units.
+fn write_grown(
+    out: &mut Utf16Buffer,
+    results: &mut [u32; 6 + MAX_PATH],
+    (index, path, start, text): (usize, &[usize], usize, &str),
+    count: usize,
+) -> u32 {
+    out.clear();
+    out.push_str(text);
+    let head = [out.as_ptr() as u32, 1, index as u32, count as u32, start as u32, path.len() as u32];
+    results[..6].copy_from_slice(&head);
+    for (r, &p) in results[6..].iter_mut().zip(path) {
+        *r = p as u32;
+    }
+    out.len() as u32
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -126,8 +145,20 @@ impl RawRenderer {
             i += 1;
             push_pair(&mut self.text, u, input.get(i).copied(), &mut i);
         }
-        let patch = self.renderer.append(&self.text);
-        self.write(patch)
+        match self.renderer.step(&self.text) {
+            Step::Patch(patch) => self.write(patch),
+            // (most appends: the grown text read from the tree, no patch built)
+            Step::Grown => match self.renderer.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH) {
+                Some((index, path, start, text)) => {
+                    let count = self.renderer.grown.count;
+                    write_grown(&mut self.out, &mut self.results, (index, path, start, text), count)
+                }
+                None => {
+                    let patch = self.renderer.grown_patch();
+                    self.write(patch)
+                }
+            },
+        }
     }
 
     /// The message is complete; returns the patch JSON's length.
@@ -158,17 +189,8 @@ impl RawRenderer {
             self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
             return 0;
         }
-        if let Some((index, path, start, text)) =
-            patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH)
-        {
-            self.out.clear();
-            self.out.push_str(text);
-            let head = [self.out.as_ptr() as u32, 1, index as u32, patch.count as u32, start as u32, path.len() as u32];
-            self.results[..6].copy_from_slice(&head);
-            for (r, &p) in self.results[6..].iter_mut().zip(path) {
-                *r = p as u32;
-            }
-            return self.out.len() as u32;
+        if let Some(grown) = patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH) {
+            return write_grown(&mut self.out, &mut self.results, grown, patch.count);
         }
         let patch = if self.whole_blocks { self.whole(patch) } else { patch };
         self.write_json(patch)
