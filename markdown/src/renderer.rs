@@ -225,7 +225,8 @@ impl MarkdownRenderer {
     /// grew: its text from byte `from` on is what a patch carries, of which the page holds the
     /// first `kept` bytes, at page node `cut` of it. Kept for [`MarkdownRenderer::grown_text`]
     /// and [`MarkdownRenderer::grown_patch`]; what `place` would have counted stays counted
-    /// unless this change reaches it.
+    /// unless this change reaches it (the grown node is its parent's last child, so no count
+    /// covers it today: the test keeps that true if a fast path ever grows another node).
     pub(crate) fn grown_step(&mut self, index: usize, from: usize, kept: usize, cut: usize) -> Step {
         let g = &mut self.grown;
         let (&last, parent) = g.node.split_last().unwrap_or((&0, &[]));
