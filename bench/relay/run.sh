@@ -15,9 +15,9 @@
 # the error rate; Redis memory per generation and the relays' errors by code go beside the
 # table. The 1,000-stream phases run REPEAT times (default 3), interleaved, and the table takes
 # each metric's median, so a burst of other work on a shared machine skews one repetition, not
-# the result. With BEFORE (the path of another relay binary), relay-h1 and redis also run
-# with it in each repetition, as relay-h1-before and redis-before, alternating which goes
-# first. Everything stops by itself; results go to bench/results/relay.md (gitignored) and
+# the result. With BEFORE (the path of another relay binary), relay-h1, relay and redis also
+# run with it in each repetition, as relay-h1-before, relay-before and redis-before,
+# alternating which goes first. Everything stops by itself; results go to bench/results/relay.md (gitignored) and
 # are printed.
 set -euo pipefail
 
@@ -152,13 +152,16 @@ for REP in $(seq "$REPEAT"); do
       kill "$RELAY_PID"
     fi
   done
+  for V in "${VARIANTS[@]}"; do
+    if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi
+    if want relay; then
+      RELAY_PORT="$(free_port)"
+      start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
+      run "relay$V" "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
+      kill "$RELAY_PID"
+    fi
+  done
   VARIANT_BIN=""
-  if want relay; then
-    RELAY_PORT="$(free_port)"
-    start_relay "$RELAY_PORT" "$MOCK_H2_PORT" 1
-    run relay "http://127.0.0.1:$RELAY_PORT/v1/chat/completions" "$STREAMS" 1000 120 "$RELAY_PID"
-    kill "$RELAY_PID"
-  fi
   # 4. Two instances sharing a redis-server, HTTP/1.1 upstream; CPU counts both relays and Redis.
   for V in "${VARIANTS[@]}"; do
     if [ -n "$V" ]; then VARIANT_BIN="$BEFORE"; else VARIANT_BIN=""; fi

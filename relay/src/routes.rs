@@ -16,13 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
-use tokio::sync::watch;
 
 use crate::auth::{self, Owner};
 use crate::chat::ChatBody;
 use crate::conn::PeerSocket;
 use crate::error::ApiError;
-use crate::generation::{Attachment, Generation, Render};
+use crate::generation::{Attachment, ChangeRx, Generation, Render};
 use crate::limits::ClientIp;
 use crate::metrics::Metrics;
 use crate::App;
@@ -377,9 +376,7 @@ fn is_local_host(host: &str) -> bool {
 async fn wait_finished(gen: &Generation) {
     let mut rx = gen.subscribe();
     while !gen.is_finished() {
-        if rx.changed().await.is_err() {
-            break;
-        }
+        rx.changed().await;
     }
 }
 
@@ -427,7 +424,7 @@ fn stream_headers(h: &mut HeaderMap, render: Render, id: &str) {
 /// One client connection reading a generation's log.
 struct Reader {
     attachment: Attachment,
-    rx: watch::Receiver<()>,
+    rx: ChangeRx,
     next: u64,
     skip: usize,
     render: Render,
@@ -443,7 +440,7 @@ impl Reader {
             if self.done {
                 return None;
             }
-            self.rx.borrow_and_update();
+            self.rx.mark_seen();
             let gen = self.attachment.generation();
             let finished = match gen.render(&mut self.next, self.render, &mut self.skip, &mut self.buf) {
                 Ok(finished) => finished,
@@ -466,7 +463,7 @@ impl Reader {
                 return None;
             }
             tokio::select! {
-                changed = self.rx.changed() => { let _ = changed; }
+                () = self.rx.changed() => {}
                 _ = self.heartbeat.tick() => {
                     if self.render == Render::Sse {
                         return Some((Ok(Bytes::from_static(b": ping\n\n")), self));

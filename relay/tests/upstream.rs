@@ -359,3 +359,224 @@ async fn http2_upstream_streams_and_cancel_resets_the_stream() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// What a scripted HTTP/2 (h2c) upstream answers every stream with.
+#[derive(Clone)]
+struct H2Answer {
+    status: u16,
+    headers: Vec<(&'static str, &'static str)>,
+    /// The body, each piece its own DATA frame.
+    frames: Vec<Vec<u8>>,
+    /// After the frames, the whole connection is dropped instead of the stream ending.
+    then_drop: bool,
+}
+
+/// An h2c upstream that answers every stream with `answer(the user's message)`, on as many
+/// connections as come; returns its URL and how many connections it accepted.
+async fn h2_scripted(
+    answer: impl Fn(&str) -> H2Answer + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let (kill, killed) = tokio::sync::mpsc::unbounded_channel::<()>();
+                let mut killed = killed;
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (answer, kill) = (answer.clone(), kill.clone());
+                    async move {
+                        let body = axum::body::to_bytes(axum::body::Body::new(req.into_body()), 1 << 20).await.unwrap();
+                        let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let answer = answer(request["messages"][0]["content"].as_str().unwrap_or(""));
+                        let then_drop = answer.then_drop;
+                        let frames = answer.frames.into_iter().map(bytes::Bytes::from).collect::<Vec<_>>();
+                        let body = futures_util::stream::unfold(
+                            (frames.into_iter(), kill),
+                            move |(mut frames, kill)| async move {
+                                // Apart in time, so each piece leaves as a frame of its own.
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                                match frames.next() {
+                                    Some(f) => Some((Ok::<_, std::convert::Infallible>(f), (frames, kill))),
+                                    None => {
+                                        if then_drop {
+                                            let _ = kill.send(());
+                                            std::future::pending::<()>().await;
+                                        }
+                                        None
+                                    }
+                                }
+                            },
+                        );
+                        let mut res = hyper::Response::builder().status(answer.status);
+                        for (k, v) in answer.headers {
+                            res = res.header(k, v);
+                        }
+                        Ok::<_, std::convert::Infallible>(res.body(axum::body::Body::from_stream(body)).unwrap())
+                    }
+                });
+                let serving = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), service);
+                tokio::select! {
+                    _ = serving => {}
+                    _ = killed.recv() => {}
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+fn h2_config(url: &str, connections: usize) -> chunkwise_relay::config::Config {
+    let mut c = config_for(url);
+    c.upstream.http2 = true;
+    c.upstream.http2_connections = connections;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstream_any_split_into_frames_gives_the_same_answer() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"想\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello 世界 🌏\"}}]}\r\n\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    )
+    .as_bytes();
+    // Every cut position (one cut per answer, many answers at once over two connections),
+    // and every byte its own frame.
+    // The user's message names the cut: a position, or 0 for every byte its own frame.
+    let (url, _) = h2_scripted(move |cut| {
+        let cut: usize = cut.parse().unwrap();
+        let frames = if cut == 0 {
+            body.iter().map(|b| vec![*b]).collect()
+        } else {
+            vec![body[..cut].to_vec(), body[cut..].to_vec()]
+        };
+        H2Answer { status: 200, headers: vec![], frames, then_drop: false }
+    })
+    .await;
+    let mut c = h2_config(&url, 2);
+    c.limits.per_ip_streams = 1000;
+    let base = relay(c).await;
+    let mut answers = Vec::new();
+    for cut in 0..body.len() {
+        let base = base.clone();
+        answers.push(tokio::spawn(async move {
+            events(post(&base, "/v1/chat/completions", &chat(&cut.to_string(), true)).await).await
+        }));
+    }
+    for answer in answers {
+        let evs = answer.await.unwrap();
+        assert_sequential(&evs, 1);
+        assert_eq!(content(&evs), "Hello 世界 🌏");
+        assert_eq!(reasoning(&evs), "想");
+        assert_eq!(evs.last().unwrap().data, "[DONE]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstream_streams_share_connections_and_one_that_drops_is_made_again() {
+    use std::sync::atomic::Ordering;
+    let delta = |s: &str| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{s}\"}}}}]}}\n\n");
+    let mut frames: Vec<Vec<u8>> = (0..20).map(|i| delta(&format!("{i} ")).into_bytes()).collect();
+    frames.push(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec(),
+    );
+    let (url, accepted) =
+        h2_scripted(move |_| H2Answer { status: 200, headers: vec![], frames: frames.clone(), then_drop: false }).await;
+    let base = relay(h2_config(&url, 3)).await;
+    let expected: String = (0..20).map(|i| format!("{i} ")).collect();
+    let answers: Vec<_> = (0..30)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move { events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await })
+        })
+        .collect();
+    for answer in answers {
+        let evs = answer.await.unwrap();
+        assert_sequential(&evs, 1);
+        assert_eq!(content(&evs), expected);
+        assert_eq!(evs.last().unwrap().data, "[DONE]");
+    }
+    // Thirty answers at once went over the three connections, not one each.
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+
+    // The connection drops after two deltas: those streams end with an error, and the next
+    // answer goes out on a new connection.
+    let frames = vec![delta("half ").into_bytes(), delta("an answer").into_bytes()];
+    let (url, accepted) =
+        h2_scripted(move |_| H2Answer { status: 200, headers: vec![], frames: frames.clone(), then_drop: true }).await;
+    let base = relay(h2_config(&url, 1)).await;
+    for round in 1..=2 {
+        let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
+        assert_sequential(&evs, 1);
+        assert_eq!(content(&evs), "half an answer");
+        let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event").json();
+        assert_eq!(err["error"]["code"], "upstream_disconnected");
+        assert_eq!(evs.last().unwrap().data, "[DONE]");
+        assert_eq!(accepted.load(Ordering::SeqCst), round);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstream_errors_before_the_stream_are_http_statuses() {
+    let body = br#"{"error":{"message":"You exceeded your quota","type":"requests","code":"rate_limit_exceeded"}}"#;
+    let (url, _) = h2_scripted(|_| H2Answer {
+        status: 429,
+        headers: vec![("retry-after", "7"), ("content-type", "application/json")],
+        frames: vec![body.to_vec()],
+        then_drop: false,
+    })
+    .await;
+    let base = relay(h2_config(&url, 2)).await;
+    let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_rate_limited");
+    assert!(v["error"]["message"].as_str().unwrap().contains("rate_limit_exceeded"), "{v}");
+
+    // Nothing listening: refused, and the next answer tries again (and is refused again).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = relay(h2_config(&format!("http://127.0.0.1:{port}"), 2)).await;
+    for _ in 0..3 {
+        let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
+        assert_eq!(resp.status(), 502);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "upstream_unreachable");
+    }
+
+    // Headers, then nothing: the first-byte timeout counts to the response head.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+            std::future::pending::<()>().await;
+            Ok::<_, std::convert::Infallible>(hyper::Response::new(axum::body::Body::empty()))
+        });
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+            .await;
+    });
+    let mut c = h2_config(&format!("http://{addr}"), 1);
+    c.upstream.first_byte_timeout_ms = 300;
+    let base = relay(c).await;
+    let t = Instant::now();
+    let resp = post(&base, "/v1/chat/completions", &chat("hi", true)).await;
+    assert_eq!(resp.status(), 504);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_first_byte_timeout");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}

@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::error::ApiError;
@@ -50,7 +49,7 @@ pub struct Generation {
     /// `{"id":"…","object":"chat.completion.chunk","created":…,"model":"…"`
     chunk_head: String,
     log: Mutex<Log>,
-    changed: watch::Sender<()>,
+    changed: Arc<Changes>,
     task: Mutex<Option<AbortHandle>>,
     attached: AtomicUsize,
     /// Bumped on every detach, so a grace timer only acts on the detach that started it.
@@ -83,6 +82,52 @@ struct Follower {
     copied: tokio::sync::Notify,
 }
 
+/// How readers hear of a generation's changes: a version bumped on every change, and one
+/// `Notify` for the readers waiting (a watch channel notifies eight shards per change, each
+/// under a lock of its own, and a generation changes once per delta).
+#[derive(Default)]
+struct Changes {
+    version: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl Changes {
+    fn send(&self) {
+        self.version.fetch_add(1, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
+/// One reader's view of a generation's changes.
+pub struct ChangeRx {
+    changes: Arc<Changes>,
+    seen: u64,
+}
+
+impl ChangeRx {
+    /// Returns once the generation changed after the last change this receiver saw (at once
+    /// when it already has), and marks it seen.
+    pub async fn changed(&mut self) {
+        loop {
+            // Registered before the version is read: a change between the two still wakes it.
+            let notified = self.changes.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.changes.version.load(Ordering::Acquire);
+            if now != self.seen {
+                self.seen = now;
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks every change so far seen: call before reading the log.
+    pub fn mark_seen(&mut self) {
+        self.seen = self.changes.version.load(Ordering::Acquire);
+    }
+}
+
 /// Seconds since the Unix epoch: a generation's `created`.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -110,7 +155,7 @@ impl Generation {
             owner,
             chunk_head,
             log: Mutex::new(Log::default()),
-            changed: watch::channel(()).0,
+            changed: Arc::default(),
             task: Mutex::new(None),
             attached: AtomicUsize::new(0),
             detach_epoch: AtomicU64::new(0),
@@ -123,7 +168,7 @@ impl Generation {
 
     /// Wakes the readers and tells the follower, if any.
     fn notify(&self) {
-        self.changed.send_replace(());
+        self.changed.send();
         if let Some(f) = self.follower.get() {
             if !f.queued.swap(true, Ordering::AcqRel) {
                 if let Some(me) = f.me.upgrade() {
@@ -360,8 +405,9 @@ impl Generation {
         self.log().finished_at
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<()> {
-        self.changed.subscribe()
+    /// Hears of every change from now on (see [`ChangeRx::changed`]).
+    pub fn subscribe(&self) -> ChangeRx {
+        ChangeRx { seen: self.changed.version.load(Ordering::Acquire), changes: self.changed.clone() }
     }
 
     /// Waits until the stream started (`Ok`) or failed before starting (`Err`).
@@ -377,9 +423,7 @@ impl Generation {
                     return Ok(());
                 }
             }
-            if rx.changed().await.is_err() {
-                return Ok(());
-            }
+            rx.changed().await;
         }
     }
 
@@ -675,5 +719,36 @@ mod tests {
         let mut out = BytesMut::new();
         g.render(&mut next, Render::Text, &mut skip, &mut out).unwrap();
         assert_eq!(&out[..], b"rld");
+    }
+
+    /// A change is never missed: one made before `changed` is awaited returns at once, and
+    /// every reader waiting is woken by the next one; with no new change it waits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_hear_every_change() {
+        let g = Arc::new(gen(1 << 20));
+        let mut early = g.subscribe();
+        g.push_delta(Kind::Content, "a");
+        tokio::time::timeout(Duration::from_secs(1), early.changed()).await.expect("a change before the wait");
+        let quiet = tokio::time::timeout(Duration::from_millis(50), early.changed()).await;
+        assert!(quiet.is_err(), "no change, yet changed() returned");
+        early.mark_seen();
+
+        let waiting: Vec<_> = (0..4)
+            .map(|_| {
+                let mut rx = g.subscribe();
+                tokio::spawn(async move { tokio::time::timeout(Duration::from_secs(2), rx.changed()).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        g.push_delta(Kind::Content, "b");
+        for w in waiting {
+            assert!(w.await.unwrap().is_ok(), "a waiting reader was not woken");
+        }
+        // Many changes while it did not look are one wake, then quiet again.
+        for _ in 0..3 {
+            g.push_delta(Kind::Content, "c");
+        }
+        tokio::time::timeout(Duration::from_secs(1), early.changed()).await.expect("the changes while away");
+        assert!(tokio::time::timeout(Duration::from_millis(50), early.changed()).await.is_err());
     }
 }
