@@ -308,13 +308,24 @@ StreamDecoder.prototype.tick = function (nowMs) {
   // call of the core and nothing to read when it shows nothing.
   var raw = this._raw;
   if (raw === null) this._live();
-  var result = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
-  return result === 0 ? '' : this._shown(result);
+  var shown = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
+  return shown === 0 ? '' : this._text(shown);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
-  return this._shown(this._live().skip(this._utf8Min));
+  return this._text(this._live().skip(this._utf8Min));
+};
+
+/** The text of a tick or skip (wasm/src/lib.rs, `shown`): up to three UTF-16 code units in
+ * the number itself, read with arithmetic alone; longer text, negated, as `_shown` reads it. */
+StreamDecoder.prototype._text = function (shown) {
+  if (shown < 0) return this._shown(-shown);
+  var count = shown & 3;
+  var a = (shown >>> 2) & 65535;
+  if (count < 2) return count === 0 ? '' : fromCharCode(a);
+  var b = (shown / 262144) & 65535;
+  return count === 2 ? fromCharCode(a, b) : fromCharCode(a, b, (shown / 17179869184) & 65535);
 };
 
 /** The text a call wrote: UTF-16 to read, or (MORE, from tick or skip) valid UTF-8 for the builtins. */
