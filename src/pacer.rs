@@ -92,7 +92,7 @@ use unicode_segmentation::GraphemeCursor;
 
 mod clusters;
 
-use clusters::{fresh_cursor, next_boundary, plain_len_at, plain_run};
+use clusters::{fresh_cursor, last_of_two_plain, next_boundary, plain_len_at, plain_run};
 
 /// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
 /// defaults are what they are.
@@ -531,11 +531,19 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
+        // A queue that ends in two plain characters (the usual case) holds back the last.
+        // The one before it may be the last one shown: `head` is then its end, the same
+        // answer as segmenting from `head` gives.
+        let last = last_of_two_plain(b);
+        if last != usize::MAX {
+            // Also where the next search from the end starts.
+            self.resume = self.dropped + last as u64;
+            return last;
+        }
         // Where the plain character that ends at `end` (a character boundary) starts
         // (`usize::MAX` if there is none, which has none before it either): the character
         // before `end` starts at the last byte before it that is not a continuation byte
-        // (at most three back). The one before the last may be the last one shown: `head`
-        // is then its end, the same answer as segmenting from `head` gives.
+        // (at most three back).
         let plain_start = |end: usize| {
             let mut start = end.wrapping_sub(1);
             while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
@@ -547,12 +555,6 @@ impl Pacer {
                 usize::MAX
             }
         };
-        let last = plain_start(len);
-        if plain_start(last) != usize::MAX {
-            // Also where the next search from the end starts.
-            self.resume = self.dropped + last as u64;
-            return last;
-        }
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
         // the previous answer: a tick that started at the previous answer would walk all the
