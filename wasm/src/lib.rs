@@ -326,16 +326,20 @@ impl RawDecoder {
     /// and in an interpreter a read from memory costs several calls. Longer text: the
     /// negative of `text_or_utf8`'s result. 0: no text.
     fn shown(&mut self, utf8_min: u32) -> f64 {
-        let mut packed = 0u64;
-        let mut count = 0;
-        for unit in self.scratch.encode_utf16() {
-            if count == 3 {
-                return -f64::from(self.text_or_utf8(utf8_min));
+        // Three code units are at most nine bytes of UTF-8: longer text is not looked at.
+        if self.scratch.len() <= 9 {
+            let (mut packed, mut count) = (0u64, 0);
+            for unit in self.scratch.encode_utf16() {
+                if count < 3 {
+                    packed |= u64::from(unit) << (16 * count);
+                }
+                count += 1;
             }
-            packed |= u64::from(unit) << (16 * count);
-            count += 1;
+            if count <= 3 {
+                return (packed << 2 | count) as f64;
+            }
         }
-        (packed << 2 | count) as f64
+        -f64::from(self.text_or_utf8(utf8_min))
     }
 
     /// Text of at least `utf8_min` bytes stays UTF-8, for the engine's builtins to decode
