@@ -156,7 +156,10 @@ pub(super) fn last_of_two_plain(b: &[u8]) -> usize {
         while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
             start -= 1;
         }
-        if plain_len_at(b, start) == 0 {
+        // Printable ASCII and the lead bytes of most CJK ideographs and Hangul syllables are
+        // decided here, without the call.
+        let lead = b.get(start).copied().unwrap_or(0);
+        if !(matches!(lead, b' '..=b'~' | 0xE5..=0xE9 | 0xEB | 0xEC) || plain_len_at(b, start) > 0) {
             return usize::MAX;
         }
         if last == usize::MAX {
