@@ -178,6 +178,13 @@ function emptyUpdate(text, done) {
   return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE };
 }
 
+// An update of a decoder whose paced text reaches JS from tick() only, in one literal: a
+// property added afterwards changes the object's shape on every push, which an interpreter
+// pays for.
+function queuedUpdate(queued, done) {
+  return { text: '', reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE, queued: queued };
+}
+
 /**
  * Decodes one streamed response body. See README.md for the options and the Update shape.
  * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, pacedUpdateText?: boolean, maxBufferBytes?: number}} [options]
@@ -387,9 +394,9 @@ StreamDecoder.prototype._read = function (result) {
   var out = h32[this._results];
   var done = (result & DONE) !== 0;
   if ((result & MORE) === 0) {
-    var simple = emptyUpdate(heap.readString(out, result & LEN_MASK), done);
-    if (this._tickOnly) simple.queued = h32[this._results + 2];
-    return simple;
+    // Paced text stays out of the update (tick() gives it): only how much was queued.
+    if (this._tickOnly) return queuedUpdate(h32[this._results + 2], done);
+    return emptyUpdate(heap.readString(out, result & LEN_MASK), done);
   }
   var m = h32[this._results + 1] >>> 2;
   var errorCount = h32[m + 4];
