@@ -668,7 +668,11 @@ impl Pacer {
         if n == 0 {
             return;
         }
-        out.push_str(&self.buf[self.head..end]);
+        // SAFETY: `head` and `end` are cluster boundaries found in `buf` (so character
+        // boundaries) with `head <= end <= buf.len()`; indexing would check that again in a
+        // call, on every tick that shows text.
+        debug_assert!(self.head <= end && self.buf.is_char_boundary(end));
+        out.push_str(unsafe { self.buf.get_unchecked(self.head..end) });
         self.head = end;
         let counted = self.counted.get();
         if self.counted_to.get() >= self.dropped + end as u64 && counted >= n {
