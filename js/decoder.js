@@ -178,6 +178,13 @@ function emptyUpdate(text, done) {
   return { text: text, reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE };
 }
 
+// An update of a decoder whose paced text reaches JS from tick() only, in one literal: a
+// property added afterwards changes the object's shape on every push, which an interpreter
+// pays for.
+function queuedUpdate(queued, done) {
+  return { text: '', reasoning: '', done: done, finishReason: null, usage: null, error: null, errors: NONE, events: NONE, queued: queued };
+}
+
 /**
  * Decodes one streamed response body. See README.md for the options and the Update shape.
  * @param {{format?: string, cumulative?: boolean, pace?: false | {cps?: number, maxLagMs?: number, drainMs?: number}, pacedUpdateText?: boolean, maxBufferBytes?: number}} [options]
@@ -308,13 +315,24 @@ StreamDecoder.prototype.tick = function (nowMs) {
   // call of the core and nothing to read when it shows nothing.
   var raw = this._raw;
   if (raw === null) this._live();
-  var result = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
-  return result === 0 ? '' : this._shown(result);
+  var shown = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
+  return shown === 0 ? '' : this._text(shown);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
-  return this._shown(this._live().skip(this._utf8Min));
+  return this._text(this._live().skip(this._utf8Min));
+};
+
+/** The text of a tick or skip (wasm/src/lib.rs, `shown`): up to three UTF-16 code units in
+ * the number itself, read with arithmetic alone; longer text, negated, as `_shown` reads it. */
+StreamDecoder.prototype._text = function (shown) {
+  if (shown < 0) return this._shown(-shown);
+  var count = shown & 3;
+  var a = (shown >>> 2) & 65535;
+  if (count < 2) return count === 0 ? '' : fromCharCode(a);
+  var b = (shown / 262144) & 65535;
+  return count === 2 ? fromCharCode(a, b) : fromCharCode(a, b, (shown / 17179869184) & 65535);
 };
 
 /** The text a call wrote: UTF-16 to read, or (MORE, from tick or skip) valid UTF-8 for the builtins. */
@@ -376,9 +394,9 @@ StreamDecoder.prototype._read = function (result) {
   var out = h32[this._results];
   var done = (result & DONE) !== 0;
   if ((result & MORE) === 0) {
-    var simple = emptyUpdate(heap.readString(out, result & LEN_MASK), done);
-    if (this._tickOnly) simple.queued = h32[this._results + 2];
-    return simple;
+    // Paced text stays out of the update (tick() gives it): only how much was queued.
+    if (this._tickOnly) return queuedUpdate(h32[this._results + 2], done);
+    return emptyUpdate(heap.readString(out, result & LEN_MASK), done);
   }
   var m = h32[this._results + 1] >>> 2;
   var errorCount = h32[m + 4];

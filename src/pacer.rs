@@ -92,7 +92,7 @@ use unicode_segmentation::GraphemeCursor;
 
 mod clusters;
 
-use clusters::{fresh_cursor, next_boundary, plain_len_at, plain_run};
+use clusters::{fresh_cursor, last_of_two_plain, next_boundary, plain_len_at, plain_run};
 
 /// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
 /// defaults are what they are.
@@ -200,6 +200,9 @@ pub struct Pacer {
     /// The stream byte the held-back cluster started at in `complete_end`'s previous answer
     /// (its next search starts there; the segmenter above is reused when it is at home there).
     resume: u64,
+    /// Tests: the walks take none of the shortcuts that stop them early by the lead byte.
+    #[cfg(test)]
+    reference: bool,
 }
 
 /// `a.max(b)` for numbers that are never NaN: `f64::max`'s NaN rule makes it a call of `fmax`
@@ -262,6 +265,8 @@ impl Pacer {
             counted: Cell::new(0),
             tail: (u64::MAX, fresh_cursor()),
             resume: u64::MAX,
+            #[cfg(test)]
+            reference: false,
         }
     }
 
@@ -338,12 +343,19 @@ impl Pacer {
         if stop == Stop::Spent && self.byte_credit >= 1.0 {
             // `as` truncates and saturates.
             let end_at = start.saturating_add(self.byte_credit as usize);
-            let (end, more, s) = self.walk(
-                at,
-                Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at },
-                one_more,
-            );
-            (at, n, stop) = (end, n + more, s);
+            // A complete cluster is at least as long as its first character, which the lead
+            // byte tells: when that alone is past the byte credit (a Chinese answer earns
+            // about a character in two ticks), the walk would stop here, Spent, so it is not
+            // called (in an interpreted engine its calls cost more than the whole check).
+            let first = self.buf.as_bytes().get(at).map_or(0, |&x| x.leading_ones() as usize);
+            if at >= queued_then || at >= complete_at || at + first.max(1) <= end_at || self.no_shortcuts() {
+                let (end, more, s) = self.walk(
+                    at,
+                    Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at },
+                    one_more,
+                );
+                (at, n, stop) = (end, n + more, s);
+            }
         }
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
         // worth, so the first cluster after an idle spell shows at once.
@@ -531,11 +543,19 @@ impl Pacer {
         if self.ended || self.head == len {
             return len;
         }
+        // A queue that ends in two plain characters (the usual case) holds back the last.
+        // The one before it may be the last one shown: `head` is then its end, the same
+        // answer as segmenting from `head` gives.
+        let last = last_of_two_plain(b);
+        if last != usize::MAX {
+            // Also where the next search from the end starts.
+            self.resume = self.dropped + last as u64;
+            return last;
+        }
         // Where the plain character that ends at `end` (a character boundary) starts
         // (`usize::MAX` if there is none, which has none before it either): the character
         // before `end` starts at the last byte before it that is not a continuation byte
-        // (at most three back). The one before the last may be the last one shown: `head`
-        // is then its end, the same answer as segmenting from `head` gives.
+        // (at most three back).
         let plain_start = |end: usize| {
             let mut start = end.wrapping_sub(1);
             while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
@@ -547,12 +567,6 @@ impl Pacer {
                 usize::MAX
             }
         };
-        let last = plain_start(len);
-        if plain_start(last) != usize::MAX {
-            // Also where the next search from the end starts.
-            self.resume = self.dropped + last as u64;
-            return last;
-        }
         // Segmented forward, from the last boundary known without segmenting (between two
         // plain characters) among the last `LAST_CLUSTER_LOOKBACK` bytes if there is one past
         // the previous answer: a tick that started at the previous answer would walk all the
@@ -630,6 +644,13 @@ impl Pacer {
                 }
             }
             run = true;
+            // A complete cluster that starts here is at least as long as its first character,
+            // which the lead byte tells: past `bounds.end` already, it ends past it anyway
+            // (how a walk on byte credit usually stops; no call to learn more).
+            let first = b.get(at).map_or(0, |&x| x.leading_ones() as usize);
+            if at + first.max(1) > bounds.end && at < bounds.complete && !self.no_shortcuts() {
+                return (at, n, Stop::Spent);
+            }
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup
             // to learn where it ends.
             let len = plain_len_at(b, at);
@@ -647,12 +668,25 @@ impl Pacer {
         }
     }
 
+    /// Whether the walks go the long way (tests compare them with the shortcuts).
+    #[inline(always)]
+    fn no_shortcuts(&self) -> bool {
+        #[cfg(test)]
+        return self.reference;
+        #[cfg(not(test))]
+        false
+    }
+
     /// Moves `buf[head..end]`, `n` clusters, to `out`.
     fn emit(&mut self, end: usize, n: u64, out: &mut String) {
         if n == 0 {
             return;
         }
-        out.push_str(&self.buf[self.head..end]);
+        // SAFETY: `head` and `end` are cluster boundaries found in `buf` (so character
+        // boundaries) with `head <= end <= buf.len()`; indexing would check that again in a
+        // call, on every tick that shows text.
+        debug_assert!(self.head <= end && self.buf.is_char_boundary(end));
+        out.push_str(unsafe { self.buf.get_unchecked(self.head..end) });
         self.head = end;
         let counted = self.counted.get();
         if self.counted_to.get() >= self.dropped + end as u64 && counted >= n {
@@ -671,7 +705,10 @@ impl Pacer {
         } else if self.head >= COMPACT_MIN && self.head >= self.buf.len() - self.head {
             // Copies at most `head` bytes, all shown since the previous compaction:
             // amortized O(1) per byte.
-            self.buf.drain(..self.head);
+            // SAFETY: `head` is a cluster boundary, so the bytes kept are a whole `str`.
+            let bytes = unsafe { self.buf.as_mut_vec() };
+            bytes.copy_within(self.head.., 0);
+            bytes.truncate(bytes.len() - self.head);
             self.dropped += self.head as u64;
             self.head = 0;
         }
@@ -919,6 +956,48 @@ mod tests {
             }
         }
         assert_eq!(most, DUE_SLOTS);
+    }
+
+    /// The byte-credit walk a tick leaves out, when the next character alone is longer than
+    /// the credit, would have shown nothing, and a walk stopped by a lead byte would have
+    /// stopped there anyway: with and without these shortcuts, every tick shows the same
+    /// text, over random text of one- to four-byte characters, clusters of several, line
+    /// breaks, random pushes and frame times, speeds and lags.
+    #[test]
+    fn byte_walk_left_out_would_have_shown_nothing() {
+        let pieces = ["a", "b ", "中", "文字", "é", "ж", "😀", "e\u{301}", "\n", "한", "👍🏽", "。", "\r\n"];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..300 {
+            let cps = [5.0, 40.0, 300.0][round % 3];
+            let max_lag_ms = [200.0, 1500.0][round / 3 % 2];
+            let options = PaceOptions { cps, max_lag_ms, drain_ms: 700.0 };
+            let (mut fast, mut reference) = (Pacer::new(options), Pacer::new(options));
+            reference.reference = true;
+            let (mut shown, mut want) = (String::new(), String::new());
+            let mut now = 0.0;
+            for step in 0..400 {
+                for _ in 0..next(4) {
+                    let piece = pieces[next(pieces.len())];
+                    fast.push(piece);
+                    reference.push(piece);
+                }
+                if step == 300 {
+                    fast.end();
+                    reference.end();
+                }
+                now += [4.0, 16.0, 16.0, 17.0, 33.0, 250.0][next(6)];
+                fast.tick_into(now, &mut shown);
+                reference.tick_into(now, &mut want);
+                assert_eq!(shown, want, "round {round}, tick {step}");
+            }
+            assert!(fast.is_drained() && shown.len() == want.len());
+        }
     }
 
     /// A walk from the start of the held-back cluster with a byte limit inside it: the

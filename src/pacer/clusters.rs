@@ -142,6 +142,34 @@ pub(super) fn plain_run(b: &[u8], mut at: usize, max: u64, limit: usize) -> (usi
     (at, clusters)
 }
 
+/// Where the last character of `b` starts if it and the one before it are plain (so the
+/// last is a cluster of its own, held back until the text after it arrives), else
+/// `usize::MAX`. Inlined into its one caller: in an interpreted wasm engine a call costs
+/// as much as dozens of instructions, and this runs on every tick.
+#[inline(always)]
+pub(super) fn last_of_two_plain(b: &[u8]) -> usize {
+    let (mut end, mut last) = (b.len(), usize::MAX);
+    for _ in 0..2 {
+        // The character before `end` starts at the last byte before it that is not a
+        // continuation byte (at most three back).
+        let mut start = end.wrapping_sub(1);
+        while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
+            start -= 1;
+        }
+        // Printable ASCII and the lead bytes of most CJK ideographs and Hangul syllables are
+        // decided here, without the call.
+        let lead = b.get(start).copied().unwrap_or(0);
+        if !(matches!(lead, b' '..=b'~' | 0xE5..=0xE9 | 0xEB | 0xEC) || plain_len_at(b, start) > 0) {
+            return usize::MAX;
+        }
+        if last == usize::MAX {
+            last = start;
+        }
+        end = start;
+    }
+    last
+}
+
 pub(super) fn fresh_cursor() -> GraphemeCursor {
     // The length is unknown while streaming: with `usize::MAX` the cursor never sees the end
     // of text and asks for the next chunk instead of assuming a boundary at the end.

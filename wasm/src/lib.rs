@@ -269,19 +269,19 @@ impl RawDecoder {
         self.results[5] = 1;
     }
 
-    /// Paced text at `now_ms`, written to `out`; returns its length. Text of at least
-    /// `utf8_min` bytes is left as UTF-8 instead (see `text_or_utf8`).
-    pub fn tick(&mut self, now_ms: f64, utf8_min: u32) -> u32 {
+    /// Paced text at `now_ms` (see `shown` for the result). Text of at least `utf8_min`
+    /// bytes is left as UTF-8 (see `text_or_utf8`).
+    pub fn tick(&mut self, now_ms: f64, utf8_min: u32) -> f64 {
         self.scratch.clear();
         self.decoder.tick_into(now_ms, &mut self.scratch);
-        self.text_or_utf8(utf8_min)
+        self.shown(utf8_min)
     }
 
     /// Everything not yet shown, as `tick` gives it.
-    pub fn skip(&mut self, utf8_min: u32) -> u32 {
+    pub fn skip(&mut self, utf8_min: u32) -> f64 {
         self.scratch.clear();
         self.decoder.skip_into(&mut self.scratch);
-        self.text_or_utf8(utf8_min)
+        self.shown(utf8_min)
     }
 
     pub fn pending(&self) -> u32 {
@@ -318,6 +318,28 @@ impl RawDecoder {
             self.results[2] = u32::try_from(self.update.text.len()).unwrap_or(u32::MAX);
             self.update.text.clear();
         }
+    }
+
+    /// `tick`'s and `skip`'s result. Text of up to three UTF-16 code units travels in the
+    /// number itself, `((u2 << 16 | u1) << 16 | u0) << 2 | count` (below 2^50, so exact in
+    /// an f64), and JS reads nothing from memory: most ticks show one to three characters,
+    /// and in an interpreter a read from memory costs several calls. Longer text: the
+    /// negative of `text_or_utf8`'s result. 0: no text.
+    fn shown(&mut self, utf8_min: u32) -> f64 {
+        // Three code units are at most nine bytes of UTF-8: longer text is not looked at.
+        if self.scratch.len() <= 9 {
+            let (mut packed, mut count) = (0u64, 0);
+            for unit in self.scratch.encode_utf16() {
+                if count < 3 {
+                    packed |= u64::from(unit) << (16 * count);
+                }
+                count += 1;
+            }
+            if count <= 3 {
+                return (packed << 2 | count) as f64;
+            }
+        }
+        -f64::from(self.text_or_utf8(utf8_min))
     }
 
     /// Text of at least `utf8_min` bytes stays UTF-8, for the engine's builtins to decode

@@ -49,6 +49,25 @@ fn out_units(raw: &RawDecoder, len: u32) -> Vec<u16> {
     unsafe { std::slice::from_raw_parts(results(raw)[0] as *const u16, len as usize) }.to_vec()
 }
 
+/// The text of a `tick` or `skip` result, as the glue reads it (js/decoder.js, `_text`): up
+/// to three UTF-16 code units in the number itself, else (negated) a length in `out` or, with
+/// the MORE bit, a UTF-8 range in the results block.
+fn shown_text(raw: &RawDecoder, shown: f64) -> String {
+    if shown < 0.0 {
+        let r = -shown as u32;
+        if r & (1 << 31) != 0 {
+            let [.., from, to, _] = results(raw);
+            // SAFETY: the range is UTF-8 text in wasm memory until the next call on `raw`.
+            let bytes = unsafe { std::slice::from_raw_parts(from as *const u8, (to - from) as usize) };
+            return std::str::from_utf8(bytes).unwrap().to_owned();
+        }
+        return String::from_utf16(&out_units(raw, r)).unwrap();
+    }
+    let packed = shown as u64;
+    let units: Vec<u16> = (0..packed & 3).map(|i| (packed >> (2 + 16 * i)) as u16).collect();
+    String::from_utf16(&units).unwrap()
+}
+
 /// Writes `bytes` where JS writes a chunk; returns the input's address.
 fn write_input(raw: &mut RawDecoder, bytes: &[u8]) -> *mut u8 {
     let ptr = raw.input(bytes.len());
@@ -158,12 +177,37 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
     let mut shown = String::new();
     let mut now = 0.0;
     while raw.pending() > 0 || shown.len() < 2 {
-        let n = raw.tick(now, u32::MAX);
-        shown += &String::from_utf16(&out_units(&raw, n)).unwrap();
+        let tick = raw.tick(now, u32::MAX);
+        shown += &shown_text(&raw, tick);
         now += 16.0;
         assert!(now < 5_000.0, "drains within drainMs");
     }
     assert_eq!(shown, "ab");
+}
+
+/// Text of one to three UTF-16 code units travels in the result of `tick` and `skip`; longer
+/// text in `out` (or, from `utf8_min` bytes, as UTF-8). A surrogate pair is two units, and
+/// U+0000 and U+FFFF are units like any other.
+#[wasm_bindgen_test]
+fn tick_and_skip_carry_short_text_in_their_result() {
+    for text in ["", "a", "\0", "\u{FFFF}", "中", "ab", "中文", "😀", "a😀", "abc", "中\0\u{FFFF}", "abcd", "😀😀", "長い文章です"] {
+        for utf8_min in [u32::MAX, 4, 1] {
+            let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, true).unwrap();
+            feed(&mut raw, text.as_bytes());
+            raw.finish();
+            let shown = raw.skip(utf8_min);
+            let units = text.encode_utf16().count();
+            assert_eq!(shown >= 0.0, units <= 3, "{text:?}: in the result only when short");
+            assert_eq!(shown_text(&raw, shown), text, "{text:?}, utf8_min {utf8_min}");
+        }
+    }
+    // A tick at the drain deadline shows everything, the same way.
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 0.0, 1 << 20, true).unwrap();
+    feed(&mut raw, "x😀".as_bytes());
+    raw.finish();
+    let shown = raw.tick(0.0, u32::MAX);
+    assert_eq!(shown_text(&raw, shown), "x😀");
+    assert_eq!(raw.tick(16.0, u32::MAX), 0.0, "nothing left to show");
 }
 
 #[wasm_bindgen_test]
