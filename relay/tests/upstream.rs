@@ -194,16 +194,22 @@ async fn unreachable_upstream_and_connect_timeout_are_distinct_errors() {
     drop(listener);
 }
 
+/// An answer whose upstream went away after `text`: that text in order, an
+/// `upstream_disconnected` error event, then `[DONE]`.
+fn assert_cut_short(evs: &[Ev], text: &str) {
+    assert_sequential(evs, 1);
+    assert_eq!(content(evs), text);
+    let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event").json();
+    assert_eq!(err["error"]["code"], "upstream_disconnected");
+    assert_eq!(evs.last().unwrap().data, "[DONE]");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_that_disconnects_mid_stream_is_an_error_event() {
     let mock = Mock::start(vec![Step::Begin, openai_delta("half "), openai_delta("an answer"), Step::Drop]).await;
     let base = relay(config_for(&mock.url())).await;
     let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
-    assert_sequential(&evs, 1);
-    assert_eq!(content(&evs), "half an answer");
-    let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event").json();
-    assert_eq!(err["error"]["code"], "upstream_disconnected");
-    assert_eq!(evs.last().unwrap().data, "[DONE]");
+    assert_cut_short(&evs, "half an answer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,11 +523,7 @@ async fn http2_upstream_streams_share_connections_and_one_that_drops_is_made_aga
     let base = relay(h2_config(&url, 1)).await;
     for round in 1..=2 {
         let evs = events(post(&base, "/v1/chat/completions", &chat("hi", true)).await).await;
-        assert_sequential(&evs, 1);
-        assert_eq!(content(&evs), "half an answer");
-        let err = evs.iter().find(|e| e.json().get("error").is_some()).expect("an error event").json();
-        assert_eq!(err["error"]["code"], "upstream_disconnected");
-        assert_eq!(evs.last().unwrap().data, "[DONE]");
+        assert_cut_short(&evs, "half an answer");
         assert_eq!(accepted.load(Ordering::SeqCst), round);
     }
 }
