@@ -92,7 +92,7 @@ use unicode_segmentation::GraphemeCursor;
 
 mod clusters;
 
-use clusters::{fresh_cursor, last_of_two_plain, next_boundary, plain_len_at, plain_run};
+use clusters::{char_start_before, fresh_cursor, last_of_two_plain, lead_len, next_boundary, plain_len_at, plain_run};
 
 /// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
 /// defaults are what they are.
@@ -347,8 +347,11 @@ impl Pacer {
             // byte tells: when that alone is past the byte credit (a Chinese answer earns
             // about a character in two ticks), the walk would stop here, Spent, so it is not
             // called (in an interpreted engine its calls cost more than the whole check).
-            let first = self.buf.as_bytes().get(at).map_or(0, |&x| x.leading_ones() as usize);
-            if at >= queued_then || at >= complete_at || at + first.max(1) <= end_at || self.no_shortcuts() {
+            if at >= queued_then
+                || at >= complete_at
+                || at + lead_len(self.buf.as_bytes(), at) <= end_at
+                || self.no_shortcuts()
+            {
                 let (end, more, s) = self.walk(
                     at,
                     Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at },
@@ -553,14 +556,9 @@ impl Pacer {
             return last;
         }
         // Where the plain character that ends at `end` (a character boundary) starts
-        // (`usize::MAX` if there is none, which has none before it either): the character
-        // before `end` starts at the last byte before it that is not a continuation byte
-        // (at most three back).
+        // (`usize::MAX` if there is none, which has none before it either).
         let plain_start = |end: usize| {
-            let mut start = end.wrapping_sub(1);
-            while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
-                start -= 1;
-            }
+            let start = char_start_before(b, end);
             if plain_len_at(b, start) > 0 {
                 start
             } else {
@@ -647,8 +645,7 @@ impl Pacer {
             // A complete cluster that starts here is at least as long as its first character,
             // which the lead byte tells: past `bounds.end` already, it ends past it anyway
             // (how a walk on byte credit usually stops; no call to learn more).
-            let first = b.get(at).map_or(0, |&x| x.leading_ones() as usize);
-            if at + first.max(1) > bounds.end && at < bounds.complete && !self.no_shortcuts() {
+            if at + lead_len(b, at) > bounds.end && at < bounds.complete && !self.no_shortcuts() {
                 return (at, n, Stop::Spent);
             }
             // A plain character followed by another, stopped by a limit: no UAX #29 lookup

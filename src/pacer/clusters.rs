@@ -150,12 +150,7 @@ pub(super) fn plain_run(b: &[u8], mut at: usize, max: u64, limit: usize) -> (usi
 pub(super) fn last_of_two_plain(b: &[u8]) -> usize {
     let (mut end, mut last) = (b.len(), usize::MAX);
     for _ in 0..2 {
-        // The character before `end` starts at the last byte before it that is not a
-        // continuation byte (at most three back).
-        let mut start = end.wrapping_sub(1);
-        while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
-            start -= 1;
-        }
+        let start = char_start_before(b, end);
         // Printable ASCII and the lead bytes of most CJK ideographs and Hangul syllables are
         // decided here, without the call.
         let lead = b.get(start).copied().unwrap_or(0);
@@ -168,6 +163,25 @@ pub(super) fn last_of_two_plain(b: &[u8]) -> usize {
         end = start;
     }
     last
+}
+
+/// Where the character that ends at `end` (a character boundary) starts: the last byte
+/// before it that is not a continuation byte, at most three back (`usize::MAX` for `end`
+/// 0, where no byte is).
+#[inline(always)]
+pub(super) fn char_start_before(b: &[u8], end: usize) -> usize {
+    let mut start = end.wrapping_sub(1);
+    while b.get(start).is_some_and(|&x| x & 0xC0 == 0x80) {
+        start -= 1;
+    }
+    start
+}
+
+/// How long the character at `at` is, as its lead byte tells (1 past the end): what a
+/// cluster that starts there is at least.
+#[inline(always)]
+pub(super) fn lead_len(b: &[u8], at: usize) -> usize {
+    b.get(at).map_or(1, |&x| (x.leading_ones() as usize).max(1))
 }
 
 pub(super) fn fresh_cursor() -> GraphemeCursor {
