@@ -186,22 +186,32 @@ impl Patch {
     pub fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
         let [b] = &self.blocks[..] else { return None };
         let [Node::Text(t)] = &b.nodes[..] else { return None };
-        if b.links.is_some() || !b.grown() {
+        if b.links.is_some() || b.is_whole() {
             return None;
         }
         let (path, start, seg, skip) = b.position();
-        let mut rest = nodes::segments(t);
-        let r = if seg { rest.nth(skip)? } else { 0..t.len() };
-        let t = &t[r];
-        // (a text with `&` is escaped in the JSON form, see `nodes::text_json`)
-        let more = seg && rest.next().is_some();
-        (!more && !crate::highlight::has(t.as_bytes(), b'&')).then_some((b.index, path, start, t))
+        Some((b.index, path, start, grown_page_text(t, seg, skip, b.kept)?))
     }
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
+}
+
+/// Of a grown text node's text `t` from where its patch starts, the one page node the page
+/// gets when that is all that changed: page node `skip` of it (all of `t` when its parent's
+/// text is not segmented), when the page held the start of it before (its first `kept`
+/// bytes), no page node follows it, and it holds no `&` (escaped in the JSON form, see
+/// `nodes::text_json`). [`Patch::grown_text`] and the renderer's own, which reads it from
+/// the tree without a patch.
+pub(crate) fn grown_page_text(t: &str, seg: bool, skip: usize, kept: usize) -> Option<&str> {
+    let mut rest = nodes::segments(t);
+    let r = if seg { rest.nth(skip)? } else { 0..t.len() };
+    let grown = kept > 0 && (!seg || r.start < kept);
+    let more = seg && rest.next().is_some();
+    let t = &t[r];
+    (grown && !more && !crate::highlight::has(t.as_bytes(), b'&')).then_some(t)
 }
 
 pub(crate) enum Splice {

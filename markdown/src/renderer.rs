@@ -258,17 +258,7 @@ impl MarkdownRenderer {
     pub(crate) fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
         let g = &self.grown;
         let (t, skip) = self.grown_tail()?;
-        let mut rest = crate::nodes::segments(t);
-        let r = if g.seg { rest.nth(skip)? } else { 0..t.len() };
-        let grown = g.kept > 0 && (!g.seg || r.start < g.kept);
-        let more = g.seg && rest.next().is_some();
-        let t = &t[r];
-        (grown && !more && !crate::highlight::has(t.as_bytes(), b'&')).then_some((
-            g.index,
-            &g.page[..],
-            g.start + skip,
-            t,
-        ))
+        Some((g.index, &g.page[..], g.start + skip, patch::grown_page_text(t, g.seg, skip, g.kept)?))
     }
 
     /// The last [`Step::Grown`] as the patch `append` returns (as `place` places it).
