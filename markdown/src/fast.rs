@@ -44,7 +44,7 @@ pub(crate) enum Fast {
         path: Vec<usize>,
     },
     /// Extend the last line of the open fenced code block whose code element is at `path`.
-    /// `head` holds the nodes of `line[..split]`, a split point after which the line is
+    /// `head` holds the spans of `line[..split]`, a split point after which the line is
     /// re-highlighted alone.
     Code {
         path: Vec<usize>,
@@ -55,7 +55,7 @@ pub(crate) enum Fast {
         fence: u8,
         fence_len: usize,
         split: usize,
-        head: Vec<Node>,
+        head: Vec<highlight::Span>,
         /// The line ends in an open comment or string: text without these bytes extends it.
         open: Option<Vec<u8>>,
         /// The renderer's `Grown` holds where the page holds the text of the token being
@@ -336,10 +336,10 @@ impl MarkdownRenderer {
                         split = 0;
                         head.clear();
                     }
-                    let (end, tail) = highlight_tail(l, piece, state, &mut split, &mut head, prefix, &mut work);
+                    let mut spans = head.clone();
+                    let end = highlight_tail(l, piece, state, &mut split, &mut head, &mut spans, &mut work);
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
-                    el.children = head.clone();
-                    highlight::join(&mut el.children, tail);
+                    highlight::span_nodes(piece, 0, &spans, prefix, &mut el.children);
                     open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
                     new_tail.push(Node::Element(el));
                     if complete {
@@ -472,7 +472,7 @@ impl MarkdownRenderer {
         fence: u8,
         fence_len: usize,
         mut split: usize,
-        mut head: Vec<Node>,
+        mut head: Vec<highlight::Span>,
     ) -> Option<Patch> {
         line.push_str(text);
         // A line that could become a closing fence needs the parser.
@@ -487,17 +487,28 @@ impl MarkdownRenderer {
         let Some(Node::Element(el)) = code.children.get_mut(node) else {
             return None;
         };
-        // The element's children are `head` joined with the tokens after the split point:
-        // all but head's last token (which a join may have extended) stay.
+        // The element's children are the nodes of `head` joined with the tokens after the
+        // split point: all but head's last (which a join may have extended) stay.
         let keep = head.len().saturating_sub(1);
-        let (end, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
         let mut rest = head.get(keep..).unwrap_or_default().to_vec();
-        highlight::join(&mut rest, tail);
-        // The page gets what changed in the line: usually the text of its last token.
+        let end = highlight_tail(l, &line, state, &mut split, &mut head, &mut rest, &mut self.work);
+        // The tokens that the element holds already stay: compared as they are, with no
+        // node built for them; the page gets what changed, usually the text of the last one.
+        let mut from = keep.checked_sub(1).map_or(0, |k| head[k].end);
+        let mut same = 0;
+        while let (Some(sp), Some(old)) = (rest.get(same), el.children.get(keep + same)) {
+            if !highlight::is_span_node(old, &line[from..sp.end], sp.class, prefix) {
+                break;
+            }
+            from = sp.end;
+            same += 1;
+        }
+        let mut nodes = Vec::new();
+        highlight::span_nodes(&line, from, &rest[same..], prefix, &mut nodes);
         let mut at = Vec::with_capacity(path.len() + 1);
         at.extend_from_slice(&path);
         at.push(node);
-        let patch = patch::replace_children(index, &at, el, keep, rest);
+        let patch = patch::replace_children(index, &at, el, keep + same, nodes);
         let open = open_at_end(l, &el.children, &line, state, end);
         self.fast =
             Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open, grown: None };
@@ -506,35 +517,38 @@ impl MarkdownRenderer {
 }
 
 /// Re-highlights `line` (starting in `state`) from its last split point `split`, after
-/// which it is highlighted alone: returns the state at its end and the tokens after the
-/// split point. When those hold a new split point, the tokens before it join `head` (the
-/// tokens of `line[..split]`) and `split` moves there.
+/// which it is highlighted alone: joins the spans after the split point to `out` (offsets in
+/// `line`) and returns the state at its end. When those hold a new split point, the spans
+/// before it join `head` (the spans of `line[..split]`) and `split` moves there.
 fn highlight_tail(
     l: &highlight::Lang,
     line: &str,
     state: highlight::State,
     split: &mut usize,
-    head: &mut Vec<Node>,
-    prefix: &str,
+    head: &mut Vec<highlight::Span>,
+    out: &mut Vec<highlight::Span>,
     work: &mut usize,
-) -> (highlight::State, Vec<Node>) {
-    let from = if *split == 0 { state } else { highlight::State::Normal };
-    let mut tail = Vec::new();
-    let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
-    *work += line.len() - *split;
-    if let Some(sp) = sep {
-        // the tokens before the new split point join `head`
-        let mut after = tail.split_off(sp.nodes);
-        if let Some(Node::Text(t)) = tail.last_mut() {
-            if sp.text > 0 && t.len() > sp.text {
-                after.insert(0, Node::Text(t.split_off(sp.text)));
-            }
-        }
-        highlight::join(head, tail);
-        tail = after;
-        *split += sp.at;
+) -> highlight::State {
+    let at = *split;
+    let from = if at == 0 { state } else { highlight::State::Normal };
+    // (room for the few tokens of a line's end: no growth step per token)
+    let mut tail = Vec::with_capacity(8);
+    let (end, sep) = highlight::highlight_part(l, &line[at..], from, &mut tail);
+    *work += line.len() - at;
+    for s in &mut tail {
+        s.end += at;
     }
-    (end, tail)
+    if let Some(sp) = sep {
+        // The spans before the new split point join `head`; the last of them is plain text
+        // that ended there, and may have taken plain text after it since.
+        let cut = at + sp.at;
+        let last = tail[sp.spans - 1];
+        highlight::join_spans(head, &tail[..sp.spans - 1]);
+        highlight::join_spans(head, &[highlight::Span { end: cut, ..last }]);
+        *split = cut;
+    }
+    highlight::join_spans(out, &tail);
+    end
 }
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or
