@@ -43,25 +43,31 @@ pub(crate) enum Fast {
     Cell {
         path: Vec<usize>,
     },
-    /// Extend the last line of the open fenced code block whose code element is at `path`.
-    /// `head` holds the spans of `line[..split]`, a split point after which the line is
-    /// re-highlighted alone.
-    Code {
-        path: Vec<usize>,
-        line: String,
-        state: highlight::State,
-        node: usize,
-        lang: Option<&'static highlight::Lang>,
-        fence: u8,
-        fence_len: usize,
-        split: usize,
-        head: Vec<highlight::Span>,
-        /// The line ends in an open comment or string: text without these bytes extends it.
-        open: Option<Vec<u8>>,
-        /// The renderer's `Grown` holds where the page holds the text of the token being
-        /// typed, which an append has grown: the two indices `grown_text_at` found.
-        grown: Option<(usize, usize)>,
-    },
+    /// Extend the last line of an open fenced code block (see [`Code`]). Boxed: most appends
+    /// in a code block take this state and put it back, which moves a pointer, not the
+    /// state (the fast state is taken and set again on every append).
+    Code(Box<Code>),
+}
+
+/// The line being typed in an open fenced code block whose code element is at `path`.
+/// `head` holds the spans of `line[..split]`, a split point after which the line is
+/// re-highlighted alone.
+#[derive(Debug, Clone)]
+pub(crate) struct Code {
+    pub path: Vec<usize>,
+    pub line: String,
+    pub state: highlight::State,
+    pub node: usize,
+    pub lang: Option<&'static highlight::Lang>,
+    pub fence: u8,
+    pub fence_len: usize,
+    pub split: usize,
+    pub head: Vec<highlight::Span>,
+    /// The line ends in an open comment or string: text without these bytes extends it.
+    pub open: Option<Vec<u8>>,
+    /// The renderer's `Grown` holds where the page holds the text of the token being
+    /// typed, which an append has grown: the two indices `grown_text_at` found.
+    pub grown: Option<(usize, usize)>,
 }
 
 impl MarkdownRenderer {
@@ -217,20 +223,21 @@ impl MarkdownRenderer {
                 self.fast = next(ws, path, seg);
                 Some(step)
             }
-            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open, grown }
-                if match &open {
+            Fast::Code(mut c)
+                if match &c.open {
                     // the line ends in an open comment or string: text without these extends it
                     Some(stop) => {
-                        !line.is_empty()
-                            && line.as_bytes().last() != Some(&b'\r')
+                        !c.line.is_empty()
+                            && c.line.as_bytes().last() != Some(&b'\r')
                             && !breaks(text)
                             && !text.bytes().any(|b| has(stop, b))
                             // a line that may become a closing fence (its first character
                             // but whitespace is a fence character) needs the parser or healing
-                            && first_shown(&line).or_else(|| first_shown(text)) != Some(fence)
+                            && first_shown(&c.line).or_else(|| first_shown(text)) != Some(c.fence)
                     }
-                    None => line_grows(lang.is_some(), &line, text, fence),
-                } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
+                    None => line_grows(c.lang.is_some(), &c.line, text, c.fence),
+                } && grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())
+                    .is_some() =>
             {
                 // The token being typed grows (a comment or string that is open by what cannot
                 // end it, an identifier or number by word characters, a line without a
@@ -239,31 +246,32 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let (depth, i) = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())?;
                 // (where the page holds the token's text: found once while it grows)
-                if grown != Some((depth, i)) {
-                    self.place_grown(index, &path, &[node, i, 0][..depth + 1])?;
+                if c.grown != Some((depth, i)) {
+                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
                 }
                 let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
                 let kept = t.len();
                 t.push_str(text);
-                line.push_str(text);
+                c.line.push_str(text);
                 let step = self.grown_step(index, 0, kept, 0);
-                let grown = Some((depth, i));
-                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown };
+                c.grown = Some((depth, i));
+                self.fast = Fast::Code(c);
                 Some(step)
             }
-            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
-                if !line.is_empty()
-                    && line.as_bytes().last() != Some(&b'\r')
+            Fast::Code(c)
+                if c.lang.is_some()
+                    && !c.line.is_empty()
+                    && c.line.as_bytes().last() != Some(&b'\r')
                     && !breaks(text)
-                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
-                        Some(Node::Element(code)) if code.children.len() == node + 1) =>
+                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &c.path),
+                        Some(Node::Element(code)) if code.children.len() == c.node + 1) =>
             {
-                self.grow_code_line(index, text, path, line, state, node, l, fence, fence_len, split, head)
-                    .map(Step::Patch)
+                self.grow_code_line(index, text, c).map(Step::Patch)
             }
-            Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
+            Fast::Code(c) => {
+                let Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } = *c;
                 let mut probe = line.clone();
                 probe.push_str(text);
                 if probe.contains('\r') {
@@ -356,9 +364,19 @@ impl MarkdownRenderer {
                 let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
-                    None => {
-                        Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown: None }
-                    }
+                    None => Fast::Code(Box::new(Code {
+                        path,
+                        line,
+                        state,
+                        node,
+                        lang,
+                        fence,
+                        fence_len,
+                        split,
+                        head,
+                        open,
+                        grown: None,
+                    })),
                 };
                 Some(Step::Patch(Patch { blocks: patch.into_iter().collect(), count: index + 1 }))
             }
@@ -459,59 +477,46 @@ impl MarkdownRenderer {
     /// The code line being typed, whose element is the code element's last child, grows by
     /// `text` (no line break): the line is re-highlighted from its last split point, and its
     /// element edited in place, the tokens before that point kept as they are.
-    #[allow(clippy::too_many_arguments)]
-    fn grow_code_line(
-        &mut self,
-        index: usize,
-        text: &str,
-        path: Vec<usize>,
-        mut line: String,
-        state: highlight::State,
-        node: usize,
-        l: &'static highlight::Lang,
-        fence: u8,
-        fence_len: usize,
-        mut split: usize,
-        mut head: Vec<highlight::Span>,
-    ) -> Option<Patch> {
-        line.push_str(text);
+    fn grow_code_line(&mut self, index: usize, text: &str, mut c: Box<Code>) -> Option<Patch> {
+        let l = c.lang?;
+        c.line.push_str(text);
         // A line that could become a closing fence needs the parser.
-        if first_shown(&line) == Some(fence) {
+        if first_shown(&c.line) == Some(c.fence) {
             return None;
         }
         let prefix = &self.opts.class_prefix;
         let block = self.open.last_mut()?;
-        let Some(Node::Element(code)) = node_at(block, &path) else {
+        let Some(Node::Element(code)) = node_at(block, &c.path) else {
             return None;
         };
-        let Some(Node::Element(el)) = code.children.get_mut(node) else {
+        let Some(Node::Element(el)) = code.children.get_mut(c.node) else {
             return None;
         };
         // The element's children are the nodes of `head` joined with the tokens after the
         // split point: all but head's last (which a join may have extended) stay.
-        let keep = head.len().saturating_sub(1);
-        let mut rest = head.get(keep..).unwrap_or_default().to_vec();
-        let end = highlight_tail(l, &line, state, &mut split, &mut head, &mut rest, &mut self.work);
+        let keep = c.head.len().saturating_sub(1);
+        let mut rest = c.head.get(keep..).unwrap_or_default().to_vec();
+        let end = highlight_tail(l, &c.line, c.state, &mut c.split, &mut c.head, &mut rest, &mut self.work);
         // The tokens that the element holds already stay: compared as they are, with no
         // node built for them; the page gets what changed, usually the text of the last one.
-        let mut from = keep.checked_sub(1).map_or(0, |k| head[k].end);
+        let mut from = keep.checked_sub(1).map_or(0, |k| c.head[k].end);
         let mut same = 0;
         while let (Some(sp), Some(old)) = (rest.get(same), el.children.get(keep + same)) {
-            if !highlight::is_span_node(old, &line[from..sp.end], sp.class, prefix) {
+            if !highlight::is_span_node(old, &c.line[from..sp.end], sp.class, prefix) {
                 break;
             }
             from = sp.end;
             same += 1;
         }
         let mut nodes = Vec::new();
-        highlight::span_nodes(&line, from, &rest[same..], prefix, &mut nodes);
-        let mut at = Vec::with_capacity(path.len() + 1);
-        at.extend_from_slice(&path);
-        at.push(node);
+        highlight::span_nodes(&c.line, from, &rest[same..], prefix, &mut nodes);
+        let mut at = Vec::with_capacity(c.path.len() + 1);
+        at.extend_from_slice(&c.path);
+        at.push(c.node);
         let patch = patch::replace_children(index, &at, el, keep + same, nodes);
-        let open = open_at_end(l, &el.children, &line, state, end);
-        self.fast =
-            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open, grown: None };
+        c.open = open_at_end(l, &el.children, &c.line, c.state, end);
+        c.grown = None;
+        self.fast = Fast::Code(c);
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
 }

@@ -660,7 +660,7 @@ impl MarkdownRenderer {
                 return Fast::None;
             };
             let (fence, fence_len) = heal::open_fence(region).unwrap_or((b'`', 3));
-            return Fast::Code {
+            return Fast::Code(Box::new(crate::fast::Code {
                 path,
                 line: edge.line.clone(),
                 state: edge.line_state,
@@ -672,7 +672,7 @@ impl MarkdownRenderer {
                 head: Vec::new(),
                 open: None,
                 grown: None,
-            };
+            }));
         }
         Fast::None
     }
