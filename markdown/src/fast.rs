@@ -10,30 +10,10 @@ use crate::renderer::{MarkdownRenderer, Step};
 #[derive(Debug, Clone)]
 pub(crate) enum Fast {
     None,
-    /// Extend the text node at `path` in the last block; `ws` is trailing whitespace not
-    /// shown yet (a paragraph's trailing spaces are stripped). `span`: the text is an open
-    /// code span's.
-    Text {
-        path: Vec<usize>,
-        ws: String,
-        span: bool,
-        /// No healing closer is in effect.
-        clean: bool,
-        /// Healing's scan sees the end inside a code span: stray markers would show.
-        in_span: bool,
-        /// The text node's last word may be a bare URL or email being typed.
-        link: bool,
-        /// Where the text's last page segment starts and how many come before it (see
-        /// `nodes::segments`): an append sends the text from there, and its walks start there.
-        seg: (usize, usize),
-        /// The open region holds `](`: a `)` may close a link's destination and turn the
-        /// text before it into a link, even with a line break between its `[` and the end
-        /// (healing looks at the last line only, so it shows such a text as written).
-        dest: bool,
-        /// The renderer's `Grown` holds where the page holds the text node (an append has
-        /// grown it).
-        placed: bool,
-    },
+    /// Extend the text node of a paragraph, heading, list item, table cell or code span
+    /// (see [`Text`]). Boxed, as [`Fast::Code`]: the state is taken and set again on every
+    /// append, and most appends are this one's.
+    Text(Box<Text>),
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
     /// shows is the source before them rendered without healing (no closer was added).
@@ -47,6 +27,32 @@ pub(crate) enum Fast {
     /// in a code block take this state and put it back, which moves a pointer, not the
     /// state (the fast state is taken and set again on every append).
     Code(Box<Code>),
+}
+
+/// The text node at `path` in the last block, which appends extend; `ws` is trailing
+/// whitespace not shown yet (a paragraph's trailing spaces are stripped). `span`: the text is
+/// an open code span's.
+#[derive(Debug, Clone)]
+pub(crate) struct Text {
+    pub path: Vec<usize>,
+    pub ws: String,
+    pub span: bool,
+    /// No healing closer is in effect.
+    pub clean: bool,
+    /// Healing's scan sees the end inside a code span: stray markers would show.
+    pub in_span: bool,
+    /// The text node's last word may be a bare URL or email being typed.
+    pub link: bool,
+    /// Where the text's last page segment starts and how many come before it (see
+    /// `nodes::segments`): an append sends the text from there, and its walks start there.
+    pub seg: (usize, usize),
+    /// The open region holds `](`: a `)` may close a link's destination and turn the
+    /// text before it into a link, even with a line break between its `[` and the end
+    /// (healing looks at the last line only, so it shows such a text as written).
+    pub dest: bool,
+    /// The renderer's `Grown` holds where the page holds the text node (an append has
+    /// grown it).
+    pub placed: bool,
 }
 
 /// The line being typed in an open fenced code block whose code element is at `path`.
@@ -128,13 +134,14 @@ impl MarkdownRenderer {
                 self.fast = Fast::Hidden(h, from, clean);
                 Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }))
             }
-            Fast::Text { path, span: false, clean: true, in_span: false, link: false, .. }
-                if has(text.as_bytes(), b'|') && !breaks(text) =>
+            Fast::Text(g)
+                if !g.span && g.clean && !g.in_span && !g.link && has(text.as_bytes(), b'|') && !breaks(text) =>
             {
-                self.next_cell(index, text, path).map(Step::Patch)
+                self.next_cell(index, text, g.path).map(Step::Patch)
             }
             Fast::Cell { path } => self.cell_text(index, text, path).map(Step::Patch),
-            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest, placed } => {
+            Fast::Text(mut g) => {
+                let Text { ref path, ref mut ws, span, clean, in_span, link, ref mut seg, dest, placed } = *g;
                 // `](` or `]:` formed across the join (`]` itself is never appended here): a
                 // link's destination, or a link reference definition, whose `[` the parse
                 // that set this path saw as text
@@ -173,10 +180,10 @@ impl MarkdownRenderer {
                 // (where the page holds the text node does not change while it grows: found
                 // once, kept in the fast state)
                 if !placed {
-                    self.place_grown(index, &path, &[])?;
+                    self.place_grown(index, path, &[])?;
                 }
                 let block = self.open.last_mut()?;
-                let node = node_at(block, &path)?;
+                let node = node_at(block, path)?;
                 let Node::Text(t) = node else { return None };
                 // a bare URL or email being typed becomes an autolink: parse
                 if span && t.starts_with(' ') {
@@ -192,36 +199,37 @@ impl MarkdownRenderer {
                 {
                     return None;
                 }
-                let link = false; // (the check above returned otherwise)
                 let shown = heal::trim_spaces_end(text);
                 self.work += text.len();
-                let next = |ws: String, path: Vec<usize>, seg| match newline {
-                    Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest, placed: true },
-                };
-                if shown.is_empty() {
+                // (the state goes back as it came, boxed: `link` is false, the check above
+                // returned otherwise)
+                let step = if shown.is_empty() {
                     ws.push_str(text);
-                    self.fast = next(ws, path, seg);
-                    return Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }));
-                }
-                let kept = t.len();
-                t.push_str(&ws);
-                t.push_str(shown);
-                ws.clear();
-                ws.push_str(&text[shown.len()..]);
-                // The page holds the text's segments before the last one: the patch carries
-                // the text from the last segment on (`page.start`: the segments before it; a
-                // code span's text is one page node: whole). The next append starts from the
-                // new last segment.
-                let (from, before) = seg;
-                if !span {
-                    for (n, r) in crate::nodes::segments(&t[from..]).enumerate() {
-                        seg = (from + r.start, before + n);
+                    None
+                } else {
+                    let kept = t.len();
+                    t.push_str(ws);
+                    t.push_str(shown);
+                    ws.clear();
+                    ws.push_str(&text[shown.len()..]);
+                    // The page holds the text's segments before the last one: the patch
+                    // carries the text from the last segment on (`page.start`: the segments
+                    // before it; a code span's text is one page node: whole). The next append
+                    // starts from the new last segment.
+                    let (from, before) = *seg;
+                    if !span {
+                        for (n, r) in crate::nodes::segments(&t[from..]).enumerate() {
+                            *seg = (from + r.start, before + n);
+                        }
                     }
-                }
-                let step = self.grown_step(index, from, kept - from, before);
-                self.fast = next(ws, path, seg);
-                Some(step)
+                    Some(self.grown_step(index, from, kept - from, before))
+                };
+                (g.link, g.dest, g.placed) = (false, dest, true);
+                self.fast = match newline {
+                    Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
+                    None => Fast::Text(g),
+                };
+                Some(step.unwrap_or(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 })))
             }
             Fast::Code(mut c)
                 if match &c.open {
@@ -460,7 +468,7 @@ impl MarkdownRenderer {
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
-        self.fast = Fast::Text {
+        self.fast = Fast::Text(Box::new(Text {
             path: text_path,
             ws,
             span: false,
@@ -470,7 +478,7 @@ impl MarkdownRenderer {
             seg: (0, 0),
             dest: true,
             placed: false,
-        };
+        }));
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
 

@@ -634,7 +634,7 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
                 _ => true,
             };
-            return Fast::Text {
+            return Fast::Text(Box::new(crate::fast::Text {
                 path,
                 ws: rest.to_string(),
                 span: edge.span,
@@ -644,7 +644,7 @@ impl MarkdownRenderer {
                 seg: (0, 0),
                 dest: region.contains("]("),
                 placed: false,
-            };
+            }));
         }
         let last_line = line_start(region, region.len());
         if edge.code
