@@ -10,30 +10,10 @@ use crate::renderer::{MarkdownRenderer, Step};
 #[derive(Debug, Clone)]
 pub(crate) enum Fast {
     None,
-    /// Extend the text node at `path` in the last block; `ws` is trailing whitespace not
-    /// shown yet (a paragraph's trailing spaces are stripped). `span`: the text is an open
-    /// code span's.
-    Text {
-        path: Vec<usize>,
-        ws: String,
-        span: bool,
-        /// No healing closer is in effect.
-        clean: bool,
-        /// Healing's scan sees the end inside a code span: stray markers would show.
-        in_span: bool,
-        /// The text node's last word may be a bare URL or email being typed.
-        link: bool,
-        /// Where the text's last page segment starts and how many come before it (see
-        /// `nodes::segments`): an append sends the text from there, and its walks start there.
-        seg: (usize, usize),
-        /// The open region holds `](`: a `)` may close a link's destination and turn the
-        /// text before it into a link, even with a line break between its `[` and the end
-        /// (healing looks at the last line only, so it shows such a text as written).
-        dest: bool,
-        /// The renderer's `Grown` holds where the page holds the text node (an append has
-        /// grown it).
-        placed: bool,
-    },
+    /// Extend the text node of a paragraph, heading, list item, table cell or code span
+    /// (see [`Text`]). Boxed, as [`Fast::Code`]: the state is taken and set again on every
+    /// append, and most appends are this one's.
+    Text(Box<Text>),
     /// The end of the source is hidden (see `heal::Hidden`): appends that keep it so change
     /// nothing. The offset is where the hidden lines start (for `Markers`); `clean`: what
     /// shows is the source before them rendered without healing (no closer was added).
@@ -43,25 +23,57 @@ pub(crate) enum Fast {
     Cell {
         path: Vec<usize>,
     },
-    /// Extend the last line of the open fenced code block whose code element is at `path`.
-    /// `head` holds the nodes of `line[..split]`, a split point after which the line is
-    /// re-highlighted alone.
-    Code {
-        path: Vec<usize>,
-        line: String,
-        state: highlight::State,
-        node: usize,
-        lang: Option<&'static highlight::Lang>,
-        fence: u8,
-        fence_len: usize,
-        split: usize,
-        head: Vec<Node>,
-        /// The line ends in an open comment or string: text without these bytes extends it.
-        open: Option<Vec<u8>>,
-        /// The renderer's `Grown` holds where the page holds the text of the token being
-        /// typed, which an append has grown: the two indices `grown_text_at` found.
-        grown: Option<(usize, usize)>,
-    },
+    /// Extend the last line of an open fenced code block (see [`Code`]). Boxed: most appends
+    /// in a code block take this state and put it back, which moves a pointer, not the
+    /// state (the fast state is taken and set again on every append).
+    Code(Box<Code>),
+}
+
+/// The text node at `path` in the last block, which appends extend; `ws` is trailing
+/// whitespace not shown yet (a paragraph's trailing spaces are stripped). `span`: the text is
+/// an open code span's.
+#[derive(Debug, Clone)]
+pub(crate) struct Text {
+    pub path: Vec<usize>,
+    pub ws: String,
+    pub span: bool,
+    /// No healing closer is in effect.
+    pub clean: bool,
+    /// Healing's scan sees the end inside a code span: stray markers would show.
+    pub in_span: bool,
+    /// The text node's last word may be a bare URL or email being typed.
+    pub link: bool,
+    /// Where the text's last page segment starts and how many come before it (see
+    /// `nodes::segments`): an append sends the text from there, and its walks start there.
+    pub seg: (usize, usize),
+    /// The open region holds `](`: a `)` may close a link's destination and turn the
+    /// text before it into a link, even with a line break between its `[` and the end
+    /// (healing looks at the last line only, so it shows such a text as written).
+    pub dest: bool,
+    /// The renderer's `Grown` holds where the page holds the text node (an append has
+    /// grown it).
+    pub placed: bool,
+}
+
+/// The line being typed in an open fenced code block whose code element is at `path`.
+/// `head` holds the spans of `line[..split]`, a split point after which the line is
+/// re-highlighted alone.
+#[derive(Debug, Clone)]
+pub(crate) struct Code {
+    pub path: Vec<usize>,
+    pub line: String,
+    pub state: highlight::State,
+    pub node: usize,
+    pub lang: Option<&'static highlight::Lang>,
+    pub fence: u8,
+    pub fence_len: usize,
+    pub split: usize,
+    pub head: Vec<highlight::Span>,
+    /// The line ends in an open comment or string: text without these bytes extends it.
+    pub open: Option<Vec<u8>>,
+    /// The renderer's `Grown` holds where the page holds the text of the token being
+    /// typed, which an append has grown: the two indices `grown_text_at` found.
+    pub grown: Option<(usize, usize)>,
 }
 
 impl MarkdownRenderer {
@@ -122,13 +134,14 @@ impl MarkdownRenderer {
                 self.fast = Fast::Hidden(h, from, clean);
                 Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }))
             }
-            Fast::Text { path, span: false, clean: true, in_span: false, link: false, .. }
-                if has(text.as_bytes(), b'|') && !breaks(text) =>
+            Fast::Text(g)
+                if !g.span && g.clean && !g.in_span && !g.link && has(text.as_bytes(), b'|') && !breaks(text) =>
             {
-                self.next_cell(index, text, path).map(Step::Patch)
+                self.next_cell(index, text, g.path).map(Step::Patch)
             }
             Fast::Cell { path } => self.cell_text(index, text, path).map(Step::Patch),
-            Fast::Text { path, mut ws, span, clean, in_span, link, mut seg, dest, placed } => {
+            Fast::Text(mut g) => {
+                let Text { ref path, ref mut ws, span, clean, in_span, link, ref mut seg, dest, placed } = *g;
                 // `](` or `]:` formed across the join (`]` itself is never appended here): a
                 // link's destination, or a link reference definition, whose `[` the parse
                 // that set this path saw as text
@@ -167,10 +180,10 @@ impl MarkdownRenderer {
                 // (where the page holds the text node does not change while it grows: found
                 // once, kept in the fast state)
                 if !placed {
-                    self.place_grown(index, &path, &[])?;
+                    self.place_grown(index, path, &[])?;
                 }
                 let block = self.open.last_mut()?;
-                let node = node_at(block, &path)?;
+                let node = node_at(block, path)?;
                 let Node::Text(t) = node else { return None };
                 // a bare URL or email being typed becomes an autolink: parse
                 if span && t.starts_with(' ') {
@@ -186,51 +199,53 @@ impl MarkdownRenderer {
                 {
                     return None;
                 }
-                let link = false; // (the check above returned otherwise)
                 let shown = heal::trim_spaces_end(text);
                 self.work += text.len();
-                let next = |ws: String, path: Vec<usize>, seg| match newline {
-                    Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
-                    None => Fast::Text { path, ws, span, clean, in_span, link, seg, dest, placed: true },
-                };
-                if shown.is_empty() {
+                // (the state goes back as it came, boxed: `link` is false, the check above
+                // returned otherwise)
+                let step = if shown.is_empty() {
                     ws.push_str(text);
-                    self.fast = next(ws, path, seg);
-                    return Some(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 }));
-                }
-                let kept = t.len();
-                t.push_str(&ws);
-                t.push_str(shown);
-                ws.clear();
-                ws.push_str(&text[shown.len()..]);
-                // The page holds the text's segments before the last one: the patch carries
-                // the text from the last segment on (`page.start`: the segments before it; a
-                // code span's text is one page node: whole). The next append starts from the
-                // new last segment.
-                let (from, before) = seg;
-                if !span {
-                    for (n, r) in crate::nodes::segments(&t[from..]).enumerate() {
-                        seg = (from + r.start, before + n);
+                    None
+                } else {
+                    let kept = t.len();
+                    t.push_str(ws);
+                    t.push_str(shown);
+                    ws.clear();
+                    ws.push_str(&text[shown.len()..]);
+                    // The page holds the text's segments before the last one: the patch
+                    // carries the text from the last segment on (`page.start`: the segments
+                    // before it; a code span's text is one page node: whole). The next append
+                    // starts from the new last segment.
+                    let (from, before) = *seg;
+                    if !span {
+                        for (n, r) in crate::nodes::segments(&t[from..]).enumerate() {
+                            *seg = (from + r.start, before + n);
+                        }
                     }
-                }
-                let step = self.grown_step(index, from, kept - from, before);
-                self.fast = next(ws, path, seg);
-                Some(step)
+                    Some(self.grown_step(index, from, kept - from, before))
+                };
+                (g.link, g.dest, g.placed) = (false, dest, true);
+                self.fast = match newline {
+                    Some(from) => Fast::Hidden(heal::Hidden::Markers, from, clean && !span),
+                    None => Fast::Text(g),
+                };
+                Some(step.unwrap_or(Step::Patch(Patch { blocks: Vec::new(), count: index + 1 })))
             }
-            Fast::Code { path, mut line, state, node, lang, fence, fence_len, split, head, open, grown }
-                if match &open {
+            Fast::Code(mut c)
+                if match &c.open {
                     // the line ends in an open comment or string: text without these extends it
                     Some(stop) => {
-                        !line.is_empty()
-                            && line.as_bytes().last() != Some(&b'\r')
+                        !c.line.is_empty()
+                            && c.line.as_bytes().last() != Some(&b'\r')
                             && !breaks(text)
                             && !text.bytes().any(|b| has(stop, b))
                             // a line that may become a closing fence (its first character
                             // but whitespace is a fence character) needs the parser or healing
-                            && first_shown(&line).or_else(|| first_shown(text)) != Some(fence)
+                            && first_shown(&c.line).or_else(|| first_shown(text)) != Some(c.fence)
                     }
-                    None => line_grows(lang.is_some(), &line, text, fence),
-                } && grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some()).is_some() =>
+                    None => line_grows(c.lang.is_some(), &c.line, text, c.fence),
+                } && grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())
+                    .is_some() =>
             {
                 // The token being typed grows (a comment or string that is open by what cannot
                 // end it, an identifier or number by word characters, a line without a
@@ -239,31 +254,32 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (depth, i) = grown_text_at(self.open.last()?, &path, node, lang.is_some(), open.is_some())?;
+                let (depth, i) = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())?;
                 // (where the page holds the token's text: found once while it grows)
-                if grown != Some((depth, i)) {
-                    self.place_grown(index, &path, &[node, i, 0][..depth + 1])?;
+                if c.grown != Some((depth, i)) {
+                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
                 }
                 let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
                 let kept = t.len();
                 t.push_str(text);
-                line.push_str(text);
+                c.line.push_str(text);
                 let step = self.grown_step(index, 0, kept, 0);
-                let grown = Some((depth, i));
-                self.fast = Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown };
+                c.grown = Some((depth, i));
+                self.fast = Fast::Code(c);
                 Some(step)
             }
-            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, .. }
-                if !line.is_empty()
-                    && line.as_bytes().last() != Some(&b'\r')
+            Fast::Code(c)
+                if c.lang.is_some()
+                    && !c.line.is_empty()
+                    && c.line.as_bytes().last() != Some(&b'\r')
                     && !breaks(text)
-                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &path),
-                        Some(Node::Element(code)) if code.children.len() == node + 1) =>
+                    && matches!(crate::nodes::node_at_ref(self.open.last()?, &c.path),
+                        Some(Node::Element(code)) if code.children.len() == c.node + 1) =>
             {
-                self.grow_code_line(index, text, path, line, state, node, l, fence, fence_len, split, head)
-                    .map(Step::Patch)
+                self.grow_code_line(index, text, c).map(Step::Patch)
             }
-            Fast::Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } => {
+            Fast::Code(c) => {
+                let Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } = *c;
                 let mut probe = line.clone();
                 probe.push_str(text);
                 if probe.contains('\r') {
@@ -336,10 +352,10 @@ impl MarkdownRenderer {
                         split = 0;
                         head.clear();
                     }
-                    let (end, tail) = highlight_tail(l, piece, state, &mut split, &mut head, prefix, &mut work);
+                    let mut spans = head.clone();
+                    let end = highlight_tail(l, piece, state, &mut split, &mut head, &mut spans, &mut work);
                     let mut el = Element::new("span", crate::nodes::class_name(prefix, "ln"));
-                    el.children = head.clone();
-                    highlight::join(&mut el.children, tail);
+                    highlight::span_nodes(piece, 0, &spans, prefix, &mut el.children);
                     open = if complete { None } else { open_at_end(l, &el.children, piece, state, end) };
                     new_tail.push(Node::Element(el));
                     if complete {
@@ -356,9 +372,19 @@ impl MarkdownRenderer {
                 let patch = patch::replace_children(index, &path, code, start, new_tail);
                 self.fast = match hidden_from {
                     Some(from) => Fast::Hidden(heal::Hidden::Fence(fence, fence_len), from, false),
-                    None => {
-                        Fast::Code { path, line, state, node, lang, fence, fence_len, split, head, open, grown: None }
-                    }
+                    None => Fast::Code(Box::new(Code {
+                        path,
+                        line,
+                        state,
+                        node,
+                        lang,
+                        fence,
+                        fence_len,
+                        split,
+                        head,
+                        open,
+                        grown: None,
+                    })),
                 };
                 Some(Step::Patch(Patch { blocks: patch.into_iter().collect(), count: index + 1 }))
             }
@@ -442,7 +468,7 @@ impl MarkdownRenderer {
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
-        self.fast = Fast::Text {
+        self.fast = Fast::Text(Box::new(Text {
             path: text_path,
             ws,
             span: false,
@@ -452,89 +478,90 @@ impl MarkdownRenderer {
             seg: (0, 0),
             dest: true,
             placed: false,
-        };
+        }));
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
 
     /// The code line being typed, whose element is the code element's last child, grows by
     /// `text` (no line break): the line is re-highlighted from its last split point, and its
     /// element edited in place, the tokens before that point kept as they are.
-    #[allow(clippy::too_many_arguments)]
-    fn grow_code_line(
-        &mut self,
-        index: usize,
-        text: &str,
-        path: Vec<usize>,
-        mut line: String,
-        state: highlight::State,
-        node: usize,
-        l: &'static highlight::Lang,
-        fence: u8,
-        fence_len: usize,
-        mut split: usize,
-        mut head: Vec<Node>,
-    ) -> Option<Patch> {
-        line.push_str(text);
+    fn grow_code_line(&mut self, index: usize, text: &str, mut c: Box<Code>) -> Option<Patch> {
+        let l = c.lang?;
+        c.line.push_str(text);
         // A line that could become a closing fence needs the parser.
-        if first_shown(&line) == Some(fence) {
+        if first_shown(&c.line) == Some(c.fence) {
             return None;
         }
         let prefix = &self.opts.class_prefix;
         let block = self.open.last_mut()?;
-        let Some(Node::Element(code)) = node_at(block, &path) else {
+        let Some(Node::Element(code)) = node_at(block, &c.path) else {
             return None;
         };
-        let Some(Node::Element(el)) = code.children.get_mut(node) else {
+        let Some(Node::Element(el)) = code.children.get_mut(c.node) else {
             return None;
         };
-        // The element's children are `head` joined with the tokens after the split point:
-        // all but head's last token (which a join may have extended) stay.
-        let keep = head.len().saturating_sub(1);
-        let (end, tail) = highlight_tail(l, &line, state, &mut split, &mut head, prefix, &mut self.work);
-        let mut rest = head.get(keep..).unwrap_or_default().to_vec();
-        highlight::join(&mut rest, tail);
-        // The page gets what changed in the line: usually the text of its last token.
-        let mut at = Vec::with_capacity(path.len() + 1);
-        at.extend_from_slice(&path);
-        at.push(node);
-        let patch = patch::replace_children(index, &at, el, keep, rest);
-        let open = open_at_end(l, &el.children, &line, state, end);
-        self.fast =
-            Fast::Code { path, line, state, node, lang: Some(l), fence, fence_len, split, head, open, grown: None };
+        // The element's children are the nodes of `head` joined with the tokens after the
+        // split point: all but head's last (which a join may have extended) stay.
+        let keep = c.head.len().saturating_sub(1);
+        let mut rest = c.head.get(keep..).unwrap_or_default().to_vec();
+        let end = highlight_tail(l, &c.line, c.state, &mut c.split, &mut c.head, &mut rest, &mut self.work);
+        // The tokens that the element holds already stay: compared as they are, with no
+        // node built for them; the page gets what changed, usually the text of the last one.
+        let mut from = keep.checked_sub(1).map_or(0, |k| c.head[k].end);
+        let mut same = 0;
+        while let (Some(sp), Some(old)) = (rest.get(same), el.children.get(keep + same)) {
+            if !highlight::is_span_node(old, &c.line[from..sp.end], sp.class, prefix) {
+                break;
+            }
+            from = sp.end;
+            same += 1;
+        }
+        let mut nodes = Vec::new();
+        highlight::span_nodes(&c.line, from, &rest[same..], prefix, &mut nodes);
+        let mut at = Vec::with_capacity(c.path.len() + 1);
+        at.extend_from_slice(&c.path);
+        at.push(c.node);
+        let patch = patch::replace_children(index, &at, el, keep + same, nodes);
+        c.open = open_at_end(l, &el.children, &c.line, c.state, end);
+        c.grown = None;
+        self.fast = Fast::Code(c);
         Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
     }
 }
 
 /// Re-highlights `line` (starting in `state`) from its last split point `split`, after
-/// which it is highlighted alone: returns the state at its end and the tokens after the
-/// split point. When those hold a new split point, the tokens before it join `head` (the
-/// tokens of `line[..split]`) and `split` moves there.
+/// which it is highlighted alone: joins the spans after the split point to `out` (offsets in
+/// `line`) and returns the state at its end. When those hold a new split point, the spans
+/// before it join `head` (the spans of `line[..split]`) and `split` moves there.
 fn highlight_tail(
     l: &highlight::Lang,
     line: &str,
     state: highlight::State,
     split: &mut usize,
-    head: &mut Vec<Node>,
-    prefix: &str,
+    head: &mut Vec<highlight::Span>,
+    out: &mut Vec<highlight::Span>,
     work: &mut usize,
-) -> (highlight::State, Vec<Node>) {
-    let from = if *split == 0 { state } else { highlight::State::Normal };
-    let mut tail = Vec::new();
-    let (end, sep) = highlight::highlight_part(l, &line[*split..], from, prefix, &mut tail);
-    *work += line.len() - *split;
-    if let Some(sp) = sep {
-        // the tokens before the new split point join `head`
-        let mut after = tail.split_off(sp.nodes);
-        if let Some(Node::Text(t)) = tail.last_mut() {
-            if sp.text > 0 && t.len() > sp.text {
-                after.insert(0, Node::Text(t.split_off(sp.text)));
-            }
-        }
-        highlight::join(head, tail);
-        tail = after;
-        *split += sp.at;
+) -> highlight::State {
+    let at = *split;
+    let from = if at == 0 { state } else { highlight::State::Normal };
+    // (room for the few tokens of a line's end: no growth step per token)
+    let mut tail = Vec::with_capacity(8);
+    let (end, sep) = highlight::highlight_part(l, &line[at..], from, &mut tail);
+    *work += line.len() - at;
+    for s in &mut tail {
+        s.end += at;
     }
-    (end, tail)
+    if let Some(sp) = sep {
+        // The spans before the new split point join `head`; the last of them is plain text
+        // that ended there, and may have taken plain text after it since.
+        let cut = at + sp.at;
+        let last = tail[sp.spans - 1];
+        highlight::join_spans(head, &tail[..sp.spans - 1]);
+        highlight::join_spans(head, &[highlight::Span { end: cut, ..last }]);
+        *split = cut;
+    }
+    highlight::join_spans(out, &tail);
+    end
 }
 
 /// If the last token of a line being typed (`line`, tokens `toks`) is an open comment or

@@ -16,7 +16,7 @@ use crate::nodes::{Element, Node};
 
 /// The token classes, as class-name suffixes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Tok {
+pub(crate) enum Tok {
     Keyword,
     Str,
     Comment,
@@ -359,7 +359,78 @@ pub(crate) fn has(set: &[u8], b: u8) -> bool {
 /// Highlights one line (with its `\n`), appending nodes to `out`; returns the state at the
 /// start of the next line. `class` is the class prefix.
 pub(crate) fn highlight_line(lang: &Lang, line: &str, state: State, prefix: &str, out: &mut Vec<Node>) -> State {
-    highlight_part(lang, line, state, prefix, out).0
+    let mut spans = Vec::new();
+    let (st, _) = highlight_part(lang, line, state, &mut spans);
+    span_nodes(line, 0, &spans, prefix, out);
+    st
+}
+
+/// A token of a highlighted line: its class (`None`: plain text) and the offset in the line
+/// where it ends; it starts where the one before ends. A line's tokens are spans until they
+/// reach the page: a line being typed is lexed again on most appends, and its spans are
+/// compared with the nodes the page holds without building nodes for the tokens that stayed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Span {
+    pub class: Option<Tok>,
+    pub end: usize,
+}
+
+/// Appends a span ending at `end`, merging plain text into plain text before it.
+fn push_span(out: &mut Vec<Span>, class: Option<Tok>, end: usize) {
+    match out.last_mut() {
+        Some(last) if class.is_none() && last.class.is_none() => last.end = end,
+        _ => out.push(Span { class, end }),
+    }
+}
+
+/// Appends `more`, the spans that follow those of `out`, merging plain text across the join.
+pub(crate) fn join_spans(out: &mut Vec<Span>, more: &[Span]) {
+    for s in more {
+        push_span(out, s.class, s.end);
+    }
+}
+
+/// The node of the token `t` of class `class`: a text, or a `span` holding one.
+fn span_node(t: &str, class: Option<Tok>, prefix: &str) -> Node {
+    let text = Node::Text(t.to_string());
+    match class {
+        None => text,
+        Some(c) => {
+            // (`vec!`: one allocation of one node, where a push would go through `Vec`'s growth)
+            let mut el = Element::new("span", crate::nodes::class_name(prefix, c.class()));
+            el.children = vec![text];
+            Node::Element(el)
+        }
+    }
+}
+
+/// Appends the nodes of `spans`, the tokens of `line` from offset `from` on.
+pub(crate) fn span_nodes(line: &str, from: usize, spans: &[Span], prefix: &str, out: &mut Vec<Node>) {
+    let mut s = from;
+    out.reserve(spans.len());
+    for sp in spans {
+        out.push(span_node(&line[s..sp.end], sp.class, prefix));
+        s = sp.end;
+    }
+}
+
+/// Whether `node` equals the node of the token `t` of class `class`, without building it.
+pub(crate) fn is_span_node(node: &Node, t: &str, class: Option<Tok>, prefix: &str) -> bool {
+    match (node, class) {
+        (Node::Text(x), None) => x == t,
+        (Node::Element(e), Some(c)) => {
+            let name = c.class();
+            e.name == "span"
+                && e.class.len() == prefix.len() + name.len()
+                && e.class.starts_with(prefix)
+                && e.class.ends_with(name)
+                && e.style.is_empty()
+                && e.attrs.is_empty()
+                && e.link.is_none()
+                && matches!(&e.children[..], [Node::Text(x)] if x == t)
+        }
+        _ => false,
+    }
 }
 
 /// Separators after which a line may be split: tokens before never depend on what follows.
@@ -372,46 +443,31 @@ const SEPS: &[u8] = b";,{}()=:[] \t.";
 pub(crate) struct Split {
     /// The offset in the line.
     pub at: usize,
-    /// How many nodes of `out` hold the text before it...
-    pub nodes: usize,
-    /// ...where the last one, if a text, held this many bytes (text after the point may
-    /// have been merged into it since).
-    pub text: usize,
+    /// How many spans of `out` hold the text before it; the last one, plain text ending at
+    /// `at` then, may have taken plain text after the point since.
+    pub spans: usize,
 }
 
-/// Like [`highlight_line`], and also returns the last split point: the offset just after
-/// a separator (`;`, `,`, `(`, `=`, a space, …) seen as plain text in the normal state, with
-/// a character after it that is not `#`. The nodes of `out` before the point never change
-/// whatever is appended to the line, and highlighting `line[p..]` from [`State::Normal`]
-/// gives the nodes after it (adjacent plain text merged): a line being typed is
-/// re-highlighted from its last split point only.
-pub(crate) fn highlight_part(
-    lang: &Lang,
-    line: &str,
-    state: State,
-    prefix: &str,
-    out: &mut Vec<Node>,
-) -> (State, Option<Split>) {
-    let base = out.len();
+/// Highlights one line (with its `\n`, or the start of one) into `out`, which is empty, as
+/// spans; returns the state at its end and the last split point: the offset just after a
+/// separator (`;`, `,`, `(`, `=`, a space, …) seen as plain text in the normal state, with
+/// a character after it that is not `#`. The spans before the point never change whatever
+/// is appended to the line, and highlighting `line[p..]` from [`State::Normal`] gives the
+/// spans after it (adjacent plain text merged): a line being typed is re-highlighted from
+/// its last split point only.
+pub(crate) fn highlight_part(lang: &Lang, line: &str, state: State, out: &mut Vec<Span>) -> (State, Option<Split>) {
     let mut split = None;
     let b = line.as_bytes();
     let n = b.len();
     let mut st = state;
     let mut i = 0;
     let mut plain = 0; // start of pending plain text
-    let push = |out: &mut Vec<Node>, plain: &mut usize, s: usize, e: usize, t: Option<Tok>| {
+    let push = |out: &mut Vec<Span>, plain: &mut usize, s: usize, e: usize, t: Option<Tok>| {
         if s > *plain {
-            push_text(out, &line[*plain..s]);
+            push_span(out, None, s);
         }
         if e > s {
-            match t {
-                Some(t) => {
-                    let mut el = Element::new("span", crate::nodes::class_name(prefix, t.class()));
-                    el.children.push(Node::Text(line[s..e].to_string()));
-                    out.push(Node::Element(el));
-                }
-                None => push_text(out, &line[s..e]),
-            }
+            push_span(out, t, e);
         }
         *plain = e;
     };
@@ -594,16 +650,12 @@ pub(crate) fn highlight_part(
         if has(SEPS, c) && i + 1 < n && b[i + 1] != b'#' && !(space(c) && space(b[i + 1])) {
             // (the plain text before the point goes out now, so the point is a node boundary)
             push(out, &mut plain, i + 1, i + 1, None);
-            let text = match out.last() {
-                Some(Node::Text(t)) if out.len() > base => t.len(),
-                _ => 0,
-            };
-            split = Some(Split { at: i + 1, nodes: out.len() - base, text });
+            split = Some(Split { at: i + 1, spans: out.len() });
         }
         i += c.len_utf8_hint();
     }
     if plain < n {
-        push_text(out, &line[plain..]);
+        push_span(out, None, n);
     }
     (st, split)
 }
@@ -639,19 +691,6 @@ pub(crate) fn open_in_state(lang: &Lang, st: State) -> Option<Vec<u8>> {
         State::Str(k) => lang.multiline.get(k as usize).map(|d| vec![d.as_bytes()[0], b'\\']),
         _ => None,
     }
-}
-
-/// Appends `more` to `out`, merging a leading text node into a trailing one.
-pub(crate) fn join(out: &mut Vec<Node>, more: Vec<Node>) {
-    // (the nodes moved on one by one: no shift of `more` to drop its first)
-    let mut more = more.into_iter();
-    if let Some(first) = more.next() {
-        match (out.last_mut(), first) {
-            (Some(Node::Text(a)), Node::Text(b)) => a.push_str(&b),
-            (_, first) => out.push(first),
-        }
-    }
-    out.extend(more);
 }
 
 /// Whether `rest` starts with the delimiter `d` (not empty). Asked at every byte of a line
@@ -692,14 +731,6 @@ impl Utf8Len for u8 {
             0xC0..=0xDF => 2,
             _ => 1,
         }
-    }
-}
-
-fn push_text(out: &mut Vec<Node>, s: &str) {
-    if let Some(Node::Text(t)) = out.last_mut() {
-        t.push_str(s);
-    } else {
-        out.push(Node::Text(s.to_string()));
     }
 }
 

@@ -634,7 +634,7 @@ impl MarkdownRenderer {
                 Some(Node::Text(t)) => crate::autolink::maybe_link(t.rsplit(char::is_whitespace).next().unwrap_or("")),
                 _ => true,
             };
-            return Fast::Text {
+            return Fast::Text(Box::new(crate::fast::Text {
                 path,
                 ws: rest.to_string(),
                 span: edge.span,
@@ -644,7 +644,7 @@ impl MarkdownRenderer {
                 seg: (0, 0),
                 dest: region.contains("]("),
                 placed: false,
-            };
+            }));
         }
         let last_line = line_start(region, region.len());
         if edge.code
@@ -660,7 +660,7 @@ impl MarkdownRenderer {
                 return Fast::None;
             };
             let (fence, fence_len) = heal::open_fence(region).unwrap_or((b'`', 3));
-            return Fast::Code {
+            return Fast::Code(Box::new(crate::fast::Code {
                 path,
                 line: edge.line.clone(),
                 state: edge.line_state,
@@ -672,7 +672,7 @@ impl MarkdownRenderer {
                 head: Vec::new(),
                 open: None,
                 grown: None,
-            };
+            }));
         }
         Fast::None
     }
