@@ -210,19 +210,30 @@ impl PeerSocket {
         #[cfg(unix)]
         {
             use std::os::fd::BorrowedFd;
+            use tokio::io::{unix::AsyncFd, Interest};
             // SAFETY: the connection that owns this descriptor is serving the request whose
-            // handler calls this, so the descriptor is open; it is duplicated at once.
+            // handler calls this, so the descriptor is open; it is duplicated at once. The
+            // duplicate shares the socket's open file, already non-blocking (as every socket
+            // tokio serves is).
             let owned = unsafe { BorrowedFd::borrow_raw(self.fd) }.try_clone_to_owned();
+            // Registered for reading only: a `TcpStream` would also ask to hear that the socket
+            // is writable, which it is at once, and that event would wake an idle worker
+            // thread for nothing while the answer's first token is on its way.
             let watched = owned.ok().and_then(|fd| {
-                let std = std::net::TcpStream::from(fd);
-                std.set_nonblocking(true).ok()?;
-                TcpStream::from_std(std).ok()
+                // SAFETY: the `Socket` owns the duplicate, which stays open, the same socket,
+                // until the `AsyncFd` that owns the `Socket` is dropped.
+                unsafe { AsyncFd::register_with_interest(socket2::Socket::from(fd), Interest::READABLE) }.ok()
             });
-            if let Some(stream) = watched {
-                let mut byte = [0u8; 1];
-                match stream.peek(&mut byte).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
+            if let Some(socket) = watched {
+                let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+                loop {
+                    let Ok(mut ready) = socket.readable().await else { return };
+                    match ready.try_io(|s| s.get_ref().peek(&mut byte)) {
+                        Ok(Ok(0)) | Ok(Err(_)) => return,
+                        Ok(Ok(_)) => break,
+                        // Not readable after all: wait for the next event.
+                        Err(_) => continue,
+                    }
                 }
             }
         }
@@ -300,6 +311,22 @@ mod tests {
         std::future::poll_fn(|cx| Pin::new(&mut conn).poll_read(cx, &mut buf)).await.unwrap();
         assert_eq!(buf.filled(), b"xyabc");
         client.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_quiet_client_is_not_taken_for_gone_and_a_closed_one_is() {
+        let (conn, client) = accepted(|s| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(s);
+        })
+        .await;
+        let watch = tokio::spawn(PeerSocket::of(&conn.io).closed());
+        // Writable all along and silent: not gone.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!watch.is_finished(), "a connected, quiet client was taken for gone");
+        client.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), watch).await.expect("the closed client went unnoticed").unwrap();
+        drop(conn);
     }
 
     #[test]
