@@ -51,8 +51,9 @@ export class MarkdownRenderer {
   constructor(options?: MarkdownRendererOptions);
   /** The revealed text grew by `text`; unclosed markup renders as if closed, stray markers at the edge are hidden. */
   append(text: string): Patch;
-  /** The message is complete: blocks equal a one-shot render of the whole text. */
+  /** The message is complete: blocks equal a one-shot render of the whole text. A second call changes nothing; `append` then throws until `reset`. */
   finish(): Patch;
+  /** Forgets the message (after `finish` too), keeping the options. */
   reset(): void;
   free(): void;
   /** setData entries of a patch for blocks stored at `prefix`, e.g. 'msgs[3].blocks'. */

@@ -33,6 +33,7 @@ export function MarkdownRenderer(options) {
   this._results = this._raw.results_ptr() >>> 2;
   this._input = 0;
   this._inputSize = 0;
+  this._finished = false;
 }
 
 MarkdownRenderer.prototype._live = function () {
@@ -44,6 +45,7 @@ MarkdownRenderer.prototype._live = function () {
 MarkdownRenderer.prototype.append = function (text) {
   if (typeof text !== 'string') throw new TypeError('chunkwise: append() takes a string, got ' + describe(text));
   var raw = this._live();
+  if (this._finished) throw new Error('chunkwise: append() after finish(); reset() starts a new message');
   if (text.length > this._inputSize) {
     this._input = raw.input(text.length);
     this._inputSize = text.length;
@@ -55,11 +57,14 @@ MarkdownRenderer.prototype.append = function (text) {
 
 /** The message is complete: the final, unhealed blocks (equal to rendering the whole text at once). */
 MarkdownRenderer.prototype.finish = function () {
-  return this._patch(this._live().finish());
+  var raw = this._live();
+  this._finished = true;
+  return this._patch(raw.finish());
 };
 
 MarkdownRenderer.prototype.reset = function () {
   this._live().reset();
+  this._finished = false;
 };
 
 MarkdownRenderer.prototype.free = function () {

@@ -42,6 +42,8 @@ pub struct MarkdownRenderer {
     pub(crate) counted: Option<Counted>,
     /// The change of the last append that took [`Step::Grown`].
     pub(crate) grown: Grown,
+    /// `finish` was called: the blocks are final until `reset`.
+    pub(crate) finished: bool,
 }
 
 /// How many page nodes the first `upto` children of the node at `path` in block `index`
@@ -162,6 +164,7 @@ impl MarkdownRenderer {
             html_sent: Vec::new(),
             counted: None,
             grown: Grown::default(),
+            finished: false,
         }
     }
 
@@ -171,6 +174,11 @@ impl MarkdownRenderer {
     }
 
     /// The revealed text grew by `text`. Returns what changed, healed (see the module doc).
+    ///
+    /// # Panics
+    ///
+    /// After [`MarkdownRenderer::finish`], until [`MarkdownRenderer::reset`]: the message is
+    /// over (the JS binding throws an `Error` instead).
     pub fn append(&mut self, text: &str) -> Patch {
         match self.step(text) {
             Step::Patch(p) => p,
@@ -182,6 +190,7 @@ impl MarkdownRenderer {
     /// appends) is left in the tree for [`MarkdownRenderer::grown_text`] to read, without a
     /// patch built, placed and dropped.
     pub(crate) fn step(&mut self, text: &str) -> Step {
+        assert!(!self.finished, "MarkdownRenderer::append after finish(): reset() starts a new message");
         self.src.push_str(text);
         self.close_before = None;
         let patch = match self.try_fast(text) {
@@ -349,8 +358,12 @@ impl MarkdownRenderer {
     }
 
     /// The message is complete: renders the open region without healing. Afterwards the
-    /// blocks equal [`render`] of the whole text.
+    /// blocks equal [`render`] of the whole text. Calling it again changes nothing.
     pub fn finish(&mut self) -> Patch {
+        if self.finished {
+            return Patch { blocks: Vec::new(), count: self.done.len() + self.open.len() };
+        }
+        self.finished = true;
         self.fast = Fast::None;
         if !self.any_defs {
             let patch = self.refresh(true);
@@ -377,6 +390,11 @@ impl MarkdownRenderer {
         self.open_start = self.src.len();
         let p = self.html_whole(p);
         self.place(p)
+    }
+
+    /// Whether [`MarkdownRenderer::finish`] was called since the renderer was made or reset.
+    pub fn is_finished(&self) -> bool {
+        self.finished
     }
 
     /// The nodes of block `index` now, if it exists.

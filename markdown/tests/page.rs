@@ -353,3 +353,31 @@ fn a_hidden_end_that_would_leave_block_markers_streams_into_one_shot() {
     }
     report(failures, total);
 }
+
+/// `finish` ends the message: a second call changes nothing, an append panics with a message
+/// that says what to do (the JS binding throws it as an `Error` before calling), and `reset`
+/// starts over, whatever characters the finished text held.
+#[test]
+fn finish_ends_the_message_until_reset() {
+    for text in ["中", "a **中文** b", "```js\nconst 中 = 1\n", "| a |\n| - |\n| 中 |", "[x]: /u\n中"] {
+        let mut r = MarkdownRenderer::new(RenderOptions::default());
+        r.append(text);
+        let last = r.finish();
+        assert!(r.is_finished());
+        let again = r.finish();
+        assert!(again.blocks.is_empty() && again.count == last.count, "{text:?}");
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.append("x"))).expect_err("append after finish");
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("after finish()") && msg.contains("reset()"), "{msg}");
+        let mut r = MarkdownRenderer::new(RenderOptions::default());
+        r.append(text);
+        r.finish();
+        r.reset();
+        assert!(!r.is_finished());
+        r.append(text);
+        r.append(" more");
+        r.finish();
+        assert_eq!(r.blocks(), render(&format!("{text} more"), &RenderOptions::default()), "{text:?}");
+    }
+}
