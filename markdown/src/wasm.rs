@@ -124,11 +124,11 @@ impl RawRenderer {
 
     /// Appends the `units` code units written at `input()`; returns the patch JSON's length.
     pub fn append(&mut self, units: usize) -> u32 {
-        // (the JS class throws first: the message is over until `reset`)
+        // (the JS class throws first: the message is over until `reset`, and a finished
+        // renderer's `finish` is the empty patch)
         if self.renderer.is_finished() {
-            let count = self.renderer.finish().count;
-            self.results[..3].copy_from_slice(&[0, 2, count as u32]);
-            return 0;
+            let nothing = self.renderer.finish();
+            return self.write(nothing);
         }
         self.text.clear();
         let mut input = &self.input[..units.min(self.input.len())];
