@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod routes;
 pub mod store;
 pub mod upstream;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

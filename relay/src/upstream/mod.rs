@@ -96,9 +96,18 @@ impl Upstream {
         self.origin.is_some()
     }
 
-    /// The least busy client, with its in-flight count taken.
+    /// The least busy client of this worker thread's lane ([`crate::workers::lane`]), with its
+    /// in-flight count taken. A client's connection task runs on the thread that made the
+    /// connection: a stream on another thread would be woken across threads every delta.
     fn client(&self) -> (&reqwest::Client, InFlight<'_>) {
-        let (client, count) = self.clients.iter().min_by_key(|(_, n)| n.load(Relaxed)).expect("at least one client");
+        let lane = crate::workers::lane(self.clients.len());
+        let (_, (client, count)) = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| lane.is_none_or(|(lanes, mine)| i % lanes == mine))
+            .min_by_key(|(_, (_, n))| n.load(Relaxed))
+            .expect("at least one client in every lane");
         count.fetch_add(1, Relaxed);
         (client, InFlight(count))
     }
