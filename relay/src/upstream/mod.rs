@@ -29,7 +29,7 @@ use decode::UpstreamDecoder;
 ///
 /// Over HTTP/1.1 every stream has its own upstream connection. With `upstream.http2` streams
 /// are multiplexed over `http2_connections` connections, each new stream going to the least
-/// busy one: a provider caps the streams of one connection (often 100 to 250) and hyper queues
+/// busy one of its worker thread's (see [`crate::workers::lane`]): a provider caps the streams of one connection (often 100 to 250) and hyper queues
 /// streams beyond the cap instead of opening another connection, so the capacity is
 /// connections × the provider's cap.
 pub struct Upstream {
