@@ -85,7 +85,8 @@ async fn streams_resume_and_cancel_across_worker_threads_and_sigterm_stops_them(
                 assert!(cancel.status().is_success(), "{}", cancel.status());
                 let evs = tokio::time::timeout(Duration::from_secs(10), events(resp)).await.expect("not cancelled");
                 assert_sequential(&evs, 1);
-                let finish = evs.iter().rev().find_map(|e| e.json()["choices"][0]["finish_reason"].as_str().map(str::to_string));
+                let finish =
+                    evs.iter().rev().find_map(|e| e.json()["choices"][0]["finish_reason"].as_str().map(str::to_string));
                 assert_eq!(finish.as_deref(), Some("cancelled"), "{evs:?}");
             } else {
                 // Resumed from another connection while it runs: the same events.
