@@ -85,10 +85,7 @@ fn run(config: Config) -> ExitCode {
             Some(dir) => format!("static files from {}", dir.display()),
             None => "no static files".to_string(),
         };
-        let threads = match config.server.worker_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = workers::count(config.server.worker_threads);
         let app = match App::connect(config).await {
             Ok(app) => app,
             Err(e) => {
@@ -111,6 +108,7 @@ fn run(config: Config) -> ExitCode {
             let (app, mut stopped, fail) = (app.clone(), stopped.clone(), failed.clone());
             let spawned = std::thread::Builder::new().name(format!("relay-worker-{index}")).spawn(move || {
                 workers::enter(index, count);
+                let _unwinding = Unwinding(fail.clone(), index);
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => return drop(fail.send(format!("cannot start the runtime: {e}"))),
@@ -147,8 +145,8 @@ fn run(config: Config) -> ExitCode {
             if count == 1 { "" } else { "s" },
         );
         let code = tokio::select! {
-            Some(e) = failure.recv() => {
-                eprintln!("chunkwise-relay: {e}");
+            e = failure.recv() => {
+                eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
                 ExitCode::FAILURE
             }
             _ = shutdown_signal() => {
@@ -162,6 +160,19 @@ fn run(config: Config) -> ExitCode {
         }
         code
     })
+}
+
+/// Reports a worker thread that unwinds from a panic, so that the process exits (as it did when
+/// a panic ended the one accept loop) instead of serving on fewer listeners, or none, while a
+/// supervisor sees it running.
+struct Unwinding(tokio::sync::mpsc::UnboundedSender<String>, usize);
+
+impl Drop for Unwinding {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(format!("worker thread {} panicked", self.1));
+        }
+    }
 }
 
 /// Grows this process's descriptor table once, at start, to room for [`RESERVED_DESCRIPTORS`]

@@ -36,6 +36,14 @@ pub fn current() -> Option<Worker> {
     WORKER.with(Cell::get)
 }
 
+/// How many worker threads a configured `worker_threads` means: 0 is one per core.
+pub fn count(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// Marks this thread as worker `index` of `count` for the rest of its life.
 pub fn enter(index: usize, count: usize) {
     WORKER.with(|w| w.set(Some(Worker { index, count })));

@@ -69,8 +69,13 @@ impl Drop for InFlight<'_> {
 }
 
 impl Upstream {
-    pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
-        let n = if config.http2 { config.http2_connections.max(1) } else { 1 };
+    /// `workers`: how many worker threads will use it. Over HTTP/2 the clients are the
+    /// configured connections, shared out among the workers; over HTTP/1.1 (an `https://`
+    /// upstream: a plain `http://` one is read by the stream's own task, see [`h1`]) each worker
+    /// gets a client and its pool of its own, so a kept TLS connection is read on the thread that
+    /// made it.
+    pub fn new(config: UpstreamConfig, workers: usize) -> Result<Upstream, String> {
+        let n = if config.http2 { config.http2_connections.max(1) } else { workers.max(1) };
         let mut clients = Vec::with_capacity(n);
         for _ in 0..n {
             let builder = reqwest::Client::builder();
