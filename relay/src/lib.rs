@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod routes;
 pub mod store;
 pub mod upstream;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -106,7 +107,7 @@ impl App {
         config.auth.tokens.iter().for_each(|t| error::register_secret(t));
         let upstream = match config.upstream.kind {
             Provider::Demo => None,
-            _ => Some(Arc::new(Upstream::new(config.upstream.clone())?)),
+            _ => Some(Arc::new(Upstream::new(config.upstream.clone(), workers::count(config.server.worker_threads))?)),
         };
         let app = Arc::new(App {
             registry: Registry::default(),

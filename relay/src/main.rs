@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chunkwise_relay::config::Config;
-use chunkwise_relay::{auth, serve, App};
+use chunkwise_relay::{auth, serve, workers, App};
 
 fn main() -> ExitCode {
     let config = match Config::load() {
@@ -60,18 +60,16 @@ fn token(config: &Config, args: &[String]) -> ExitCode {
 fn run(config: Config) -> ExitCode {
     // Before the runtime's threads exist (see the function).
     reserve_descriptors();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.server.worker_threads > 0 {
-        builder.worker_threads(config.server.worker_threads);
-    }
-    let runtime = match builder.enable_all().build() {
+    // This thread's own loop: the start, the signals, the sweeper; the streams run on the
+    // workers (see `chunkwise_relay::workers`).
+    let control = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chunkwise-relay: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    control.block_on(async move {
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let upstream = match config.upstream.kind {
             chunkwise_relay::config::Provider::Demo => "the built-in demo model".to_string(),
@@ -87,6 +85,7 @@ fn run(config: Config) -> ExitCode {
             Some(dir) => format!("static files from {}", dir.display()),
             None => "no static files".to_string(),
         };
+        let threads = workers::count(config.server.worker_threads);
         let app = match App::connect(config).await {
             Ok(app) => app,
             Err(e) => {
@@ -94,28 +93,86 @@ fn run(config: Config) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let listener = match tokio::net::TcpListener::bind(addr).await {
+        let listeners = match workers::listeners(addr, threads) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("chunkwise-relay: cannot listen on {addr}: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        eprintln!(
-            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; {static_dir}",
-            if auth { "required" } else { "off" }
-        );
-        tokio::select! {
-            r = serve(listener, app) => {
-                if let Err(e) = r {
-                    eprintln!("chunkwise-relay: {e}");
-                    return ExitCode::FAILURE;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (failed, mut failure) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let count = listeners.len();
+        let mut threads = Vec::with_capacity(count);
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let (app, mut stopped, fail) = (app.clone(), stopped.clone(), failed.clone());
+            let spawned = std::thread::Builder::new().name(format!("relay-worker-{index}")).spawn(move || {
+                workers::enter(index, count);
+                let _unwinding = Unwinding(fail.clone(), index);
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => return drop(fail.send(format!("cannot start the runtime: {e}"))),
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => return drop(fail.send(format!("cannot listen on {addr}: {e}"))),
+                    };
+                    tokio::select! {
+                        r = serve(listener, app) => {
+                            if let Err(e) = r {
+                                let _ = fail.send(e.to_string());
+                            }
+                        }
+                        _ = stopped.wait_for(|stop| *stop) => {}
+                    }
+                });
+                // The runtime is dropped here, on its own thread: every task it still runs
+                // (connections, generations) is dropped with it.
+            });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    let _ = failed.send(format!("cannot start a worker thread: {e}"));
+                    break;
                 }
             }
-            _ = shutdown_signal() => eprintln!("chunkwise-relay: shutting down"),
         }
-        ExitCode::SUCCESS
+        drop(failed);
+        eprintln!(
+            "chunkwise-relay listening on http://{addr} — {upstream}; client tokens {}; {static_dir}; {count} worker thread{}",
+            if auth { "required" } else { "off" },
+            if count == 1 { "" } else { "s" },
+        );
+        let code = tokio::select! {
+            e = failure.recv() => {
+                eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
+                ExitCode::FAILURE
+            }
+            _ = shutdown_signal() => {
+                eprintln!("chunkwise-relay: shutting down");
+                ExitCode::SUCCESS
+            }
+        };
+        let _ = stop.send(true);
+        for t in threads {
+            let _ = t.join();
+        }
+        code
     })
+}
+
+/// Reports a worker thread that unwinds from a panic, so that the process exits (as it did when
+/// a panic ended the one accept loop) instead of serving on fewer listeners, or none, while a
+/// supervisor sees it running.
+struct Unwinding(tokio::sync::mpsc::UnboundedSender<String>, usize);
+
+impl Drop for Unwinding {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(format!("worker thread {} panicked", self.1));
+        }
+    }
 }
 
 /// Grows this process's descriptor table once, at start, to room for [`RESERVED_DESCRIPTORS`]

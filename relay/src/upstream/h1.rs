@@ -8,7 +8,9 @@
 //! framing in place (RFC 9112 §6-7: `Content-Length`, `chunked`, or until close).
 //!
 //! Connections are kept alive between answers, as the general client does, in a small LIFO
-//! pool ([`MAX_IDLE`], each at most [`IDLE_FOR`]). A kept connection the upstream has closed
+//! pool ([`MAX_IDLE`], each at most [`IDLE_FOR`]), each handed out again only on the worker
+//! thread that made it ([`crate::workers`]): its socket is registered with that thread's event
+//! loop, and read from another thread every delta would be a cross-thread wake. A kept connection the upstream has closed
 //! is seen closed when it is taken and not used. The request goes out once more, on a new
 //! connection, only when writing it to a kept connection failed: once the whole request was
 //! written the upstream may have acted on it (an answer is not to be asked for twice), so any
@@ -66,7 +68,14 @@ pub struct Origin {
     ip: Option<SocketAddr>,
     /// The `Host` header.
     authority: String,
-    idle: Mutex<Vec<(TcpStream, Instant)>>,
+    /// Kept connections: each with when it went idle and the worker lane it belongs to.
+    idle: Mutex<Vec<(TcpStream, Instant, usize)>>,
+}
+
+/// The pool lane of this thread: its worker index, or one lane for all threads of a
+/// multi-thread runtime (they share one reactor).
+fn lane() -> usize {
+    crate::workers::current().map_or(usize::MAX, |w| w.index)
 }
 
 impl Origin {
@@ -237,15 +246,20 @@ impl Origin {
         }
     }
 
+    /// No connection kept for this thread's lane.
     fn idle_is_empty(&self) -> bool {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        let lane = lane();
+        !self.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(_, _, l)| *l == lane)
     }
 
     fn checkout(&self) -> Option<TcpStream> {
+        let lane = lane();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // Stale ones anywhere in the pool go, not only at its top (the oldest are at the bottom).
-        idle.retain(|(_, since)| since.elapsed() < IDLE_FOR);
-        while let Some((stream, since)) = idle.pop() {
+        idle.retain(|(_, since, _)| since.elapsed() < IDLE_FOR);
+        // The newest of this lane first.
+        while let Some(i) = idle.iter().rposition(|(_, _, l)| *l == lane) {
+            let (stream, since, _) = idle.remove(i);
             // Closed by the upstream meanwhile (end of file), or sending unasked: not kept.
             let quiet = matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
             if quiet && since.elapsed() < IDLE_FOR {
@@ -255,11 +269,11 @@ impl Origin {
         None
     }
 
-    /// Puts `stream` into the pool, idle `since` then.
+    /// Puts `stream` into the pool, idle `since` then, in this thread's lane.
     fn checkin(&self, stream: TcpStream, since: Instant) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push((stream, since));
+            idle.push((stream, since, lane()));
         }
     }
 

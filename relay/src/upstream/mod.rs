@@ -29,7 +29,7 @@ use decode::UpstreamDecoder;
 ///
 /// Over HTTP/1.1 every stream has its own upstream connection. With `upstream.http2` streams
 /// are multiplexed over `http2_connections` connections, each new stream going to the least
-/// busy one: a provider caps the streams of one connection (often 100 to 250) and hyper queues
+/// busy one of its worker thread's (see [`crate::workers::lane`]): a provider caps the streams of one connection (often 100 to 250) and hyper queues
 /// streams beyond the cap instead of opening another connection, so the capacity is
 /// connections × the provider's cap.
 pub struct Upstream {
@@ -69,8 +69,13 @@ impl Drop for InFlight<'_> {
 }
 
 impl Upstream {
-    pub fn new(config: UpstreamConfig) -> Result<Upstream, String> {
-        let n = if config.http2 { config.http2_connections.max(1) } else { 1 };
+    /// `workers`: how many worker threads will use it. Over HTTP/2 the clients are the
+    /// configured connections, shared out among the workers; over HTTP/1.1 (an `https://`
+    /// upstream: a plain `http://` one is read by the stream's own task, see [`h1`]) each worker
+    /// gets a client and its pool of its own, so a kept TLS connection is read on the thread that
+    /// made it.
+    pub fn new(config: UpstreamConfig, workers: usize) -> Result<Upstream, String> {
+        let n = if config.http2 { config.http2_connections.max(1) } else { workers.max(1) };
         let mut clients = Vec::with_capacity(n);
         for _ in 0..n {
             let builder = reqwest::Client::builder();
@@ -96,9 +101,18 @@ impl Upstream {
         self.origin.is_some()
     }
 
-    /// The least busy client, with its in-flight count taken.
+    /// The least busy client of this worker thread's lane ([`crate::workers::lane`]), with its
+    /// in-flight count taken. A client's connection task runs on the thread that made the
+    /// connection: a stream on another thread would be woken across threads every delta.
     fn client(&self) -> (&reqwest::Client, InFlight<'_>) {
-        let (client, count) = self.clients.iter().min_by_key(|(_, n)| n.load(Relaxed)).expect("at least one client");
+        let lane = crate::workers::lane(self.clients.len());
+        let (_, (client, count)) = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| lane.is_none_or(|(lanes, mine)| i % lanes == mine))
+            .min_by_key(|(_, (_, n))| n.load(Relaxed))
+            .expect("at least one client in every lane");
         count.fetch_add(1, Relaxed);
         (client, InFlight(count))
     }

@@ -390,7 +390,7 @@ async fn stale_idle_connections_leave_the_whole_pool() {
     for _ in 0..3 {
         let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         kept.push(listener.accept().await.unwrap().0);
-        origin.idle.lock().unwrap().push((stream, Instant::now()));
+        origin.idle.lock().unwrap().push((stream, Instant::now(), lane()));
     }
     // The two at the bottom are old; the top one is fresh and taken.
     let old = Instant::now().checked_sub(IDLE_FOR * 2).unwrap();
@@ -398,6 +398,36 @@ async fn stale_idle_connections_leave_the_whole_pool() {
     origin.idle.lock().unwrap()[1].1 = old;
     assert!(origin.checkout().is_some());
     assert_eq!(origin.idle.lock().unwrap().len(), 0, "stale connections stayed in the pool");
+}
+
+#[tokio::test]
+async fn a_kept_connection_goes_back_only_to_the_worker_thread_that_made_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let origin = std::sync::Arc::new(Origin::of(&url).unwrap());
+    let mut made = Vec::new();
+    let mut peers = Vec::new();
+    for worker in 0..2 {
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        peers.push(listener.accept().await.unwrap().0);
+        made.push(stream.local_addr().unwrap());
+        origin.idle.lock().unwrap().push((stream, Instant::now(), worker));
+    }
+    // This thread is no worker: neither is its.
+    assert!(origin.checkout().is_none());
+    let taken_on = |index| {
+        let origin = origin.clone();
+        std::thread::spawn(move || {
+            crate::workers::enter(index, 3);
+            origin.checkout().map(|s| s.local_addr().unwrap())
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(taken_on(2), None, "a worker took another's connection");
+    assert_eq!(taken_on(1), Some(made[1]));
+    assert_eq!(taken_on(0), Some(made[0]));
+    assert!(origin.idle.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -1,0 +1,125 @@
+//! The binary's worker threads (one event loop each, one listener each on the shared port):
+//! streams started on any of them can be resumed and cancelled from connections that land on
+//! another, and SIGTERM stops them all. Runs the real binary on loopback; bounded in time.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Relay {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(upstream: &str, workers: usize) -> Relay {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("UPSTREAM_BASE_URL", format!("{upstream}/v1"))
+        .env("UPSTREAM_MODEL", "m")
+        .env("RELAY_WORKER_THREADS", workers.to_string())
+        .env("RELAY_PER_IP_PER_MINUTE", "100000")
+        .env("RELAY_PER_IP_BURST", "10000")
+        .env("RELAY_PER_IP_STREAMS", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    started("the relay did not start", || async { client().get(format!("{base}/healthz")).send().await.is_ok() }).await;
+    Relay { child, base }
+}
+
+/// A client of its own: a new connection, which the kernel gives to any of the workers.
+fn fresh() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()
+}
+
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_resume_and_cancel_across_worker_threads_and_sigterm_stops_them() {
+    let (script, expected) = numbered(40, 20);
+    let mock = Mock::start(script).await;
+    let relay = start(&mock.url(), 3).await;
+    let mut names = thread_names(relay.child.id());
+    names.retain(|n| n.starts_with("relay-worker-"));
+    names.sort();
+    assert_eq!(names, ["relay-worker-0", "relay-worker-1", "relay-worker-2"]);
+
+    let streams = 12;
+    let mut started = Vec::new();
+    for _ in 0..streams {
+        let resp = fresh().post(format!("{}/v1/chat/completions", relay.base)).json(&chat("hi", true)).send().await;
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), 200);
+        started.push((generation_id(&resp), resp));
+    }
+    let mut readers = Vec::new();
+    for (i, (id, resp)) in started.into_iter().enumerate() {
+        let base = relay.base.clone();
+        let expected = expected.clone();
+        readers.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                // Cancelled from another connection: the stream that started it hears of it.
+                let cancel = fresh().post(format!("{base}/v1/chat/stream/{id}/cancel")).send().await.unwrap();
+                assert!(cancel.status().is_success(), "{}", cancel.status());
+                let evs = tokio::time::timeout(Duration::from_secs(10), events(resp)).await.expect("not cancelled");
+                assert_sequential(&evs, 1);
+                let finish =
+                    evs.iter().rev().find_map(|e| e.json()["choices"][0]["finish_reason"].as_str().map(str::to_string));
+                assert_eq!(finish.as_deref(), Some("cancelled"), "{evs:?}");
+            } else {
+                // Resumed from another connection while it runs: the same events.
+                let resumed = fresh().get(format!("{base}/v1/chat/stream/{id}?after=0")).send().await.unwrap();
+                assert_eq!(resumed.status(), 200);
+                let (mine, theirs) = tokio::join!(events(resp), events(resumed));
+                assert_sequential(&mine, 1);
+                assert_eq!(content(&mine), expected);
+                assert_eq!(content(&theirs), expected);
+                assert_eq!(mine.len(), theirs.len());
+            }
+        }));
+    }
+    for r in readers {
+        tokio::time::timeout(Duration::from_secs(20), r).await.expect("a stream hung").unwrap();
+    }
+
+    // SIGTERM with a stream open: every worker stops, and the process ends.
+    let resp = fresh().post(format!("{}/v1/chat/completions", relay.base)).json(&chat("hi", true)).send().await;
+    let resp = resp.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut relay = relay;
+    let pid = relay.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = relay.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let rest = tokio::time::timeout(Duration::from_secs(5), events(resp)).await.expect("the open stream was not ended");
+    assert!(content(&rest).len() < expected.len(), "the stream ran to its end after SIGTERM");
+}
