@@ -803,6 +803,24 @@ mod tests {
         }
     }
 
+    /// A code line's last token that grows past what a word being typed grows by (a space
+    /// after `=`, the quote that closes a string) is re-highlighted, and when the change is that
+    /// token's text alone it grows in the tree as a typed word does: no patch built.
+    #[test]
+    fn a_re_highlighted_token_that_only_grew_is_a_grown_step() {
+        for (head, more) in [("```js\nlet x =", " "), ("```js\nlet s = 'a b", "'"), ("```js\nf(a, ", "b")] {
+            let mut r = MarkdownRenderer::new(RenderOptions::default());
+            for c in head.chars() {
+                r.step(c.encode_utf8(&mut [0; 4]));
+            }
+            let mut fresh = MarkdownRenderer::new(RenderOptions::default());
+            fresh.append(&[head, more].concat());
+            let step = r.step(more);
+            assert!(matches!(step, Step::Grown), "{head:?} + {more:?}");
+            assert_eq!(r.blocks(), fresh.blocks(), "{head:?} + {more:?}");
+        }
+    }
+
     #[test]
     fn same_path_compares_every_index() {
         assert!(same_path(&[], &[]));
