@@ -531,7 +531,11 @@ impl MarkdownRenderer {
             if let Some(kept) = kept {
                 let depth = if sp.class.is_some() { 2 } else { 1 };
                 let (grow, end_at) = (sp.end, end);
-                self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
+                // (the tokens before it are the same: where the page holds it is where the
+                // last append that grew it found it)
+                if c.grown != Some((depth, i)) {
+                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
+                }
                 let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
                 t.push_str(&c.line[grow - (new.len() - kept)..grow]);
                 let Some(Node::Element(el)) =
