@@ -4,6 +4,9 @@
 import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
 var glue = null; // the Markdown module's wasm-bindgen glue, once loaded
+// Where the results block (markdown/src/wasm.rs) holds a grown text's count of further page
+// nodes (6 + its MAX_PATH).
+var MORE = 16;
 var heap = null;
 
 /** The Markdown module is instantiated: `loadedGlue` has RawRenderer and wasm_memory. */
@@ -81,12 +84,26 @@ MarkdownRenderer.prototype._patch = function (len) {
   var form = u[r + 1];
   // Nothing changed (a marker being typed): no JSON to read or parse.
   if (form === 2) return { blocks: [], count: u[r + 2] };
-  var s = heap.readString(u[r], len);
-  if (form === 0) return JSON.parse(s);
-  // A text node the page holds, grown (most appends): the patch built without JSON.
+  if (form === 0) return JSON.parse(heap.readString(u[r], len));
+  // One text node's text (most appends: a text node the page holds, grown; form 3: a new
+  // one): the patch built without JSON. When a segment filled, the text's next segments
+  // follow as new text nodes (`more` of them, their starts after it).
   var path = [];
   for (var d = 0; d < u[r + 5]; d++) path.push(u[r + 6 + d]);
-  return { blocks: [{ index: u[r + 2], path: path, start: u[r + 4], nodes: [{ type: 'text', text: s }], grown: true }], count: u[r + 3] };
+  var more = u[r + MORE];
+  var nodes;
+  if (more === 0) nodes = [{ type: 'text', text: heap.readString(u[r], len) }];
+  else {
+    nodes = [];
+    for (var k = 0, at = 0; k <= more; k++) {
+      var end = k < more ? u[r + MORE + 1 + k] : len;
+      nodes.push({ type: 'text', text: heap.readString(u[r] + 2 * at, end - at) });
+      at = end;
+    }
+  }
+  var b = { index: u[r + 2], path: path, start: u[r + 4], nodes: nodes };
+  if (form === 1) b.grown = true;
+  return { blocks: [b], count: u[r + 3] };
 };
 
 /**

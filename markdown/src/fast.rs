@@ -276,7 +276,7 @@ impl MarkdownRenderer {
                     && matches!(crate::nodes::node_at_ref(self.open.last()?, &c.path),
                         Some(Node::Element(code)) if code.children.len() == c.node + 1) =>
             {
-                self.grow_code_line(index, text, c).map(Step::Patch)
+                self.grow_code_line(index, text, c)
             }
             Fast::Code(c) => {
                 let Code { path, mut line, mut state, mut node, lang, fence, fence_len, mut split, mut head, .. } = *c;
@@ -484,8 +484,10 @@ impl MarkdownRenderer {
 
     /// The code line being typed, whose element is the code element's last child, grows by
     /// `text` (no line break): the line is re-highlighted from its last split point, and its
-    /// element edited in place, the tokens before that point kept as they are.
-    fn grow_code_line(&mut self, index: usize, text: &str, mut c: Box<Code>) -> Option<Patch> {
+    /// element edited in place, the tokens before that point kept as they are. When the one
+    /// change is its last token's text growing, that text node grows as a typed word's does
+    /// ([`Step::Grown`]).
+    fn grow_code_line(&mut self, index: usize, text: &str, mut c: Box<Code>) -> Option<Step> {
         let l = c.lang?;
         c.line.push_str(text);
         // A line that could become a closing fence needs the parser.
@@ -516,6 +518,38 @@ impl MarkdownRenderer {
             from = sp.end;
             same += 1;
         }
+        // The one token that changed is the line's last, of the class it had, and it grew (a
+        // space after `=`, a word after `.`): its text node grows, as a word being typed does
+        // above, and the page gets the grown text, with no node built and no patch (the patch
+        // would carry exactly that text, see `patch::splice`).
+        if let ([sp], true) = (&rest[same..], el.children.len() == keep + same + 1) {
+            let i = keep + same;
+            let new = &c.line[from..sp.end];
+            let kept = highlight::span_text(&el.children[i], sp.class, prefix)
+                .filter(|old| !old.is_empty() && new.len() > old.len() && new.starts_with(old))
+                .map(str::len);
+            if let Some(kept) = kept {
+                let depth = if sp.class.is_some() { 2 } else { 1 };
+                let (grow, end_at) = (sp.end, end);
+                // (the tokens before it are the same: where the page holds it is where the
+                // last append that grew it found it)
+                if c.grown != Some((depth, i)) {
+                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
+                }
+                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
+                t.push_str(&c.line[grow - (new.len() - kept)..grow]);
+                let Some(Node::Element(el)) =
+                    crate::nodes::node_at_ref(self.open.last()?, &self.grown.node[..c.path.len() + 1])
+                else {
+                    return None;
+                };
+                c.open = open_at_end(l, &el.children, &c.line, c.state, end_at);
+                c.grown = Some((depth, i));
+                let step = self.grown_step(index, 0, kept, 0);
+                self.fast = Fast::Code(c);
+                return Some(step);
+            }
+        }
         let mut nodes = Vec::new();
         highlight::span_nodes(&c.line, from, &rest[same..], prefix, &mut nodes);
         let mut at = Vec::with_capacity(c.path.len() + 1);
@@ -525,7 +559,7 @@ impl MarkdownRenderer {
         c.open = open_at_end(l, &el.children, &c.line, c.state, end);
         c.grown = None;
         self.fast = Fast::Code(c);
-        Some(Patch { blocks: patch.into_iter().collect(), count: index + 1 })
+        Some(Step::Patch(Patch { blocks: patch.into_iter().collect(), count: index + 1 }))
     }
 }
 

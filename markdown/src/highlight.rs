@@ -416,20 +416,28 @@ pub(crate) fn span_nodes(line: &str, from: usize, spans: &[Span], prefix: &str, 
 
 /// Whether `node` equals the node of the token `t` of class `class`, without building it.
 pub(crate) fn is_span_node(node: &Node, t: &str, class: Option<Tok>, prefix: &str) -> bool {
+    span_text(node, class, prefix).is_some_and(|x| x == t)
+}
+
+/// The text of `node` when it is the node of a token of class `class` (whatever its text).
+pub(crate) fn span_text<'a>(node: &'a Node, class: Option<Tok>, prefix: &str) -> Option<&'a str> {
     match (node, class) {
-        (Node::Text(x), None) => x == t,
+        (Node::Text(x), None) => Some(x),
         (Node::Element(e), Some(c)) => {
             let name = c.class();
-            e.name == "span"
+            let shape = e.name == "span"
                 && e.class.len() == prefix.len() + name.len()
                 && e.class.starts_with(prefix)
                 && e.class.ends_with(name)
                 && e.style.is_empty()
                 && e.attrs.is_empty()
-                && e.link.is_none()
-                && matches!(&e.children[..], [Node::Text(x)] if x == t)
+                && e.link.is_none();
+            match &e.children[..] {
+                [Node::Text(x)] if shape => Some(x),
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
 

@@ -138,7 +138,7 @@ mod suffix;
 mod wasm;
 
 pub use nodes::{Element, Link, Node};
-pub use patch::{BlockPatch, Patch};
+pub use patch::{BlockPatch, Patch, TextChange};
 pub use renderer::MarkdownRenderer;
 
 /// Rendering options.

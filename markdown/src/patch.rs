@@ -179,18 +179,18 @@ impl Patch {
         out.push('}');
     }
 
-    /// When the patch is one text node the page holds, grown, sent as one page node (most
-    /// appends): its block index, page path, page start and text, which a binding can pass
-    /// without JSON (the wasm binding does). The JSON form is `{"blocks":[{"index":…,"path":…,"start":…,"nodes":
-    /// [{"type":"text","text":…}],"grown":true}],"count":…}`.
-    pub fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
+    /// When the patch is one text node's text (most appends: a text node the page holds
+    /// grew), the change as a binding can pass it without JSON (the wasm binding does). Its
+    /// JSON form is `{"blocks":[{"index":…,"path":…,"start":…,"nodes":[{"type":"text","text":…},…],
+    /// "grown":true}],"count":…}`, without `grown` when the first node is a new one.
+    pub fn text_change(&self) -> Option<TextChange<'_>> {
         let [b] = &self.blocks[..] else { return None };
         let [Node::Text(t)] = &b.nodes[..] else { return None };
         if b.links.is_some() || b.is_whole() {
             return None;
         }
         let (path, start, seg, skip) = b.position();
-        Some((b.index, path, start, grown_page_text(t, seg, skip, b.kept)?))
+        text_change(b.index, path, start, t, seg, skip, b.kept)
     }
 
     /// Whether nothing changed.
@@ -199,19 +199,41 @@ impl Patch {
     }
 }
 
-/// Of a grown text node's text `t` from where its patch starts, the one page node the page
-/// gets when that is all that changed: page node `skip` of it (all of `t` when its parent's
-/// text is not segmented), when the page held the start of it before (its first `kept`
-/// bytes), no page node follows it, and it holds no `&` (escaped in the JSON form, see
-/// `nodes::text_json`). [`Patch::grown_text`] and the renderer's own, which reads it from
-/// the tree without a patch.
-pub(crate) fn grown_page_text(t: &str, seg: bool, skip: usize, kept: usize) -> Option<&str> {
-    let mut rest = nodes::segments(t);
-    let r = if seg { rest.nth(skip)? } else { 0..t.len() };
+/// A change that is one text node's text, for the page nodes from `start` on of the element
+/// at page path `path` in block `index` (see [`Patch::text_change`]).
+#[derive(Debug, PartialEq)]
+pub struct TextChange<'a> {
+    pub index: usize,
+    pub path: &'a [usize],
+    pub start: usize,
+    /// The text of those page nodes: one, or, when `seg`, as many as its segments (see
+    /// [`nodes::SEGMENT`]; the text starts at a segment's start, so they are the page's).
+    pub text: &'a str,
+    pub seg: bool,
+    /// The first of them is a text node the page holds, grown: the page sets its `text`
+    /// alone (see [`BlockPatch::grown`]). Otherwise all are new.
+    pub grown: bool,
+}
+
+/// Of a text node's text `t` from where its patch starts, the page nodes the page gets when
+/// that is all that changed: from page node `skip` of it on (all of `t` when its parent's
+/// text is not segmented), of which the page held the first `kept` bytes, when none holds a
+/// `&` (escaped in the JSON form, see `nodes::text_json`). [`Patch::text_change`] and the
+/// renderer's own, which reads it from the tree without a patch.
+pub(crate) fn text_change<'a>(
+    index: usize,
+    path: &'a [usize],
+    start: usize,
+    t: &'a str,
+    seg: bool,
+    skip: usize,
+    kept: usize,
+) -> Option<TextChange<'a>> {
+    let r = if seg { nodes::segments(t).nth(skip)? } else { 0..t.len() };
+    // (as `BlockPatch::grown` says)
     let grown = kept > 0 && (!seg || r.start < kept);
-    let more = seg && rest.next().is_some();
-    let t = &t[r];
-    (grown && !more && !crate::highlight::has(t.as_bytes(), b'&')).then_some(t)
+    let text = &t[r.start..];
+    (!crate::highlight::has(text.as_bytes(), b'&')).then_some(TextChange { index, path, start, text, seg, grown })
 }
 
 pub(crate) enum Splice {

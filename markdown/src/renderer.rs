@@ -81,7 +81,7 @@ impl Counted {
 pub(crate) enum Step {
     Patch(Patch),
     /// A text node the page holds grew, and the page gets its text alone: see
-    /// [`MarkdownRenderer::grown_text`].
+    /// [`MarkdownRenderer::text_change`].
     Grown,
 }
 
@@ -187,7 +187,7 @@ impl MarkdownRenderer {
     }
 
     /// [`MarkdownRenderer::append`], where a text node the page holds that grew (most
-    /// appends) is left in the tree for [`MarkdownRenderer::grown_text`] to read, without a
+    /// appends) is left in the tree for [`MarkdownRenderer::text_change`] to read, without a
     /// patch built, placed and dropped.
     pub(crate) fn step(&mut self, text: &str) -> Step {
         assert!(!self.finished, "MarkdownRenderer::append after finish(): reset() starts a new message");
@@ -232,7 +232,7 @@ impl MarkdownRenderer {
 
     /// The text node [`MarkdownRenderer::place_grown`] found, in the last block (`index`),
     /// grew: its text from byte `from` on is what a patch carries, of which the page holds the
-    /// first `kept` bytes, at page node `cut` of it. Kept for [`MarkdownRenderer::grown_text`]
+    /// first `kept` bytes, at page node `cut` of it. Kept for [`MarkdownRenderer::text_change`]
     /// and [`MarkdownRenderer::grown_patch`]; what `place` would have counted stays counted
     /// unless this change reaches it (the grown node is its parent's last child, so no count
     /// covers it today: the test keeps that true if a fast path ever grows another node).
@@ -261,13 +261,12 @@ impl MarkdownRenderer {
         Some((t, skip))
     }
 
-    /// The last [`Step::Grown`] as [`Patch::grown_text`] reads its patch: block index, page
-    /// path, page start and text, when the page gets one text node's text.
+    /// The last [`Step::Grown`] as [`Patch::text_change`] reads its patch.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // (the wasm binding's)
-    pub(crate) fn grown_text(&self) -> Option<(usize, &[usize], usize, &str)> {
+    pub(crate) fn text_change(&self) -> Option<patch::TextChange<'_>> {
         let g = &self.grown;
         let (t, skip) = self.grown_tail()?;
-        Some((g.index, &g.page[..], g.start + skip, patch::grown_page_text(t, g.seg, skip, g.kept)?))
+        patch::text_change(g.index, &g.page, g.start + skip, t, g.seg, skip, g.kept)
     }
 
     /// The last [`Step::Grown`] as the patch `append` returns (as `place` places it).
@@ -793,13 +792,31 @@ mod tests {
                     if let Step::Grown = r.step(&text[at..end]) {
                         grown += 1;
                         let p = r.grown_patch();
-                        assert_eq!(r.grown_text(), p.grown_text(), "{f} at {end}");
+                        assert_eq!(r.text_change(), p.text_change(), "{f} at {end}");
                         assert_eq!(r.grown.count, p.count);
                     }
                     at = end;
                 }
                 assert!(grown * 3 > appends, "{f}: {grown} of {appends} appends grew a text node");
             }
+        }
+    }
+
+    /// A code line's last token that grows past what a word being typed grows by (a space
+    /// after `=`, the quote that closes a string) is re-highlighted, and when the change is that
+    /// token's text alone it grows in the tree as a typed word does: no patch built.
+    #[test]
+    fn a_re_highlighted_token_that_only_grew_is_a_grown_step() {
+        for (head, more) in [("```js\nlet x =", " "), ("```js\nlet s = 'a b", "'"), ("```js\nf(a, ", "b")] {
+            let mut r = MarkdownRenderer::new(RenderOptions::default());
+            for c in head.chars() {
+                r.step(c.encode_utf8(&mut [0; 4]));
+            }
+            let mut fresh = MarkdownRenderer::new(RenderOptions::default());
+            fresh.append(&[head, more].concat());
+            let step = r.step(more);
+            assert!(matches!(step, Step::Grown), "{head:?} + {more:?}");
+            assert_eq!(r.blocks(), fresh.blocks(), "{head:?} + {more:?}");
         }
     }
 

@@ -4,18 +4,21 @@
 //! Text comes in as UTF-16 code units that JS writes into `input` (no `TextEncoder` in a
 //! mini program); each patch goes out as JSON text in UTF-16, which JS reads and
 //! `JSON.parse`s: one crossing per call, and the node arrays are built by the JS engine's
-//! fastest path. The results block: `[out address, 0]` for JSON; for a patch that only grows
-//! a text node the page holds (see `Patch::grown_text`; most appends), the text alone and
-//! `[out address, 1, index, count, start, path length, path…]`, from which JS builds the
-//! same patch without JSON; for a patch that changes nothing (a marker being typed, or a
-//! parse that found the page as it was), `[0, 2, count]` and no text: `{blocks: [], count}`.
+//! fastest path. The results block: `[out address, 0]` for JSON; for a patch that is one
+//! text node's text (see `Patch::text_change`; most appends: a text node the page holds
+//! grew), the text alone and `[out address, 1, index, count, start, path length, path…]`
+//! (3 instead of 1 when its first page node is a new one, not grown), then at [`MORE`] how
+//! many page nodes follow the first (segments after a filled one) and where each starts in
+//! the text, from which JS builds the same patch without JSON; for a patch that changes
+//! nothing (a marker being typed, or a parse that found the page as it was), `[0, 2, count]`
+//! and no text: `{blocks: [], count}`.
 
 use wasm_bindgen::prelude::*;
 
 use chunkwise::utf8::{TextSink, Utf16Buffer};
 
 use crate::renderer::Step;
-use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions};
+use crate::{BlockPatch, MarkdownRenderer, Patch, RenderOptions, TextChange};
 
 /// Appends the character that starts with the UTF-16 unit `u`, followed by `next`: a pair
 /// of surrogates is one character (and `i` steps past `next`), a lone surrogate U+FFFD.
@@ -33,23 +36,43 @@ fn push_pair(out: &mut String, u: u16, next: Option<u16>, i: &mut usize) {
 
 /// The deepest page path the compact form carries (deeper ones go as JSON).
 const MAX_PATH: usize = 10;
+/// The most page nodes after the first that the compact form carries (segments that a
+/// filled segment is followed by: one, but after a long run of spaces; more go as JSON).
+const MAX_MORE: usize = 7;
+/// Where in the results block the count of those page nodes is, their starts after it.
+const MORE: usize = 6 + MAX_PATH;
 
-/// Writes a grown text node's change in the compact form (see the module doc): its text to
-/// `out`, the rest to `results`; returns the text's length in UTF-16 units.
-fn write_grown(
+/// Writes a text node's change in the compact form (see the module doc): its text to `out`,
+/// the rest to `results`; returns the text's length in UTF-16 units (`None`: more page
+/// nodes than the form carries).
+fn write_text(
     out: &mut Utf16Buffer,
-    results: &mut [u32; 6 + MAX_PATH],
-    (index, path, start, text): (usize, &[usize], usize, &str),
+    results: &mut [u32; MORE + 1 + MAX_MORE],
+    c: TextChange,
     count: usize,
-) -> u32 {
+) -> Option<u32> {
     out.clear();
-    out.push_str(text);
-    let head = [out.as_ptr() as u32, 1, index as u32, count as u32, start as u32, path.len() as u32];
+    let mut more = 0;
+    if c.seg {
+        // (the text starts at a segment's start: its segments are the page's)
+        for r in crate::nodes::segments(c.text) {
+            if r.start > 0 {
+                *results.get_mut(MORE + 1 + more)? = out.len() as u32;
+                more += 1;
+            }
+            out.push_str(&c.text[r]);
+        }
+    } else {
+        out.push_str(c.text);
+    }
+    let form = if c.grown { 1 } else { 3 };
+    let head = [out.as_ptr() as u32, form, c.index as u32, count as u32, c.start as u32, c.path.len() as u32];
     results[..6].copy_from_slice(&head);
-    for (r, &p) in results[6..].iter_mut().zip(path) {
+    for (r, &p) in results[6..].iter_mut().zip(c.path) {
         *r = p as u32;
     }
-    out.len() as u32
+    results[MORE] = more as u32;
+    Some(out.len() as u32)
 }
 
 #[wasm_bindgen]
@@ -91,7 +114,7 @@ pub struct RawRenderer {
     text: String,
     json: String,
     out: Utf16Buffer,
-    results: Box<[u32; 6 + MAX_PATH]>,
+    results: Box<[u32; MORE + 1 + MAX_MORE]>,
 }
 
 #[wasm_bindgen]
@@ -106,7 +129,7 @@ impl RawRenderer {
             text: String::new(),
             json: String::new(),
             out: Utf16Buffer::default(),
-            results: Box::new([0; 6 + MAX_PATH]),
+            results: Box::new([0; MORE + 1 + MAX_MORE]),
         }
     }
 
@@ -154,16 +177,17 @@ impl RawRenderer {
         match self.renderer.step(&self.text) {
             Step::Patch(patch) => self.write(patch),
             // (most appends: the grown text read from the tree, no patch built)
-            Step::Grown => match self.renderer.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH) {
-                Some((index, path, start, text)) => {
-                    let count = self.renderer.grown.count;
-                    write_grown(&mut self.out, &mut self.results, (index, path, start, text), count)
+            Step::Grown => {
+                let count = self.renderer.grown.count;
+                let compact = self.renderer.text_change().filter(|c| !self.whole_blocks && c.path.len() <= MAX_PATH);
+                match compact.and_then(|c| write_text(&mut self.out, &mut self.results, c, count)) {
+                    Some(len) => len,
+                    None => {
+                        let patch = self.renderer.grown_patch();
+                        self.write(patch)
+                    }
                 }
-                None => {
-                    let patch = self.renderer.grown_patch();
-                    self.write(patch)
-                }
-            },
+            }
         }
     }
 
@@ -195,8 +219,9 @@ impl RawRenderer {
             self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
             return 0;
         }
-        if let Some(grown) = patch.grown_text().filter(|g| !self.whole_blocks && g.1.len() <= MAX_PATH) {
-            return write_grown(&mut self.out, &mut self.results, grown, patch.count);
+        let compact = patch.text_change().filter(|c| !self.whole_blocks && c.path.len() <= MAX_PATH);
+        if let Some(len) = compact.and_then(|c| write_text(&mut self.out, &mut self.results, c, patch.count)) {
+            return len;
         }
         let patch = if self.whole_blocks { self.whole(patch) } else { patch };
         self.write_json(patch)

@@ -158,11 +158,25 @@ impl Page {
     fn apply(&mut self, patch: &Patch, append: bool) -> Result<(), String> {
         // The compact form of a grown text (what the wasm binding sends instead of JSON)
         // carries the same patch.
-        if let Some((index, path, start, text)) = patch.grown_text() {
+        if let Some(TextChange { index, path, start, text, seg, grown }) = patch.text_change() {
             let mut full = String::new();
             patch.write_json(&mut full);
-            let node = serde_json::json!({"type": "text", "text": text});
-            let b = serde_json::json!({"index": index, "path": path, "start": start, "nodes": [node], "grown": true});
+            // (segmented: a segment ends at the first character boundary SEGMENT bytes or
+            // more after its start)
+            let mut nodes = Vec::new();
+            let mut rest = text;
+            while !rest.is_empty() {
+                let mut end = if seg { nodes::SEGMENT.min(rest.len()) } else { rest.len() };
+                while !rest.is_char_boundary(end) {
+                    end += 1;
+                }
+                nodes.push(serde_json::json!({"type": "text", "text": &rest[..end]}));
+                rest = &rest[end..];
+            }
+            let mut b = serde_json::json!({"index": index, "path": path, "start": start, "nodes": nodes});
+            if grown {
+                b["grown"] = Value::Bool(true);
+            }
             let compact = serde_json::json!({"blocks": [b], "count": patch.count});
             if serde_json::from_str::<Value>(&full).ok() != Some(compact.clone()) {
                 return Err(format!("the compact form {compact} differs from the patch {full}"));
