@@ -736,15 +736,20 @@ impl Pacer {
             if at + len.max(1) > bounds.end && at < bounds.complete {
                 return (at, n, Stop::Spent);
             }
-            let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
+            let plain = len > 0 && plain_len_at(b, at + len) > 0;
+            let end = if plain { Some(at + len) } else { self.cluster_end(at) };
             let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
                 return (at, n, Stop::Spent);
             }
-            // A UTF-16 code unit per character, two for a four-byte one: the bytes that start
-            // a character, and the four-byte lead bytes once more.
-            let units =
-                b[at..end].iter().map(|&x| usize::from(x & 0xC0 != 0x80) + usize::from(x >= 0xF0)).sum::<usize>();
+            // A plain character is one UTF-16 code unit; in any other cluster, one per
+            // character and two for a four-byte one: the bytes that start a character, and the
+            // four-byte lead bytes once more.
+            let units = if plain {
+                1
+            } else {
+                b[at..end].iter().map(|&x| usize::from(x & 0xC0 != 0x80) + usize::from(x >= 0xF0)).sum()
+            };
             self.walked.set(self.walked.get() + units);
             (at, n) = (end, n + 1);
         }
