@@ -103,6 +103,15 @@ fn tail(bytes: &[u8], at: usize, a: u8, b: u8, flags: impl Fn(u64) -> u64) -> Op
     None
 }
 
+/// Whether the eight bytes at `at` (callers check `at + 8 <= bytes.len()`) are all printable
+/// ASCII (`' '..='~'`).
+pub(crate) fn printable8(bytes: &[u8], at: usize) -> bool {
+    let x = word(bytes, at);
+    // Below 0x20: x - 0x20 borrows into the byte's clear high bit; 0x7F and above: x + 1
+    // sets it (or it was set). Neither borrows nor carries unless some byte is outside.
+    (x.wrapping_sub(LO * 0x20) & !x | x.wrapping_add(LO) | x) & HI == 0
+}
+
 /// Whether `a` and `b` are equal: sixteen bytes per step, and no byte loop for the tail
 /// (a call of `memcmp`, which compares a byte per step in wasm).
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
@@ -152,7 +161,7 @@ pub(crate) fn string_run_end(bytes: &[u8], from: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{find2, same, string_run_end};
+    use super::{find2, printable8, same, string_run_end};
 
     #[test]
     fn agree_with_a_byte_loop_at_every_offset() {
@@ -162,6 +171,9 @@ mod tests {
             let s = &bytes[start..];
             for (a, b) in [(b'\n', b'\r'), (b'\n', b'\n'), (b'\t', 0), (b'"', b'"'), (0x80, 0xFF), (0, 0x7F)] {
                 assert_eq!(find2(s, a, b), s.iter().position(|&c| c == a || c == b), "{start} {a} {b}");
+            }
+            if s.len() >= 8 {
+                assert_eq!(printable8(s, 0), s[..8].iter().all(|c| (b' '..=b'~').contains(c)), "{start}");
             }
             let slow = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(s.len());
             assert_eq!(string_run_end(s, 0), slow, "{start}");
