@@ -19,7 +19,7 @@ var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
 // With `builtinUtf8` on, the text of a tick at least this long is decoded by the engine's
 // builtins; shorter text costs more in calls than it saves.
-var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
+var BUILTIN_MIN_BYTES = 128; // measured: see docs/performance.md, "How plain text is decoded without JIT"
 var ios = false; // a mini program on iOS: `builtinUtf8` defaults to on
 var builtinsOk = false; // the engine's builtins decode UTF-8 as the spec says (checked once)
 var fromCharCode = String.fromCharCode;
@@ -48,7 +48,7 @@ var WARM_SSE =
 var WARM_END = 'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"total_tokens":3}}\n\ndata: [DONE]\n\n';
 var WARM_TEXT = '# Hi w\u00f6rld \ud83d\ude00, some text \u4f60\u597d\n';
 // Measured in JavaScriptCore with JIT: 20 rounds compile what the first 64 KB of an answer
-// run (README.md, "JavaScriptCore"); 10 leave part of it to the answer.
+// run (docs/performance.md, "Warming the engine at init()"); 10 leave part of it to the answer.
 var WARM_ROUNDS = 20;
 
 /**
@@ -270,8 +270,9 @@ StreamDecoder.prototype.push = function (chunk) {
       var edges = raw.edges(n, bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, bytes[n - 4] | bytes[n - 3] << 8 | bytes[n - 2] << 16 | bytes[n - 1] << 24);
       if (edges !== 0) {
         var tail = (edges >>> 26) & 3;
-        var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
         try {
+          // (in the try: whatever throws here, the bytes the core queued are taken back)
+          var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
           var middle = decodeURIComponent(escape(latin1.slice((edges >>> 24) & 3, n - tail)));
           var completed = edges & 0xffffff;
           if (completed !== 0) middle = fromCodePoint(completed - 1) + middle;

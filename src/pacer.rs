@@ -309,6 +309,7 @@ impl Pacer {
     /// when no tick, skip or count came in between (only pushes and this).
     pub fn unpush(&mut self, mark: u64) {
         let keep = usize::try_from(mark.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
+        debug_assert!(keep >= self.head, "unpush to a mark before text already shown");
         if keep >= self.head {
             // SAFETY: `buf[..keep]` is what was queued by the time of the mark, a whole `str`;
             // bytes past it may be ones `push_unchecked` was given and the caller rejected.

@@ -306,3 +306,46 @@ test('init() turns the builtins off on an engine that lets any one ill-formed pr
     d.free();
   }
 });
+
+test('paced: a chunk whose builtins call throws for any reason leaves nothing unchecked in the typewriter', async () => {
+  // The core queues a chunk's bytes for the typewriter before the builtins decode them; any
+  // throw on the way (here `apply` itself, as stack exhaustion would) must take them back,
+  // so that the core then decodes the chunk and the typewriter shows exactly its text.
+  const cw = await load('ios');
+  const FP = Object.getPrototypeOf(cw.StreamDecoder);
+  const apply = FP.apply;
+  const bad = hex('414280e4b843ffeda0804445'); // ill-formed in the middle, 12 bytes
+  const want = 'abcdefgh' + new TextDecoder().decode(bad) + '😀abcd';
+  for (const armedAt of [1, 2]) {
+    let armed = false;
+    FP.apply = function (self, args) {
+      if (armed && args && args.length === bad.length) {
+        armed = false;
+        throw new RangeError('simulated');
+      }
+      return apply.call(this, self, args);
+    };
+    try {
+      const d = new cw.StreamDecoder({ format: 'text', builtinUtf8: true, pace: { cps: 1e6 } });
+      let shown = '';
+      const pieces = [Buffer.from('abcdefgh'), bad, hex('f09f98806162636400')];
+      pieces[2] = pieces[2].subarray(0, 8);
+      pieces.forEach((p, i) => {
+        armed = i === armedAt;
+        try {
+          d.push(p);
+        } catch (e) {
+          assert.fail(`push ${i} threw ${e.message}`);
+        }
+        shown += d.tick(16 * (i + 1));
+      });
+      d.finish();
+      shown += d.tick(1000) + d.skip();
+      assert.equal(shown, want);
+      assert.equal(d.pending, 0);
+      d.free();
+    } finally {
+      FP.apply = apply;
+    }
+  }
+});
