@@ -29,7 +29,8 @@ const zlib = require('node:zlib');
 const { createRequire } = require('node:module');
 
 const ROOT = path.join(__dirname, '..');
-const PKG = path.join(ROOT, 'pkg', 'miniprogram');
+// CHUNKWISE_PKG: another build's pkg/miniprogram (A/B runs of two builds in the same minutes).
+const PKG = process.env.CHUNKWISE_PKG ? path.resolve(process.env.CHUNKWISE_PKG) : path.join(ROOT, 'pkg', 'miniprogram');
 const testsRequire = createRequire(path.join(ROOT, 'tests', 'js', 'package.json'));
 const { createSandbox } = require(path.join(ROOT, 'tests', 'js', 'mp-sandbox.js'));
 const corpus = require('./lib/corpus.js');

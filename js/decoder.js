@@ -19,7 +19,7 @@ var glue = null; // the wasm-bindgen glue, once loaded
 var heap = null;
 // With `builtinUtf8` on, the text of a tick at least this long is decoded by the engine's
 // builtins; shorter text costs more in calls than it saves.
-var BUILTIN_MIN_BYTES = 128; // measured: see README.md, "Speed and size"
+var BUILTIN_MIN_BYTES = 128; // measured: see docs/performance.md, "How plain text is decoded without JIT"
 var ios = false; // a mini program on iOS: `builtinUtf8` defaults to on
 var builtinsOk = false; // the engine's builtins decode UTF-8 as the spec says (checked once)
 var fromCharCode = String.fromCharCode;
@@ -48,7 +48,7 @@ var WARM_SSE =
 var WARM_END = 'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"total_tokens":3}}\n\ndata: [DONE]\n\n';
 var WARM_TEXT = '# Hi w\u00f6rld \ud83d\ude00, some text \u4f60\u597d\n';
 // Measured in JavaScriptCore with JIT: 20 rounds compile what the first 64 KB of an answer
-// run (README.md, "JavaScriptCore"); 10 leave part of it to the answer.
+// run (docs/performance.md, "Warming the engine at init()"); 10 leave part of it to the answer.
 var WARM_ROUNDS = 20;
 
 /**
@@ -218,7 +218,12 @@ export function StreamDecoder(options) {
   this.paced = pace !== false;
   // Paced text reaches JS once, from tick(), unless the updates are asked to carry it too.
   this._tickOnly = this.paced && options.pacedUpdateText === false;
-  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._tickOnly);
+  // Paced plain text with the builtins: they decode each chunk once, as without pacing, and
+  // the text waits here, in `_parts`, while the core keeps its bytes to pace (it never checks
+  // or transcodes them): a tick answers how many UTF-16 units of it to show.
+  this._js = this.paced && format === 'text' && !!builtinUtf8;
+  this._parts = [];
+  this._raw = glue.RawDecoder.create(index, options.cumulative === true, cps, maxLagMs, drainMs, maxBufferBytes >>> 0, this._js ? 2 : this._tickOnly ? 1 : 0);
   this._results = this._raw.results_ptr() >>> 2; // [out, meta, queued bytes, UTF-8 range, held], see wasm/src/lib.rs
   // Plain text without pacing: an update is its text alone, never done before finish().
   this._plain = format === 'text' && pace === false;
@@ -226,7 +231,7 @@ export function StreamDecoder(options) {
   // of a plain-text chunk (any length: in a chunk too short for the core to decide from its
   // ends, only a whole one that needs no call of the core at all).
   this._utf8Min = !builtinUtf8 ? -1 >>> 0 : builtinUtf8 === true ? BUILTIN_MIN_BYTES : builtinUtf8 >>> 0;
-  this._wholeMin = this._plain ? (builtinUtf8 === true ? 1 : this._utf8Min) : -1 >>> 0;
+  this._wholeMin = this._plain || this._js ? (builtinUtf8 === true ? 1 : this._utf8Min) : -1 >>> 0;
   // The core's last answer: it holds no byte of plain text (see push).
   this._clean = false;
 }
@@ -259,16 +264,21 @@ StreamDecoder.prototype.push = function (chunk) {
     } else if (n >= 8) {
       // Otherwise the core decides the chunk's ends from its first and last four bytes
       // (Utf8Decoder::edges): the character it held, completed, and where the cut character
-      // it now holds starts; the builtins decode the complete middle.
+      // it now holds starts; the builtins decode the complete middle. Paced, the core reads
+      // the chunk from its input buffer and queues it for the typewriter as well.
+      if (this._js) copyInput(bytes);
       var edges = raw.edges(n, bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, bytes[n - 4] | bytes[n - 3] << 8 | bytes[n - 2] << 16 | bytes[n - 1] << 24);
       if (edges !== 0) {
         var tail = (edges >>> 26) & 3;
-        var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
         try {
+          // (in the try: whatever throws here, the bytes the core queued are taken back)
+          var latin1 = n <= APPLY_MAX ? fromCharCode.apply(null, bytes) : latin1Of(bytes);
           var middle = decodeURIComponent(escape(latin1.slice((edges >>> 24) & 3, n - tail)));
-          this._clean = tail === 0;
           var completed = edges & 0xffffff;
-          return emptyUpdate(completed === 0 ? middle : fromCodePoint(completed - 1) + middle, false);
+          if (completed !== 0) middle = fromCodePoint(completed - 1) + middle;
+          if (this._js) return this._queue(middle, false);
+          this._clean = tail === 0;
+          return emptyUpdate(middle, false);
         } catch (e) {
           // Ill-formed: the core goes back to before the call and replaces it, below.
           raw.undo_edges();
@@ -276,8 +286,9 @@ StreamDecoder.prototype.push = function (chunk) {
       }
     }
   }
+  // (copyInput written out: a call per chunk costs in an interpreter.)
   if (n > inputSize) {
-    inputAt = raw.input(n);
+    inputAt = glue.input(n);
     inputSize = n;
   }
   heap.refresh();
@@ -289,6 +300,40 @@ StreamDecoder.prototype.push = function (chunk) {
   return emptyUpdate(heap.readString(heap.u32[this._results], len), false);
 };
 
+/** Copies bytes to the module's input buffer (wasm/src/lib.rs, `input`). */
+function copyInput(bytes) {
+  if (bytes.length > inputSize) {
+    inputAt = glue.input(bytes.length);
+    inputSize = bytes.length;
+  }
+  heap.refresh();
+  heap.u8.set(bytes, inputAt);
+}
+
+/** The update of text a `_js` decoder queued (its bytes are in the core's pacer). */
+StreamDecoder.prototype._queue = function (text, done) {
+  if (text !== '') this._parts.push(text);
+  heap.refresh();
+  return this._tickOnly ? queuedUpdate(heap.u32[this._results + 2], done) : emptyUpdate(text, done);
+};
+
+/** The first `units` UTF-16 code units of a `_js` decoder's queued text, taken off it. */
+StreamDecoder.prototype._take = function (units) {
+  var parts = this._parts;
+  var s = '';
+  while (units > 0 && parts.length > 0) {
+    var part = parts[0];
+    if (units < part.length) {
+      parts[0] = part.slice(units);
+      return s + part.slice(0, units);
+    }
+    s += part;
+    units -= part.length;
+    parts.shift();
+  }
+  return s;
+};
+
 /** End of input: flushes what is held; `done` is then true. */
 StreamDecoder.prototype.finish = function () {
   this._clean = false;
@@ -298,6 +343,7 @@ StreamDecoder.prototype.finish = function () {
 /** Back to a fresh stream with the same options. */
 StreamDecoder.prototype.reset = function () {
   this._clean = false;
+  this._parts = [];
   this._live().reset();
 };
 
@@ -316,12 +362,13 @@ StreamDecoder.prototype.tick = function (nowMs) {
   var raw = this._raw;
   if (raw === null) this._live();
   var shown = raw.tick(typeof nowMs === 'number' ? nowMs : Date.now(), this._utf8Min);
-  return shown === 0 ? '' : this._text(shown);
+  return shown === 0 ? '' : this._js ? this._take(shown) : this._text(shown);
 };
 
 /** Everything decoded but not yet shown by tick, at once. */
 StreamDecoder.prototype.skip = function () {
-  return this._text(this._live().skip(this._utf8Min));
+  var shown = this._live().skip(this._utf8Min);
+  return this._js ? this._take(Infinity) : this._text(shown);
 };
 
 /** The text of a tick or skip (wasm/src/lib.rs, `shown`): up to three UTF-16 code units in
@@ -375,11 +422,14 @@ Object.defineProperty(StreamDecoder.prototype, 'responseId', {
  */
 export function readErrorBody(body) {
   if (glue === null) throw notLoaded('readErrorBody call');
-  var r = glue.read_error_body(toBytes(body));
-  if (r.length === 0) return null;
+  var bytes = toBytes(body);
+  copyInput(bytes);
+  var at = glue.read_error_body(bytes.length);
+  if (at === 0) return null;
+  heap.refresh();
+  var r = heap.u32.subarray(at >>> 2, (at >>> 2) + 4);
   var type = r[1] === 0 ? 0 : r[1] - 1;
   var code = r[3] === 0 ? 0 : r[3] - 1;
-  heap.refresh();
   var all = heap.readString(r[0], type + r[2] + code);
   return {
     type: r[1] === 0 ? null : all.slice(0, type),
@@ -394,6 +444,7 @@ StreamDecoder.prototype._read = function (result) {
   var out = h32[this._results];
   var done = (result & DONE) !== 0;
   if ((result & MORE) === 0) {
+    if (this._js) return this._queue(heap.readString(out, result & LEN_MASK), done);
     // Paced text stays out of the update (tick() gives it): only how much was queued.
     if (this._tickOnly) return queuedUpdate(h32[this._results + 2], done);
     return emptyUpdate(heap.readString(out, result & LEN_MASK), done);

@@ -172,11 +172,30 @@ impl StreamDecoder {
         self.extractor.response_id()
     }
 
+    /// Paced plain text (the `Text` format with a pace): its UTF-8 decoder and its typewriter,
+    /// for a caller that decodes the text itself with a decoder it trusts, and holds the
+    /// decoded text itself. It calls [`Utf8Decoder::edges`] with each chunk, queues the
+    /// completed character and the complete middle with [`Pacer::push_unchecked`], and reads
+    /// ticks with [`Pacer::tick_utf16`] and [`Pacer::skip_all`]: one decode of each byte,
+    /// with the same clusters and timing as [`push`](Self::push) and
+    /// [`tick_into`](Self::tick_into) give. `None` for any other decoder.
+    #[inline]
+    pub fn paced_text(&mut self) -> Option<(&mut Utf8Decoder, &mut Pacer)> {
+        match (&mut self.framing, &mut self.pacer) {
+            (Framing::Text(utf8), Some(pacer)) => Some((utf8, pacer)),
+            _ => None,
+        }
+    }
+
     /// The next paced characters at time `now_ms` (all new text when pacing is off).
     pub fn tick_into(&mut self, now_ms: f64, out: &mut String) {
-        if let Some(pacer) = &mut self.pacer {
-            pacer.tick_into(now_ms, out);
-        }
+        self.tick_to(now_ms, Some(out));
+    }
+
+    /// [`Pacer::tick_to`]: the UTF-16 length of the next paced characters, appended to `out`
+    /// if given (0 when pacing is off).
+    pub fn tick_to(&mut self, now_ms: f64, out: Option<&mut String>) -> usize {
+        self.pacer.as_mut().map_or(0, |pacer| pacer.tick_to(now_ms, out))
     }
 
     pub fn tick(&mut self, now_ms: f64) -> String {

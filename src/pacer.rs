@@ -194,6 +194,8 @@ pub struct Pacer {
     /// byte `counted_to` (ignored when `counted_to` is before `head`).
     counted_to: Cell<u64>,
     counted: Cell<u64>,
+    /// UTF-16 code units of the clusters walked since `tick_utf16` set it to 0.
+    walked: Cell<usize>,
     /// `complete_end`'s segmenter inside the held-back cluster, with the stream byte that
     /// cluster starts at.
     tail: (u64, GraphemeCursor),
@@ -263,6 +265,7 @@ impl Pacer {
             last_born: 0.0,
             counted_to: Cell::new(0),
             counted: Cell::new(0),
+            walked: Cell::new(0),
             tail: (u64::MAX, fresh_cursor()),
             resume: u64::MAX,
             #[cfg(test)]
@@ -284,6 +287,36 @@ impl Pacer {
         self.buf.push_str(text);
     }
 
+    /// [`push`](Self::push) of bytes the caller has already found to be UTF-8 (decoded by a
+    /// decoder it trusts to reject everything else), so they are not checked again here.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8, or be taken back by [`unpush`](Self::unpush) before any
+    /// other call of this pacer.
+    pub unsafe fn push_unchecked(&mut self, bytes: &[u8]) {
+        // SAFETY: the caller's promise above.
+        unsafe { self.buf.as_mut_vec() }.extend_from_slice(bytes);
+    }
+
+    /// How many bytes were queued since `new`/`reset`, shown or not: a mark for
+    /// [`unpush`](Self::unpush).
+    pub fn queued_bytes(&self) -> u64 {
+        self.dropped + self.buf.len() as u64
+    }
+
+    /// Takes back what was pushed since [`queued_bytes`](Self::queued_bytes) answered `mark`,
+    /// when no tick, skip or count came in between (only pushes and this).
+    pub fn unpush(&mut self, mark: u64) {
+        let keep = usize::try_from(mark.saturating_sub(self.dropped)).unwrap_or(usize::MAX);
+        debug_assert!(keep >= self.head, "unpush to a mark before text already shown");
+        if keep >= self.head {
+            // SAFETY: `buf[..keep]` is what was queued by the time of the mark, a whole `str`;
+            // bytes past it may be ones `push_unchecked` was given and the caller rejected.
+            unsafe { self.buf.as_mut_vec() }.truncate(keep);
+        }
+    }
+
     /// The stream has ended: everything queued (including the held-back last cluster) may be
     /// shown, and it is all shown within `drain_ms` counted from the first tick after this
     /// call. Calling it again changes nothing.
@@ -297,6 +330,38 @@ impl Pacer {
     /// The first tick starts the clock. It shows one cluster at once if one is ready, and so
     /// does the first tick after an idle spell, so an answer starts without waiting `1/cps`.
     pub fn tick_into(&mut self, now_ms: f64, out: &mut String) {
+        self.tick_to(now_ms, Some(out));
+    }
+
+    /// [`tick_into`](Self::tick_into) for a caller that holds the queued text itself, as
+    /// UTF-16 (a JS string decoded by the engine from the same bytes): returns how many
+    /// UTF-16 code units the clusters to show take, from the start of what is not shown yet.
+    /// The caller slices them off its string; no text is copied or transcoded here.
+    pub fn tick_utf16(&mut self, now_ms: f64) -> usize {
+        self.tick_to(now_ms, None)
+    }
+
+    /// [`tick_into`](Self::tick_into) with `out`, [`tick_utf16`](Self::tick_utf16) without:
+    /// returns the UTF-16 length of the text to show, and appends that text to `out` if
+    /// given. (One function for both, so that a binding that offers both calls it once.)
+    pub fn tick_to(&mut self, now_ms: f64, out: Option<&mut String>) -> usize {
+        // Counted by the walks as they find the clusters, so the text is read once.
+        self.walked.set(0);
+        let end = self.due_end(now_ms);
+        if let Some(out) = out {
+            // SAFETY: `head` and `end` are cluster boundaries found in `buf` (so character
+            // boundaries) with `head <= end <= buf.len()`; indexing would check that again in
+            // a call, on every tick that shows text.
+            debug_assert!(self.head <= end && self.buf.is_char_boundary(end));
+            out.push_str(unsafe { self.buf.get_unchecked(self.head..end) });
+        }
+        self.emit(end);
+        self.walked.get()
+    }
+
+    /// The tick's work up to showing: moves the clock, the credits and the deadlines, and
+    /// returns where in `buf` the clusters to show end (`head` if none); `emit` shows them.
+    fn due_end(&mut self, now_ms: f64) -> usize {
         let step = self.advance_clock(now_ms);
         if self.ended && self.drain_due.is_none() {
             self.drain_due = Some(self.clock + self.options.drain_ms);
@@ -365,13 +430,21 @@ impl Pacer {
         self.credit = (self.credit - n as f64).clamp(0.0, 1.0);
         self.byte_credit =
             if stop == Stop::Starved { 0.0 } else { larger(self.byte_credit - (at - start) as f64, 0.0) };
-        self.emit(at, n, out);
         self.left_end = complete;
-        let shown = self.dropped + self.head as u64;
+        let shown = self.dropped + at as u64;
         while self.due_len > 0 && self.dues[self.due_first].end <= shown {
             self.due_first = (self.due_first + 1) % DUE_SLOTS;
             self.due_len -= 1;
         }
+        if n > 0 {
+            let counted = self.counted.get();
+            if self.counted_to.get() >= shown && counted >= n {
+                self.counted.set(counted - n);
+            } else {
+                self.counted_to.set(0);
+            }
+        }
+        at
     }
 
     /// [`tick_into`](Self::tick_into) returning a new `String`.
@@ -403,6 +476,12 @@ impl Pacer {
     /// is then shown in two pieces (the concatenation is still exact).
     pub fn skip_into(&mut self, out: &mut String) {
         out.push_str(&self.buf[self.head..]);
+        self.skip_all();
+    }
+
+    /// [`skip_into`](Self::skip_into) for a caller that holds the queued text itself (see
+    /// [`tick_utf16`](Self::tick_utf16)): everything queued is shown, as one piece.
+    pub fn skip_all(&mut self) {
         self.dropped += self.buf.len() as u64;
         self.buf.clear();
         self.head = 0;
@@ -637,6 +716,8 @@ impl Pacer {
             if run {
                 let (end, k) = plain_run(b, at, bounds.max - n, bounds.end.min(start_limit));
                 if k > 0 {
+                    // A plain character is one UTF-16 code unit (all are in the BMP).
+                    self.walked.set(self.walked.get() + k as usize);
                     (at, n, run) = (end, n + k, false);
                     continue;
                 }
@@ -656,11 +737,21 @@ impl Pacer {
             if at + len.max(1) > bounds.end && at < bounds.complete {
                 return (at, n, Stop::Spent);
             }
-            let end = if len > 0 && plain_len_at(b, at + len) > 0 { Some(at + len) } else { self.cluster_end(at) };
+            let plain = len > 0 && plain_len_at(b, at + len) > 0;
+            let end = if plain { Some(at + len) } else { self.cluster_end(at) };
             let Some(end) = end else { return (at, n, Stop::Starved) };
             if end > bounds.end {
                 return (at, n, Stop::Spent);
             }
+            // A plain character is one UTF-16 code unit; in any other cluster, one per
+            // character and two for a four-byte one: the bytes that start a character, and the
+            // four-byte lead bytes once more.
+            let units = if plain {
+                1
+            } else {
+                b[at..end].iter().map(|&x| usize::from(x & 0xC0 != 0x80) + usize::from(x >= 0xF0)).sum()
+            };
+            self.walked.set(self.walked.get() + units);
             (at, n) = (end, n + 1);
         }
     }
@@ -674,24 +765,13 @@ impl Pacer {
         false
     }
 
-    /// Moves `buf[head..end]`, `n` clusters, to `out`.
-    fn emit(&mut self, end: usize, n: u64, out: &mut String) {
-        if n == 0 {
-            return;
+    /// Marks `buf[..end]` shown (`due_end` has counted its clusters).
+    #[inline(always)]
+    fn emit(&mut self, end: usize) {
+        if end != self.head {
+            self.head = end;
+            self.compact();
         }
-        // SAFETY: `head` and `end` are cluster boundaries found in `buf` (so character
-        // boundaries) with `head <= end <= buf.len()`; indexing would check that again in a
-        // call, on every tick that shows text.
-        debug_assert!(self.head <= end && self.buf.is_char_boundary(end));
-        out.push_str(unsafe { self.buf.get_unchecked(self.head..end) });
-        self.head = end;
-        let counted = self.counted.get();
-        if self.counted_to.get() >= self.dropped + end as u64 && counted >= n {
-            self.counted.set(counted - n);
-        } else {
-            self.counted_to.set(0);
-        }
-        self.compact();
     }
 
     fn compact(&mut self) {
@@ -994,6 +1074,83 @@ mod tests {
                 assert_eq!(shown, want, "round {round}, tick {step}");
             }
             assert!(fast.is_drained() && shown.len() == want.len());
+        }
+    }
+
+    /// A caller that holds the text itself is told, by every tick, the UTF-16 length of the
+    /// text a tick of the same pacer shows, and the same state follows: over random text of
+    /// one- to four-byte characters, clusters of several, line breaks, random pushes and
+    /// frame times, speeds and lags, with `pending` asked now and then (its walks must not
+    /// count), and `skip_all` where `skip_into` is used.
+    #[test]
+    fn utf16_ticks_count_what_string_ticks_show() {
+        let pieces = ["a", "b ", "中", "文字", "é", "ж", "😀", "e\u{301}", "\n", "한", "👍🏽", "。", "\r\n", "🇨🇳"];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..200 {
+            let cps = [5.0, 40.0, 300.0][round % 3];
+            let max_lag_ms = [200.0, 1500.0][round / 3 % 2];
+            let options = PaceOptions { cps, max_lag_ms, drain_ms: 700.0 };
+            let (mut text, mut units) = (Pacer::new(options), Pacer::new(options));
+            let (mut shown, mut now) = (String::new(), 0.0);
+            let mut queued: Vec<u16> = Vec::new();
+            for step in 0..300 {
+                for _ in 0..next(4) {
+                    let piece = pieces[next(pieces.len())];
+                    text.push(piece);
+                    // SAFETY: a `str`.
+                    unsafe { units.push_unchecked(piece.as_bytes()) };
+                    queued.extend(piece.encode_utf16());
+                }
+                if step == 250 {
+                    text.end();
+                    units.end();
+                }
+                if next(10) == 0 {
+                    assert_eq!(text.pending(), units.pending(), "round {round}, tick {step}");
+                }
+                if next(50) == 0 {
+                    shown.clear();
+                    text.skip_into(&mut shown);
+                    units.skip_all();
+                    assert_eq!(shown.encode_utf16().collect::<Vec<_>>(), queued, "round {round}, skip at {step}");
+                    queued.clear();
+                    continue;
+                }
+                now += [4.0, 16.0, 16.0, 17.0, 33.0, 250.0][next(6)];
+                shown.clear();
+                text.tick_into(now, &mut shown);
+                let n = units.tick_utf16(now);
+                assert_eq!(shown.encode_utf16().collect::<Vec<_>>(), queued[..n], "round {round}, tick {step}");
+                queued.drain(..n);
+            }
+            assert!(text.is_drained() && units.is_drained() && queued.is_empty());
+        }
+    }
+
+    /// `unpush` takes back what was pushed after its mark, and the pacer goes on as if it had
+    /// never been pushed.
+    #[test]
+    fn unpush_takes_back_what_came_after_the_mark() {
+        let mut p = Pacer::new(PaceOptions::default());
+        let mut q = Pacer::new(PaceOptions::default());
+        let mut shown = String::new();
+        let mut want = String::new();
+        for (i, piece) in ["你好", "ab", "😀", "x\u{301}"].iter().enumerate() {
+            p.push(piece);
+            q.push(piece);
+            let mark = p.queued_bytes();
+            // SAFETY: taken back at once, before any other call.
+            unsafe { p.push_unchecked(&[0xE4, 0xBD]) };
+            p.unpush(mark);
+            p.tick_into(16.0 * i as f64, &mut shown);
+            q.tick_into(16.0 * i as f64, &mut want);
+            assert_eq!((p.queued_bytes(), &shown), (q.queued_bytes(), &want));
         }
     }
 

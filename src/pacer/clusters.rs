@@ -298,6 +298,7 @@ mod tests {
         let texts = [
             "The quick brown fox jumps over the lazy dog, twice: 0123456789 abcdefghij.",
             "Привет, мир! 中文和 English 混排，한국어 문장과 ひらがな。e\u{301}x\u{600}yz",
+            "流式输出把模型的回答逐字送到页面上，一个汉字一个汉字地出现。한국어도 마찬가지입니다 ok",
         ];
         for s in texts {
             for at in (0..=s.len()).filter(|&i| s.is_char_boundary(i)) {
@@ -312,7 +313,8 @@ mod tests {
     }
 
     /// The pacer finds the plain character before a position from its length alone, trying
-    /// one byte back, two and three: no plain character is four bytes long.
+    /// one byte back, two and three: no plain character is four bytes long. (So each is in
+    /// the BMP, one UTF-16 code unit, which is how `Pacer::tick_utf16` counts a plain run.)
     #[test]
     fn plain_characters_are_at_most_three_bytes_long() {
         for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| super::is_plain(c)) {

@@ -105,6 +105,71 @@ test('long text crosses the default threshold: builtins and wasm agree with Buff
   }
 });
 
+/**
+ * Everything a paced decoder gives, step by step: each update's text and queued count, each
+ * tick's text, `pending` now and then, and skip(), finish() and reset() at random points.
+ */
+function pacedTrace(cw, options, pieces, script) {
+  const d = new cw.StreamDecoder(options);
+  const trace = [];
+  let now = 0;
+  pieces.forEach((p, i) => {
+    const u = d.push(p);
+    trace.push(['push', u.text, u.queued, u.done]);
+    for (let k = 0; k < script.ticks[i]; k++) trace.push(['tick', now, d.tick((now += script.steps[(i + k) % script.steps.length]))]);
+    if (script.pending[i]) trace.push(['pending', d.pending]);
+    if (script.skip[i]) trace.push(['skip', d.skip()]);
+    if (script.reset[i]) {
+      d.reset();
+      now = 0;
+      trace.push(['reset']);
+    }
+  });
+  const end = d.finish();
+  trace.push(['finish', end.text, end.queued, end.done, d.pending]);
+  // A push after finish() goes the core's way on both paths (its update says done).
+  const late = d.push(new Uint8Array([0xe4, 0xbd, 0xa0, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66]));
+  trace.push(['late push', late.text, late.queued, late.done]);
+  while (d.pending > 0 || now < 3000) trace.push(['drain', d.tick((now += 16))]);
+  trace.push(['skip', d.skip()]);
+  d.free();
+  return trace;
+}
+
+test('paced plain text decoded once by the builtins: every tick shows what the core path shows, at the same time', async () => {
+  const cw = await load(null);
+  const random = rng(11);
+  // Pieces of every UTF-8 length, clusters of several characters, a BOM, line breaks, and
+  // ill-formed bytes (which the core replaces on both paths).
+  const parts = ['a', 'bc ', '流式', '输出。', 'é', 'ж', '😀', 'e\u0301', '\n', '한', '👍🏽', '🇨🇳', '\r\n', '\ufeff'].map((t) => Buffer.from(t));
+  const bad = [[0xff], [0xe4, 0xb8], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80]].map((b) => Buffer.from(b));
+  let ticks = 0;
+  for (let round = 0; round < 120; round++) {
+    const body = [];
+    for (let n = 20 + Math.floor(random() * 400); n > 0; n--) body.push(random() < 0.03 ? bad[Math.floor(random() * bad.length)] : parts[Math.floor(random() * parts.length)]);
+    if (random() < 0.3) body.unshift(Buffer.from([0xef, 0xbb, 0xbf]));
+    const pieces = splitRandom(Buffer.concat(body), random, [8, 40, 300, 2000][round % 4]);
+    const flag = (p) => pieces.map(() => random() < p);
+    const script = {
+      ticks: pieces.map(() => Math.floor(random() * 3)),
+      steps: [0, 4, 16, 16, 17, 33, 250, 1600].sort(() => random() - 0.5),
+      pending: flag(0.2),
+      skip: flag(0.03),
+      reset: flag(0.01),
+    };
+    const pace = [{}, { cps: 300, maxLagMs: 200 }, { cps: 5 }][round % 3];
+    for (const pacedUpdateText of [true, false]) {
+      const want = pacedTrace(cw, { format: 'text', pace, pacedUpdateText, builtinUtf8: false }, pieces, script);
+      for (const builtinUtf8 of [true, 1, 16]) {
+        const got = pacedTrace(cw, { format: 'text', pace, pacedUpdateText, builtinUtf8 }, pieces, script);
+        assert.deepEqual(got, want, `round ${round}, builtinUtf8: ${builtinUtf8}, pacedUpdateText: ${pacedUpdateText}`);
+      }
+      ticks += want.filter((t) => t[0] === 'tick' && t[2] !== '').length;
+    }
+  }
+  assert.ok(ticks > 5000, `${ticks} ticks that showed text`);
+});
+
 test('the default: off outside iOS, on in a mini program on iOS, and right either way', async () => {
   const random = rng(10);
   for (const [platform, on] of [[null, false], ['android', false], ['devtools', false], ['ios', true]]) {
@@ -239,5 +304,48 @@ test('init() turns the builtins off on an engine that lets any one ill-formed pr
     assert.equal(d._utf8Min, 0xffffffff, `${name}: builtins off`);
     assert.equal(d.push(Buffer.from('流式 ok '.repeat(40))).text, '流式 ok '.repeat(40), name);
     d.free();
+  }
+});
+
+test('paced: a chunk whose builtins call throws for any reason leaves nothing unchecked in the typewriter', async () => {
+  // The core queues a chunk's bytes for the typewriter before the builtins decode them; any
+  // throw on the way (here `apply` itself, as stack exhaustion would) must take them back,
+  // so that the core then decodes the chunk and the typewriter shows exactly its text.
+  const cw = await load('ios');
+  const FP = Object.getPrototypeOf(cw.StreamDecoder);
+  const apply = FP.apply;
+  const bad = hex('414280e4b843ffeda0804445'); // ill-formed in the middle, 12 bytes
+  const want = 'abcdefgh' + new TextDecoder().decode(bad) + '😀abcd';
+  for (const armedAt of [1, 2]) {
+    let armed = false;
+    FP.apply = function (self, args) {
+      if (armed && args && args.length === bad.length) {
+        armed = false;
+        throw new RangeError('simulated');
+      }
+      return apply.call(this, self, args);
+    };
+    try {
+      const d = new cw.StreamDecoder({ format: 'text', builtinUtf8: true, pace: { cps: 1e6 } });
+      let shown = '';
+      const pieces = [Buffer.from('abcdefgh'), bad, hex('f09f98806162636400')];
+      pieces[2] = pieces[2].subarray(0, 8);
+      pieces.forEach((p, i) => {
+        armed = i === armedAt;
+        try {
+          d.push(p);
+        } catch (e) {
+          assert.fail(`push ${i} threw ${e.message}`);
+        }
+        shown += d.tick(16 * (i + 1));
+      });
+      d.finish();
+      shown += d.tick(1000) + d.skip();
+      assert.equal(shown, want);
+      assert.equal(d.pending, 0);
+      d.free();
+    } finally {
+      FP.apply = apply;
+    }
   }
 });

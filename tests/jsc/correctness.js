@@ -97,6 +97,24 @@ function decode(options, pieces) {
   return all;
 }
 
+/** A paced decoder's every step as JSON: each push's update text, each tick's text and time,
+ * pending, and what finish, the drain and skip give. */
+function ticks(options, pieces) {
+  var d = new cw.StreamDecoder(options);
+  var steps = [];
+  var now = 0;
+  buffers(pieces).forEach(function (b, i) {
+    steps.push(d.push(b).text);
+    for (var k = 0; k < 1 + (i % 3); k++) steps.push(now, d.tick((now += [0, 16, 33, 400][(i + k) % 4])));
+    if (i % 5 === 0) steps.push(d.pending);
+  });
+  steps.push(d.finish().text, d.pending);
+  for (var k = 0; k < 40; k++) steps.push(d.tick((now += 16)));
+  steps.push(d.skip());
+  d.free();
+  return JSON.stringify(steps);
+}
+
 function same(a, b) {
   return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 }
@@ -197,6 +215,12 @@ function utf8RandomBytes() {
         // The typewriter's ticks, each through the builtins.
         var paced = decode({ format: 'text', pace: { cps: 1e9 }, builtinUtf8: 1 }, cut);
         if (paced.text !== want || paced.shown !== want) JSC.fail('random bytes, paced (' + describe(cut) + '): ' + JSON.stringify(paced.shown) + ' != ' + JSON.stringify(want));
+        // At the default pace, tick by tick: the text decoded once by the builtins and sliced
+        // by the core's count shows what the core's own text shows, at the same times.
+        var ticksWant = ticks({ format: 'text', builtinUtf8: false }, cut);
+        var ticksGot = ticks({ format: 'text', builtinUtf8: 1 }, cut);
+        counts.decodes += 2;
+        if (ticksGot !== ticksWant) JSC.fail('random bytes, tick by tick (' + describe(cut) + '): ' + ticksGot + ' != ' + ticksWant);
       }
     });
     counts.random++;

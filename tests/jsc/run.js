@@ -16,7 +16,8 @@ const zlib = require('node:zlib');
 const { spawnSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..', '..');
-const PKG = path.join(ROOT, 'pkg', 'miniprogram');
+// CHUNKWISE_PKG: another build's pkg/miniprogram (A/B runs of two builds in the same minutes).
+const PKG = process.env.CHUNKWISE_PKG ? path.resolve(process.env.CHUNKWISE_PKG) : path.join(ROOT, 'pkg', 'miniprogram');
 const OUT = path.join(ROOT, 'target', 'jsc');
 const NODE_MODULES = path.join(ROOT, 'tests', 'js', 'node_modules');
 

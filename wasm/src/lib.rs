@@ -84,27 +84,41 @@ pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
 }
 
-/// Reads a provider's error body (see `chunkwise::error_body`). Returns `[]` when the body is
-/// not one, else `[text address, type length + 1 (0 = none), message length, code length + 1]`
-/// with the type, message and code (JSON text) as UTF-16 at the address, valid until the
-/// next call.
+/// A buffer of at least `len` bytes for JS to write the next input into (a chunk for
+/// `RawDecoder::push` or `edges`, a body for `read_error_body`); its address stays valid until
+/// the next call of `input`. One for the whole module, as `Shared` says.
 #[wasm_bindgen]
-pub fn read_error_body(body: &[u8]) -> Vec<u32> {
-    thread_local! {
-        static TEXT: std::cell::RefCell<Utf16Buffer> = std::cell::RefCell::new(Utf16Buffer::default());
-    }
-    let Some(e) = chunkwise::error_body::read(body) else { return Vec::new() };
-    TEXT.with_borrow_mut(|text| {
-        text.clear();
+pub fn input(len: usize) -> *mut u8 {
+    SHARED.with_borrow_mut(|shared| {
+        if shared.input.len() < len {
+            shared.input.resize(len.next_power_of_two(), 0);
+        }
+        shared.input.as_mut_ptr()
+    })
+}
+
+/// Reads the `len` bytes at `input()` as a provider's error body (see
+/// `chunkwise::error_body`). Returns 0 when the body is not one, else the address of
+/// `[text address, type length + 1 (0 = none), message length, code length + 1]`, with the
+/// type, message and code (JSON text) as UTF-16 at the text address; both valid until the
+/// next call. (Numbers only: no array crosses, so the glue needs no allocator calls.)
+#[wasm_bindgen]
+pub fn read_error_body(len: usize) -> *const u32 {
+    SHARED.with_borrow_mut(|shared| {
+        let Shared { input, out, meta } = shared;
+        let Some(e) = chunkwise::error_body::read(input.get(..len).unwrap_or(input)) else { return std::ptr::null() };
+        out.clear();
         let mut put = |s: Option<&str>| {
             s.map_or(0, |s| {
-                let before = text.len();
-                text.push_str(s);
-                (text.len() - before) as u32 + 1
+                let before = out.len();
+                out.push_str(s);
+                (out.len() - before) as u32 + 1
             })
         };
         let lens = [put(e.kind.as_deref()), put(Some(&e.message)) - 1, put(e.code.as_deref())];
-        vec![text.as_ptr() as u32, lens[0], lens[1], lens[2]]
+        meta.clear();
+        meta.extend([out.as_ptr() as u32, lens[0], lens[1], lens[2]]);
+        meta.as_ptr()
     })
 }
 
@@ -133,6 +147,12 @@ pub struct RawDecoder {
     text_only: Option<Utf8Decoder>,
     /// Paced text stays out of `push`/`finish` results (JS reads it from `tick` only).
     tick_only: bool,
+    /// Paced plain text that JS decodes with the engine's builtins and keeps: `edges` queues
+    /// a chunk JS copied to `input()`, and `tick` and `skip` answer how much of JS's text to
+    /// show (see `edges` and `tick`).
+    js_text: bool,
+    /// How many bytes the pacer had queued before the last `edges` call, for `undo_edges`.
+    queued_mark: u64,
     /// `[out address, meta address, bytes queued for the typewriter by the last push or
     /// finish when `tick_only`, start and end of the UTF-8 text `tick` or `skip` left to JS,
     /// 0 when this decodes plain text and holds no byte of it (else 1)]`: `push`, `finish`
@@ -146,9 +166,9 @@ pub struct RawDecoder {
 
 #[wasm_bindgen]
 impl RawDecoder {
-    /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off; `tick_only` leaves paced
-    /// text out of `push`/`finish` results. Returns undefined for an unknown format (the JS
-    /// side names the problem).
+    /// `format` indexes `Format::ALL`; `cps <= 0` turns pacing off; `mode` 1 leaves paced
+    /// text out of `push`/`finish` results, 2 makes a paced plain-text decoder `js_text`.
+    /// Returns undefined for an unknown format (the JS side names the problem).
     pub fn create(
         format: u32,
         cumulative: bool,
@@ -156,7 +176,7 @@ impl RawDecoder {
         max_lag_ms: f64,
         drain_ms: f64,
         max_buffer_bytes: u32,
-        tick_only: bool,
+        mode: u32,
     ) -> Option<RawDecoder> {
         let &(_, format) = Format::ALL.get(format as usize)?;
         let pace = (cps > 0.0).then_some(PaceOptions { cps, max_lag_ms, drain_ms });
@@ -165,7 +185,9 @@ impl RawDecoder {
         Some(RawDecoder {
             decoder: StreamDecoder::new(options),
             text_only,
-            tick_only: tick_only && pace.is_some(),
+            tick_only: mode == 1 && pace.is_some(),
+            js_text: mode == 2 && pace.is_some() && format == Format::Text,
+            queued_mark: 0,
             results: Box::new([0, 0, 0, 0, 0, 1]),
             update: Update::default(),
             scratch: String::new(),
@@ -178,23 +200,12 @@ impl RawDecoder {
         self.results.as_ptr()
     }
 
-    /// A buffer of at least `len` bytes for JS to write the next chunks into; its address
-    /// stays valid until the next call of `input` (of any decoder: the buffer is shared).
-    pub fn input(&mut self, len: usize) -> *mut u8 {
-        SHARED.with_borrow_mut(|shared| {
-            if shared.input.len() < len {
-                shared.input.resize(len.next_power_of_two(), 0);
-            }
-            shared.input.as_mut_ptr()
-        })
-    }
-
     /// Decodes the `len` bytes written at `input()`. Returns the text length, with `MORE`
     /// when `meta` must be read and `DONE` when the stream is done.
     pub fn push(&mut self, len: usize) -> u32 {
         SHARED.with_borrow_mut(|shared| {
             let Shared { input, out, meta } = shared;
-            let bytes = &input[..len.min(input.len())];
+            let bytes = input.get(..len).unwrap_or(input);
             let result = match &mut self.text_only {
                 Some(utf8) => {
                     out.clear();
@@ -222,17 +233,47 @@ impl RawDecoder {
     /// `undo_edges` and then `push` with the chunk, so that they are replaced here. Returns
     /// 0, changing nothing, for a chunk shorter than 8 bytes or a decoder of another kind:
     /// JS then calls `push`.
+    ///
+    /// A `js_text` decoder also queues the completed character and the chunk's bytes
+    /// `head..len - tail` for the typewriter, unchecked, from `input()` (JS copied the chunk
+    /// there): JS calls `undo_edges` at once if its builtins reject them. It returns 0 after
+    /// `finish`, where `push` says `done`.
     pub fn edges(&mut self, len: usize, first: u32, last: u32) -> u32 {
-        let Some(utf8) = &mut self.text_only else { return 0 };
+        let (utf8, pacer) = match &mut self.text_only {
+            Some(utf8) => (utf8, None),
+            None if self.js_text && !self.decoder.is_done() => match self.decoder.paced_text() {
+                Some((utf8, pacer)) => (utf8, Some(pacer)),
+                None => return 0,
+            },
+            None => return 0,
+        };
         let before = utf8.clone();
         let Some(e) = utf8.edges(len, first.to_le_bytes(), last.to_le_bytes()) else { return 0 };
         self.before_edges = before;
-        self.results[5] = u32::from(e.tail > 0);
+        match pacer {
+            None => self.results[5] = u32::from(e.tail > 0),
+            Some(pacer) => SHARED.with_borrow_mut(|shared| {
+                self.queued_mark = pacer.queued_bytes();
+                if let Some(c) = e.completed {
+                    pacer.push(c.encode_utf8(&mut [0; 4]));
+                }
+                // SAFETY: JS decodes these bytes with the engine's builtins, which reject
+                // anything but complete, valid UTF-8 (it checks that they do once, at init),
+                // and calls `undo_edges`, which takes them back, before any other call if they
+                // throw.
+                unsafe { pacer.push_unchecked(&shared.input[e.head..len - e.tail]) };
+                self.results[2] = (pacer.queued_bytes() - self.queued_mark) as u32;
+            }),
+        }
         EDGES | (e.tail as u32) << 26 | (e.head as u32) << 24 | e.completed.map_or(0, |c| c as u32 + 1)
     }
 
     /// Back to the state before the last `edges` call.
     pub fn undo_edges(&mut self) {
+        if let Some((utf8, pacer)) = self.decoder.paced_text().filter(|_| self.js_text) {
+            *utf8 = self.before_edges.clone();
+            pacer.unpush(self.queued_mark);
+        }
         if let Some(utf8) = &mut self.text_only {
             *utf8 = self.before_edges.clone();
             self.results[5] = u32::from(!utf8.holds_nothing());
@@ -271,14 +312,27 @@ impl RawDecoder {
 
     /// Paced text at `now_ms` (see `shown` for the result). Text of at least `utf8_min`
     /// bytes is left as UTF-8 (see `text_or_utf8`).
+    ///
+    /// A `js_text` decoder returns how many UTF-16 code units of JS's text to show.
     pub fn tick(&mut self, now_ms: f64, utf8_min: u32) -> f64 {
         self.scratch.clear();
-        self.decoder.tick_into(now_ms, &mut self.scratch);
+        // One call site for both kinds, so that the tick is inlined here.
+        let js_text = self.js_text;
+        let units = self.decoder.tick_to(now_ms, (!js_text).then_some(&mut self.scratch));
+        if js_text {
+            return units as f64;
+        }
         self.shown(utf8_min)
     }
 
     /// Everything not yet shown, as `tick` gives it.
+    ///
+    /// A `js_text` decoder returns 0: JS shows all of its text.
     pub fn skip(&mut self, utf8_min: u32) -> f64 {
+        if let Some((_, pacer)) = self.decoder.paced_text().filter(|_| self.js_text) {
+            pacer.skip_all();
+            return 0.0;
+        }
         self.scratch.clear();
         self.decoder.skip_into(&mut self.scratch);
         self.shown(utf8_min)
@@ -313,9 +367,14 @@ impl RawDecoder {
 
     /// With `tick_only`, the text of an update is already queued in the pacer: only its
     /// length goes to JS (so it knows text arrived), not a second copy of the text.
+    /// A `js_text` decoder keeps it in `out` (JS keeps it too), and says how long it is.
+    /// (Inlined: a call on every push costs an interpreter more than the test.)
+    #[inline(always)]
     fn leave_out_paced_text(&mut self) {
-        if self.tick_only {
+        if self.tick_only || self.js_text {
             self.results[2] = u32::try_from(self.update.text.len()).unwrap_or(u32::MAX);
+        }
+        if self.tick_only {
             self.update.text.clear();
         }
     }

@@ -69,8 +69,8 @@ fn shown_text(raw: &RawDecoder, shown: f64) -> String {
 }
 
 /// Writes `bytes` where JS writes a chunk; returns the input's address.
-fn write_input(raw: &mut RawDecoder, bytes: &[u8]) -> *mut u8 {
-    let ptr = raw.input(bytes.len());
+fn write_input(_raw: &mut RawDecoder, bytes: &[u8]) -> *mut u8 {
+    let ptr = chunkwise_wasm::input(bytes.len());
     // SAFETY: input(len) returned a buffer of at least len bytes.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
     ptr
@@ -104,7 +104,7 @@ fn feed_edges(raw: &mut RawDecoder, bytes: &[u8]) -> (String, bool) {
 
 #[wasm_bindgen_test]
 fn raw_decoder_decides_the_ends_of_chunks_that_js_keeps() {
-    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, 0).unwrap();
     let bytes = "\u{FEFF}流式 😀 ok 流式 😀".as_bytes(); // EF BB BF, E6 B5 81, E5 BC 8F, 20, F0 9F 98 80, ...
     // The BOM is not decided yet: push decodes (and removes it); 流 is held.
     assert_eq!(feed_edges(&mut raw, &bytes[..5]), (String::new(), false));
@@ -120,7 +120,7 @@ fn raw_decoder_decides_the_ends_of_chunks_that_js_keeps() {
     // Too short to decide from its ends.
     assert_eq!(feed_edges(&mut raw, "流式".as_bytes()), ("流式".to_string(), false));
     assert_eq!(raw.finish() & ((1 << 30) - 1), 0);
-    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, 0).unwrap();
     assert_eq!(sse.edges(16, 0, 0), 0, "only plain text");
 }
 
@@ -130,7 +130,7 @@ fn raw_decoder_decides_the_ends_of_chunks_that_js_keeps() {
 #[wasm_bindgen_test]
 fn raw_decoder_says_when_it_holds_no_plain_text() {
     let held = |raw: &RawDecoder| results(raw)[5];
-    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, 0).unwrap();
     assert_eq!(held(&raw), 1, "the BOM is undecided");
     feed(&mut raw, b"\xEF\xBB");
     assert_eq!(held(&raw), 1, "the first bytes of a BOM");
@@ -146,17 +146,17 @@ fn raw_decoder_says_when_it_holds_no_plain_text() {
     assert_eq!(held(&raw), 0);
     raw.reset();
     assert_eq!(held(&raw), 1, "after reset");
-    let mut paced = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, false).unwrap();
+    let mut paced = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, 0).unwrap();
     feed(&mut paced, b"abc");
     assert_eq!(held(&paced), 1, "paced text always goes through the decoder");
-    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let mut sse = RawDecoder::create(1, false, 0.0, 0.0, 0.0, 1 << 20, 0).unwrap();
     feed(&mut sse, b"data: x\n\n");
     assert_eq!(held(&sse), 1, "not plain text");
 }
 
 #[wasm_bindgen_test]
 fn raw_decoder_hands_text_to_js_as_utf16() {
-    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, false).expect("format 0 is text");
+    let mut raw = RawDecoder::create(0, false, 0.0, 0.0, 0.0, 1 << 20, 0).expect("format 0 is text");
     let text = "流式传输 😀";
     let bytes = text.as_bytes();
     let first = feed(&mut raw, &bytes[..4]); // cut inside 式
@@ -170,8 +170,8 @@ fn raw_decoder_hands_text_to_js_as_utf16() {
 
 #[wasm_bindgen_test]
 fn raw_decoder_rejects_unknown_formats_and_paces() {
-    assert!(RawDecoder::create(Format::ALL.len() as u32, false, 0.0, 0.0, 0.0, 1, false).is_none());
-    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, false).unwrap();
+    assert!(RawDecoder::create(Format::ALL.len() as u32, false, 0.0, 0.0, 0.0, 1, 0).is_none());
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, 0).unwrap();
     feed(&mut raw, "ab".as_bytes());
     raw.finish();
     let mut shown = String::new();
@@ -192,7 +192,7 @@ fn raw_decoder_rejects_unknown_formats_and_paces() {
 fn tick_and_skip_carry_short_text_in_their_result() {
     for text in ["", "a", "\0", "\u{FFFF}", "中", "ab", "中文", "😀", "a😀", "abc", "中\0\u{FFFF}", "abcd", "😀😀", "長い文章です"] {
         for utf8_min in [u32::MAX, 4, 1] {
-            let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, true).unwrap();
+            let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 1000.0, 1 << 20, 1).unwrap();
             feed(&mut raw, text.as_bytes());
             raw.finish();
             let shown = raw.skip(utf8_min);
@@ -202,7 +202,7 @@ fn tick_and_skip_carry_short_text_in_their_result() {
         }
     }
     // A tick at the drain deadline shows everything, the same way.
-    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 0.0, 1 << 20, true).unwrap();
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 0.0, 1 << 20, 1).unwrap();
     feed(&mut raw, "x😀".as_bytes());
     raw.finish();
     let shown = raw.tick(0.0, u32::MAX);
@@ -213,7 +213,7 @@ fn tick_and_skip_carry_short_text_in_their_result() {
 #[wasm_bindgen_test]
 fn raw_decoder_gives_the_response_id_once_known() {
     let openai = Format::ALL.iter().position(|&(n, _)| n == "openai").unwrap() as u32;
-    let mut raw = RawDecoder::create(openai, false, 0.0, 0.0, 0.0, 1 << 20, false).unwrap();
+    let mut raw = RawDecoder::create(openai, false, 0.0, 0.0, 0.0, 1 << 20, 0).unwrap();
     assert_eq!(raw.response_id(), 0, "not known before the first message");
     feed(&mut raw, b"data: {\"id\":\"chatcmpl-\xE4\xB8\xAD\",\"choices\":[]}\n\n");
     let n = raw.response_id();
@@ -222,12 +222,47 @@ fn raw_decoder_gives_the_response_id_once_known() {
 
 #[wasm_bindgen_test]
 fn read_error_body_answers_with_lengths_of_utf16_text() {
-    assert!(chunkwise_wasm::read_error_body(b"<html>bad gateway</html>").is_empty());
-    let r = chunkwise_wasm::read_error_body(br#"{"error":{"message":"slow down","type":"rate_limit","code":429}}"#);
+    let read = |body: &[u8]| {
+        let ptr = chunkwise_wasm::input(body.len());
+        // SAFETY: input(len) returned a buffer of at least len bytes.
+        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), ptr, body.len()) };
+        chunkwise_wasm::read_error_body(body.len())
+    };
+    assert!(read(b"<html>bad gateway</html>").is_null());
+    let at = read(br#"{"error":{"message":"slow down","type":"rate_limit","code":429}}"#);
+    // SAFETY: four numbers at `at` until the next call.
+    let r = unsafe { std::slice::from_raw_parts(at, 4) };
     let (ptr, kind, message, code) = (r[0], r[1], r[2], r[3]);
     let total = (kind - 1 + message + code - 1) as usize;
     // SAFETY: the text lies at `ptr` until the next call.
     let units = unsafe { std::slice::from_raw_parts(ptr as *const u16, total) };
     assert_eq!(String::from_utf16(units).unwrap(), "rate_limitslow down429");
     assert_eq!((kind, message, code), (11, 9, 4));
+}
+
+/// Paced plain text that JS decodes (`mode` 2): `edges` queues the chunk JS copied to
+/// `input()`, a tick answers how many UTF-16 units of JS's text to show, `undo_edges` takes
+/// a rejected chunk back, and `skip` shows the rest of JS's text.
+#[wasm_bindgen_test]
+fn js_text_decoder_paces_the_bytes_js_decodes() {
+    let mut raw = RawDecoder::create(0, false, 40.0, 1500.0, 0.0, 1 << 20, 2).unwrap();
+    let edges = |raw: &mut RawDecoder, b: &[u8]| {
+        write_input(raw, b);
+        let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let e = raw.edges(b.len(), word(0), word(b.len() - 4));
+        (e >> 26 & 3, e >> 24 & 3, e & 0xFF_FFFF)
+    };
+    // A chunk that ends inside 😀 (F0 9F 98 80): its first three bytes are held.
+    assert_eq!(edges(&mut raw, b"\xE4\xB8\xAD\xE6\x96\x87\xF0\x9F\x98"), (3, 0, 0), "tail, head, completed");
+    // Its last byte, and text after it.
+    assert_eq!(edges(&mut raw, b"\x80abcdefg"), (0, 1, 0x1F600 + 1));
+    // A chunk the builtins would reject: taken back.
+    edges(&mut raw, b"xx\xFFyyyyyy");
+    raw.undo_edges();
+    // The first tick shows one cluster; after finish(), the drain deadline (0) the rest.
+    assert_eq!(raw.tick(0.0, u32::MAX), 1.0, "中");
+    raw.finish();
+    assert_eq!(raw.tick(16.0, u32::MAX), (1 + 2 + 7) as f64, "文😀abcdefg");
+    assert_eq!(raw.skip(u32::MAX), 0.0);
+    assert_eq!(raw.pending(), 0);
 }
