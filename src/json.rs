@@ -115,7 +115,8 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &'static str) -> Result<()> {
-        if !self.text[self.at..].starts_with(word) {
+        // `at` is the `t`, `f` or `n` that `peek` found.
+        if !self.slice(self.at, self.text.len()).starts_with(word) {
             return Err(self.error("invalid literal"));
         }
         self.at += word.len();
@@ -345,7 +346,8 @@ impl<'a> Reader<'a> {
             // A lone low surrogate cannot be a char: U+FFFD, as a UTF-8 decoder would give.
             return Ok(char::from_u32(high).unwrap_or('\u{FFFD}'));
         }
-        if self.text[self.at..].starts_with("\\u") {
+        // `at` follows four hex digits.
+        if self.slice(self.at, self.text.len()).starts_with("\\u") {
             let save = self.at;
             self.at += 2;
             let low = self.hex4()?;
