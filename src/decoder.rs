@@ -225,7 +225,10 @@ impl StreamDecoder {
     fn after(&mut self, text_start: usize, out: &mut Update) {
         out.done |= self.done;
         if let Some(pacer) = &mut self.pacer {
-            pacer.push(&out.text[text_start..]);
+            // SAFETY: `text_start` was `out.text.len()` before `run`, which only appends whole
+            // `str`s to `out.text`, so it is a char boundary within it. Unchecked because
+            // `str` indexing's failure path (a formatted panic message) costs wasm bytes.
+            pacer.push(unsafe { out.text.get_unchecked(text_start..) });
             if self.done {
                 pacer.end();
             }
@@ -459,12 +462,14 @@ impl Sink<'_> {
             // The message does not extend what came before: what was shown cannot be taken
             // back, so the differing tail is added and the mismatch reported.
             let common = common_prefix(seen, &text);
-            out.push_str(&text[common..]);
+            // SAFETY: `common_prefix` returns a char boundary of `text` (see there).
+            let tail = unsafe { text.get_unchecked(common..) };
+            out.push_str(tail);
             self.out.errors.push(StreamError::decoder(
                 ErrorKind::BadEvent,
                 format!(
                     "a cumulative message does not extend the text before it (they differ after {common} bytes): \"{}\"",
-                    crate::update::excerpt(text[common..].as_bytes())
+                    crate::update::excerpt(tail.as_bytes())
                 ),
             ));
         }
@@ -473,7 +478,9 @@ impl Sink<'_> {
     }
 }
 
-/// The length of the longest common prefix of `a` and `b`, on a char boundary.
+/// The length of the longest common prefix of `a` and `b`, on a char boundary of both: it
+/// is the start of the first differing char, or the shorter length, and the bytes before it
+/// are the same whole chars in both.
 fn common_prefix(a: &str, b: &str) -> usize {
     a.char_indices().zip(b.chars()).find(|((_, x), y)| x != y).map_or(a.len().min(b.len()), |((i, _), _)| i)
 }

@@ -78,6 +78,18 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
+    /// `text[from..to]` without `str` indexing's char-boundary check, whose failure path
+    /// (a formatted panic message) is most of a kilobyte of the wasm module. Every caller
+    /// passes offsets that are the text's end or sit at an ASCII byte the reader has just
+    /// matched or stepped past (a quote, a backslash, a control character, a value's first
+    /// byte, the byte after a value's last), and in UTF-8 an ASCII byte is never inside a
+    /// character, so both are char boundaries.
+    fn slice(&self, from: usize, to: usize) -> &'a str {
+        debug_assert!(from <= to && self.text.is_char_boundary(from) && self.text.is_char_boundary(to));
+        // SAFETY: `from <= to <= text.len()`, both char boundaries (see above).
+        unsafe { self.text.get_unchecked(from..to) }
+    }
+
     fn error(&self, what: &'static str) -> JsonError {
         JsonError { at: self.at, what }
     }
@@ -103,7 +115,8 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &'static str) -> Result<()> {
-        if !self.text[self.at..].starts_with(word) {
+        // `at` is the `t`, `f` or `n` that `peek` found.
+        if !self.slice(self.at, self.text.len()).starts_with(word) {
             return Err(self.error("invalid literal"));
         }
         self.at += word.len();
@@ -220,7 +233,9 @@ impl<'a> Reader<'a> {
         self.skip_ws();
         let start = self.at;
         self.skip()?;
-        Ok(&self.text[start..self.at])
+        // `start` is the value's first byte, which `skip` matched as ASCII; `at` follows its
+        // last (`}`, `]`, `"`, a literal's letter or a digit).
+        Ok(self.slice(start, self.at))
     }
 
     /// Validates and skips the next value.
@@ -278,12 +293,15 @@ impl<'a> Reader<'a> {
         match b.get(self.at) {
             Some(b'"') => {
                 self.at += 1;
-                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
+                // `start` follows the opening quote, `at - 1` is the closing one.
+                return Ok(Cow::Borrowed(self.slice(start, self.at - 1)));
             }
             Some(0..=0x1F) => return Err(self.error("control character in a string")),
             _ => {}
         }
-        let mut out = String::from(&self.text[start..self.at]);
+        // `at` is where the run stopped: a backslash (the quote and control characters
+        // returned above) or the text's end.
+        let mut out = String::from(self.slice(start, self.at));
         loop {
             let Some(&c) = b.get(self.at) else { return Err(self.error("unterminated string")) };
             match c {
@@ -312,7 +330,9 @@ impl<'a> Reader<'a> {
                 _ => {
                     // Copy the run up to the next quote, backslash or control character.
                     let end = string_run_end(b, self.at);
-                    out.push_str(&self.text[self.at..end]);
+                    // `at` follows an escape (ASCII); `end` is a quote, backslash, control
+                    // character or the end.
+                    out.push_str(self.slice(self.at, end));
                     self.at = end;
                 }
             }
@@ -326,7 +346,8 @@ impl<'a> Reader<'a> {
             // A lone low surrogate cannot be a char: U+FFFD, as a UTF-8 decoder would give.
             return Ok(char::from_u32(high).unwrap_or('\u{FFFD}'));
         }
-        if self.text[self.at..].starts_with("\\u") {
+        // `at` follows four hex digits.
+        if self.slice(self.at, self.text.len()).starts_with("\\u") {
             let save = self.at;
             self.at += 2;
             let low = self.hex4()?;
@@ -384,8 +405,10 @@ pub fn write_str(out: &mut String, s: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        // Only ASCII bytes are escaped, so `i` and `start` are char boundaries.
-        out.push_str(&s[start..i]);
+        // SAFETY: only ASCII bytes are escaped, so `i` and `start` (0 or one past an escaped
+        // byte) are char boundaries, and `start <= i < s.len()`. Unchecked because `str`
+        // indexing's failure path (a formatted panic message) is most of a kilobyte of wasm.
+        out.push_str(unsafe { s.get_unchecked(start..i) });
         if escape.is_empty() {
             out.push_str("\\u00");
             out.push(HEX[(b >> 4) as usize] as char);
@@ -395,6 +418,7 @@ pub fn write_str(out: &mut String, s: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
+    // SAFETY: as above, `start <= s.len()` is 0 or one past an escaped ASCII byte.
+    out.push_str(unsafe { s.get_unchecked(start..) });
     out.push('"');
 }

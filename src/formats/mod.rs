@@ -213,9 +213,13 @@ impl Template {
         t.event.clear();
         t.event.push_str(event);
         t.before.clear();
-        t.before.push_str(&data[..start - 1]);
+        // SAFETY: `data[start - 1]` and `data[end]` are `"` (checked above, `end < data.len()`),
+        // and an ASCII byte is never inside a UTF-8 character, so `start - 1` and `end + 1` are
+        // char boundaries. Unchecked because `str` indexing's failure path (a formatted panic
+        // message) costs wasm bytes.
+        t.before.push_str(unsafe { data.get_unchecked(..start - 1) });
         t.after.clear();
-        t.after.push_str(&data[end + 1..]);
+        t.after.push_str(unsafe { data.get_unchecked(end + 1..) });
         t.reasoning = reasoning;
     }
 }
