@@ -5,7 +5,7 @@ import { WasmHeap, notLoaded, describe } from './wasm-heap.js';
 
 var glue = null; // the Markdown module's wasm-bindgen glue, once loaded
 // Where the results block (markdown/src/wasm.rs) holds a grown text's count of further page
-// nodes (6 + its MAX_PATH).
+// nodes (6 + its MAX_PATH; tests/js/markdown.test.js checks that the two agree).
 var MORE = 16;
 var heap = null;
 

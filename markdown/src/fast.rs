@@ -750,3 +750,52 @@ pub(crate) fn last_shown(e: &Element) -> Option<usize> {
         e.children.len().checked_sub(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use highlight::{highlight_part, lang_of, Span, State};
+
+    /// The spans of `line` highlighted whole, from `state`.
+    fn whole(l: &highlight::Lang, line: &str, state: State) -> (Vec<Span>, State) {
+        let mut spans = Vec::new();
+        let (end, _) = highlight_part(l, line, state, &mut spans);
+        (spans, end)
+    }
+
+    /// A line typed a character at a time, re-highlighted from its last split point on each
+    /// append (as the fast path does): the head joined with the tail is the line highlighted
+    /// whole, with the same end state; the head is always the spans of the line up to the
+    /// split point, ending there; and only the text from the split point is lexed again.
+    #[test]
+    fn highlight_tail_gives_the_whole_line_s_spans_at_every_prefix() {
+        let cases = [
+            ("rust", "let s = \"é\"; // 注释 é\n", State::Normal),
+            ("rust", "函数(参数, \"世界\")é;\n", State::Normal),
+            ("rust", "still a comment */ let x = 1;\n", State::Comment),
+            ("js", "const a = [1, 2]; f(a)  .map(x => x)\n", State::Normal),
+            ("python", "def f(x): return 'ü' # é\n", State::Normal),
+            ("rust", "", State::Normal),
+        ];
+        for (lang, line, state) in cases {
+            let l = lang_of(lang).unwrap();
+            let (mut split, mut head, mut work) = (0, Vec::new(), 0);
+            let ends = line.char_indices().map(|(i, _)| i).skip(1).chain([line.len()]);
+            for end in ends {
+                let typed = &line[..end];
+                let before = (split, work);
+                let mut spans = head.clone();
+                let st = highlight_tail(l, typed, state, &mut split, &mut head, &mut spans, &mut work);
+                assert_eq!((spans, st), whole(l, typed, state), "{typed:?}");
+                assert_eq!(work - before.1, typed.len() - before.0, "{typed:?}: lexed from the split point");
+                assert!(split >= before.0 && typed.is_char_boundary(split), "{typed:?}: split {split}");
+                if split == 0 {
+                    assert_eq!(head, [], "{typed:?}");
+                } else {
+                    assert_eq!(head, whole(l, &typed[..split], state).0, "{typed:?}: head");
+                    assert_eq!(head.last().map(|s| (s.class, s.end)), Some((None, split)), "{typed:?}");
+                }
+            }
+        }
+    }
+}

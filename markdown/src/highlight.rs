@@ -772,4 +772,92 @@ mod tests {
         assert_eq!(n, 0);
         assert!(!lang_of("js").unwrap().keywords.contains("CONST", false));
     }
+    fn sp(class: Option<Tok>, end: usize) -> Span {
+        Span { class, end }
+    }
+
+    /// Plain text merges with plain text across the join, and nothing else merges: two
+    /// tokens of one class next to each other stay two nodes.
+    #[test]
+    fn join_spans_merges_plain_text_only() {
+        let (kw, st) = (Some(Tok::Keyword), Some(Tok::Str));
+        let mut out = Vec::new();
+        join_spans(&mut out, &[]);
+        assert_eq!(out, []);
+        join_spans(&mut out, &[sp(None, 3)]);
+        assert_eq!(out, [sp(None, 3)]);
+        join_spans(&mut out, &[]);
+        assert_eq!(out, [sp(None, 3)]);
+        // Plain after plain: one span, ending where the later one ends.
+        join_spans(&mut out, &[sp(None, 5), sp(kw, 7)]);
+        assert_eq!(out, [sp(None, 5), sp(kw, 7)]);
+        // A class after the same class: two spans; plain after a class: its own span.
+        join_spans(&mut out, &[sp(kw, 9), sp(None, 10), sp(st, 12), sp(st, 15)]);
+        assert_eq!(out, [sp(None, 5), sp(kw, 7), sp(kw, 9), sp(None, 10), sp(st, 12), sp(st, 15)]);
+        // A class after plain text: its own span; two plain spans inside `more` merge too.
+        let mut out = vec![sp(None, 2)];
+        join_spans(&mut out, &[sp(None, 4), sp(None, 6), sp(st, 8), sp(None, 9)]);
+        assert_eq!(out, [sp(None, 6), sp(st, 8), sp(None, 9)]);
+        // Joining a line's spans cut anywhere gives the line's spans.
+        let rust = lang_of("rust").unwrap();
+        let line = "let s = \"é\"; // 注释\n";
+        let mut whole = Vec::new();
+        highlight_part(rust, line, State::Normal, &mut whole);
+        for cut in 0..=whole.len() {
+            let mut out = whole[..cut].to_vec();
+            join_spans(&mut out, &whole[cut..]);
+            assert_eq!(out, whole, "cut after {cut} spans");
+        }
+    }
+
+    /// `is_span_node` answers as comparing with the node `span_node` builds would, for text
+    /// and spans of each class, with multi-byte text at either end.
+    #[test]
+    fn is_span_node_is_equality_with_the_built_node() {
+        let classes = [
+            None,
+            Some(Tok::Keyword),
+            Some(Tok::Str),
+            Some(Tok::Comment),
+            Some(Tok::Number),
+            Some(Tok::Type),
+            Some(Tok::Function),
+        ];
+        let texts = ["", "x", "fn", "é", "\"注释\"", "a世", "世a"];
+        for prefix in ["", "md-", "md-s"] {
+            for &c in &classes {
+                for t in texts {
+                    let node = span_node(t, c, prefix);
+                    for &c2 in &classes {
+                        for t2 in texts {
+                            for p2 in ["", "md-", "md-s"] {
+                                let same = node == span_node(t2, c2, p2);
+                                assert_eq!(is_span_node(&node, t2, c2, p2), same, "{node:?} vs {t2:?} {c2:?} {p2:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Not the shape of a token: another tag, a style, an attribute, a link, two children,
+        // a class that is the prefix and the class name split differently.
+        let base = || match span_node("x", Some(Tok::Str), "md-") {
+            Node::Element(e) => e,
+            n => panic!("{n:?}"),
+        };
+        let mut others = vec![base(), base(), base(), base(), base(), base()];
+        others[0].name = "code";
+        others[1].style = "color:red".into();
+        others[2].attrs.push(("alt", "x".into()));
+        others[3].link = Some(Box::default());
+        others[4].children.push(Node::Text(String::new()));
+        others[5].class = "m-dstr".into();
+        for e in others {
+            assert!(!is_span_node(&Node::Element(e.clone()), "x", Some(Tok::Str), "md-"), "{e:?}");
+        }
+        assert!(is_span_node(&Node::Element(base()), "x", Some(Tok::Str), "md-"));
+        // A span is not its text, nor its text a span.
+        assert!(!is_span_node(&Node::Text("x".into()), "x", Some(Tok::Str), "md-"));
+        assert!(!is_span_node(&Node::Element(base()), "x", None, "md-"));
+    }
 }

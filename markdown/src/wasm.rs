@@ -40,6 +40,7 @@ const MAX_PATH: usize = 10;
 /// filled segment is followed by: one, but after a long run of spaces; more go as JSON).
 const MAX_MORE: usize = 7;
 /// Where in the results block the count of those page nodes is, their starts after it.
+/// js/markdown.js reads it at its own `MORE`; tests/js/markdown.test.js checks that the two agree.
 const MORE: usize = 6 + MAX_PATH;
 
 /// Writes a text node's change in the compact form (see the module doc): its text to `out`,

@@ -59,25 +59,49 @@ pub fn lane(n: usize) -> Option<(usize, usize)> {
 }
 
 /// `count` listeners on `addr`, all with `SO_REUSEPORT`, so that each worker accepts on its
-/// own. A port taken by another socket is an error, as with one listener: the address is first
-/// bound once without `SO_REUSEPORT` (which no other socket on that port lets through), and a
-/// port 0 is resolved to the one the kernel picked then.
+/// own. A port taken by another socket is an error, as with one listener, and so is a port
+/// that another relay starting at the same moment claims: the first listener binds and
+/// listens *without* `SO_REUSEPORT`, which no other socket on that port lets through, and
+/// only then turns it on so that the others can join it. The kernel checks `SO_REUSEPORT` on
+/// both sides at each bind and listen, so from that listen on, a second relay's first
+/// listener (without it) is refused; two first listeners bound before either listens (both
+/// have `SO_REUSEADDR`, for the `TIME_WAIT` sockets of a previous run) are told apart at
+/// `listen`, where the later one is refused. What this cannot see: a process of the same
+/// user that binds with `SO_REUSEPORT` from the start (not a relay) may still join the group;
+/// Linux refuses that to other users. A port 0 is resolved to the one the kernel picked for
+/// the first listener.
 #[cfg(unix)]
 pub fn listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = bound(addr, false)?;
+    listen(&first)?;
+    first.set_reuse_port(true)?;
+    let addr = first.local_addr()?.as_socket().ok_or(std::io::ErrorKind::AddrNotAvailable)?;
+    let mut all = vec![first.into()];
+    for _ in 1..count.max(1) {
+        let socket = bound(addr, true)?;
+        listen(&socket)?;
+        all.push(socket.into());
+    }
+    Ok(all)
+}
+
+/// A non-blocking TCP socket bound to `addr` with `SO_REUSEADDR` (as `TcpListener::bind`
+/// sets it), and `SO_REUSEPORT` when `reuse_port`.
+#[cfg(unix)]
+fn bound(addr: SocketAddr, reuse_port: bool) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let addr = std::net::TcpListener::bind(addr)?.local_addr()?;
-    (0..count.max(1))
-        .map(|_| {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-            socket.set_reuse_address(true)?;
-            socket.set_reuse_port(true)?;
-            socket.set_nonblocking(true)?;
-            socket.bind(&addr.into())?;
-            // tokio's own backlog for `TcpListener::bind`.
-            socket.listen(1024)?;
-            Ok(socket.into())
-        })
-        .collect()
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(reuse_port)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+#[cfg(unix)]
+fn listen(socket: &socket2::Socket) -> std::io::Result<()> {
+    // tokio's own backlog for `TcpListener::bind`.
+    socket.listen(1024)
 }
 
 /// One listener (no `SO_REUSEPORT` here): a single worker accepts on it.
@@ -119,21 +143,52 @@ mod tests {
         assert!(ls.iter().all(|l| l.local_addr().unwrap().port() == port));
         // Connections go to one listener or another; every one is accepted by one of them.
         let clients: Vec<_> = (0..24).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
-        let mut accepted = 0;
+        let mut accepted = [0; 3];
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while accepted < clients.len() && std::time::Instant::now() < deadline {
-            for l in &ls {
+        while accepted.iter().sum::<usize>() < clients.len() && std::time::Instant::now() < deadline {
+            for (l, n) in ls.iter().zip(&mut accepted) {
                 while l.accept().is_ok() {
-                    accepted += 1;
+                    *n += 1;
                 }
             }
         }
-        assert_eq!(accepted, clients.len());
+        assert_eq!(accepted.iter().sum::<usize>(), clients.len());
+        // One group: the kernel spreads connections over the listeners (24 on one of three
+        // by chance: 3⁻²³), the first one included.
+        assert!(accepted.iter().filter(|&&n| n > 0).count() >= 2, "{accepted:?}");
         // Taken by these listeners: another relay on the same port is an error, not a sharer.
         let taken = listeners(ls[0].local_addr().unwrap(), 2);
         assert_eq!(taken.err().map(|e| e.kind()), Some(std::io::ErrorKind::AddrInUse));
         // Taken by a socket without SO_REUSEPORT.
         let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         assert!(listeners(plain.local_addr().unwrap(), 2).is_err());
+    }
+
+    /// Two relays starting at the same moment: whatever the order of their steps, the second
+    /// to claim the port is refused rather than joining the first one's listeners.
+    #[cfg(unix)]
+    #[test]
+    fn a_relay_starting_at_the_same_moment_is_refused_at_every_step() {
+        let in_use = |r: std::io::Result<()>| r.err().map(|e| e.kind()) == Some(std::io::ErrorKind::AddrInUse);
+        // Once the first listener listens, even before the others bind, a second relay is
+        // refused (the window of a check socket dropped before the listeners bind).
+        let first = bound("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        listen(&first).unwrap();
+        first.set_reuse_port(true).unwrap();
+        let addr = first.local_addr().unwrap().as_socket().unwrap();
+        assert!(in_use(listeners(addr, 2).map(drop)));
+        // ...while this relay's own listeners still join it.
+        let second = bound(addr, true).unwrap();
+        listen(&second).unwrap();
+        drop((first, second));
+        // Both first listeners bound (SO_REUSEADDR lets them) before either listens: the later
+        // listen is refused, whichever relay it is.
+        let a = bound("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let addr = a.local_addr().unwrap().as_socket().unwrap();
+        let b = bound(addr, false).unwrap();
+        listen(&b).unwrap();
+        b.set_reuse_port(true).unwrap();
+        assert!(in_use(listen(&a)));
+        assert!(in_use(bound(addr, false).map(drop)));
     }
 }

@@ -437,3 +437,31 @@ test('misuse throws clear errors, in both builds', async () => {
     bare.close();
   }
 });
+
+/**
+ * The `usize` constants of a Rust source, `const NAME: usize = a + B;` (numbers and earlier
+ * constants joined by `+`), as numbers.
+ */
+function rustConsts(src) {
+  const out = {};
+  for (const m of src.matchAll(/^const ([A-Z_]+): usize = ([^;]+);$/gm)) {
+    out[m[1]] = m[2].split('+').reduce((sum, term) => {
+      const t = term.trim();
+      const v = /^\d+$/.test(t) ? Number(t) : out[t];
+      assert.ok(Number.isInteger(v), `const ${m[1]}: cannot read ${t}`);
+      return sum + v;
+    }, 0);
+  }
+  return out;
+}
+
+test('the results block: markdown.js reads a text\'s further nodes where markdown/src/wasm.rs writes them', () => {
+  const rust = rustConsts(fs.readFileSync(path.join(ROOT, 'markdown', 'src', 'wasm.rs'), 'utf8'));
+  assert.ok(Number.isInteger(rust.MORE), 'wasm.rs: no const MORE');
+  // Both the source and the built module, which is what the other tests run.
+  for (const file of [path.join(ROOT, 'js', 'markdown.js'), NODE_BUILD, path.join(MP_DIR, 'markdown.js')]) {
+    const js = fs.readFileSync(file, 'utf8').match(/\bvar MORE ?= ?(\d+);/);
+    assert.ok(js, `${file}: no var MORE`);
+    assert.equal(Number(js[1]), rust.MORE, file);
+  }
+});
