@@ -149,7 +149,10 @@ impl Upstream {
         } else if c.kind == Provider::Anthropic {
             headers.push(("anthropic-version", "2023-06-01".to_string()));
         }
-        (url, headers, body.to_string())
+        // Written straight into a `Vec`: `Display` goes through `fmt::Write` and an adapter
+        // for every piece, more instructions for the same bytes.
+        let body = serde_json::to_string(&body).unwrap_or_else(|_| body.to_string());
+        (url, headers, body)
     }
 
     /// Runs one generation to its end: every outcome, success or failure, ends up in `gen`.

@@ -632,3 +632,43 @@ async fn a_gate_that_settles_during_the_lookup_does_not_wait_for_it() {
     while resp.chunk().await.unwrap().is_some() {}
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_request_target_is_what_the_url_parser_makes_of_the_url() {
+    let suffixes = [
+        "/chat/completions",
+        "/v1/messages",
+        "/v1beta/models/gemini-1.5-pro:streamGenerateContent?alt=sse",
+        "/v1beta/models/a b:x?alt=sse",
+        "/models/é/x",
+        "/../x",
+        "/./x",
+        "/a/../../b?c=d&e",
+        "/x%2Fy",
+        "/x#frag",
+        "/x?y=é z",
+        "/x\\y",
+        "",
+        "x",
+    ];
+    // The usual base URL takes the path without a second parse.
+    assert!(Origin::of("http://127.0.0.1:9/v1").unwrap().base.is_some());
+    for base in [
+        "http://127.0.0.1:9/v1",
+        "http://h:9",
+        "http://h:9/",
+        "http://H:80/V1/",
+        "http://h:9/a%20b",
+        "http://h:9/a/./b",
+    ] {
+        let origin = Origin::of(base).unwrap();
+        for suffix in suffixes {
+            let url = format!("{base}{suffix}");
+            let want = reqwest::Url::parse(&url).ok().map(|parsed| match parsed.query() {
+                Some(q) => format!("{}?{q}", parsed.path()),
+                None => parsed.path().to_string(),
+            });
+            assert_eq!(origin.target(&url), want, "{url}");
+        }
+    }
+}
