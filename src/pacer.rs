@@ -1035,6 +1035,24 @@ mod tests {
         assert_eq!(most, DUE_SLOTS);
     }
 
+    /// A small deterministic generator for the randomized tests: each call gives a number
+    /// in `0..n` (xorshift64).
+    fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        }
+    }
+
+    /// The pace of a randomized round: three speeds by two lags.
+    fn round_options(round: usize) -> PaceOptions {
+        let cps = [5.0, 40.0, 300.0][round % 3];
+        let max_lag_ms = [200.0, 1500.0][round / 3 % 2];
+        PaceOptions { cps, max_lag_ms, drain_ms: 700.0 }
+    }
+
     /// The byte-credit walk a tick leaves out, when the next character alone is longer than
     /// the credit, would have shown nothing, and a walk stopped by a lead byte would have
     /// stopped there anyway: with and without these shortcuts, every tick shows the same
@@ -1043,17 +1061,9 @@ mod tests {
     #[test]
     fn byte_walk_left_out_would_have_shown_nothing() {
         let pieces = ["a", "b ", "中", "文字", "é", "ж", "😀", "e\u{301}", "\n", "한", "👍🏽", "。", "\r\n"];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for round in 0..300 {
-            let cps = [5.0, 40.0, 300.0][round % 3];
-            let max_lag_ms = [200.0, 1500.0][round / 3 % 2];
-            let options = PaceOptions { cps, max_lag_ms, drain_ms: 700.0 };
+            let options = round_options(round);
             let (mut fast, mut reference) = (Pacer::new(options), Pacer::new(options));
             reference.reference = true;
             let (mut shown, mut want) = (String::new(), String::new());
@@ -1085,17 +1095,9 @@ mod tests {
     #[test]
     fn utf16_ticks_count_what_string_ticks_show() {
         let pieces = ["a", "b ", "中", "文字", "é", "ж", "😀", "e\u{301}", "\n", "한", "👍🏽", "。", "\r\n", "🇨🇳"];
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for round in 0..200 {
-            let cps = [5.0, 40.0, 300.0][round % 3];
-            let max_lag_ms = [200.0, 1500.0][round / 3 % 2];
-            let options = PaceOptions { cps, max_lag_ms, drain_ms: 700.0 };
+            let options = round_options(round);
             let (mut text, mut units) = (Pacer::new(options), Pacer::new(options));
             let (mut shown, mut now) = (String::new(), 0.0);
             let mut queued: Vec<u16> = Vec::new();

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -18,38 +17,11 @@ fn rss_kib(pid: u32) -> u64 {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap()
 }
 
-struct Relay {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Relay = RelayProcess;
 
 async fn start(upstream: &str) -> Relay {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("UPSTREAM_BASE_URL", format!("{upstream}/v1"))
-        .env("UPSTREAM_MODEL", "m")
-        .env("RELAY_WORKER_THREADS", "2")
-        .env("RELAY_PER_IP_PER_MINUTE", "100000")
-        .env("RELAY_PER_IP_BURST", "10000")
-        .env("RELAY_PER_IP_STREAMS", "1000")
-        .env("RELAY_WRITE_TIMEOUT_SECS", "3")
-        .env("RELAY_GRACE_SECS", "0.5")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    started("the relay did not start", || async { client().get(format!("{base}/healthz")).send().await.is_ok() }).await;
-    Relay { child, base }
+    let env = [("RELAY_WORKER_THREADS", "2"), ("RELAY_WRITE_TIMEOUT_SECS", "3"), ("RELAY_GRACE_SECS", "0.5")];
+    spawn_relay(upstream, &env).await
 }
 
 /// A request whose body arrives one byte per TCP segment.

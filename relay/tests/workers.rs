@@ -6,41 +6,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Relay {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Relay = RelayProcess;
 
 async fn start(upstream: &str, workers: usize) -> Relay {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("UPSTREAM_BASE_URL", format!("{upstream}/v1"))
-        .env("UPSTREAM_MODEL", "m")
-        .env("RELAY_WORKER_THREADS", workers.to_string())
-        .env("RELAY_PER_IP_PER_MINUTE", "100000")
-        .env("RELAY_PER_IP_BURST", "10000")
-        .env("RELAY_PER_IP_STREAMS", "1000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    started("the relay did not start", || async { client().get(format!("{base}/healthz")).send().await.is_ok() }).await;
-    Relay { child, base }
+    let workers = workers.to_string();
+    spawn_relay(upstream, &[("RELAY_WORKER_THREADS", &workers)]).await
 }
 
 /// A client of its own: a new connection, which the kernel gives to any of the workers.

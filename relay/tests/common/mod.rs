@@ -403,6 +403,43 @@ where
     until(Duration::from_secs(10), Duration::from_millis(50), what, ready).await
 }
 
+/// The relay binary, started by a test on a free loopback port; killed when dropped.
+pub struct RelayProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the relay binary against the OpenAI-compatible `upstream`, with limits no test
+/// reaches and `env` on top, and waits until it answers `/healthz`.
+pub async fn spawn_relay(upstream: &str, env: &[(&str, &str)]) -> RelayProcess {
+    let port = free_port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"));
+    command
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("UPSTREAM_BASE_URL", format!("{upstream}/v1"))
+        .env("UPSTREAM_MODEL", "m")
+        .env("RELAY_PER_IP_PER_MINUTE", "100000")
+        .env("RELAY_PER_IP_BURST", "10000")
+        .env("RELAY_PER_IP_STREAMS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    started("the relay did not start", || async { client().get(format!("{base}/healthz")).send().await.is_ok() }).await;
+    RelayProcess { child, base }
+}
+
 /// A loopback port nothing listens on (at the moment of asking).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
