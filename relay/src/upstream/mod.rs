@@ -70,12 +70,18 @@ impl Drop for InFlight<'_> {
 
 impl Upstream {
     /// `workers`: how many worker threads will use it. Over HTTP/2 the clients are the
-    /// configured connections, shared out among the workers; over HTTP/1.1 (an `https://`
-    /// upstream: a plain `http://` one is read by the stream's own task, see [`h1`]) each worker
-    /// gets a client and its pool of its own, so a kept TLS connection is read on the thread that
-    /// made it.
+    /// configured connections, shared out among the workers; over HTTP/1.1 to an `https://`
+    /// upstream each worker gets a client and its pool of its own, so a kept TLS connection is
+    /// read on the thread that made it. A plain `http://` one over HTTP/1.1 is read by the
+    /// stream's own task (see [`h1`]), so one client (which streams do not use) is built, not
+    /// one per worker.
     pub fn new(config: UpstreamConfig, workers: usize) -> Result<Upstream, String> {
-        let n = if config.http2 { config.http2_connections.max(1) } else { workers.max(1) };
+        let origin = if config.http2 { None } else { h1::Origin::of(&config.base_url) };
+        let n = match (config.http2, &origin) {
+            (true, _) => config.http2_connections.max(1),
+            (false, Some(_)) => 1,
+            (false, None) => workers.max(1),
+        };
         let mut clients = Vec::with_capacity(n);
         for _ in 0..n {
             let builder = reqwest::Client::builder();
@@ -91,7 +97,6 @@ impl Upstream {
                 .map_err(|e| format!("building the HTTP client: {e}"))?;
             clients.push((client, AtomicUsize::new(0)));
         }
-        let origin = if config.http2 { None } else { h1::Origin::of(&config.base_url) };
         Ok(Upstream { config, clients, origin })
     }
 
