@@ -44,14 +44,17 @@ const MAX_MORE: usize = 7;
 const MORE: usize = 6 + MAX_PATH;
 
 /// Writes a text node's change in the compact form (see the module doc): its text to `out`,
-/// the rest to `results`; returns the text's length in UTF-16 units (`None`: more page
-/// nodes than the form carries).
+/// the rest to `results`; returns the text's length in UTF-16 units (`None`: a deeper path or
+/// more page nodes than the form carries).
 fn write_text(
     out: &mut Utf16Buffer,
     results: &mut [u32; MORE + 1 + MAX_MORE],
     c: TextChange,
     count: usize,
 ) -> Option<u32> {
+    if c.path.len() > MAX_PATH {
+        return None;
+    }
     out.clear();
     let mut more = 0;
     if c.seg {
@@ -180,7 +183,7 @@ impl RawRenderer {
             // (most appends: the grown text read from the tree, no patch built)
             Step::Grown => {
                 let count = self.renderer.grown.count;
-                let compact = self.renderer.text_change().filter(|c| !self.whole_blocks && c.path.len() <= MAX_PATH);
+                let compact = self.renderer.text_change().filter(|_| !self.whole_blocks);
                 match compact.and_then(|c| write_text(&mut self.out, &mut self.results, c, count)) {
                     Some(len) => len,
                     None => {
@@ -220,7 +223,7 @@ impl RawRenderer {
             self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
             return 0;
         }
-        let compact = patch.text_change().filter(|c| !self.whole_blocks && c.path.len() <= MAX_PATH);
+        let compact = patch.text_change().filter(|_| !self.whole_blocks);
         if let Some(len) = compact.and_then(|c| write_text(&mut self.out, &mut self.results, c, patch.count)) {
             return len;
         }
