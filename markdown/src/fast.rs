@@ -254,17 +254,10 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let (depth, i) = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())?;
-                // (where the page holds the token's text: found once while it grows)
-                if c.grown != Some((depth, i)) {
-                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
-                }
-                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
-                let kept = t.len();
-                t.push_str(text);
+                let token = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())?;
+                let step = self.grow_token(index, &c, token, text)?;
                 c.line.push_str(text);
-                let step = self.grown_step(index, 0, kept, 0);
-                c.grown = Some((depth, i));
+                c.grown = Some(token);
                 self.fast = Fast::Code(c);
                 Some(step)
             }
@@ -482,6 +475,20 @@ impl MarkdownRenderer {
         Some(Patch { blocks: vec![patch], count: index + 1 })
     }
 
+    /// Grows by `more` the text node of token `i` of code line `c.node`, `depth` below the line
+    /// (2 inside a class's span, 1 bare), and gives the page the grown text: where the page
+    /// holds it is found once while it grows (`c.grown` is the token the last growth found).
+    #[inline]
+    fn grow_token(&mut self, index: usize, c: &Code, (depth, i): (usize, usize), more: &str) -> Option<Step> {
+        if c.grown != Some((depth, i)) {
+            self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
+        }
+        let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
+        let kept = t.len();
+        t.push_str(more);
+        Some(self.grown_step(index, 0, kept, 0))
+    }
+
     /// The code line being typed, whose element is the code element's last child, grows by
     /// `text` (no line break): the line is re-highlighted from its last split point, and its
     /// element edited in place, the tokens before that point kept as they are. When the one
@@ -529,23 +536,18 @@ impl MarkdownRenderer {
                 .filter(|old| !old.is_empty() && new.len() > old.len() && new.starts_with(old))
                 .map(str::len);
             if let Some(kept) = kept {
-                let depth = if sp.class.is_some() { 2 } else { 1 };
+                let token = (if sp.class.is_some() { 2 } else { 1 }, i);
                 let (grow, end_at) = (sp.end, end);
                 // (the tokens before it are the same: where the page holds it is where the
                 // last append that grew it found it)
-                if c.grown != Some((depth, i)) {
-                    self.place_grown(index, &c.path, &[c.node, i, 0][..depth + 1])?;
-                }
-                let Some(Node::Text(t)) = node_at(self.open.last_mut()?, &self.grown.node) else { return None };
-                t.push_str(&c.line[grow - (new.len() - kept)..grow]);
+                let step = self.grow_token(index, &c, token, &c.line[grow - (new.len() - kept)..grow])?;
                 let Some(Node::Element(el)) =
                     crate::nodes::node_at_ref(self.open.last()?, &self.grown.node[..c.path.len() + 1])
                 else {
                     return None;
                 };
                 c.open = open_at_end(l, &el.children, &c.line, c.state, end_at);
-                c.grown = Some((depth, i));
-                let step = self.grown_step(index, 0, kept, 0);
+                c.grown = Some(token);
                 self.fast = Fast::Code(c);
                 return Some(step);
             }
