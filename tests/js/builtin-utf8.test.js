@@ -328,8 +328,7 @@ test('paced: a chunk whose builtins call throws for any reason leaves nothing un
     try {
       const d = new cw.StreamDecoder({ format: 'text', builtinUtf8: true, pace: { cps: 1e6 } });
       let shown = '';
-      const pieces = [Buffer.from('abcdefgh'), bad, hex('f09f98806162636400')];
-      pieces[2] = pieces[2].subarray(0, 8);
+      const pieces = [Buffer.from('abcdefgh'), bad, hex('f09f988061626364')];
       pieces.forEach((p, i) => {
         armed = i === armedAt;
         try {
