@@ -453,10 +453,11 @@ impl MarkdownRenderer {
             index,
             path: path.clone(),
             start: 0,
-            nodes: td.children.clone(),
+            nodes: Vec::new(),
             links: None,
             page: None,
             kept: 0,
+            tree: true,
         };
         let mut text_path = path;
         text_path.push(0);
