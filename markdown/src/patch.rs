@@ -315,26 +315,20 @@ pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>, seg: boo
     Splice::At(k, kept)
 }
 
-/// The smallest patch turning block `index`'s nodes `old` into `new`.
+/// The smallest patch turning block `index`'s nodes `old` into `new`, which the tree holds
+/// at `index` once the patch is written: its nodes are the tree's (see [`BlockPatch::tree`]).
 pub(crate) fn diff(index: usize, old: &[Node], new: &[Node]) -> Option<BlockPatch> {
     let mut path = Vec::new();
-    match splice(old, new, &mut path, true) {
-        Splice::Same => None,
-        Splice::At(start, kept) => {
-            let nodes = nodes::children_at(new, &path)?.get(start..)?.to_vec();
-            Some(BlockPatch { index, path, start, nodes, links: None, page: None, kept, tree: false })
+    let (start, kept) = match splice(old, new, &mut path, true) {
+        Splice::Same => return None,
+        Splice::At(start, kept) => (start, kept),
+        // (the block replaced whole)
+        Splice::Shrinks => {
+            path.clear();
+            (0, 0)
         }
-        Splice::Shrinks => Some(BlockPatch {
-            index,
-            path: Vec::new(),
-            start: 0,
-            nodes: new.to_vec(),
-            links: None,
-            page: None,
-            kept: 0,
-            tree: false,
-        }),
-    }
+    };
+    Some(BlockPatch { index, path, start, nodes: Vec::new(), links: None, page: None, kept, tree: true })
 }
 
 /// Replaces the children of `e` from `k` on with `kids`, and returns the patch that makes

@@ -392,7 +392,8 @@ impl MarkdownRenderer {
         if !self.any_defs {
             let patch = self.refresh(true);
             let patch = self.html_whole(patch);
-            return self.place(patch);
+            let patch = self.place(patch);
+            return self.owned(patch);
         }
         // A definition may resolve a reference in a block rendered before it: the whole text
         // is rendered once, and compared with what the page holds.
@@ -403,7 +404,7 @@ impl MarkdownRenderer {
         for (i, nb) in all.iter().enumerate() {
             match old.get(i) {
                 Some(ob) => p.blocks.extend(patch::diff(i, ob, nb)),
-                None => p.blocks.push(self.whole(i, nb.clone())),
+                None => p.blocks.push(Self::whole(i)),
             }
         }
         for (i, nb) in all.iter().enumerate() {
@@ -413,7 +414,8 @@ impl MarkdownRenderer {
         self.open.clear();
         self.open_start = self.src.len();
         let p = self.html_whole(p);
-        self.place(p)
+        let p = self.place(p);
+        self.owned(p)
     }
 
     /// Whether [`MarkdownRenderer::finish`] was called since the renderer was made or reset.
@@ -447,8 +449,18 @@ impl MarkdownRenderer {
         self.work
     }
 
-    pub(crate) fn whole(&mut self, index: usize, nodes: Vec<Node>) -> BlockPatch {
-        BlockPatch { index, path: Vec::new(), start: 0, nodes, links: None, page: None, kept: 0, tree: false }
+    /// Block `index` sent whole, as the tree holds it once the patch is written.
+    pub(crate) fn whole(index: usize) -> BlockPatch {
+        BlockPatch {
+            index,
+            path: Vec::new(),
+            start: 0,
+            nodes: Vec::new(),
+            links: None,
+            page: None,
+            kept: 0,
+            tree: true,
+        }
     }
 
     /// Adds the link lists of blocks that just became final to `patch`.
@@ -599,7 +611,7 @@ impl MarkdownRenderer {
                     }
                 }
                 None => {
-                    let p = self.whole(index, b.nodes.clone());
+                    let p = Self::whole(index);
                     patch.blocks.push(p);
                 }
             }
