@@ -82,6 +82,8 @@ impl MarkdownRenderer {
     pub(crate) fn try_fast(&mut self, text: &str) -> Option<Step> {
         let index = self.done.len() + self.open.len().checked_sub(1)?;
         let fast = std::mem::replace(&mut self.fast, Fast::None);
+        // (the code token that grows, found by its arm's guard: not looked up twice)
+        let token;
         match fast {
             Fast::None => None,
             Fast::Hidden(heal::Hidden::Fence(ch, n), from, _) if has(text.as_bytes(), b'\n') => {
@@ -244,8 +246,10 @@ impl MarkdownRenderer {
                             && first_shown(&c.line).or_else(|| first_shown(text)) != Some(c.fence)
                     }
                     None => line_grows(c.lang.is_some(), &c.line, text, c.fence),
-                } && grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())
-                    .is_some() =>
+                } && {
+                    token = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some());
+                    token.is_some()
+                } =>
             {
                 // The token being typed grows (a comment or string that is open by what cannot
                 // end it, an identifier or number by word characters, a line without a
@@ -254,7 +258,7 @@ impl MarkdownRenderer {
                 // that ends it arrives and the line goes through the highlighter (`con` is a
                 // keyword or not once `const` or `console` is complete).
                 self.work += text.len();
-                let token = grown_text_at(self.open.last()?, &c.path, c.node, c.lang.is_some(), c.open.is_some())?;
+                let token = token?;
                 let step = self.grow_token(index, &c, token, text)?;
                 c.line.push_str(text);
                 c.grown = Some(token);
@@ -453,10 +457,11 @@ impl MarkdownRenderer {
             index,
             path: path.clone(),
             start: 0,
-            nodes: td.children.clone(),
+            nodes: Vec::new(),
             links: None,
             page: None,
             kept: 0,
+            tree: true,
         };
         let mut text_path = path;
         text_path.push(0);

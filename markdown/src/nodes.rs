@@ -410,6 +410,15 @@ pub(crate) fn node_at<'a>(nodes: &'a mut [Node], path: &[usize]) -> Option<&'a m
 }
 
 /// [`node_at`], shared.
+/// The children of the element at `path` in `nodes` (`nodes` itself for an empty path).
+pub(crate) fn children_at<'a>(mut nodes: &'a [Node], path: &[usize]) -> Option<&'a [Node]> {
+    for &i in path {
+        let Some(Node::Element(e)) = nodes.get(i) else { return None };
+        nodes = &e.children;
+    }
+    Some(nodes)
+}
+
 pub(crate) fn node_at_ref<'a>(nodes: &'a [Node], path: &[usize]) -> Option<&'a Node> {
     let (first, rest) = path.split_first()?;
     let mut n = nodes.get(*first)?;

@@ -4,6 +4,7 @@
 use chunkwise::json::write_str;
 
 use crate::nodes::{self, Element, Node};
+use crate::MarkdownRenderer;
 
 /// The changes of one [`crate::MarkdownRenderer::append`] or [`crate::MarkdownRenderer::finish`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,6 +43,11 @@ pub struct BlockPatch {
     /// bytes of the old text (else 0): the new text is the old one's first `len - kept` bytes,
     /// then the node's. Its segments within them are what the page holds, not sent again.
     pub kept: usize,
+    /// `nodes` is left empty: the new children are the renderer's, from `start` on at `path`
+    /// (see [`crate::MarkdownRenderer::patch_nodes`]). A change made in the tree is written
+    /// to the page from there, not copied into the patch and dropped after; `append` copies
+    /// them in before it returns the patch.
+    pub(crate) tree: bool,
 }
 
 /// A change's position counted in the nodes a page holds.
@@ -104,7 +110,12 @@ impl BlockPatch {
     /// grown: a page sets its `text` alone (`…children[3].text`), without the node's
     /// `{"type":"text","text":…}` around it. On the fast paths that is most appends.
     pub fn grown(&self) -> bool {
-        let Some(Node::Text(t)) = self.nodes.first() else { return false };
+        self.grown_in(&self.nodes)
+    }
+
+    /// [`BlockPatch::grown`], of the patch's nodes `nodes`.
+    fn grown_in(&self, nodes: &[Node]) -> bool {
+        let Some(Node::Text(t)) = nodes.first() else { return false };
         if self.kept == 0 || self.is_whole() {
             return false;
         }
@@ -127,6 +138,11 @@ impl BlockPatch {
     /// `links` only when the block became final with links). `nodes` is an HTML string for a whole block
     /// holding raw HTML.
     pub fn write_json(&self, out: &mut String) {
+        self.write_json_in(&self.nodes, out);
+    }
+
+    /// [`BlockPatch::write_json`], of the patch's nodes `nodes`.
+    fn write_json_in(&self, nodes: &[Node], out: &mut String) {
         // (numbers without core::fmt, whose machinery is a measurable part of an append in
         // interpreted wasm)
         out.push_str("{\"index\":");
@@ -143,11 +159,11 @@ impl BlockPatch {
         nodes::push_number(out, start);
         out.push_str(",\"nodes\":");
         if self.is_whole() {
-            nodes::write_block_json(&self.nodes, out);
+            nodes::write_block_json(nodes, out);
         } else {
-            nodes::write_children(&self.nodes, seg, skip, out);
+            nodes::write_children(nodes, seg, skip, out);
         }
-        if !self.is_whole() && self.grown() {
+        if !self.is_whole() && self.grown_in(nodes) {
             out.push_str(",\"grown\":true");
         }
         if let Some(links) = &self.links {
@@ -167,12 +183,18 @@ impl BlockPatch {
 impl Patch {
     /// Appends the patch as JSON: `{"blocks":[…],"count":12}`.
     pub fn write_json(&self, out: &mut String) {
+        self.write_json_in(None, out);
+    }
+
+    /// [`Patch::write_json`], where a block patch's nodes may be the tree's of `r` (see
+    /// [`BlockPatch::tree`]).
+    pub(crate) fn write_json_in(&self, r: Option<&MarkdownRenderer>, out: &mut String) {
         out.push_str("{\"blocks\":[");
         for (i, b) in self.blocks.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            b.write_json(out);
+            b.write_json_in(nodes_in(r, b), out);
         }
         out.push_str("],\"count\":");
         nodes::push_number(out, self.count);
@@ -184,8 +206,14 @@ impl Patch {
     /// JSON form is `{"blocks":[{"index":…,"path":…,"start":…,"nodes":[{"type":"text","text":…},…],
     /// "grown":true}],"count":…}`, without `grown` when the first node is a new one.
     pub fn text_change(&self) -> Option<TextChange<'_>> {
+        self.text_change_in(None)
+    }
+
+    /// [`Patch::text_change`], where a block patch's nodes may be the tree's of `r` (see
+    /// [`BlockPatch::tree`]).
+    pub(crate) fn text_change_in<'a>(&'a self, r: Option<&'a MarkdownRenderer>) -> Option<TextChange<'a>> {
         let [b] = &self.blocks[..] else { return None };
-        let [Node::Text(t)] = &b.nodes[..] else { return None };
+        let [Node::Text(t)] = nodes_in(r, b) else { return None };
         if b.links.is_some() || b.is_whole() {
             return None;
         }
@@ -196,6 +224,14 @@ impl Patch {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+    }
+}
+
+/// The nodes of `b`: its own, or the tree's of `r` if it has none of its own.
+fn nodes_in<'a>(r: Option<&'a MarkdownRenderer>, b: &'a BlockPatch) -> &'a [Node] {
+    match r {
+        Some(r) => r.patch_nodes(b),
+        None => &b.nodes,
     }
 }
 
@@ -238,9 +274,9 @@ pub(crate) fn text_change<'a>(
 
 pub(crate) enum Splice {
     Same,
-    /// Replace children from this index on; the first one is a text that grew from one of
-    /// this many bytes (else 0).
-    At(usize, Vec<Node>, usize),
+    /// Replace children from this index on (of the new nodes, at the path `splice` leaves);
+    /// the first one is a text that grew from one of this many bytes (else 0).
+    At(usize, usize),
     /// Cannot be done at this level without shortening the array.
     Shrinks,
 }
@@ -276,31 +312,29 @@ pub(crate) fn splice(old: &[Node], new: &[Node], path: &mut Vec<usize>, seg: boo
         (Some(Node::Text(a)), Node::Text(b)) if b.starts_with(a.as_str()) => a.len(),
         _ => 0,
     };
-    Splice::At(k, new[k..].to_vec(), kept)
+    Splice::At(k, kept)
 }
 
-/// The smallest patch turning block `index`'s nodes `old` into `new`.
+/// The smallest patch turning block `index`'s nodes `old` into `new`, which the tree holds
+/// at `index` once the patch is written: its nodes are the tree's (see [`BlockPatch::tree`]).
 pub(crate) fn diff(index: usize, old: &[Node], new: &[Node]) -> Option<BlockPatch> {
     let mut path = Vec::new();
-    match splice(old, new, &mut path, true) {
-        Splice::Same => None,
-        Splice::At(start, nodes, kept) => Some(BlockPatch { index, path, start, nodes, links: None, page: None, kept }),
-        Splice::Shrinks => Some(BlockPatch {
-            index,
-            path: Vec::new(),
-            start: 0,
-            nodes: new.to_vec(),
-            links: None,
-            page: None,
-            kept: 0,
-        }),
-    }
+    let (start, kept) = match splice(old, new, &mut path, true) {
+        Splice::Same => return None,
+        Splice::At(start, kept) => (start, kept),
+        // (the block replaced whole)
+        Splice::Shrinks => {
+            path.clear();
+            (0, 0)
+        }
+    };
+    Some(BlockPatch { index, path, start, nodes: Vec::new(), links: None, page: None, kept, tree: true })
 }
 
 /// Replaces the children of `e` from `k` on with `kids`, and returns the patch that makes
 /// the same change on the page, where `path` leads to `e` in block `index` (`None`: nothing
-/// changed). A patch never shortens an array: when the new children are fewer, `e` is sent
-/// whole.
+/// changed): its nodes are the tree's (see [`BlockPatch::tree`]). A patch never shortens an
+/// array: when the new children are fewer, `e` is sent whole.
 pub(crate) fn replace_children(
     index: usize,
     path: &[usize],
@@ -315,7 +349,7 @@ pub(crate) fn replace_children(
     e.children.extend(kids);
     match change {
         Splice::Same => None,
-        Splice::At(start, nodes, kept) => {
+        Splice::At(start, kept) => {
             let mut full = path.to_vec();
             let start = if sub_path.is_empty() {
                 start + k
@@ -324,7 +358,7 @@ pub(crate) fn replace_children(
                 full.extend(sub_path);
                 start
             };
-            Some(BlockPatch { index, path: full, start, nodes, links: None, page: None, kept })
+            Some(BlockPatch { index, path: full, start, nodes: Vec::new(), links: None, page: None, kept, tree: true })
         }
         Splice::Shrinks => {
             let (&last, parent) = path.split_last()?;
@@ -336,6 +370,7 @@ pub(crate) fn replace_children(
                 links: None,
                 page: None,
                 kept: 0,
+                tree: false,
             })
         }
     }

@@ -181,9 +181,31 @@ impl MarkdownRenderer {
     /// over (the JS binding throws an `Error` instead).
     pub fn append(&mut self, text: &str) -> Patch {
         match self.step(text) {
-            Step::Patch(p) => p,
+            Step::Patch(p) => self.owned(p),
             Step::Grown => self.grown_patch(),
         }
+    }
+
+    /// `p`, a patch of the last append, with the nodes it reads from the tree copied in.
+    fn owned(&self, mut p: Patch) -> Patch {
+        for b in &mut p.blocks {
+            if b.tree {
+                b.nodes = self.patch_nodes(b).to_vec();
+                b.tree = false;
+            }
+        }
+        p
+    }
+
+    /// The new nodes of `b`, a patch of the last append: its own, or if it has none of its
+    /// own ([`BlockPatch::tree`]), the children from its `start` on of the element at its
+    /// `path`, as the tree holds them now.
+    pub(crate) fn patch_nodes<'a>(&'a self, b: &'a BlockPatch) -> &'a [Node] {
+        if !b.tree {
+            return &b.nodes;
+        }
+        let children = self.block(b.index).and_then(|block| crate::nodes::children_at(block, &b.path));
+        children.and_then(|c| c.get(b.start..)).unwrap_or_default()
     }
 
     /// [`MarkdownRenderer::append`], where a text node the page holds that grew (most
@@ -282,6 +304,7 @@ impl MarkdownRenderer {
             links: None,
             page: Some(patch::PagePos { path: g.page.clone(), start: g.start, seg: g.seg, skip }),
             kept: g.kept,
+            tree: false,
         };
         Patch { blocks: vec![b], count: g.count }
     }
@@ -320,7 +343,8 @@ impl MarkdownRenderer {
                 }
                 _ => counted = Some(Counted { index: b.index, path: b.path.clone(), upto, len: start }),
             }
-            let skip = match b.nodes.first() {
+            let first = if b.tree { children.get(b.start) } else { b.nodes.first() };
+            let skip = match first {
                 Some(Node::Text(t)) if seg && b.kept > 0 => segments(t).take_while(|r| r.end <= b.kept).count(),
                 _ => 0,
             };
@@ -346,6 +370,7 @@ impl MarkdownRenderer {
                 b.path.clear();
                 b.start = 0;
                 b.nodes = nodes.to_vec();
+                b.tree = false;
             }
             self.html_sent.retain(|&i| i != b.index);
             if now {
@@ -367,7 +392,8 @@ impl MarkdownRenderer {
         if !self.any_defs {
             let patch = self.refresh(true);
             let patch = self.html_whole(patch);
-            return self.place(patch);
+            let patch = self.place(patch);
+            return self.owned(patch);
         }
         // A definition may resolve a reference in a block rendered before it: the whole text
         // is rendered once, and compared with what the page holds.
@@ -378,7 +404,7 @@ impl MarkdownRenderer {
         for (i, nb) in all.iter().enumerate() {
             match old.get(i) {
                 Some(ob) => p.blocks.extend(patch::diff(i, ob, nb)),
-                None => p.blocks.push(self.whole(i, nb.clone())),
+                None => p.blocks.push(Self::whole(i)),
             }
         }
         for (i, nb) in all.iter().enumerate() {
@@ -388,7 +414,8 @@ impl MarkdownRenderer {
         self.open.clear();
         self.open_start = self.src.len();
         let p = self.html_whole(p);
-        self.place(p)
+        let p = self.place(p);
+        self.owned(p)
     }
 
     /// Whether [`MarkdownRenderer::finish`] was called since the renderer was made or reset.
@@ -422,8 +449,18 @@ impl MarkdownRenderer {
         self.work
     }
 
-    pub(crate) fn whole(&mut self, index: usize, nodes: Vec<Node>) -> BlockPatch {
-        BlockPatch { index, path: Vec::new(), start: 0, nodes, links: None, page: None, kept: 0 }
+    /// Block `index` sent whole, as the tree holds it once the patch is written.
+    pub(crate) fn whole(index: usize) -> BlockPatch {
+        BlockPatch {
+            index,
+            path: Vec::new(),
+            start: 0,
+            nodes: Vec::new(),
+            links: None,
+            page: None,
+            kept: 0,
+            tree: true,
+        }
     }
 
     /// Adds the link lists of blocks that just became final to `patch`.
@@ -447,6 +484,7 @@ impl MarkdownRenderer {
                         links: Some(l),
                         page: None,
                         kept: 0,
+                        tree: false,
                     },
                 );
             }
@@ -573,7 +611,7 @@ impl MarkdownRenderer {
                     }
                 }
                 None => {
-                    let p = self.whole(index, b.nodes.clone());
+                    let p = Self::whole(index);
                     patch.blocks.push(p);
                 }
             }
@@ -817,6 +855,40 @@ mod tests {
             let step = r.step(more);
             assert!(matches!(step, Step::Grown), "{head:?} + {more:?}");
             assert_eq!(r.blocks(), fresh.blocks(), "{head:?} + {more:?}");
+        }
+    }
+
+    /// A patch whose nodes are the tree's (a code line re-highlighted, a suffix or a list
+    /// item re-parsed: `patch::replace_children`) is written as the binding writes it, from
+    /// the tree, exactly as the copy `append` returns, in every real answer split every 1 to
+    /// 3 bytes.
+    #[test]
+    fn a_patch_read_from_the_tree_writes_as_its_copy() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/corpus/");
+        for f in ["answer-zh.md", "answer-en.md"] {
+            let text = std::fs::read_to_string([dir, f].concat()).unwrap();
+            for step in 1..=3 {
+                let mut r = MarkdownRenderer::new(RenderOptions::default());
+                let (mut tree, mut at) = (0, 0);
+                while at < text.len() {
+                    let mut end = (at + step).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    if let Step::Patch(p) = r.step(&text[at..end]) {
+                        tree += p.blocks.iter().filter(|b| b.tree && b.nodes.is_empty()).count();
+                        let copy = r.owned(p.clone());
+                        assert!(copy.blocks.iter().all(|b| !b.tree));
+                        let (mut read, mut copied) = (String::new(), String::new());
+                        p.write_json_in(Some(&r), &mut read);
+                        copy.write_json(&mut copied);
+                        assert_eq!(read, copied, "{f} at {end}");
+                        assert_eq!(p.text_change_in(Some(&r)), copy.text_change(), "{f} at {end}");
+                    }
+                    at = end;
+                }
+                assert!(tree > 100, "{f}: {tree} patches read from the tree");
+            }
         }
     }
 

@@ -291,27 +291,28 @@ impl MarkdownRenderer {
         self.work += 2 * text.len();
         let before = if r.header.is_empty() { line_before(&self.src, r.start) } else { "|" };
         let healed = heal::heal(&text, before);
-        let Parsed { blocks, edge, marks, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
-        let [Block { nodes, .. }] = &blocks[..] else {
+        let Parsed { mut blocks, edge, marks, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
+        let [Block { nodes, .. }] = &mut blocks[..] else {
             return None;
         };
-        let [Node::Element(root)] = &nodes[..] else {
+        let [Node::Element(root)] = &mut nodes[..] else {
             return None;
         };
-        // (the parse's path prefix of the replaced children, the new children)
+        // (the parse's path prefix of the replaced children, the new children: taken from the
+        // parse's block, which is dropped, with no copy)
         let (prefix, mut kids): (Vec<usize>, Vec<Node>) = if r.kind == "tbody" {
-            let Some(Node::Element(table)) = root.children.first() else {
+            let Some(Node::Element(table)) = root.children.first_mut() else {
                 return None;
             };
-            match table.children.get(1) {
-                Some(Node::Element(tbody)) => (vec![0, 0, 1], tbody.children.clone()),
+            match table.children.get_mut(1) {
+                Some(Node::Element(tbody)) => (vec![0, 0, 1], std::mem::take(&mut tbody.children)),
                 _ => (vec![0, 0, 1], Vec::new()),
             }
         } else {
             if root.name != r.kind || root.children.is_empty() {
                 return None;
             }
-            (vec![0], root.children.clone())
+            (vec![0], std::mem::take(&mut root.children))
         };
         let index = self.done.len() + self.open.len().checked_sub(1)?;
         let p_class = crate::nodes::class_name(&self.opts.class_prefix, "p");

@@ -69,15 +69,16 @@ impl MarkdownRenderer {
             in_span: whole.in_span,
             edit_from: 0,
         };
-        let Parsed { blocks, edge, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
-        let [b] = &blocks[..] else { return None };
-        let [Node::Element(p)] = &b.nodes[..] else {
+        let Parsed { mut blocks, edge, .. } = parse(&healed.text, healed.limit, &self.opts, &self.defs);
+        let [b] = &mut blocks[..] else { return None };
+        let [Node::Element(p)] = &mut b.nodes[..] else {
             return None;
         };
         if p.name != "p" {
             return None;
         }
-        let mut kids = p.children.clone();
+        // (taken from the parse's block, which is dropped: no copy)
+        let mut kids = std::mem::take(&mut p.children);
         let shift = match kids.first_mut() {
             Some(Node::Text(t)) if t == "a" || t == "a " => {
                 kids.remove(0);

@@ -223,7 +223,7 @@ impl RawRenderer {
             self.results[..3].copy_from_slice(&[0, 2, patch.count as u32]);
             return 0;
         }
-        let compact = patch.text_change().filter(|_| !self.whole_blocks);
+        let compact = patch.text_change_in(Some(&self.renderer)).filter(|_| !self.whole_blocks);
         if let Some(len) = compact.and_then(|c| write_text(&mut self.out, &mut self.results, c, patch.count)) {
             return len;
         }
@@ -233,7 +233,7 @@ impl RawRenderer {
 
     fn write_json(&mut self, patch: Patch) -> u32 {
         self.json.clear();
-        patch.write_json(&mut self.json);
+        patch.write_json_in(Some(&self.renderer), &mut self.json);
         self.out.clear();
         self.out.push_str(&self.json);
         self.results[..2].copy_from_slice(&[self.out.as_ptr() as u32, 0]);
@@ -256,6 +256,7 @@ impl RawRenderer {
                         links: b.links,
                         page: None,
                         kept: 0,
+                        tree: false,
                     });
                 }
             }
