@@ -10,6 +10,7 @@ mod body;
 pub mod decode;
 mod h1;
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -123,7 +124,7 @@ impl Upstream {
     }
 
     /// The provider's streaming request for `prompt`: URL, headers, body.
-    fn request(&self, model: &str, prompt: &Prompt) -> (String, Vec<(&'static str, String)>, Vec<u8>) {
+    fn request(&self, model: &str, prompt: &Prompt) -> (String, Headers<'_>, Vec<u8>) {
         let c = &self.config;
         let (url, body) = match c.kind {
             Provider::Anthropic => {
@@ -138,21 +139,21 @@ impl Upstream {
             }
         };
         let mut headers = vec![
-            ("content-type", "application/json".to_string()),
-            ("accept", "text/event-stream".to_string()),
-            ("user-agent", concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")).to_string()),
+            ("content-type", Cow::Borrowed("application/json")),
+            ("accept", Cow::Borrowed("text/event-stream")),
+            ("user-agent", Cow::Borrowed(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))),
         ];
         if !c.api_key.is_empty() {
             match c.kind {
                 Provider::Anthropic => {
-                    headers.push(("x-api-key", c.api_key.clone()));
-                    headers.push(("anthropic-version", "2023-06-01".to_string()));
+                    headers.push(("x-api-key", Cow::Borrowed(&c.api_key)));
+                    headers.push(("anthropic-version", Cow::Borrowed("2023-06-01")));
                 }
-                Provider::Gemini => headers.push(("x-goog-api-key", c.api_key.clone())),
-                _ => headers.push(("authorization", format!("Bearer {}", c.api_key))),
+                Provider::Gemini => headers.push(("x-goog-api-key", Cow::Borrowed(&c.api_key))),
+                _ => headers.push(("authorization", Cow::Owned(format!("Bearer {}", c.api_key)))),
             }
         } else if c.kind == Provider::Anthropic {
-            headers.push(("anthropic-version", "2023-06-01".to_string()));
+            headers.push(("anthropic-version", Cow::Borrowed("2023-06-01")));
         }
         (url, headers, body)
     }
@@ -174,7 +175,7 @@ impl Upstream {
         // Held for the whole stream: the least busy of the HTTP/2 connections gets the next.
         let mut in_flight = None;
         let mut resp = if let Some(origin) = &self.origin {
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, &**v)).collect();
             let connect = Duration::from_millis(c.connect_timeout_ms);
             let open = admitted(gate, gen);
             let sending = Box::pin(origin.post(&url, &headers, &body, connect, first_byte, open));
@@ -193,7 +194,7 @@ impl Upstream {
             in_flight = Some(slot);
             let mut req = client.post(url);
             for (k, v) in headers {
-                req = req.header(k, v);
+                req = req.header(k, &*v);
             }
             // Boxed so the request machinery is freed once the response arrives, instead of
             // staying in the task for the whole stream.
@@ -492,6 +493,9 @@ async fn read_limited(resp: &mut Body<'_>, limit: usize) -> Vec<u8> {
     }
     out
 }
+
+/// A request's header fields: the fixed ones and the key borrowed, only a built value owned.
+type Headers<'a> = Vec<(&'static str, Cow<'a, str>)>;
 
 /// Where a generation's events come from.
 #[derive(Clone)]
