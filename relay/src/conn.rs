@@ -13,21 +13,28 @@
 //!   comes behind every stream with data, and a new answer's first byte would wait for it.
 //! - **Client gone.** While a handler waits for the upstream's first byte, hyper does not read
 //!   the socket (`half_close`), so a client that disconnects would go unnoticed until the
-//!   first-byte timeout. [`PeerSocket::closed`] watches a duplicate of the socket with a
-//!   one-byte `peek`, holding no buffer.
+//!   first-byte timeout. [`PeerSocket::closed`] waits for the connection's own socket to turn
+//!   readable, through the registration the connection already has with the event loop, and
+//!   then looks with a one-byte `peek`, holding no buffer. The connection and the watch share
+//!   the socket (the connection owns it; the watch holds a weak reference), so watching costs
+//!   no second descriptor and no system call to set up or tear down.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 pub struct Conn {
-    io: TcpStream,
+    /// Shared with the connection's [`PeerSocket`], which only reads readiness and peeks: every
+    /// read and write goes through `&TcpStream`'s readiness API, as tokio's own
+    /// `AsyncRead`/`AsyncWrite` for `TcpStream` do.
+    io: Arc<TcpStream>,
     write_timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
     /// A rewritten error response being written: bytes, how far, and the length to report.
@@ -38,7 +45,32 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(io: TcpStream, write_timeout: Duration) -> Conn {
-        Conn { io, write_timeout, stalled: None, rewrite: None, fresh: true }
+        Conn { io: Arc::new(io), write_timeout, stalled: None, rewrite: None, fresh: true }
+    }
+
+    /// The handle a handler of this connection watches for the client going away.
+    pub fn peer(&self) -> PeerSocket {
+        PeerSocket { io: Arc::downgrade(&self.io) }
+    }
+
+    /// One write attempt, waiting for writability: `WouldBlock` clears the readiness tokio saw,
+    /// so the next `poll_write_ready` waits for a new event.
+    fn poll_send_with(
+        io: &TcpStream,
+        cx: &mut Context<'_>,
+        mut send: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match io.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            match send(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
     }
 
     /// Turns a `Pending` write into an error once it has lasted `write_timeout`.
@@ -63,7 +95,8 @@ impl Conn {
                 self.rewrite = None;
                 return Poll::Ready(Ok(report));
             }
-            match Pin::new(&mut self.io).poll_write(cx, &bytes[*done..]) {
+            let bytes = &bytes[*done..];
+            match Self::poll_send_with(&self.io, cx, |io| io.try_write(bytes)) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     *done += n;
@@ -103,7 +136,7 @@ impl AsyncRead for Conn {
         if std::mem::take(&mut self.fresh) {
             // The socket is non-blocking: nothing there yet is `WouldBlock`, and then the read
             // waits for readiness as any other.
-            let socket = socket2::SockRef::from(&self.io);
+            let socket = socket2::SockRef::from(&*self.io);
             // SAFETY: `recv` only writes into the unfilled part, and `n` bytes of it were written.
             // Read into the unfilled part as it is, so no page of the buffer is touched beyond
             // what the request fills.
@@ -118,7 +151,28 @@ impl AsyncRead for Conn {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        loop {
+            match self.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            // As tokio's own read: `WouldBlock` clears the readiness seen, and the loop waits
+            // for the next event.
+            // SAFETY: as above.
+            let read = self
+                .io
+                .try_io(Interest::READABLE, || socket2::SockRef::from(&*self.io).recv(unsafe { buf.unfilled_mut() }));
+            match read {
+                Ok(n) => {
+                    unsafe { buf.assume_init(n) };
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 
@@ -133,7 +187,7 @@ impl AsyncWrite for Conn {
         if this.rewrite.is_some() {
             return this.write_rewrite(cx);
         }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
+        match Self::poll_send_with(&this.io, cx, |io| io.try_write(buf)) {
             Poll::Ready(r) => {
                 this.progressed();
                 Poll::Ready(r)
@@ -158,7 +212,7 @@ impl AsyncWrite for Conn {
         if this.rewrite.is_some() {
             return this.write_rewrite(cx);
         }
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+        match Self::poll_send_with(&this.io, cx, |io| io.try_write_vectored(bufs)) {
             Poll::Ready(r) => {
                 this.progressed();
                 Poll::Ready(r)
@@ -168,75 +222,54 @@ impl AsyncWrite for Conn {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+    /// A socket has nothing to flush.
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    /// Shuts the sending side, as tokio's `TcpStream` does.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.io).shutdown(std::net::Shutdown::Write))
     }
 }
 
 /// The client's socket, for [`PeerSocket::closed`]; in the request's extensions.
-#[derive(Debug, Clone, Copy)]
+///
+/// A weak reference: the connection owns the socket, and a handle kept past it (in a task
+/// that outlived its request) neither keeps the descriptor open nor sees a reused one.
+#[derive(Debug, Clone)]
 pub struct PeerSocket {
-    #[cfg(unix)]
-    fd: std::os::fd::RawFd,
+    io: Weak<TcpStream>,
 }
 
 impl PeerSocket {
-    pub fn of(stream: &TcpStream) -> PeerSocket {
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            PeerSocket { fd: stream.as_raw_fd() }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = stream;
-            PeerSocket {}
-        }
-    }
-
-    /// Resolves when the client closed or reset its connection. Pending forever when that
-    /// cannot be told (the client sent more bytes, or the socket cannot be watched).
+    /// Resolves when the client closed or reset its connection, or the connection is gone.
+    /// Pending forever when that cannot be told (the client sent more bytes).
     ///
-    /// Call it only from a handler of this connection: the connection, and so the socket,
-    /// outlives the handler.
+    /// The socket is registered with the event loop for reading already (the connection reads
+    /// it), so this only waits on that registration: it never reads, and a `WouldBlock` peek
+    /// clears the readiness it saw, so a spurious or stale wake-up costs one `recv`.
     pub async fn closed(self) {
-        #[cfg(unix)]
-        {
-            use std::os::fd::BorrowedFd;
-            use tokio::io::{unix::AsyncFd, Interest};
-            // SAFETY: the connection that owns this descriptor is serving the request whose
-            // handler calls this, so the descriptor is open; it is duplicated at once. The
-            // duplicate shares the socket's open file, already non-blocking (as every socket
-            // tokio serves is).
-            let owned = unsafe { BorrowedFd::borrow_raw(self.fd) }.try_clone_to_owned();
-            // Registered for reading only: a `TcpStream` would also ask to hear that the socket
-            // is writable, which it is at once, and that event would wake an idle worker
-            // thread for nothing while the answer's first token is on its way.
-            let watched = owned.ok().and_then(|fd| {
-                // SAFETY: the `Socket` owns the duplicate, which stays open, the same socket,
-                // until the `AsyncFd` that owns the `Socket` is dropped.
-                unsafe { AsyncFd::register_with_interest(socket2::Socket::from(fd), Interest::READABLE) }.ok()
-            });
-            if let Some(socket) = watched {
-                let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-                loop {
-                    let Ok(mut ready) = socket.readable().await else { return };
-                    match ready.try_io(|s| s.get_ref().peek(&mut byte)) {
-                        Ok(Ok(0)) | Ok(Err(_)) => return,
-                        Ok(Ok(_)) => break,
-                        // Not readable after all: wait for the next event.
-                        Err(_) => continue,
-                    }
-                }
+        let Some(io) = self.io.upgrade() else { return };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        loop {
+            if io.readable().await.is_err() {
+                return;
+            }
+            match io.try_io(Interest::READABLE, || socket2::SockRef::from(&*io).peek(&mut byte)) {
+                Ok(0) => return,
+                // More bytes from the client (a pipelined request): it is still there.
+                Ok(_) => break,
+                // Not readable after all: wait for the next event.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
             }
         }
+        drop(io);
         std::future::pending::<()>().await
     }
 }
@@ -320,7 +353,7 @@ mod tests {
             drop(s);
         })
         .await;
-        let watch = tokio::spawn(PeerSocket::of(&conn.io).closed());
+        let watch = tokio::spawn(conn.peer().closed());
         // Writable all along and silent: not gone.
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(!watch.is_finished(), "a connected, quiet client was taken for gone");

@@ -477,13 +477,14 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let socket = conn::PeerSocket::of(&stream);
+        let io = conn::Conn::new(stream, write_timeout);
+        let socket = io.peer();
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            req.extensions_mut().insert(socket);
+            req.extensions_mut().insert(socket.clone());
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
-        let conn = http.serve_connection(TokioIo::new(conn::Conn::new(stream, write_timeout)), service);
+        let conn = http.serve_connection(TokioIo::new(io), service);
         tokio::spawn(async move {
             let _ = conn.await;
         });

@@ -6,16 +6,17 @@
 //! `upstream_idle_timeout`, `upstream_disconnected`, `upstream_auth`, `upstream_rate_limited`,
 //! `upstream_overloaded`, `upstream_rejected`, `upstream_error`.
 
+mod body;
 pub mod decode;
 mod h1;
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use serde_json::{json, Map, Value};
 
 use crate::chat::Prompt;
 use crate::config::{Provider, UpstreamConfig};
@@ -123,40 +124,37 @@ impl Upstream {
     }
 
     /// The provider's streaming request for `prompt`: URL, headers, body.
-    fn request(&self, model: &str, prompt: &Prompt) -> (String, Vec<(&'static str, String)>, String) {
+    fn request(&self, model: &str, prompt: &Prompt) -> (String, Headers<'_>, Vec<u8>) {
         let c = &self.config;
         let (url, body) = match c.kind {
             Provider::Anthropic => {
-                (format!("{}/v1/messages", c.base_url), anthropic_body(model, prompt, c.thinking_budget))
+                (format!("{}/v1/messages", c.base_url), body::anthropic(model, prompt, c.thinking_budget))
             }
             Provider::Gemini => (
                 format!("{}/v1beta/models/{model}:streamGenerateContent?alt=sse", c.base_url),
-                gemini_body(prompt, c.thinking_budget),
+                body::gemini(prompt, c.thinking_budget),
             ),
             Provider::OpenAi | Provider::Demo => {
-                (format!("{}/chat/completions", c.base_url), openai_body(model, prompt, c.include_usage))
+                (format!("{}/chat/completions", c.base_url), body::openai(model, prompt, c.include_usage))
             }
         };
         let mut headers = vec![
-            ("content-type", "application/json".to_string()),
-            ("accept", "text/event-stream".to_string()),
-            ("user-agent", concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")).to_string()),
+            ("content-type", Cow::Borrowed("application/json")),
+            ("accept", Cow::Borrowed("text/event-stream")),
+            ("user-agent", Cow::Borrowed(concat!("chunkwise-relay/", env!("CARGO_PKG_VERSION")))),
         ];
         if !c.api_key.is_empty() {
             match c.kind {
                 Provider::Anthropic => {
-                    headers.push(("x-api-key", c.api_key.clone()));
-                    headers.push(("anthropic-version", "2023-06-01".to_string()));
+                    headers.push(("x-api-key", Cow::Borrowed(&c.api_key)));
+                    headers.push(("anthropic-version", Cow::Borrowed("2023-06-01")));
                 }
-                Provider::Gemini => headers.push(("x-goog-api-key", c.api_key.clone())),
-                _ => headers.push(("authorization", format!("Bearer {}", c.api_key))),
+                Provider::Gemini => headers.push(("x-goog-api-key", Cow::Borrowed(&c.api_key))),
+                _ => headers.push(("authorization", Cow::Owned(format!("Bearer {}", c.api_key)))),
             }
         } else if c.kind == Provider::Anthropic {
-            headers.push(("anthropic-version", "2023-06-01".to_string()));
+            headers.push(("anthropic-version", Cow::Borrowed("2023-06-01")));
         }
-        // Written straight into a `Vec`: `Display` goes through `fmt::Write` and an adapter
-        // for every piece, more instructions for the same bytes.
-        let body = serde_json::to_string(&body).unwrap_or_else(|_| body.to_string());
         (url, headers, body)
     }
 
@@ -177,10 +175,10 @@ impl Upstream {
         // Held for the whole stream: the least busy of the HTTP/2 connections gets the next.
         let mut in_flight = None;
         let mut resp = if let Some(origin) = &self.origin {
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, &**v)).collect();
             let connect = Duration::from_millis(c.connect_timeout_ms);
             let open = admitted(gate, gen);
-            let sending = Box::pin(origin.post(&url, &headers, body.as_bytes(), connect, first_byte, open));
+            let sending = Box::pin(origin.post(&url, &headers, &body, connect, first_byte, open));
             match sending.await {
                 // Not admitted: the generation has ended, unread.
                 Err(h1::SendError::Refused) => return,
@@ -196,7 +194,7 @@ impl Upstream {
             in_flight = Some(slot);
             let mut req = client.post(url);
             for (k, v) in headers {
-                req = req.header(k, v);
+                req = req.header(k, &*v);
             }
             // Boxed so the request machinery is freed once the response arrives, instead of
             // staying in the task for the whole stream.
@@ -496,129 +494,12 @@ async fn read_limited(resp: &mut Body<'_>, limit: usize) -> Vec<u8> {
     out
 }
 
-fn openai_body(model: &str, p: &Prompt, include_usage: bool) -> Value {
-    let messages: Vec<Value> = p.messages.iter().map(|(role, text)| json!({ "role": role, "content": text })).collect();
-    let mut body = json!({ "model": model, "messages": messages, "stream": true, "max_tokens": p.max_tokens });
-    if include_usage {
-        body["stream_options"] = json!({ "include_usage": true });
-    }
-    extend(
-        &mut body,
-        &p.sampling,
-        &["temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed"],
-        |k| k,
-    );
-    body
-}
-
-fn anthropic_body(model: &str, p: &Prompt, thinking_budget: u32) -> Value {
-    let system: Vec<&str> = p.messages.iter().filter(|(r, _)| r == "system").map(|(_, t)| t.as_str()).collect();
-    let messages: Vec<Value> = p
-        .messages
-        .iter()
-        .filter(|(r, _)| r != "system")
-        .map(|(role, text)| json!({ "role": role, "content": text }))
-        .collect();
-    let mut body = json!({ "model": model, "max_tokens": p.max_tokens, "stream": true, "messages": messages });
-    if !system.is_empty() {
-        body["system"] = system.join("\n\n").into();
-    }
-    if thinking_budget > 0 {
-        body["thinking"] = json!({ "type": "enabled", "budget_tokens": thinking_budget });
-    }
-    extend(&mut body, &p.sampling, &["temperature", "top_p"], |k| k);
-    if let Some(stop) = p.sampling.get("stop") {
-        body["stop_sequences"] = stop_list(stop);
-    }
-    body
-}
-
-fn gemini_body(p: &Prompt, thinking_budget: u32) -> Value {
-    let system: Vec<&str> = p.messages.iter().filter(|(r, _)| r == "system").map(|(_, t)| t.as_str()).collect();
-    let contents: Vec<Value> = p
-        .messages
-        .iter()
-        .filter(|(r, _)| r != "system")
-        .map(|(role, text)| json!({ "role": if role == "assistant" { "model" } else { "user" }, "parts": [{ "text": text }] }))
-        .collect();
-    let mut config = json!({ "maxOutputTokens": p.max_tokens });
-    extend(&mut config, &p.sampling, &["temperature", "top_p", "presence_penalty", "frequency_penalty", "seed"], |k| {
-        match k {
-            "top_p" => "topP",
-            "presence_penalty" => "presencePenalty",
-            "frequency_penalty" => "frequencyPenalty",
-            other => other,
-        }
-    });
-    if let Some(stop) = p.sampling.get("stop") {
-        config["stopSequences"] = stop_list(stop);
-    }
-    if thinking_budget > 0 {
-        config["thinkingConfig"] = json!({ "includeThoughts": true, "thinkingBudget": thinking_budget });
-    }
-    let mut body = json!({ "contents": contents, "generationConfig": config });
-    if !system.is_empty() {
-        body["systemInstruction"] = json!({ "parts": [{ "text": system.join("\n\n") }] });
-    }
-    body
-}
-
-fn extend(body: &mut Value, from: &Map<String, Value>, keys: &[&str], rename: impl Fn(&str) -> &str) {
-    for k in keys {
-        if let Some(v) = from.get(*k) {
-            body[rename(k)] = v.clone();
-        }
-    }
-}
-
-fn stop_list(stop: &Value) -> Value {
-    match stop {
-        Value::String(s) => json!([s]),
-        other => other.clone(),
-    }
-}
+/// A request's header fields: the fixed ones and the key borrowed, only a built value owned.
+type Headers<'a> = Vec<(&'static str, Cow<'a, str>)>;
 
 /// Where a generation's events come from.
 #[derive(Clone)]
 pub enum Source {
     Demo,
     Http { upstream: Arc<Upstream>, model: String },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn prompt() -> Prompt {
-        let mut sampling = Map::new();
-        sampling.insert("temperature".into(), json!(0.2));
-        sampling.insert("stop".into(), json!("END"));
-        Prompt {
-            messages: vec![
-                ("system".into(), "be brief".into()),
-                ("user".into(), "hi".into()),
-                ("assistant".into(), "yo".into()),
-            ],
-            max_tokens: 100,
-            sampling,
-            chars: 0,
-        }
-    }
-
-    #[test]
-    fn provider_bodies() {
-        let o = openai_body("gpt", &prompt(), true);
-        assert_eq!(o["messages"][0]["role"], "system");
-        assert_eq!(o["stream_options"]["include_usage"], true);
-        assert_eq!(o["temperature"], 0.2);
-        let a = anthropic_body("claude", &prompt(), 0);
-        assert_eq!(a["system"], "be brief");
-        assert_eq!(a["messages"].as_array().unwrap().len(), 2);
-        assert_eq!(a["stop_sequences"], json!(["END"]));
-        let g = gemini_body(&prompt(), 512);
-        assert_eq!(g["contents"][1]["role"], "model");
-        assert_eq!(g["systemInstruction"]["parts"][0]["text"], "be brief");
-        assert_eq!(g["generationConfig"]["maxOutputTokens"], 100);
-        assert_eq!(g["generationConfig"]["thinkingConfig"]["includeThoughts"], true);
-    }
 }
