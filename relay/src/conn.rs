@@ -240,6 +240,8 @@ impl AsyncWrite for Conn {
 ///
 /// A weak reference: the connection owns the socket, and a handle kept past it (in a task
 /// that outlived its request) neither keeps the descriptor open nor sees a reused one.
+/// [`PeerSocket::closed`] holds the socket only while it waits, inside the request's handler,
+/// which ends with the connection.
 #[derive(Debug, Clone)]
 pub struct PeerSocket {
     io: Weak<TcpStream>,

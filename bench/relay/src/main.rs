@@ -601,7 +601,7 @@ fn report(files: &[String]) -> String {
     s.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let (an, ar, ah) = (added("nginx"), added("relay"), added("relay-h1"));
     s.push_str(&format!(
-        "| added TTFT p99 (ms, over direct {direct:.1}) | {an:.1} | {ar:.1} | {} | {ah:.1} | {} | ≤ nginx (relay-h1 − nginx: {:+.1} ms) | {} |\n",
+        "| added TTFT p99 (ms, over direct {direct:.1}) | {an:.1} | {ar:.1} | {} | {ah:.1} | {} | ≤ nginx (relay-h1 − nginx: {:+.2} ms) | {} |\n",
         ratio(ar, an),
         ratio(ah, an),
         ah - an,
