@@ -33,7 +33,12 @@
 //! the last cluster shown only as far as it shows, so each byte a tick shows is segmented
 //! once, and text shown by [`Pacer::skip_into`] is not segmented at all. The deadlines are
 //! kept in bytes, which a push knows without a walk; [`Pacer::pending`] counts on demand and
-//! keeps its count, so each byte is counted at most once more.
+//! keeps its count, so each byte is counted at most once more. A tick that shows text on
+//! the deadlines' byte credit (which sets the pace of every backlog) does not even visit each
+//! cluster it shows: the character boundary at the end of its credit is a cluster boundary
+//! whenever the characters on both sides of it are plain, and the UTF-16 length of the text
+//! before it is counted from its lead bytes, eight bytes a step; it walks cluster by cluster
+//! only where that boundary is not between two plain characters.
 //!
 //! Each tick earns `cps × elapsed` clusters of credit and shows `floor(credit)` clusters;
 //! the fraction is kept, so 60 Hz ticks at 40 cps show exactly 40 clusters a second on
