@@ -33,7 +33,12 @@
 //! the last cluster shown only as far as it shows, so each byte a tick shows is segmented
 //! once, and text shown by [`Pacer::skip_into`] is not segmented at all. The deadlines are
 //! kept in bytes, which a push knows without a walk; [`Pacer::pending`] counts on demand and
-//! keeps its count, so each byte is counted at most once more.
+//! keeps its count, so each byte is counted at most once more. A tick that shows text on
+//! the deadlines' byte credit (which sets the pace of every backlog) does not even visit each
+//! cluster it shows: the character boundary at the end of its credit is a cluster boundary
+//! whenever the characters on both sides of it are plain, and the UTF-16 length of the text
+//! before it is counted from its lead bytes, eight bytes a step; it walks cluster by cluster
+//! only where that boundary is not between two plain characters.
 //!
 //! Each tick earns `cps × elapsed` clusters of credit and shows `floor(credit)` clusters;
 //! the fraction is kept, so 60 Hz ticks at 40 cps show exactly 40 clusters a second on
@@ -92,7 +97,9 @@ use unicode_segmentation::GraphemeCursor;
 
 mod clusters;
 
-use clusters::{char_start_before, fresh_cursor, last_of_two_plain, lead_len, next_boundary, plain_len_at, plain_run};
+use clusters::{
+    char_start_before, fresh_cursor, last_of_two_plain, lead_len, next_boundary, plain_len_at, plain_run, utf16_len,
+};
 
 /// Pacing options. [`Pacer::new`] sanitizes them; see the [module docs](self) for why the
 /// defaults are what they are.
@@ -138,6 +145,8 @@ const COMPACT_MIN: usize = 4096;
 /// How many bytes before the end of the queue `complete_end` looks for a boundary to segment
 /// forward from: a bound on that look-back's cost, not a condition of the answer.
 const LAST_CLUSTER_LOOKBACK: usize = 64;
+/// A byte-credit walk shorter than this walks: a [`Pacer::jump`] costs a few calls.
+const JUMP_MIN: usize = 16;
 /// `reset` keeps at most this much buffer capacity for the next answer.
 const KEEP_CAPACITY: usize = 16 * 1024;
 /// Deadline slots. Arrivals within `max_lag_ms / DUE_BUCKETS` of the previous entry share
@@ -417,12 +426,17 @@ impl Pacer {
                 || at + lead_len(self.buf.as_bytes(), at) <= end_at
                 || self.no_shortcuts()
             {
+                let from = self.jump(at, end_at.min(queued_then).min(complete_at));
                 let (end, more, s) = self.walk(
-                    at,
+                    from,
                     Bounds { max: u64::MAX, end: end_at, start: queued_then, complete: complete_at },
                     one_more,
                 );
-                (at, n, stop) = (end, n + more, s);
+                // A jump passed at least one cluster, and here that is all the count is used
+                // for: this walk comes after the cluster credit was spent (credit < n + 1), so
+                // any cluster more leaves no credit, and the jump left the pending count
+                // unused. (Counting them would be walking them.)
+                (at, n, stop) = (end, n + more + u64::from(from > at), s);
             }
         }
         // Credit beyond the backlog is not kept (no bursts later), except one cluster's
@@ -746,14 +760,43 @@ impl Pacer {
             // A plain character is one UTF-16 code unit; in any other cluster, one per
             // character and two for a four-byte one: the bytes that start a character, and the
             // four-byte lead bytes once more.
-            let units = if plain {
-                1
-            } else {
-                b[at..end].iter().map(|&x| usize::from(x & 0xC0 != 0x80) + usize::from(x >= 0xF0)).sum()
-            };
+            let units = if plain { 1 } else { utf16_len(&b[at..end]) };
             self.walked.set(self.walked.get() + units);
             (at, n) = (end, n + 1);
         }
+    }
+
+    /// Where a byte-credit walk from `at` (a cluster boundary) passes on its way to `limit`
+    /// (at most its byte end, the end of what was queued at the previous tick and the end of
+    /// the complete clusters), found without walking: the character boundary at or before
+    /// `limit`, when the characters on both sides of it are plain, so that it is a cluster
+    /// boundary whatever comes before (see [`Pacer::walk`]); every cluster before it fits
+    /// the walk's bounds. Adds the UTF-16 units of the text skipped to `walked` and returns
+    /// the boundary, or returns `at` (no jump) when there is none, when the way is short, or
+    /// when `pending`'s kept count reaches past it (the jump does not count clusters, and a
+    /// tick keeps that count only by subtracting the clusters it shows).
+    ///
+    /// This is what keeps a tick from visiting every character it shows: a tick that shows
+    /// 200 bytes of Chinese reads two characters and counts the lead bytes eight at a time.
+    fn jump(&self, at: usize, limit: usize) -> usize {
+        let b = self.buf.as_bytes();
+        if limit < at + JUMP_MIN || limit >= b.len() || self.no_shortcuts() {
+            return at;
+        }
+        let mut p = limit;
+        while b[p] & 0xC0 == 0x80 {
+            p -= 1;
+        }
+        let before = char_start_before(b, p);
+        if p <= at
+            || plain_len_at(b, p) == 0
+            || plain_len_at(b, before) == 0
+            || self.counted_to.get() >= self.dropped + p as u64
+        {
+            return at;
+        }
+        self.walked.set(self.walked.get() + utf16_len(&b[at..p]));
+        p
     }
 
     /// Whether the walks go the long way (tests compare them with the shortcuts).
@@ -1082,6 +1125,65 @@ mod tests {
                 fast.tick_into(now, &mut shown);
                 reference.tick_into(now, &mut want);
                 assert_eq!(shown, want, "round {round}, tick {step}");
+            }
+            assert!(fast.is_drained() && shown.len() == want.len());
+        }
+    }
+
+    /// A byte-credit walk that jumps over the text before a boundary between two plain
+    /// characters shows, counts and leaves behind what walking every cluster does: every
+    /// tick's text, UTF-16 length and `pending`, with and without the jump (and the other
+    /// shortcuts), over random text with long plain runs in several scripts between short
+    /// clusters of every kind, random pushes, frame times, speeds and lags, `pending` asked
+    /// now and then and `skip` once in a while.
+    #[test]
+    fn jumps_show_and_count_what_walks_do() {
+        let pieces = [
+            "流式输出把模型的回答逐字送到页面上，",
+            "The quick brown fox jumps over the lazy dog. ",
+            "한국어 문장과 ひらがな、Привет мир ",
+            "a",
+            "中",
+            "é",
+            "😀",
+            "e\u{301}",
+            "\n",
+            "👍🏽",
+            "🇨🇳",
+            "\r\n",
+            "क्ष",
+            "\u{200D}",
+        ];
+        let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+        for round in 0..300 {
+            let options = round_options(round);
+            let (mut fast, mut reference) = (Pacer::new(options), Pacer::new(options));
+            reference.reference = true;
+            let (mut shown, mut want) = (String::new(), String::new());
+            let mut now = 0.0;
+            for step in 0..300 {
+                for _ in 0..next(5) {
+                    let piece = pieces[next(pieces.len())];
+                    fast.push(piece);
+                    reference.push(piece);
+                }
+                if step == 250 {
+                    fast.end();
+                    reference.end();
+                }
+                if next(8) == 0 {
+                    assert_eq!(fast.pending(), reference.pending(), "round {round}, pending at {step}");
+                }
+                if next(100) == 0 {
+                    fast.skip_into(&mut shown);
+                    reference.skip_into(&mut want);
+                }
+                now += [4.0, 16.0, 16.0, 17.0, 33.0, 250.0][next(6)];
+                let before = shown.len();
+                let units = fast.tick_to(now, Some(&mut shown));
+                assert_eq!(units, reference.tick_to(now, Some(&mut want)), "round {round}, tick {step}");
+                assert_eq!(shown, want, "round {round}, tick {step}");
+                assert_eq!(units, shown[before..].encode_utf16().count(), "round {round}, tick {step}");
             }
             assert!(fast.is_drained() && shown.len() == want.len());
         }

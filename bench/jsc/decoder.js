@@ -1,9 +1,13 @@
 // The decoder benchmark inside JavaScriptCore, run by bench/decoder-jsc.js through
 // tests/jsc/run.js (pkg/miniprogram loaded as a phone loads it). Prints one `RESULT {json}`
-// line per measurement. Arguments: MODE DATA_DIR BENCH_MS [PIPELINE KIND SIZE]
+// line per measurement. Arguments: MODE DATA_DIR BENCH_MS [PIPELINE KIND SIZE [CORPUS RUNS]]
 // - steady: every pipeline on both corpora at every chunk size, warmed up and interleaved;
 // - fresh: one pipeline decodes the first 64 KB of one body, once, in this fresh realm;
-// - init: require('/index.js') and init() to ready.
+// - init: require('/index.js') and init() to ready;
+// - repeat: one pipeline decodes one corpus (answer-zh.md, answer-en.md) RUNS times, untimed:
+//   for an instruction count of the jsc process (valgrind --tool=callgrind), where the
+//   difference between two RUNS, divided by the runs and the chunks, is the cost of one chunk
+//   (of one tick, between the paced and the unpaced pipeline), free of the machine's load.
 'use strict';
 var started = JSC.now();
 var mode = JSC.args[0];
@@ -92,6 +96,17 @@ function fresh(cw, id, kind, size) {
   report({ kind: kind, chunk: size, pipeline: id, ms: ms, mbps: bytes.length / 1e6 / (ms / 1000), chars: out.length, head: out.slice(0, 40) });
 }
 
+/** One pipeline on one corpus, `runs` times (see `repeat` above). */
+function repeat(cw, id, kind, size, corpus, runs) {
+  var chunks = measure.split(body(corpus, kind), size);
+  var fn = pipelines(cw, kind).filter(function (p) {
+    return p.id === id;
+  })[0].fn;
+  var chars = 0;
+  for (var i = 0; i < runs; i++) chars += fn(chunks).length;
+  report({ kind: kind, chunk: size, pipeline: id, corpus: corpus, runs: runs, chunks: chunks.length, chars: chars });
+}
+
 var loadStart = JSC.now();
 var cw = JSC.require('/index.js');
 cw.init({ wasmPath: '/chunkwise.wasm.br' }).then(function () {
@@ -99,6 +114,7 @@ cw.init({ wasmPath: '/chunkwise.wasm.br' }).then(function () {
   if (mode === 'init') report({ initMs: ready - loadStart, sinceStartMs: ready - started });
   else if (mode === 'steady') steady(cw);
   else if (mode === 'fresh') fresh(cw, JSC.args[3], JSC.args[4], Number(JSC.args[5]));
+  else if (mode === 'repeat') repeat(cw, JSC.args[3], JSC.args[4], Number(JSC.args[5]), JSC.args[6], Number(JSC.args[7]));
   else JSC.fail('unknown mode ' + mode);
   JSC.finish(mode);
 }).catch(function (e) {

@@ -184,6 +184,25 @@ pub(super) fn lead_len(b: &[u8], at: usize) -> usize {
     b.get(at).map_or(1, |&x| (x.leading_ones() as usize).max(1))
 }
 
+/// How many UTF-16 code units the UTF-8 `b` (whole characters) takes: one per character and
+/// two for a four-byte one, so its bytes that are not continuation bytes and its four-byte
+/// lead bytes once more; counted eight bytes a step.
+pub(super) fn utf16_len(b: &[u8]) -> usize {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let words = b.chunks_exact(8);
+    let tail = words.remainder();
+    let mut n = 0;
+    for w in words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // Each byte's high bit, set for 10xxxxxx (a continuation) or for 1111xxxx (a
+        // four-byte lead; UTF-8 has no byte above 0xF4).
+        let continuation = x & !(x << 1) & HI;
+        let four = x & (x << 1) & (x << 2) & (x << 3) & HI;
+        n += 8 - continuation.count_ones() as usize + four.count_ones() as usize;
+    }
+    n + tail.iter().map(|&x| usize::from(x & 0xC0 != 0x80) + usize::from(x >= 0xF0)).sum::<usize>()
+}
+
 pub(super) fn fresh_cursor() -> GraphemeCursor {
     // The length is unknown while streaming: with `usize::MAX` the cursor never sees the end
     // of text and asks for the next chunk instead of assuming a boundary at the end.
