@@ -15,9 +15,12 @@
 //!   concurrency limits; client tokens when a real key is served beyond loopback ([`auth`]).
 //! - **On more than one machine**, with `REDIS_URL`: generations are mirrored to Redis
 //!   ([`store`]) so any instance resumes or stops them, and per-IP limits are shared.
+//! - **Stopped without cutting answers.** On SIGTERM the relay refuses new connections and
+//!   exits once the answers it is streaming have finished, within a bound ([`drain`]).
 //!
 //! Non-goals: tool calls, images and audio (text chat only); HTTP/2 to clients; persistence
-//! across restarts of the instance that holds an upstream (its answer ends with an error).
+//! across restarts of the instance that holds an upstream (an answer still running at the end
+//! of the drain, or when the process dies, ends with an error).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
