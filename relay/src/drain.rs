@@ -142,7 +142,8 @@ pub async fn drain(app: &App, timeout: Duration) -> Drained {
 
 /// Whether the relay is [drained](App::drained) within `limit`.
 async fn settled(app: &App, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
+    // Capped: an instant a configured `u64::MAX` seconds away does not exist.
+    let deadline = tokio::time::Instant::now() + limit.min(Duration::from_secs(u64::from(u32::MAX)));
     loop {
         if app.drained() {
             return true;

@@ -62,6 +62,13 @@ async fn kept(base: &str) -> TcpStream {
 
 /// Sends one request on `s` and reads its response: the head and the body (de-chunked).
 async fn exchange(s: &mut TcpStream, request: &str) -> (String, Vec<u8>) {
+    let (head, rest) = send(s, request).await;
+    let body = read_body(s, &head, rest).await;
+    (head, body)
+}
+
+/// Sends one request on `s` and reads the response's head; returns it and what was read after.
+async fn send(s: &mut TcpStream, request: &str) -> (String, Vec<u8>) {
     s.write_all(request.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     let head_end = loop {
@@ -70,15 +77,18 @@ async fn exchange(s: &mut TcpStream, request: &str) -> (String, Vec<u8>) {
         }
         read_more(s, &mut buf).await;
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    (String::from_utf8_lossy(&buf[..head_end]).to_string(), buf[head_end..].to_vec())
+}
+
+/// Reads the body of the response whose `head` was read (and `rest` after it), de-chunked.
+async fn read_body(s: &mut TcpStream, head: &str, mut rest: Vec<u8>) -> Vec<u8> {
     let lower = head.to_ascii_lowercase();
-    let mut rest = buf[head_end..].to_vec();
     if let Some(len) = lower.lines().find_map(|l| l.strip_prefix("content-length:")) {
         let len: usize = len.trim().parse().unwrap();
         while rest.len() < len {
             read_more(s, &mut rest).await;
         }
-        return (head, rest[..len].to_vec());
+        return rest[..len].to_vec();
     }
     assert!(lower.contains("transfer-encoding: chunked"), "{head}");
     let mut body = Vec::new();
@@ -94,7 +104,7 @@ async fn exchange(s: &mut TcpStream, request: &str) -> (String, Vec<u8>) {
             read_more(s, &mut rest).await;
         }
         if size == 0 {
-            return (head, body);
+            return body;
         }
         body.extend_from_slice(&rest[at + eol + 2..at + eol + 2 + size]);
         at = end;
@@ -133,15 +143,15 @@ async fn sigterm_refuses_new_connections_and_lets_the_open_streams_finish() {
     let (script, expected) = numbered(30, 50);
     let mock = Mock::start(script).await;
     let mut relay = spawn_relay(&mock.url(), &[("RELAY_WORKER_THREADS", "2")]).await;
+    // Read over raw connections: a body must end with its last chunk, not just stop.
+    let body = serde_json::to_string(&chat("hi", true)).unwrap();
     let mut streams = Vec::new();
     for _ in 0..3 {
-        let resp = fresh().post(format!("{}/v1/chat/completions", relay.base)).json(&chat("hi", true)).send().await;
-        let resp = resp.unwrap();
-        assert_eq!(resp.status(), 200);
-        let id = generation_id(&resp);
-        let mut sse = Sse::new(resp);
-        let first = vec![sse.next().await.unwrap(), sse.next().await.unwrap()];
-        streams.push((id, sse, first));
+        let mut s = TcpStream::connect(relay.base.trim_start_matches("http://")).await.unwrap();
+        let (head, rest) = send(&mut s, &raw_post("/v1/chat/completions", &body)).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let id = head.lines().find_map(|l| l.strip_prefix("x-chunkwise-generation: ")).unwrap().to_string();
+        streams.push((id, s, head, rest));
     }
     // Connections opened before the signal, idle between requests.
     let (mut for_resume, mut for_health, mut for_new) =
@@ -152,10 +162,10 @@ async fn sigterm_refuses_new_connections_and_lets_the_open_streams_finish() {
     let ids: Vec<String> = streams.iter().map(|(id, ..)| id.clone()).collect();
     let readers: Vec<_> = streams
         .into_iter()
-        .map(|(_, sse, first)| {
+        .map(|(_, mut s, head, rest)| {
             tokio::spawn(async move {
-                let rest = sse.all().await;
-                (first.into_iter().chain(rest).collect::<Vec<Ev>>(), Instant::now())
+                let body = read_body(&mut s, &head, rest).await;
+                (parse(&body), Instant::now())
             })
         })
         .collect();
