@@ -297,3 +297,51 @@ async fn readers_on_other_instances_read_to_the_end_of_a_drained_holders_answer(
     let (status, _) = exited(&mut holder, Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
 }
+
+/// The relay binary on `port` (which it must bind), in front of `upstream`.
+async fn spawn_on(port: u16, upstream: &str) -> RelayProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("UPSTREAM_BASE_URL", format!("{upstream}/v1"))
+        .env("UPSTREAM_MODEL", "m")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut relay = RelayProcess { child, base: format!("http://127.0.0.1:{port}") };
+    let base = relay.base.clone();
+    let healthy = || async {
+        let ok = client().get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200);
+        ok.then_some(())
+    };
+    until(Duration::from_secs(10), Duration::from_millis(50), "the new relay did not start", healthy).await;
+    assert!(relay.child.try_wait().unwrap().is_none(), "the new relay exited (port taken?)");
+    relay
+}
+
+/// The listeners close when the drain begins, so a new process can take the port at once
+/// (a deploy that starts the new relay before the old one has finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_relay_takes_the_port_while_the_old_one_drains() {
+    let (script, expected) = numbered(30, 50);
+    let mock = Mock::start(script).await;
+    let port = free_port();
+    let mut old = spawn_on(port, &mock.url()).await;
+    let resp = fresh().post(format!("{}/v1/chat/completions", old.base)).json(&chat("hi", true)).send().await;
+    let mut sse = Sse::new(resp.unwrap());
+    let first = vec![sse.next().await.unwrap(), sse.next().await.unwrap()];
+    signal(&old, "TERM");
+    refused(&old.base).await;
+    let new = spawn_on(port, &mock.url()).await;
+    assert!(old.child.try_wait().unwrap().is_none(), "the old relay did not wait for its stream");
+    let resp = fresh().post(format!("{}/v1/chat/completions", new.base)).json(&chat("hi", true)).send().await;
+    let resp = resp.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (old_rest, new_evs) = tokio::join!(sse.all(), events(resp));
+    let old_evs: Vec<Ev> = first.into_iter().chain(old_rest).collect();
+    assert_eq!(content(&old_evs), expected);
+    assert_eq!(content(&new_evs), expected);
+    let (status, _) = exited(&mut old, Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+}
