@@ -185,7 +185,8 @@ fn run(config: Config) -> ExitCode {
         let _ = stop.send(Phase::Closing);
         let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join())));
         tokio::select! {
-            _ = joined => ExitCode::SUCCESS,
+            // A worker that panicked while closing still makes the exit a failure.
+            _ = joined => failure.try_recv().map_or(ExitCode::SUCCESS, |e| failed(Some(e))),
             () = signals.next() => {
                 eprintln!("chunkwise-relay: stopping at once");
                 // Not by returning: the runtime would wait for the thread joining the workers.
