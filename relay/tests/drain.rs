@@ -204,7 +204,7 @@ async fn sigterm_refuses_new_connections_and_lets_the_open_streams_finish() {
     let (status, at) = exited(&mut relay, Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
     assert!(at >= last_end, "the relay exited before its last stream ended");
-    assert!(at - last_end < Duration::from_secs(2), "exited {:?} after the last stream ended", at - last_end);
+    assert!(at - last_end < Duration::from_secs(3), "exited {:?} after the last stream ended", at - last_end);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +221,7 @@ async fn past_the_drain_timeout_open_streams_end_with_an_error_and_their_upstrea
     evs.extend(sse.all().await);
     let ended = sent.elapsed();
     assert!(ended >= Duration::from_secs(1), "the stream ended {ended:?} after SIGTERM, before the drain timeout");
-    assert!(ended < Duration::from_secs(3), "the stream ended only {ended:?} after SIGTERM");
+    assert!(ended < Duration::from_secs(4), "the stream ended only {ended:?} after SIGTERM");
     assert_sequential(&evs, 1);
     assert_eq!(content(&evs), "first");
     assert_eq!(error_code(&evs).as_deref(), Some("relay_shutdown"), "{evs:?}");
@@ -231,7 +231,7 @@ async fn past_the_drain_timeout_open_streams_end_with_an_error_and_their_upstrea
     assert!(closed.is_some(), "the upstream connection was left open");
     let (status, at) = exited(&mut relay, Duration::from_secs(5)).await;
     assert!(status.success(), "{status:?}");
-    assert!(at - sent < Duration::from_secs(3), "exited {:?} after SIGTERM (drain timeout 1 s)", at - sent);
+    assert!(at - sent < Duration::from_secs(4), "exited {:?} after SIGTERM (drain timeout 1 s)", at - sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +250,7 @@ async fn a_second_signal_during_the_drain_stops_at_once() {
         let sent = Instant::now();
         let (status, at) = exited(&mut relay, Duration::from_secs(5)).await;
         assert!(status.success(), "{status:?}");
-        assert!(at - sent < Duration::from_secs(1), "a second SIG{second} took {:?} to stop it", at - sent);
+        assert!(at - sent < Duration::from_millis(1500), "a second SIG{second} took {:?} to stop it", at - sent);
         let rest = sse.all().await;
         assert!(rest.iter().all(|e| e.data != "[DONE]"), "the stream was ended, not cut: {rest:?}");
     }
@@ -291,9 +291,9 @@ async fn readers_on_other_instances_read_to_the_end_of_a_drained_holders_answer(
     assert_eq!(content(&evs), "first");
     assert_eq!(error_code(&evs).as_deref(), Some("relay_shutdown"), "{evs:?}");
     assert_eq!(evs.last().unwrap().data, "[DONE]");
-    // The drain timeout and a batch or two of the holder's writer; a lapsed lease would be 6 s
-    // and more.
-    assert!(ended < Duration::from_secs(3), "the reader elsewhere ended {ended:?} after SIGTERM");
+    // The drain timeout and a batch or two of the holder's writer, with room for a loaded
+    // machine; a lapsed lease would be 6 s and more.
+    assert!(ended < Duration::from_millis(4500), "the reader elsewhere ended {ended:?} after SIGTERM");
     let (status, _) = exited(&mut holder, Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
 }
