@@ -36,10 +36,16 @@ async fn streams_resume_and_cancel_across_worker_threads_and_sigterm_drains_them
     let (script, expected) = numbered(40, 20);
     let mock = Mock::start(script).await;
     let relay = start(&mock.url(), 3).await;
-    let mut names = thread_names(relay.child.id());
-    names.retain(|n| n.starts_with("relay-worker-"));
-    names.sort();
-    assert_eq!(names, ["relay-worker-0", "relay-worker-1", "relay-worker-2"]);
+    // A thread names itself once it runs: the last worker may not have yet when the first
+    // answered.
+    let pid = relay.child.id();
+    let named = || async move {
+        let mut names = thread_names(pid);
+        names.retain(|n| n.starts_with("relay-worker-"));
+        names.sort();
+        (names == ["relay-worker-0", "relay-worker-1", "relay-worker-2"]).then_some(())
+    };
+    until(Duration::from_secs(5), Duration::from_millis(10), "not three named worker threads", named).await;
 
     let streams = 12;
     let mut started = Vec::new();
