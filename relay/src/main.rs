@@ -71,6 +71,9 @@ fn run(config: Config) -> ExitCode {
         }
     };
     control.block_on(async move {
+        // First: from here a SIGTERM (a deploy that stops a relay still starting) is a drain,
+        // taken up once the workers run, never the default action that kills the process.
+        let mut signals = Signals::new();
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let upstream = match config.upstream.kind {
             chunkwise_relay::config::Provider::Demo => "the built-in demo model".to_string(),
@@ -152,7 +155,6 @@ fn run(config: Config) -> ExitCode {
             if auth { "required" } else { "off" },
             if count == 1 { "" } else { "s" },
         );
-        let mut signals = Signals::new();
         let failed = |e: Option<String>| {
             eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
             ExitCode::FAILURE

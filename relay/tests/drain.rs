@@ -157,8 +157,8 @@ async fn sigterm_refuses_new_connections_and_lets_the_open_streams_finish() {
     let (mut for_resume, mut for_health, mut for_new) =
         (kept(&relay.base).await, kept(&relay.base).await, kept(&relay.base).await);
 
-    signal(&relay, "TERM");
     let sent = Instant::now();
+    signal(&relay, "TERM");
     let ids: Vec<String> = streams.iter().map(|(id, ..)| id.clone()).collect();
     let readers: Vec<_> = streams
         .into_iter()
@@ -216,8 +216,8 @@ async fn past_the_drain_timeout_open_streams_end_with_an_error_and_their_upstrea
     let mut evs = vec![sse.next().await.unwrap(), sse.next().await.unwrap()];
     assert_eq!(content(&evs), "first");
 
-    signal(&relay, "TERM");
     let sent = Instant::now();
+    signal(&relay, "TERM");
     evs.extend(sse.all().await);
     let ended = sent.elapsed();
     assert!(ended >= Duration::from_secs(1), "the stream ended {ended:?} after SIGTERM, before the drain timeout");
@@ -246,8 +246,8 @@ async fn a_second_signal_during_the_drain_stops_at_once() {
         refused(&relay.base).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(relay.child.try_wait().unwrap().is_none(), "the relay did not wait for its open stream");
-        signal(&relay, second);
         let sent = Instant::now();
+        signal(&relay, second);
         let (status, at) = exited(&mut relay, Duration::from_secs(5)).await;
         assert!(status.success(), "{status:?}");
         assert!(at - sent < Duration::from_millis(1500), "a second SIG{second} took {:?} to stop it", at - sent);
@@ -284,8 +284,8 @@ async fn readers_on_other_instances_read_to_the_end_of_a_drained_holders_answer(
     let (id, _own, _) = start_answer(&holder.base, 2).await;
     let resp = client().get(format!("{other}/v1/chat/stream/{id}?after=0")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    signal(&holder, "TERM");
     let sent = Instant::now();
+    signal(&holder, "TERM");
     let evs = tokio::time::timeout(Duration::from_secs(20), events(resp)).await.expect("the reader hung");
     let ended = sent.elapsed();
     assert_eq!(content(&evs), "first");
@@ -344,4 +344,17 @@ async fn a_new_relay_takes_the_port_while_the_old_one_drains() {
     assert_eq!(content(&new_evs), expected);
     let (status, _) = exited(&mut old, Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
+}
+
+/// A SIGTERM as soon as the relay answers (a deploy that stops an instance just started) is
+/// a drain like any other: exit status 0, never the default action's 143.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_right_after_the_start_drains() {
+    let mock = Mock::start(vec![Step::Begin, openai_delta("first")]).await;
+    for _ in 0..10 {
+        let mut relay = spawn_relay(&mock.url(), &[("RELAY_WORKER_THREADS", "2")]).await;
+        signal(&relay, "TERM");
+        let (status, _) = exited(&mut relay, Duration::from_secs(10)).await;
+        assert!(status.success(), "{status:?}");
+    }
 }
