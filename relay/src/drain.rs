@@ -13,10 +13,14 @@
 //! 3. **past that bound, ends what is left** with a `relay_shutdown` error event, its finish and
 //!    `[DONE]`, and aborts the upstream requests (closing their connections). With a shared
 //!    store that end is written to Redis like any other, so readers elsewhere get the same end
-//!    instead of waiting for the lease to lapse. At most [`FLUSH`] more for that.
+//!    instead of waiting for the lease to lapse. At most [`FLUSH`] more for that, and only
+//!    when something was ended or is still to be written (a reader that does not read is not
+//!    waited for again).
 //! 4. **closes every connection** as hyper's graceful shutdown does (a response still being
 //!    written is finished, an idle keep-alive connection is closed), at most [`CLOSE`], and
-//!    exits with status 0.
+//!    exits with status 0, waiting at most [`JOIN`] more for the worker threads to end.
+//!
+//! So the process exits at most `server.drain_timeout_secs` + [`LATE`] (4 s) after the signal.
 //!
 //! A second SIGTERM or SIGINT during any of this exits at once. A stream of an answer that
 //! another instance holds (served here from Redis) is not waited for: it is cut at step 4
@@ -46,11 +50,18 @@ use crate::App;
 
 /// How often the drain looks whether anything is left to wait for.
 pub const POLL: Duration = Duration::from_millis(50);
-/// How long the ends written at the drain timeout may take to reach the readers (and Redis:
-/// a write there may take 2.5 s before it is tried again).
-pub const FLUSH: Duration = Duration::from_secs(5);
+/// How long the ends written at the drain timeout may take to reach Redis (a batch or two of
+/// its writer), when there is anything to write: answers were ended, or the store still holds
+/// some. A reader that does not read is not waited for here; step 4 gives its connection
+/// [`CLOSE`] to take what hyper has buffered.
+pub const FLUSH: Duration = Duration::from_secs(2);
 /// How long the connections may take to finish the response they are writing, at the end.
-pub const CLOSE: Duration = Duration::from_secs(2);
+pub const CLOSE: Duration = Duration::from_secs(1);
+/// How long the worker threads may take to end after their connections were closed (or
+/// dropped, on a second signal or a failure) before the process exits without them.
+pub const JOIN: Duration = Duration::from_secs(1);
+/// The most a drain takes past `server.drain_timeout_secs`, from the signal to the exit.
+pub const LATE: Duration = Duration::from_secs(FLUSH.as_secs() + CLOSE.as_secs() + JOIN.as_secs());
 
 /// Whether this relay is draining: set once, never cleared.
 #[derive(Debug, Default)]
@@ -100,8 +111,9 @@ pub fn shutdown_error(timeout: Duration) -> ApiError {
 pub enum Drained {
     /// Every answer finished and was read.
     Finished,
-    /// The timeout passed: this many answers were ended with [`shutdown_error`].
-    Interrupted(usize),
+    /// The timeout passed: `answers` were still running and ended with [`shutdown_error`];
+    /// `readers` streams were still open (their connections are closed next).
+    Interrupted { answers: usize, readers: u64 },
 }
 
 impl App {
@@ -113,6 +125,11 @@ impl App {
         self.registry.running().load(Ordering::SeqCst) == 0
             && self.metrics.open_streams.load(Ordering::SeqCst) == 0
             && self.store.as_ref().is_none_or(|s| s.holding() == 0)
+    }
+
+    /// No answer running, and none whose end is still to be written to the shared store.
+    pub fn written(&self) -> bool {
+        self.registry.running().load(Ordering::SeqCst) == 0 && self.store.as_ref().is_none_or(|s| s.holding() == 0)
     }
 
     /// Ends every answer still running with `error`, `finish_reason: "error"` and `[DONE]`,
@@ -130,22 +147,25 @@ impl App {
 }
 
 /// Steps 2 and 3: waits for the running answers (at most `timeout`), then ends what is left
-/// and waits for those ends to be read (at most [`FLUSH`]). Call [`Drain::begin`] first.
+/// and, if anything was ended or is still to be written to Redis, waits for those ends to be
+/// written (at most [`FLUSH`]). Call [`Drain::begin`] first.
 pub async fn drain(app: &App, timeout: Duration) -> Drained {
-    if settled(app, timeout).await {
+    if settled(app, timeout, App::drained).await {
         return Drained::Finished;
     }
-    let ended = app.interrupt(&shutdown_error(timeout));
-    settled(app, FLUSH).await;
-    Drained::Interrupted(ended)
+    let answers = app.interrupt(&shutdown_error(timeout));
+    if answers > 0 || !app.written() {
+        settled(app, FLUSH, App::written).await;
+    }
+    Drained::Interrupted { answers, readers: app.metrics.open_streams.load(Ordering::SeqCst) }
 }
 
-/// Whether the relay is [drained](App::drained) within `limit`.
-async fn settled(app: &App, limit: Duration) -> bool {
+/// Whether `done` holds within `limit`.
+async fn settled(app: &App, limit: Duration, done: fn(&App) -> bool) -> bool {
     // Capped: an instant a configured `u64::MAX` seconds away does not exist.
     let deadline = tokio::time::Instant::now() + limit.min(Duration::from_secs(u64::from(u32::MAX)));
     loop {
-        if app.drained() {
+        if done(app) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {

@@ -157,10 +157,10 @@ fn run(config: Config) -> ExitCode {
         );
         let failed = |e: Option<String>| {
             eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
-            ExitCode::FAILURE
+            FAILED
         };
         tokio::select! {
-            e = failure.recv() => return stopped_now(stop, threads, failed(e)),
+            e = failure.recv() => return stopped_now(stop, threads, failed(e)).await,
             () = signals.next() => {}
         }
         app.drain.begin();
@@ -171,31 +171,65 @@ fn run(config: Config) -> ExitCode {
             drain_timeout.as_secs(),
         );
         tokio::select! {
-            e = failure.recv() => return stopped_now(stop, threads, failed(e)),
+            e = failure.recv() => return stopped_now(stop, threads, failed(e)).await,
             () = signals.next() => {
                 eprintln!("chunkwise-relay: stopping at once");
-                return stopped_now(stop, threads, ExitCode::SUCCESS);
+                return stopped_now(stop, threads, 0).await;
             }
             drained = drain::drain(&app, drain_timeout) => match drained {
                 drain::Drained::Finished => eprintln!("chunkwise-relay: every answer finished; shutting down"),
-                drain::Drained::Interrupted(n) => eprintln!(
-                    "chunkwise-relay: {n} answer(s) still running after {} s ended with an error; shutting down",
+                drain::Drained::Interrupted { answers, readers } => eprintln!(
+                    "chunkwise-relay: drain timeout ({} s) passed: {answers} answer(s) still running ended with an error, {readers} stream(s) still open are closed; shutting down",
                     drain_timeout.as_secs()
                 ),
             },
         }
         let _ = stop.send(Phase::Closing);
-        let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join())));
         tokio::select! {
-            // A worker that panicked while closing still makes the exit a failure.
-            _ = joined => failure.try_recv().map_or(ExitCode::SUCCESS, |e| failed(Some(e))),
+            all = joined(&mut threads, drain::CLOSE + drain::JOIN) => {
+                // A worker that panicked while closing still makes the exit a failure.
+                let code = failure.try_recv().map_or(0, |e| failed(Some(e)));
+                exit(all, code)
+            }
             () = signals.next() => {
                 eprintln!("chunkwise-relay: stopping at once");
-                // Not by returning: the runtime would wait for the thread joining the workers.
-                std::process::exit(0)
+                exit(false, 0)
             }
         }
     })
+}
+
+/// The status for a failure.
+const FAILED: u8 = 1;
+
+/// `code` as the exit status; if some worker thread did not end (`all` false), the process
+/// exits here, without waiting for it.
+fn exit(all: bool, code: u8) -> ExitCode {
+    if !all {
+        std::process::exit(code.into());
+    }
+    ExitCode::from(code)
+}
+
+/// Whether every thread of `threads` ended within `limit` (the ended ones are taken out).
+async fn joined(threads: &mut Vec<std::thread::JoinHandle<()>>, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        // A panic is reported by the thread itself (`Unwinding`), so the ended ones are
+        // dropped unjoined.
+        threads.retain(|t| !t.is_finished());
+        if threads.is_empty() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!(
+                "chunkwise-relay: {} worker thread(s) did not stop within {limit:?}; exiting without them",
+                threads.len()
+            );
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Where the relay is in its life; the worker threads follow it (see [`chunkwise_relay::drain`]).
@@ -210,17 +244,15 @@ enum Phase {
     Exiting,
 }
 
-/// Ends every worker at once (dropping its connections and answers) and returns `code`.
-fn stopped_now(
+/// Ends every worker at once (dropping its connections and answers), within [`drain::JOIN`],
+/// and exits with `code`.
+async fn stopped_now(
     stop: tokio::sync::watch::Sender<Phase>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    code: ExitCode,
+    mut threads: Vec<std::thread::JoinHandle<()>>,
+    code: u8,
 ) -> ExitCode {
     let _ = stop.send(Phase::Exiting);
-    for t in threads {
-        let _ = t.join();
-    }
-    code
+    exit(joined(&mut threads, drain::JOIN).await, code)
 }
 
 /// Reports a worker thread that unwinds from a panic, so that the process exits (as it did when

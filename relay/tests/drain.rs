@@ -358,3 +358,29 @@ async fn a_sigterm_right_after_the_start_drains() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// A client that stops reading a long answer holds the drain up to its timeout, not past it
+/// by more than the stated bound (2 s drain timeout + 4 s), and nothing was interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_reads_does_not_hold_the_exit_past_the_bound() {
+    let piece = "x".repeat(100_000);
+    let mut script = vec![Step::Begin];
+    script.extend((0..200).map(|_| openai_delta(&piece)));
+    script.extend(openai_finish());
+    let mock = Mock::start(script).await;
+    let mut relay = spawn_relay(&mock.url(), &[("RELAY_DRAIN_TIMEOUT_SECS", "2")]).await;
+    let mut s = TcpStream::connect(relay.base.trim_start_matches("http://")).await.unwrap();
+    let body = serde_json::to_string(&chat("hi", true)).unwrap();
+    let (head, _) = send(&mut s, &raw_post("/v1/chat/completions", &body)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The answer ends upstream while its reader reads no more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    signal(&relay, "TERM");
+    let (status, at) = exited(&mut relay, Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}");
+    let took = at - sent;
+    assert!(took >= Duration::from_secs(2), "exited {took:?} after SIGTERM, before the drain timeout");
+    assert!(took < Duration::from_secs(6), "exited {took:?} after SIGTERM (drain timeout 2 s)");
+    drop(s);
+}
