@@ -9,7 +9,8 @@
 //! 2. **lets the running answers finish**, and their readers read them to the end: it waits
 //!    until no answer is running, no reader of one is open and, with a shared store, every
 //!    answer's end has been written to Redis (so readers on other instances read it to the end
-//!    too). At most `server.drain_timeout_secs`.
+//!    too). At most `server.drain_timeout_secs`. Without a store, an answer whose readers all
+//!    left (in its grace period) is cancelled, as its grace period would: no one can resume it.
 //! 3. **past that bound, ends what is left** with a `relay_shutdown` error event, its finish and
 //!    `[DONE]`, and aborts the upstream requests (closing their connections). With a shared
 //!    store that end is written to Redis like any other, so readers elsewhere get the same end
@@ -127,6 +128,21 @@ impl App {
             && self.store.as_ref().is_none_or(|s| s.holding() == 0)
     }
 
+    /// [`App::drained`], after ending, without a shared store, the answers whose readers all
+    /// left: nobody can read them any more (a resume comes on a new connection, which goes to
+    /// another instance), so they would only hold the drain up to its timeout. With a store
+    /// they go on: readers on other instances may still come.
+    fn drained_or_let_go(&self) -> bool {
+        if self.store.is_none() {
+            for g in self.registry.unfinished() {
+                if g.abandoned() {
+                    g.cancel("abandoned");
+                }
+            }
+        }
+        self.drained()
+    }
+
     /// No answer running, and none whose end is still to be written to the shared store.
     pub fn written(&self) -> bool {
         self.registry.running().load(Ordering::SeqCst) == 0 && self.store.as_ref().is_none_or(|s| s.holding() == 0)
@@ -150,7 +166,7 @@ impl App {
 /// and, if anything was ended or is still to be written to Redis, waits for those ends to be
 /// written (at most [`FLUSH`]). Call [`Drain::begin`] first.
 pub async fn drain(app: &App, timeout: Duration) -> Drained {
-    if settled(app, timeout, App::drained).await {
+    if settled(app, timeout, App::drained_or_let_go).await {
         return Drained::Finished;
     }
     let answers = app.interrupt(&shutdown_error(timeout));

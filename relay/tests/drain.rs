@@ -384,3 +384,26 @@ async fn a_reader_that_never_reads_does_not_hold_the_exit_past_the_bound() {
     assert!(took < Duration::from_secs(6), "exited {took:?} after SIGTERM (drain timeout 2 s)");
     drop(s);
 }
+
+/// Without a shared store, an answer whose reader left cannot be resumed once the relay
+/// drains (a resume opens a connection, which another instance takes): it does not hold the
+/// drain up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_reader_left_does_not_hold_the_drain_without_a_store() {
+    let mock = Mock::start(vec![Step::Begin, openai_delta("first"), Step::Hang]).await;
+    let env = [("RELAY_DRAIN_TIMEOUT_SECS", "20"), ("RELAY_HEARTBEAT_SECS", "1")];
+    let mut relay = spawn_relay(&mock.url(), &env).await;
+    let resp = fresh().post(format!("{}/v1/chat/completions", relay.base)).json(&chat("hi", true)).send().await;
+    let mut sse = Sse::new(resp.unwrap());
+    assert_eq!(content(&[sse.next().await.unwrap(), sse.next().await.unwrap()]), "first");
+    drop(sse);
+    // The relay sees the reader gone when a heartbeat cannot be written.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent = Instant::now();
+    signal(&relay, "TERM");
+    let (status, at) = exited(&mut relay, Duration::from_secs(25)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(at - sent < Duration::from_secs(3), "exited {:?} after SIGTERM", at - sent);
+    let closed = mock.wait_for(0, Duration::from_secs(3), |s| s.closed_at.is_some()).await;
+    assert!(closed.is_some(), "the upstream connection was left open");
+}
