@@ -28,23 +28,22 @@
 //! and its client resumes on another instance, where the answer goes on.
 //!
 //! What it costs while serving: nothing per event. Per request, one atomic load (the
-//! `Connection: close` layer); per answer, one (the refusal in [`crate::App::begin`]); per
-//! connection, an entry in its worker's [`Connections`] while it waits, and one atomic load
-//! each time it is polled. The waits are polls of counters the relay keeps anyway
+//! `Connection: close` header) and a count held while its response is written ([`Busy`]); per
+//! answer, one atomic load (the refusal in [`crate::App::begin`]); per connection, one atomic
+//! load each time it is polled ([`Connections`]). The waits are polls of counters the relay keeps anyway
 //! ([`POLL`] apart), on the control thread.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use tokio::sync::Notify;
 
 use crate::error::ApiError;
 use crate::App;
@@ -206,107 +205,148 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
-/// Layer: while draining, every response closes its connection after it, so the client's
-/// next request opens one, which another instance accepts.
-pub async fn close_when_draining(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+/// While draining, `res` closes its connection after it, so the client's next request opens
+/// one, which another instance accepts. Called on every response (one atomic load).
+pub fn close_when_draining<B>(app: &App, res: &mut axum::http::Response<B>) {
     if app.drain.started() {
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    res
 }
 
 /// The client connections one server loop ([`crate::serve_until`]) accepted, so that they can
-/// all be closed gracefully at the end (step 4). A connection's task registers its waker when
-/// it first waits, and looks at one flag each time it is polled.
+/// be closed gracefully at the end (step 4) without a cost per connection: a connection looks
+/// at one flag each time it is polled, and a request holds a count while its response is
+/// written ([`Connections::busy`]). At the end, every connection polled again (one with a
+/// response to write, or to flush) is shut down gracefully and waited for; one that is idle
+/// between requests is not polled, and is dropped with its runtime.
+///
+/// [`Connections::close`] must run on the runtime (a current-thread one) that polls the
+/// connections, so that a connection's poll is never halfway when it looks at the counts.
 #[derive(Default)]
 pub struct Connections {
     closing: AtomicBool,
-    next: AtomicU64,
-    waiting: Mutex<HashMap<u64, Waker>>,
+    /// Requests whose response is not written to its end.
+    busy: AtomicUsize,
+    /// Connections shut down since the close began that have not ended.
+    shutting: AtomicUsize,
+    /// Told, once closing, when either count drops.
+    dropped: Notify,
 }
 
 impl Connections {
-    /// Runs one connection until it ends; once [`Connections::close`] is called, calls
-    /// `shutdown` on it once (hyper's graceful shutdown) and lets it finish.
+    /// Runs one connection until it ends; once [`Connections::close`] began, calls `shutdown`
+    /// on it once (hyper's graceful shutdown) when it is next polled, and lets it finish.
     pub async fn run<C: Future>(self: Arc<Self>, conn: C, shutdown: fn(Pin<&mut C>)) -> C::Output {
         let mut conn = std::pin::pin!(conn);
-        let mut entry: Option<Entry> = None;
-        let mut shut = false;
+        let mut shut: Option<Shutting> = None;
         std::future::poll_fn(|cx| {
-            if !shut && self.closing.load(Ordering::Relaxed) {
-                shut = true;
+            if shut.is_none() && self.closing.load(Ordering::Relaxed) {
+                shut = Some(self.shutting());
                 shutdown(conn.as_mut());
             }
             let poll = conn.as_mut().poll(cx);
-            if poll.is_pending() {
-                match &mut entry {
-                    None => entry = Some(self.enter(cx.waker())),
-                    // A task keeps its waker; should it change, the new one is the one to wake.
-                    Some(e) if !e.waker.will_wake(cx.waker()) => e.update(cx.waker()),
-                    Some(_) => {}
-                }
+            // The close may have begun while it was polled (a response ended, its tail left
+            // to flush): shut it down now, on the next poll, so that it is waited for.
+            if poll.is_pending() && shut.is_none() && self.closing.load(Ordering::Relaxed) {
+                cx.waker().wake_by_ref();
             }
             poll
         })
         .await
     }
 
-    fn enter(self: &Arc<Self>, waker: &Waker) -> Entry {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry { connections: self.clone(), id, waker: waker.clone() };
-        self.lock().insert(id, waker.clone());
-        // Closing began before the entry was in the map, so `close` did not wake it.
-        if self.closing.load(Ordering::SeqCst) {
-            waker.wake_by_ref();
-        }
-        entry
+    fn shutting(self: &Arc<Self>) -> Shutting {
+        self.shutting.fetch_add(1, Ordering::Relaxed);
+        Shutting(self.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    /// Held by a request until its response is written to its end (or dropped).
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
     }
 
-    /// How many connections are open and waiting.
+    /// How many requests are being answered, and connections being shut down.
     pub fn open(&self) -> usize {
-        self.lock().len()
+        self.busy.load(Ordering::Relaxed) + self.shutting.load(Ordering::Relaxed)
     }
 
-    /// Shuts every connection down gracefully and waits, at most `limit`, until they ended.
-    /// Returns how many are still open then.
+    fn dropped(&self) {
+        if self.closing.load(Ordering::Relaxed) {
+            self.dropped.notify_one();
+        }
+    }
+
+    /// Shuts down gracefully every connection with a response to write (see the type) and
+    /// waits, at most `limit`, until they ended. Returns how many are still open then.
     pub async fn close(&self, limit: Duration) -> usize {
         self.closing.store(true, Ordering::SeqCst);
-        for waker in self.lock().values() {
-            waker.wake_by_ref();
-        }
         let deadline = tokio::time::Instant::now() + limit;
         loop {
+            let dropped = self.dropped.notified();
+            // Let the connections polled since the flag was set see it first.
+            tokio::task::yield_now().await;
             let open = self.open();
-            if open == 0 || tokio::time::Instant::now() >= deadline {
-                return open;
+            if open == 0 {
+                return 0;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            if tokio::time::timeout_at(deadline, dropped).await.is_err() {
+                return self.open();
+            }
         }
     }
 }
 
-/// A connection in [`Connections`]: out of it when dropped (its task ended).
-struct Entry {
-    connections: Arc<Connections>,
-    id: u64,
-    waker: Waker,
-}
+/// A request of [`Connections`] until its response is written: see [`Connections::busy`].
+pub struct Busy(Arc<Connections>);
 
-impl Entry {
-    fn update(&mut self, waker: &Waker) {
-        self.waker = waker.clone();
-        self.connections.lock().insert(self.id, waker.clone());
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.dropped();
     }
 }
 
-impl Drop for Entry {
+/// A connection shut down at the close, until it ends.
+struct Shutting(Arc<Connections>);
+
+impl Drop for Shutting {
     fn drop(&mut self) {
-        self.connections.lock().remove(&self.id);
+        self.0.shutting.fetch_sub(1, Ordering::Relaxed);
+        self.0.dropped();
+    }
+}
+
+/// A response body that holds its request's [`Busy`] until hyper drops it (written to its end,
+/// or the connection dropped).
+pub struct Tracked<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(body: B, busy: Busy) -> Tracked<B> {
+        Tracked { body, _busy: busy }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -335,38 +375,73 @@ mod tests {
         }
     }
 
-    fn shut(mut c: Pin<&mut Conn>) {
-        c.told = true;
+    /// A connection writing a response: polled again and again (it wakes itself).
+    fn active() -> Conn {
+        Conn { told: false, polls_after: 0 }
     }
 
     #[tokio::test]
-    async fn close_shuts_down_every_waiting_connection_and_waits_for_it() {
+    async fn close_shuts_down_every_active_connection_and_waits_for_it() {
         let conns = Arc::new(Connections::default());
         let tasks: Vec<_> =
-            (0..3).map(|_| tokio::spawn(conns.clone().run(Conn { told: false, polls_after: 0 }, shut))).collect();
+            (0..3).map(|_| tokio::spawn(conns.clone().run(Spinning(active()), Spinning::shut))).collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(conns.open(), 3);
         assert!(tasks.iter().all(|t| !t.is_finished()), "a connection ended before it was told");
         assert_eq!(conns.close(Duration::from_secs(5)).await, 0);
         for t in tasks {
+            assert!(t.is_finished(), "the close did not wait for a connection");
             assert_eq!(t.await.unwrap(), 2);
         }
         // One that starts after the close is told at once.
-        let late = tokio::spawn(conns.clone().run(Conn { told: false, polls_after: 0 }, shut));
+        let late = tokio::spawn(conns.clone().run(Spinning(active()), Spinning::shut));
         assert_eq!(tokio::time::timeout(Duration::from_secs(5), late).await.unwrap().unwrap(), 2);
         assert_eq!(conns.open(), 0);
     }
 
+    /// [`Conn`] woken on every poll.
+    struct Spinning(Conn);
+
+    impl Spinning {
+        fn shut(mut c: Pin<&mut Spinning>) {
+            c.0.told = true;
+        }
+    }
+
+    impl Future for Spinning {
+        type Output = usize;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<usize> {
+            cx.waker().wake_by_ref();
+            Pin::new(&mut self.0).poll(cx)
+        }
+    }
+
     #[tokio::test]
-    async fn close_gives_up_on_a_connection_after_its_limit() {
+    async fn close_does_not_wait_for_an_idle_connection() {
         let conns = Arc::new(Connections::default());
-        let stuck = tokio::spawn(conns.clone().run(std::future::pending::<()>(), |_| {}));
+        let idle = tokio::spawn(conns.clone().run(std::future::pending::<()>(), |_| panic!("an idle one was polled")));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let t = tokio::time::Instant::now();
+        assert_eq!(conns.close(Duration::from_secs(5)).await, 0);
+        assert!(t.elapsed() < Duration::from_secs(1), "waited {:?} for an idle connection", t.elapsed());
+        assert!(!idle.is_finished());
+        idle.abort();
+    }
+
+    #[tokio::test]
+    async fn close_waits_for_a_response_being_written_and_gives_up_after_its_limit() {
+        let conns = Arc::new(Connections::default());
+        let busy = conns.busy();
+        let t = tokio::time::Instant::now();
         assert_eq!(conns.close(Duration::from_millis(100)).await, 1);
+        assert!(t.elapsed() >= Duration::from_millis(100));
         assert!(t.elapsed() < Duration::from_secs(2));
-        stuck.abort();
-        let _ = stuck.await;
-        assert_eq!(conns.open(), 0, "an aborted connection left its entry");
+        let written = {
+            let conns = conns.clone();
+            tokio::spawn(async move { conns.close(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!written.is_finished(), "the close did not wait for the response");
+        drop(busy);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(1), written).await.unwrap().unwrap(), 0);
     }
 }

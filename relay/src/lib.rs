@@ -447,11 +447,7 @@ pub fn router(app: Arc<App>) -> Router {
         None => router.fallback(routes::not_found),
     };
     let local_only = app.config.server.host.is_loopback() && !app.config.server.trust_forwarded_for;
-    router
-        .layer(cors(&app.config))
-        .layer(from_fn_with_state(local_only, routes::check_host))
-        .layer(from_fn_with_state(app.clone(), drain::close_when_draining))
-        .with_state(app)
+    router.layer(cors(&app.config)).layer(from_fn_with_state(local_only, routes::check_host)).with_state(app)
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -498,7 +494,7 @@ pub async fn serve_until(
     use tower::ServiceExt;
 
     let write_timeout = Duration::from_secs(app.config.server.write_timeout_secs.max(1));
-    let router = router(app);
+    let router = router(app.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(8192).half_close(true).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     let mut stop = std::pin::pin!(stop);
@@ -522,10 +518,17 @@ pub async fn serve_until(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let socket = conn::PeerSocket::of(&stream);
+        let (app, tracker) = (app.clone(), connections.clone());
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(socket);
-            router.clone().oneshot(req.map(axum::body::Body::new))
+            let busy = tracker.busy();
+            let (app, res) = (app.clone(), router.clone().oneshot(req.map(axum::body::Body::new)));
+            async move {
+                let mut res = res.await?;
+                drain::close_when_draining(&app, &mut res);
+                Ok::<_, std::convert::Infallible>(res.map(|b| drain::Tracked::new(b, busy)))
+            }
         });
         let conn = http.serve_connection(TokioIo::new(conn::Conn::new(stream, write_timeout)), service);
         tokio::spawn(connections.clone().run(conn, |c| c.graceful_shutdown()));
