@@ -90,7 +90,16 @@ fn run(config: Config) -> ExitCode {
             None => "no static files".to_string(),
         };
         let threads = workers::count(config.server.worker_threads);
-        let app = match App::connect(config).await {
+        // Nothing is served yet (a store that does not answer can hold this up): a signal
+        // stops it here.
+        let connected = tokio::select! {
+            connected = App::connect(config) => connected,
+            () = signals.next() => {
+                eprintln!("chunkwise-relay: stopped while starting");
+                return ExitCode::SUCCESS;
+            }
+        };
+        let app = match connected {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("chunkwise-relay: {e}");

@@ -407,3 +407,36 @@ async fn an_answer_whose_reader_left_does_not_hold_the_drain_without_a_store() {
     let closed = mock.wait_for(0, Duration::from_secs(3), |s| s.closed_at.is_some()).await;
     assert!(closed.is_some(), "the upstream connection was left open");
 }
+
+/// A relay still starting (here, connecting to a Redis that does not answer) stops on
+/// SIGTERM, with status 0: it served nothing yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_while_starting_stops_it() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/0", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            kept.push(s);
+        }
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_chunkwise-relay"))
+        .env_clear()
+        .env("PORT", free_port().to_string())
+        .env("UPSTREAM_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("UPSTREAM_MODEL", "m")
+        .env("REDIS_URL", &url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut relay = RelayProcess { child, base: String::new() };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(relay.child.try_wait().unwrap().is_none(), "the relay did not wait for Redis");
+    let sent = Instant::now();
+    signal(&relay, "TERM");
+    let (status, at) = exited(&mut relay, Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(at - sent < Duration::from_secs(2), "stopped {:?} after SIGTERM", at - sent);
+    held.abort();
+}
