@@ -94,6 +94,9 @@ pub struct ServerConfig {
     /// `redis://host:port/db`: share generations with other instances through Redis (empty:
     /// generations live in this process only).
     pub redis_url: String,
+    /// On SIGTERM, how long the answers already running may take to finish before they are
+    /// ended with an error (see [`crate::drain`]).
+    pub drain_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +204,7 @@ impl Default for ServerConfig {
             allow_chaos: false,
             worker_threads: 0,
             redis_url: String::new(),
+            drain_timeout_secs: 30,
         }
     }
 }
@@ -358,6 +362,7 @@ impl Config {
             ("UPSTREAM_IDLE_TIMEOUT_MS", &mut self.upstream.idle_timeout_ms),
             ("RELAY_TTL_SECS", &mut self.generations.ttl_secs),
             ("RELAY_WRITE_TIMEOUT_SECS", &mut self.server.write_timeout_secs),
+            ("RELAY_DRAIN_TIMEOUT_SECS", &mut self.server.drain_timeout_secs),
             ("RELAY_BODY_TIMEOUT_MS", &mut self.limits.body_timeout_ms),
             ("RELAY_MIN_BODY_RATE", &mut self.limits.min_body_rate),
             ("RELAY_DEMO_TOKEN_MS", &mut self.demo.token_ms),

@@ -15,9 +15,12 @@
 //!   concurrency limits; client tokens when a real key is served beyond loopback ([`auth`]).
 //! - **On more than one machine**, with `REDIS_URL`: generations are mirrored to Redis
 //!   ([`store`]) so any instance resumes or stops them, and per-IP limits are shared.
+//! - **Stopped without cutting answers.** On SIGTERM the relay refuses new connections and
+//!   exits once the answers it is streaming have finished, within a bound ([`drain`]).
 //!
 //! Non-goals: tool calls, images and audio (text chat only); HTTP/2 to clients; persistence
-//! across restarts of the instance that holds an upstream (its answer ends with an error).
+//! across restarts of the instance that holds an upstream (an answer still running at the end
+//! of the drain, or when the process dies, ends with an error).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -34,6 +37,7 @@ pub mod chat;
 pub mod config;
 pub mod conn;
 pub mod demo;
+pub mod drain;
 pub mod error;
 pub mod generation;
 pub mod limits;
@@ -78,6 +82,8 @@ pub struct App {
     pub auth_required: bool,
     /// Generations shared with other instances (`REDIS_URL`).
     pub store: Option<Arc<store::RedisStore>>,
+    /// Set when the relay stops taking new answers (see [`drain`]).
+    pub drain: drain::Drain,
 }
 
 impl App {
@@ -118,6 +124,7 @@ impl App {
             upstream,
             auth_required: config.auth_required(),
             store,
+            drain: drain::Drain::default(),
             config,
         });
         spawn_sweeper(Arc::downgrade(&app));
@@ -166,6 +173,11 @@ impl App {
         owner: String,
         ip: std::net::IpAddr,
     ) -> Result<Arc<Generation>, ApiError> {
+        if self.drain.started() {
+            // Before any limit or the shared store is asked (`start_as` decides the race).
+            self.metrics.count_error("relay_draining");
+            return Err(drain::refusal());
+        }
         let mut permits = vec![self.streams.acquire(ip)?];
         // Tokens off: every client is the same empty owner, so only the IP counts.
         let per_token = self.token_streams.limit();
@@ -265,7 +277,15 @@ impl App {
         gate: Option<upstream::Gate>,
     ) -> Result<Arc<Generation>, ApiError> {
         let running = self.registry.running();
-        if running.fetch_add(1, Ordering::SeqCst) >= self.config.limits.max_generations {
+        let before = running.fetch_add(1, Ordering::SeqCst);
+        // After the count went up (both SeqCst): a drain that began before is seen here, and
+        // one that begins after sees this answer running and waits for it.
+        if self.drain.started() {
+            running.fetch_sub(1, Ordering::SeqCst);
+            self.metrics.count_error("relay_draining");
+            return Err(drain::refusal());
+        }
+        if before >= self.config.limits.max_generations {
             running.fetch_sub(1, Ordering::SeqCst);
             self.metrics.count_error("relay_busy");
             return Err(ApiError {
@@ -414,7 +434,7 @@ pub fn router(app: Arc<App>) -> Router {
         }));
     let mut router = Router::new()
         .merge(api)
-        .route("/healthz", get(routes::healthz))
+        .route("/healthz", get(drain::healthz))
         .route("/metrics", get(routes::metrics))
         .method_not_allowed_fallback(routes::method_not_allowed);
     if let Some(pkg) = &app.config.server.pkg_dir {
@@ -450,28 +470,48 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Serves `app` on `listener` until the listener fails: HTTP/1.1, TCP_NODELAY on every
-/// connection, a 30 s limit for request heads and the write timeout of [`conn::Conn`].
+/// Serves `app` on `listener`: HTTP/1.1, TCP_NODELAY on every connection, a 30 s limit for
+/// request heads and the write timeout of [`conn::Conn`].
 ///
 /// Memory every open stream pays is kept low: the read buffer is capped at 8 KiB (hyper would
 /// grow it to 16 KiB after the first request), and `half_close` stops hyper from holding a
 /// read buffer just to watch for EOF while a response streams. A client that goes away is
 /// still noticed: the next event or heartbeat written to it fails.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    serve_until(listener, app, &Arc::default(), std::future::pending()).await
+}
+
+/// [`serve`] until `stop` resolves, then closes the listener and returns. The connections it
+/// accepted go on in this runtime, each in `connections`, which closes them (see [`drain`]).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    connections: &Arc<drain::Connections>,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     let write_timeout = Duration::from_secs(app.config.server.write_timeout_secs.max(1));
-    let router = router(app);
+    let router = router(app.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(8192).half_close(true).timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // Out of descriptors or memory: wait for streams to end instead of spinning.
             Err(_) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
                 continue;
             }
         };
@@ -479,15 +519,20 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
         let router = router.clone();
         let io = conn::Conn::new(stream, write_timeout);
         let socket = io.peer();
+        let (app, tracker) = (app.clone(), connections.clone());
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             req.extensions_mut().insert(socket.clone());
-            router.clone().oneshot(req.map(axum::body::Body::new))
+            let busy = tracker.busy();
+            let (app, res) = (app.clone(), router.clone().oneshot(req.map(axum::body::Body::new)));
+            async move {
+                let mut res = res.await?;
+                drain::close_when_draining(&app, &mut res);
+                Ok::<_, std::convert::Infallible>(res.map(|b| drain::Tracked::new(b, busy)))
+            }
         });
         let conn = http.serve_connection(TokioIo::new(io), service);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        tokio::spawn(connections.clone().run(conn, |c| c.graceful_shutdown()));
     }
 }
 

@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chunkwise_relay::config::Config;
-use chunkwise_relay::{auth, serve, workers, App};
+use chunkwise_relay::{auth, drain, serve_until, workers, App};
 
 fn main() -> ExitCode {
     let config = match Config::load() {
@@ -70,6 +71,9 @@ fn run(config: Config) -> ExitCode {
         }
     };
     control.block_on(async move {
+        // First: from here a SIGTERM (a deploy that stops a relay still starting) is a drain,
+        // taken up once the workers run, never the default action that kills the process.
+        let mut signals = Signals::new();
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let upstream = match config.upstream.kind {
             chunkwise_relay::config::Provider::Demo => "the built-in demo model".to_string(),
@@ -86,7 +90,16 @@ fn run(config: Config) -> ExitCode {
             None => "no static files".to_string(),
         };
         let threads = workers::count(config.server.worker_threads);
-        let app = match App::connect(config).await {
+        // Nothing is served yet (a store that does not answer can hold this up): a signal
+        // stops it here.
+        let connected = tokio::select! {
+            connected = App::connect(config) => connected,
+            () = signals.next() => {
+                eprintln!("chunkwise-relay: stopped while starting");
+                return ExitCode::SUCCESS;
+            }
+        };
+        let app = match connected {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("chunkwise-relay: {e}");
@@ -100,7 +113,8 @@ fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let drain_timeout = Duration::from_secs(app.config.server.drain_timeout_secs);
+        let (stop, stopped) = tokio::sync::watch::channel(Phase::Serving);
         let (failed, mut failure) = tokio::sync::mpsc::unbounded_channel::<String>();
         let count = listeners.len();
         let mut threads = Vec::with_capacity(count);
@@ -118,13 +132,19 @@ fn run(config: Config) -> ExitCode {
                         Ok(l) => l,
                         Err(e) => return drop(fail.send(format!("cannot listen on {addr}: {e}"))),
                     };
-                    tokio::select! {
-                        r = serve(listener, app) => {
-                            if let Err(e) = r {
-                                let _ = fail.send(e.to_string());
-                            }
-                        }
-                        _ = stopped.wait_for(|stop| *stop) => {}
+                    let connections = Arc::new(drain::Connections::default());
+                    let draining = async {
+                        let _ = stopped.clone().wait_for(|p| *p != Phase::Serving).await;
+                    };
+                    // Returns when the drain begins, with the listener closed: the kernel
+                    // refuses the next connect (or resets one still in its queue), and a
+                    // balancer tries another instance.
+                    if let Err(e) = serve_until(listener, app, &connections, draining).await {
+                        let _ = fail.send(e.to_string());
+                    }
+                    let phase = stopped.wait_for(|p| *p >= Phase::Closing).await.map_or(Phase::Exiting, |p| *p);
+                    if phase == Phase::Closing {
+                        connections.close(drain::CLOSE).await;
                     }
                 });
                 // The runtime is dropped here, on its own thread: every task it still runs
@@ -144,22 +164,104 @@ fn run(config: Config) -> ExitCode {
             if auth { "required" } else { "off" },
             if count == 1 { "" } else { "s" },
         );
-        let code = tokio::select! {
-            e = failure.recv() => {
-                eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
-                ExitCode::FAILURE
-            }
-            _ = shutdown_signal() => {
-                eprintln!("chunkwise-relay: shutting down");
-                ExitCode::SUCCESS
-            }
+        let failed = |e: Option<String>| {
+            eprintln!("chunkwise-relay: {}", e.as_deref().unwrap_or("every worker thread stopped"));
+            FAILED
         };
-        let _ = stop.send(true);
-        for t in threads {
-            let _ = t.join();
+        tokio::select! {
+            e = failure.recv() => return stopped_now(stop, threads, failed(e)).await,
+            () = signals.next() => {}
         }
-        code
+        app.drain.begin();
+        let _ = stop.send(Phase::Draining);
+        eprintln!(
+            "chunkwise-relay: draining: {} answer(s) running, new connections refused; stopping when they end, within {} s (signal again to stop at once)",
+            app.registry.running().load(std::sync::atomic::Ordering::Relaxed),
+            drain_timeout.as_secs(),
+        );
+        tokio::select! {
+            e = failure.recv() => return stopped_now(stop, threads, failed(e)).await,
+            () = signals.next() => {
+                eprintln!("chunkwise-relay: stopping at once");
+                return stopped_now(stop, threads, 0).await;
+            }
+            drained = drain::drain(&app, drain_timeout) => match drained {
+                drain::Drained::Finished => eprintln!("chunkwise-relay: every answer finished; shutting down"),
+                drain::Drained::Interrupted { answers, readers } => eprintln!(
+                    "chunkwise-relay: drain timeout ({} s) passed: {answers} answer(s) still running ended with an error, {readers} stream(s) still open are closed; shutting down",
+                    drain_timeout.as_secs()
+                ),
+            },
+        }
+        let _ = stop.send(Phase::Closing);
+        tokio::select! {
+            all = joined(&mut threads, drain::CLOSE + drain::JOIN) => {
+                // A worker that panicked while closing still makes the exit a failure.
+                let code = failure.try_recv().map_or(0, |e| failed(Some(e)));
+                exit(all, code)
+            }
+            () = signals.next() => {
+                eprintln!("chunkwise-relay: stopping at once");
+                exit(false, 0)
+            }
+        }
     })
+}
+
+/// The status for a failure.
+const FAILED: u8 = 1;
+
+/// `code` as the exit status; if some worker thread did not end (`all` false), the process
+/// exits here, without waiting for it.
+fn exit(all: bool, code: u8) -> ExitCode {
+    if !all {
+        std::process::exit(code.into());
+    }
+    ExitCode::from(code)
+}
+
+/// Whether every thread of `threads` ended within `limit` (the ended ones are taken out).
+async fn joined(threads: &mut Vec<std::thread::JoinHandle<()>>, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        // A panic is reported by the thread itself (`Unwinding`), so the ended ones are
+        // dropped unjoined.
+        threads.retain(|t| !t.is_finished());
+        if threads.is_empty() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!(
+                "chunkwise-relay: {} worker thread(s) did not stop within {limit:?}; exiting without them",
+                threads.len()
+            );
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Where the relay is in its life; the worker threads follow it (see [`chunkwise_relay::drain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// Listeners closed; the connections and answers go on.
+    Draining,
+    /// Every connection is closed gracefully, then the worker ends.
+    Closing,
+    /// The worker ends at once, dropping what it runs.
+    Exiting,
+}
+
+/// Ends every worker at once (dropping its connections and answers), within [`drain::JOIN`],
+/// and exits with `code`.
+async fn stopped_now(
+    stop: tokio::sync::watch::Sender<Phase>,
+    mut threads: Vec<std::thread::JoinHandle<()>>,
+    code: u8,
+) -> ExitCode {
+    let _ = stop.send(Phase::Exiting);
+    exit(joined(&mut threads, drain::JOIN).await, code)
 }
 
 /// Reports a worker thread that unwinds from a panic, so that the process exits (as it did when
@@ -213,20 +315,43 @@ fn reserve_descriptors() {}
 #[cfg(target_os = "linux")]
 const RESERVED_DESCRIPTORS: libc::rlim_t = 65_536;
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, each time one arrives (the handlers stay installed in between, so a
+/// second signal is never lost nor takes the default action of ending the process).
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                let Some(s) = s else { return std::future::pending().await };
+                if s.recv().await.is_none() {
+                    std::future::pending().await
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.term) => {}
+                () = recv(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -555,6 +555,11 @@ impl Generation {
 
     // ---- attachment (disconnect is not cancel) ----
 
+    /// Running, with no reader attached since its last reader left (in its grace period).
+    pub fn abandoned(&self) -> bool {
+        !self.is_finished() && self.attached.load(Ordering::SeqCst) == 0 && self.detach_epoch.load(Ordering::SeqCst) > 0
+    }
+
     pub fn attach(self: &Arc<Self>) -> Attachment {
         self.attached.fetch_add(1, Ordering::SeqCst);
         Attachment { generation: self.clone(), grace: None }

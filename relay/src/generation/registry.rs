@@ -32,6 +32,12 @@ impl Registry {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
     }
 
+    /// The generations whose answer has not ended yet.
+    pub fn unfinished(&self) -> Vec<Arc<Generation>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().filter(|g| !g.is_finished()).cloned().collect()
+    }
+
     pub fn running(&self) -> &AtomicUsize {
         &self.running
     }

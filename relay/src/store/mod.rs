@@ -496,6 +496,12 @@ impl RedisStore {
         gen.follow(self.writer.clone(), self.hurry.clone());
     }
 
+    /// How many of this instance's generations the store still holds: running, or ended
+    /// with their end not yet written to Redis (or not yet given up on, with a failing store).
+    pub fn holding(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The generation's metadata, if any instance started it and it has not expired.
     pub async fn meta(&self, id: &str) -> Result<Option<Meta>, ApiError> {
         let mut pipe = redis::pipe();
