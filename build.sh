@@ -166,8 +166,12 @@ build() {
   for name in chunkwise_glue chunkwise_markdown_glue; do
     local prefix=""
     [ $name = chunkwise_markdown_glue ] && prefix="markdown-"
-    wasm_opt "${opt[@]}" "$bg/${prefix}web/${name}_bg.wasm" -o "$out/web/${name}_bg.wasm"
-    wasm_opt "${opt[@]}" "$bg/${prefix}node/${name}_bg.wasm" -o "$out/node/${name}_bg.wasm"
+    # The Markdown module: -O3 instead of -Oz over its opt-level "z" code: 3-5% less time per
+    # streamed append in JavaScriptCore without JIT for 2.7 KB more raw and 139 B less brotli
+    # (opt-level "s", 2 or 3 would cut 27-40% but do not fit: markdown/README.md).
+    local level=-Oz; [ $name = chunkwise_markdown_glue ] && level=-O3
+    wasm_opt $level "${opt[@]:1}" "$bg/${prefix}web/${name}_bg.wasm" -o "$out/web/${name}_bg.wasm"
+    wasm_opt $level "${opt[@]:1}" "$bg/${prefix}node/${name}_bg.wasm" -o "$out/node/${name}_bg.wasm"
   done
   # The mini-program package ships only the .br (base library 2.14.0+); raw sizes are measured here.
   brotli -f -q 11 -o "$out/miniprogram/chunkwise.wasm.br" "$out/web/chunkwise_glue_bg.wasm"
