@@ -1104,30 +1104,7 @@ mod tests {
     #[test]
     fn byte_walk_left_out_would_have_shown_nothing() {
         let pieces = ["a", "b ", "中", "文字", "é", "ж", "😀", "e\u{301}", "\n", "한", "👍🏽", "。", "\r\n"];
-        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
-        for round in 0..300 {
-            let options = round_options(round);
-            let (mut fast, mut reference) = (Pacer::new(options), Pacer::new(options));
-            reference.reference = true;
-            let (mut shown, mut want) = (String::new(), String::new());
-            let mut now = 0.0;
-            for step in 0..400 {
-                for _ in 0..next(4) {
-                    let piece = pieces[next(pieces.len())];
-                    fast.push(piece);
-                    reference.push(piece);
-                }
-                if step == 300 {
-                    fast.end();
-                    reference.end();
-                }
-                now += [4.0, 16.0, 16.0, 17.0, 33.0, 250.0][next(6)];
-                fast.tick_into(now, &mut shown);
-                reference.tick_into(now, &mut want);
-                assert_eq!(shown, want, "round {round}, tick {step}");
-            }
-            assert!(fast.is_drained() && shown.len() == want.len());
-        }
+        same_as_reference(0x2545_F491_4F6C_DD1D, &pieces, 400, 300, 4);
     }
 
     /// A byte-credit walk that jumps over the text before a boundary between two plain
@@ -1154,20 +1131,28 @@ mod tests {
             "क्ष",
             "\u{200D}",
         ];
-        let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+        same_as_reference(0xD1B5_4A32_D192_ED03, &pieces, 300, 250, 5);
+    }
+
+    /// Runs a pacer with every shortcut beside one without (`reference`) over 300 rounds of
+    /// random pushes of `pieces`, ticks at random frame times, `pending` asked now and then and
+    /// `skip` once in a while, the text ended at step `end_at`: every tick must show the same
+    /// text and report its UTF-16 length, and `pending` must agree.
+    fn same_as_reference(seed: u64, pieces: &[&str], steps: usize, end_at: usize, most_pushes: usize) {
+        let mut next = xorshift(seed);
         for round in 0..300 {
             let options = round_options(round);
             let (mut fast, mut reference) = (Pacer::new(options), Pacer::new(options));
             reference.reference = true;
             let (mut shown, mut want) = (String::new(), String::new());
             let mut now = 0.0;
-            for step in 0..300 {
-                for _ in 0..next(5) {
+            for step in 0..steps {
+                for _ in 0..next(most_pushes) {
                     let piece = pieces[next(pieces.len())];
                     fast.push(piece);
                     reference.push(piece);
                 }
-                if step == 250 {
+                if step == end_at {
                     fast.end();
                     reference.end();
                 }
