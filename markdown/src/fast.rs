@@ -453,16 +453,7 @@ impl MarkdownRenderer {
             cp.k = 0;
             cp.path = path.clone();
         }
-        let patch = BlockPatch {
-            index,
-            path: path.clone(),
-            start: 0,
-            nodes: Vec::new(),
-            links: None,
-            page: None,
-            kept: 0,
-            tree: true,
-        };
+        let patch = BlockPatch { path: path.clone(), ..Self::whole(index) };
         let mut text_path = path;
         text_path.push(0);
         let ws = shown[visible.len()..].to_string();
