@@ -39,9 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 
 use tokio::sync::Notify;
 
@@ -122,9 +120,7 @@ impl App {
     pub fn drained(&self) -> bool {
         // SeqCst: read after [`Drain::begin`], so an answer that started before it is counted
         // here, and one that did not was refused (see `start_as`).
-        self.registry.running().load(Ordering::SeqCst) == 0
-            && self.metrics.open_streams.load(Ordering::SeqCst) == 0
-            && self.store.as_ref().is_none_or(|s| s.holding() == 0)
+        self.written() && self.metrics.open_streams.load(Ordering::SeqCst) == 0
     }
 
     /// [`App::drained`], after ending, without a shared store, the answers whose readers all
@@ -188,21 +184,6 @@ async fn settled(app: &App, limit: Duration, done: fn(&App) -> bool) -> bool {
         }
         tokio::time::sleep(POLL.min(deadline - tokio::time::Instant::now())).await;
     }
-}
-
-/// `GET /healthz`: 503 while draining, so a balancer that still reaches it takes the
-/// instance out.
-pub async fn healthz(State(app): State<Arc<App>>) -> Response {
-    if !app.drain.started() {
-        return crate::routes::healthz(State(app)).await.into_response();
-    }
-    let body = serde_json::json!({
-        "status": "draining",
-        "upstream": app.config.upstream.kind.name(),
-        "generations": app.registry.len(),
-        "active": app.metrics.active_generations.load(Ordering::Relaxed),
-    });
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
 /// While draining, `res` closes its connection after it, so the client's next request opens

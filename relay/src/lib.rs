@@ -434,7 +434,7 @@ pub fn router(app: Arc<App>) -> Router {
         }));
     let mut router = Router::new()
         .merge(api)
-        .route("/healthz", get(drain::healthz))
+        .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .method_not_allowed_fallback(routes::method_not_allowed);
     if let Some(pkg) = &app.config.server.pkg_dir {

@@ -239,14 +239,18 @@ pub async fn models(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "object": "list", "data": data }))
 }
 
-/// `GET /healthz`
-pub async fn healthz(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
+/// `GET /healthz`: 503 while draining, so a balancer that still reaches it takes the instance
+/// out.
+pub async fn healthz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let draining = app.drain.started();
+    let status = if draining { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = serde_json::json!({
+        "status": if draining { "draining" } else { "ok" },
         "upstream": app.config.upstream.kind.name(),
         "generations": app.registry.len(),
         "active": app.metrics.active_generations.load(Relaxed),
-    }))
+    });
+    (status, Json(body))
 }
 
 /// `GET /metrics`
